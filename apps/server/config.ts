@@ -1,0 +1,60 @@
+/** Every setting Agora reads, with its default. README lists the same table. */
+export interface AgoraConfig {
+  nodeEnv: string;
+  host: string;
+  port: number;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  dbPoolSize: number;
+  redisUrl: string | undefined;
+  redisPrefix: string;
+  logLevel: string;
+  corsOrigins: string[];
+  bodyLimitBytes: number;
+  trustProxy: boolean;
+  admin: { email: string; password: string; name: string } | null;
+  sessionTtlHours: number;
+  loginAttemptsPerAccount: number;
+  loginAttemptsPerAddress: number;
+  /** argon2id memory cost in KiB; lower only for tests and benchmarks. */
+  passwordMemoryCost: number;
+  passwordTimeCost: number;
+  shutdownGraceMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value)) throw new Error(`${name} must be an integer, got "${raw}"`);
+  return value;
+}
+
+export function loadConfig(env: Env = process.env): AgoraConfig {
+  const adminEmail = env.ADMIN_EMAIL?.trim();
+  const adminPassword = env.ADMIN_PASSWORD;
+  if (adminEmail && (!adminPassword || adminPassword.length < 8)) throw new Error("ADMIN_PASSWORD must be set (8+ characters) when ADMIN_EMAIL is");
+  return {
+    nodeEnv: env.NODE_ENV ?? "development",
+    host: env.HOST ?? "127.0.0.1",
+    port: int(env, "PORT", 3000),
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: env.DATA_DIR ?? "./data",
+    dbPoolSize: int(env, "DB_POOL_SIZE", 20),
+    redisUrl: env.REDIS_URL || undefined,
+    redisPrefix: env.REDIS_PREFIX ?? "agora:",
+    logLevel: env.LOG_LEVEL ?? "info",
+    corsOrigins: (env.CORS_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
+    bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 256 * 1024),
+    trustProxy: env.TRUST_PROXY === "true",
+    admin: adminEmail && adminPassword ? { email: adminEmail.toLowerCase(), password: adminPassword, name: env.ADMIN_NAME ?? "Administrator" } : null,
+    sessionTtlHours: int(env, "SESSION_TTL_HOURS", 24 * 7),
+    loginAttemptsPerAccount: int(env, "LOGIN_ATTEMPTS_PER_ACCOUNT", 10),
+    loginAttemptsPerAddress: int(env, "LOGIN_ATTEMPTS_PER_ADDRESS", 100),
+    passwordMemoryCost: int(env, "PASSWORD_MEMORY_COST", 19_456),
+    passwordTimeCost: int(env, "PASSWORD_TIME_COST", 2),
+    shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10_000),
+  };
+}

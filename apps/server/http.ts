@@ -1,0 +1,107 @@
+/** The Hono app: HTTP hygiene, health and readiness, metrics, and tRPC at /trpc. */
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { getConnInfo } from "hono/bun";
+import { cors } from "hono/cors";
+import { requestId } from "hono/request-id";
+import { secureHeaders } from "hono/secure-headers";
+import { sql } from "kysely";
+import type { DatabaseHandle } from "../../db/index.ts";
+import type { Infra, Logger, Metrics, RequestContext } from "../../modules/kernel/index.ts";
+import type { Services } from "./compose.ts";
+import type { AgoraConfig } from "./config.ts";
+import type { AppRouter } from "./router.ts";
+
+export interface HttpDeps {
+  database: DatabaseHandle;
+  infra: Infra;
+  logger: Logger;
+  metrics: Metrics | null;
+  config: AgoraConfig;
+  router: AppRouter;
+  services: Services;
+}
+
+function bearerToken(header: string | undefined): string | null {
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  return match?.[1] ?? null;
+}
+
+export function createHttpApp({ database, infra, logger, metrics, config, router, services }: HttpDeps) {
+  const app = new Hono<{ Variables: { requestId: string } }>();
+
+  app.use("*", requestId());
+  app.use("*", secureHeaders());
+  if (config.corsOrigins.length > 0) {
+    app.use("*", cors({ origin: config.corsOrigins, allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key"], maxAge: 600 }));
+  }
+  app.use(
+    "/trpc/*",
+    bodyLimit({
+      maxSize: config.bodyLimitBytes,
+      onError: (c) => c.json({ error: { message: "Request body too large", code: "PAYLOAD_TOO_LARGE" } }, 413),
+    }),
+  );
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+
+  app.get("/ready", async (c) => {
+    const [databaseUp, cacheUp] = await Promise.all([
+      sql`select 1`.execute(database.db).then(
+        () => true,
+        () => false,
+      ),
+      infra.ping(),
+    ]);
+    const body = { status: databaseUp && cacheUp ? "ready" : "unavailable", database: databaseUp ? "up" : "down", cache: { kind: infra.kind, up: cacheUp } };
+    return c.json(body, databaseUp && cacheUp ? 200 : 503);
+  });
+
+  app.get("/metrics", async (c) => {
+    if (!metrics) return c.text("metrics disabled", 404);
+    const pool = database.poolStats();
+    metrics.dbPool.set({ state: "total" }, pool.total);
+    metrics.dbPool.set({ state: "idle" }, pool.idle);
+    metrics.dbPool.set({ state: "waiting" }, pool.waiting);
+    return c.text(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType });
+  });
+
+  /** Plain JSON route: the Hono baseline the benchmarks compare against. */
+  app.get("/ping", (c) => c.json({ pong: true }));
+
+  app.all("/trpc/*", (c) => {
+    const id = c.get("requestId");
+    let ip: string | null = null;
+    if (config.trustProxy) ip = c.req.header("x-forwarded-for")?.split(",")[0]?.trim() ?? null;
+    if (!ip) {
+      try {
+        ip = getConnInfo(c).remote.address ?? null;
+      } catch {
+        ip = null; // in-process requests (tests) have no socket
+      }
+    }
+    return fetchRequestHandler({
+      endpoint: "/trpc",
+      req: c.req.raw,
+      router,
+      createContext: async (): Promise<RequestContext> => {
+        const token = bearerToken(c.req.header("authorization"));
+        const session = token ? await services.identity.resolveSession(token) : null;
+        return { requestId: id, ip, session, log: logger, metrics };
+      },
+      onError: ({ error, path }) => {
+        if (error.code === "INTERNAL_SERVER_ERROR") logger.error({ requestId: id, procedure: path, err: error.cause ?? error }, "unhandled error");
+      },
+    });
+  });
+
+  app.notFound((c) => c.json({ error: { message: "Not found", code: "NOT_FOUND" } }, 404));
+  app.onError((error, c) => {
+    logger.error({ err: error, requestId: c.get("requestId") }, "http error");
+    return c.json({ error: { message: "Internal server error", code: "INTERNAL_SERVER_ERROR" } }, 500);
+  });
+
+  return app;
+}

@@ -1,0 +1,51 @@
+/**
+ * Starts Agora: PostgreSQL when DATABASE_URL is set (PGlite in DATA_DIR otherwise), Redis when
+ * REDIS_URL is set (in-process adapters otherwise), migrations, the first admin, the HTTP server.
+ * Stops cleanly on SIGTERM/SIGINT: no new connections, in-flight requests drained, pollers stopped, pools closed.
+ */
+import { createDatabase, migrateToLatest } from "../../db/index.ts";
+import { createLogger, createMemoryInfra, createMetrics, createRedisClient, createRedisInfra, systemClock } from "../../modules/kernel/index.ts";
+import { createAgora } from "./compose.ts";
+import { loadConfig } from "./config.ts";
+
+const config = loadConfig();
+const logger = createLogger(config.logLevel);
+
+const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize });
+const applied = await migrateToLatest(database.db);
+if (applied.length) logger.info({ applied }, "migrations applied");
+
+const infra = config.redisUrl ? createRedisInfra(createRedisClient(config.redisUrl), config.redisPrefix) : createMemoryInfra(systemClock, config.redisPrefix);
+const agora = createAgora({ database, infra, clock: systemClock, logger, metrics: createMetrics(), config });
+
+if (config.admin) {
+  const admin = await agora.services.identity.ensureAdmin({ email: config.admin.email, password: config.admin.password, name: config.admin.name });
+  logger.info({ adminId: admin.id, email: admin.email }, "admin account ready");
+}
+
+const server = Bun.serve({ hostname: config.host, port: config.port, fetch: agora.app.fetch });
+agora.start();
+logger.info(
+  { url: `http://${server.hostname}:${server.port}`, database: database.kind, cache: infra.kind, nodeEnv: config.nodeEnv },
+  database.kind === "pglite" ? "Agora is up (embedded PGlite: for trying Agora; deploy on PostgreSQL)" : "Agora is up",
+);
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, "shutting down");
+  const force = setTimeout(() => {
+    logger.error("shutdown took too long; exiting");
+    process.exit(1);
+  }, config.shutdownGraceMs);
+  await server.stop(); // stops accepting, resolves once in-flight requests are done
+  await agora.stop();
+  await infra.close();
+  await database.close();
+  clearTimeout(force);
+  logger.info("stopped");
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

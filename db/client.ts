@@ -1,0 +1,81 @@
+/**
+ * Database client factory: PostgreSQL through a pg pool when a URL is given, otherwise an
+ * embedded PGlite in a data folder (one session: transactions serialize, fine for trying Agora).
+ */
+import { mkdirSync } from "node:fs";
+import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
+import pg from "pg";
+import type { Database } from "./schema.ts";
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+const DATE_OID = 1082;
+
+/** Money and ids are bigint columns; they stay far below 2^53, so read them as numbers. Dates stay ISO strings. */
+const parseInteger = (value: string) => Number(value);
+const keepString = (value: string) => value;
+
+const pgTypes = {
+  getTypeParser(oid: number, format?: "text" | "binary") {
+    if (oid === INT8_OID || oid === NUMERIC_OID) return parseInteger;
+    if (oid === DATE_OID) return keepString;
+    // biome-ignore lint/suspicious/noExplicitAny: pg's own overloads are not expressible here
+    return (pg.types.getTypeParser as any)(oid, format);
+  },
+};
+
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  kind: "postgres" | "pglite";
+  poolStats(): PoolStats;
+  /** Ends the pool and waits until every connection is closed. */
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** postgres://… ; when absent an embedded PGlite is used. */
+  url?: string;
+  /** PGlite data folder (default ./data). */
+  dataDir?: string;
+  poolSize?: number;
+}
+
+export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  if (options.url) {
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 20,
+      types: pgTypes,
+      application_name: "agora",
+    });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return {
+      db,
+      kind: "postgres",
+      poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      close: () => db.destroy(),
+    };
+  }
+
+  const dataDir = options.dataDir ?? "./data";
+  if (dataDir !== "memory://") mkdirSync(dataDir, { recursive: true });
+  const { PGlite } = await import("@electric-sql/pglite");
+  const { pg_trgm } = await import("@electric-sql/pglite/contrib/pg_trgm");
+  const pglite = new PGlite(dataDir, {
+    extensions: { pg_trgm },
+    parsers: { [INT8_OID]: parseInteger, [NUMERIC_OID]: parseInteger, [DATE_OID]: keepString },
+  });
+  const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
+  return {
+    db,
+    kind: "pglite",
+    poolStats: () => ({ total: 1, idle: 1, waiting: 0 }),
+    close: () => db.destroy(),
+  };
+}

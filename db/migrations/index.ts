@@ -1,0 +1,14 @@
+/**
+ * Every migration, in order. A static list (not a folder scan) so the server bundles and
+ * the test template hash covers exactly what runs.
+ */
+import type { Migration } from "kysely/migration";
+import * as identity from "./2026-11-21T00-00-identity.ts";
+import * as catalogInventory from "./2026-11-21T00-01-catalog-inventory.ts";
+import * as buying from "./2026-11-21T00-02-buying.ts";
+
+export const migrations: Record<string, Migration> = {
+  "2026-11-21T00-00-identity": identity,
+  "2026-11-21T00-01-catalog-inventory": catalogInventory,
+  "2026-11-21T00-02-buying": buying,
+};

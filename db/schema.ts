@@ -1,0 +1,267 @@
+/**
+ * The Kysely `Database` type: every table Agora owns, grouped by the module that owns it.
+ * Table names carry the owning module as a prefix (identity_, catalog_, inventory_, ...).
+ * Only the owning module's repository file may query its tables.
+ */
+import type { ColumnType, Generated } from "kysely";
+
+/** Timestamps are written from the injected clock (never `now()` in SQL) and read back as Date. */
+type Timestamp = ColumnType<Date, Date, Date>;
+type NullableTimestamp = ColumnType<Date | null, Date | null | undefined, Date | null>;
+/** JSON columns: written as a serialized string, read back parsed. */
+type Json<T = unknown> = ColumnType<T, string, string>;
+
+// ── identity ──────────────────────────────────────────────────────────────
+export interface IdentityUsersTable {
+  id: Generated<number>;
+  email: string;
+  password_hash: string;
+  name: string;
+  phone: string | null;
+  role: "customer" | "admin";
+  status: "active" | "deactivated";
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface IdentitySessionsTable {
+  token_hash: string;
+  user_id: number;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  revoked_at: NullableTimestamp;
+  ip: string | null;
+}
+
+// ── catalog ───────────────────────────────────────────────────────────────
+export interface CatalogProductsTable {
+  id: Generated<number>;
+  name: string;
+  category: string;
+  price: number;
+  description: string;
+  status: "active" | "hidden" | "deleted";
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+// ── inventory ─────────────────────────────────────────────────────────────
+export interface InventoryStockTable {
+  product_id: number;
+  quantity: number;
+  low_stock_threshold: number;
+  updated_at: Timestamp;
+}
+
+export type StockMovementKind = "inbound" | "outbound" | "adjustment" | "sale" | "release";
+
+export interface InventoryMovementsTable {
+  id: Generated<number>;
+  product_id: number;
+  kind: StockMovementKind;
+  quantity_change: number;
+  quantity_after: number;
+  reason: string | null;
+  actor_id: number | null;
+  order_id: number | null;
+  created_at: Timestamp;
+}
+
+export interface InventoryRestockSubscriptionsTable {
+  id: Generated<number>;
+  product_id: number;
+  user_id: number;
+  channel: "email" | "sms";
+  created_at: Timestamp;
+  notified_at: NullableTimestamp;
+}
+
+// ── wallet ────────────────────────────────────────────────────────────────
+export interface WalletAccountsTable {
+  user_id: number;
+  balance: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export type LedgerEntryKind = "charge" | "payment" | "refund";
+
+export interface WalletLedgerTable {
+  id: Generated<number>;
+  user_id: number;
+  kind: LedgerEntryKind;
+  /** Signed: charges and refunds are positive, payments negative. */
+  amount: number;
+  balance_after: number;
+  order_id: number | null;
+  gateway_reference: string | null;
+  created_at: Timestamp;
+}
+
+// ── cart ──────────────────────────────────────────────────────────────────
+export interface CartItemsTable {
+  user_id: number;
+  product_id: number;
+  quantity: number;
+  added_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+// ── coupons ───────────────────────────────────────────────────────────────
+export interface CouponCouponsTable {
+  id: Generated<number>;
+  name: string;
+  discount_type: "fixed" | "percent";
+  /** Won for fixed, 1..100 for percent. */
+  discount_value: number;
+  /** Cap on a percent discount, in won. */
+  max_discount_amount: number | null;
+  min_order_amount: number;
+  total_quantity: number;
+  issued_quantity: Generated<number>;
+  issue_starts_at: Timestamp;
+  issue_ends_at: Timestamp;
+  /** How long an issued coupon stays usable. */
+  valid_days: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface CouponIssuedTable {
+  id: Generated<number>;
+  coupon_id: number;
+  user_id: number;
+  status: "available" | "used";
+  issued_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
+  order_id: number | null;
+}
+
+export interface CouponHistoryTable {
+  id: Generated<number>;
+  issued_coupon_id: number;
+  action: "issued" | "used" | "restored";
+  order_id: number | null;
+  created_at: Timestamp;
+}
+
+// ── orders ────────────────────────────────────────────────────────────────
+export type OrderStatus =
+  | "pending_payment"
+  | "paid"
+  | "preparing"
+  | "shipped"
+  | "delivered"
+  | "cancelled"
+  | "refunded"
+  | "expired";
+
+export interface OrderOrdersTable {
+  id: Generated<number>;
+  user_id: number;
+  status: OrderStatus;
+  subtotal_amount: number;
+  discount_amount: number;
+  final_amount: number;
+  issued_coupon_id: number | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  paid_at: NullableTimestamp;
+  /** For pending-payment orders: when the reservation lapses. */
+  payment_due_at: NullableTimestamp;
+  cancelled_at: NullableTimestamp;
+  cancel_reason: string | null;
+}
+
+export interface OrderLinesTable {
+  id: Generated<number>;
+  order_id: number;
+  product_id: number;
+  product_name: string;
+  unit_price: number;
+  quantity: number;
+  line_amount: number;
+}
+
+export interface OrderPaymentsTable {
+  id: Generated<number>;
+  order_id: number;
+  method: "wallet";
+  amount: number;
+  status: "paid" | "refunded";
+  created_at: Timestamp;
+}
+
+// ── sales (popular products) ──────────────────────────────────────────────
+export interface SalesDailyTable {
+  /** ISO date (YYYY-MM-DD, UTC). */
+  day: string;
+  product_id: number;
+  sold_quantity: number;
+  order_count: number;
+}
+
+// ── idempotency ───────────────────────────────────────────────────────────
+export interface IdempotencyKeysTable {
+  user_id: number;
+  scope: string;
+  key: string;
+  request_hash: string;
+  status: "in_progress" | "completed";
+  response: Json | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+// ── outbox ────────────────────────────────────────────────────────────────
+export interface OutboxEventsTable {
+  /** UUIDv7: time-ordered. */
+  id: string;
+  aggregate_type: string;
+  aggregate_id: string;
+  type: string;
+  payload: Json;
+  status: "pending" | "sent" | "dead";
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  /** Lease: a claim by a poller lasts until then; afterwards another poller may take the event. */
+  locked_until: NullableTimestamp;
+  locked_by: string | null;
+  last_error: string | null;
+  created_at: Timestamp;
+  sent_at: NullableTimestamp;
+}
+
+// ── notifications ─────────────────────────────────────────────────────────
+export interface NotificationMessagesTable {
+  id: Generated<number>;
+  channel: "email" | "sms";
+  recipient: string;
+  template: string;
+  subject: string;
+  body: string;
+  created_at: Timestamp;
+}
+
+export interface Database {
+  identity_users: IdentityUsersTable;
+  identity_sessions: IdentitySessionsTable;
+  catalog_products: CatalogProductsTable;
+  inventory_stock: InventoryStockTable;
+  inventory_movements: InventoryMovementsTable;
+  inventory_restock_subscriptions: InventoryRestockSubscriptionsTable;
+  wallet_accounts: WalletAccountsTable;
+  wallet_ledger: WalletLedgerTable;
+  cart_items: CartItemsTable;
+  coupon_coupons: CouponCouponsTable;
+  coupon_issued: CouponIssuedTable;
+  coupon_history: CouponHistoryTable;
+  order_orders: OrderOrdersTable;
+  order_lines: OrderLinesTable;
+  order_payments: OrderPaymentsTable;
+  sales_daily: SalesDailyTable;
+  idempotency_keys: IdempotencyKeysTable;
+  outbox_events: OutboxEventsTable;
+  notification_messages: NotificationMessagesTable;
+}

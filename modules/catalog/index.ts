@@ -1,0 +1,5 @@
+/** catalog: products, stock, stock movements, low-stock alerts, restock sign-ups. */
+export { createCatalogRouter } from "./router.ts";
+export type { InsufficientItem, Product, StockLevel, StockLine } from "./schema.ts";
+export type { CatalogDeps, CatalogService } from "./service.ts";
+export { createCatalogService, normalizeLines } from "./service.ts";

@@ -1,0 +1,219 @@
+import { type ExpressionBuilder, type Selectable, sql } from "kysely";
+import type { CatalogProductsTable, Database, Db, StockMovementKind, Tx } from "../../db/index.ts";
+import { LockRank, noteLock } from "../../db/index.ts";
+import type { BrowseFilter, ProductSort } from "./schema.ts";
+
+type Executor = Db | Tx;
+export type ProductRow = Selectable<CatalogProductsTable> & { stock: number };
+
+export interface SortCursor {
+  id: number;
+  price?: number;
+}
+
+const productColumns = [
+  "p.id",
+  "p.name",
+  "p.category",
+  "p.price",
+  "p.description",
+  "p.status",
+  "p.created_at",
+  "p.updated_at",
+] as const;
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+function selectProducts(db: Executor) {
+  return db
+    .selectFrom("catalog_products as p")
+    .leftJoin("inventory_stock as s", "s.product_id", "p.id")
+    .select([...productColumns, (eb) => eb.fn.coalesce("s.quantity", eb.lit(0)).as("stock")]);
+}
+
+function keyset(sort: ProductSort, cursor: SortCursor) {
+  return (eb: ExpressionBuilder<Database & { p: CatalogProductsTable }, "p">) => {
+    if (sort === "newest") return eb("p.id", "<", cursor.id);
+    const price = cursor.price ?? 0;
+    return sort === "price_asc"
+      ? eb(eb.refTuple("p.price", "p.id"), ">", eb.tuple(price, cursor.id))
+      : eb(eb.refTuple("p.price", "p.id"), "<", eb.tuple(price, cursor.id));
+  };
+}
+
+export const productRepository = {
+  /** One page of products, newest or by price, keyset-paged; `statuses` limits what the caller may see. */
+  async browse(db: Executor, filter: BrowseFilter & { statuses: Array<"active" | "hidden" | "deleted"> }, after: SortCursor | undefined, limit: number): Promise<ProductRow[]> {
+    let q = selectProducts(db).where("p.status", "in", filter.statuses);
+    if (filter.category) q = q.where("p.category", "=", filter.category);
+    if (filter.minPrice !== undefined) q = q.where("p.price", ">=", filter.minPrice);
+    if (filter.maxPrice !== undefined) q = q.where("p.price", "<=", filter.maxPrice);
+    if (filter.query) q = q.where("p.name", "ilike", `%${escapeLike(filter.query)}%`);
+    if (after) q = q.where(keyset(filter.sort, after));
+    if (filter.sort === "newest") q = q.orderBy("p.id", "desc");
+    else if (filter.sort === "price_asc") q = q.orderBy("p.price", "asc").orderBy("p.id", "asc");
+    else q = q.orderBy("p.price", "desc").orderBy("p.id", "desc");
+    return q.limit(limit).execute();
+  },
+
+  findById(db: Executor, id: number): Promise<ProductRow | undefined> {
+    return selectProducts(db).where("p.id", "=", id).executeTakeFirst();
+  },
+
+  findByIds(db: Executor, ids: number[]): Promise<ProductRow[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return selectProducts(db).where("p.id", "in", ids).execute();
+  },
+
+  categories(db: Executor) {
+    return db
+      .selectFrom("catalog_products")
+      .select(["category", (eb) => eb.fn.countAll<number>().as("productCount")])
+      .where("status", "=", "active")
+      .groupBy("category")
+      .orderBy("category")
+      .execute();
+  },
+
+  async insert(trx: Tx, product: { name: string; category: string; price: number; description: string; status: "active" | "hidden"; at: Date }): Promise<number> {
+    const row = await trx
+      .insertInto("catalog_products")
+      .values({
+        name: product.name,
+        category: product.category,
+        price: product.price,
+        description: product.description,
+        status: product.status,
+        created_at: product.at,
+        updated_at: product.at,
+      })
+      .returning("id")
+      .executeTakeFirstOrThrow();
+    return row.id;
+  },
+
+  async update(db: Executor, id: number, patch: Partial<Pick<CatalogProductsTable, "name" | "category" | "price" | "description" | "status">>, at: Date): Promise<boolean> {
+    const result = await db
+      .updateTable("catalog_products")
+      .set({ ...patch, updated_at: at })
+      .where("id", "=", id)
+      .where("status", "<>", "deleted")
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  },
+};
+
+export interface StockChange {
+  productId: number;
+  quantityAfter: number;
+  threshold: number;
+}
+
+export const inventoryRepository = {
+  async createStock(trx: Tx, productId: number, quantity: number, threshold: number, at: Date): Promise<void> {
+    await trx.insertInto("inventory_stock").values({ product_id: productId, quantity, low_stock_threshold: threshold, updated_at: at }).execute();
+  },
+
+  findStock(db: Executor, productId: number) {
+    return db.selectFrom("inventory_stock").selectAll().where("product_id", "=", productId).executeTakeFirst();
+  },
+
+  /** Shared locks on the stock rows (ascending id): others may read, nobody may change them until we commit. */
+  lockShared(trx: Tx, productIds: number[]) {
+    const ids = [...new Set(productIds)].sort((a, b) => a - b);
+    if (ids.length === 0) return Promise.resolve([]);
+    noteLock(trx, LockRank.Stock, ids[0]);
+    return trx
+      .selectFrom("inventory_stock")
+      .select(["product_id", "quantity"])
+      .where("product_id", "in", ids)
+      .orderBy("product_id")
+      .forShare()
+      .execute();
+  },
+
+  /**
+   * Adds `change` (negative to take) to one product's stock if the result stays ≥ 0, as one
+   * conditional UPDATE: the row lock it takes is the exclusive lock. Undefined when refused.
+   */
+  async applyChange(trx: Tx, productId: number, change: number, at: Date): Promise<StockChange | undefined> {
+    noteLock(trx, LockRank.Stock, productId);
+    const row = await trx
+      .updateTable("inventory_stock")
+      .set((eb) => ({ quantity: eb("quantity", "+", change), updated_at: at }))
+      .where("product_id", "=", productId)
+      .where(sql<boolean>`quantity + ${change} >= 0`)
+      .returning(["product_id", "quantity", "low_stock_threshold"])
+      .executeTakeFirst();
+    return row && { productId: row.product_id, quantityAfter: row.quantity, threshold: row.low_stock_threshold };
+  },
+
+  async setThreshold(db: Executor, productId: number, threshold: number, at: Date): Promise<boolean> {
+    const result = await db.updateTable("inventory_stock").set({ low_stock_threshold: threshold, updated_at: at }).where("product_id", "=", productId).executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  },
+
+  async insertMovements(
+    trx: Tx,
+    movements: Array<{ productId: number; kind: StockMovementKind; change: number; after: number; reason: string | null; actorId: number | null; orderId: number | null; at: Date }>,
+  ): Promise<void> {
+    if (movements.length === 0) return;
+    await trx
+      .insertInto("inventory_movements")
+      .values(
+        movements.map((m) => ({
+          product_id: m.productId,
+          kind: m.kind,
+          quantity_change: m.change,
+          quantity_after: m.after,
+          reason: m.reason,
+          actor_id: m.actorId,
+          order_id: m.orderId,
+          created_at: m.at,
+        })),
+      )
+      .execute();
+  },
+
+  listMovements(db: Executor, productId: number, beforeId: number | undefined, limit: number) {
+    let q = db.selectFrom("inventory_movements").selectAll().where("product_id", "=", productId).orderBy("id", "desc").limit(limit);
+    if (beforeId !== undefined) q = q.where("id", "<", beforeId);
+    return q.execute();
+  },
+
+  listLowStock(db: Executor, limit: number) {
+    return db
+      .selectFrom("inventory_stock as s")
+      .innerJoin("catalog_products as p", "p.id", "s.product_id")
+      .select(["p.id", "p.name", "p.category", "s.quantity", "s.low_stock_threshold", "s.updated_at"])
+      .where("p.status", "<>", "deleted")
+      .whereRef("s.quantity", "<", "s.low_stock_threshold")
+      .orderBy("s.quantity")
+      .orderBy("p.id")
+      .limit(limit)
+      .execute();
+  },
+
+  async insertRestockSignup(db: Executor, signup: { productId: number; userId: number; channel: "email" | "sms"; at: Date }): Promise<number> {
+    const row = await db
+      .insertInto("inventory_restock_subscriptions")
+      .values({ product_id: signup.productId, user_id: signup.userId, channel: signup.channel, created_at: signup.at })
+      .returning("id")
+      .executeTakeFirstOrThrow();
+    return row.id;
+  },
+
+  /** Closes every open sign-up of a product and returns who signed up. */
+  closeRestockSignups(trx: Tx, productId: number, at: Date) {
+    noteLock(trx, LockRank.RestockSignup, productId);
+    return trx
+      .updateTable("inventory_restock_subscriptions")
+      .set({ notified_at: at })
+      .where("product_id", "=", productId)
+      .where("notified_at", "is", null)
+      .returning(["id", "user_id", "channel"])
+      .execute();
+  },
+};

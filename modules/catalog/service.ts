@@ -1,0 +1,253 @@
+import { z } from "zod";
+import type { Db, StockMovementKind, Tx } from "../../db/index.ts";
+import { inTransaction, pgErrorCode } from "../../db/index.ts";
+import type { Clock, Page } from "../kernel/index.ts";
+import { DomainError, decodeCursor, encodeCursor } from "../kernel/index.ts";
+import { enqueueEvents, type OutboxEvent } from "../outbox/index.ts";
+import { inventoryRepository, type ProductRow, productRepository, type SortCursor, type StockChange } from "./repository.ts";
+import type { BrowseFilter, CreateProductInput, InsufficientItem, Product, StockLevel, StockLine } from "./schema.ts";
+
+export interface CatalogDeps {
+  db: Db;
+  clock: Clock;
+}
+
+type Audience = "public" | "admin";
+
+const cursorShape = z.object({ id: z.number().int(), price: z.number().int().optional() });
+
+function toProduct(row: ProductRow): Product {
+  return {
+    id: row.id,
+    name: row.name,
+    category: row.category,
+    price: row.price,
+    description: row.description,
+    status: row.status,
+    stock: row.stock,
+    inStock: row.stock > 0,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Sums quantities per product (a cart may name one product on two lines) and sorts by id: the lock order. */
+export function normalizeLines(lines: StockLine[]): StockLine[] {
+  const totals = new Map<number, number>();
+  for (const line of lines) totals.set(line.productId, (totals.get(line.productId) ?? 0) + line.quantity);
+  return [...totals].map(([productId, quantity]) => ({ productId, quantity })).sort((a, b) => a.productId - b.productId);
+}
+
+interface MovementMeta {
+  kind: StockMovementKind;
+  reason?: string | null;
+  actorId?: number | null;
+  orderId?: number | null;
+}
+
+export type CatalogService = ReturnType<typeof createCatalogService>;
+
+export function createCatalogService({ db, clock }: CatalogDeps) {
+  async function insufficientItems(executor: Db | Tx, refused: StockLine[]): Promise<InsufficientItem[]> {
+    const rows = await productRepository.findByIds(executor, refused.map((line) => line.productId));
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return refused.map((line) => ({
+      productId: line.productId,
+      productName: byId.get(line.productId)?.name ?? "",
+      requestedQuantity: line.quantity,
+      availableStock: byId.get(line.productId)?.stock ?? 0,
+    }));
+  }
+
+  /**
+   * Applies signed stock changes in ascending product order inside `trx`, logs each movement,
+   * and announces low-stock crossings and back-in-stock sign-ups through the outbox.
+   * Returns the refused lines (those that would go below zero) without applying anything else
+   * the caller must roll back: callers throw when the list is not empty.
+   */
+  async function applyStockChanges(trx: Tx, changes: Array<{ productId: number; change: number }>, meta: MovementMeta): Promise<{ refused: StockLine[]; applied: StockChange[] }> {
+    const now = clock.now();
+    const sorted = [...changes].sort((a, b) => a.productId - b.productId);
+    const refused: StockLine[] = [];
+    const applied: StockChange[] = [];
+    for (const { productId, change } of sorted) {
+      const result = await inventoryRepository.applyChange(trx, productId, change, now);
+      if (result) applied.push(result);
+      else refused.push({ productId, quantity: Math.abs(change) });
+    }
+    if (refused.length > 0) return { refused, applied };
+
+    const changeOf = new Map(sorted.map((c) => [c.productId, c.change]));
+    await inventoryRepository.insertMovements(
+      trx,
+      applied.map((a) => ({
+        productId: a.productId,
+        kind: meta.kind,
+        change: changeOf.get(a.productId) ?? 0,
+        after: a.quantityAfter,
+        reason: meta.reason ?? null,
+        actorId: meta.actorId ?? null,
+        orderId: meta.orderId ?? null,
+        at: now,
+      })),
+    );
+
+    const events: OutboxEvent[] = [];
+    for (const a of applied) {
+      const before = a.quantityAfter - (changeOf.get(a.productId) ?? 0);
+      if (before >= a.threshold && a.quantityAfter < a.threshold) {
+        events.push({ aggregateType: "product", aggregateId: a.productId, type: "inventory.low_stock", payload: { productId: a.productId, quantity: a.quantityAfter, threshold: a.threshold } });
+      }
+    }
+    // Back from zero: every open restock sign-up gets one notification, then closes.
+    for (const a of applied) {
+      const before = a.quantityAfter - (changeOf.get(a.productId) ?? 0);
+      if (before !== 0 || a.quantityAfter <= 0) continue;
+      const signups = await inventoryRepository.closeRestockSignups(trx, a.productId, now);
+      for (const signup of signups) {
+        events.push({ aggregateType: "product", aggregateId: a.productId, type: "inventory.back_in_stock", payload: { productId: a.productId, userId: signup.user_id, channel: signup.channel, signupId: signup.id } });
+      }
+    }
+    await enqueueEvents(trx, now, events);
+    return { refused, applied };
+  }
+
+  async function stockLevel(executor: Db | Tx, productId: number): Promise<StockLevel> {
+    const stock = await inventoryRepository.findStock(executor, productId);
+    if (!stock) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+    return { productId, stock: stock.quantity, inStock: stock.quantity > 0, lowStockThreshold: stock.low_stock_threshold, updatedAt: stock.updated_at };
+  }
+
+  async function adminStockChange(productId: number, change: number, meta: MovementMeta): Promise<StockLevel> {
+    return inTransaction(db, async (trx) => {
+      const { refused } = await applyStockChanges(trx, [{ productId, change }], meta);
+      if (refused.length > 0) {
+        const exists = await inventoryRepository.findStock(trx, productId);
+        if (!exists) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+        throw new DomainError("INVALID_STOCK_CHANGE", { productId, change, availableStock: exists.quantity });
+      }
+      return stockLevel(trx, productId);
+    });
+  }
+
+  async function getVisible(productId: number, audience: Audience): Promise<Product> {
+    const row = await productRepository.findById(db, productId);
+    if (!row || (audience === "public" && row.status !== "active") || row.status === "deleted") throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+    return toProduct(row);
+  }
+
+  return {
+    async browse(filter: BrowseFilter, audience: Audience): Promise<Page<Product>> {
+      const statuses = audience === "public" ? (["active"] as const) : filter.status ? [filter.status] : (["active", "hidden"] as const);
+      const after = decodeCursor<SortCursor>(filter.cursor, cursorShape);
+      const rows = await productRepository.browse(db, { ...filter, statuses: [...statuses] }, after, filter.limit + 1);
+      const page = rows.slice(0, filter.limit);
+      const last = page.at(-1);
+      return {
+        items: page.map(toProduct),
+        nextCursor: rows.length > filter.limit && last ? encodeCursor({ id: last.id, price: last.price }) : null,
+      };
+    },
+
+    get: getVisible,
+
+    async stock(productId: number): Promise<StockLevel> {
+      await getVisible(productId, "public");
+      return stockLevel(db, productId);
+    },
+
+    categories: () => productRepository.categories(db),
+
+    async create(input: CreateProductInput, actorId: number): Promise<Product> {
+      const now = clock.now();
+      const productId = await inTransaction(db, async (trx) => {
+        const id = await productRepository.insert(trx, { ...input, at: now });
+        await inventoryRepository.createStock(trx, id, input.initialStock, input.lowStockThreshold, now);
+        if (input.initialStock > 0) {
+          await inventoryRepository.insertMovements(trx, [{ productId: id, kind: "inbound", change: input.initialStock, after: input.initialStock, reason: "initial stock", actorId, orderId: null, at: now }]);
+        }
+        return id;
+      });
+      return getVisible(productId, "admin");
+    },
+
+    async update(productId: number, patch: { name?: string; category?: string; price?: number; description?: string }): Promise<Product> {
+      if (!(await productRepository.update(db, productId, patch, clock.now()))) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+      return getVisible(productId, "admin");
+    },
+
+    async setStatus(productId: number, status: "active" | "hidden" | "deleted"): Promise<void> {
+      if (!(await productRepository.update(db, productId, { status }, clock.now()))) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+    },
+
+    inbound: (productId: number, quantity: number, reason: string | undefined, actorId: number) =>
+      adminStockChange(productId, quantity, { kind: "inbound", reason: reason ?? null, actorId }),
+    outbound: (productId: number, quantity: number, reason: string | undefined, actorId: number) =>
+      adminStockChange(productId, -quantity, { kind: "outbound", reason: reason ?? null, actorId }),
+    adjust: (productId: number, change: number, reason: string, actorId: number) => adminStockChange(productId, change, { kind: "adjustment", reason, actorId }),
+
+    async setLowStockThreshold(productId: number, threshold: number): Promise<StockLevel> {
+      if (!(await inventoryRepository.setThreshold(db, productId, threshold, clock.now()))) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+      return stockLevel(db, productId);
+    },
+
+    async movements(productId: number, cursor: string | undefined, limit: number) {
+      const beforeId = decodeCursor(cursor, z.number().int());
+      const rows = await inventoryRepository.listMovements(db, productId, beforeId, limit + 1);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        items: page.map((m) => ({ id: m.id, kind: m.kind, change: m.quantity_change, quantityAfter: m.quantity_after, reason: m.reason, actorId: m.actor_id, orderId: m.order_id, createdAt: m.created_at })),
+        nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null,
+      };
+    },
+
+    async lowStock(limit: number) {
+      const rows = await inventoryRepository.listLowStock(db, limit);
+      return rows.map((r) => ({ productId: r.id, name: r.name, category: r.category, stock: r.quantity, lowStockThreshold: r.low_stock_threshold, updatedAt: r.updated_at }));
+    },
+
+    /** A customer asks to hear when an out-of-stock product is back. */
+    async signUpForRestock(userId: number, productId: number, channel: "email" | "sms") {
+      const level = await this.stock(productId);
+      if (level.stock > 0) throw new DomainError("PRODUCT_IN_STOCK", { productId, stock: level.stock });
+      try {
+        const signupId = await inventoryRepository.insertRestockSignup(db, { productId, userId, channel, at: clock.now() });
+        return { signupId, productId, channel };
+      } catch (error) {
+        if (pgErrorCode(error) === "23505") throw new DomainError("ALREADY_SUBSCRIBED", { productId });
+        throw error;
+      }
+    },
+
+    // ── for other modules, inside their transaction ─────────────────────────
+
+    /** Active products by id, for pricing an order or a cart (no lock: prices are read, stock is locked separately). */
+    async productsForSale(executor: Db | Tx, productIds: number[]): Promise<Map<number, Product>> {
+      const rows = await productRepository.findByIds(executor, productIds);
+      return new Map(rows.filter((row) => row.status === "active").map((row) => [row.id, toProduct(row)]));
+    },
+
+    /** Shared-locks the stock rows and reports which lines cannot be met. */
+    async checkStock(trx: Tx, lines: StockLine[]): Promise<InsufficientItem[]> {
+      const wanted = normalizeLines(lines);
+      const rows = await inventoryRepository.lockShared(trx, wanted.map((l) => l.productId));
+      const available = new Map(rows.map((row) => [row.product_id, row.quantity]));
+      const refused = wanted.filter((line) => (available.get(line.productId) ?? 0) < line.quantity);
+      return refused.length ? insufficientItems(trx, refused) : [];
+    },
+
+    /** Takes stock for a sale (exclusive, ascending ids). Throws INSUFFICIENT_STOCK with every short line. */
+    async deductStock(trx: Tx, lines: StockLine[], meta: { orderId: number | null; actorId?: number | null }): Promise<void> {
+      const wanted = normalizeLines(lines);
+      const { refused } = await applyStockChanges(trx, wanted.map((l) => ({ productId: l.productId, change: -l.quantity })), { kind: "sale", orderId: meta.orderId, actorId: meta.actorId ?? null });
+      if (refused.length > 0) throw new DomainError("INSUFFICIENT_STOCK", { insufficientItems: await insufficientItems(trx, refused) });
+    },
+
+    /** Puts stock back (cancelled or lapsed order). */
+    async releaseStock(trx: Tx, lines: StockLine[], meta: { orderId: number | null; reason: string; actorId?: number | null }): Promise<void> {
+      const wanted = normalizeLines(lines);
+      await applyStockChanges(trx, wanted.map((l) => ({ productId: l.productId, change: l.quantity })), { kind: "release", orderId: meta.orderId, reason: meta.reason, actorId: meta.actorId ?? null });
+    },
+  };
+}

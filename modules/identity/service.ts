@@ -1,0 +1,186 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { Db } from "../../db/index.ts";
+import { pgErrorCode } from "../../db/index.ts";
+import type { Clock, Infra, Page, RateLimitPolicy, Session } from "../kernel/index.ts";
+import { DomainError, decodeCursor, encodeCursor } from "../kernel/index.ts";
+import { z } from "zod";
+import { identityRepository, type UserRow } from "./repository.ts";
+import type { LoginInput, SignUpInput, UserProfile } from "./schema.ts";
+
+export interface IdentityConfig {
+  sessionTtlMs: number;
+  /** argon2id cost; tests lower it so hundreds of sign-ups stay quick. */
+  passwordHashing: { memoryCost: number; timeCost: number };
+  loginLimitPerAccount: Omit<RateLimitPolicy, "name">;
+  loginLimitPerAddress: Omit<RateLimitPolicy, "name">;
+}
+
+export const defaultIdentityConfig: IdentityConfig = {
+  sessionTtlMs: 7 * 24 * 60 * 60 * 1000,
+  passwordHashing: { memoryCost: 19_456, timeCost: 2 },
+  loginLimitPerAccount: { points: 10, durationSeconds: 15 * 60, blockSeconds: 15 * 60 },
+  loginLimitPerAddress: { points: 100, durationSeconds: 15 * 60, blockSeconds: 15 * 60 },
+};
+
+export interface IdentityDeps {
+  db: Db;
+  clock: Clock;
+  infra: Infra;
+  config: IdentityConfig;
+}
+
+export interface IssuedSession {
+  token: string;
+  expiresAt: Date;
+  user: UserProfile;
+}
+
+export interface Contact {
+  userId: number;
+  email: string;
+  name: string;
+  phone: string | null;
+}
+
+export function toProfile(row: UserRow): UserProfile {
+  return { id: row.id, email: row.email, name: row.name, phone: row.phone, role: row.role, status: row.status, createdAt: row.created_at };
+}
+
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+export type IdentityService = ReturnType<typeof createIdentityService>;
+
+export function createIdentityService({ db, clock, infra, config }: IdentityDeps) {
+  const hashOptions = { algorithm: "argon2id" as const, ...config.passwordHashing };
+  const perAccount = infra.rateLimiter({ name: "login-account", ...config.loginLimitPerAccount });
+  const perAddress = infra.rateLimiter({ name: "login-address", ...config.loginLimitPerAddress });
+  // Verified against when the email is unknown, so a miss costs the same time as a wrong password.
+  const decoyHash = Bun.password.hash("decoy-password-for-timing", hashOptions);
+
+  async function issueSession(user: UserRow, ip: string | null): Promise<IssuedSession> {
+    const token = randomBytes(32).toString("base64url"); // 256 bits
+    const now = clock.now();
+    const expiresAt = new Date(now.getTime() + config.sessionTtlMs);
+    await identityRepository.insertSession(db, { tokenHash: hashToken(token), userId: user.id, at: now, expiresAt, ip });
+    return { token, expiresAt, user: toProfile(user) };
+  }
+
+  async function createAccount(input: SignUpInput, role: "customer" | "admin"): Promise<UserRow> {
+    const passwordHash = await Bun.password.hash(input.password, hashOptions);
+    try {
+      return await identityRepository.insertUser(db, { email: input.email, passwordHash, name: input.name, phone: input.phone ?? null, role, at: clock.now() });
+    } catch (error) {
+      if (pgErrorCode(error) === "23505") throw new DomainError("EMAIL_TAKEN", { email: input.email });
+      throw error;
+    }
+  }
+
+  async function requireUser(userId: number): Promise<UserRow> {
+    const user = await identityRepository.findUserById(db, userId);
+    if (!user) throw new DomainError("USER_NOT_FOUND", { userId });
+    return user;
+  }
+
+  return {
+    /** Creates a customer account and logs it in. */
+    async signUp(input: SignUpInput, ip: string | null): Promise<IssuedSession> {
+      const user = await createAccount(input, "customer");
+      return issueSession(user, ip);
+    },
+
+    async login(input: LoginInput, ip: string | null): Promise<IssuedSession> {
+      const [account, address] = await Promise.all([perAccount.consume(input.email), perAddress.consume(ip ?? "unknown")]);
+      if (!account.allowed || !address.allowed) {
+        const retryAfterMs = Math.max(account.retryAfterMs, address.retryAfterMs);
+        throw new DomainError("RATE_LIMITED", { retryAfterSeconds: Math.ceil(retryAfterMs / 1000) });
+      }
+      const user = await identityRepository.findUserByEmail(db, input.email);
+      const valid = await Bun.password.verify(input.password, user?.password_hash ?? (await decoyHash));
+      if (!user || !valid) throw new DomainError("INVALID_CREDENTIALS");
+      if (user.status !== "active") throw new DomainError("ACCOUNT_DEACTIVATED");
+      await perAccount.reset(input.email);
+      return issueSession(user, ip);
+    },
+
+    async logout(session: Session): Promise<void> {
+      await identityRepository.revokeSession(db, session.tokenHash, clock.now());
+    },
+
+    /** The session a bearer token stands for, or null if it is unknown, expired, revoked or its account deactivated. */
+    async resolveSession(token: string): Promise<Session | null> {
+      if (token.length < 20 || token.length > 200) return null;
+      const row = await identityRepository.findLiveSession(db, hashToken(token), clock.now());
+      return row ? { userId: row.user_id, role: row.role, tokenHash: row.token_hash, expiresAt: row.expires_at } : null;
+    },
+
+    async me(userId: number): Promise<UserProfile> {
+      return toProfile(await requireUser(userId));
+    },
+
+    async updateProfile(userId: number, patch: { name?: string; phone?: string | null }): Promise<UserProfile> {
+      const row = await identityRepository.updateUser(db, userId, patch, clock.now());
+      if (!row) throw new DomainError("USER_NOT_FOUND", { userId });
+      return toProfile(row);
+    },
+
+    /** Changes the password and ends every other session of the account. */
+    async changePassword(session: Session, currentPassword: string, newPassword: string): Promise<void> {
+      const user = await requireUser(session.userId);
+      if (!(await Bun.password.verify(currentPassword, user.password_hash))) throw new DomainError("INVALID_CREDENTIALS");
+      const now = clock.now();
+      await db.transaction().execute(async (trx) => {
+        await identityRepository.updateUser(trx, user.id, { passwordHash: await Bun.password.hash(newPassword, hashOptions) }, now);
+        await identityRepository.revokeUserSessions(trx, user.id, now, session.tokenHash);
+      });
+    },
+
+    async listCustomers(filter: { query?: string; status?: "active" | "deactivated"; cursor?: string; limit: number }): Promise<Page<UserProfile>> {
+      const afterId = decodeCursor(filter.cursor, z.number().int());
+      const rows = await identityRepository.listUsers(db, { query: filter.query, status: filter.status, afterId, limit: filter.limit + 1 });
+      const page = rows.slice(0, filter.limit);
+      const last = page.at(-1);
+      return { items: page.map(toProfile), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.id) : null };
+    },
+
+    async getCustomer(userId: number): Promise<UserProfile> {
+      return toProfile(await requireUser(userId));
+    },
+
+    /** Deactivates an account and ends all its sessions at once. */
+    async deactivate(userId: number): Promise<UserProfile> {
+      const now = clock.now();
+      return db.transaction().execute(async (trx) => {
+        const row = await identityRepository.updateUser(trx, userId, { status: "deactivated" }, now);
+        if (!row) throw new DomainError("USER_NOT_FOUND", { userId });
+        await identityRepository.revokeUserSessions(trx, userId, now);
+        return toProfile(row);
+      });
+    },
+
+    /** Creates the configured admin on first start, or promotes the account if it exists. Never reachable from a procedure. */
+    async ensureAdmin(input: SignUpInput): Promise<UserProfile> {
+      const existing = await identityRepository.findUserByEmail(db, input.email);
+      if (existing) {
+        if (existing.role === "admin") return toProfile(existing);
+        const row = await identityRepository.updateUser(db, existing.id, { role: "admin" }, clock.now());
+        return toProfile(row ?? existing);
+      }
+      try {
+        return toProfile(await createAccount(input, "admin"));
+      } catch (error) {
+        // Another instance created it at the same moment.
+        const raced = await identityRepository.findUserByEmail(db, input.email);
+        if (raced) return toProfile(raced);
+        throw error;
+      }
+    },
+
+    /** Names and addresses for notifications. */
+    async getContacts(userIds: number[]): Promise<Contact[]> {
+      const rows = await identityRepository.findUsersByIds(db, userIds);
+      return rows.map((row) => ({ userId: row.id, email: row.email, name: row.name, phone: row.phone }));
+    },
+  };
+}

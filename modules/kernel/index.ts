@@ -1,0 +1,14 @@
+/** kernel: what every module shares — tRPC and base procedures, the domain error, the clock, ports for Redis. */
+export type { Clock } from "./clock.ts";
+export { DAY, HOUR, ManualClock, MINUTE, systemClock, utcDay } from "./clock.ts";
+export type { DomainCode } from "./errors.ts";
+export { DomainError, domainErrorCatalog, isDomainError } from "./errors.ts";
+export { createMemoryInfra } from "./infra/memory.ts";
+export { createRedisClient, createRedisInfra } from "./infra/redis.ts";
+export type { Cache, Counters, Infra, Lock, LockManager, RateLimitDecision, RateLimiter, RateLimitPolicy } from "./infra/types.ts";
+export type { Logger, Metrics } from "./observability.ts";
+export { createLogger, createMetrics } from "./observability.ts";
+export type { Page } from "./schemas.ts";
+export { cursorSchema, decodeCursor, encodeCursor, idempotencyKeySchema, idSchema, pageLimitSchema, wonSchema } from "./schemas.ts";
+export type { RequestContext, Role, Session } from "./trpc.ts";
+export { adminProcedure, authedProcedure, createCallerFactory, mergeRouters, publicProcedure, router } from "./trpc.ts";

@@ -1,0 +1,115 @@
+/** In-process adapters: the embedded default when REDIS_URL is unset (one server instance). */
+import { RateLimiterMemory } from "rate-limiter-flexible";
+import superjson from "superjson";
+import type { Clock } from "../clock.ts";
+import type { Cache, Counters, Infra, Lock, LockManager, RateLimiter, RateLimitPolicy } from "./types.ts";
+import { toDecision } from "./rate-limit-decision.ts";
+
+interface Entry {
+  value: string;
+  expiresAt: number;
+}
+
+class ExpiringMap {
+  readonly #entries = new Map<string, Entry>();
+  constructor(private readonly clock: Clock) {}
+  get(key: string): string | undefined {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= this.clock.now().getTime()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+  set(key: string, value: string, ttlMs: number | undefined): void {
+    this.#entries.set(key, { value, expiresAt: ttlMs === undefined ? Number.POSITIVE_INFINITY : this.clock.now().getTime() + ttlMs });
+  }
+  delete(key: string): void {
+    this.#entries.delete(key);
+  }
+}
+
+class MemoryCache implements Cache {
+  constructor(private readonly map: ExpiringMap) {}
+  async get<T>(key: string): Promise<T | undefined> {
+    const raw = this.map.get(`cache:${key}`);
+    return raw === undefined ? undefined : superjson.parse<T>(raw);
+  }
+  async set<T>(key: string, value: T, ttlMs: number): Promise<void> {
+    this.map.set(`cache:${key}`, superjson.stringify(value), ttlMs);
+  }
+  async delete(key: string): Promise<void> {
+    this.map.delete(`cache:${key}`);
+  }
+}
+
+class MemoryLocks implements LockManager {
+  constructor(private readonly map: ExpiringMap) {}
+  async acquire(key: string, ttlMs: number, waitMs = 0): Promise<Lock | null> {
+    const lockKey = `lock:${key}`;
+    const token = crypto.randomUUID();
+    const deadline = Date.now() + waitMs;
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      if (this.map.get(lockKey) === undefined) {
+        this.map.set(lockKey, token, ttlMs);
+        return {
+          release: async () => {
+            if (this.map.get(lockKey) !== token) return false;
+            this.map.delete(lockKey);
+            return true;
+          },
+        };
+      }
+      if (Date.now() >= deadline) return null;
+      await Bun.sleep(delay);
+    }
+  }
+}
+
+class MemoryCounters implements Counters {
+  constructor(private readonly map: ExpiringMap) {}
+  async incrementBy(key: string, by: number): Promise<number> {
+    const next = Number(this.map.get(`counter:${key}`) ?? 0) + by;
+    this.map.set(`counter:${key}`, String(next), undefined);
+    return next;
+  }
+  async get(key: string): Promise<number | undefined> {
+    const raw = this.map.get(`counter:${key}`);
+    return raw === undefined ? undefined : Number(raw);
+  }
+  async set(key: string, value: number, ttlMs?: number): Promise<void> {
+    this.map.set(`counter:${key}`, String(value), ttlMs);
+  }
+  async delete(key: string): Promise<void> {
+    this.map.delete(`counter:${key}`);
+  }
+}
+
+export function createMemoryInfra(clock: Clock, prefix = "agora:"): Infra {
+  const map = new ExpiringMap(clock);
+  return {
+    kind: "memory",
+    cache: new MemoryCache(map),
+    locks: new MemoryLocks(map),
+    counters: new MemoryCounters(map),
+    rateLimiter(policy: RateLimitPolicy): RateLimiter {
+      const limiter = new RateLimiterMemory({
+        keyPrefix: `${prefix}rl:${policy.name}`,
+        points: policy.points,
+        duration: policy.durationSeconds,
+        blockDuration: policy.blockSeconds ?? 0,
+      });
+      return {
+        consume: (key, points = 1) => toDecision(limiter.consume(key, points)),
+        reset: async (key) => {
+          await limiter.delete(key);
+        },
+      };
+    },
+    redis: null,
+    prefix,
+    ping: async () => true,
+    close: async () => {},
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * Small ports for what Redis does for Agora. Each has an in-process adapter (embedded mode) and a
+ * Redis adapter; both pass the same contract tests. None of them decides correctness alone:
+ * they speed things up and shed load, the database guards the invariants.
+ */
+export interface Cache {
+  get<T>(key: string): Promise<T | undefined>;
+  set<T>(key: string, value: T, ttlMs: number): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+export interface Lock {
+  /** Releases the lock if this holder still owns it; false when it had already expired. */
+  release(): Promise<boolean>;
+}
+
+export interface LockManager {
+  /** Takes `key` for `ttlMs`, waiting at most `waitMs`. Null when it could not be had in time. */
+  acquire(key: string, ttlMs: number, waitMs?: number): Promise<Lock | null>;
+}
+
+export interface RateLimitDecision {
+  allowed: boolean;
+  remaining: number;
+  retryAfterMs: number;
+}
+
+export interface RateLimiter {
+  consume(key: string, points?: number): Promise<RateLimitDecision>;
+  reset(key: string): Promise<void>;
+}
+
+export interface RateLimitPolicy {
+  /** Distinct name: separates the counters of different limiters. */
+  name: string;
+  points: number;
+  durationSeconds: number;
+  /** Block for this long once the points are used up. */
+  blockSeconds?: number;
+}
+
+export interface Counters {
+  incrementBy(key: string, by: number): Promise<number>;
+  get(key: string): Promise<number | undefined>;
+  set(key: string, value: number, ttlMs?: number): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+export interface Infra {
+  kind: "redis" | "memory";
+  cache: Cache;
+  locks: LockManager;
+  counters: Counters;
+  rateLimiter(policy: RateLimitPolicy): RateLimiter;
+  /** Raw client for modules with their own atomic scripts (coupon admission); null in memory mode. */
+  redis: import("ioredis").Redis | null;
+  /** Key prefix every adapter uses; scripts of other modules must use it too. */
+  prefix: string;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

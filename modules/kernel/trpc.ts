@@ -1,0 +1,86 @@
+/**
+ * tRPC, initialised once: superjson, the error formatter, and the base procedures every module
+ * builds on. Identity always comes from `ctx.session`, never from input.
+ */
+import { initTRPC } from "@trpc/server";
+import superjson from "superjson";
+import { ZodError, z } from "zod";
+import { DomainError } from "./errors.ts";
+import type { Logger, Metrics } from "./observability.ts";
+
+export type Role = "customer" | "admin";
+
+export interface Session {
+  userId: number;
+  role: Role;
+  /** sha256 of the bearer token: what logout revokes. */
+  tokenHash: string;
+  expiresAt: Date;
+}
+
+export interface RequestContext {
+  requestId: string;
+  ip: string | null;
+  session: Session | null;
+  log: Logger;
+  metrics: Metrics | null;
+}
+
+/** Stack traces are shown only to a developer's own server. */
+const exposeStacks = process.env.NODE_ENV === "development";
+
+const t = initTRPC.context<RequestContext>().create({
+  transformer: superjson,
+  isDev: exposeStacks,
+  errorFormatter({ shape, error }) {
+    const domain = error instanceof DomainError ? error : null;
+    const zodError = error.cause instanceof ZodError ? error.cause : null;
+    const internal = error.code === "INTERNAL_SERVER_ERROR";
+    return {
+      ...shape,
+      // An unexpected failure says nothing of its inner workings outside development.
+      message: zodError ? "Invalid input" : internal && !exposeStacks ? "Internal server error" : shape.message,
+      data: {
+        code: shape.data.code,
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path,
+        domainCode: domain?.domainCode ?? (zodError ? "VALIDATION_FAILED" : null),
+        ref: domain?.ref ?? null,
+        details: domain?.details ?? null,
+        fieldErrors: zodError ? z.flattenError(zodError).fieldErrors : null,
+        formErrors: zodError ? z.flattenError(zodError).formErrors : null,
+        ...(exposeStacks ? { stack: shape.data.stack } : {}),
+      },
+    };
+  },
+});
+
+export const router = t.router;
+export const mergeRouters = t.mergeRouters;
+export const createCallerFactory = t.createCallerFactory;
+
+/** Times every call and logs it with the request id, procedure, caller and outcome. */
+const observed = t.middleware(async ({ ctx, path, type, next }) => {
+  const started = performance.now();
+  const result = await next();
+  const seconds = (performance.now() - started) / 1000;
+  const outcome = result.ok ? "ok" : result.error instanceof DomainError ? result.error.domainCode : result.error.code;
+  ctx.metrics?.procedureDuration.observe({ procedure: path, type, outcome }, seconds);
+  const entry = { requestId: ctx.requestId, procedure: path, userId: ctx.session?.userId ?? null, durationMs: Math.round(seconds * 10000) / 10, outcome };
+  if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR") ctx.log.error({ ...entry, err: result.error.cause ?? result.error }, "procedure failed");
+  else ctx.log.info(entry, "procedure");
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(observed);
+
+/** Any logged-in account (customers; admins may shop too). */
+export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.session) throw new DomainError("UNAUTHENTICATED");
+  return next({ ctx: { ...ctx, session: ctx.session } });
+});
+
+export const adminProcedure = authedProcedure.use(({ ctx, next }) => {
+  if (ctx.session.role !== "admin") throw new DomainError("FORBIDDEN");
+  return next({ ctx });
+});
