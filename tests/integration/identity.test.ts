@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { codeOf, errorOf, startTestAgora, type TestAgora } from "../support/agora.ts";
+
+let t: TestAgora;
+beforeAll(async () => {
+  t = await startTestAgora({ config: { loginAttemptsPerAccount: 3 } });
+});
+afterAll(() => t.close());
+
+describe("identity", () => {
+  test("sign up, then me, update profile, log out", async () => {
+    const session = await t.client().identity.signUp.mutate({ email: "Kim@Example.COM", password: "long-enough-1", name: "Kim", phone: "010-1234-5678" });
+    expect(session.user).toMatchObject({ email: "kim@example.com", name: "Kim", role: "customer", status: "active" });
+    expect(session.token.length).toBeGreaterThanOrEqual(43); // 256 random bits, base64url
+
+    const kim = t.client(session.token);
+    expect((await kim.identity.me.query()).id).toBe(session.user.id);
+    const updated = await kim.identity.updateProfile.mutate({ name: "Kim Minji" });
+    expect(updated.name).toBe("Kim Minji");
+
+    await kim.identity.logout.mutate();
+    expect(await codeOf(kim.identity.me.query())).toBe("UNAUTHENTICATED");
+  });
+
+  test("stores only a hash of the token and an argon2id password hash", async () => {
+    const c = await t.signUpCustomer("hash");
+    const sessions = await t.db.selectFrom("identity_sessions").select("token_hash").where("user_id", "=", c.id).execute();
+    expect(sessions.map((s) => s.token_hash)).not.toContain(c.token);
+    const user = await t.db.selectFrom("identity_users").select("password_hash").where("id", "=", c.id).executeTakeFirstOrThrow();
+    expect(user.password_hash.startsWith("$argon2id$")).toBe(true);
+  });
+
+  test("duplicate email is refused with EMAIL_TAKEN", async () => {
+    const c = await t.signUpCustomer("dup");
+    expect(await codeOf(t.client().identity.signUp.mutate({ email: c.email.toUpperCase(), password: "long-enough-1", name: "X" }))).toBe("EMAIL_TAKEN");
+  });
+
+  test("login works, a wrong password does not", async () => {
+    const c = await t.signUpCustomer("login");
+    const session = await t.client().identity.login.mutate({ email: c.email, password: "correct-horse-battery" });
+    expect(session.user.id).toBe(c.id);
+    expect(await codeOf(t.client().identity.login.mutate({ email: c.email, password: "wrong-password" }))).toBe("INVALID_CREDENTIALS");
+    expect(await codeOf(t.client().identity.login.mutate({ email: "nobody@agora.test", password: "wrong-password" }))).toBe("INVALID_CREDENTIALS");
+  });
+
+  test("an expired token is refused", async () => {
+    const c = await t.signUpCustomer("expiry");
+    expect((await c.client.identity.me.query()).id).toBe(c.id);
+    t.clock.advance(8 * 24 * 60 * 60 * 1000); // sessions last 7 days
+    expect(await codeOf(c.client.identity.me.query())).toBe("UNAUTHENTICATED");
+  });
+
+  test("a made-up token is refused", async () => {
+    expect(await codeOf(t.client("x".repeat(43)).identity.me.query())).toBe("UNAUTHENTICATED");
+  });
+
+  test("login is rate limited per account", async () => {
+    const c = await t.signUpCustomer("limited");
+    for (let i = 0; i < 3; i++) {
+      expect(await codeOf(t.client().identity.login.mutate({ email: c.email, password: "wrong-password" }))).toBe("INVALID_CREDENTIALS");
+    }
+    const limited = await errorOf(t.client().identity.login.mutate({ email: c.email, password: "correct-horse-battery" }));
+    expect(limited.data.domainCode).toBe("RATE_LIMITED");
+    expect(limited.data.httpStatus).toBe(429);
+    expect(Number(limited.data.details?.retryAfterSeconds)).toBeGreaterThan(0);
+  });
+
+  test("admin procedures refuse customers and anonymous callers", async () => {
+    const c = await t.signUpCustomer("nosy");
+    expect(await codeOf(c.client.identity.admin.listCustomers.query({}))).toBe("FORBIDDEN");
+    expect(await codeOf(t.client().identity.admin.listCustomers.query({}))).toBe("UNAUTHENTICATED");
+  });
+
+  test("admin lists, searches and deactivates customers; deactivation ends their sessions", async () => {
+    const admin = await t.admin();
+    const target = await t.signUpCustomer("searchable");
+    const found = await admin.client.identity.admin.listCustomers.query({ query: "searchable" });
+    expect(found.items.map((u) => u.id)).toEqual([target.id]);
+
+    const page1 = await admin.client.identity.admin.listCustomers.query({ limit: 2 });
+    expect(page1.items).toHaveLength(2);
+    const page2 = await admin.client.identity.admin.listCustomers.query({ limit: 2, cursor: page1.nextCursor ?? undefined });
+    expect(page2.items[0]?.id).toBeGreaterThan(page1.items[1]?.id ?? 0);
+
+    await admin.client.identity.admin.deactivate.mutate({ userId: target.id });
+    expect(await codeOf(target.client.identity.me.query())).toBe("UNAUTHENTICATED");
+    expect(await codeOf(t.client().identity.login.mutate({ email: target.email, password: "correct-horse-battery" }))).toBe("ACCOUNT_DEACTIVATED");
+  });
+
+  test("bad input answers BAD_REQUEST with field errors and writes nothing", async () => {
+    const before = await t.db.selectFrom("identity_users").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+    const error = await errorOf(
+      t.client().identity.signUp.mutate({ email: "not-an-email", password: "short", name: "x".repeat(10_000), role: "admin" } as never),
+    );
+    expect(error.data.code).toBe("BAD_REQUEST");
+    expect(error.data.domainCode).toBe("VALIDATION_FAILED");
+    expect(Object.keys(error.data.fieldErrors ?? {}).sort()).toEqual(["email", "name", "password"]);
+    expect(error.data.stack).toBeUndefined();
+    const after = await t.db.selectFrom("identity_users").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+    expect(after.n).toBe(before.n);
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * A whole Agora per test file: its own database and Redis prefix, a manual clock, fakes for the
+ * outside world, and typed clients that go through the real Hono app and tRPC stack in-process.
+ */
+import { type AgoraClient, createAgoraClient } from "../../apps/client/index.ts";
+import { type Agora, createAgora } from "../../apps/server/compose.ts";
+import { type AgoraConfig, loadConfig } from "../../apps/server/config.ts";
+import type { Db } from "../../db/index.ts";
+import { createLogger, createMemoryInfra, createRedisInfra, type Infra, ManualClock } from "../../modules/kernel/index.ts";
+import { createTestDatabase, type TestDatabase } from "./postgres.ts";
+import { createTestRedis, type TestRedis } from "./redis.ts";
+
+export interface TestAgoraOptions {
+  /** "redis" (default): real Redis under a fresh prefix; "memory": the in-process adapters. */
+  infra?: "redis" | "memory";
+  clock?: ManualClock;
+  config?: Partial<AgoraConfig>;
+  poolSize?: number;
+}
+
+export interface Customer {
+  id: number;
+  email: string;
+  token: string;
+  client: AgoraClient;
+}
+
+export interface TestAgora {
+  agora: Agora;
+  db: Db;
+  infra: Infra;
+  clock: ManualClock;
+  database: TestDatabase;
+  redis: TestRedis | null;
+  /** A client as an anonymous visitor, or with a bearer token. */
+  client(token?: string): AgoraClient;
+  signUpCustomer(label?: string): Promise<Customer>;
+  signUpCustomers(count: number, label?: string): Promise<Customer[]>;
+  admin(): Promise<Customer>;
+  close(): Promise<void>;
+}
+
+let sequence = 0;
+
+export async function startTestAgora(options: TestAgoraOptions = {}): Promise<TestAgora> {
+  const clock = options.clock ?? new ManualClock();
+  const database = await createTestDatabase(options.poolSize ?? 20);
+  const redis = options.infra === "memory" ? null : await createTestRedis();
+  const infra = redis ? createRedisInfra(redis.client, redis.prefix) : createMemoryInfra(clock, `mem${++sequence}:`);
+  const config: AgoraConfig = {
+    ...loadConfig({}),
+    nodeEnv: "test",
+    // argon2id stays, at a cost that lets a test sign up hundreds of customers quickly.
+    passwordMemoryCost: 256,
+    passwordTimeCost: 1,
+    ...options.config,
+  };
+  const agora = createAgora({ database: database.handle, infra, clock, logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"), metrics: null, config });
+  agora.start();
+
+  const inProcessFetch = ((input: string | URL | Request, init?: RequestInit) =>
+    agora.app.fetch(input instanceof Request ? new Request(input, init) : new Request(String(input), init))) as typeof fetch;
+  const client = (token?: string) => createAgoraClient({ url: "http://agora.test", token, fetch: inProcessFetch });
+
+  let adminPromise: Promise<Customer> | undefined;
+  const run = Math.random().toString(36).slice(2, 8);
+  let counter = 0;
+
+  async function signUpCustomer(label = "customer"): Promise<Customer> {
+    const n = ++counter;
+    const email = `${label}-${n}-${run}@agora.test`;
+    const session = await client().identity.signUp.mutate({ email, password: "correct-horse-battery", name: `${label} ${n}` });
+    return { id: session.user.id, email, token: session.token, client: client(session.token) };
+  }
+
+  return {
+    agora,
+    db: database.handle.db,
+    infra,
+    clock,
+    database,
+    redis,
+    client,
+    signUpCustomer,
+    async signUpCustomers(count, label) {
+      const customers: Customer[] = [];
+      // In small waves: sign-up hashes passwords, which is CPU work.
+      for (let i = 0; i < count; i += 20) {
+        customers.push(...(await Promise.all(Array.from({ length: Math.min(20, count - i) }, () => signUpCustomer(label)))));
+      }
+      return customers;
+    },
+    admin() {
+      adminPromise ??= (async () => {
+        const email = `admin-${run}@agora.test`;
+        const profile = await agora.services.identity.ensureAdmin({ email, password: "admin-password-1", name: "Admin" });
+        const session = await client().identity.login.mutate({ email, password: "admin-password-1" });
+        return { id: profile.id, email, token: session.token, client: client(session.token) };
+      })();
+      return adminPromise;
+    },
+    async close() {
+      await agora.stop();
+      await redis?.cleanup();
+      await database.drop();
+    },
+  };
+}
+
+/** The domain code a rejected call carried, for `expect(await codeOf(p)).toBe("...")`. */
+export async function codeOf(call: Promise<unknown>): Promise<string> {
+  try {
+    await call;
+  } catch (error) {
+    const data = (error as { data?: { domainCode?: string | null; code?: string } }).data;
+    return data?.domainCode ?? data?.code ?? String(error);
+  }
+  throw new Error("expected the call to fail, but it succeeded");
+}
+
+/** The whole error data of a rejected call. */
+export async function errorOf(call: Promise<unknown>): Promise<{ message: string; data: Record<string, unknown> & { code: string; httpStatus: number; domainCode: string | null; details: Record<string, unknown> | null; fieldErrors: Record<string, string[]> | null } }> {
+  try {
+    await call;
+  } catch (error) {
+    return error as never;
+  }
+  throw new Error("expected the call to fail, but it succeeded");
+}
