@@ -1,0 +1,55 @@
+import type { Db, Tx } from "../../db/index.ts";
+import { LockRank, noteLock } from "../../db/index.ts";
+
+export interface KeyId {
+  userId: number;
+  scope: string;
+  key: string;
+}
+
+export const idempotencyRepository = {
+  /**
+   * Inserts the key unless it exists. A concurrent transaction holding an uncommitted insert of
+   * the same key makes this wait until that transaction ends: the unique key serializes retries.
+   */
+  async tryInsert(executor: Db | Tx, id: KeyId, requestHash: string, status: "in_progress" | "completed", at: Date): Promise<boolean> {
+    if (executor.isTransaction) noteLock(executor as Tx, LockRank.IdempotencyKey);
+    const row = await executor
+      .insertInto("idempotency_keys")
+      .values({ user_id: id.userId, scope: id.scope, key: id.key, request_hash: requestHash, status, created_at: at, updated_at: at })
+      .onConflict((oc) => oc.columns(["user_id", "scope", "key"]).doNothing())
+      .returning("key")
+      .executeTakeFirst();
+    return row !== undefined;
+  },
+
+  find(executor: Db | Tx, id: KeyId) {
+    return executor
+      .selectFrom("idempotency_keys")
+      .select(["request_hash", "status", "response"])
+      .where("user_id", "=", id.userId)
+      .where("scope", "=", id.scope)
+      .where("key", "=", id.key)
+      .executeTakeFirst();
+  },
+
+  async complete(executor: Db | Tx, id: KeyId, response: string, at: Date): Promise<void> {
+    await executor
+      .updateTable("idempotency_keys")
+      .set({ status: "completed", response, updated_at: at })
+      .where("user_id", "=", id.userId)
+      .where("scope", "=", id.scope)
+      .where("key", "=", id.key)
+      .execute();
+  },
+
+  async deleteInProgress(executor: Db | Tx, id: KeyId): Promise<void> {
+    await executor
+      .deleteFrom("idempotency_keys")
+      .where("user_id", "=", id.userId)
+      .where("scope", "=", id.scope)
+      .where("key", "=", id.key)
+      .where("status", "=", "in_progress")
+      .execute();
+  },
+};

@@ -1,0 +1,75 @@
+/**
+ * Idempotency keys, scoped to a customer and an operation. A retry with the same key returns
+ * the first result; the same key with a different request is IDEMPOTENCY_KEY_REUSED; a retry
+ * while the first still runs waits for it (same transaction flow) or gets IDEMPOTENCY_IN_PROGRESS
+ * (flows that call out before their transaction). Failed attempts keep no key: a retry runs again.
+ */
+import { createHash } from "node:crypto";
+import superjson from "superjson";
+import type { Db, Tx } from "../../db/index.ts";
+import { DomainError } from "../kernel/index.ts";
+import { idempotencyRepository, type KeyId } from "./repository.ts";
+
+export type { KeyId };
+
+export interface IdempotentRequest extends KeyId {
+  /** Hash of the request body: `hashRequest(input)`. */
+  requestHash: string;
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === "object" && !(value instanceof Date)) {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => [k, canonical(v)]),
+    );
+  }
+  return value;
+}
+
+/** Stable hash of a request: key order and undefined fields do not change it. */
+export function hashRequest(input: unknown): string {
+  return createHash("sha256").update(JSON.stringify(canonical(input))).digest("hex");
+}
+
+type Existing = Awaited<ReturnType<typeof idempotencyRepository.find>>;
+
+function replayOrRefuse<T>(request: IdempotentRequest, existing: NonNullable<Existing>): { replay: T } {
+  if (existing.request_hash !== request.requestHash) throw new DomainError("IDEMPOTENCY_KEY_REUSED", { key: request.key });
+  if (existing.status !== "completed") throw new DomainError("IDEMPOTENCY_IN_PROGRESS", { key: request.key });
+  return { replay: superjson.parse<T>(JSON.stringify(existing.response)) };
+}
+
+/**
+ * First step of an idempotent transaction (lock rank 1). Null: this call owns the key and must
+ * `completeInTransaction` before commit. Otherwise the stored result of the first call.
+ */
+export async function claimInTransaction<T>(trx: Tx, request: IdempotentRequest, at: Date): Promise<{ replay: T } | null> {
+  if (await idempotencyRepository.tryInsert(trx, request, request.requestHash, "in_progress", at)) return null;
+  const existing = await idempotencyRepository.find(trx, request);
+  if (!existing) throw new DomainError("IDEMPOTENCY_IN_PROGRESS", { key: request.key });
+  return replayOrRefuse<T>(request, existing);
+}
+
+export async function completeInTransaction(trx: Tx, request: IdempotentRequest, response: unknown, at: Date): Promise<void> {
+  await idempotencyRepository.complete(trx, request, superjson.stringify(response), at);
+}
+
+/**
+ * For flows that call an outside system before their transaction (a wallet charge): claims the
+ * key in its own committed statement so a concurrent retry sees it and is told IN_PROGRESS.
+ */
+export async function claimBeforeCallingOut<T>(db: Db, request: IdempotentRequest, at: Date): Promise<{ replay: T } | null> {
+  if (await idempotencyRepository.tryInsert(db, request, request.requestHash, "in_progress", at)) return null;
+  const existing = await idempotencyRepository.find(db, request);
+  if (!existing) return claimBeforeCallingOut(db, request, at); // released in between: try again
+  return replayOrRefuse<T>(request, existing);
+}
+
+/** Gives a claimed key back after a failure, so the customer's retry runs again. */
+export async function releaseClaim(db: Db, request: KeyId): Promise<void> {
+  await idempotencyRepository.deleteInProgress(db, request);
+}
