@@ -15,6 +15,7 @@
  *   6. Stock             inventory_stock rows, by ascending product id
  *   7. RestockSignup     inventory_restock_subscriptions rows of a product (stock back from zero)
  *   8. SalesDaily        sales_daily rows, by ascending product id
+ *   9. Cart              cart_items rows of the customer (after stock: adding to a cart share-locks stock first)
  *
  * Hot rows (a flash-sale product's stock) come late so they are held for the shortest time.
  * Repositories call `noteLock` before each locking statement; outside production it throws
@@ -36,11 +37,17 @@ export const LockRank = {
   Stock: 6,
   RestockSignup: 7,
   SalesDaily: 8,
+  Cart: 9,
 } as const;
 export type LockRank = (typeof LockRank)[keyof typeof LockRank];
 
 const checkLockOrder = process.env.NODE_ENV !== "production";
-const lastLockByTransaction = new WeakMap<Tx, { rank: number; key: number }>();
+interface LockTrail {
+  rank: number;
+  key: number;
+  held: Set<string>;
+}
+const lockTrails = new WeakMap<Tx, LockTrail>();
 
 export class LockOrderViolation extends Error {
   override name = "LockOrderViolation";
@@ -49,14 +56,23 @@ export class LockOrderViolation extends Error {
 /**
  * Records that `trx` is about to lock rows of `rank` (with `key`, the smallest id it locks, where
  * several rows of one rank are locked). Throws outside production if this goes against the order.
+ * Touching a row the transaction already holds again is always fine: it takes no new lock.
  */
 export function noteLock(trx: Tx, rank: LockRank, key = 0): void {
   if (!checkLockOrder) return;
-  const last = lastLockByTransaction.get(trx);
-  if (last && (rank < last.rank || (rank === last.rank && key < last.key))) {
-    throw new LockOrderViolation(`lock order violated: rank ${rank} key ${key} after rank ${last.rank} key ${last.key}`);
+  const id = `${rank}:${key}`;
+  const trail = lockTrails.get(trx);
+  if (!trail) {
+    lockTrails.set(trx, { rank, key, held: new Set([id]) });
+    return;
   }
-  lastLockByTransaction.set(trx, { rank, key });
+  if (trail.held.has(id)) return;
+  if (rank < trail.rank || (rank === trail.rank && key < trail.key)) {
+    throw new LockOrderViolation(`lock order violated: rank ${rank} key ${key} after rank ${trail.rank} key ${trail.key}`);
+  }
+  trail.rank = rank;
+  trail.key = key;
+  trail.held.add(id);
 }
 
 /** Runs `fn` in one transaction (READ COMMITTED; row locks give the exclusivity we need). */

@@ -31,6 +31,7 @@ export const domainErrorCatalog = {
   CART_ITEM_NOT_FOUND: { trpc: "NOT_FOUND", message: "The product is not in your cart" },
   CART_FULL: { trpc: "BAD_REQUEST", message: "Your cart has too many lines" },
   CART_EMPTY: { trpc: "BAD_REQUEST", message: "Your cart is empty" },
+  CART_LINE_LIMIT: { trpc: "BAD_REQUEST", message: "A cart line cannot hold that many units" },
   // coupons
   COUPON_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such coupon" },
   COUPON_SOLD_OUT: { trpc: "CONFLICT", message: "The coupon is sold out", ref: "C001" },

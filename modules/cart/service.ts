@@ -1,0 +1,104 @@
+import type { Db, Tx } from "../../db/index.ts";
+import { inTransaction, pgErrorCode } from "../../db/index.ts";
+import type { CatalogService, StockLine } from "../catalog/index.ts";
+import type { Clock } from "../kernel/index.ts";
+import { DomainError } from "../kernel/index.ts";
+import { cartRepository } from "./repository.ts";
+import { type Cart, MAX_CART_LINES, MAX_LINE_QUANTITY } from "./schema.ts";
+
+export interface CartDeps {
+  db: Db;
+  clock: Clock;
+  catalog: CatalogService;
+}
+
+export type CartService = ReturnType<typeof createCartService>;
+
+export function createCartService({ db, clock, catalog }: CartDeps) {
+  /** The product must be on sale and its stock (share-locked until commit) must cover `quantity`. */
+  async function requireStock(trx: Tx, productId: number, quantity: number): Promise<void> {
+    const products = await catalog.productsForSale(trx, [productId]);
+    if (!products.has(productId)) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+    const short = await catalog.checkStock(trx, [{ productId, quantity }]);
+    const item = short[0];
+    if (item) throw new DomainError("INSUFFICIENT_STOCK", { insufficientItems: short, availableStock: item.availableStock });
+  }
+
+  async function view(userId: number): Promise<Cart> {
+    const lines = await cartRepository.lines(db, userId);
+    const products = await catalog.productsForSale(db, lines.map((l) => l.product_id));
+    const items = lines.map((line) => {
+      const product = products.get(line.product_id);
+      const unitPrice = product?.price ?? 0;
+      return {
+        productId: line.product_id,
+        name: product?.name ?? "(no longer sold)",
+        unitPrice,
+        quantity: line.quantity,
+        lineAmount: unitPrice * line.quantity,
+        stock: product?.stock ?? 0,
+        available: product !== undefined && product.stock >= line.quantity,
+        addedAt: line.added_at,
+      };
+    });
+    return {
+      items,
+      itemCount: items.length,
+      totalQuantity: items.reduce((sum, i) => sum + i.quantity, 0),
+      totalAmount: items.reduce((sum, i) => sum + (i.available ? i.lineAmount : 0), 0),
+      orderable: items.length > 0 && items.every((i) => i.available),
+    };
+  }
+
+  return {
+    view,
+
+    /** Adds units of a product; the line's new total is checked against stock under a shared lock. */
+    async add(userId: number, productId: number, quantity: number): Promise<Cart> {
+      await inTransaction(db, async (trx) => {
+        const existing = await cartRepository.find(trx, userId, productId);
+        if (!existing && (await cartRepository.countLines(trx, userId)) >= MAX_CART_LINES) throw new DomainError("CART_FULL", { maxLines: MAX_CART_LINES });
+        const total = (existing?.quantity ?? 0) + quantity;
+        if (total > MAX_LINE_QUANTITY) throw new DomainError("CART_LINE_LIMIT", { productId, maxQuantity: MAX_LINE_QUANTITY });
+        await requireStock(trx, productId, total);
+        try {
+          await cartRepository.addTo(trx, userId, productId, quantity, clock.now());
+        } catch (error) {
+          if (pgErrorCode(error) === "23503") throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+          throw error;
+        }
+      });
+      return view(userId);
+    },
+
+    async setQuantity(userId: number, productId: number, quantity: number): Promise<Cart> {
+      await inTransaction(db, async (trx) => {
+        if (!(await cartRepository.find(trx, userId, productId))) throw new DomainError("CART_ITEM_NOT_FOUND", { productId });
+        await requireStock(trx, productId, quantity);
+        await cartRepository.setQuantity(trx, userId, productId, quantity, clock.now());
+      });
+      return view(userId);
+    },
+
+    async remove(userId: number, productId: number): Promise<Cart> {
+      if ((await cartRepository.remove(db, userId, [productId])) === 0) throw new DomainError("CART_ITEM_NOT_FOUND", { productId });
+      return view(userId);
+    },
+
+    async clear(userId: number): Promise<{ removedLines: number }> {
+      return { removedLines: await cartRepository.clear(db, userId) };
+    },
+
+    // ── for the orders module, inside its transaction ───────────────────────
+
+    async linesFor(executor: Db | Tx, userId: number): Promise<StockLine[]> {
+      const lines = await cartRepository.lines(executor, userId);
+      return lines.map((l) => ({ productId: l.product_id, quantity: l.quantity }));
+    },
+
+    /** Removes the bought products from the cart (lock rank Cart: after stock). */
+    async removeBought(trx: Tx, userId: number, productIds: number[]): Promise<void> {
+      await cartRepository.remove(trx, userId, productIds);
+    },
+  };
+}

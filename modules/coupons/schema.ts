@@ -1,0 +1,58 @@
+import { z } from "zod";
+import { idSchema, wonSchema } from "../kernel/index.ts";
+
+export const createCouponInput = z
+  .strictObject({
+    name: z.string().trim().min(1).max(100),
+    discountType: z.enum(["fixed", "percent"]),
+    discountValue: z.number().int().positive().max(100_000_000),
+    maxDiscountAmount: wonSchema.positive().max(100_000_000).nullable().default(null),
+    minOrderAmount: wonSchema.max(100_000_000).default(0),
+    totalQuantity: z.number().int().min(1).max(10_000_000),
+    issueStartsAt: z.coerce.date(),
+    issueEndsAt: z.coerce.date(),
+    validDays: z.number().int().min(1).max(3650),
+  })
+  .refine((c) => c.discountType === "fixed" || c.discountValue <= 100, { message: "a percent discount is 1 to 100", path: ["discountValue"] })
+  .refine((c) => c.issueEndsAt > c.issueStartsAt, { message: "the issue window must end after it starts", path: ["issueEndsAt"] });
+export type CreateCouponInput = z.infer<typeof createCouponInput>;
+
+export const couponIdInput = z.strictObject({ couponId: idSchema });
+export const userCouponIdInput = z.strictObject({ userCouponId: idSchema });
+export const myCouponsInput = z.strictObject({ status: z.enum(["available", "used", "expired"]).optional() }).default({});
+export const validateCouponInput = z.strictObject({ userCouponId: idSchema, orderAmount: wonSchema.max(100_000_000_000) });
+export const adminListCouponsInput = z.strictObject({ includeEnded: z.boolean().default(false) }).default({ includeEnded: false });
+
+export interface CouponView {
+  couponId: number;
+  name: string;
+  discountType: "fixed" | "percent";
+  discountValue: number;
+  maxDiscountAmount: number | null;
+  minOrderAmount: number;
+  totalQuantity: number;
+  issuedQuantity: number;
+  remainingQuantity: number;
+  issueStartsAt: Date;
+  issueEndsAt: Date;
+  validDays: number;
+  state: "upcoming" | "open" | "sold_out" | "ended";
+}
+
+export interface IssuedCoupon {
+  userCouponId: number;
+  couponId: number;
+  couponName: string;
+  issuedAt: Date;
+  expiresAt: Date;
+}
+
+export interface MyCoupon extends IssuedCoupon {
+  discountType: "fixed" | "percent";
+  discountValue: number;
+  maxDiscountAmount: number | null;
+  minOrderAmount: number;
+  status: "available" | "used" | "expired";
+  usedAt: Date | null;
+  orderId: number | null;
+}

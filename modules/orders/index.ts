@@ -1,0 +1,7 @@
+/** orders: place and pay in one transaction, the two-step flow, cancellation, history. */
+export type { OrderStatus } from "./lifecycle.ts";
+export { allowedTransitions, canTransition, isPaid } from "./lifecycle.ts";
+export { createOrdersRouter } from "./router.ts";
+export type { CancelledOrder, OrderDetail, OrderSummary, PendingOrder, PlacedOrder } from "./schema.ts";
+export type { Actor, OrdersConfig, OrdersDeps, OrdersService, OrderWallet } from "./service.ts";
+export { createOrdersService, defaultOrdersConfig } from "./service.ts";

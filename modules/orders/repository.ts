@@ -1,0 +1,107 @@
+import type { Selectable } from "kysely";
+import type { Db, OrderOrdersTable, OrderStatus, Tx } from "../../db/index.ts";
+import { LockRank, noteLock } from "../../db/index.ts";
+
+type Executor = Db | Tx;
+export type OrderRow = Selectable<OrderOrdersTable>;
+
+export interface NewOrder {
+  userId: number;
+  status: OrderStatus;
+  subtotalAmount: number;
+  discountAmount: number;
+  finalAmount: number;
+  issuedCouponId: number | null;
+  paidAt: Date | null;
+  paymentDueAt: Date | null;
+  at: Date;
+}
+
+export const orderRepository = {
+  async insertOrder(trx: Tx, order: NewOrder): Promise<OrderRow> {
+    return trx
+      .insertInto("order_orders")
+      .values({
+        user_id: order.userId,
+        status: order.status,
+        subtotal_amount: order.subtotalAmount,
+        discount_amount: order.discountAmount,
+        final_amount: order.finalAmount,
+        issued_coupon_id: order.issuedCouponId,
+        paid_at: order.paidAt,
+        payment_due_at: order.paymentDueAt,
+        created_at: order.at,
+        updated_at: order.at,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  },
+
+  async insertLines(trx: Tx, orderId: number, lines: Array<{ productId: number; productName: string; unitPrice: number; quantity: number }>): Promise<void> {
+    await trx
+      .insertInto("order_lines")
+      .values(lines.map((l) => ({ order_id: orderId, product_id: l.productId, product_name: l.productName, unit_price: l.unitPrice, quantity: l.quantity, line_amount: l.unitPrice * l.quantity })))
+      .execute();
+  },
+
+  async insertPayment(trx: Tx, orderId: number, amount: number, at: Date): Promise<void> {
+    await trx.insertInto("order_payments").values({ order_id: orderId, method: "wallet", amount, status: "paid", created_at: at }).execute();
+  },
+
+  async markPaymentRefunded(trx: Tx, orderId: number): Promise<void> {
+    await trx.updateTable("order_payments").set({ status: "refunded" }).where("order_id", "=", orderId).execute();
+  },
+
+  /** Exclusive lock on the order row (rank Order): pay, cancel and ship serialize on it. */
+  lockOrder(trx: Tx, orderId: number): Promise<OrderRow | undefined> {
+    noteLock(trx, LockRank.Order, orderId);
+    return trx.selectFrom("order_orders").selectAll().where("id", "=", orderId).forUpdate().executeTakeFirst();
+  },
+
+  findOrder(db: Executor, orderId: number): Promise<OrderRow | undefined> {
+    return db.selectFrom("order_orders").selectAll().where("id", "=", orderId).executeTakeFirst();
+  },
+
+  lines(db: Executor, orderId: number) {
+    return db.selectFrom("order_lines").select(["product_id", "product_name", "unit_price", "quantity", "line_amount"]).where("order_id", "=", orderId).orderBy("id").execute();
+  },
+
+  payment(db: Executor, orderId: number) {
+    return db.selectFrom("order_payments").select(["method", "amount", "status", "created_at"]).where("order_id", "=", orderId).executeTakeFirst();
+  },
+
+  async setStatus(trx: Tx, orderId: number, status: OrderStatus, at: Date, extra: { paidAt?: Date; cancelledAt?: Date; cancelReason?: string | null } = {}): Promise<void> {
+    await trx
+      .updateTable("order_orders")
+      .set({
+        status,
+        updated_at: at,
+        ...(extra.paidAt ? { paid_at: extra.paidAt } : {}),
+        ...(extra.cancelledAt ? { cancelled_at: extra.cancelledAt, cancel_reason: extra.cancelReason ?? null } : {}),
+      })
+      .where("id", "=", orderId)
+      .execute();
+  },
+
+  list(db: Executor, filter: { userId?: number; status?: OrderStatus; from?: Date; to?: Date; beforeId?: number; limit: number }): Promise<OrderRow[]> {
+    let q = db.selectFrom("order_orders").selectAll().orderBy("id", "desc").limit(filter.limit);
+    if (filter.userId !== undefined) q = q.where("user_id", "=", filter.userId);
+    if (filter.status) q = q.where("status", "=", filter.status);
+    if (filter.from) q = q.where("created_at", ">=", filter.from);
+    if (filter.to) q = q.where("created_at", "<", filter.to);
+    if (filter.beforeId !== undefined) q = q.where("id", "<", filter.beforeId);
+    return q.execute();
+  },
+
+  duePendingOrderIds(db: Executor, now: Date, limit: number): Promise<number[]> {
+    return db
+      .selectFrom("order_orders")
+      .select("id")
+      .where("status", "=", "pending_payment")
+      .where("payment_due_at", "<=", now)
+      .orderBy("payment_due_at")
+      .limit(limit)
+      .execute()
+      .then((rows) => rows.map((r) => r.id));
+  },
+};

@@ -1,0 +1,23 @@
+import { adminProcedure, authedProcedure, router } from "../kernel/index.ts";
+import { adminCancelOrderInput, adminOrdersInput, cancelOrderInput, myOrdersInput, orderIdInput, payOrderInput, placeOrderInput } from "./schema.ts";
+import type { OrdersService } from "./service.ts";
+
+export function createOrdersRouter(orders: OrdersService) {
+  return router({
+    /** One step: place and pay from the wallet. Answers { orderId, finalAmount, remainingBalance, ... }. */
+    place: authedProcedure.input(placeOrderInput).mutation(({ input, ctx }) => orders.place(ctx.session.userId, input)),
+    /** Two steps: reserve now (pending payment) ... */
+    create: authedProcedure.input(placeOrderInput).mutation(({ input, ctx }) => orders.create(ctx.session.userId, input)),
+    /** ... and pay within the payment window. */
+    pay: authedProcedure.input(payOrderInput).mutation(({ input, ctx }) => orders.pay(ctx.session.userId, input.orderId, input.idempotencyKey)),
+    cancel: authedProcedure.input(cancelOrderInput).mutation(({ input, ctx }) => orders.cancel(ctx.session, input.orderId, input.reason)),
+    mine: authedProcedure.input(myOrdersInput).query(({ input, ctx }) => orders.mine(ctx.session.userId, input)),
+    get: authedProcedure.input(orderIdInput).query(({ input, ctx }) => orders.get({ userId: ctx.session.userId, role: "customer" }, input.orderId)),
+    admin: router({
+      list: adminProcedure.input(adminOrdersInput).query(({ input }) => orders.adminList(input)),
+      get: adminProcedure.input(orderIdInput).query(({ input, ctx }) => orders.get(ctx.session, input.orderId)),
+      cancel: adminProcedure.input(adminCancelOrderInput).mutation(({ input, ctx }) => orders.cancel(ctx.session, input.orderId, input.reason)),
+      sweepExpired: adminProcedure.mutation(async () => ({ expired: await orders.sweepExpired() })),
+    }),
+  });
+}

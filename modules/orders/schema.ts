@@ -1,0 +1,89 @@
+import { z } from "zod";
+import { cursorSchema, idempotencyKeySchema, idSchema, pageLimitSchema } from "../kernel/index.ts";
+import type { OrderStatus } from "./lifecycle.ts";
+
+const orderItemSchema = z.strictObject({ productId: idSchema, quantity: z.number().int().min(1).max(99) });
+
+/** Items given explicitly, or (without `items`) the whole cart. */
+export const placeOrderInput = z.strictObject({
+  items: z.array(orderItemSchema).min(1).max(50).optional(),
+  userCouponId: idSchema.optional(),
+  idempotencyKey: idempotencyKeySchema.optional(),
+});
+export type PlaceOrderInput = z.infer<typeof placeOrderInput>;
+
+export const payOrderInput = z.strictObject({ orderId: idSchema, idempotencyKey: idempotencyKeySchema.optional() });
+export const orderIdInput = z.strictObject({ orderId: idSchema });
+export const cancelOrderInput = z.strictObject({ orderId: idSchema, reason: z.string().trim().min(1).max(500).optional() });
+export const adminCancelOrderInput = z.strictObject({ orderId: idSchema, reason: z.string().trim().min(1).max(500) });
+
+const statusSchema = z.enum(["pending_payment", "paid", "preparing", "shipped", "delivered", "cancelled", "refunded", "expired"]);
+
+export const myOrdersInput = z.strictObject({ status: statusSchema.optional(), cursor: cursorSchema, limit: pageLimitSchema }).default({ limit: 20 });
+export const adminOrdersInput = z
+  .strictObject({
+    status: statusSchema.optional(),
+    userId: idSchema.optional(),
+    from: z.coerce.date().optional(),
+    to: z.coerce.date().optional(),
+    cursor: cursorSchema,
+    limit: pageLimitSchema,
+  })
+  .default({ limit: 20 });
+export type OrderFilter = z.infer<typeof adminOrdersInput>;
+
+export interface PlacedOrder {
+  orderId: number;
+  status: OrderStatus;
+  subtotalAmount: number;
+  discountAmount: number;
+  finalAmount: number;
+  remainingBalance: number;
+  createdAt: Date;
+}
+
+export interface PendingOrder {
+  orderId: number;
+  status: "pending_payment";
+  subtotalAmount: number;
+  discountAmount: number;
+  finalAmount: number;
+  paymentDueAt: Date;
+  createdAt: Date;
+}
+
+export interface OrderLineView {
+  productId: number;
+  productName: string;
+  unitPrice: number;
+  quantity: number;
+  lineAmount: number;
+}
+
+export interface OrderSummary {
+  orderId: number;
+  userId: number;
+  status: OrderStatus;
+  subtotalAmount: number;
+  discountAmount: number;
+  finalAmount: number;
+  userCouponId: number | null;
+  createdAt: Date;
+  paidAt: Date | null;
+  paymentDueAt: Date | null;
+  cancelledAt: Date | null;
+  cancelReason: string | null;
+}
+
+export interface OrderDetail extends OrderSummary {
+  lines: OrderLineView[];
+  payment: { method: "wallet"; amount: number; status: "paid" | "refunded"; createdAt: Date } | null;
+}
+
+export interface CancelledOrder {
+  orderId: number;
+  status: "cancelled";
+  refundedAmount: number;
+  couponRestored: boolean;
+  cancelledAt: Date;
+}

@@ -1,0 +1,64 @@
+import { z } from "zod";
+import type { Db, Tx } from "../../db/index.ts";
+import type { CatalogService, StockLine } from "../catalog/index.ts";
+import type { Cache, Clock } from "../kernel/index.ts";
+import { DAY, utcDay } from "../kernel/index.ts";
+import { salesRepository } from "./repository.ts";
+
+export const popularInput = z
+  .strictObject({ days: z.number().int().min(1).max(30).default(3), limit: z.number().int().min(1).max(50).default(5) })
+  .default({ days: 3, limit: 5 });
+
+export interface PopularProducts {
+  period: { days: number; startDate: string; endDate: string };
+  products: Array<{ rank: number; productId: number; name: string; price: number; soldQuantity: number; orderCount: number }>;
+}
+
+export interface SalesDeps {
+  db: Db;
+  clock: Clock;
+  cache: Cache;
+  catalog: CatalogService;
+  popularTtlMs?: number;
+}
+
+export type SalesService = ReturnType<typeof createSalesService>;
+
+export function createSalesService({ db, clock, cache, catalog, popularTtlMs = 5 * 60_000 }: SalesDeps) {
+  async function computePopular(days: number, limit: number): Promise<PopularProducts> {
+    const now = clock.now();
+    const endDate = utcDay(now);
+    const startDate = utcDay(new Date(now.getTime() - (days - 1) * DAY));
+    // A few extra rows so hidden or deleted products can be skipped without a second query.
+    const rows = await salesRepository.top(db, startDate, limit + 10);
+    const products = await catalog.productsForSale(db, rows.map((r) => r.product_id));
+    const ranked = rows.filter((r) => products.has(r.product_id)).slice(0, limit);
+    return {
+      period: { days, startDate, endDate },
+      products: ranked.map((r, i) => {
+        const product = products.get(r.product_id);
+        return { rank: i + 1, productId: r.product_id, name: product?.name ?? "", price: product?.price ?? 0, soldQuantity: Number(r.sold), orderCount: Number(r.orders) };
+      }),
+    };
+  }
+
+  return {
+    /** Top sellers of the last `days` days (today included), cached for five minutes per (days, limit). */
+    async popular(days: number, limit: number): Promise<PopularProducts> {
+      const key = `popular:${days}days:${limit}`;
+      const cached = await cache.get<PopularProducts>(key);
+      if (cached) return cached;
+      const fresh = await computePopular(days, limit);
+      await cache.set(key, fresh, popularTtlMs);
+      return fresh;
+    },
+
+    /** Uncached, for operators and benchmarks. */
+    popularUncached: computePopular,
+
+    // ── for the orders module, inside its transaction ───────────────────────
+    recordSale: (trx: Tx, at: Date, lines: StockLine[]) => salesRepository.apply(trx, utcDay(at), lines, 1),
+    /** Takes a cancelled order back out of the day it was paid on. */
+    reverseSale: (trx: Tx, paidAt: Date, lines: StockLine[]) => salesRepository.apply(trx, utcDay(paidAt), lines, -1),
+  };
+}
