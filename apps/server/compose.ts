@@ -4,9 +4,14 @@
  * Tests call `createAgora` with their own database, clock and fakes.
  */
 import type { DatabaseHandle } from "../../db/index.ts";
+import { type CartService, createCartService } from "../../modules/cart/index.ts";
 import { type CatalogService, createCatalogService } from "../../modules/catalog/index.ts";
+import { type CouponService, createCouponService } from "../../modules/coupons/index.ts";
 import { createIdentityService, defaultIdentityConfig, type IdentityConfig, type IdentityService } from "../../modules/identity/index.ts";
 import type { Clock, Infra, Logger, Metrics } from "../../modules/kernel/index.ts";
+import { createOrdersService, type OrdersService } from "../../modules/orders/index.ts";
+import { createSalesService, type SalesService } from "../../modules/sales/index.ts";
+import { createWalletService, type PaymentGateway, type WalletService } from "../../modules/wallet/index.ts";
 import type { AgoraConfig } from "./config.ts";
 import { createHttpApp } from "./http.ts";
 import { type AppRouter, createAppRouter } from "./router.ts";
@@ -14,6 +19,16 @@ import { type AppRouter, createAppRouter } from "./router.ts";
 export interface Services {
   identity: IdentityService;
   catalog: CatalogService;
+  cart: CartService;
+  coupons: CouponService;
+  wallet: WalletService;
+  sales: SalesService;
+  orders: OrdersService;
+}
+
+/** The outside world, behind ports: real adapters in production, fakes over HTTP in tests and dev. */
+export interface Ports {
+  paymentGateway: PaymentGateway;
 }
 
 export interface AgoraDeps {
@@ -23,6 +38,7 @@ export interface AgoraDeps {
   logger: Logger;
   metrics: Metrics | null;
   config: AgoraConfig;
+  ports: Ports;
 }
 
 export interface Agora {
@@ -46,19 +62,33 @@ export function identityConfigFrom(config: AgoraConfig): IdentityConfig {
 }
 
 export function createAgora(deps: AgoraDeps): Agora {
-  const { database, infra, clock, config } = deps;
+  const { database, infra, clock, config, logger, ports } = deps;
   const db = database.db;
-  const services: Services = {
-    identity: createIdentityService({ db, clock, infra, config: identityConfigFrom(config) }),
-    catalog: createCatalogService({ db, clock }),
-  };
+  const identity = createIdentityService({ db, clock, infra, config: identityConfigFrom(config) });
+  const catalog = createCatalogService({ db, clock });
+  const cart = createCartService({ db, clock, catalog });
+  const coupons = createCouponService({ db, clock, infra, logger, redisAdmission: config.couponRedisAdmission });
+  const wallet = createWalletService({
+    db,
+    clock,
+    logger,
+    gateway: ports.paymentGateway,
+    config: { minCharge: config.chargeMin, maxCharge: config.chargeMax, maxBalance: config.maxBalance },
+  });
+  const sales = createSalesService({ db, clock, cache: infra.cache, catalog, popularTtlMs: config.popularCacheSeconds * 1000 });
+  const orders = createOrdersService({ db, clock, logger, catalog, cart, coupons, wallet, sales, config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000 } });
+  const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders };
   const router = createAppRouter(services);
   const app = createHttpApp({ ...deps, router, services });
   return {
     services,
     router,
     app,
-    start() {},
-    async stop() {},
+    start() {
+      orders.start();
+    },
+    async stop() {
+      orders.stop();
+    },
   };
 }

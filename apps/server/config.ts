@@ -20,6 +20,17 @@ export interface AgoraConfig {
   passwordMemoryCost: number;
   passwordTimeCost: number;
   shutdownGraceMs: number;
+  /** Unset: the dev server starts the fake gateway in-process. */
+  paymentGatewayUrl: string | undefined;
+  paymentGatewayTimeoutMs: number;
+  paymentGatewayApiKey: string | undefined;
+  chargeMin: number;
+  chargeMax: number;
+  maxBalance: number;
+  orderPaymentWindowMinutes: number;
+  popularCacheSeconds: number;
+  /** Off: every coupon issue goes to PostgreSQL even with Redis present. */
+  couponRedisAdmission: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -56,5 +67,14 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     passwordMemoryCost: int(env, "PASSWORD_MEMORY_COST", 19_456),
     passwordTimeCost: int(env, "PASSWORD_TIME_COST", 2),
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10_000),
+    paymentGatewayUrl: env.PAYMENT_GATEWAY_URL || undefined,
+    paymentGatewayTimeoutMs: int(env, "PAYMENT_GATEWAY_TIMEOUT_MS", 5_000),
+    paymentGatewayApiKey: env.PAYMENT_GATEWAY_API_KEY || undefined,
+    chargeMin: int(env, "WALLET_CHARGE_MIN", 1_000),
+    chargeMax: int(env, "WALLET_CHARGE_MAX", 1_000_000),
+    maxBalance: int(env, "WALLET_MAX_BALANCE", 10_000_000),
+    orderPaymentWindowMinutes: int(env, "ORDER_PAYMENT_WINDOW_MINUTES", 15),
+    popularCacheSeconds: int(env, "POPULAR_CACHE_SECONDS", 300),
+    couponRedisAdmission: env.COUPON_REDIS_ADMISSION !== "false",
   };
 }

@@ -5,6 +5,8 @@
  */
 import { createDatabase, migrateToLatest } from "../../db/index.ts";
 import { createLogger, createMemoryInfra, createMetrics, createRedisClient, createRedisInfra, systemClock } from "../../modules/kernel/index.ts";
+import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
+import { startFakePaymentGateway } from "../fakes/payment-gateway.ts";
 import { createAgora } from "./compose.ts";
 import { loadConfig } from "./config.ts";
 
@@ -16,7 +18,16 @@ const applied = await migrateToLatest(database.db);
 if (applied.length) logger.info({ applied }, "migrations applied");
 
 const infra = config.redisUrl ? createRedisInfra(createRedisClient(config.redisUrl), config.redisPrefix) : createMemoryInfra(systemClock, config.redisPrefix);
-const agora = createAgora({ database, infra, clock: systemClock, logger, metrics: createMetrics(), config });
+// Without a configured gateway the dev server charges wallets through the fake one, over real HTTP.
+const fakeGateway = config.paymentGatewayUrl ? null : startFakePaymentGateway({ latencyMs: 20 });
+if (fakeGateway) logger.warn({ url: fakeGateway.url }, "PAYMENT_GATEWAY_URL is unset: wallet charges go to the built-in fake gateway");
+const paymentGateway = new HttpPaymentGateway({
+  baseUrl: config.paymentGatewayUrl ?? (fakeGateway?.url as string),
+  timeoutMs: config.paymentGatewayTimeoutMs,
+  apiKey: config.paymentGatewayApiKey,
+});
+
+const agora = createAgora({ database, infra, clock: systemClock, logger, metrics: createMetrics(), config, ports: { paymentGateway } });
 
 if (config.admin) {
   const admin = await agora.services.identity.ensureAdmin({ email: config.admin.email, password: config.admin.password, name: config.admin.name });
@@ -41,6 +52,7 @@ async function shutdown(signal: string) {
   }, config.shutdownGraceMs);
   await server.stop(); // stops accepting, resolves once in-flight requests are done
   await agora.stop();
+  await fakeGateway?.stop();
   await infra.close();
   await database.close();
   clearTimeout(force);

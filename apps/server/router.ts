@@ -1,7 +1,12 @@
 /** The composed tRPC router. Clients import `type AppRouter` from here and nothing else. */
+import { createCartRouter } from "../../modules/cart/index.ts";
 import { createCatalogRouter } from "../../modules/catalog/index.ts";
+import { createCouponRouter } from "../../modules/coupons/index.ts";
 import { createIdentityRouter } from "../../modules/identity/index.ts";
 import { publicProcedure, router } from "../../modules/kernel/index.ts";
+import { createOrdersRouter } from "../../modules/orders/index.ts";
+import { createSalesRouter } from "../../modules/sales/index.ts";
+import { createWalletRouter } from "../../modules/wallet/index.ts";
 import type { Services } from "./compose.ts";
 
 export function createAppRouter(services: Services) {
@@ -10,6 +15,11 @@ export function createAppRouter(services: Services) {
     ping: publicProcedure.query(() => ({ pong: true as const })),
     identity: createIdentityRouter(services.identity),
     catalog: createCatalogRouter(services.catalog),
+    cart: createCartRouter(services.cart),
+    coupons: createCouponRouter(services.coupons),
+    wallet: createWalletRouter(services.wallet),
+    sales: createSalesRouter(services.sales),
+    orders: createOrdersRouter(services.orders),
   });
 }
 

@@ -7,6 +7,8 @@ import { type Agora, createAgora } from "../../apps/server/compose.ts";
 import { type AgoraConfig, loadConfig } from "../../apps/server/config.ts";
 import type { Db } from "../../db/index.ts";
 import { createLogger, createMemoryInfra, createRedisInfra, type Infra, ManualClock } from "../../modules/kernel/index.ts";
+import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
+import { type FakePaymentGateway, startFakePaymentGateway } from "../../apps/fakes/payment-gateway.ts";
 import { createTestDatabase, type TestDatabase } from "./postgres.ts";
 import { createTestRedis, type TestRedis } from "./redis.ts";
 
@@ -32,11 +34,17 @@ export interface TestAgora {
   clock: ManualClock;
   database: TestDatabase;
   redis: TestRedis | null;
+  /** The fake card gateway this Agora charges through (real HTTP on loopback). */
+  gateway: FakePaymentGateway;
   /** A client as an anonymous visitor, or with a bearer token. */
   client(token?: string): AgoraClient;
   signUpCustomer(label?: string): Promise<Customer>;
   signUpCustomers(count: number, label?: string): Promise<Customer[]>;
   admin(): Promise<Customer>;
+  /** Charges a customer's wallet through the API (and the fake gateway); returns the balance. */
+  fund(customer: Customer, amount: number): Promise<number>;
+  /** An active product with stock, created by the admin. */
+  createProduct(fields?: { name?: string; price?: number; stock?: number; category?: string; lowStockThreshold?: number }): Promise<{ id: number; name: string; price: number }>;
   close(): Promise<void>;
 }
 
@@ -55,7 +63,9 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     passwordTimeCost: 1,
     ...options.config,
   };
-  const agora = createAgora({ database: database.handle, infra, clock, logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"), metrics: null, config });
+  const gateway = startFakePaymentGateway();
+  const paymentGateway = new HttpPaymentGateway({ baseUrl: gateway.url, timeoutMs: 1_000 });
+  const agora = createAgora({ database: database.handle, infra, clock, logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"), metrics: null, config, ports: { paymentGateway } });
   agora.start();
 
   const inProcessFetch = ((input: string | URL | Request, init?: RequestInit) =>
@@ -80,6 +90,7 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     clock,
     database,
     redis,
+    gateway,
     client,
     signUpCustomer,
     async signUpCustomers(count, label) {
@@ -99,8 +110,28 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
       })();
       return adminPromise;
     },
+    async fund(customer, amount) {
+      let balance = 0;
+      for (let left = amount; left > 0; left -= config.chargeMax) {
+        balance = (await customer.client.wallet.charge.mutate({ amount: Math.max(config.chargeMin, Math.min(left, config.chargeMax)) })).currentBalance;
+      }
+      return balance;
+    },
+    async createProduct(fields = {}) {
+      const admin = await this.admin();
+      const n = ++counter;
+      const product = await admin.client.catalog.admin.create.mutate({
+        name: fields.name ?? `Product ${n}`,
+        category: fields.category ?? "general",
+        price: fields.price ?? 10_000,
+        initialStock: fields.stock ?? 100,
+        lowStockThreshold: fields.lowStockThreshold ?? 0,
+      });
+      return { id: product.id, name: product.name, price: product.price };
+    },
     async close() {
       await agora.stop();
+      await gateway.stop();
       await redis?.cleanup();
       await database.drop();
     },
