@@ -83,7 +83,7 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     return { id: session.user.id, email, token: session.token, client: client(session.token) };
   }
 
-  return {
+  const testAgora: TestAgora = {
     agora,
     db: database.handle.db,
     infra,
@@ -118,7 +118,7 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
       return balance;
     },
     async createProduct(fields = {}) {
-      const admin = await this.admin();
+      const admin = await testAgora.admin();
       const n = ++counter;
       const product = await admin.client.catalog.admin.create.mutate({
         name: fields.name ?? `Product ${n}`,
@@ -136,6 +136,7 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
       await database.drop();
     },
   };
+  return testAgora;
 }
 
 /** The domain code a rejected call carried, for `expect(await codeOf(p)).toBe("...")`. */
