@@ -1,0 +1,131 @@
+/**
+ * Flash-sale proofs for orders: many requests at once against real PostgreSQL and Redis,
+ * then exact invariants. Each customer has their own session and client.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
+import { codeOf, type Customer, startTestAgora, type TestAgora } from "../support/agora.ts";
+
+let t: TestAgora;
+beforeAll(async () => {
+  t = await startTestAgora({ poolSize: 30 });
+});
+afterAll(() => t.close());
+
+async function stockOf(productId: number): Promise<number> {
+  return (await t.client().catalog.stock.query({ productId })).stock;
+}
+
+async function settle<T>(calls: Array<Promise<T>>) {
+  const results = await Promise.allSettled(calls);
+  const codes = await Promise.all(results.map((r) => (r.status === "fulfilled" ? "ok" : codeOf(Promise.reject(r.reason)))));
+  const tally: Record<string, number> = {};
+  for (const code of codes) tally[code] = (tally[code] ?? 0) + 1;
+  return { results, codes, tally };
+}
+
+/** The books of the whole database: every wallet equals the sum of its ledger, none negative. */
+async function assertBooksBalance() {
+  const mismatched = await sql<{ user_id: number }>`
+    select a.user_id from wallet_accounts a
+    left join (select user_id, sum(amount) as total from wallet_ledger group by user_id) l on l.user_id = a.user_id
+    where a.balance <> coalesce(l.total, 0) or a.balance < 0`.execute(t.db);
+  expect(mismatched.rows).toEqual([]);
+}
+
+describe("flash sale on one product", () => {
+  test("100 customers order 1 unit of a product with stock 30: exactly 30 win, stock 0, money moves once per winner", async () => {
+    const product = await t.createProduct({ price: 9_900, stock: 30 });
+    const customers = await t.signUpCustomers(100, "rush");
+    await Promise.all(customers.map((c) => t.fund(c, 20_000)));
+
+    const { results, tally } = await settle(customers.map((c) => c.client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }] })));
+    expect(tally).toEqual({ ok: 30, INSUFFICIENT_STOCK: 70 });
+    expect(await stockOf(product.id)).toBe(0);
+
+    const balances = await Promise.all(customers.map((c) => c.client.wallet.balance.query().then((b) => b.balance)));
+    results.forEach((r, i) => expect(balances[i]).toBe(r.status === "fulfilled" ? 10_100 : 20_000));
+
+    const paid = await t.db.selectFrom("outbox_events").select("aggregate_id").where("type", "=", "order.paid").execute();
+    const winnerOrderIds = results.flatMap((r) => (r.status === "fulfilled" ? [String(r.value.orderId)] : []));
+    expect(paid.map((e) => e.aggregate_id).filter((id) => winnerOrderIds.includes(id)).sort()).toEqual(winnerOrderIds.sort());
+    const orderRows = await t.db.selectFrom("order_lines").select("order_id").where("product_id", "=", product.id).execute();
+    expect(orderRows).toHaveLength(30);
+    const sales = await t.db.selectFrom("inventory_movements").select("quantity_change").where("product_id", "=", product.id).where("kind", "=", "sale").execute();
+    expect(sales).toHaveLength(30);
+    await assertBooksBalance();
+  });
+});
+
+describe("one wallet under fire", () => {
+  test("parallel charges and orders: final balance = charges − payments, never negative, ledger sums to balance", async () => {
+    const c = await t.signUpCustomer("busywallet");
+    const product = await t.createProduct({ price: 7_000, stock: 1_000 });
+    await t.fund(c, 20_000);
+
+    const charges = Array.from({ length: 20 }, () => c.client.wallet.charge.mutate({ amount: 10_000 }));
+    const orders = Array.from({ length: 40 }, () => c.client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }] }));
+    const { tally: chargeTally } = await settle(charges);
+    const { tally: orderTally } = await settle(orders);
+    expect(chargeTally).toEqual({ ok: 20 });
+    const placed = orderTally.ok ?? 0;
+    expect(placed + (orderTally.INSUFFICIENT_BALANCE ?? 0)).toBe(40);
+
+    const balance = (await c.client.wallet.balance.query()).balance;
+    expect(balance).toBe(20_000 + 20 * 10_000 - placed * 7_000);
+    expect(balance).toBeGreaterThanOrEqual(0);
+    expect(await stockOf(product.id)).toBe(1_000 - placed);
+    await assertBooksBalance();
+  });
+});
+
+describe("deadlock freedom", () => {
+  test("orders over overlapping products given in opposite orders all succeed, with no deadlock", async () => {
+    const [a, b, c] = await Promise.all([t.createProduct({ price: 1_000, stock: 500 }), t.createProduct({ price: 1_000, stock: 500 }), t.createProduct({ price: 1_000, stock: 500 })]);
+    const customers = await t.signUpCustomers(60, "overlap");
+    await Promise.all(customers.map((cu) => t.fund(cu, 10_000)));
+    const shapes = [
+      [a.id, b.id, c.id],
+      [c.id, b.id, a.id],
+      [b.id, a.id],
+      [c.id, a.id],
+    ];
+    const { tally } = await settle(
+      customers.map((cu, i) => cu.client.orders.place.mutate({ items: (shapes[i % shapes.length] as number[]).map((productId) => ({ productId, quantity: 1 })) })),
+    );
+    expect(tally).toEqual({ ok: 60 });
+    // a is in every shape, b in 45 orders, c in 45.
+    expect(await stockOf(a.id)).toBe(440);
+    expect(await stockOf(b.id)).toBe(455);
+    expect(await stockOf(c.id)).toBe(455);
+  });
+
+  test("parallel cancellations of one order refund once", async () => {
+    const c = await t.signUpCustomer("doublecancel");
+    await t.fund(c, 50_000);
+    const product = await t.createProduct({ price: 15_000, stock: 10 });
+    const placed = await c.client.orders.place.mutate({ items: [{ productId: product.id, quantity: 2 }] });
+    const { tally } = await settle(Array.from({ length: 10 }, () => c.client.orders.cancel.mutate({ orderId: placed.orderId })));
+    expect(tally).toEqual({ ok: 1, INVALID_ORDER_STATE: 9 });
+    expect((await c.client.wallet.balance.query()).balance).toBe(50_000);
+    expect(await stockOf(product.id)).toBe(10);
+    const refunds = await t.db.selectFrom("wallet_ledger").select("amount").where("user_id", "=", c.id).where("kind", "=", "refund").execute();
+    expect(refunds.map((r) => r.amount)).toEqual([30_000]);
+  });
+});
+
+describe("idempotent placement", () => {
+  test("10 parallel placements with one key create one order and charge once", async () => {
+    const c: Customer = await t.signUpCustomer("samekey");
+    await t.fund(c, 100_000);
+    const product = await t.createProduct({ price: 12_000, stock: 50 });
+    const input = { items: [{ productId: product.id, quantity: 1 }], idempotencyKey: "flash-sale-click-0001" };
+    const { results, tally } = await settle(Array.from({ length: 10 }, () => c.client.orders.place.mutate(input)));
+    expect(tally).toEqual({ ok: 10 });
+    const orderIds = new Set(results.map((r) => (r.status === "fulfilled" ? r.value.orderId : 0)));
+    expect(orderIds.size).toBe(1);
+    expect((await c.client.orders.mine.query({})).items).toHaveLength(1);
+    expect((await c.client.wallet.balance.query()).balance).toBe(88_000);
+    expect(await stockOf(product.id)).toBe(49);
+  });
+});

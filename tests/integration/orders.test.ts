@@ -1,0 +1,276 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { codeOf, type Customer, errorOf, startTestAgora, type TestAgora } from "../support/agora.ts";
+
+let t: TestAgora;
+beforeAll(async () => {
+  t = await startTestAgora({ config: { orderPaymentWindowMinutes: 10 } });
+});
+afterAll(() => t.close());
+
+async function stockOf(productId: number): Promise<number> {
+  return (await t.client().catalog.stock.query({ productId })).stock;
+}
+async function balanceOf(c: Customer): Promise<number> {
+  return (await c.client.wallet.balance.query()).balance;
+}
+async function count(table: "order_orders" | "outbox_events" | "wallet_ledger"): Promise<number> {
+  const row = await t.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+describe("placing an order (one transaction)", () => {
+  test("pays from the wallet, takes stock, writes lines, payment, ledger and an order.paid outbox row", async () => {
+    const c = await t.signUpCustomer("buyer");
+    await t.fund(c, 100_000);
+    const a = await t.createProduct({ price: 12_000, stock: 10 });
+    const b = await t.createProduct({ price: 3_500, stock: 5 });
+
+    const placed = await c.client.orders.place.mutate({ items: [{ productId: a.id, quantity: 2 }, { productId: b.id, quantity: 3 }] });
+    expect(placed).toMatchObject({ status: "paid", subtotalAmount: 34_500, discountAmount: 0, finalAmount: 34_500, remainingBalance: 65_500 });
+    expect(await stockOf(a.id)).toBe(8);
+    expect(await stockOf(b.id)).toBe(2);
+    expect(await balanceOf(c)).toBe(65_500);
+
+    const order = await c.client.orders.get.query({ orderId: placed.orderId });
+    expect(order.lines.map((l) => [l.productId, l.quantity, l.lineAmount])).toEqual([
+      [a.id, 2, 24_000],
+      [b.id, 3, 10_500],
+    ]);
+    expect(order.payment).toMatchObject({ method: "wallet", amount: 34_500, status: "paid" });
+
+    const events = await t.db.selectFrom("outbox_events").select(["type", "payload"]).where("aggregate_id", "=", String(placed.orderId)).execute();
+    expect(events.map((e) => e.type)).toEqual(["order.paid"]);
+    expect((events[0]?.payload as { finalAmount: number }).finalAmount).toBe(34_500);
+
+    const ledger = await c.client.wallet.history.query({});
+    expect(ledger.items[0]).toMatchObject({ kind: "payment", amount: -34_500, balanceAfter: 65_500, orderId: placed.orderId });
+  });
+
+  test("from the cart: buys every line and removes them from the cart", async () => {
+    const c = await t.signUpCustomer("cartbuyer");
+    await t.fund(c, 50_000);
+    const p = await t.createProduct({ price: 5_000, stock: 10 });
+    await c.client.cart.addItem.mutate({ productId: p.id, quantity: 2 });
+    const placed = await c.client.orders.place.mutate({});
+    expect(placed.finalAmount).toBe(10_000);
+    expect((await c.client.cart.get.query()).items).toHaveLength(0);
+    expect(await codeOf(c.client.orders.place.mutate({}))).toBe("CART_EMPTY");
+  });
+
+  test("INSUFFICIENT_STOCK names every short item and changes nothing", async () => {
+    const c = await t.signUpCustomer("short");
+    await t.fund(c, 500_000);
+    const laptop = await t.createProduct({ name: "노트북", price: 10_000, stock: 2 });
+    const ordersBefore = await count("order_orders");
+
+    const error = await errorOf(c.client.orders.place.mutate({ items: [{ productId: laptop.id, quantity: 5 }] }));
+    expect(error.data.domainCode).toBe("INSUFFICIENT_STOCK");
+    expect(error.data.ref).toBe("P002");
+    expect(error.data.httpStatus).toBe(400);
+    expect(error.data.details).toEqual({ insufficientItems: [{ productId: laptop.id, productName: "노트북", requestedQuantity: 5, availableStock: 2 }] });
+    expect(await stockOf(laptop.id)).toBe(2);
+    expect(await balanceOf(c)).toBe(500_000);
+    expect(await count("order_orders")).toBe(ordersBefore);
+  });
+
+  test("INSUFFICIENT_BALANCE tells the required amount, the balance and the shortfall, and changes nothing", async () => {
+    const c = await t.signUpCustomer("poor");
+    await t.fund(c, 30_000);
+    const p = await t.createProduct({ price: 100_000, stock: 3 });
+    const ledgerBefore = await count("wallet_ledger");
+
+    const error = await errorOf(c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }] }));
+    expect(error.data.domainCode).toBe("INSUFFICIENT_BALANCE");
+    expect(error.data.ref).toBe("PAY001");
+    expect(error.data.details).toEqual({ requiredAmount: 100_000, currentBalance: 30_000, shortfall: 70_000 });
+    expect(await stockOf(p.id)).toBe(3);
+    expect(await balanceOf(c)).toBe(30_000);
+    expect(await count("wallet_ledger")).toBe(ledgerBefore);
+  });
+
+  test("an unknown or hidden product is PRODUCT_NOT_FOUND", async () => {
+    const c = await t.signUpCustomer("ghost");
+    await t.fund(c, 10_000);
+    const hidden = await t.createProduct({ price: 1_000, stock: 3 });
+    await (await t.admin()).client.catalog.admin.setStatus.mutate({ productId: hidden.id, status: "hidden" });
+    expect(await codeOf(c.client.orders.place.mutate({ items: [{ productId: hidden.id, quantity: 1 }] }))).toBe("PRODUCT_NOT_FOUND");
+    expect(await codeOf(c.client.orders.place.mutate({ items: [{ productId: 9_999_999, quantity: 1 }] }))).toBe("PRODUCT_NOT_FOUND");
+  });
+
+  test("with a coupon: the discount is taken, the coupon is used, and cannot be used again", async () => {
+    const admin = await t.admin();
+    const c = await t.signUpCustomer("couponbuyer");
+    await t.fund(c, 100_000);
+    const p = await t.createProduct({ price: 40_000, stock: 10 });
+    const coupon = await admin.client.coupons.admin.create.mutate({
+      name: "10% off, at most 3,000",
+      discountType: "percent",
+      discountValue: 10,
+      maxDiscountAmount: 3_000,
+      minOrderAmount: 20_000,
+      totalQuantity: 10,
+      issueStartsAt: new Date(t.clock.now().getTime() - 1000),
+      issueEndsAt: new Date(t.clock.now().getTime() + 86_400_000),
+      validDays: 7,
+    });
+    const issued = await c.client.coupons.issue.mutate({ couponId: coupon.couponId });
+    const placed = await c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }], userCouponId: issued.userCouponId });
+    expect(placed).toMatchObject({ subtotalAmount: 40_000, discountAmount: 3_000, finalAmount: 37_000, remainingBalance: 63_000 });
+    expect(await codeOf(c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }], userCouponId: issued.userCouponId }))).toBe("COUPON_ALREADY_USED");
+    expect(await balanceOf(c)).toBe(63_000);
+  });
+});
+
+describe("idempotency", () => {
+  test("a retry with the same key returns the first result; a different request with it is refused", async () => {
+    const c = await t.signUpCustomer("retry");
+    await t.fund(c, 100_000);
+    const p = await t.createProduct({ price: 10_000, stock: 10 });
+    const first = await c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }], idempotencyKey: "order-key-0001" });
+    const again = await c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }], idempotencyKey: "order-key-0001" });
+    expect(again).toEqual(first);
+    expect(await stockOf(p.id)).toBe(9);
+    expect(await balanceOf(c)).toBe(90_000);
+    expect(await codeOf(c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 2 }], idempotencyKey: "order-key-0001" }))).toBe("IDEMPOTENCY_KEY_REUSED");
+    // Keys are scoped to the customer: another customer's same key is a new order.
+    const other = await t.signUpCustomer("retry2");
+    await t.fund(other, 10_000);
+    const theirs = await other.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }], idempotencyKey: "order-key-0001" });
+    expect(theirs.orderId).not.toBe(first.orderId);
+  });
+});
+
+describe("two-step orders (seed 003)", () => {
+  test("create reserves stock and coupon, pay settles; paying twice is INVALID_ORDER_STATE", async () => {
+    const c = await t.signUpCustomer("twostep");
+    await t.fund(c, 50_000);
+    const p = await t.createProduct({ price: 20_000, stock: 5 });
+    const pending = await c.client.orders.create.mutate({ items: [{ productId: p.id, quantity: 2 }] });
+    expect(pending.status).toBe("pending_payment");
+    expect(pending.paymentDueAt.getTime()).toBe(t.clock.now().getTime() + 10 * 60_000);
+    expect(await stockOf(p.id)).toBe(3);
+    expect(await balanceOf(c)).toBe(50_000);
+    // Nothing is announced before the money moves.
+    expect(await t.db.selectFrom("outbox_events").select("id").where("aggregate_id", "=", String(pending.orderId)).execute()).toHaveLength(0);
+
+    const paid = await c.client.orders.pay.mutate({ orderId: pending.orderId });
+    expect(paid).toMatchObject({ orderId: pending.orderId, status: "paid", finalAmount: 40_000, remainingBalance: 10_000 });
+    expect(await codeOf(c.client.orders.pay.mutate({ orderId: pending.orderId }))).toBe("INVALID_ORDER_STATE");
+    const paidEvents = await t.db.selectFrom("outbox_events").select("type").where("aggregate_id", "=", String(pending.orderId)).execute();
+    expect(paidEvents.map((e) => e.type)).toEqual(["order.paid"]);
+  });
+
+  test("an order not paid in time: pay answers ORDER_PAYMENT_EXPIRED, the sweeper releases stock and restores the coupon", async () => {
+    const admin = await t.admin();
+    const c = await t.signUpCustomer("late");
+    await t.fund(c, 50_000);
+    const p = await t.createProduct({ price: 10_000, stock: 4 });
+    const coupon = await admin.client.coupons.admin.create.mutate({
+      name: "1,000 off",
+      discountType: "fixed",
+      discountValue: 1_000,
+      totalQuantity: 5,
+      issueStartsAt: new Date(t.clock.now().getTime() - 1000),
+      issueEndsAt: new Date(t.clock.now().getTime() + 86_400_000),
+      validDays: 30,
+    });
+    const issued = await c.client.coupons.issue.mutate({ couponId: coupon.couponId });
+    const pending = await c.client.orders.create.mutate({ items: [{ productId: p.id, quantity: 3 }], userCouponId: issued.userCouponId });
+    expect(pending.finalAmount).toBe(29_000);
+    expect(await stockOf(p.id)).toBe(1);
+
+    t.clock.advance(11 * 60_000);
+    expect(await codeOf(c.client.orders.pay.mutate({ orderId: pending.orderId }))).toBe("ORDER_PAYMENT_EXPIRED");
+    expect(await balanceOf(c)).toBe(50_000);
+
+    expect(await t.agora.services.orders.sweepExpired()).toBeGreaterThanOrEqual(1);
+    expect(await stockOf(p.id)).toBe(4);
+    expect((await c.client.orders.get.query({ orderId: pending.orderId })).status).toBe("expired");
+    const history = await c.client.coupons.history.query({ userCouponId: issued.userCouponId });
+    expect(history.entries.map((e) => e.action)).toEqual(["issued", "used", "restored"]);
+    expect((await c.client.coupons.mine.query({ status: "available" })).map((x) => x.userCouponId)).toContain(issued.userCouponId);
+    // A second sweep finds nothing more to do for this order.
+    const movementsBefore = await t.db.selectFrom("inventory_movements").select("id").where("product_id", "=", p.id).execute();
+    await t.agora.services.orders.sweepExpired();
+    const movementsAfter = await t.db.selectFrom("inventory_movements").select("id").where("product_id", "=", p.id).execute();
+    expect(movementsAfter.length).toBe(movementsBefore.length);
+  });
+});
+
+describe("cancellation", () => {
+  test("restores stock, balance, coupon and the sales aggregate; a second cancel is INVALID_ORDER_STATE", async () => {
+    const admin = await t.admin();
+    const c = await t.signUpCustomer("canceller");
+    await t.fund(c, 100_000);
+    const p = await t.createProduct({ price: 25_000, stock: 6 });
+    const coupon = await admin.client.coupons.admin.create.mutate({
+      name: "5,000 off",
+      discountType: "fixed",
+      discountValue: 5_000,
+      totalQuantity: 5,
+      issueStartsAt: new Date(t.clock.now().getTime() - 1000),
+      issueEndsAt: new Date(t.clock.now().getTime() + 86_400_000),
+      validDays: 30,
+    });
+    const issued = await c.client.coupons.issue.mutate({ couponId: coupon.couponId });
+    const placed = await c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 2 }], userCouponId: issued.userCouponId });
+    expect(placed.finalAmount).toBe(45_000);
+    const soldBefore = await t.agora.services.sales.popularUncached(1, 50);
+    expect(soldBefore.products.find((x) => x.productId === p.id)?.soldQuantity).toBe(2);
+
+    const cancelled = await c.client.orders.cancel.mutate({ orderId: placed.orderId, reason: "changed my mind" });
+    expect(cancelled).toMatchObject({ status: "cancelled", refundedAmount: 45_000, couponRestored: true });
+    expect(await stockOf(p.id)).toBe(6);
+    expect(await balanceOf(c)).toBe(100_000);
+    expect((await c.client.coupons.mine.query({ status: "available" })).map((x) => x.userCouponId)).toContain(issued.userCouponId);
+    const soldAfter = await t.agora.services.sales.popularUncached(1, 50);
+    expect(soldAfter.products.find((x) => x.productId === p.id)).toBeUndefined();
+    const detail = await c.client.orders.get.query({ orderId: placed.orderId });
+    expect(detail).toMatchObject({ status: "cancelled", cancelReason: "changed my mind" });
+    expect(detail.payment?.status).toBe("refunded");
+
+    expect(await codeOf(c.client.orders.cancel.mutate({ orderId: placed.orderId }))).toBe("INVALID_ORDER_STATE");
+    expect(await balanceOf(c)).toBe(100_000);
+    const events = await t.db.selectFrom("outbox_events").select("type").where("aggregate_id", "=", String(placed.orderId)).orderBy("id").execute();
+    expect(events.map((e) => e.type)).toEqual(["order.paid", "order.cancelled"]);
+  });
+});
+
+describe("privacy: a customer reaches only their own orders", () => {
+  test("another customer's order is NOT_FOUND to read, pay or cancel, and nothing changes", async () => {
+    const owner = await t.signUpCustomer("owner");
+    const other = await t.signUpCustomer("other");
+    await t.fund(owner, 20_000);
+    const p = await t.createProduct({ price: 10_000, stock: 5 });
+    const placed = await owner.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }] });
+    const pending = await owner.client.orders.create.mutate({ items: [{ productId: p.id, quantity: 1 }] });
+
+    expect(await codeOf(other.client.orders.get.query({ orderId: placed.orderId }))).toBe("ORDER_NOT_FOUND");
+    expect(await codeOf(other.client.orders.cancel.mutate({ orderId: placed.orderId }))).toBe("ORDER_NOT_FOUND");
+    expect(await codeOf(other.client.orders.pay.mutate({ orderId: pending.orderId }))).toBe("ORDER_NOT_FOUND");
+    expect((await other.client.orders.mine.query({})).items).toHaveLength(0);
+    expect((await owner.client.orders.get.query({ orderId: placed.orderId })).status).toBe("paid");
+    expect(await stockOf(p.id)).toBe(3);
+    expect(await codeOf(other.client.orders.admin.list.query({}))).toBe("FORBIDDEN");
+    expect(await codeOf(t.client().orders.mine.query({}))).toBe("UNAUTHENTICATED");
+  });
+
+  test("admin lists orders by status and customer, and cancels with a reason", async () => {
+    const admin = await t.admin();
+    const c = await t.signUpCustomer("adminlisted");
+    await t.fund(c, 30_000);
+    const p = await t.createProduct({ price: 10_000, stock: 5 });
+    const a = await c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }] });
+    const b = await c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }] });
+    const mine = await admin.client.orders.admin.list.query({ userId: c.id });
+    expect(mine.items.map((o) => o.orderId)).toEqual([b.orderId, a.orderId]);
+    const page1 = await admin.client.orders.admin.list.query({ userId: c.id, limit: 1 });
+    const page2 = await admin.client.orders.admin.list.query({ userId: c.id, limit: 1, cursor: page1.nextCursor ?? undefined });
+    expect([page1.items[0]?.orderId, page2.items[0]?.orderId]).toEqual([b.orderId, a.orderId]);
+    expect(await codeOf(admin.client.orders.admin.cancel.mutate({ orderId: a.orderId } as never))).toBe("VALIDATION_FAILED");
+    const cancelled = await admin.client.orders.admin.cancel.mutate({ orderId: a.orderId, reason: "fraud check" });
+    expect(cancelled.refundedAmount).toBe(10_000);
+    const paidOnly = await admin.client.orders.admin.list.query({ userId: c.id, status: "paid" });
+    expect(paidOnly.items.map((o) => o.orderId)).toEqual([b.orderId]);
+  });
+});
