@@ -131,11 +131,18 @@ export async function createTestDatabase(poolSize = 20): Promise<TestDatabase> {
     async drop() {
       if (dropped) return;
       dropped = true;
-      // Wait for the pool to close before dropping: FORCE while connections still close gave flaky 57P01 errors.
       await handle.close();
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       try {
+        // pg-pool's end() resolves before its sockets are closed. Dropping WITH (FORCE) at once kills
+        // the closing connections, which then surface as unhandled 57P01 errors: wait for them first.
+        const deadline = Date.now() + 10_000;
+        while (Date.now() < deadline) {
+          const open = await client.query("select count(*)::int as n from pg_stat_activity where datname = $1", [name]);
+          if (open.rows[0]?.n === 0) break;
+          await Bun.sleep(20);
+        }
         await client.query(`drop database if exists "${name}" with (force)`);
       } finally {
         await client.end();
