@@ -172,6 +172,7 @@ export interface OrderOrdersTable {
   payment_due_at: NullableTimestamp;
   cancelled_at: NullableTimestamp;
   cancel_reason: string | null;
+  shipping_address: string | null;
 }
 
 export interface OrderLinesTable {
@@ -231,6 +232,8 @@ export interface OutboxEventsTable {
   last_error: string | null;
   created_at: Timestamp;
   sent_at: NullableTimestamp;
+  /** Which downstream system this row is for: one row per (event, destination). */
+  destination: string;
 }
 
 // ── notifications ─────────────────────────────────────────────────────────
@@ -242,6 +245,36 @@ export interface NotificationMessagesTable {
   subject: string;
   body: string;
   created_at: Timestamp;
+  user_id: number | null;
+  /** The outbox row that caused it: a retried event never sends the same message twice. */
+  source_event_id: string | null;
+  status: Generated<"sent" | "failed">;
+}
+
+// ── shipping ──────────────────────────────────────────────────────────────
+export type ShipmentStatus = "requested" | "ready" | "in_transit" | "delivered" | "cancelled";
+
+export interface ShippingShipmentsTable {
+  id: Generated<number>;
+  order_id: number;
+  user_id: number;
+  status: ShipmentStatus;
+  carrier: string | null;
+  tracking_number: string | null;
+  address: string | null;
+  requested_at: Timestamp;
+  updated_at: Timestamp;
+  delivered_at: NullableTimestamp;
+}
+
+export interface ShippingTrackingEventsTable {
+  id: Generated<number>;
+  shipment_id: number;
+  carrier_event_id: string | null;
+  status: string;
+  description: Generated<string>;
+  occurred_at: Timestamp;
+  received_at: Timestamp;
 }
 
 export interface Database {
@@ -264,4 +297,6 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   outbox_events: OutboxEventsTable;
   notification_messages: NotificationMessagesTable;
+  shipping_shipments: ShippingShipmentsTable;
+  shipping_tracking_events: ShippingTrackingEventsTable;
 }

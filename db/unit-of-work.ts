@@ -16,6 +16,7 @@
  *   7. RestockSignup     inventory_restock_subscriptions rows of a product (stock back from zero)
  *   8. SalesDaily        sales_daily rows, by ascending product id
  *   9. Cart              cart_items rows of the customer (after stock: adding to a cart share-locks stock first)
+ *  10. Shipment          shipping_shipments row (after its order: a carrier update moves both)
  *
  * Hot rows (a flash-sale product's stock) come late so they are held for the shortest time.
  * Repositories call `noteLock` before each locking statement; outside production it throws
@@ -38,6 +39,7 @@ export const LockRank = {
   RestockSignup: 7,
   SalesDaily: 8,
   Cart: 9,
+  Shipment: 10,
 } as const;
 export type LockRank = (typeof LockRank)[keyof typeof LockRank];
 

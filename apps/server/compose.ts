@@ -10,6 +10,7 @@ import { type CouponService, createCouponService } from "../../modules/coupons/i
 import { createIdentityService, defaultIdentityConfig, type IdentityConfig, type IdentityService } from "../../modules/identity/index.ts";
 import type { Clock, Infra, Logger, Metrics } from "../../modules/kernel/index.ts";
 import { createOrdersService, type OrdersService } from "../../modules/orders/index.ts";
+import { createOutboxPoller, createOutboxRouter, type DataPlatform, dataPlatformHandler, type OutboxPoller } from "../../modules/outbox/index.ts";
 import { createSalesService, type SalesService } from "../../modules/sales/index.ts";
 import { createWalletService, type PaymentGateway, type WalletService } from "../../modules/wallet/index.ts";
 import type { AgoraConfig } from "./config.ts";
@@ -29,6 +30,7 @@ export interface Services {
 /** The outside world, behind ports: real adapters in production, fakes over HTTP in tests and dev. */
 export interface Ports {
   paymentGateway: PaymentGateway;
+  dataPlatform: DataPlatform;
 }
 
 export interface AgoraDeps {
@@ -43,6 +45,8 @@ export interface AgoraDeps {
 
 export interface Agora {
   services: Services;
+  /** Sends outbox events; started with the server unless OUTBOX_POLLER_ENABLED=false (tests drive it with runOnce). */
+  outboxPoller: OutboxPoller;
   router: AppRouter;
   app: ReturnType<typeof createHttpApp>;
   /** Starts background work (pollers, sweepers). */
@@ -78,17 +82,34 @@ export function createAgora(deps: AgoraDeps): Agora {
   const sales = createSalesService({ db, clock, cache: infra.cache, catalog, popularTtlMs: config.popularCacheSeconds * 1000 });
   const orders = createOrdersService({ db, clock, logger, catalog, cart, coupons, wallet, sales, config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000 } });
   const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders };
-  const router = createAppRouter(services);
+  const outboxPoller = createOutboxPoller({
+    db,
+    clock,
+    logger,
+    metrics: deps.metrics,
+    handlers: { "data-platform": dataPlatformHandler(ports.dataPlatform) },
+    config: {
+      pollIntervalMs: config.outboxPollIntervalMs,
+      batchSize: config.outboxBatchSize,
+      leaseMs: config.outboxLeaseMs,
+      backoffMs: config.outboxBackoffSeconds.map((s) => s * 1000),
+      maxAttempts: config.outboxMaxAttempts,
+    },
+  });
+  const router = createAppRouter(services, createOutboxRouter(db, clock));
   const app = createHttpApp({ ...deps, router, services });
   return {
     services,
+    outboxPoller,
     router,
     app,
     start() {
       orders.start();
+      if (config.outboxPollerEnabled) outboxPoller.start();
     },
     async stop() {
       orders.stop();
+      await outboxPoller.stop();
     },
   };
 }

@@ -31,6 +31,17 @@ export interface AgoraConfig {
   popularCacheSeconds: number;
   /** Off: every coupon issue goes to PostgreSQL even with Redis present. */
   couponRedisAdmission: boolean;
+  /** Unset: the dev server starts the fake data platform in-process. */
+  dataPlatformUrl: string | undefined;
+  dataPlatformTimeoutMs: number;
+  dataPlatformApiKey: string | undefined;
+  outboxPollerEnabled: boolean;
+  outboxPollIntervalMs: number;
+  outboxBatchSize: number;
+  outboxLeaseMs: number;
+  /** Waits after the 1st, 2nd, … failed attempt, in seconds; the last repeats. */
+  outboxBackoffSeconds: number[];
+  outboxMaxAttempts: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -76,5 +87,18 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     orderPaymentWindowMinutes: int(env, "ORDER_PAYMENT_WINDOW_MINUTES", 15),
     popularCacheSeconds: int(env, "POPULAR_CACHE_SECONDS", 300),
     couponRedisAdmission: env.COUPON_REDIS_ADMISSION !== "false",
+    dataPlatformUrl: env.DATA_PLATFORM_URL || undefined,
+    dataPlatformTimeoutMs: int(env, "DATA_PLATFORM_TIMEOUT_MS", 5_000),
+    dataPlatformApiKey: env.DATA_PLATFORM_API_KEY || undefined,
+    outboxPollerEnabled: env.OUTBOX_POLLER_ENABLED !== "false",
+    outboxPollIntervalMs: int(env, "OUTBOX_POLL_INTERVAL_MS", 1_000),
+    outboxBatchSize: int(env, "OUTBOX_BATCH_SIZE", 50),
+    outboxLeaseMs: int(env, "OUTBOX_LEASE_MS", 60_000),
+    outboxBackoffSeconds: (env.OUTBOX_BACKOFF_SECONDS ?? "300,900").split(",").map((v) => {
+      const seconds = Number(v.trim());
+      if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`OUTBOX_BACKOFF_SECONDS must be a comma-separated list of seconds, got "${env.OUTBOX_BACKOFF_SECONDS}"`);
+      return seconds;
+    }),
+    outboxMaxAttempts: int(env, "OUTBOX_MAX_ATTEMPTS", 3),
   };
 }

@@ -5,7 +5,9 @@
  */
 import { createDatabase, migrateToLatest } from "../../db/index.ts";
 import { createLogger, createMemoryInfra, createMetrics, createRedisClient, createRedisInfra, systemClock } from "../../modules/kernel/index.ts";
+import { HttpDataPlatform } from "../../modules/outbox/index.ts";
 import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
+import { startFakeDataPlatform } from "../fakes/data-platform.ts";
 import { startFakePaymentGateway } from "../fakes/payment-gateway.ts";
 import { createAgora } from "./compose.ts";
 import { loadConfig } from "./config.ts";
@@ -27,7 +29,15 @@ const paymentGateway = new HttpPaymentGateway({
   apiKey: config.paymentGatewayApiKey,
 });
 
-const agora = createAgora({ database, infra, clock: systemClock, logger, metrics: createMetrics(), config, ports: { paymentGateway } });
+const fakeDataPlatform = config.dataPlatformUrl ? null : startFakeDataPlatform();
+if (fakeDataPlatform) logger.warn({ url: fakeDataPlatform.url }, "DATA_PLATFORM_URL is unset: paid orders are synced to the built-in fake data platform");
+const dataPlatform = new HttpDataPlatform({
+  baseUrl: config.dataPlatformUrl ?? (fakeDataPlatform?.url as string),
+  timeoutMs: config.dataPlatformTimeoutMs,
+  apiKey: config.dataPlatformApiKey,
+});
+
+const agora = createAgora({ database, infra, clock: systemClock, logger, metrics: createMetrics(), config, ports: { paymentGateway, dataPlatform } });
 
 if (config.admin) {
   const admin = await agora.services.identity.ensureAdmin({ email: config.admin.email, password: config.admin.password, name: config.admin.name });
@@ -53,6 +63,7 @@ async function shutdown(signal: string) {
   await server.stop(); // stops accepting, resolves once in-flight requests are done
   await agora.stop();
   await fakeGateway?.stop();
+  await fakeDataPlatform?.stop();
   await infra.close();
   await database.close();
   clearTimeout(force);

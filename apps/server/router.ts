@@ -5,11 +5,12 @@ import { createCouponRouter } from "../../modules/coupons/index.ts";
 import { createIdentityRouter } from "../../modules/identity/index.ts";
 import { publicProcedure, router } from "../../modules/kernel/index.ts";
 import { createOrdersRouter } from "../../modules/orders/index.ts";
+import { createOutboxRouter } from "../../modules/outbox/index.ts";
 import { createSalesRouter } from "../../modules/sales/index.ts";
 import { createWalletRouter } from "../../modules/wallet/index.ts";
 import type { Services } from "./compose.ts";
 
-export function createAppRouter(services: Services) {
+export function createAppRouter(services: Services, outbox: ReturnType<typeof createOutboxRouter>) {
   return router({
     /** No-op procedure: the tRPC baseline the benchmarks compare against. */
     ping: publicProcedure.query(() => ({ pong: true as const })),
@@ -20,6 +21,7 @@ export function createAppRouter(services: Services) {
     wallet: createWalletRouter(services.wallet),
     sales: createSalesRouter(services.sales),
     orders: createOrdersRouter(services.orders),
+    outbox,
   });
 }
 

@@ -14,6 +14,7 @@ export interface NewOrder {
   issuedCouponId: number | null;
   paidAt: Date | null;
   paymentDueAt: Date | null;
+  shippingAddress: string | null;
   at: Date;
 }
 
@@ -30,6 +31,7 @@ export const orderRepository = {
         issued_coupon_id: order.issuedCouponId,
         paid_at: order.paidAt,
         payment_due_at: order.paymentDueAt,
+        shipping_address: order.shippingAddress,
         created_at: order.at,
         updated_at: order.at,
       })

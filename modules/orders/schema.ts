@@ -7,6 +7,7 @@ const orderItemSchema = z.strictObject({ productId: idSchema, quantity: z.number
 /** Items given explicitly, or (without `items`) the whole cart. */
 export const placeOrderInput = z.strictObject({
   items: z.array(orderItemSchema).min(1).max(50).optional(),
+  shippingAddress: z.string().trim().min(5).max(500).optional(),
   userCouponId: idSchema.optional(),
   idempotencyKey: idempotencyKeySchema.optional(),
 });
@@ -16,6 +17,12 @@ export const payOrderInput = z.strictObject({ orderId: idSchema, idempotencyKey:
 export const orderIdInput = z.strictObject({ orderId: idSchema });
 export const cancelOrderInput = z.strictObject({ orderId: idSchema, reason: z.string().trim().min(1).max(500).optional() });
 export const adminCancelOrderInput = z.strictObject({ orderId: idSchema, reason: z.string().trim().min(1).max(500) });
+export const adminRefundOrderInput = z.strictObject({
+  orderId: idSchema,
+  reason: z.string().trim().min(1).max(500),
+  /** The goods came back to the warehouse: put them back in stock. */
+  restock: z.boolean().default(false),
+});
 
 const statusSchema = z.enum(["pending_payment", "paid", "preparing", "shipped", "delivered", "cancelled", "refunded", "expired"]);
 
@@ -73,11 +80,31 @@ export interface OrderSummary {
   paymentDueAt: Date | null;
   cancelledAt: Date | null;
   cancelReason: string | null;
+  shippingAddress: string | null;
 }
 
 export interface OrderDetail extends OrderSummary {
   lines: OrderLineView[];
+  /** Delivery of the paid order to the external data platform (seed 004 §6.3); null before payment. */
+  sync: { synced: boolean; status: "pending" | "sent" | "dead"; attempts: number; lastError: string | null; nextRetryAt: Date | null; syncedAt: Date | null } | null;
   payment: { method: "wallet"; amount: number; status: "paid" | "refunded"; createdAt: Date } | null;
+}
+
+export interface RefundedOrder {
+  orderId: number;
+  status: "refunded";
+  refundedAmount: number;
+  restocked: boolean;
+  refundedAt: Date;
+}
+
+/** What shipping needs to know of an order. */
+export interface ShippableOrder {
+  orderId: number;
+  userId: number;
+  status: OrderStatus;
+  shippingAddress: string | null;
+  lines: OrderLineView[];
 }
 
 export interface CancelledOrder {

@@ -8,11 +8,12 @@ import type { CouponService } from "../coupons/index.ts";
 import { claimInTransaction, completeInTransaction, hashRequest, type IdempotentRequest } from "../idempotency/index.ts";
 import type { Clock, Logger, Page, Role } from "../kernel/index.ts";
 import { DomainError, decodeCursor, encodeCursor, MINUTE } from "../kernel/index.ts";
-import { enqueueEvents } from "../outbox/index.ts";
+import { deliveryStates, enqueueEvents } from "../outbox/index.ts";
 import type { SalesService } from "../sales/index.ts";
 import { assertTransition, isPaid } from "./lifecycle.ts";
 import { type OrderRow, orderRepository } from "./repository.ts";
-import type { CancelledOrder, OrderDetail, OrderFilter, OrderSummary, PendingOrder, PlacedOrder, PlaceOrderInput } from "./schema.ts";
+import type { OrderStatus } from "./lifecycle.ts";
+import type { CancelledOrder, OrderDetail, OrderFilter, OrderLineView, OrderSummary, PendingOrder, PlacedOrder, PlaceOrderInput, RefundedOrder, ShippableOrder } from "./schema.ts";
 
 /** What orders need of the wallet: debit and refund inside the order's transaction. */
 export interface OrderWallet {
@@ -68,7 +69,12 @@ function toSummary(row: OrderRow): OrderSummary {
     paymentDueAt: row.payment_due_at,
     cancelledAt: row.cancelled_at,
     cancelReason: row.cancel_reason,
+    shippingAddress: row.shipping_address,
   };
+}
+
+function toLineViews(lines: Awaited<ReturnType<typeof orderRepository.lines>>): OrderLineView[] {
+  return lines.map((l) => ({ productId: l.product_id, productName: l.product_name, unitPrice: l.unit_price, quantity: l.quantity, lineAmount: l.line_amount }));
 }
 
 function shortLines(lines: StockLine[], products: Map<number, Product>): InsufficientItem[] {
@@ -120,11 +126,17 @@ export function createOrdersService(deps: OrdersDeps) {
   }
 
   async function detail(row: OrderRow): Promise<OrderDetail> {
-    const [lines, payment] = await Promise.all([orderRepository.lines(db, row.id), orderRepository.payment(db, row.id)]);
+    const [lines, payment, sync] = await Promise.all([
+      orderRepository.lines(db, row.id),
+      orderRepository.payment(db, row.id),
+      deliveryStates(db, "order", [row.id], "order.paid", "data-platform"),
+    ]);
+    const state = sync.get(String(row.id));
     return {
       ...toSummary(row),
-      lines: lines.map((l) => ({ productId: l.product_id, productName: l.product_name, unitPrice: l.unit_price, quantity: l.quantity, lineAmount: l.line_amount })),
+      lines: toLineViews(lines),
       payment: payment ? { method: payment.method, amount: payment.amount, status: payment.status, createdAt: payment.created_at } : null,
+      sync: state ? { synced: state.synced, status: state.status, attempts: state.attempts, lastError: state.lastError, nextRetryAt: state.nextRetryAt, syncedAt: state.syncedAt } : null,
     };
   }
 
@@ -187,7 +199,7 @@ export function createOrdersService(deps: OrdersDeps) {
           if (earlier) return earlier.replay;
         }
         const priced = await price(trx, userId, request);
-        const order = await orderRepository.insertOrder(trx, { userId, status: "paid", subtotalAmount: priced.subtotalAmount, discountAmount: priced.discountAmount, finalAmount: priced.finalAmount, issuedCouponId: request.userCouponId ?? null, paidAt: now, paymentDueAt: null, at: now });
+        const order = await orderRepository.insertOrder(trx, { userId, status: "paid", subtotalAmount: priced.subtotalAmount, discountAmount: priced.discountAmount, finalAmount: priced.finalAmount, issuedCouponId: request.userCouponId ?? null, paidAt: now, paymentDueAt: null, shippingAddress: request.shippingAddress ?? null, at: now });
         await orderRepository.insertLines(trx, order.id, priced.lines);
         await orderRepository.insertPayment(trx, order.id, priced.finalAmount, now);
         const { balanceAfter } = await wallet.debit(trx, userId, priced.finalAmount, { orderId: order.id });
@@ -214,7 +226,7 @@ export function createOrdersService(deps: OrdersDeps) {
         }
         const priced = await price(trx, userId, request);
         const paymentDueAt = new Date(now.getTime() + config.paymentWindowMs);
-        const order = await orderRepository.insertOrder(trx, { userId, status: "pending_payment", subtotalAmount: priced.subtotalAmount, discountAmount: priced.discountAmount, finalAmount: priced.finalAmount, issuedCouponId: request.userCouponId ?? null, paidAt: null, paymentDueAt, at: now });
+        const order = await orderRepository.insertOrder(trx, { userId, status: "pending_payment", subtotalAmount: priced.subtotalAmount, discountAmount: priced.discountAmount, finalAmount: priced.finalAmount, issuedCouponId: request.userCouponId ?? null, paidAt: null, paymentDueAt, shippingAddress: request.shippingAddress ?? null, at: now });
         await orderRepository.insertLines(trx, order.id, priced.lines);
         if (request.userCouponId) await coupons.use(trx, userId, request.userCouponId, priced.subtotalAmount, order.id);
         await catalog.deductStock(trx, priced.stockLines, { orderId: order.id });
@@ -267,6 +279,52 @@ export function createOrdersService(deps: OrdersDeps) {
         await enqueueEvents(trx, now, [{ aggregateType: "order", aggregateId: orderId, type: "order.cancelled", payload: { orderId, userId: order.user_id, refundedAmount, couponRestored, reason: cancelReason, cancelledAt: now.toISOString() } }]);
         return { orderId, status: "cancelled", refundedAmount, couponRestored, cancelledAt: now };
       });
+    },
+
+    /**
+     * Refunds a delivered order (a return), admin only: money back to the wallet, the sales
+     * aggregate reversed, and the goods back in stock when they came back.
+     */
+    async refund(orderId: number, reason: string, restock: boolean, actorId: number): Promise<RefundedOrder> {
+      return inTransaction(db, async (trx) => {
+        const now = clock.now();
+        const order = await orderRepository.lockOrder(trx, orderId);
+        if (!order) throw new DomainError("ORDER_NOT_FOUND", { orderId });
+        assertTransition(orderId, order.status, "refunded");
+        const lines = await orderRepository.lines(trx, orderId);
+        const stockLines = lines.map((l) => ({ productId: l.product_id, quantity: l.quantity }));
+        if (order.final_amount > 0) await wallet.refund(trx, order.user_id, order.final_amount, { orderId });
+        await orderRepository.markPaymentRefunded(trx, orderId);
+        if (restock) await catalog.releaseStock(trx, stockLines, { orderId, reason: `returned: ${reason}`, actorId });
+        if (order.paid_at) await sales.reverseSale(trx, order.paid_at, stockLines);
+        await orderRepository.setStatus(trx, orderId, "refunded", now, { cancelledAt: now, cancelReason: reason });
+        await enqueueEvents(trx, now, [{ aggregateType: "order", aggregateId: orderId, type: "order.refunded", payload: { orderId, userId: order.user_id, refundedAmount: order.final_amount, restocked: restock, reason, refundedAt: now.toISOString() } }]);
+        return { orderId, status: "refunded", refundedAmount: order.final_amount, restocked: restock, refundedAt: now };
+      });
+    },
+
+    // ── for the shipping module ─────────────────────────────────────────────
+
+    /** An order as shipping sees it (no lock). */
+    async shippable(executor: Db | Tx, orderId: number): Promise<ShippableOrder | null> {
+      const row = await orderRepository.findOrder(executor, orderId);
+      if (!row) return null;
+      return { orderId: row.id, userId: row.user_id, status: row.status, shippingAddress: row.shipping_address, lines: toLineViews(await orderRepository.lines(executor, orderId)) };
+    },
+
+    /**
+     * Moves an order along with its shipment, inside the caller's transaction: locks the order
+     * (rank Order, before the shipment), checks the move, and returns the status it had.
+     * Moving to where it already is, is a no-op (carrier updates may repeat).
+     */
+    async advanceForShipping(trx: Tx, orderId: number, to: "preparing" | "shipped" | "delivered"): Promise<{ from: OrderStatus; userId: number }> {
+      const order = await orderRepository.lockOrder(trx, orderId);
+      if (!order) throw new DomainError("ORDER_NOT_FOUND", { orderId });
+      if (order.status !== to) {
+        assertTransition(orderId, order.status, to);
+        await orderRepository.setStatus(trx, orderId, to, clock.now());
+      }
+      return { from: order.status, userId: order.user_id };
     },
 
     sweepExpired,

@@ -1,6 +1,7 @@
 import { uuidv7 } from "uuidv7";
 import type { Tx } from "../../db/index.ts";
 import { outboxRepository } from "./repository.ts";
+import { destinationsOf } from "./routes.ts";
 
 export interface OutboxEvent {
   aggregateType: string;
@@ -10,18 +11,21 @@ export interface OutboxEvent {
 }
 
 /**
- * Writes events in the caller's transaction, so an event exists exactly when the change it
- * announces committed. A poller sends them later; nothing here talks to the outside.
+ * Writes events in the caller's transaction, one row per destination (see routes.ts), so an
+ * event exists exactly when the change it announces committed. The poller sends them later.
  */
 export async function enqueueEvents(trx: Tx, at: Date, events: OutboxEvent[]): Promise<string[]> {
-  const rows = events.map((event) => ({
-    id: uuidv7(),
-    aggregateType: event.aggregateType,
-    aggregateId: String(event.aggregateId),
-    type: event.type,
-    payload: event.payload,
-    at,
-  }));
+  const rows = events.flatMap((event) =>
+    destinationsOf(event.type).map((destination) => ({
+      id: uuidv7(),
+      aggregateType: event.aggregateType,
+      aggregateId: String(event.aggregateId),
+      type: event.type,
+      destination,
+      payload: event.payload,
+      at,
+    })),
+  );
   await outboxRepository.insertMany(trx, rows);
   return rows.map((row) => row.id);
 }

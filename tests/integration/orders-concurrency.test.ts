@@ -46,7 +46,7 @@ describe("flash sale on one product", () => {
     const balances = await Promise.all(customers.map((c) => c.client.wallet.balance.query().then((b) => b.balance)));
     results.forEach((r, i) => expect(balances[i]).toBe(r.status === "fulfilled" ? 10_100 : 20_000));
 
-    const paid = await t.db.selectFrom("outbox_events").select("aggregate_id").where("type", "=", "order.paid").execute();
+    const paid = await t.db.selectFrom("outbox_events").select("aggregate_id").where("type", "=", "order.paid").where("destination", "=", "data-platform").execute();
     const winnerOrderIds = results.flatMap((r) => (r.status === "fulfilled" ? [String(r.value.orderId)] : []));
     expect(paid.map((e) => e.aggregate_id).filter((id) => winnerOrderIds.includes(id)).sort()).toEqual(winnerOrderIds.sort());
     const orderRows = await t.db.selectFrom("order_lines").select("order_id").where("product_id", "=", product.id).execute();

@@ -38,8 +38,13 @@ describe("placing an order (one transaction)", () => {
     ]);
     expect(order.payment).toMatchObject({ method: "wallet", amount: 34_500, status: "paid" });
 
-    const events = await t.db.selectFrom("outbox_events").select(["type", "payload"]).where("aggregate_id", "=", String(placed.orderId)).execute();
-    expect(events.map((e) => e.type)).toEqual(["order.paid"]);
+    const events = await t.db.selectFrom("outbox_events").select(["type", "destination", "payload"]).where("aggregate_id", "=", String(placed.orderId)).orderBy("destination").execute();
+    // One row per destination, each with its own retries.
+    expect(events.map((e) => [e.type, e.destination])).toEqual([
+      ["order.paid", "data-platform"],
+      ["order.paid", "notifications"],
+      ["order.paid", "shipping"],
+    ]);
     expect((events[0]?.payload as { finalAmount: number }).finalAmount).toBe(34_500);
 
     const ledger = await c.client.wallet.history.query({});
@@ -156,7 +161,7 @@ describe("two-step orders (seed 003)", () => {
     const paid = await c.client.orders.pay.mutate({ orderId: pending.orderId });
     expect(paid).toMatchObject({ orderId: pending.orderId, status: "paid", finalAmount: 40_000, remainingBalance: 10_000 });
     expect(await codeOf(c.client.orders.pay.mutate({ orderId: pending.orderId }))).toBe("INVALID_ORDER_STATE");
-    const paidEvents = await t.db.selectFrom("outbox_events").select("type").where("aggregate_id", "=", String(pending.orderId)).execute();
+    const paidEvents = await t.db.selectFrom("outbox_events").select("type").where("aggregate_id", "=", String(pending.orderId)).where("destination", "=", "data-platform").execute();
     expect(paidEvents.map((e) => e.type)).toEqual(["order.paid"]);
   });
 
@@ -231,7 +236,7 @@ describe("cancellation", () => {
 
     expect(await codeOf(c.client.orders.cancel.mutate({ orderId: placed.orderId }))).toBe("INVALID_ORDER_STATE");
     expect(await balanceOf(c)).toBe(100_000);
-    const events = await t.db.selectFrom("outbox_events").select("type").where("aggregate_id", "=", String(placed.orderId)).orderBy("id").execute();
+    const events = await t.db.selectFrom("outbox_events").select("type").where("aggregate_id", "=", String(placed.orderId)).where("destination", "=", "data-platform").orderBy("id").execute();
     expect(events.map((e) => e.type)).toEqual(["order.paid", "order.cancelled"]);
   });
 });

@@ -8,7 +8,9 @@ import { type AgoraConfig, loadConfig } from "../../apps/server/config.ts";
 import type { Db } from "../../db/index.ts";
 import { createLogger, createMemoryInfra, createRedisInfra, type Infra, ManualClock } from "../../modules/kernel/index.ts";
 import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
+import { type FakeDataPlatform, startFakeDataPlatform } from "../../apps/fakes/data-platform.ts";
 import { type FakePaymentGateway, startFakePaymentGateway } from "../../apps/fakes/payment-gateway.ts";
+import { HttpDataPlatform } from "../../modules/outbox/index.ts";
 import { createTestDatabase, type TestDatabase } from "./postgres.ts";
 import { createTestRedis, type TestRedis } from "./redis.ts";
 
@@ -36,6 +38,8 @@ export interface TestAgora {
   redis: TestRedis | null;
   /** The fake card gateway this Agora charges through (real HTTP on loopback). */
   gateway: FakePaymentGateway;
+  /** The fake data platform paid orders are synced to; the poller is driven by hand: `t.agora.outboxPoller.runOnce()`. */
+  dataPlatform: FakeDataPlatform;
   /** A client as an anonymous visitor, or with a bearer token. */
   client(token?: string): AgoraClient;
   signUpCustomer(label?: string): Promise<Customer>;
@@ -61,11 +65,15 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     // argon2id stays, at a cost that lets a test sign up hundreds of customers quickly.
     passwordMemoryCost: 256,
     passwordTimeCost: 1,
+    // Tests run the poller by hand so they can move the clock between attempts.
+    outboxPollerEnabled: false,
     ...options.config,
   };
   const gateway = startFakePaymentGateway();
   const paymentGateway = new HttpPaymentGateway({ baseUrl: gateway.url, timeoutMs: 1_000 });
-  const agora = createAgora({ database: database.handle, infra, clock, logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"), metrics: null, config, ports: { paymentGateway } });
+  const dataPlatform = startFakeDataPlatform();
+  const ports = { paymentGateway, dataPlatform: new HttpDataPlatform({ baseUrl: dataPlatform.url, timeoutMs: 500 }) };
+  const agora = createAgora({ database: database.handle, infra, clock, logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"), metrics: null, config, ports });
   agora.start();
 
   const inProcessFetch = ((input: string | URL | Request, init?: RequestInit) =>
@@ -91,6 +99,7 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     database,
     redis,
     gateway,
+    dataPlatform,
     client,
     signUpCustomer,
     async signUpCustomers(count, label) {
@@ -132,6 +141,7 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     async close() {
       await agora.stop();
       await gateway.stop();
+      await dataPlatform.stop();
       await redis?.cleanup();
       await database.drop();
     },

@@ -1,0 +1,77 @@
+import { z } from "zod";
+import type { Db } from "../../db/index.ts";
+import type { Clock } from "../kernel/index.ts";
+import { adminProcedure, DomainError, pageLimitSchema, router } from "../kernel/index.ts";
+import { outboxRepository } from "./repository.ts";
+
+export interface DeliveryState {
+  status: "pending" | "sent" | "dead";
+  synced: boolean;
+  attempts: number;
+  lastError: string | null;
+  nextRetryAt: Date | null;
+  syncedAt: Date | null;
+}
+
+/** How far events of some aggregates got to one destination (e.g. each order's sync with the data platform). */
+export async function deliveryStates(db: Db, aggregateType: string, aggregateIds: Array<string | number>, type: string, destination: string): Promise<Map<string, DeliveryState>> {
+  const rows = await outboxRepository.forAggregate(db, aggregateType, aggregateIds.map(String), type, destination);
+  return new Map(
+    rows.map((row) => [
+      row.aggregate_id,
+      {
+        status: row.status,
+        synced: row.status === "sent",
+        attempts: row.attempts,
+        lastError: row.last_error,
+        nextRetryAt: row.status === "pending" ? row.next_attempt_at : null,
+        syncedAt: row.sent_at,
+      },
+    ]),
+  );
+}
+
+const listInput = z
+  .strictObject({
+    status: z.enum(["pending", "sent", "dead"]).optional(),
+    destination: z.string().max(50).optional(),
+    type: z.string().max(100).optional(),
+    cursor: z.uuid().optional(),
+    limit: pageLimitSchema,
+  })
+  .default({ limit: 20 });
+
+export function createOutboxRouter(db: Db, clock: Clock) {
+  return router({
+    admin: router({
+      list: adminProcedure.input(listInput).query(async ({ input }) => {
+        const rows = await outboxRepository.list(db, { ...input, afterId: input.cursor, limit: input.limit + 1 });
+        const items = rows.slice(0, input.limit).map((row) => ({
+          id: row.id,
+          type: row.type,
+          destination: row.destination,
+          aggregateType: row.aggregate_type,
+          aggregateId: row.aggregate_id,
+          status: row.status,
+          attempts: row.attempts,
+          lastError: row.last_error,
+          nextAttemptAt: row.next_attempt_at,
+          createdAt: row.created_at,
+          sentAt: row.sent_at,
+          payload: row.payload,
+        }));
+        return { items, nextCursor: rows.length > input.limit ? (items.at(-1)?.id ?? null) : null };
+      }),
+      /** Sends a pending or dead event at the next poll. */
+      retry: adminProcedure.input(z.strictObject({ eventId: z.uuid() })).mutation(async ({ input }) => {
+        if (!(await outboxRepository.retryNow(db, input.eventId, clock.now()))) {
+          const exists = await outboxRepository.find(db, input.eventId);
+          if (!exists) throw new DomainError("OUTBOX_EVENT_NOT_FOUND", { eventId: input.eventId });
+          throw new DomainError("INVALID_ORDER_STATE", { eventId: input.eventId, status: exists.status }, "Only pending or dead events can be retried");
+        }
+        return { eventId: input.eventId, retryAt: clock.now() };
+      }),
+      stats: adminProcedure.query(() => outboxRepository.pendingStats(db, clock.now())),
+    }),
+  });
+}
