@@ -2,8 +2,8 @@
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import superjson from "superjson";
 import type { Clock } from "../clock.ts";
-import type { Cache, Counters, Infra, Lock, LockManager, RateLimiter, RateLimitPolicy } from "./types.ts";
 import { toDecision } from "./rate-limit-decision.ts";
+import type { Cache, Counters, Infra, Lock, LockManager, RateLimiter, RateLimitPolicy } from "./types.ts";
 
 interface Entry {
   value: string;
@@ -24,6 +24,12 @@ class ExpiringMap {
   }
   set(key: string, value: string, ttlMs: number | undefined): void {
     this.#entries.set(key, { value, expiresAt: ttlMs === undefined ? Number.POSITIVE_INFINITY : this.clock.now().getTime() + ttlMs });
+  }
+  /** Changes a live entry's value but keeps its expiry (as Redis INCRBY does); a missing key gets no TTL. */
+  replace(key: string, value: string): void {
+    const entry = this.get(key) === undefined ? undefined : this.#entries.get(key);
+    if (entry) entry.value = value;
+    else this.set(key, value, undefined);
   }
   delete(key: string): void {
     this.#entries.delete(key);
@@ -71,7 +77,7 @@ class MemoryCounters implements Counters {
   constructor(private readonly map: ExpiringMap) {}
   async incrementBy(key: string, by: number): Promise<number> {
     const next = Number(this.map.get(`counter:${key}`) ?? 0) + by;
-    this.map.set(`counter:${key}`, String(next), undefined);
+    this.map.replace(`counter:${key}`, String(next));
     return next;
   }
   async get(key: string): Promise<number | undefined> {

@@ -1,0 +1,329 @@
+/**
+ * One contract, two adapters: the in-process infra (embedded mode) and the Redis infra must
+ * behave the same, so a module tested against one can run on the other.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createMemoryInfra, createRedisInfra, type Infra, ManualClock } from "../../modules/kernel/index.ts";
+import { createTestRedis } from "../support/redis.ts";
+
+interface Harness {
+  infra: Infra;
+  /** Lets `ms` of TTL time pass: the manual clock for memory, real time for Redis. */
+  elapse(ms: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const adapters: Array<{ name: string; start(): Promise<Harness> }> = [
+  {
+    name: "memory",
+    async start() {
+      const clock = new ManualClock();
+      return { infra: createMemoryInfra(clock, "contract:"), elapse: async (ms) => clock.advance(ms), close: async () => {} };
+    },
+  },
+  {
+    name: "redis",
+    async start() {
+      const redis = await createTestRedis();
+      return { infra: createRedisInfra(redis.client, redis.prefix), elapse: (ms) => Bun.sleep(ms), close: () => redis.cleanup() };
+    },
+  },
+];
+
+/** Short TTLs keep the Redis run quick; the margins leave room for a slow machine. */
+const TTL = 100;
+const PAST_TTL = 160;
+
+/** Every test uses its own keys, so tests never see each other's leftovers. */
+const fresh = (label: string) => `${label}-${crypto.randomUUID()}`;
+
+for (const adapter of adapters) {
+  describe(`infra contract: ${adapter.name}`, () => {
+    let h: Harness;
+    beforeAll(async () => {
+      h = await adapter.start();
+    });
+    afterAll(() => h.close());
+
+    test("reports its kind and answers ping", async () => {
+      expect(h.infra.kind).toBe(adapter.name as Infra["kind"]);
+      expect(await h.infra.ping()).toBe(true);
+    });
+
+    // ── cache ──────────────────────────────────────────────────────────
+    describe("cache", () => {
+      test("get of a missing key is undefined; set, overwrite, delete", async () => {
+        const { cache } = h.infra;
+        const key = fresh("cache");
+        expect(await cache.get(key)).toBeUndefined();
+        await cache.set(key, { name: "Celadon Mug", price: 12_000 }, 60_000);
+        expect(await cache.get(key)).toEqual({ name: "Celadon Mug", price: 12_000 });
+        await cache.set(key, { name: "Celadon Bowl", price: 9_000 }, 60_000);
+        expect(await cache.get(key)).toEqual({ name: "Celadon Bowl", price: 9_000 });
+        await cache.delete(key);
+        expect(await cache.get(key)).toBeUndefined();
+        await cache.delete(key); // deleting a missing key is fine
+      });
+
+      test("falsy values are cached values, not misses", async () => {
+        const { cache } = h.infra;
+        for (const value of [0, false, "", null, []]) {
+          const key = fresh("falsy");
+          await cache.set(key, value, 60_000);
+          expect(await cache.get(key)).toEqual(value);
+        }
+      });
+
+      test("values keep Dates, Maps, Sets and bigints (superjson)", async () => {
+        const { cache } = h.infra;
+        const key = fresh("typed");
+        const value = {
+          at: new Date("2026-11-21T09:00:00.123Z"),
+          nested: { dates: [new Date("2020-01-01T00:00:00Z")] },
+          byId: new Map([[1, "one"]]),
+          tags: new Set(["a", "b"]),
+          big: 2n ** 70n,
+        };
+        await cache.set(key, value, 60_000);
+        const got = await cache.get<typeof value>(key);
+        expect(got?.at).toBeInstanceOf(Date);
+        expect(got?.at.getTime()).toBe(value.at.getTime());
+        expect(got?.nested.dates[0]).toBeInstanceOf(Date);
+        expect(got?.byId).toBeInstanceOf(Map);
+        expect(got?.tags).toBeInstanceOf(Set);
+        expect(got).toEqual(value);
+      });
+
+      test("an entry expires after its TTL", async () => {
+        const { cache } = h.infra;
+        const key = fresh("ttl");
+        await cache.set(key, "short-lived", TTL);
+        expect(await cache.get<string>(key)).toBe("short-lived");
+        await h.elapse(PAST_TTL);
+        expect(await cache.get(key)).toBeUndefined();
+      });
+
+      test("setting again renews the TTL", async () => {
+        const { cache } = h.infra;
+        const key = fresh("renew");
+        await cache.set(key, 1, TTL);
+        await cache.set(key, 2, 60_000);
+        await h.elapse(PAST_TTL);
+        expect(await cache.get<number>(key)).toBe(2);
+      });
+    });
+
+    // ── locks ──────────────────────────────────────────────────────────
+    describe("locks", () => {
+      test("acquire, refuse a second holder, release, acquire again", async () => {
+        const { locks } = h.infra;
+        const key = fresh("lock");
+        const first = await locks.acquire(key, 10_000);
+        expect(first).not.toBeNull();
+        expect(await locks.acquire(key, 10_000)).toBeNull();
+        expect(await first?.release()).toBe(true);
+        expect(await first?.release()).toBe(false); // already released
+
+        const second = await locks.acquire(key, 10_000);
+        expect(second).not.toBeNull();
+        expect(await second?.release()).toBe(true);
+      });
+
+      test("different keys do not block each other", async () => {
+        const { locks } = h.infra;
+        const a = await locks.acquire(fresh("lock-a"), 10_000);
+        const b = await locks.acquire(fresh("lock-b"), 10_000);
+        expect(a).not.toBeNull();
+        expect(b).not.toBeNull();
+        await a?.release();
+        await b?.release();
+      });
+
+      test("of 20 simultaneous attempts exactly one wins", async () => {
+        const { locks } = h.infra;
+        const key = fresh("race");
+        const attempts = await Promise.all(Array.from({ length: 20 }, () => locks.acquire(key, 10_000)));
+        const winners = attempts.filter((lock) => lock !== null);
+        expect(winners).toHaveLength(1);
+        expect(await winners[0]?.release()).toBe(true);
+      });
+
+      test("waiters take turns: never two inside at once, and every waiter gets in", async () => {
+        const { locks } = h.infra;
+        const key = fresh("turns");
+        let inside = 0;
+        let maxInside = 0;
+        let entered = 0;
+        await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            const lock = await locks.acquire(key, 10_000, 5_000);
+            if (!lock) throw new Error("waited 5 s without getting the lock");
+            inside += 1;
+            entered += 1;
+            maxInside = Math.max(maxInside, inside);
+            await Bun.sleep(5);
+            inside -= 1;
+            expect(await lock.release()).toBe(true);
+          }),
+        );
+        expect(entered).toBe(8);
+        expect(maxInside).toBe(1);
+      });
+
+      test("an expired holder cannot release the new holder's lock", async () => {
+        const { locks } = h.infra;
+        const key = fresh("expiry");
+        const stale = await locks.acquire(key, TTL);
+        expect(stale).not.toBeNull();
+        await h.elapse(PAST_TTL);
+
+        const current = await locks.acquire(key, 10_000);
+        expect(current).not.toBeNull();
+        expect(await stale?.release()).toBe(false);
+        expect(await locks.acquire(key, 10_000)).toBeNull(); // still held by `current`
+        expect(await current?.release()).toBe(true);
+      });
+
+      test("a bounded wait gives up with null", async () => {
+        const { locks } = h.infra;
+        const key = fresh("bounded");
+        const holder = await locks.acquire(key, 10_000);
+        const started = performance.now();
+        expect(await locks.acquire(key, 10_000, 100)).toBeNull();
+        const waited = performance.now() - started;
+        expect(waited).toBeGreaterThanOrEqual(90);
+        expect(waited).toBeLessThan(1_000);
+        await holder?.release();
+      });
+
+      test("a waiter gets the lock as soon as it is released within its wait", async () => {
+        const { locks } = h.infra;
+        const key = fresh("handover");
+        const holder = await locks.acquire(key, 10_000);
+        setTimeout(() => void holder?.release(), 50);
+        const waiter = await locks.acquire(key, 10_000, 2_000);
+        expect(waiter).not.toBeNull();
+        expect(await waiter?.release()).toBe(true);
+      });
+    });
+
+    // ── counters ───────────────────────────────────────────────────────
+    describe("counters", () => {
+      test("increment, get, set, delete", async () => {
+        const { counters } = h.infra;
+        const key = fresh("counter");
+        expect(await counters.get(key)).toBeUndefined();
+        expect(await counters.incrementBy(key, 5)).toBe(5);
+        expect(await counters.incrementBy(key, 3)).toBe(8);
+        expect(await counters.incrementBy(key, -10)).toBe(-2);
+        expect(await counters.get(key)).toBe(-2);
+        await counters.set(key, 100);
+        expect(await counters.get(key)).toBe(100);
+        expect(await counters.incrementBy(key, 1)).toBe(101);
+        await counters.delete(key);
+        expect(await counters.get(key)).toBeUndefined();
+        expect(await counters.incrementBy(key, 1)).toBe(1);
+      });
+
+      test("50 concurrent increments add up exactly", async () => {
+        const { counters } = h.infra;
+        const key = fresh("concurrent");
+        const results = await Promise.all(Array.from({ length: 50 }, () => counters.incrementBy(key, 2)));
+        expect(await counters.get(key)).toBe(100);
+        // Every increment saw a distinct total.
+        expect(new Set(results).size).toBe(50);
+      });
+
+      test("a counter set with a TTL expires", async () => {
+        const { counters } = h.infra;
+        const key = fresh("ttl-counter");
+        await counters.set(key, 7, TTL);
+        expect(await counters.get(key)).toBe(7);
+        await h.elapse(PAST_TTL);
+        expect(await counters.get(key)).toBeUndefined();
+      });
+
+      test("incrementing keeps the counter's TTL", async () => {
+        const { counters } = h.infra;
+        const key = fresh("ttl-kept");
+        await counters.set(key, 7, TTL);
+        expect(await counters.incrementBy(key, 1)).toBe(8);
+        await h.elapse(PAST_TTL);
+        expect(await counters.get(key)).toBeUndefined();
+      });
+
+      test("counters and cache entries with the same name do not collide", async () => {
+        const { counters, cache } = h.infra;
+        const key = fresh("shared-name");
+        await cache.set(key, "cached", 60_000);
+        expect(await counters.get(key)).toBeUndefined();
+        await counters.incrementBy(key, 4);
+        expect(await cache.get<string>(key)).toBe("cached");
+      });
+    });
+
+    // ── rate limiter ───────────────────────────────────────────────────
+    describe("rate limiter", () => {
+      test("allows N, then refuses with retryAfterMs > 0; other keys are unaffected", async () => {
+        const limiter = h.infra.rateLimiter({ name: fresh("rl"), points: 3, durationSeconds: 60 });
+        const key = fresh("caller");
+        const decisions = [];
+        for (let i = 0; i < 4; i++) decisions.push(await limiter.consume(key));
+        expect(decisions.slice(0, 3)).toEqual([
+          { allowed: true, remaining: 2, retryAfterMs: 0 },
+          { allowed: true, remaining: 1, retryAfterMs: 0 },
+          { allowed: true, remaining: 0, retryAfterMs: 0 },
+        ]);
+        const refused = decisions[3];
+        expect(refused?.allowed).toBe(false);
+        expect(refused?.remaining).toBe(0);
+        expect(refused?.retryAfterMs).toBeGreaterThan(0);
+        expect(refused?.retryAfterMs).toBeLessThanOrEqual(60_000);
+
+        expect(await limiter.consume(fresh("someone-else"))).toMatchObject({ allowed: true, remaining: 2 });
+      });
+
+      test("reset gives the key its full allowance back", async () => {
+        const limiter = h.infra.rateLimiter({ name: fresh("rl"), points: 2, durationSeconds: 60 });
+        const key = fresh("caller");
+        await limiter.consume(key, 2);
+        expect((await limiter.consume(key)).allowed).toBe(false);
+        await limiter.reset(key);
+        expect(await limiter.consume(key)).toEqual({ allowed: true, remaining: 1, retryAfterMs: 0 });
+      });
+
+      test("consuming several points at once counts them all", async () => {
+        const limiter = h.infra.rateLimiter({ name: fresh("rl"), points: 5, durationSeconds: 60 });
+        const key = fresh("caller");
+        expect(await limiter.consume(key, 4)).toMatchObject({ allowed: true, remaining: 1 });
+        expect((await limiter.consume(key, 2)).allowed).toBe(false);
+      });
+
+      test("a block lasts blockSeconds, longer than the window", async () => {
+        const limiter = h.infra.rateLimiter({ name: fresh("rl"), points: 1, durationSeconds: 1, blockSeconds: 30 });
+        const key = fresh("caller");
+        expect((await limiter.consume(key)).allowed).toBe(true);
+        const refused = await limiter.consume(key);
+        expect(refused.allowed).toBe(false);
+        expect(refused.retryAfterMs).toBeGreaterThan(1_000);
+        expect(refused.retryAfterMs).toBeLessThanOrEqual(30_000);
+      });
+
+      test("limiters with different names count separately", async () => {
+        const key = fresh("caller");
+        const strict = h.infra.rateLimiter({ name: fresh("rl-strict"), points: 1, durationSeconds: 60 });
+        const loose = h.infra.rateLimiter({ name: fresh("rl-loose"), points: 10, durationSeconds: 60 });
+        await strict.consume(key);
+        expect((await strict.consume(key)).allowed).toBe(false);
+        expect(await loose.consume(key)).toMatchObject({ allowed: true, remaining: 9 });
+      });
+
+      test("concurrent consumption never allows more than N", async () => {
+        const limiter = h.infra.rateLimiter({ name: fresh("rl"), points: 10, durationSeconds: 60 });
+        const key = fresh("caller");
+        const decisions = await Promise.all(Array.from({ length: 30 }, () => limiter.consume(key)));
+        expect(decisions.filter((d) => d.allowed)).toHaveLength(10);
+      });
+    });
+  });
+}
