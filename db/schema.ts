@@ -147,15 +147,7 @@ export interface CouponHistoryTable {
 }
 
 // ── orders ────────────────────────────────────────────────────────────────
-export type OrderStatus =
-  | "pending_payment"
-  | "paid"
-  | "preparing"
-  | "shipped"
-  | "delivered"
-  | "cancelled"
-  | "refunded"
-  | "expired";
+export type OrderStatus = "pending_payment" | "paid" | "preparing" | "shipped" | "delivered" | "cancelled" | "refunded" | "expired";
 
 export interface OrderOrdersTable {
   id: Generated<number>;

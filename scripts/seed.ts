@@ -10,8 +10,8 @@ import { createAgora } from "../apps/server/compose.ts";
 import { loadConfig } from "../apps/server/config.ts";
 import { createDatabase, migrateToLatest } from "../db/index.ts";
 import { createLogger, createMemoryInfra, isDomainError, systemClock } from "../modules/kernel/index.ts";
-import { type PaymentGateway, PaymentGatewayUnavailableError } from "../modules/wallet/index.ts";
 import type { DataPlatform } from "../modules/outbox/index.ts";
+import { type PaymentGateway, PaymentGatewayUnavailableError } from "../modules/wallet/index.ts";
 
 const DEMO_PASSWORD = "agora-demo-password";
 const CUSTOMER_COUNT = 20;

@@ -7,6 +7,7 @@ import superjson from "superjson";
 import type { AppRouter } from "../server/index.ts";
 
 export type { AppRouter };
+
 type LinkFetch = NonNullable<Parameters<typeof httpLink>[0]["fetch"]>;
 
 export interface AgoraClientOptions {

@@ -80,7 +80,17 @@ export function createAgora(deps: AgoraDeps): Agora {
     config: { minCharge: config.chargeMin, maxCharge: config.chargeMax, maxBalance: config.maxBalance },
   });
   const sales = createSalesService({ db, clock, cache: infra.cache, catalog, popularTtlMs: config.popularCacheSeconds * 1000 });
-  const orders = createOrdersService({ db, clock, logger, catalog, cart, coupons, wallet, sales, config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000 } });
+  const orders = createOrdersService({
+    db,
+    clock,
+    logger,
+    catalog,
+    cart,
+    coupons,
+    wallet,
+    sales,
+    config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000 },
+  });
   const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders };
   const outboxPoller = createOutboxPoller({
     db,

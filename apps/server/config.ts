@@ -68,7 +68,10 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     redisUrl: env.REDIS_URL || undefined,
     redisPrefix: env.REDIS_PREFIX ?? "agora:",
     logLevel: env.LOG_LEVEL ?? "info",
-    corsOrigins: (env.CORS_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
+    corsOrigins: (env.CORS_ORIGINS ?? "")
+      .split(",")
+      .map((o) => o.trim())
+      .filter(Boolean),
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 256 * 1024),
     trustProxy: env.TRUST_PROXY === "true",
     admin: adminEmail && adminPassword ? { email: adminEmail.toLowerCase(), password: adminPassword, name: env.ADMIN_NAME ?? "Administrator" } : null,
@@ -96,7 +99,8 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     outboxLeaseMs: int(env, "OUTBOX_LEASE_MS", 60_000),
     outboxBackoffSeconds: (env.OUTBOX_BACKOFF_SECONDS ?? "300,900").split(",").map((v) => {
       const seconds = Number(v.trim());
-      if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`OUTBOX_BACKOFF_SECONDS must be a comma-separated list of seconds, got "${env.OUTBOX_BACKOFF_SECONDS}"`);
+      if (!Number.isFinite(seconds) || seconds < 0)
+        throw new Error(`OUTBOX_BACKOFF_SECONDS must be a comma-separated list of seconds, got "${env.OUTBOX_BACKOFF_SECONDS}"`);
       return seconds;
     }),
     outboxMaxAttempts: int(env, "OUTBOX_MAX_ATTEMPTS", 3),

@@ -5,7 +5,7 @@ import { createCouponRouter } from "../../modules/coupons/index.ts";
 import { createIdentityRouter } from "../../modules/identity/index.ts";
 import { publicProcedure, router } from "../../modules/kernel/index.ts";
 import { createOrdersRouter } from "../../modules/orders/index.ts";
-import { createOutboxRouter } from "../../modules/outbox/index.ts";
+import type { createOutboxRouter } from "../../modules/outbox/index.ts";
 import { createSalesRouter } from "../../modules/sales/index.ts";
 import { createWalletRouter } from "../../modules/wallet/index.ts";
 import type { Services } from "./compose.ts";

@@ -42,7 +42,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`ALTER TABLE notification_messages ADD COLUMN user_id bigint`.execute(db);
   await sql`ALTER TABLE notification_messages ADD COLUMN source_event_id uuid`.execute(db);
   await sql`ALTER TABLE notification_messages ADD COLUMN status text NOT NULL DEFAULT 'sent' CHECK (status IN ('sent', 'failed'))`.execute(db);
-  await sql`CREATE UNIQUE INDEX notification_messages_source_idx ON notification_messages (source_event_id, channel, recipient, template) WHERE source_event_id IS NOT NULL`.execute(db);
+  await sql`CREATE UNIQUE INDEX notification_messages_source_idx ON notification_messages (source_event_id, channel, recipient, template) WHERE source_event_id IS NOT NULL`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

@@ -5,7 +5,13 @@ type Executor = Db | Tx;
 
 export const cartRepository = {
   lines(db: Executor, userId: number) {
-    return db.selectFrom("cart_items").select(["product_id", "quantity", "added_at"]).where("user_id", "=", userId).orderBy("added_at").orderBy("product_id").execute();
+    return db
+      .selectFrom("cart_items")
+      .select(["product_id", "quantity", "added_at"])
+      .where("user_id", "=", userId)
+      .orderBy("added_at")
+      .orderBy("product_id")
+      .execute();
   },
 
   find(db: Executor, userId: number, productId: number) {
@@ -13,7 +19,11 @@ export const cartRepository = {
   },
 
   async countLines(db: Executor, userId: number): Promise<number> {
-    const row = await db.selectFrom("cart_items").select((eb) => eb.fn.countAll<number>().as("n")).where("user_id", "=", userId).executeTakeFirstOrThrow();
+    const row = await db
+      .selectFrom("cart_items")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .where("user_id", "=", userId)
+      .executeTakeFirstOrThrow();
     return Number(row.n);
   },
 
@@ -23,7 +33,9 @@ export const cartRepository = {
     const row = await trx
       .insertInto("cart_items")
       .values({ user_id: userId, product_id: productId, quantity, added_at: at, updated_at: at })
-      .onConflict((oc) => oc.columns(["user_id", "product_id"]).doUpdateSet((eb) => ({ quantity: eb("cart_items.quantity", "+", eb.ref("excluded.quantity")), updated_at: at })))
+      .onConflict((oc) =>
+        oc.columns(["user_id", "product_id"]).doUpdateSet((eb) => ({ quantity: eb("cart_items.quantity", "+", eb.ref("excluded.quantity")), updated_at: at })),
+      )
       .returning("quantity")
       .executeTakeFirstOrThrow();
     return row.quantity;
@@ -31,7 +43,12 @@ export const cartRepository = {
 
   async setQuantity(trx: Tx, userId: number, productId: number, quantity: number, at: Date): Promise<boolean> {
     noteLock(trx, LockRank.Cart, userId);
-    const result = await trx.updateTable("cart_items").set({ quantity, updated_at: at }).where("user_id", "=", userId).where("product_id", "=", productId).executeTakeFirst();
+    const result = await trx
+      .updateTable("cart_items")
+      .set({ quantity, updated_at: at })
+      .where("user_id", "=", userId)
+      .where("product_id", "=", productId)
+      .executeTakeFirst();
     return result.numUpdatedRows > 0n;
   },
 

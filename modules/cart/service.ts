@@ -26,7 +26,10 @@ export function createCartService({ db, clock, catalog }: CartDeps) {
 
   async function view(userId: number): Promise<Cart> {
     const lines = await cartRepository.lines(db, userId);
-    const products = await catalog.productsForSale(db, lines.map((l) => l.product_id));
+    const products = await catalog.productsForSale(
+      db,
+      lines.map((l) => l.product_id),
+    );
     const items = lines.map((line) => {
       const product = products.get(line.product_id);
       const unitPrice = product?.price ?? 0;

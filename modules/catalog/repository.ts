@@ -11,16 +11,7 @@ export interface SortCursor {
   price?: number;
 }
 
-const productColumns = [
-  "p.id",
-  "p.name",
-  "p.category",
-  "p.price",
-  "p.description",
-  "p.status",
-  "p.created_at",
-  "p.updated_at",
-] as const;
+const productColumns = ["p.id", "p.name", "p.category", "p.price", "p.description", "p.status", "p.created_at", "p.updated_at"] as const;
 
 function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -45,7 +36,12 @@ function keyset(sort: ProductSort, cursor: SortCursor) {
 
 export const productRepository = {
   /** One page of products, newest or by price, keyset-paged; `statuses` limits what the caller may see. */
-  async browse(db: Executor, filter: BrowseFilter & { statuses: Array<"active" | "hidden" | "deleted"> }, after: SortCursor | undefined, limit: number): Promise<ProductRow[]> {
+  async browse(
+    db: Executor,
+    filter: BrowseFilter & { statuses: Array<"active" | "hidden" | "deleted"> },
+    after: SortCursor | undefined,
+    limit: number,
+  ): Promise<ProductRow[]> {
     let q = selectProducts(db).where("p.status", "in", filter.statuses);
     if (filter.category) q = q.where("p.category", "=", filter.category);
     if (filter.minPrice !== undefined) q = q.where("p.price", ">=", filter.minPrice);
@@ -77,7 +73,10 @@ export const productRepository = {
       .execute();
   },
 
-  async insert(trx: Tx, product: { name: string; category: string; price: number; description: string; status: "active" | "hidden"; at: Date }): Promise<number> {
+  async insert(
+    trx: Tx,
+    product: { name: string; category: string; price: number; description: string; status: "active" | "hidden"; at: Date },
+  ): Promise<number> {
     const row = await trx
       .insertInto("catalog_products")
       .values({
@@ -94,7 +93,12 @@ export const productRepository = {
     return row.id;
   },
 
-  async update(db: Executor, id: number, patch: Partial<Pick<CatalogProductsTable, "name" | "category" | "price" | "description" | "status">>, at: Date): Promise<boolean> {
+  async update(
+    db: Executor,
+    id: number,
+    patch: Partial<Pick<CatalogProductsTable, "name" | "category" | "price" | "description" | "status">>,
+    at: Date,
+  ): Promise<boolean> {
     const result = await db
       .updateTable("catalog_products")
       .set({ ...patch, updated_at: at })
@@ -125,13 +129,7 @@ export const inventoryRepository = {
     const ids = [...new Set(productIds)].sort((a, b) => a - b);
     if (ids.length === 0) return Promise.resolve([]);
     noteLock(trx, LockRank.Stock, ids[0]);
-    return trx
-      .selectFrom("inventory_stock")
-      .select(["product_id", "quantity"])
-      .where("product_id", "in", ids)
-      .orderBy("product_id")
-      .forShare()
-      .execute();
+    return trx.selectFrom("inventory_stock").select(["product_id", "quantity"]).where("product_id", "in", ids).orderBy("product_id").forShare().execute();
   },
 
   /**
@@ -151,13 +149,26 @@ export const inventoryRepository = {
   },
 
   async setThreshold(db: Executor, productId: number, threshold: number, at: Date): Promise<boolean> {
-    const result = await db.updateTable("inventory_stock").set({ low_stock_threshold: threshold, updated_at: at }).where("product_id", "=", productId).executeTakeFirst();
+    const result = await db
+      .updateTable("inventory_stock")
+      .set({ low_stock_threshold: threshold, updated_at: at })
+      .where("product_id", "=", productId)
+      .executeTakeFirst();
     return result.numUpdatedRows > 0n;
   },
 
   async insertMovements(
     trx: Tx,
-    movements: Array<{ productId: number; kind: StockMovementKind; change: number; after: number; reason: string | null; actorId: number | null; orderId: number | null; at: Date }>,
+    movements: Array<{
+      productId: number;
+      kind: StockMovementKind;
+      change: number;
+      after: number;
+      reason: string | null;
+      actorId: number | null;
+      orderId: number | null;
+      at: Date;
+    }>,
   ): Promise<void> {
     if (movements.length === 0) return;
     await trx

@@ -41,8 +41,12 @@ export function createCatalogRouter(catalog: CatalogService) {
         await catalog.setStatus(input.productId, "deleted");
         return { deleted: true as const, productId: input.productId };
       }),
-      inbound: adminProcedure.input(inboundInput).mutation(({ input, ctx }) => catalog.inbound(input.productId, input.quantity, input.reason, ctx.session.userId)),
-      outbound: adminProcedure.input(outboundInput).mutation(({ input, ctx }) => catalog.outbound(input.productId, input.quantity, input.reason, ctx.session.userId)),
+      inbound: adminProcedure
+        .input(inboundInput)
+        .mutation(({ input, ctx }) => catalog.inbound(input.productId, input.quantity, input.reason, ctx.session.userId)),
+      outbound: adminProcedure
+        .input(outboundInput)
+        .mutation(({ input, ctx }) => catalog.outbound(input.productId, input.quantity, input.reason, ctx.session.userId)),
       adjust: adminProcedure.input(adjustInput).mutation(({ input, ctx }) => catalog.adjust(input.productId, input.change, input.reason, ctx.session.userId)),
       setLowStockThreshold: adminProcedure.input(setThresholdInput).mutation(({ input }) => catalog.setLowStockThreshold(input.productId, input.threshold)),
       movements: adminProcedure.input(movementsInput).query(({ input }) => catalog.movements(input.productId, input.cursor, input.limit)),

@@ -59,7 +59,12 @@ export const outboundInput = inboundInput;
 export const adjustInput = z.strictObject({
   productId: idSchema,
   /** Signed change, e.g. -3 after a stock count found three fewer. */
-  change: z.number().int().min(-1_000_000).max(1_000_000).refine((n) => n !== 0, "a change cannot be zero"),
+  change: z
+    .number()
+    .int()
+    .min(-1_000_000)
+    .max(1_000_000)
+    .refine((n) => n !== 0, "a change cannot be zero"),
   reason: z.string().trim().min(1).max(200),
 });
 export const setThresholdInput = z.strictObject({ productId: idSchema, threshold: z.number().int().min(0).max(1_000_000) });

@@ -49,7 +49,10 @@ export type CatalogService = ReturnType<typeof createCatalogService>;
 
 export function createCatalogService({ db, clock }: CatalogDeps) {
   async function insufficientItems(executor: Db | Tx, refused: StockLine[]): Promise<InsufficientItem[]> {
-    const rows = await productRepository.findByIds(executor, refused.map((line) => line.productId));
+    const rows = await productRepository.findByIds(
+      executor,
+      refused.map((line) => line.productId),
+    );
     const byId = new Map(rows.map((row) => [row.id, row]));
     return refused.map((line) => ({
       productId: line.productId,
@@ -65,7 +68,11 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
    * Returns the refused lines (those that would go below zero) without applying anything else
    * the caller must roll back: callers throw when the list is not empty.
    */
-  async function applyStockChanges(trx: Tx, changes: Array<{ productId: number; change: number }>, meta: MovementMeta): Promise<{ refused: StockLine[]; applied: StockChange[] }> {
+  async function applyStockChanges(
+    trx: Tx,
+    changes: Array<{ productId: number; change: number }>,
+    meta: MovementMeta,
+  ): Promise<{ refused: StockLine[]; applied: StockChange[] }> {
     const now = clock.now();
     const sorted = [...changes].sort((a, b) => a.productId - b.productId);
     const refused: StockLine[] = [];
@@ -96,7 +103,12 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
     for (const a of applied) {
       const before = a.quantityAfter - (changeOf.get(a.productId) ?? 0);
       if (before >= a.threshold && a.quantityAfter < a.threshold) {
-        events.push({ aggregateType: "product", aggregateId: a.productId, type: "inventory.low_stock", payload: { productId: a.productId, quantity: a.quantityAfter, threshold: a.threshold } });
+        events.push({
+          aggregateType: "product",
+          aggregateId: a.productId,
+          type: "inventory.low_stock",
+          payload: { productId: a.productId, quantity: a.quantityAfter, threshold: a.threshold },
+        });
       }
     }
     // Back from zero: every open restock sign-up gets one notification, then closes.
@@ -105,7 +117,12 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
       if (before !== 0 || a.quantityAfter <= 0) continue;
       const signups = await inventoryRepository.closeRestockSignups(trx, a.productId, now);
       for (const signup of signups) {
-        events.push({ aggregateType: "product", aggregateId: a.productId, type: "inventory.back_in_stock", payload: { productId: a.productId, userId: signup.user_id, channel: signup.channel, signupId: signup.id } });
+        events.push({
+          aggregateType: "product",
+          aggregateId: a.productId,
+          type: "inventory.back_in_stock",
+          payload: { productId: a.productId, userId: signup.user_id, channel: signup.channel, signupId: signup.id },
+        });
       }
     }
     await enqueueEvents(trx, now, events);
@@ -164,7 +181,9 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
         const id = await productRepository.insert(trx, { ...input, at: now });
         await inventoryRepository.createStock(trx, id, input.initialStock, input.lowStockThreshold, now);
         if (input.initialStock > 0) {
-          await inventoryRepository.insertMovements(trx, [{ productId: id, kind: "inbound", change: input.initialStock, after: input.initialStock, reason: "initial stock", actorId, orderId: null, at: now }]);
+          await inventoryRepository.insertMovements(trx, [
+            { productId: id, kind: "inbound", change: input.initialStock, after: input.initialStock, reason: "initial stock", actorId, orderId: null, at: now },
+          ]);
         }
         return id;
       });
@@ -184,7 +203,8 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
       adminStockChange(productId, quantity, { kind: "inbound", reason: reason ?? null, actorId }),
     outbound: (productId: number, quantity: number, reason: string | undefined, actorId: number) =>
       adminStockChange(productId, -quantity, { kind: "outbound", reason: reason ?? null, actorId }),
-    adjust: (productId: number, change: number, reason: string, actorId: number) => adminStockChange(productId, change, { kind: "adjustment", reason, actorId }),
+    adjust: (productId: number, change: number, reason: string, actorId: number) =>
+      adminStockChange(productId, change, { kind: "adjustment", reason, actorId }),
 
     async setLowStockThreshold(productId: number, threshold: number): Promise<StockLevel> {
       if (!(await inventoryRepository.setThreshold(db, productId, threshold, clock.now()))) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
@@ -197,14 +217,30 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
-        items: page.map((m) => ({ id: m.id, kind: m.kind, change: m.quantity_change, quantityAfter: m.quantity_after, reason: m.reason, actorId: m.actor_id, orderId: m.order_id, createdAt: m.created_at })),
+        items: page.map((m) => ({
+          id: m.id,
+          kind: m.kind,
+          change: m.quantity_change,
+          quantityAfter: m.quantity_after,
+          reason: m.reason,
+          actorId: m.actor_id,
+          orderId: m.order_id,
+          createdAt: m.created_at,
+        })),
         nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null,
       };
     },
 
     async lowStock(limit: number) {
       const rows = await inventoryRepository.listLowStock(db, limit);
-      return rows.map((r) => ({ productId: r.id, name: r.name, category: r.category, stock: r.quantity, lowStockThreshold: r.low_stock_threshold, updatedAt: r.updated_at }));
+      return rows.map((r) => ({
+        productId: r.id,
+        name: r.name,
+        category: r.category,
+        stock: r.quantity,
+        lowStockThreshold: r.low_stock_threshold,
+        updatedAt: r.updated_at,
+      }));
     },
 
     /** A customer asks to hear when an out-of-stock product is back. */
@@ -231,7 +267,10 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
     /** Shared-locks the stock rows and reports which lines cannot be met. */
     async checkStock(trx: Tx, lines: StockLine[]): Promise<InsufficientItem[]> {
       const wanted = normalizeLines(lines);
-      const rows = await inventoryRepository.lockShared(trx, wanted.map((l) => l.productId));
+      const rows = await inventoryRepository.lockShared(
+        trx,
+        wanted.map((l) => l.productId),
+      );
       const available = new Map(rows.map((row) => [row.product_id, row.quantity]));
       const refused = wanted.filter((line) => (available.get(line.productId) ?? 0) < line.quantity);
       return refused.length ? insufficientItems(trx, refused) : [];
@@ -240,14 +279,22 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
     /** Takes stock for a sale (exclusive, ascending ids). Throws INSUFFICIENT_STOCK with every short line. */
     async deductStock(trx: Tx, lines: StockLine[], meta: { orderId: number | null; actorId?: number | null }): Promise<void> {
       const wanted = normalizeLines(lines);
-      const { refused } = await applyStockChanges(trx, wanted.map((l) => ({ productId: l.productId, change: -l.quantity })), { kind: "sale", orderId: meta.orderId, actorId: meta.actorId ?? null });
+      const { refused } = await applyStockChanges(
+        trx,
+        wanted.map((l) => ({ productId: l.productId, change: -l.quantity })),
+        { kind: "sale", orderId: meta.orderId, actorId: meta.actorId ?? null },
+      );
       if (refused.length > 0) throw new DomainError("INSUFFICIENT_STOCK", { insufficientItems: await insufficientItems(trx, refused) });
     },
 
     /** Puts stock back (cancelled or lapsed order). */
     async releaseStock(trx: Tx, lines: StockLine[], meta: { orderId: number | null; reason: string; actorId?: number | null }): Promise<void> {
       const wanted = normalizeLines(lines);
-      await applyStockChanges(trx, wanted.map((l) => ({ productId: l.productId, change: l.quantity })), { kind: "release", orderId: meta.orderId, reason: meta.reason, actorId: meta.actorId ?? null });
+      await applyStockChanges(
+        trx,
+        wanted.map((l) => ({ productId: l.productId, change: l.quantity })),
+        { kind: "release", orderId: meta.orderId, reason: meta.reason, actorId: meta.actorId ?? null },
+      );
     },
   };
 }

@@ -32,7 +32,9 @@ function canonical(value: unknown): unknown {
 
 /** Stable hash of a request: key order and undefined fields do not change it. */
 export function hashRequest(input: unknown): string {
-  return createHash("sha256").update(JSON.stringify(canonical(input))).digest("hex");
+  return createHash("sha256")
+    .update(JSON.stringify(canonical(input)))
+    .digest("hex");
 }
 
 type Existing = Awaited<ReturnType<typeof idempotencyRepository.find>>;

@@ -1,5 +1,5 @@
-import type { Db, IdentityUsersTable, Tx } from "../../db/index.ts";
 import type { Selectable } from "kysely";
+import type { Db, IdentityUsersTable, Tx } from "../../db/index.ts";
 
 type Executor = Db | Tx;
 export type UserRow = Selectable<IdentityUsersTable>;
@@ -38,7 +38,17 @@ export const identityRepository = {
     return db.selectFrom("identity_users").selectAll().where("id", "in", ids).execute();
   },
 
-  async updateUser(db: Executor, id: number, patch: { name?: string; phone?: string | null; passwordHash?: string; status?: "active" | "deactivated"; role?: "customer" | "admin" }, at: Date): Promise<UserRow | undefined> {
+  /** Active admin accounts, oldest first: who hears operator alerts when none are configured. */
+  listActiveAdmins(db: Executor): Promise<UserRow[]> {
+    return db.selectFrom("identity_users").selectAll().where("role", "=", "admin").where("status", "=", "active").orderBy("id", "asc").execute();
+  },
+
+  async updateUser(
+    db: Executor,
+    id: number,
+    patch: { name?: string; phone?: string | null; passwordHash?: string; status?: "active" | "deactivated"; role?: "customer" | "admin" },
+    at: Date,
+  ): Promise<UserRow | undefined> {
     return db
       .updateTable("identity_users")
       .set({

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
+import { z } from "zod";
 import type { Db } from "../../db/index.ts";
 import { pgErrorCode } from "../../db/index.ts";
 import type { Clock, Infra, Page, RateLimitPolicy, Session } from "../kernel/index.ts";
 import { DomainError, decodeCursor, encodeCursor } from "../kernel/index.ts";
-import { z } from "zod";
 import { identityRepository, type UserRow } from "./repository.ts";
 import type { LoginInput, SignUpInput, UserProfile } from "./schema.ts";
 
@@ -180,6 +180,12 @@ export function createIdentityService({ db, clock, infra, config }: IdentityDeps
     /** Names and addresses for notifications. */
     async getContacts(userIds: number[]): Promise<Contact[]> {
       const rows = await identityRepository.findUsersByIds(db, userIds);
+      return rows.map((row) => ({ userId: row.id, email: row.email, name: row.name, phone: row.phone }));
+    },
+
+    /** Every active admin's contact: the operators notifications fall back to when none are configured. */
+    async adminContacts(): Promise<Contact[]> {
+      const rows = await identityRepository.listActiveAdmins(db);
       return rows.map((row) => ({ userId: row.id, email: row.email, name: row.name, phone: row.phone }));
     },
   };

@@ -4,7 +4,17 @@
  */
 import { TRPCError } from "@trpc/server";
 
-type TrpcCode = "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "TOO_MANY_REQUESTS" | "PRECONDITION_FAILED" | "UNPROCESSABLE_CONTENT" | "SERVICE_UNAVAILABLE" | "BAD_GATEWAY";
+type TrpcCode =
+  | "BAD_REQUEST"
+  | "UNAUTHORIZED"
+  | "FORBIDDEN"
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "TOO_MANY_REQUESTS"
+  | "PRECONDITION_FAILED"
+  | "UNPROCESSABLE_CONTENT"
+  | "SERVICE_UNAVAILABLE"
+  | "BAD_GATEWAY";
 
 export const domainErrorCatalog = {
   // identity

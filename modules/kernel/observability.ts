@@ -37,6 +37,11 @@ export function createMetrics(): Metrics {
     dbPool: new Gauge({ name: "agora_db_pool_connections", help: "Database pool connections by state", labelNames: ["state"], registers: [registry] }),
     outboxPending: new Gauge({ name: "agora_outbox_pending_events", help: "Outbox events waiting to be sent", registers: [registry] }),
     outboxOldestPendingSeconds: new Gauge({ name: "agora_outbox_lag_seconds", help: "Age of the oldest pending outbox event", registers: [registry] }),
-    outboxDelivered: new Counter({ name: "agora_outbox_deliveries_total", help: "Outbox delivery attempts by outcome", labelNames: ["outcome"], registers: [registry] }),
+    outboxDelivered: new Counter({
+      name: "agora_outbox_deliveries_total",
+      help: "Outbox delivery attempts by outcome",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
   };
 }

@@ -9,7 +9,12 @@ export const pageLimitSchema = z.number().int().min(1).max(100).default(20);
 /** Opaque cursor from a previous page. */
 export const cursorSchema = z.string().max(200).optional();
 /** Client-chosen key that makes a retry return the first result instead of running twice. */
-export const idempotencyKeySchema = z.string().trim().min(8).max(100).regex(/^[A-Za-z0-9_.:-]+$/);
+export const idempotencyKeySchema = z
+  .string()
+  .trim()
+  .min(8)
+  .max(100)
+  .regex(/^[A-Za-z0-9_.:-]+$/);
 
 export interface Page<T> {
   items: T[];

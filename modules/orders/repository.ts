@@ -42,7 +42,16 @@ export const orderRepository = {
   async insertLines(trx: Tx, orderId: number, lines: Array<{ productId: number; productName: string; unitPrice: number; quantity: number }>): Promise<void> {
     await trx
       .insertInto("order_lines")
-      .values(lines.map((l) => ({ order_id: orderId, product_id: l.productId, product_name: l.productName, unit_price: l.unitPrice, quantity: l.quantity, line_amount: l.unitPrice * l.quantity })))
+      .values(
+        lines.map((l) => ({
+          order_id: orderId,
+          product_id: l.productId,
+          product_name: l.productName,
+          unit_price: l.unitPrice,
+          quantity: l.quantity,
+          line_amount: l.unitPrice * l.quantity,
+        })),
+      )
       .execute();
   },
 
@@ -65,14 +74,25 @@ export const orderRepository = {
   },
 
   lines(db: Executor, orderId: number) {
-    return db.selectFrom("order_lines").select(["product_id", "product_name", "unit_price", "quantity", "line_amount"]).where("order_id", "=", orderId).orderBy("id").execute();
+    return db
+      .selectFrom("order_lines")
+      .select(["product_id", "product_name", "unit_price", "quantity", "line_amount"])
+      .where("order_id", "=", orderId)
+      .orderBy("id")
+      .execute();
   },
 
   payment(db: Executor, orderId: number) {
     return db.selectFrom("order_payments").select(["method", "amount", "status", "created_at"]).where("order_id", "=", orderId).executeTakeFirst();
   },
 
-  async setStatus(trx: Tx, orderId: number, status: OrderStatus, at: Date, extra: { paidAt?: Date; cancelledAt?: Date; cancelReason?: string | null } = {}): Promise<void> {
+  async setStatus(
+    trx: Tx,
+    orderId: number,
+    status: OrderStatus,
+    at: Date,
+    extra: { paidAt?: Date; cancelledAt?: Date; cancelReason?: string | null } = {},
+  ): Promise<void> {
     await trx
       .updateTable("order_orders")
       .set({

@@ -1,5 +1,14 @@
 import { adminProcedure, authedProcedure, router } from "../kernel/index.ts";
-import { adminCancelOrderInput, adminOrdersInput, adminRefundOrderInput, cancelOrderInput, myOrdersInput, orderIdInput, payOrderInput, placeOrderInput } from "./schema.ts";
+import {
+  adminCancelOrderInput,
+  adminOrdersInput,
+  adminRefundOrderInput,
+  cancelOrderInput,
+  myOrdersInput,
+  orderIdInput,
+  payOrderInput,
+  placeOrderInput,
+} from "./schema.ts";
 import type { OrdersService } from "./service.ts";
 
 export function createOrdersRouter(orders: OrdersService) {
@@ -17,7 +26,9 @@ export function createOrdersRouter(orders: OrdersService) {
       list: adminProcedure.input(adminOrdersInput).query(({ input }) => orders.adminList(input)),
       get: adminProcedure.input(orderIdInput).query(({ input, ctx }) => orders.get(ctx.session, input.orderId)),
       cancel: adminProcedure.input(adminCancelOrderInput).mutation(({ input, ctx }) => orders.cancel(ctx.session, input.orderId, input.reason)),
-      refund: adminProcedure.input(adminRefundOrderInput).mutation(({ input, ctx }) => orders.refund(input.orderId, input.reason, input.restock, ctx.session.userId)),
+      refund: adminProcedure
+        .input(adminRefundOrderInput)
+        .mutation(({ input, ctx }) => orders.refund(input.orderId, input.reason, input.restock, ctx.session.userId)),
       sweepExpired: adminProcedure.mutation(async () => ({ expired: await orders.sweepExpired() })),
     }),
   });

@@ -86,7 +86,14 @@ export interface OrderSummary {
 export interface OrderDetail extends OrderSummary {
   lines: OrderLineView[];
   /** Delivery of the paid order to the external data platform (seed 004 §6.3); null before payment. */
-  sync: { synced: boolean; status: "pending" | "sent" | "dead"; attempts: number; lastError: string | null; nextRetryAt: Date | null; syncedAt: Date | null } | null;
+  sync: {
+    synced: boolean;
+    status: "pending" | "sent" | "dead";
+    attempts: number;
+    lastError: string | null;
+    nextRetryAt: Date | null;
+    syncedAt: Date | null;
+  } | null;
   payment: { method: "wallet"; amount: number; status: "paid" | "refunded"; createdAt: Date } | null;
 }
 

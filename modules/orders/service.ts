@@ -10,10 +10,21 @@ import type { Clock, Logger, Page, Role } from "../kernel/index.ts";
 import { DomainError, decodeCursor, encodeCursor, MINUTE } from "../kernel/index.ts";
 import { deliveryStates, enqueueEvents } from "../outbox/index.ts";
 import type { SalesService } from "../sales/index.ts";
+import type { OrderStatus } from "./lifecycle.ts";
 import { assertTransition, isPaid } from "./lifecycle.ts";
 import { type OrderRow, orderRepository } from "./repository.ts";
-import type { OrderStatus } from "./lifecycle.ts";
-import type { CancelledOrder, OrderDetail, OrderFilter, OrderLineView, OrderSummary, PendingOrder, PlacedOrder, PlaceOrderInput, RefundedOrder, ShippableOrder } from "./schema.ts";
+import type {
+  CancelledOrder,
+  OrderDetail,
+  OrderFilter,
+  OrderLineView,
+  OrderSummary,
+  PendingOrder,
+  PlacedOrder,
+  PlaceOrderInput,
+  RefundedOrder,
+  ShippableOrder,
+} from "./schema.ts";
 
 /** What orders need of the wallet: debit and refund inside the order's transaction. */
 export interface OrderWallet {
@@ -80,7 +91,12 @@ function toLineViews(lines: Awaited<ReturnType<typeof orderRepository.lines>>): 
 function shortLines(lines: StockLine[], products: Map<number, Product>): InsufficientItem[] {
   return lines
     .filter((line) => (products.get(line.productId)?.stock ?? 0) < line.quantity)
-    .map((line) => ({ productId: line.productId, productName: products.get(line.productId)?.name ?? "", requestedQuantity: line.quantity, availableStock: products.get(line.productId)?.stock ?? 0 }));
+    .map((line) => ({
+      productId: line.productId,
+      productName: products.get(line.productId)?.name ?? "",
+      requestedQuantity: line.quantity,
+      availableStock: products.get(line.productId)?.stock ?? 0,
+    }));
 }
 
 export type OrdersService = ReturnType<typeof createOrdersService>;
@@ -97,7 +113,10 @@ export function createOrdersService(deps: OrdersDeps) {
     const fromCart = input.items === undefined;
     const requested = normalizeLines(input.items ?? (await cart.linesFor(trx, userId)));
     if (requested.length === 0) throw new DomainError("CART_EMPTY");
-    const products = await catalog.productsForSale(trx, requested.map((l) => l.productId));
+    const products = await catalog.productsForSale(
+      trx,
+      requested.map((l) => l.productId),
+    );
     const missing = requested.filter((l) => !products.has(l.productId)).map((l) => l.productId);
     if (missing.length) throw new DomainError("PRODUCT_NOT_FOUND", { productIds: missing });
     const short = shortLines(requested, products);
@@ -116,12 +135,24 @@ export function createOrdersService(deps: OrdersDeps) {
     return key ? { userId, scope, key, requestHash: hashRequest(request) } : null;
   }
 
-  function paidEvent(orderId: number, userId: number, order: { subtotalAmount: number; discountAmount: number; finalAmount: number }, lines: PricedOrder["lines"], paidAt: Date) {
+  function paidEvent(
+    orderId: number,
+    userId: number,
+    order: { subtotalAmount: number; discountAmount: number; finalAmount: number },
+    lines: PricedOrder["lines"],
+    paidAt: Date,
+  ) {
     return {
       aggregateType: "order",
       aggregateId: orderId,
       type: "order.paid",
-      payload: { orderId, userId, ...order, paidAt: paidAt.toISOString(), items: lines.map((l) => ({ productId: l.productId, productName: l.productName, unitPrice: l.unitPrice, quantity: l.quantity })) },
+      payload: {
+        orderId,
+        userId,
+        ...order,
+        paidAt: paidAt.toISOString(),
+        items: lines.map((l) => ({ productId: l.productId, productName: l.productName, unitPrice: l.unitPrice, quantity: l.quantity })),
+      },
     };
   }
 
@@ -136,7 +167,16 @@ export function createOrdersService(deps: OrdersDeps) {
       ...toSummary(row),
       lines: toLineViews(lines),
       payment: payment ? { method: payment.method, amount: payment.amount, status: payment.status, createdAt: payment.created_at } : null,
-      sync: state ? { synced: state.synced, status: state.status, attempts: state.attempts, lastError: state.lastError, nextRetryAt: state.nextRetryAt, syncedAt: state.syncedAt } : null,
+      sync: state
+        ? {
+            synced: state.synced,
+            status: state.status,
+            attempts: state.attempts,
+            lastError: state.lastError,
+            nextRetryAt: state.nextRetryAt,
+            syncedAt: state.syncedAt,
+          }
+        : null,
     };
   }
 
@@ -171,7 +211,7 @@ export function createOrdersService(deps: OrdersDeps) {
       const done = await inTransaction(db, async (trx) => {
         const order = await orderRepository.lockOrder(trx, orderId);
         // Paid or cancelled in the meantime: nothing to release.
-        if (!order || order.status !== "pending_payment" || !order.payment_due_at || order.payment_due_at > now) return false;
+        if (order?.status !== "pending_payment" || !order.payment_due_at || order.payment_due_at > now) return false;
         await unwind(trx, order, "payment window lapsed", null);
         await orderRepository.setStatus(trx, orderId, "expired", now);
         return true;
@@ -199,16 +239,40 @@ export function createOrdersService(deps: OrdersDeps) {
           if (earlier) return earlier.replay;
         }
         const priced = await price(trx, userId, request);
-        const order = await orderRepository.insertOrder(trx, { userId, status: "paid", subtotalAmount: priced.subtotalAmount, discountAmount: priced.discountAmount, finalAmount: priced.finalAmount, issuedCouponId: request.userCouponId ?? null, paidAt: now, paymentDueAt: null, shippingAddress: request.shippingAddress ?? null, at: now });
+        const order = await orderRepository.insertOrder(trx, {
+          userId,
+          status: "paid",
+          subtotalAmount: priced.subtotalAmount,
+          discountAmount: priced.discountAmount,
+          finalAmount: priced.finalAmount,
+          issuedCouponId: request.userCouponId ?? null,
+          paidAt: now,
+          paymentDueAt: null,
+          shippingAddress: request.shippingAddress ?? null,
+          at: now,
+        });
         await orderRepository.insertLines(trx, order.id, priced.lines);
         await orderRepository.insertPayment(trx, order.id, priced.finalAmount, now);
         const { balanceAfter } = await wallet.debit(trx, userId, priced.finalAmount, { orderId: order.id });
         if (request.userCouponId) await coupons.use(trx, userId, request.userCouponId, priced.subtotalAmount, order.id);
         await catalog.deductStock(trx, priced.stockLines, { orderId: order.id });
         await sales.recordSale(trx, now, priced.stockLines);
-        if (priced.fromCart) await cart.removeBought(trx, userId, priced.stockLines.map((l) => l.productId));
+        if (priced.fromCart)
+          await cart.removeBought(
+            trx,
+            userId,
+            priced.stockLines.map((l) => l.productId),
+          );
         await enqueueEvents(trx, now, [paidEvent(order.id, userId, priced, priced.lines, now)]);
-        const result: PlacedOrder = { orderId: order.id, status: "paid", subtotalAmount: priced.subtotalAmount, discountAmount: priced.discountAmount, finalAmount: priced.finalAmount, remainingBalance: balanceAfter, createdAt: now };
+        const result: PlacedOrder = {
+          orderId: order.id,
+          status: "paid",
+          subtotalAmount: priced.subtotalAmount,
+          discountAmount: priced.discountAmount,
+          finalAmount: priced.finalAmount,
+          remainingBalance: balanceAfter,
+          createdAt: now,
+        };
         if (claim) await completeInTransaction(trx, claim, result, now);
         return result;
       });
@@ -226,12 +290,36 @@ export function createOrdersService(deps: OrdersDeps) {
         }
         const priced = await price(trx, userId, request);
         const paymentDueAt = new Date(now.getTime() + config.paymentWindowMs);
-        const order = await orderRepository.insertOrder(trx, { userId, status: "pending_payment", subtotalAmount: priced.subtotalAmount, discountAmount: priced.discountAmount, finalAmount: priced.finalAmount, issuedCouponId: request.userCouponId ?? null, paidAt: null, paymentDueAt, shippingAddress: request.shippingAddress ?? null, at: now });
+        const order = await orderRepository.insertOrder(trx, {
+          userId,
+          status: "pending_payment",
+          subtotalAmount: priced.subtotalAmount,
+          discountAmount: priced.discountAmount,
+          finalAmount: priced.finalAmount,
+          issuedCouponId: request.userCouponId ?? null,
+          paidAt: null,
+          paymentDueAt,
+          shippingAddress: request.shippingAddress ?? null,
+          at: now,
+        });
         await orderRepository.insertLines(trx, order.id, priced.lines);
         if (request.userCouponId) await coupons.use(trx, userId, request.userCouponId, priced.subtotalAmount, order.id);
         await catalog.deductStock(trx, priced.stockLines, { orderId: order.id });
-        if (priced.fromCart) await cart.removeBought(trx, userId, priced.stockLines.map((l) => l.productId));
-        const result: PendingOrder = { orderId: order.id, status: "pending_payment", subtotalAmount: priced.subtotalAmount, discountAmount: priced.discountAmount, finalAmount: priced.finalAmount, paymentDueAt, createdAt: now };
+        if (priced.fromCart)
+          await cart.removeBought(
+            trx,
+            userId,
+            priced.stockLines.map((l) => l.productId),
+          );
+        const result: PendingOrder = {
+          orderId: order.id,
+          status: "pending_payment",
+          subtotalAmount: priced.subtotalAmount,
+          discountAmount: priced.discountAmount,
+          finalAmount: priced.finalAmount,
+          paymentDueAt,
+          createdAt: now,
+        };
         if (claim) await completeInTransaction(trx, claim, result, now);
         return result;
       });
@@ -249,15 +337,32 @@ export function createOrdersService(deps: OrdersDeps) {
         const order = await orderRepository.lockOrder(trx, orderId);
         if (!order || order.user_id !== userId) throw new DomainError("ORDER_NOT_FOUND", { orderId });
         assertTransition(orderId, order.status, "paid");
-        if (order.payment_due_at && order.payment_due_at <= now) throw new DomainError("ORDER_PAYMENT_EXPIRED", { orderId, paymentDueAt: order.payment_due_at });
+        if (order.payment_due_at && order.payment_due_at <= now)
+          throw new DomainError("ORDER_PAYMENT_EXPIRED", { orderId, paymentDueAt: order.payment_due_at });
         const { balanceAfter } = await wallet.debit(trx, userId, order.final_amount, { orderId });
         await orderRepository.setStatus(trx, orderId, "paid", now, { paidAt: now });
         await orderRepository.insertPayment(trx, orderId, order.final_amount, now);
         const lines = await orderRepository.lines(trx, orderId);
         const priced = lines.map((l) => ({ productId: l.product_id, productName: l.product_name, unitPrice: l.unit_price, quantity: l.quantity }));
         await sales.recordSale(trx, now, priced);
-        await enqueueEvents(trx, now, [paidEvent(orderId, userId, { subtotalAmount: order.subtotal_amount, discountAmount: order.discount_amount, finalAmount: order.final_amount }, priced, now)]);
-        const result: PlacedOrder = { orderId, status: "paid", subtotalAmount: order.subtotal_amount, discountAmount: order.discount_amount, finalAmount: order.final_amount, remainingBalance: balanceAfter, createdAt: order.created_at };
+        await enqueueEvents(trx, now, [
+          paidEvent(
+            orderId,
+            userId,
+            { subtotalAmount: order.subtotal_amount, discountAmount: order.discount_amount, finalAmount: order.final_amount },
+            priced,
+            now,
+          ),
+        ]);
+        const result: PlacedOrder = {
+          orderId,
+          status: "paid",
+          subtotalAmount: order.subtotal_amount,
+          discountAmount: order.discount_amount,
+          finalAmount: order.final_amount,
+          remainingBalance: balanceAfter,
+          createdAt: order.created_at,
+        };
         if (claim) await completeInTransaction(trx, claim, result, now);
         return result;
       });
@@ -276,7 +381,14 @@ export function createOrdersService(deps: OrdersDeps) {
         const cancelReason = reason ?? (actor.role === "admin" ? "cancelled by an operator" : "cancelled by the customer");
         const { refundedAmount, couponRestored } = await unwind(trx, order, cancelReason, actor.userId);
         await orderRepository.setStatus(trx, orderId, "cancelled", now, { cancelledAt: now, cancelReason });
-        await enqueueEvents(trx, now, [{ aggregateType: "order", aggregateId: orderId, type: "order.cancelled", payload: { orderId, userId: order.user_id, refundedAmount, couponRestored, reason: cancelReason, cancelledAt: now.toISOString() } }]);
+        await enqueueEvents(trx, now, [
+          {
+            aggregateType: "order",
+            aggregateId: orderId,
+            type: "order.cancelled",
+            payload: { orderId, userId: order.user_id, refundedAmount, couponRestored, reason: cancelReason, cancelledAt: now.toISOString() },
+          },
+        ]);
         return { orderId, status: "cancelled", refundedAmount, couponRestored, cancelledAt: now };
       });
     },
@@ -298,7 +410,14 @@ export function createOrdersService(deps: OrdersDeps) {
         if (restock) await catalog.releaseStock(trx, stockLines, { orderId, reason: `returned: ${reason}`, actorId });
         if (order.paid_at) await sales.reverseSale(trx, order.paid_at, stockLines);
         await orderRepository.setStatus(trx, orderId, "refunded", now, { cancelledAt: now, cancelReason: reason });
-        await enqueueEvents(trx, now, [{ aggregateType: "order", aggregateId: orderId, type: "order.refunded", payload: { orderId, userId: order.user_id, refundedAmount: order.final_amount, restocked: restock, reason, refundedAt: now.toISOString() } }]);
+        await enqueueEvents(trx, now, [
+          {
+            aggregateType: "order",
+            aggregateId: orderId,
+            type: "order.refunded",
+            payload: { orderId, userId: order.user_id, refundedAmount: order.final_amount, restocked: restock, reason, refundedAt: now.toISOString() },
+          },
+        ]);
         return { orderId, status: "refunded", refundedAmount: order.final_amount, restocked: restock, refundedAt: now };
       });
     },
@@ -309,7 +428,13 @@ export function createOrdersService(deps: OrdersDeps) {
     async shippable(executor: Db | Tx, orderId: number): Promise<ShippableOrder | null> {
       const row = await orderRepository.findOrder(executor, orderId);
       if (!row) return null;
-      return { orderId: row.id, userId: row.user_id, status: row.status, shippingAddress: row.shipping_address, lines: toLineViews(await orderRepository.lines(executor, orderId)) };
+      return {
+        orderId: row.id,
+        userId: row.user_id,
+        status: row.status,
+        shippingAddress: row.shipping_address,
+        lines: toLineViews(await orderRepository.lines(executor, orderId)),
+      };
     },
 
     /**

@@ -14,7 +14,13 @@ export interface DeliveryState {
 }
 
 /** How far events of some aggregates got to one destination (e.g. each order's sync with the data platform). */
-export async function deliveryStates(db: Db, aggregateType: string, aggregateIds: Array<string | number>, type: string, destination: string): Promise<Map<string, DeliveryState>> {
+export async function deliveryStates(
+  db: Db,
+  aggregateType: string,
+  aggregateIds: Array<string | number>,
+  type: string,
+  destination: string,
+): Promise<Map<string, DeliveryState>> {
   const rows = await outboxRepository.forAggregate(db, aggregateType, aggregateIds.map(String), type, destination);
   return new Map(
     rows.map((row) => [

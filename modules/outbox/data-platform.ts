@@ -59,5 +59,11 @@ export class HttpDataPlatform implements DataPlatform {
 
 export function dataPlatformHandler(platform: DataPlatform): OutboxHandler {
   return (event: DeliverableEvent) =>
-    platform.publish({ id: event.id, type: event.type, occurredAt: event.createdAt, aggregate: { type: event.aggregateType, id: event.aggregateId }, data: event.payload });
+    platform.publish({
+      id: event.id,
+      type: event.type,
+      occurredAt: event.createdAt,
+      aggregate: { type: event.aggregateType, id: event.aggregateId },
+      data: event.payload,
+    });
 }

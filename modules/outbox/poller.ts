@@ -109,7 +109,10 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
         await onDead?.(event, message).catch((alertError) => logger.error({ err: alertError, eventId: event.id }, "could not alert operators"));
       } else {
         result.retried++;
-        logger.warn({ eventId: event.id, type: event.type, destination: event.destination, attempts: failedAttempts, nextAttemptAt: next, error: message }, "outbox delivery failed; will retry");
+        logger.warn(
+          { eventId: event.id, type: event.type, destination: event.destination, attempts: failedAttempts, nextAttemptAt: next, error: message },
+          "outbox delivery failed; will retry",
+        );
       }
     }
   }

@@ -92,7 +92,10 @@ export const outboxRepository = {
     await db.updateTable("outbox_events").set({ locked_until: null, locked_by: null }).where("id", "=", id).where("locked_by", "=", owner).execute();
   },
 
-  list(db: Executor, filter: { status?: "pending" | "sent" | "dead"; destination?: string; type?: string; aggregateId?: string; afterId?: string; limit: number }) {
+  list(
+    db: Executor,
+    filter: { status?: "pending" | "sent" | "dead"; destination?: string; type?: string; aggregateId?: string; afterId?: string; limit: number },
+  ) {
     let q = db.selectFrom("outbox_events").selectAll().orderBy("id").limit(filter.limit);
     if (filter.status) q = q.where("status", "=", filter.status);
     if (filter.destination) q = q.where("destination", "=", filter.destination);

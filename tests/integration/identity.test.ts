@@ -88,7 +88,10 @@ describe("identity", () => {
   });
 
   test("bad input answers BAD_REQUEST with field errors and writes nothing", async () => {
-    const before = await t.db.selectFrom("identity_users").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+    const before = await t.db
+      .selectFrom("identity_users")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .executeTakeFirstOrThrow();
     const error = await errorOf(
       t.client().identity.signUp.mutate({ email: "not-an-email", password: "short", name: "x".repeat(10_000), role: "admin" } as never),
     );
@@ -96,7 +99,10 @@ describe("identity", () => {
     expect(error.data.domainCode).toBe("VALIDATION_FAILED");
     expect(Object.keys(error.data.fieldErrors ?? {}).sort()).toEqual(["email", "name", "password"]);
     expect(error.data.stack).toBeUndefined();
-    const after = await t.db.selectFrom("identity_users").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+    const after = await t.db
+      .selectFrom("identity_users")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .executeTakeFirstOrThrow();
     expect(after.n).toBe(before.n);
   });
 });

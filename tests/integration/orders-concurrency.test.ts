@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
-import { codeOf, type Customer, startTestAgora, type TestAgora } from "../support/agora.ts";
+import { type Customer, codeOf, startTestAgora, type TestAgora } from "../support/agora.ts";
 
 let t: TestAgora;
 beforeAll(async () => {
@@ -44,14 +44,31 @@ describe("flash sale on one product", () => {
     expect(await stockOf(product.id)).toBe(0);
 
     const balances = await Promise.all(customers.map((c) => c.client.wallet.balance.query().then((b) => b.balance)));
-    results.forEach((r, i) => expect(balances[i]).toBe(r.status === "fulfilled" ? 10_100 : 20_000));
+    results.forEach((r, i) => {
+      expect(balances[i]).toBe(r.status === "fulfilled" ? 10_100 : 20_000);
+    });
 
-    const paid = await t.db.selectFrom("outbox_events").select("aggregate_id").where("type", "=", "order.paid").where("destination", "=", "data-platform").execute();
+    const paid = await t.db
+      .selectFrom("outbox_events")
+      .select("aggregate_id")
+      .where("type", "=", "order.paid")
+      .where("destination", "=", "data-platform")
+      .execute();
     const winnerOrderIds = results.flatMap((r) => (r.status === "fulfilled" ? [String(r.value.orderId)] : []));
-    expect(paid.map((e) => e.aggregate_id).filter((id) => winnerOrderIds.includes(id)).sort()).toEqual(winnerOrderIds.sort());
+    expect(
+      paid
+        .map((e) => e.aggregate_id)
+        .filter((id) => winnerOrderIds.includes(id))
+        .sort(),
+    ).toEqual(winnerOrderIds.sort());
     const orderRows = await t.db.selectFrom("order_lines").select("order_id").where("product_id", "=", product.id).execute();
     expect(orderRows).toHaveLength(30);
-    const sales = await t.db.selectFrom("inventory_movements").select("quantity_change").where("product_id", "=", product.id).where("kind", "=", "sale").execute();
+    const sales = await t.db
+      .selectFrom("inventory_movements")
+      .select("quantity_change")
+      .where("product_id", "=", product.id)
+      .where("kind", "=", "sale")
+      .execute();
     expect(sales).toHaveLength(30);
     await assertBooksBalance();
   });
@@ -81,7 +98,11 @@ describe("one wallet under fire", () => {
 
 describe("deadlock freedom", () => {
   test("orders over overlapping products given in opposite orders all succeed, with no deadlock", async () => {
-    const [a, b, c] = await Promise.all([t.createProduct({ price: 1_000, stock: 500 }), t.createProduct({ price: 1_000, stock: 500 }), t.createProduct({ price: 1_000, stock: 500 })]);
+    const [a, b, c] = await Promise.all([
+      t.createProduct({ price: 1_000, stock: 500 }),
+      t.createProduct({ price: 1_000, stock: 500 }),
+      t.createProduct({ price: 1_000, stock: 500 }),
+    ]);
     const customers = await t.signUpCustomers(60, "overlap");
     await Promise.all(customers.map((cu) => t.fund(cu, 10_000)));
     const shapes = [
@@ -91,7 +112,9 @@ describe("deadlock freedom", () => {
       [c.id, a.id],
     ];
     const { tally } = await settle(
-      customers.map((cu, i) => cu.client.orders.place.mutate({ items: (shapes[i % shapes.length] as number[]).map((productId) => ({ productId, quantity: 1 })) })),
+      customers.map((cu, i) =>
+        cu.client.orders.place.mutate({ items: (shapes[i % shapes.length] as number[]).map((productId) => ({ productId, quantity: 1 })) }),
+      ),
     );
     expect(tally).toEqual({ ok: 60 });
     // a is in every shape, b in 45 orders, c in 45.

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { codeOf, type Customer, errorOf, startTestAgora, type TestAgora } from "../support/agora.ts";
+import { type Customer, codeOf, errorOf, startTestAgora, type TestAgora } from "../support/agora.ts";
 
 let t: TestAgora;
 beforeAll(async () => {
@@ -14,7 +14,10 @@ async function balanceOf(c: Customer): Promise<number> {
   return (await c.client.wallet.balance.query()).balance;
 }
 async function count(table: "order_orders" | "outbox_events" | "wallet_ledger"): Promise<number> {
-  const row = await t.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+  const row = await t.db
+    .selectFrom(table)
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -25,7 +28,12 @@ describe("placing an order (one transaction)", () => {
     const a = await t.createProduct({ price: 12_000, stock: 10 });
     const b = await t.createProduct({ price: 3_500, stock: 5 });
 
-    const placed = await c.client.orders.place.mutate({ items: [{ productId: a.id, quantity: 2 }, { productId: b.id, quantity: 3 }] });
+    const placed = await c.client.orders.place.mutate({
+      items: [
+        { productId: a.id, quantity: 2 },
+        { productId: b.id, quantity: 3 },
+      ],
+    });
     expect(placed).toMatchObject({ status: "paid", subtotalAmount: 34_500, discountAmount: 0, finalAmount: 34_500, remainingBalance: 65_500 });
     expect(await stockOf(a.id)).toBe(8);
     expect(await stockOf(b.id)).toBe(2);
@@ -38,14 +46,19 @@ describe("placing an order (one transaction)", () => {
     ]);
     expect(order.payment).toMatchObject({ method: "wallet", amount: 34_500, status: "paid" });
 
-    const events = await t.db.selectFrom("outbox_events").select(["type", "destination", "payload"]).where("aggregate_id", "=", String(placed.orderId)).orderBy("destination").execute();
+    const events = await t.db
+      .selectFrom("outbox_events")
+      .select(["type", "destination", "payload"])
+      .where("aggregate_id", "=", String(placed.orderId))
+      .orderBy("destination")
+      .execute();
     // One row per destination, each with its own retries.
     expect(events.map((e) => [e.type, e.destination])).toEqual([
       ["order.paid", "data-platform"],
       ["order.paid", "notifications"],
       ["order.paid", "shipping"],
     ]);
-    expect((events[0]?.payload as { finalAmount: number }).finalAmount).toBe(34_500);
+    expect(events[0]?.payload).toMatchObject({ finalAmount: 34_500 });
 
     const ledger = await c.client.wallet.history.query({});
     expect(ledger.items[0]).toMatchObject({ kind: "payment", amount: -34_500, balanceAfter: 65_500, orderId: placed.orderId });
@@ -121,7 +134,9 @@ describe("placing an order (one transaction)", () => {
     const issued = await c.client.coupons.issue.mutate({ couponId: coupon.couponId });
     const placed = await c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }], userCouponId: issued.userCouponId });
     expect(placed).toMatchObject({ subtotalAmount: 40_000, discountAmount: 3_000, finalAmount: 37_000, remainingBalance: 63_000 });
-    expect(await codeOf(c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }], userCouponId: issued.userCouponId }))).toBe("COUPON_ALREADY_USED");
+    expect(await codeOf(c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }], userCouponId: issued.userCouponId }))).toBe(
+      "COUPON_ALREADY_USED",
+    );
     expect(await balanceOf(c)).toBe(63_000);
   });
 });
@@ -136,7 +151,9 @@ describe("idempotency", () => {
     expect(again).toEqual(first);
     expect(await stockOf(p.id)).toBe(9);
     expect(await balanceOf(c)).toBe(90_000);
-    expect(await codeOf(c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 2 }], idempotencyKey: "order-key-0001" }))).toBe("IDEMPOTENCY_KEY_REUSED");
+    expect(await codeOf(c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 2 }], idempotencyKey: "order-key-0001" }))).toBe(
+      "IDEMPOTENCY_KEY_REUSED",
+    );
     // Keys are scoped to the customer: another customer's same key is a new order.
     const other = await t.signUpCustomer("retry2");
     await t.fund(other, 10_000);
@@ -161,7 +178,12 @@ describe("two-step orders (seed 003)", () => {
     const paid = await c.client.orders.pay.mutate({ orderId: pending.orderId });
     expect(paid).toMatchObject({ orderId: pending.orderId, status: "paid", finalAmount: 40_000, remainingBalance: 10_000 });
     expect(await codeOf(c.client.orders.pay.mutate({ orderId: pending.orderId }))).toBe("INVALID_ORDER_STATE");
-    const paidEvents = await t.db.selectFrom("outbox_events").select("type").where("aggregate_id", "=", String(pending.orderId)).where("destination", "=", "data-platform").execute();
+    const paidEvents = await t.db
+      .selectFrom("outbox_events")
+      .select("type")
+      .where("aggregate_id", "=", String(pending.orderId))
+      .where("destination", "=", "data-platform")
+      .execute();
     expect(paidEvents.map((e) => e.type)).toEqual(["order.paid"]);
   });
 
@@ -236,7 +258,13 @@ describe("cancellation", () => {
 
     expect(await codeOf(c.client.orders.cancel.mutate({ orderId: placed.orderId }))).toBe("INVALID_ORDER_STATE");
     expect(await balanceOf(c)).toBe(100_000);
-    const events = await t.db.selectFrom("outbox_events").select("type").where("aggregate_id", "=", String(placed.orderId)).where("destination", "=", "data-platform").orderBy("id").execute();
+    const events = await t.db
+      .selectFrom("outbox_events")
+      .select("type")
+      .where("aggregate_id", "=", String(placed.orderId))
+      .where("destination", "=", "data-platform")
+      .orderBy("id")
+      .execute();
     expect(events.map((e) => e.type)).toEqual(["order.paid", "order.cancelled"]);
   });
 });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { inTransaction } from "../../db/index.ts";
 import { createLogger, MINUTE } from "../../modules/kernel/index.ts";
 import { createOutboxPoller, type DeliverableEvent, dataPlatformHandler, enqueueEvents, HttpDataPlatform } from "../../modules/outbox/index.ts";
-import { codeOf, type Customer, startTestAgora, type TestAgora } from "../support/agora.ts";
+import { type Customer, codeOf, startTestAgora, type TestAgora } from "../support/agora.ts";
 
 let t: TestAgora;
 let buyer: Customer;
@@ -160,7 +160,11 @@ describe("several pollers", () => {
       release = resolve;
     });
     // Claims the whole batch, then hangs on the first send: as good as dead.
-    const dying = noJitterPoller({ instanceId: "dying", config: { jitterRatio: 0, leaseMs: 60_000, concurrency: 1 }, handlers: { "data-platform": () => stuck } });
+    const dying = noJitterPoller({
+      instanceId: "dying",
+      config: { jitterRatio: 0, leaseMs: 60_000, concurrency: 1 },
+      handlers: { "data-platform": () => stuck },
+    });
     const abandoned = dying.runOnce();
     await Bun.sleep(100);
     const claimed = await t.db.selectFrom("outbox_events").select("id").where("locked_by", "=", "dying").execute();

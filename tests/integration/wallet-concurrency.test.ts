@@ -30,7 +30,6 @@ afterAll(async () => {
 });
 beforeEach(() => gw.control.reset());
 
-
 interface Books {
   balance: number;
   ledgerSum: number;

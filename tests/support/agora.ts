@@ -3,14 +3,14 @@
  * outside world, and typed clients that go through the real Hono app and tRPC stack in-process.
  */
 import { type AgoraClient, createAgoraClient } from "../../apps/client/index.ts";
+import { type FakeDataPlatform, startFakeDataPlatform } from "../../apps/fakes/data-platform.ts";
+import { type FakePaymentGateway, startFakePaymentGateway } from "../../apps/fakes/payment-gateway.ts";
 import { type Agora, createAgora } from "../../apps/server/compose.ts";
 import { type AgoraConfig, loadConfig } from "../../apps/server/config.ts";
 import type { Db } from "../../db/index.ts";
 import { createLogger, createMemoryInfra, createRedisInfra, type Infra, ManualClock } from "../../modules/kernel/index.ts";
-import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
-import { type FakeDataPlatform, startFakeDataPlatform } from "../../apps/fakes/data-platform.ts";
-import { type FakePaymentGateway, startFakePaymentGateway } from "../../apps/fakes/payment-gateway.ts";
 import { HttpDataPlatform } from "../../modules/outbox/index.ts";
+import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
 import { createTestDatabase, type TestDatabase } from "./postgres.ts";
 import { createTestRedis, type TestRedis } from "./redis.ts";
 
@@ -48,7 +48,13 @@ export interface TestAgora {
   /** Charges a customer's wallet through the API (and the fake gateway); returns the balance. */
   fund(customer: Customer, amount: number): Promise<number>;
   /** An active product with stock, created by the admin. */
-  createProduct(fields?: { name?: string; price?: number; stock?: number; category?: string; lowStockThreshold?: number }): Promise<{ id: number; name: string; price: number }>;
+  createProduct(fields?: {
+    name?: string;
+    price?: number;
+    stock?: number;
+    category?: string;
+    lowStockThreshold?: number;
+  }): Promise<{ id: number; name: string; price: number }>;
   close(): Promise<void>;
 }
 
@@ -73,7 +79,15 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
   const paymentGateway = new HttpPaymentGateway({ baseUrl: gateway.url, timeoutMs: 1_000 });
   const dataPlatform = startFakeDataPlatform();
   const ports = { paymentGateway, dataPlatform: new HttpDataPlatform({ baseUrl: dataPlatform.url, timeoutMs: 500 }) };
-  const agora = createAgora({ database: database.handle, infra, clock, logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"), metrics: null, config, ports });
+  const agora = createAgora({
+    database: database.handle,
+    infra,
+    clock,
+    logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"),
+    metrics: null,
+    config,
+    ports,
+  });
   agora.start();
 
   const inProcessFetch = ((input: string | URL | Request, init?: RequestInit) =>
@@ -161,7 +175,16 @@ export async function codeOf(call: Promise<unknown>): Promise<string> {
 }
 
 /** The whole error data of a rejected call. */
-export async function errorOf(call: Promise<unknown>): Promise<{ message: string; data: Record<string, unknown> & { code: string; httpStatus: number; domainCode: string | null; details: Record<string, unknown> | null; fieldErrors: Record<string, string[]> | null } }> {
+export async function errorOf(call: Promise<unknown>): Promise<{
+  message: string;
+  data: Record<string, unknown> & {
+    code: string;
+    httpStatus: number;
+    domainCode: string | null;
+    details: Record<string, unknown> | null;
+    fieldErrors: Record<string, string[]> | null;
+  };
+}> {
   try {
     await call;
   } catch (error) {

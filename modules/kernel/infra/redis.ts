@@ -2,8 +2,8 @@
 import { Redis } from "ioredis";
 import { RateLimiterRedis } from "rate-limiter-flexible";
 import superjson from "superjson";
-import type { Cache, Counters, Infra, Lock, LockManager, RateLimiter, RateLimitPolicy } from "./types.ts";
 import { toDecision } from "./rate-limit-decision.ts";
+import type { Cache, Counters, Infra, Lock, LockManager, RateLimiter, RateLimitPolicy } from "./types.ts";
 
 /** Deletes the lock only when the caller's token still holds it: an expired holder never frees another's lock. */
 const RELEASE_LOCK = `
