@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import type { Db, Tx } from "../../db/index.ts";
 import { LockRank, noteLock } from "../../db/index.ts";
 
@@ -25,6 +26,15 @@ export const cartRepository = {
       .where("user_id", "=", userId)
       .executeTakeFirstOrThrow();
     return Number(row.n);
+  },
+
+  /**
+   * One change to a customer's cart at a time, until commit (rank Cart): the line-count and
+   * line-quantity limits are read, then written, and rows that do not exist yet cannot be locked.
+   */
+  async lockCart(trx: Tx, userId: number): Promise<void> {
+    noteLock(trx, LockRank.Cart, userId);
+    await sql`select pg_advisory_xact_lock(hashtext('agora:cart'), (${userId}::int8 % 2147483647)::int4)`.execute(trx);
   },
 
   /** Adds to the line (or creates it) and returns the new quantity. */

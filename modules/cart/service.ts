@@ -56,14 +56,20 @@ export function createCartService({ db, clock, catalog }: CartDeps) {
   return {
     view,
 
-    /** Adds units of a product; the line's new total is checked against stock under a shared lock. */
+    /**
+     * Adds units of a product; the line's new total is checked against stock under a shared lock.
+     * Lock order: the stock row first, then the customer's cart, so parallel adds see each other's
+     * lines and cannot pass the line-count or line-quantity limit together.
+     */
     async add(userId: number, productId: number, quantity: number): Promise<Cart> {
       await inTransaction(db, async (trx) => {
+        await requireStock(trx, productId, quantity);
+        await cartRepository.lockCart(trx, userId);
         const existing = await cartRepository.find(trx, userId, productId);
         if (!existing && (await cartRepository.countLines(trx, userId)) >= MAX_CART_LINES) throw new DomainError("CART_FULL", { maxLines: MAX_CART_LINES });
         const total = (existing?.quantity ?? 0) + quantity;
         if (total > MAX_LINE_QUANTITY) throw new DomainError("CART_LINE_LIMIT", { productId, maxQuantity: MAX_LINE_QUANTITY });
-        await requireStock(trx, productId, total);
+        if (existing) await requireStock(trx, productId, total); // the same stock row, already share-locked
         try {
           await cartRepository.addTo(trx, userId, productId, quantity, clock.now());
         } catch (error) {

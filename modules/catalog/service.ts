@@ -243,17 +243,25 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
       }));
     },
 
-    /** A customer asks to hear when an out-of-stock product is back. */
+    /**
+     * A customer asks to hear when an out-of-stock product is back. The stock row is share-locked
+     * until the sign-up commits, so an inbound cannot land between the check and the insert and
+     * leave a sign-up nobody will ever notify.
+     */
     async signUpForRestock(userId: number, productId: number, channel: "email" | "sms") {
-      const level = await this.stock(productId);
-      if (level.stock > 0) throw new DomainError("PRODUCT_IN_STOCK", { productId, stock: level.stock });
-      try {
-        const signupId = await inventoryRepository.insertRestockSignup(db, { productId, userId, channel, at: clock.now() });
-        return { signupId, productId, channel };
-      } catch (error) {
-        if (pgErrorCode(error) === "23505") throw new DomainError("ALREADY_SUBSCRIBED", { productId });
-        throw error;
-      }
+      await getVisible(productId, "public");
+      return inTransaction(db, async (trx) => {
+        const [stock] = await inventoryRepository.lockShared(trx, [productId]);
+        if (!stock) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+        if (stock.quantity > 0) throw new DomainError("PRODUCT_IN_STOCK", { productId, stock: stock.quantity });
+        try {
+          const signupId = await inventoryRepository.insertRestockSignup(trx, { productId, userId, channel, at: clock.now() });
+          return { signupId, productId, channel };
+        } catch (error) {
+          if (pgErrorCode(error) === "23505") throw new DomainError("ALREADY_SUBSCRIBED", { productId });
+          throw error;
+        }
+      });
     },
 
     // ── for other modules, inside their transaction ─────────────────────────

@@ -9,12 +9,21 @@ export interface DiscountRule {
 }
 
 /**
+ * floor(amount × pct / 100) exactly for every safe-integer amount: `amount * pct` can pass 2^53
+ * and round up by a won, so the hundreds and the remainder are taken separately (both exact).
+ */
+function percentOf(amount: number, pct: number): number {
+  const remainder = amount % 100;
+  return ((amount - remainder) / 100) * pct + Math.floor((remainder * pct) / 100);
+}
+
+/**
  * What a coupon takes off `subtotal`: never negative, never more than the subtotal, a percent
  * discount rounded down to the won and held under its cap. Zero below the minimum order amount.
  */
 export function discountFor(rule: DiscountRule, subtotal: number): number {
   if (!Number.isSafeInteger(subtotal) || subtotal <= 0 || subtotal < rule.minOrderAmount) return 0;
-  const raw = rule.discountType === "fixed" ? rule.discountValue : Math.floor((subtotal * rule.discountValue) / 100);
+  const raw = rule.discountType === "fixed" ? rule.discountValue : percentOf(subtotal, rule.discountValue);
   const capped = rule.discountType === "percent" && rule.maxDiscountAmount !== null ? Math.min(raw, rule.maxDiscountAmount) : raw;
   return Math.max(0, Math.min(capped, subtotal));
 }

@@ -83,21 +83,39 @@ export const couponRepository = {
   },
 
   async insertHistory(trx: Tx, entry: { issuedCouponId: number; action: "issued" | "used" | "restored"; orderId: number | null; at: Date }): Promise<void> {
-    await trx.insertInto("coupon_history").values({ issued_coupon_id: entry.issuedCouponId, action: entry.action, order_id: entry.orderId, created_at: entry.at }).execute();
+    await trx
+      .insertInto("coupon_history")
+      .values({ issued_coupon_id: entry.issuedCouponId, action: entry.action, order_id: entry.orderId, created_at: entry.at })
+      .execute();
   },
 
-  /** A customer's coupon with its rule; `lock` share-locks (validate) or exclusive-locks (use, restore) it. */
+  /**
+   * A customer's coupon with its rule; `lock` share-locks (validate) or exclusive-locks (use, restore) it.
+   * The exclusive lock is FOR NO KEY UPDATE (what updating its status takes anyway), not FOR UPDATE: an
+   * order row referencing the coupon takes FOR KEY SHARE on it through its foreign key when inserted,
+   * before the wallet lock, and FOR UPDATE would wait on that, deadlocking two orders with one coupon.
+   */
   findIssued(db: Executor, issuedCouponId: number, lock: "none" | "share" | "update" = "none") {
-    let q = db.selectFrom("coupon_issued as i").innerJoin("coupon_coupons as c", "c.id", "i.coupon_id").select(issuedWithCoupon).where("i.id", "=", issuedCouponId);
+    let q = db
+      .selectFrom("coupon_issued as i")
+      .innerJoin("coupon_coupons as c", "c.id", "i.coupon_id")
+      .select(issuedWithCoupon)
+      .where("i.id", "=", issuedCouponId);
     if (lock !== "none") {
       noteLock(db as Tx, LockRank.IssuedCoupon, issuedCouponId);
-      q = lock === "share" ? q.forShare("i") : q.forUpdate("i");
+      q = lock === "share" ? q.forShare("i") : q.forNoKeyUpdate("i");
     }
     return q.executeTakeFirst();
   },
 
   listIssuedForUser(db: Executor, userId: number) {
-    return db.selectFrom("coupon_issued as i").innerJoin("coupon_coupons as c", "c.id", "i.coupon_id").select(issuedWithCoupon).where("i.user_id", "=", userId).orderBy("i.id", "desc").execute();
+    return db
+      .selectFrom("coupon_issued as i")
+      .innerJoin("coupon_coupons as c", "c.id", "i.coupon_id")
+      .select(issuedWithCoupon)
+      .where("i.user_id", "=", userId)
+      .orderBy("i.id", "desc")
+      .execute();
   },
 
   async markUsed(trx: Tx, issuedCouponId: number, orderId: number, at: Date): Promise<void> {
@@ -109,7 +127,12 @@ export const couponRepository = {
   },
 
   history(db: Executor, issuedCouponId: number) {
-    return db.selectFrom("coupon_history").select(["id", "action", "order_id", "created_at"]).where("issued_coupon_id", "=", issuedCouponId).orderBy("id").execute();
+    return db
+      .selectFrom("coupon_history")
+      .select(["id", "action", "order_id", "created_at"])
+      .where("issued_coupon_id", "=", issuedCouponId)
+      .orderBy("id")
+      .execute();
   },
 
   usageCounts(db: Executor, couponId: number) {

@@ -18,8 +18,18 @@ export interface CouponDeps {
 
 type IssuedRow = NonNullable<Awaited<ReturnType<typeof couponRepository.findIssued>>>;
 
-function ruleOf(row: { discount_type: "fixed" | "percent"; discount_value: number; max_discount_amount: number | null; min_order_amount: number }): DiscountRule {
-  return { discountType: row.discount_type, discountValue: row.discount_value, maxDiscountAmount: row.max_discount_amount, minOrderAmount: row.min_order_amount };
+function ruleOf(row: {
+  discount_type: "fixed" | "percent";
+  discount_value: number;
+  max_discount_amount: number | null;
+  min_order_amount: number;
+}): DiscountRule {
+  return {
+    discountType: row.discount_type,
+    discountValue: row.discount_value,
+    maxDiscountAmount: row.max_discount_amount,
+    minOrderAmount: row.min_order_amount,
+  };
 }
 
 function toView(row: CouponRow, now: Date): CouponView {
@@ -72,17 +82,27 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
             async load(couponId) {
               const coupon = await couponRepository.findCoupon(db, couponId);
               if (!coupon) return null;
-              return { remaining: coupon.total_quantity - coupon.issued_quantity, holders: await couponRepository.holders(db, couponId), issueEndsAt: coupon.issue_ends_at };
+              return {
+                remaining: coupon.total_quantity - coupon.issued_quantity,
+                holders: await couponRepository.holders(db, couponId),
+                issueEndsAt: coupon.issue_ends_at,
+              };
             },
           },
           () => clock.now(),
         )
       : noAdmission;
 
-  /** Why the conditional UPDATE took nothing: no coupon, window not open or closed, or none left. */
-  async function refusal(couponId: number, now: Date): Promise<DomainError> {
-    const coupon = await couponRepository.findCoupon(db, couponId);
+  /**
+   * Why the conditional UPDATE took nothing: no coupon, the customer already holds it, window not
+   * open or closed, or none left. Reads through the issuing transaction: asking the pool for a second
+   * connection while holding one starves the pool when every connection is a refused issuer.
+   * A holder hears ALREADY_ISSUED whatever else is true, as Redis admission answers.
+   */
+  async function refusal(trx: Tx, couponId: number, userId: number, now: Date): Promise<DomainError> {
+    const coupon = await couponRepository.findCoupon(trx, couponId);
     if (!coupon) return new DomainError("COUPON_NOT_FOUND", { couponId });
+    if (await couponRepository.hasIssued(trx, couponId, userId)) return new DomainError("ALREADY_ISSUED", { couponId });
     if (now < coupon.issue_starts_at) return new DomainError("COUPON_NOT_OPEN", { couponId, issueStartsAt: coupon.issue_starts_at });
     if (now >= coupon.issue_ends_at) return new DomainError("COUPON_CLOSED", { couponId, issueEndsAt: coupon.issue_ends_at });
     return new DomainError("COUPON_SOLD_OUT", { couponId, remainingQuantity: 0 });
@@ -93,9 +113,14 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
     const now = clock.now();
     return inTransaction(db, async (trx) => {
       const taken = await couponRepository.takeOne(trx, couponId, now);
-      if (!taken) throw await refusal(couponId, now);
+      if (!taken) throw await refusal(trx, couponId, userId, now);
       try {
-        const issued = await couponRepository.insertIssued(trx, { couponId, userId, issuedAt: now, expiresAt: new Date(now.getTime() + taken.valid_days * DAY) });
+        const issued = await couponRepository.insertIssued(trx, {
+          couponId,
+          userId,
+          issuedAt: now,
+          expiresAt: new Date(now.getTime() + taken.valid_days * DAY),
+        });
         await couponRepository.insertHistory(trx, { issuedCouponId: issued.id, action: "issued", orderId: null, at: now });
         return { userCouponId: issued.id, couponId, couponName: taken.name, issuedAt: issued.issued_at, expiresAt: issued.expires_at };
       } catch (error) {
@@ -120,7 +145,8 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
   function checkUsable(row: IssuedRow, orderAmount: number, now: Date): number {
     if (row.status === "used") throw new DomainError("COUPON_ALREADY_USED", { userCouponId: row.id, orderId: row.order_id });
     if (row.expires_at <= now) throw new DomainError("COUPON_EXPIRED", { userCouponId: row.id, expiresAt: row.expires_at });
-    if (orderAmount < row.min_order_amount) throw new DomainError("COUPON_MIN_ORDER_NOT_MET", { userCouponId: row.id, minOrderAmount: row.min_order_amount, orderAmount });
+    if (orderAmount < row.min_order_amount)
+      throw new DomainError("COUPON_MIN_ORDER_NOT_MET", { userCouponId: row.id, minOrderAmount: row.min_order_amount, orderAmount });
     return discountFor(ruleOf(row), orderAmount);
   }
 
@@ -233,7 +259,7 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
     async restore(trx: Tx, userCouponId: number, orderId: number): Promise<boolean> {
       const row = await couponRepository.findIssued(trx, userCouponId, "update");
       const now = clock.now();
-      if (!row || row.status !== "used" || row.order_id !== orderId || row.expires_at <= now) return false;
+      if (row?.status !== "used" || row.order_id !== orderId || row.expires_at <= now) return false;
       await couponRepository.markAvailable(trx, userCouponId);
       await couponRepository.insertHistory(trx, { issuedCouponId: userCouponId, action: "restored", orderId, at: now });
       return true;

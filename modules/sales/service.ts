@@ -29,22 +29,45 @@ export function createSalesService({ db, clock, cache, catalog, popularTtlMs = 5
     const now = clock.now();
     const endDate = utcDay(now);
     const startDate = utcDay(new Date(now.getTime() - (days - 1) * DAY));
-    // A few extra rows so hidden or deleted products can be skipped without a second query.
-    const rows = await salesRepository.top(db, startDate, limit + 10);
-    const products = await catalog.productsForSale(db, rows.map((r) => r.product_id));
+    // A few extra rows so hidden or deleted products can be skipped; fetch deeper only when many were.
+    let fetch = limit + 10;
+    let rows = await salesRepository.top(db, startDate, fetch);
+    let products = await catalog.productsForSale(
+      db,
+      rows.map((r) => r.product_id),
+    );
+    while (rows.filter((r) => products.has(r.product_id)).length < limit && rows.length === fetch) {
+      fetch *= 4;
+      rows = await salesRepository.top(db, startDate, fetch);
+      products = await catalog.productsForSale(
+        db,
+        rows.map((r) => r.product_id),
+      );
+    }
     const ranked = rows.filter((r) => products.has(r.product_id)).slice(0, limit);
     return {
       period: { days, startDate, endDate },
       products: ranked.map((r, i) => {
         const product = products.get(r.product_id);
-        return { rank: i + 1, productId: r.product_id, name: product?.name ?? "", price: product?.price ?? 0, soldQuantity: Number(r.sold), orderCount: Number(r.orders) };
+        return {
+          rank: i + 1,
+          productId: r.product_id,
+          name: product?.name ?? "",
+          price: product?.price ?? 0,
+          soldQuantity: Number(r.sold),
+          orderCount: Number(r.orders),
+        };
       }),
     };
   }
 
   return {
-    /** Top sellers of the last `days` days (today included), cached for five minutes per (days, limit). */
+    /**
+     * Top sellers of the last `days` days (today included), cached for five minutes per (days, limit).
+     * A TTL ≤ 0 (POPULAR_CACHE_SECONDS=0) means "do not cache": Redis refuses `SET … PX 0`.
+     */
     async popular(days: number, limit: number): Promise<PopularProducts> {
+      if (popularTtlMs <= 0) return computePopular(days, limit);
       const key = `popular:${days}days:${limit}`;
       const cached = await cache.get<PopularProducts>(key);
       if (cached) return cached;

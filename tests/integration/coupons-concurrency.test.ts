@@ -1,0 +1,330 @@
+/**
+ * Flash-sale proofs for coupons: crowds issue at once against real PostgreSQL (and Redis), then
+ * exact invariants read from the database itself. Three Agoras: Redis admission on (default),
+ * Redis present but admission off, and the in-process (memory) infra. Each has its own database.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { type Customer, codeOf, startTestAgora, type TestAgora, type TestAgoraOptions } from "../support/agora.ts";
+
+const DAY = 86_400_000;
+
+// bunfig.toml's [test] timeout is not applied by Bun 1.4 (tests got the 5 s default); crowds of
+// hundreds against PostgreSQL need more on a loaded machine, and a hang still fails in bounded time.
+setDefaultTimeout(30_000);
+
+interface Setup {
+  t: TestAgora;
+  admin: Customer;
+  /** 300 customers, signed up once and reused across coupons (one coupon each per customer). */
+  crowd: Customer[];
+}
+
+async function setUp(options: TestAgoraOptions): Promise<Setup> {
+  const t = await startTestAgora(options);
+  const admin = await t.admin();
+  const crowd = await t.signUpCustomers(300, "crowd");
+  return { t, admin, crowd };
+}
+
+/** An open fixed coupon of `totalQuantity`. */
+async function openCoupon({ t, admin }: Setup, totalQuantity: number, name = `Flash ${totalQuantity}`) {
+  const now = t.clock.now().getTime();
+  return admin.client.coupons.admin.create.mutate({
+    name,
+    discountType: "fixed",
+    discountValue: 5_000,
+    minOrderAmount: 0,
+    totalQuantity,
+    issueStartsAt: new Date(now - 60_000),
+    issueEndsAt: new Date(now + DAY),
+    validDays: 30,
+  });
+}
+
+/** Runs every call at once and tallies the outcomes by domain code ("ok" for a success). */
+async function settle<T>(calls: Array<Promise<T>>) {
+  const results = await Promise.allSettled(calls);
+  const codes = await Promise.all(results.map((r) => (r.status === "fulfilled" ? "ok" : codeOf(Promise.reject(r.reason)))));
+  const tally: Record<string, number> = {};
+  for (const code of codes) tally[code] = (tally[code] ?? 0) + 1;
+  const winners = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  return { results, codes, tally, winners };
+}
+
+/** What the database holds for a coupon, plus what the public list says is left. */
+async function stored({ t }: Setup, couponId: number) {
+  const rows = await t.db.selectFrom("coupon_issued").select(["id", "user_id", "status"]).where("coupon_id", "=", couponId).orderBy("id").execute();
+  const coupon = await t.db.selectFrom("coupon_coupons").select(["issued_quantity", "total_quantity"]).where("id", "=", couponId).executeTakeFirstOrThrow();
+  const history = await t.db
+    .selectFrom("coupon_history")
+    .innerJoin("coupon_issued", "coupon_issued.id", "coupon_history.issued_coupon_id")
+    .select(["coupon_history.action"])
+    .where("coupon_issued.coupon_id", "=", couponId)
+    .execute();
+  const listed = (await t.client().coupons.list.query()).find((c) => c.couponId === couponId);
+  return {
+    rows: rows.length,
+    distinctUsers: new Set(rows.map((r) => r.user_id)).size,
+    userIds: rows.map((r) => r.user_id),
+    issuedQuantity: coupon.issued_quantity,
+    historyIssued: history.filter((h) => h.action === "issued").length,
+    remainingQuantity: listed?.remainingQuantity,
+    state: listed?.state,
+  };
+}
+
+async function flashSale(setup: Setup) {
+  const coupon = await openCoupon(setup, 100);
+  const { tally, winners } = await settle(setup.crowd.map((c) => c.client.coupons.issue.mutate({ couponId: coupon.couponId })));
+  expect(tally).toEqual({ ok: 100, COUPON_SOLD_OUT: 200 });
+  const state = await stored(setup, coupon.couponId);
+  expect(state).toMatchObject({ rows: 100, distinctUsers: 100, issuedQuantity: 100, historyIssued: 100, remainingQuantity: 0, state: "sold_out" });
+  // The winners the API reported are exactly the rows the database holds.
+  expect(winners.map((w) => w.userCouponId).sort((a, b) => a - b)).toEqual(
+    (await setup.t.db.selectFrom("coupon_issued").select("id").where("coupon_id", "=", coupon.couponId).orderBy("id").execute()).map((r) => r.id),
+  );
+  // A late comer is still turned away, and changes nothing.
+  const late = setup.crowd.find((c) => !state.userIds.includes(c.id)) as Customer;
+  expect(await codeOf(late.client.coupons.issue.mutate({ couponId: coupon.couponId }))).toBe("COUPON_SOLD_OUT");
+  expect((await stored(setup, coupon.couponId)).rows).toBe(100);
+}
+
+async function doubleClick(setup: Setup, totalQuantity: number) {
+  const coupon = await openCoupon(setup, totalQuantity, `Double click ${totalQuantity}`);
+  const c = setup.crowd[0] as Customer;
+  const { tally } = await settle(Array.from({ length: 20 }, () => c.client.coupons.issue.mutate({ couponId: coupon.couponId })));
+  expect(tally).toEqual({ ok: 1, ALREADY_ISSUED: 19 });
+  expect(await stored(setup, coupon.couponId)).toMatchObject({
+    rows: 1,
+    distinctUsers: 1,
+    issuedQuantity: 1,
+    historyIssued: 1,
+    remainingQuantity: totalQuantity - 1,
+  });
+  expect((await c.client.coupons.mine.query({})).filter((m) => m.couponId === coupon.couponId)).toHaveLength(1);
+}
+
+// ── Redis admission on (the default) ─────────────────────────────────────
+
+describe("with Redis admission", () => {
+  let s: Setup;
+  beforeAll(async () => {
+    s = await setUp({ infra: "redis" });
+  });
+  afterAll(() => s.t.close());
+
+  const keyPrefix = () => `${s.t.redis?.prefix}coupon:`;
+  const redis = () => {
+    const r = s.t.redis;
+    if (!r) throw new Error("this suite needs Redis");
+    return r.client;
+  };
+  async function admissionKeys(): Promise<string[]> {
+    const found: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis().scan(cursor, "MATCH", `${keyPrefix()}*`, "COUNT", 500);
+      cursor = next;
+      found.push(...keys);
+    } while (cursor !== "0");
+    return found;
+  }
+  /** Loses every admission key of this Agora (its prefix only), as a Redis restart would. */
+  async function loseAdmission(): Promise<number> {
+    const keys = await admissionKeys();
+    if (keys.length) await redis().del(...keys);
+    return keys.length;
+  }
+
+  test("300 customers race for 100 coupons: exactly 100 issued to 100 different customers", async () => {
+    await flashSale(s);
+  });
+
+  test("the admission state in Redis matches the database after the race", async () => {
+    const coupon = await openCoupon(s, 40);
+    const { tally } = await settle(s.crowd.slice(0, 90).map((c) => c.client.coupons.issue.mutate({ couponId: coupon.couponId })));
+    expect(tally).toEqual({ ok: 40, COUPON_SOLD_OUT: 50 });
+    const remaining = await redis().get(`${keyPrefix()}${coupon.couponId}:remaining`);
+    expect(Number(remaining)).toBe(0);
+    const holders = (await redis().smembers(`${keyPrefix()}${coupon.couponId}:holders`)).map(Number).sort((a, b) => a - b);
+    expect(holders).toEqual((await stored(s, coupon.couponId)).userIds.sort((a, b) => a - b));
+  });
+
+  test("one customer fires 20 parallel issues: one coupon, 19 ALREADY_ISSUED", async () => {
+    await doubleClick(s, 10);
+  });
+
+  test("one customer fires 20 parallel issues of the last unit: still ALREADY_ISSUED, not SOLD_OUT", async () => {
+    await doubleClick(s, 1);
+  });
+
+  test("Redis loses its state mid-sale: the rest of the sale still issues exactly the quantity, one each", async () => {
+    const coupon = await openCoupon(s, 50, "Lost Redis");
+    const early = s.crowd.slice(0, 20);
+    const first = await settle(early.map((c) => c.client.coupons.issue.mutate({ couponId: coupon.couponId })));
+    expect(first.tally).toEqual({ ok: 20 });
+    expect(await admissionKeys()).toEqual(expect.arrayContaining([`${keyPrefix()}${coupon.couponId}:remaining`, `${keyPrefix()}${coupon.couponId}:holders`]));
+
+    expect(await loseAdmission()).toBeGreaterThanOrEqual(2);
+    expect(await redis().exists(`${keyPrefix()}${coupon.couponId}:remaining`)).toBe(0);
+
+    // The 20 holders try again alongside 80 newcomers: 30 units are left.
+    const second = await settle([...early, ...s.crowd.slice(20, 100)].map((c) => c.client.coupons.issue.mutate({ couponId: coupon.couponId })));
+    expect(second.tally).toEqual({ ok: 30, ALREADY_ISSUED: 20, COUPON_SOLD_OUT: 50 });
+    expect(second.results.slice(0, 20).map((r) => r.status)).toEqual(Array(20).fill("rejected"));
+    expect(await stored(s, coupon.couponId)).toMatchObject({ rows: 50, distinctUsers: 50, issuedQuantity: 50, historyIssued: 50, remainingQuantity: 0 });
+  });
+
+  test("Redis keys flushed again and again during the race: never over-issued, nobody holds two", async () => {
+    const coupon = await openCoupon(s, 60, "Flapping Redis");
+    let racing = true;
+    let flushes = 0;
+    const flapper = (async () => {
+      while (racing) {
+        flushes += (await loseAdmission()) > 0 ? 1 : 0;
+        await Bun.sleep(2);
+      }
+    })();
+    const { tally } = await settle(s.crowd.slice(0, 200).map((c) => c.client.coupons.issue.mutate({ couponId: coupon.couponId })));
+    racing = false;
+    await flapper;
+    expect(flushes).toBeGreaterThan(0);
+    expect(tally).toEqual({ ok: 60, COUPON_SOLD_OUT: 140 });
+    expect(await stored(s, coupon.couponId)).toMatchObject({ rows: 60, distinctUsers: 60, issuedQuantity: 60, historyIssued: 60, remainingQuantity: 0 });
+  });
+
+  test("a Redis remaining count set far too high: the database still issues exactly the quantity", async () => {
+    const coupon = await openCoupon(s, 30, "Inflated Redis");
+    const seeder = s.crowd[299] as Customer;
+    await seeder.client.coupons.issue.mutate({ couponId: coupon.couponId }); // seeds the admission keys
+    const remainingKey = `${keyPrefix()}${coupon.couponId}:remaining`;
+    expect(Number(await redis().get(remainingKey))).toBe(29);
+    await redis().set(remainingKey, 1000, "KEEPTTL");
+
+    const { tally } = await settle(s.crowd.slice(0, 150).map((c) => c.client.coupons.issue.mutate({ couponId: coupon.couponId })));
+    expect(tally).toEqual({ ok: 29, COUPON_SOLD_OUT: 121 });
+    expect(await stored(s, coupon.couponId)).toMatchObject({ rows: 30, distinctUsers: 30, issuedQuantity: 30, remainingQuantity: 0 });
+    // The first refusal from the database corrected Redis.
+    expect(Number(await redis().get(remainingKey))).toBe(0);
+  });
+
+  test("admin resetAdmission rebuilds the state from the database", async () => {
+    const coupon = await openCoupon(s, 5, "Reset");
+    await settle(s.crowd.slice(0, 3).map((c) => c.client.coupons.issue.mutate({ couponId: coupon.couponId })));
+    const remainingKey = `${keyPrefix()}${coupon.couponId}:remaining`;
+    await redis().set(remainingKey, 0, "KEEPTTL"); // Redis wrongly thinks it is sold out
+    expect(await codeOf((s.crowd[3] as Customer).client.coupons.issue.mutate({ couponId: coupon.couponId }))).toBe("COUPON_SOLD_OUT");
+    expect(await s.admin.client.coupons.admin.resetAdmission.mutate({ couponId: coupon.couponId })).toEqual({ reset: true });
+    expect(await redis().exists(remainingKey)).toBe(0);
+    const { tally } = await settle(s.crowd.slice(3, 10).map((c) => c.client.coupons.issue.mutate({ couponId: coupon.couponId })));
+    expect(tally).toEqual({ ok: 2, COUPON_SOLD_OUT: 5 });
+    expect(await stored(s, coupon.couponId)).toMatchObject({ rows: 5, distinctUsers: 5, issuedQuantity: 5 });
+  });
+
+  describe("one issued coupon, parallel orders", () => {
+    async function race(parallel: number) {
+      const c = (await s.t.signUpCustomers(1, `coupon-orders-${parallel}`))[0] as Customer;
+      await s.t.fund(c, 400_000);
+      const product = await s.t.createProduct({ price: 40_000, stock: 20 });
+      const coupon = await openCoupon(s, 10, `Order race ${parallel}`);
+      const issued = await c.client.coupons.issue.mutate({ couponId: coupon.couponId });
+
+      const { tally, winners } = await settle(
+        Array.from({ length: parallel }, () =>
+          c.client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }], userCouponId: issued.userCouponId }),
+        ),
+      );
+      expect(tally).toEqual({ ok: 1, COUPON_ALREADY_USED: parallel - 1 });
+      const winner = winners[0] as (typeof winners)[number];
+      expect(winner).toMatchObject({ subtotalAmount: 40_000, discountAmount: 5_000, finalAmount: 35_000, remainingBalance: 365_000 });
+
+      // Money, stock, orders and the coupon moved exactly once.
+      expect((await c.client.wallet.balance.query()).balance).toBe(365_000);
+      expect((await s.t.client().catalog.stock.query({ productId: product.id })).stock).toBe(19);
+      const orders = await s.t.db.selectFrom("order_orders").select(["id", "status", "final_amount"]).where("user_id", "=", c.id).execute();
+      expect(orders).toEqual([{ id: winner.orderId, status: "paid", final_amount: 35_000 }]);
+      const payments = await s.t.db.selectFrom("wallet_ledger").select("amount").where("user_id", "=", c.id).where("kind", "=", "payment").execute();
+      expect(payments).toEqual([{ amount: -35_000 }]);
+      const sales = await s.t.db
+        .selectFrom("inventory_movements")
+        .select("quantity_change")
+        .where("product_id", "=", product.id)
+        .where("kind", "=", "sale")
+        .execute();
+      expect(sales).toEqual([{ quantity_change: -1 }]);
+      const mine = (await c.client.coupons.mine.query({})).find((m) => m.userCouponId === issued.userCouponId);
+      expect(mine).toMatchObject({ status: "used", orderId: winner.orderId });
+      const history = await c.client.coupons.history.query({ userCouponId: issued.userCouponId });
+      expect(history.entries.map((e) => [e.action, e.orderId])).toEqual([
+        ["issued", null],
+        ["used", winner.orderId],
+      ]);
+    }
+
+    test("two parallel orders with the same coupon: one succeeds, the other is COUPON_ALREADY_USED and pays nothing", async () => {
+      await race(2);
+    });
+
+    test("ten parallel orders with the same coupon: still exactly one", async () => {
+      await race(10);
+    });
+
+    test("two-step: parallel orders.create with the same coupon reserve it once; stock is held once", async () => {
+      const c = (await s.t.signUpCustomers(1, "coupon-create"))[0] as Customer;
+      const product = await s.t.createProduct({ price: 40_000, stock: 20 });
+      const coupon = await openCoupon(s, 10, "Create race");
+      const issued = await c.client.coupons.issue.mutate({ couponId: coupon.couponId });
+      const { tally, winners } = await settle(
+        Array.from({ length: 5 }, () => c.client.orders.create.mutate({ items: [{ productId: product.id, quantity: 2 }], userCouponId: issued.userCouponId })),
+      );
+      expect(tally).toEqual({ ok: 1, COUPON_ALREADY_USED: 4 });
+      expect(winners[0]).toMatchObject({ status: "pending_payment", subtotalAmount: 80_000, discountAmount: 5_000, finalAmount: 75_000 });
+      expect((await s.t.client().catalog.stock.query({ productId: product.id })).stock).toBe(18);
+      const orders = await s.t.db.selectFrom("order_orders").select("id").where("user_id", "=", c.id).execute();
+      expect(orders.map((o) => o.id)).toEqual([winners[0]?.orderId as number]);
+      expect((await c.client.coupons.mine.query({ status: "used" })).map((m) => m.orderId)).toEqual([winners[0]?.orderId as number]);
+    });
+  });
+});
+
+// ── Redis present, admission off: every request goes to PostgreSQL ───────
+
+describe("without Redis admission (couponRedisAdmission: false)", () => {
+  let s: Setup;
+  beforeAll(async () => {
+    s = await setUp({ infra: "redis", config: { couponRedisAdmission: false } });
+  });
+  afterAll(() => s.t.close());
+
+  test("300 customers race for 100 coupons: exactly 100 issued, and Redis is never touched", async () => {
+    await flashSale(s);
+    const [, keys] = await (s.t.redis?.client.scan("0", "MATCH", `${s.t.redis?.prefix}coupon:*`, "COUNT", 1000) ?? Promise.resolve(["0", ["missing redis"]]));
+    expect(keys).toEqual([]);
+  });
+
+  test("one customer fires 20 parallel issues: one coupon, 19 ALREADY_ISSUED", async () => {
+    await doubleClick(s, 10);
+  });
+
+  test("one customer fires 20 parallel issues of the last unit: still ALREADY_ISSUED, not SOLD_OUT", async () => {
+    await doubleClick(s, 1);
+  });
+});
+
+// ── embedded mode: memory infra, no Redis at all ─────────────────────────
+
+describe("with the memory infra", () => {
+  let s: Setup;
+  beforeAll(async () => {
+    s = await setUp({ infra: "memory" });
+  });
+  afterAll(() => s.t.close());
+
+  test("300 customers race for 100 coupons: exactly 100 issued to 100 different customers", async () => {
+    await flashSale(s);
+  });
+
+  test("one customer fires 20 parallel issues: one coupon, 19 ALREADY_ISSUED", async () => {
+    await doubleClick(s, 10);
+  });
+});
