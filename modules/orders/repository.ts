@@ -63,10 +63,14 @@ export const orderRepository = {
     await trx.updateTable("order_payments").set({ status: "refunded" }).where("order_id", "=", orderId).execute();
   },
 
-  /** Exclusive lock on the order row (rank Order): pay, cancel and ship serialize on it. */
+  /**
+   * Exclusive lock on the order row (rank Order): pay, cancel, refund and ship serialize on it.
+   * FOR NO KEY UPDATE, not FOR UPDATE: rows that reference the order (a new shipment, a payment)
+   * take FOR KEY SHARE through their foreign key, which must not wait on us nor we on them.
+   */
   lockOrder(trx: Tx, orderId: number): Promise<OrderRow | undefined> {
     noteLock(trx, LockRank.Order, orderId);
-    return trx.selectFrom("order_orders").selectAll().where("id", "=", orderId).forUpdate().executeTakeFirst();
+    return trx.selectFrom("order_orders").selectAll().where("id", "=", orderId).forNoKeyUpdate().executeTakeFirst();
   },
 
   findOrder(db: Executor, orderId: number): Promise<OrderRow | undefined> {
