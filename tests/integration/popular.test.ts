@@ -314,14 +314,14 @@ describe("hidden products at the top", () => {
       await t.createProduct({ name: "Visible 2", price: 1_000, stock: 100 }),
     ];
     for (const p of hidden) await order(buyer, `hidden-${p.id}`, [[p, 5]]);
-    await order(buyer, "visible-1", [[visible[0] as Product, 2]]);
-    await order(buyer, "visible-2", [[visible[1] as Product, 1]]);
+    await order(buyer, "visible-1", [[first, 2]]);
+    await order(buyer, "visible-2", [[second, 1]]);
     for (const p of hidden) await admin.client.catalog.admin.setStatus.mutate({ productId: p.id, status: "hidden" });
 
     const answer = await t.agora.services.sales.popularUncached(1, 2);
     expect(answer.products.map((p) => [p.productId, p.soldQuantity])).toEqual([
-      [visible[0]?.id, 2],
-      [visible[1]?.id, 1],
+      [first.id, 2],
+      [second.id, 1],
     ]);
   });
 });
