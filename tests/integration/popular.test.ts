@@ -309,10 +309,8 @@ describe("hidden products at the top", () => {
     t.clock.advance(40 * 24 * 60 * MINUTE); // a fresh window: nothing above sold in it
     const hidden: Product[] = [];
     for (let i = 0; i < 12; i++) hidden.push(await t.createProduct({ name: `Hidden ${i}`, price: 1_000, stock: 100 }));
-    const visible = [
-      await t.createProduct({ name: "Visible 1", price: 1_000, stock: 100 }),
-      await t.createProduct({ name: "Visible 2", price: 1_000, stock: 100 }),
-    ];
+    const first = await t.createProduct({ name: "Visible 1", price: 1_000, stock: 100 });
+    const second = await t.createProduct({ name: "Visible 2", price: 1_000, stock: 100 });
     for (const p of hidden) await order(buyer, `hidden-${p.id}`, [[p, 5]]);
     await order(buyer, "visible-1", [[first, 2]]);
     await order(buyer, "visible-2", [[second, 1]]);
