@@ -60,6 +60,8 @@ export const domainErrorCatalog = {
   IDEMPOTENCY_IN_PROGRESS: { trpc: "CONFLICT", message: "A request with this idempotency key is still running" },
   // after the sale
   SHIPMENT_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such shipment" },
+  SHIPMENT_INVALID_STATE: { trpc: "CONFLICT", message: "The shipment cannot do this in its current state" },
+  TRACKING_NUMBER_TAKEN: { trpc: "CONFLICT", message: "This tracking number belongs to another shipment" },
   OUTBOX_EVENT_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such outbox event" },
   INVALID_SIGNATURE: { trpc: "UNAUTHORIZED", message: "The signature is not valid" },
 } as const satisfies Record<string, { trpc: TrpcCode; message: string; ref?: string }>;

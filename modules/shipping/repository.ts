@@ -1,0 +1,119 @@
+/** Every query of the shipping module: shipping_shipments and shipping_tracking_events. */
+import type { Selectable } from "kysely";
+import type { Db, ShipmentStatus, ShippingShipmentsTable, ShippingTrackingEventsTable, Tx } from "../../db/index.ts";
+import { LockRank, noteLock } from "../../db/index.ts";
+
+type Executor = Db | Tx;
+export type ShipmentRow = Selectable<ShippingShipmentsTable>;
+export type TrackingEventRow = Selectable<ShippingTrackingEventsTable>;
+
+export interface NewTrackingEvent {
+  shipmentId: number;
+  /** The carrier's id for the update; null for our own entries (booking, cancellation, operator). */
+  carrierEventId: string | null;
+  status: string;
+  description: string;
+  occurredAt: Date;
+  receivedAt: Date;
+}
+
+export interface ShipmentPatch {
+  status?: ShipmentStatus;
+  carrier?: string;
+  trackingNumber?: string;
+  deliveredAt?: Date;
+  at: Date;
+}
+
+export const shippingRepository = {
+  /** A shipment for the order in status requested, unless the order has one already (then undefined). */
+  insertRequested(db: Executor, shipment: { orderId: number; userId: number; address: string | null; at: Date }): Promise<ShipmentRow | undefined> {
+    return db
+      .insertInto("shipping_shipments")
+      .values({
+        order_id: shipment.orderId,
+        user_id: shipment.userId,
+        status: "requested",
+        address: shipment.address,
+        requested_at: shipment.at,
+        updated_at: shipment.at,
+      })
+      .onConflict((oc) => oc.column("order_id").doNothing())
+      .returningAll()
+      .executeTakeFirst();
+  },
+
+  /** Exclusive lock on the shipment row (rank Shipment: after its order). */
+  lockShipment(trx: Tx, shipmentId: number): Promise<ShipmentRow | undefined> {
+    noteLock(trx, LockRank.Shipment, shipmentId);
+    return trx.selectFrom("shipping_shipments").selectAll().where("id", "=", shipmentId).forUpdate().executeTakeFirst();
+  },
+
+  /** Applies a change to a locked shipment. Throws 23505 (shipping_shipments_tracking_idx) when the tracking number is another shipment's. */
+  async update(trx: Tx, shipmentId: number, patch: ShipmentPatch): Promise<ShipmentRow> {
+    return trx
+      .updateTable("shipping_shipments")
+      .set({
+        updated_at: patch.at,
+        ...(patch.status !== undefined ? { status: patch.status } : {}),
+        ...(patch.carrier !== undefined ? { carrier: patch.carrier } : {}),
+        ...(patch.trackingNumber !== undefined ? { tracking_number: patch.trackingNumber } : {}),
+        ...(patch.deliveredAt !== undefined ? { delivered_at: patch.deliveredAt } : {}),
+      })
+      .where("id", "=", shipmentId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  },
+
+  /**
+   * Records a tracking event. An event whose carrier_event_id is already recorded is not inserted
+   * (undefined): a replayed webhook. A racing insert of the same id waits for the other
+   * transaction and then finds it taken, so exactly one of them gets an id back.
+   */
+  async insertTrackingEvent(trx: Tx, event: NewTrackingEvent): Promise<number | undefined> {
+    const row = await trx
+      .insertInto("shipping_tracking_events")
+      .values({
+        shipment_id: event.shipmentId,
+        carrier_event_id: event.carrierEventId,
+        status: event.status,
+        description: event.description,
+        occurred_at: event.occurredAt,
+        received_at: event.receivedAt,
+      })
+      .onConflict((oc) => oc.column("carrier_event_id").doNothing())
+      .returning("id")
+      .executeTakeFirst();
+    return row?.id;
+  },
+
+  async hasCarrierEvent(db: Executor, carrierEventId: string): Promise<boolean> {
+    const row = await db.selectFrom("shipping_tracking_events").select("id").where("carrier_event_id", "=", carrierEventId).executeTakeFirst();
+    return row !== undefined;
+  },
+
+  find(db: Executor, shipmentId: number): Promise<ShipmentRow | undefined> {
+    return db.selectFrom("shipping_shipments").selectAll().where("id", "=", shipmentId).executeTakeFirst();
+  },
+
+  findByOrder(db: Executor, orderId: number): Promise<ShipmentRow | undefined> {
+    return db.selectFrom("shipping_shipments").selectAll().where("order_id", "=", orderId).executeTakeFirst();
+  },
+
+  findByTrackingNumber(db: Executor, trackingNumber: string): Promise<ShipmentRow | undefined> {
+    return db.selectFrom("shipping_shipments").selectAll().where("tracking_number", "=", trackingNumber).executeTakeFirst();
+  },
+
+  /** A shipment's events in the order they happened (received order breaks ties). */
+  timeline(db: Executor, shipmentId: number): Promise<TrackingEventRow[]> {
+    return db.selectFrom("shipping_tracking_events").selectAll().where("shipment_id", "=", shipmentId).orderBy("occurred_at").orderBy("id").execute();
+  },
+
+  /** Newest first; `beforeId` continues a page. */
+  list(db: Executor, filter: { status?: ShipmentStatus; beforeId?: number; limit: number }): Promise<ShipmentRow[]> {
+    let q = db.selectFrom("shipping_shipments").selectAll().orderBy("id", "desc").limit(filter.limit);
+    if (filter.status) q = q.where("status", "=", filter.status);
+    if (filter.beforeId !== undefined) q = q.where("id", "<", filter.beforeId);
+    return q.execute();
+  },
+};

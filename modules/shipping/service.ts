@@ -1,0 +1,500 @@
+/**
+ * Shipping: books a parcel with the carrier when an order is paid, cancels it when the order is
+ * cancelled first, and follows the carrier's signed tracking webhooks to move the order along
+ * (preparing → shipped → delivered), announcing each step through the outbox.
+ *
+ * Lock order (db/unit-of-work.ts): the order row (rank Order, taken by orders.advanceForShipping)
+ * always before the shipment row (rank Shipment). Every change that moves both happens in ONE
+ * transaction that takes the order first, so a shipment and its order never disagree for long,
+ * and concurrent carrier updates of one order serialize on the order row.
+ *
+ * The carrier is called outside any transaction (no row lock is held across the network). What
+ * makes retries safe is the carrier's idempotency: the booking key is the outbox event id, so a
+ * redelivered order.paid gets the same booking back, never a second parcel.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { z } from "zod";
+import type { Db, OrderStatus, ShipmentStatus, Tx } from "../../db/index.ts";
+import { inTransaction, pgConstraint, pgErrorCode } from "../../db/index.ts";
+import type { Clock, Logger, Page } from "../kernel/index.ts";
+import { DomainError, decodeCursor, encodeCursor, isDomainError } from "../kernel/index.ts";
+import type { OrdersService } from "../orders/index.ts";
+import { type DeliverableEvent, enqueueEvents, type OutboxEvent, PermanentDeliveryError } from "../outbox/index.ts";
+import { type Carrier, type CarrierBooking, CarrierTooLateError } from "./carrier.ts";
+import { shippingRepository as repo, type ShipmentRow } from "./repository.ts";
+import {
+  type CarrierWebhookBody,
+  carrierWebhookBody,
+  type ShipmentDetail,
+  type ShipmentFilter,
+  type ShipmentSummary,
+  type ShipmentTracking,
+  type WebhookResult,
+} from "./schema.ts";
+
+/** What shipping needs of orders: read an order, and move it inside shipping's transaction. */
+export type ShippingOrders = Pick<OrdersService, "shippable" | "advanceForShipping">;
+
+export interface CarrierWebhookConfig {
+  /** HMAC-SHA256 key shared with the carrier. */
+  secret: string;
+  /** A signature older or newer than this (against our clock) is refused: limits replays of a captured request. */
+  toleranceSeconds: number;
+}
+
+export interface ShippingDeps {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  orders: ShippingOrders;
+  carrier: Carrier;
+  webhook: { secret: string; toleranceSeconds?: number };
+}
+
+export const defaultWebhookToleranceSeconds = 300;
+
+/** The webhook body is not what the carrier contract says. Same code as tRPC's input validation failures. */
+export class InvalidWebhookPayloadError extends Error {
+  override name = "InvalidWebhookPayloadError";
+  readonly code = "VALIDATION_FAILED";
+  constructor(
+    message: string,
+    readonly fieldErrors: Record<string, string[] | undefined> | null = null,
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown inside a webhook transaction that found its event already recorded: rolls back everything it did. */
+class DuplicateCarrierEvent extends Error {}
+
+/** Orders that will never ship: a shipment of theirs is cancelled, not booked. */
+const gone: ReadonlySet<OrderStatus> = new Set(["cancelled", "refunded", "expired"]);
+/** How far a shipment got; a carrier update never moves one backwards. Cancelled stands apart. */
+const progress: Record<Exclude<ShipmentStatus, "cancelled">, number> = { requested: 0, ready: 1, in_transit: 2, delivered: 3 };
+const rank = (status: ShipmentStatus) => (status === "cancelled" ? -1 : progress[status]);
+
+const defaultDescriptions: Record<CarrierWebhookBody["status"], string> = {
+  in_transit: "In transit",
+  out_for_delivery: "Out for delivery",
+  delivered: "Delivered",
+};
+
+const orderEventPayload = z.object({ orderId: z.number().int().positive() });
+
+function toSummary(row: ShipmentRow): ShipmentSummary {
+  return {
+    shipmentId: row.id,
+    orderId: row.order_id,
+    userId: row.user_id,
+    status: row.status,
+    carrier: row.carrier,
+    trackingNumber: row.tracking_number,
+    address: row.address,
+    requestedAt: row.requested_at,
+    updatedAt: row.updated_at,
+    deliveredAt: row.delivered_at,
+  };
+}
+
+/** Shipment state conflicts reuse INVALID_ORDER_STATE (CONFLICT) until the kernel has a shipment code. */
+
+export type ShippingService = ReturnType<typeof createShippingService>;
+
+export function createShippingService(deps: ShippingDeps) {
+  const { db, clock, logger, orders, carrier } = deps;
+  const webhook: CarrierWebhookConfig = { secret: deps.webhook.secret, toleranceSeconds: deps.webhook.toleranceSeconds ?? defaultWebhookToleranceSeconds };
+  if (!webhook.secret) throw new Error("shipping: the carrier webhook secret must not be empty");
+  if (!(Number.isInteger(webhook.toleranceSeconds) && webhook.toleranceSeconds > 0))
+    throw new Error("shipping: webhook.toleranceSeconds must be a positive integer");
+
+  function orderIdOf(event: DeliverableEvent): number {
+    const parsed = orderEventPayload.safeParse(event.payload);
+    if (!parsed.success) throw new PermanentDeliveryError(`${event.type} ${event.id}: payload has no valid orderId`);
+    return parsed.data.orderId;
+  }
+
+  /** Records a line of the timeline on a locked shipment, without changing its status. */
+  async function note(shipmentId: number, status: string, description: string): Promise<void> {
+    await inTransaction(db, async (trx) => {
+      const now = clock.now();
+      await repo.lockShipment(trx, shipmentId);
+      await repo.insertTrackingEvent(trx, { shipmentId, carrierEventId: null, status, description, occurredAt: now, receivedAt: now });
+    });
+  }
+
+  /**
+   * Cancels a shipment that has not left: at the carrier first (when booked), then here.
+   * `atCarrier` is the booking to cancel (the stored one by default). The carrier refusing because
+   * the parcel already left is recorded and becomes a PermanentDeliveryError: the outbox event goes
+   * dead and alerts the operators, since someone has to intercept the parcel of a refunded order.
+   */
+  async function cancelShipment(shipmentId: number, reason: string, atCarrier?: string): Promise<void> {
+    const shipment = await repo.find(db, shipmentId);
+    if (!shipment || shipment.status === "in_transit" || shipment.status === "delivered") return;
+    const trackingNumber = atCarrier ?? (shipment.status === "cancelled" ? null : shipment.tracking_number);
+    if (trackingNumber) {
+      try {
+        await carrier.cancelShipment({ trackingNumber });
+      } catch (error) {
+        if (!(error instanceof CarrierTooLateError)) throw error;
+        await note(shipmentId, "cancel_refused", `The carrier could not cancel ${trackingNumber}: the parcel is already on its way`);
+        logger.error(
+          { shipmentId, orderId: shipment.order_id, trackingNumber },
+          "carrier refused to cancel the shipment of a cancelled order: intercept it by hand",
+        );
+        throw new PermanentDeliveryError(`carrier refused to cancel ${trackingNumber}: already in transit (order ${shipment.order_id} is ${reason})`);
+      }
+    }
+    await inTransaction(db, async (trx) => {
+      const now = clock.now();
+      const locked = await repo.lockShipment(trx, shipmentId);
+      if (!locked || (locked.status !== "requested" && locked.status !== "ready")) return;
+      await repo.update(trx, shipmentId, { status: "cancelled", at: now });
+      await repo.insertTrackingEvent(trx, {
+        shipmentId,
+        carrierEventId: null,
+        status: "cancelled",
+        description: `Shipment cancelled: the order was ${reason}`,
+        occurredAt: now,
+        receivedAt: now,
+      });
+    });
+    logger.info({ shipmentId, orderId: shipment.order_id, trackingNumber }, "shipment cancelled");
+  }
+
+  /** The order went away while the carrier was booking: keep the booking on record, then cancel it. */
+  async function undoBooking(shipmentId: number, booking: CarrierBooking, reason: string): Promise<void> {
+    await inTransaction(db, async (trx) => {
+      const locked = await repo.lockShipment(trx, shipmentId);
+      if (locked && locked.tracking_number === null) {
+        await repo.update(trx, shipmentId, { carrier: booking.carrier, trackingNumber: booking.trackingNumber, at: clock.now() });
+      }
+    });
+    await cancelShipment(shipmentId, reason, booking.trackingNumber);
+  }
+
+  async function onOrderPaid(event: DeliverableEvent): Promise<void> {
+    const orderId = orderIdOf(event);
+    const order = await orders.shippable(db, orderId);
+    if (!order) throw new PermanentDeliveryError(`order.paid ${event.id}: order ${orderId} does not exist`);
+    const book = (address: string) =>
+      carrier.createShipment({
+        idempotencyKey: event.id,
+        orderId,
+        address,
+        items: order.lines.map((l) => ({ productId: l.productId, productName: l.productName, quantity: l.quantity })),
+      });
+    let shipment = await repo.findByOrder(db, orderId);
+    if (gone.has(order.status)) {
+      // Cancelled before we booked anything: nothing to ship.
+      if (!shipment) return;
+      if (
+        shipment.tracking_number === null &&
+        (shipment.status === "requested" || shipment.status === "cancelled") &&
+        event.attempts > 0 &&
+        order.shippingAddress
+      ) {
+        // An earlier attempt of this event may have reached the carrier and failed before recording the booking:
+        // the same key gets that booking back (or books one that is cancelled at once), so none is left behind.
+        await undoBooking(shipment.id, await book(order.shippingAddress), order.status);
+        return;
+      }
+      await cancelShipment(shipment.id, order.status);
+      return;
+    }
+    shipment ??=
+      (await repo.insertRequested(db, { orderId, userId: order.userId, address: order.shippingAddress, at: clock.now() })) ??
+      (await repo.findByOrder(db, orderId));
+    if (!shipment) throw new Error(`shipment of order ${orderId} vanished`);
+    // Booked by an earlier delivery of this event (or by an operator): done.
+    if (shipment.status !== "requested") return;
+    if (order.status !== "paid" && order.status !== "preparing") {
+      logger.warn({ orderId, orderStatus: order.status, shipmentId: shipment.id }, "order moved past shipping without a booking; not booking");
+      return;
+    }
+    if (!order.shippingAddress)
+      throw new PermanentDeliveryError(`order ${orderId} has no shipping address; set one and book by hand (admin.setTrackingNumber)`);
+
+    const booked = await book(order.shippingAddress);
+    const shipmentId = shipment.id;
+    try {
+      await inTransaction(db, async (trx) => {
+        const now = clock.now();
+        await orders.advanceForShipping(trx, orderId, "preparing");
+        const locked = await repo.lockShipment(trx, shipmentId);
+        if (locked?.status !== "requested") return; // a concurrent delivery of the same event got here first
+        await repo.update(trx, shipmentId, { status: "ready", carrier: booked.carrier, trackingNumber: booked.trackingNumber, at: now });
+        await repo.insertTrackingEvent(trx, {
+          shipmentId,
+          carrierEventId: null,
+          status: "ready",
+          description: `Booked with ${booked.carrier}, tracking number ${booked.trackingNumber}`,
+          occurredAt: now,
+          receivedAt: now,
+        });
+      });
+      logger.info({ orderId, shipmentId, carrier: booked.carrier, trackingNumber: booked.trackingNumber }, "shipment booked");
+    } catch (error) {
+      if (pgErrorCode(error) === "23505")
+        throw new PermanentDeliveryError(`carrier answered tracking number ${booked.trackingNumber}, which belongs to another shipment`);
+      if (!isDomainError(error, "INVALID_ORDER_STATE")) throw error;
+      const status = error.details.status as OrderStatus;
+      if (!gone.has(status)) {
+        logger.warn({ orderId, orderStatus: status, shipmentId }, "order moved on while booking; keeping it as it is");
+        return;
+      }
+      // Cancelled while the carrier was booking: the booking must not ship. Handled here, not retried.
+      await undoBooking(shipmentId, booked, status);
+    }
+  }
+
+  async function onOrderCancelled(event: DeliverableEvent): Promise<void> {
+    const shipment = await repo.findByOrder(db, orderIdOf(event));
+    // Nothing booked yet: order.paid, when it comes, finds the order cancelled and books nothing.
+    if (!shipment) return;
+    await cancelShipment(shipment.id, "cancelled");
+  }
+
+  /** An OutboxHandler for destination "shipping": throw to retry, PermanentDeliveryError for hopeless. */
+  async function handleOutboxEvent(event: DeliverableEvent): Promise<void> {
+    switch (event.type) {
+      case "order.paid":
+        return onOrderPaid(event);
+      case "order.cancelled":
+        return onOrderCancelled(event);
+      default:
+        throw new PermanentDeliveryError(`shipping does not handle ${event.type}`);
+    }
+  }
+
+  // ── carrier webhooks ─────────────────────────────────────────────────────
+
+  function invalidSignature(reason: "missing" | "malformed" | "expired" | "mismatch"): DomainError {
+    return new DomainError("INVALID_SIGNATURE", { reason });
+  }
+
+  /** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<rawBody>")>`; several v1 entries are allowed (key rotation at the carrier). */
+  function verifySignature(rawBody: string, header: string | null): void {
+    if (!header) throw invalidSignature("missing");
+    let timestamp: string | undefined;
+    const signatures: string[] = [];
+    for (const part of header.split(",")) {
+      const at = part.indexOf("=");
+      const key = part.slice(0, at).trim();
+      const value = part.slice(at + 1).trim();
+      if (at <= 0) continue;
+      if (key === "t") timestamp = value;
+      else if (key === "v1") signatures.push(value);
+    }
+    if (!timestamp || !/^\d{1,12}$/.test(timestamp) || signatures.length === 0) throw invalidSignature("malformed");
+    const nowSeconds = Math.floor(clock.now().getTime() / 1000);
+    if (Math.abs(nowSeconds - Number(timestamp)) > webhook.toleranceSeconds) throw invalidSignature("expired");
+    const expected = createHmac("sha256", webhook.secret).update(`${timestamp}.${rawBody}`).digest();
+    const matches = signatures.some((signature) => /^[0-9a-f]{64}$/i.test(signature) && timingSafeEqual(Buffer.from(signature, "hex"), expected));
+    if (!matches) throw invalidSignature("mismatch");
+  }
+
+  function parseWebhook(rawBody: string): CarrierWebhookBody {
+    let json: unknown;
+    try {
+      json = JSON.parse(rawBody);
+    } catch {
+      throw new InvalidWebhookPayloadError("The webhook body is not JSON");
+    }
+    const parsed = carrierWebhookBody.safeParse(json);
+    if (!parsed.success) throw new InvalidWebhookPayloadError("The webhook body does not match the carrier contract", z.flattenError(parsed.error).fieldErrors);
+    return parsed.data;
+  }
+
+  /**
+   * Moves the order for a carrier step (inside the caller's transaction, rank Order). False when the
+   * order cannot go there: cancelled (the carrier shipped it anyway) or already further along.
+   * A delivery reported before any in-transit update takes the order through "shipped" first.
+   */
+  async function moveOrder(trx: Tx, orderId: number, to: "shipped" | "delivered"): Promise<boolean> {
+    try {
+      await orders.advanceForShipping(trx, orderId, to);
+      return true;
+    } catch (error) {
+      if (!isDomainError(error, "INVALID_ORDER_STATE")) throw error;
+      const from = error.details.status as OrderStatus;
+      if (to === "delivered" && (from === "paid" || from === "preparing")) {
+        await orders.advanceForShipping(trx, orderId, "shipped");
+        await orders.advanceForShipping(trx, orderId, "delivered");
+        return true;
+      }
+      return false;
+    }
+  }
+
+  async function applyCarrierUpdate(trx: Tx, seen: ShipmentRow, update: CarrierWebhookBody): Promise<WebhookResult> {
+    const now = clock.now();
+    const occurredAt = new Date(update.occurredAt);
+    const target: "in_transit" | "delivered" = update.status === "delivered" ? "delivered" : "in_transit";
+    // The order first (rank Order). Its row lock also serializes this with every other change of the shipment.
+    const orderMoves =
+      seen.status !== "cancelled" && progress[target] > rank(seen.status)
+        ? await moveOrder(trx, seen.order_id, target === "delivered" ? "delivered" : "shipped")
+        : null;
+    const shipment = await repo.lockShipment(trx, seen.id);
+    if (!shipment) throw new Error(`shipment ${seen.id} vanished`);
+    const recorded = await repo.insertTrackingEvent(trx, {
+      shipmentId: shipment.id,
+      carrierEventId: update.eventId,
+      status: update.status,
+      description: update.description ?? defaultDescriptions[update.status],
+      occurredAt,
+      receivedAt: now,
+    });
+    if (recorded === undefined) throw new DuplicateCarrierEvent();
+
+    const advances = shipment.status !== "cancelled" && progress[target] > rank(shipment.status);
+    if (!advances) {
+      // A repeated or late step (out_for_delivery while in transit, in_transit after delivered): on the timeline only.
+      if (shipment.status === "cancelled")
+        logger.warn({ shipmentId: shipment.id, eventId: update.eventId, status: update.status }, "carrier update for a cancelled shipment");
+      return { status: "applied" };
+    }
+    // Cannot happen (shipments only move forward, under the order lock); retried by the carrier if it does.
+    if (orderMoves === null) throw new Error(`shipment ${shipment.id} moved back from ${seen.status} to ${shipment.status}`);
+    await repo.update(trx, shipment.id, { status: target, ...(target === "delivered" ? { deliveredAt: occurredAt } : {}), at: now });
+    if (!orderMoves) {
+      logger.error(
+        { shipmentId: shipment.id, orderId: shipment.order_id, status: update.status },
+        "the carrier moved the shipment of an order that cannot ship (cancelled?)",
+      );
+      return { status: "applied" };
+    }
+    const payload = {
+      orderId: shipment.order_id,
+      userId: shipment.user_id,
+      trackingNumber: shipment.tracking_number,
+      carrier: shipment.carrier,
+      occurredAt: occurredAt.toISOString(),
+    };
+    const events: OutboxEvent[] = [];
+    if (rank(shipment.status) < progress.in_transit) events.push({ aggregateType: "shipment", aggregateId: shipment.id, type: "shipment.shipped", payload });
+    if (target === "delivered") events.push({ aggregateType: "shipment", aggregateId: shipment.id, type: "shipment.delivered", payload });
+    await enqueueEvents(trx, now, events);
+    return { status: "applied" };
+  }
+
+  /**
+   * A tracking update from the carrier. Checked before anything is read: the signature and its age
+   * (INVALID_SIGNATURE), then the body (InvalidWebhookPayloadError), then the tracking number
+   * (SHIPMENT_NOT_FOUND). An event id already recorded changes nothing and answers "duplicate".
+   */
+  async function handleCarrierWebhook(rawBody: string, signatureHeader: string | null): Promise<WebhookResult> {
+    verifySignature(rawBody, signatureHeader);
+    const update = parseWebhook(rawBody);
+    const shipment = await repo.findByTrackingNumber(db, update.trackingNumber);
+    if (!shipment) throw new DomainError("SHIPMENT_NOT_FOUND", { trackingNumber: update.trackingNumber });
+    if (await repo.hasCarrierEvent(db, update.eventId)) return { status: "duplicate" };
+    try {
+      const result = await inTransaction(db, (trx) => applyCarrierUpdate(trx, shipment, update));
+      logger.info({ shipmentId: shipment.id, eventId: update.eventId, status: update.status }, "carrier update applied");
+      return result;
+    } catch (error) {
+      // A concurrent delivery of the same event committed first: this one rolled back whole.
+      if (error instanceof DuplicateCarrierEvent) return { status: "duplicate" };
+      if (pgErrorCode(error) === "23505" && pgConstraint(error) === "shipping_tracking_events_carrier_event_key") return { status: "duplicate" };
+      throw error;
+    }
+  }
+
+  // ── reading ─────────────────────────────────────────────────────────────
+
+  async function detail(row: ShipmentRow): Promise<ShipmentDetail> {
+    const timeline = await repo.timeline(db, row.id);
+    return {
+      ...toSummary(row),
+      timeline: timeline.map((e) => ({
+        status: e.status,
+        description: e.description,
+        occurredAt: e.occurred_at,
+        receivedAt: e.received_at,
+        carrierEventId: e.carrier_event_id,
+      })),
+    };
+  }
+
+  async function get(orderId: number): Promise<ShipmentDetail> {
+    const row = await repo.findByOrder(db, orderId);
+    if (!row) throw new DomainError("SHIPMENT_NOT_FOUND", { orderId });
+    return detail(row);
+  }
+
+  return {
+    handleOutboxEvent,
+    handleCarrierWebhook,
+
+    /** The customer's view of their order's shipment. Another customer's order answers exactly like a missing one. */
+    async track(userId: number, orderId: number): Promise<ShipmentTracking> {
+      const row = await repo.findByOrder(db, orderId);
+      if (!row || row.user_id !== userId) throw new DomainError("SHIPMENT_NOT_FOUND", { orderId });
+      const timeline = await repo.timeline(db, row.id);
+      return {
+        orderId: row.order_id,
+        status: row.status,
+        carrier: row.carrier,
+        trackingNumber: row.tracking_number,
+        address: row.address,
+        timeline: timeline.map((e) => ({ status: e.status, description: e.description, occurredAt: e.occurred_at })),
+      };
+    },
+
+    get,
+
+    async list(filter: ShipmentFilter): Promise<Page<ShipmentSummary>> {
+      const beforeId = decodeCursor(filter.cursor, z.number().int().positive());
+      const rows = await repo.list(db, { status: filter.status, beforeId, limit: filter.limit + 1 });
+      const items = rows.slice(0, filter.limit);
+      const last = items.at(-1);
+      return { items: items.map(toSummary), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.id) : null };
+    },
+
+    /**
+     * An operator sets or corrects the tracking number (e.g. booked by hand after the carrier
+     * refused, or a typo). A shipment still requested becomes ready and its order preparing.
+     * Recorded on the timeline as "Tracking number set by operator: <carrier> <number>".
+     */
+    async setTrackingNumber(orderId: number, carrierName: string, trackingNumber: string, actorId?: number): Promise<ShipmentDetail> {
+      const seen = await repo.findByOrder(db, orderId);
+      if (!seen) throw new DomainError("SHIPMENT_NOT_FOUND", { orderId });
+      if (seen.status === "cancelled")
+        throw new DomainError("SHIPMENT_INVALID_STATE", { orderId, shipmentStatus: seen.status }, "A cancelled shipment cannot get a tracking number");
+      try {
+        await inTransaction(db, async (trx) => {
+          const now = clock.now();
+          // Rank Order before rank Shipment; throws INVALID_ORDER_STATE if the order can no longer ship.
+          if (seen.status === "requested") await orders.advanceForShipping(trx, orderId, "preparing");
+          const locked = await repo.lockShipment(trx, seen.id);
+          if (!locked || locked.status === "cancelled")
+            throw new DomainError("SHIPMENT_INVALID_STATE", { orderId, shipmentStatus: "cancelled" }, "A cancelled shipment cannot get a tracking number");
+          if (locked.carrier === carrierName && locked.tracking_number === trackingNumber) return;
+          const status = locked.status === "requested" ? "ready" : locked.status;
+          await repo.update(trx, locked.id, { status, carrier: carrierName, trackingNumber, at: now });
+          await repo.insertTrackingEvent(trx, {
+            shipmentId: locked.id,
+            carrierEventId: null,
+            status,
+            description: `Tracking number set by operator: ${carrierName} ${trackingNumber}`,
+            occurredAt: now,
+            receivedAt: now,
+          });
+          logger.info(
+            { orderId, shipmentId: locked.id, carrier: carrierName, trackingNumber, previous: locked.tracking_number, actorId },
+            "tracking number set by operator",
+          );
+        });
+      } catch (error) {
+        if (pgErrorCode(error) === "23505" && pgConstraint(error) === "shipping_shipments_tracking_idx") {
+          throw new DomainError("TRACKING_NUMBER_TAKEN", { orderId, trackingNumber });
+        }
+        throw error;
+      }
+      return get(orderId);
+    },
+  };
+}
