@@ -1,0 +1,117 @@
+/**
+ * The sending port and its adapters. The service records every message in notification_messages
+ * before it hands it to a sender, so a sender only has to deliver (or throw).
+ *
+ *   RecordingSender  dev and tests: nothing leaves the machine; the recorded row IS the delivery.
+ *   SmtpSender       email through an SMTP server (nodemailer), from an SMTP URL.
+ *   ChannelSender    picks a sender per channel; `createNotificationSender` builds it from config.
+ *
+ * A real SMS provider is one more adapter of the same port, given as `sms` to ChannelSender.
+ */
+import { createTransport, type Transporter } from "nodemailer";
+import type { Logger } from "../kernel/index.ts";
+
+export type Channel = "email" | "sms";
+
+export interface OutgoingMessage {
+  channel: Channel;
+  /** An email address or a phone number, per channel. */
+  to: string;
+  subject: string;
+  body: string;
+  template: string;
+}
+
+export interface NotificationSender {
+  /** Resolves once the provider accepted the message; throws otherwise (the outbox retries). */
+  send(message: OutgoingMessage): Promise<void>;
+}
+
+/** The sender cannot ever deliver this message as configured: retrying will not help. */
+export class SenderConfigurationError extends Error {
+  override name = "SenderConfigurationError";
+}
+
+/** Delivers nothing: the service's row in notification_messages is the whole delivery (admin.list shows it). */
+export class RecordingSender implements NotificationSender {
+  readonly #logger: Logger | undefined;
+  constructor(options: { logger?: Logger } = {}) {
+    this.#logger = options.logger;
+  }
+
+  async send(message: OutgoingMessage): Promise<void> {
+    // No recipient or body in the log: they are personal data, and the row already holds them.
+    this.#logger?.debug({ channel: message.channel, template: message.template }, "notification recorded, not sent (recording sender)");
+  }
+}
+
+export interface SmtpSenderOptions {
+  /** smtp://user:pass@host:587 (STARTTLS when offered) or smtps://user:pass@host:465. */
+  url?: string;
+  /** The From header, e.g. "Agora <no-reply@agora.example>". */
+  from: string;
+  /**
+   * Connection, greeting and socket timeouts. Keep them well under the outbox lease, so a hung
+   * server fails the attempt (and it is retried) before another poller may take the event.
+   */
+  timeoutMs?: number;
+  /** A ready nodemailer transporter instead of `url` (tests use jsonTransport/streamTransport). */
+  transporter?: Transporter;
+}
+
+export class SmtpSender implements NotificationSender {
+  readonly #transporter: Transporter;
+  readonly #from: string;
+
+  constructor(options: SmtpSenderOptions) {
+    if (!options.from.trim()) throw new SenderConfigurationError("SmtpSender: a From address is required");
+    if (options.transporter) this.#transporter = options.transporter;
+    else if (options.url) {
+      const timeoutMs = options.timeoutMs ?? 10_000;
+      this.#transporter = createTransport({ url: options.url, connectionTimeout: timeoutMs, greetingTimeout: timeoutMs, socketTimeout: timeoutMs });
+    } else throw new SenderConfigurationError("SmtpSender: an SMTP URL (or a transporter) is required");
+    this.#from = options.from;
+  }
+
+  async send(message: OutgoingMessage): Promise<void> {
+    if (message.channel !== "email") {
+      throw new SenderConfigurationError(`SmtpSender sends email only, not ${message.channel} (template ${message.template}); give SMS its own sender`);
+    }
+    const info = await this.#transporter.sendMail({ from: this.#from, to: message.to, subject: message.subject, text: message.body });
+    // An SMTP server may accept the envelope yet refuse every recipient: that is not a delivery.
+    const rejected = (info as { rejected?: unknown[] }).rejected ?? [];
+    const accepted = (info as { accepted?: unknown[] }).accepted;
+    if (rejected.length > 0 && (!accepted || accepted.length === 0)) throw new Error(`SMTP server rejected the recipient (template ${message.template})`);
+  }
+
+  /** Closes pooled connections (none unless the URL asked for a pool). */
+  close(): void {
+    this.#transporter.close();
+  }
+}
+
+/** One sender per channel. */
+export class ChannelSender implements NotificationSender {
+  readonly #senders: Record<Channel, NotificationSender>;
+  constructor(senders: Record<Channel, NotificationSender>) {
+    this.#senders = senders;
+  }
+
+  send(message: OutgoingMessage): Promise<void> {
+    return this.#senders[message.channel].send(message);
+  }
+}
+
+export interface NotificationSenderConfig {
+  /** Unset: every email is only recorded (dev). */
+  smtpUrl: string | undefined;
+  smtpFrom: string;
+  smtpTimeoutMs: number;
+}
+
+/** SMTP_URL set → email over SMTP; SMS is recorded until an SMS provider adapter exists. */
+export function createNotificationSender(config: NotificationSenderConfig, logger?: Logger): NotificationSender {
+  const recording = new RecordingSender({ logger });
+  const email = config.smtpUrl ? new SmtpSender({ url: config.smtpUrl, from: config.smtpFrom, timeoutMs: config.smtpTimeoutMs }) : recording;
+  return new ChannelSender({ email, sms: recording });
+}
