@@ -11,6 +11,7 @@ import { loadConfig } from "../apps/server/config.ts";
 import { createDatabase, migrateToLatest } from "../db/index.ts";
 import { createLogger, createMemoryInfra, isDomainError, systemClock } from "../modules/kernel/index.ts";
 import type { DataPlatform } from "../modules/outbox/index.ts";
+import type { Carrier } from "../modules/shipping/index.ts";
 import { type PaymentGateway, PaymentGatewayUnavailableError } from "../modules/wallet/index.ts";
 
 const DEMO_PASSWORD = "agora-demo-password";
@@ -181,6 +182,12 @@ const noDataPlatform: DataPlatform = {
   publish: () => Promise.reject(new Error("the seed script sends no events")),
 };
 
+/** Nothing is booked with a carrier while seeding. */
+const noCarrier: Carrier = {
+  createShipment: () => Promise.reject(new Error("the seed script books no shipments")),
+  cancelShipment: () => Promise.reject(new Error("the seed script books no shipments")),
+};
+
 // ── run ──────────────────────────────────────────────────────────────────
 
 const started = performance.now();
@@ -200,7 +207,7 @@ try {
     logger: createLogger("silent"),
     metrics: null,
     config,
-    ports: { paymentGateway: noPaymentGateway, dataPlatform: noDataPlatform },
+    ports: { paymentGateway: noPaymentGateway, dataPlatform: noDataPlatform, carrier: noCarrier },
   });
 
   const adminAccount = config.admin ?? { email: "admin@agora.local", password: "agora-admin-password", name: "Administrator" };

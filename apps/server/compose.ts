@@ -9,9 +9,17 @@ import { type CatalogService, createCatalogService } from "../../modules/catalog
 import { type CouponService, createCouponService } from "../../modules/coupons/index.ts";
 import { createIdentityService, defaultIdentityConfig, type IdentityConfig, type IdentityService } from "../../modules/identity/index.ts";
 import type { Clock, Infra, Logger, Metrics } from "../../modules/kernel/index.ts";
+import {
+  createNotificationSender,
+  createNotificationService,
+  deadEventAlert,
+  type NotificationSender,
+  type NotificationService,
+} from "../../modules/notifications/index.ts";
 import { createOrdersService, type OrdersService } from "../../modules/orders/index.ts";
 import { createOutboxPoller, createOutboxRouter, type DataPlatform, dataPlatformHandler, type OutboxPoller } from "../../modules/outbox/index.ts";
 import { createSalesService, type SalesService } from "../../modules/sales/index.ts";
+import { type Carrier, createShippingService, type ShippingService } from "../../modules/shipping/index.ts";
 import { createWalletService, type PaymentGateway, type WalletService } from "../../modules/wallet/index.ts";
 import type { AgoraConfig } from "./config.ts";
 import { createHttpApp } from "./http.ts";
@@ -25,12 +33,17 @@ export interface Services {
   wallet: WalletService;
   sales: SalesService;
   orders: OrdersService;
+  shipping: ShippingService;
+  notifications: NotificationService;
 }
 
 /** The outside world, behind ports: real adapters in production, fakes over HTTP in tests and dev. */
 export interface Ports {
   paymentGateway: PaymentGateway;
   dataPlatform: DataPlatform;
+  carrier: Carrier;
+  /** Default: SMTP when SMTP_URL is set, otherwise recorded only. */
+  notificationSender?: NotificationSender;
 }
 
 export interface AgoraDeps {
@@ -91,13 +104,30 @@ export function createAgora(deps: AgoraDeps): Agora {
     sales,
     config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000 },
   });
-  const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders };
+  const shipping = createShippingService({
+    db,
+    clock,
+    logger,
+    orders,
+    carrier: ports.carrier,
+    // main.ts refuses to start in production without a secret; elsewhere a fixed dev secret is fine.
+    webhook: { secret: config.carrierWebhookSecret ?? "dev-carrier-webhook-secret", toleranceSeconds: config.carrierWebhookToleranceSeconds },
+  });
+  const sender =
+    ports.notificationSender ?? createNotificationSender({ smtpUrl: config.smtpUrl, smtpFrom: config.smtpFrom, smtpTimeoutMs: config.smtpTimeoutMs }, logger);
+  const notifications = createNotificationService({ db, clock, logger, identity, catalog, sender, operators: { emails: config.notifyOperatorEmails } });
+  const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders, shipping, notifications };
   const outboxPoller = createOutboxPoller({
     db,
     clock,
     logger,
     metrics: deps.metrics,
-    handlers: { "data-platform": dataPlatformHandler(ports.dataPlatform) },
+    handlers: {
+      "data-platform": dataPlatformHandler(ports.dataPlatform),
+      shipping: shipping.handleOutboxEvent,
+      notifications: notifications.handleOutboxEvent,
+    },
+    onDead: (event, error) => notifications.alertOperators(deadEventAlert(event, error)),
     config: {
       pollIntervalMs: config.outboxPollIntervalMs,
       batchSize: config.outboxBatchSize,

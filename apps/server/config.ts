@@ -42,6 +42,20 @@ export interface AgoraConfig {
   /** Waits after the 1st, 2nd, … failed attempt, in seconds; the last repeats. */
   outboxBackoffSeconds: number[];
   outboxMaxAttempts: number;
+  /** Unset: the dev server starts the fake carrier in-process. */
+  carrierUrl: string | undefined;
+  carrierTimeoutMs: number;
+  carrierApiKey: string | undefined;
+  /** HMAC secret of carrier webhooks; required in production. */
+  carrierWebhookSecret: string | undefined;
+  carrierWebhookToleranceSeconds: number;
+  carrierWebhookMaxBytes: number;
+  /** Unset: emails are only recorded (notifications.admin.list shows them). */
+  smtpUrl: string | undefined;
+  smtpFrom: string;
+  smtpTimeoutMs: number;
+  /** Who hears of low stock and dead outbox events; empty → every active admin. */
+  notifyOperatorEmails: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -104,5 +118,18 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
       return seconds;
     }),
     outboxMaxAttempts: int(env, "OUTBOX_MAX_ATTEMPTS", 3),
+    carrierUrl: env.CARRIER_URL || undefined,
+    carrierTimeoutMs: int(env, "CARRIER_TIMEOUT_MS", 5_000),
+    carrierApiKey: env.CARRIER_API_KEY || undefined,
+    carrierWebhookSecret: env.CARRIER_WEBHOOK_SECRET || undefined,
+    carrierWebhookToleranceSeconds: int(env, "CARRIER_WEBHOOK_TOLERANCE_SECONDS", 300),
+    carrierWebhookMaxBytes: int(env, "CARRIER_WEBHOOK_MAX_BYTES", 65_536),
+    smtpUrl: env.SMTP_URL || undefined,
+    smtpFrom: env.SMTP_FROM ?? "Agora <no-reply@agora.local>",
+    smtpTimeoutMs: int(env, "SMTP_TIMEOUT_MS", 10_000),
+    notifyOperatorEmails: (env.NOTIFY_OPERATOR_EMAILS ?? "")
+      .split(",")
+      .map((e) => e.trim())
+      .filter(Boolean),
   };
 }

@@ -9,6 +9,7 @@ import { secureHeaders } from "hono/secure-headers";
 import { sql } from "kysely";
 import type { DatabaseHandle } from "../../db/index.ts";
 import type { Infra, Logger, Metrics, RequestContext } from "../../modules/kernel/index.ts";
+import { createCarrierWebhookRoute } from "../../modules/shipping/index.ts";
 import type { Services } from "./compose.ts";
 import type { AgoraConfig } from "./config.ts";
 import type { AppRouter } from "./router.ts";
@@ -96,6 +97,10 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
       },
     });
   });
+
+  // Signed carrier updates; outside /trpc, with a body limit of its own.
+  const carrierWebhook = createCarrierWebhookRoute(services.shipping, { logger, maxBodyBytes: config.carrierWebhookMaxBytes });
+  app.post("/webhooks/carrier", (c) => carrierWebhook(c.req.raw));
 
   app.notFound((c) => c.json({ error: { message: "Not found", code: "NOT_FOUND" } }, 404));
   app.onError((error, c) => {

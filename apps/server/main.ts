@@ -6,13 +6,16 @@
 import { createDatabase, migrateToLatest } from "../../db/index.ts";
 import { createLogger, createMemoryInfra, createMetrics, createRedisClient, createRedisInfra, systemClock } from "../../modules/kernel/index.ts";
 import { HttpDataPlatform } from "../../modules/outbox/index.ts";
+import { HttpCarrier } from "../../modules/shipping/index.ts";
 import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
+import { startFakeCarrier } from "../fakes/carrier.ts";
 import { startFakeDataPlatform } from "../fakes/data-platform.ts";
 import { startFakePaymentGateway } from "../fakes/payment-gateway.ts";
 import { createAgora } from "./compose.ts";
 import { loadConfig } from "./config.ts";
 
 const config = loadConfig();
+if (config.nodeEnv === "production" && !config.carrierWebhookSecret) throw new Error("CARRIER_WEBHOOK_SECRET must be set in production");
 const logger = createLogger(config.logLevel);
 
 const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize });
@@ -37,7 +40,21 @@ const dataPlatform = new HttpDataPlatform({
   apiKey: config.dataPlatformApiKey,
 });
 
-const agora = createAgora({ database, infra, clock: systemClock, logger, metrics: createMetrics(), config, ports: { paymentGateway, dataPlatform } });
+const fakeCarrier = config.carrierUrl
+  ? null
+  : startFakeCarrier({
+      latencyMs: 20,
+      webhookUrl: `http://127.0.0.1:${config.port}/webhooks/carrier`,
+      webhookSecret: config.carrierWebhookSecret ?? "dev-carrier-webhook-secret",
+    });
+if (fakeCarrier) logger.warn({ url: fakeCarrier.url }, "CARRIER_URL is unset: shipments are booked with the built-in fake carrier");
+const carrier = new HttpCarrier({
+  baseUrl: config.carrierUrl ?? (fakeCarrier?.url as string),
+  timeoutMs: config.carrierTimeoutMs,
+  apiKey: config.carrierApiKey,
+});
+
+const agora = createAgora({ database, infra, clock: systemClock, logger, metrics: createMetrics(), config, ports: { paymentGateway, dataPlatform, carrier } });
 
 if (config.admin) {
   const admin = await agora.services.identity.ensureAdmin({ email: config.admin.email, password: config.admin.password, name: config.admin.name });
@@ -64,6 +81,7 @@ async function shutdown(signal: string) {
   await agora.stop();
   await fakeGateway?.stop();
   await fakeDataPlatform?.stop();
+  await fakeCarrier?.stop();
   await infra.close();
   await database.close();
   clearTimeout(force);

@@ -4,9 +4,11 @@ import { createCatalogRouter } from "../../modules/catalog/index.ts";
 import { createCouponRouter } from "../../modules/coupons/index.ts";
 import { createIdentityRouter } from "../../modules/identity/index.ts";
 import { publicProcedure, router } from "../../modules/kernel/index.ts";
+import { createNotificationsRouter } from "../../modules/notifications/index.ts";
 import { createOrdersRouter } from "../../modules/orders/index.ts";
 import type { createOutboxRouter } from "../../modules/outbox/index.ts";
 import { createSalesRouter } from "../../modules/sales/index.ts";
+import { createShippingRouter } from "../../modules/shipping/index.ts";
 import { createWalletRouter } from "../../modules/wallet/index.ts";
 import type { Services } from "./compose.ts";
 
@@ -21,6 +23,8 @@ export function createAppRouter(services: Services, outbox: ReturnType<typeof cr
     wallet: createWalletRouter(services.wallet),
     sales: createSalesRouter(services.sales),
     orders: createOrdersRouter(services.orders),
+    shipping: createShippingRouter(services.shipping),
+    notifications: createNotificationsRouter(services.notifications),
     outbox,
   });
 }

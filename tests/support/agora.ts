@@ -3,6 +3,7 @@
  * outside world, and typed clients that go through the real Hono app and tRPC stack in-process.
  */
 import { type AgoraClient, createAgoraClient } from "../../apps/client/index.ts";
+import { type FakeCarrier, startFakeCarrier } from "../../apps/fakes/carrier.ts";
 import { type FakeDataPlatform, startFakeDataPlatform } from "../../apps/fakes/data-platform.ts";
 import { type FakePaymentGateway, startFakePaymentGateway } from "../../apps/fakes/payment-gateway.ts";
 import { type Agora, createAgora } from "../../apps/server/compose.ts";
@@ -10,6 +11,7 @@ import { type AgoraConfig, loadConfig } from "../../apps/server/config.ts";
 import type { Db } from "../../db/index.ts";
 import { createLogger, createMemoryInfra, createRedisInfra, type Infra, ManualClock } from "../../modules/kernel/index.ts";
 import { HttpDataPlatform } from "../../modules/outbox/index.ts";
+import { HttpCarrier } from "../../modules/shipping/index.ts";
 import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
 import { createTestDatabase, type TestDatabase } from "./postgres.ts";
 import { createTestRedis, type TestRedis } from "./redis.ts";
@@ -40,6 +42,8 @@ export interface TestAgora {
   gateway: FakePaymentGateway;
   /** The fake data platform paid orders are synced to; the poller is driven by hand: `t.agora.outboxPoller.runOnce()`. */
   dataPlatform: FakeDataPlatform;
+  /** The fake carrier; its signed webhooks go into this Agora's own Hono app. */
+  carrier: FakeCarrier;
   /** A client as an anonymous visitor, or with a bearer token. */
   client(token?: string): AgoraClient;
   signUpCustomer(label?: string): Promise<Customer>;
@@ -73,12 +77,19 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     passwordTimeCost: 1,
     // Tests run the poller by hand so they can move the clock between attempts.
     outboxPollerEnabled: false,
+    carrierWebhookSecret: "test-carrier-secret",
     ...options.config,
   };
   const gateway = startFakePaymentGateway();
   const paymentGateway = new HttpPaymentGateway({ baseUrl: gateway.url, timeoutMs: 1_000 });
   const dataPlatform = startFakeDataPlatform();
-  const ports = { paymentGateway, dataPlatform: new HttpDataPlatform({ baseUrl: dataPlatform.url, timeoutMs: 500 }) };
+  let agoraFetch: (request: Request) => Promise<Response> = () => Promise.reject(new Error("agora not started"));
+  const carrier = startFakeCarrier({ webhookSecret: "test-carrier-secret", now: () => clock.now(), webhookFetch: (request) => agoraFetch(request) });
+  const ports = {
+    paymentGateway,
+    dataPlatform: new HttpDataPlatform({ baseUrl: dataPlatform.url, timeoutMs: 500 }),
+    carrier: new HttpCarrier({ baseUrl: carrier.url, timeoutMs: 1_000 }),
+  };
   const agora = createAgora({
     database: database.handle,
     infra,
@@ -89,6 +100,7 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     ports,
   });
   agora.start();
+  agoraFetch = async (request) => agora.app.fetch(request);
 
   const inProcessFetch = ((input: string | URL | Request, init?: RequestInit) =>
     agora.app.fetch(input instanceof Request ? new Request(input, init) : new Request(String(input), init))) as typeof fetch;
@@ -114,6 +126,7 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     redis,
     gateway,
     dataPlatform,
+    carrier,
     client,
     signUpCustomer,
     async signUpCustomers(count, label) {
@@ -156,6 +169,7 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
       await agora.stop();
       await gateway.stop();
       await dataPlatform.stop();
+      await carrier.stop();
       await redis?.cleanup();
       await database.drop();
     },
