@@ -38,6 +38,8 @@ export const outboxRepository = {
    * Claims due events in ONE statement: rows locked by a concurrent claim are skipped (SKIP LOCKED),
    * and the lease (locked_until) keeps other pollers off them until it ends. A poller that dies
    * mid-batch simply lets its leases run out; its events are then claimed again.
+   * Per aggregate and destination, events go out in order: one waits while an earlier one is
+   * still pending (being sent, or waiting to be retried), so "delivered" never overtakes "shipped".
    */
   claimDue(db: Db, now: Date, leaseUntil: Date, owner: string, limit: number, destinations: string[]) {
     return db
@@ -51,6 +53,19 @@ export const outboxRepository = {
           .where("destination", "in", destinations)
           .where("next_attempt_at", "<=", now)
           .where((w) => w.or([w("locked_until", "is", null), w("locked_until", "<=", now)]))
+          .where(({ not, exists, selectFrom }) =>
+            not(
+              exists(
+                selectFrom("outbox_events as earlier")
+                  .select("earlier.id")
+                  .whereRef("earlier.aggregate_type", "=", "outbox_events.aggregate_type")
+                  .whereRef("earlier.aggregate_id", "=", "outbox_events.aggregate_id")
+                  .whereRef("earlier.destination", "=", "outbox_events.destination")
+                  .where("earlier.status", "=", "pending")
+                  .whereRef("earlier.id", "<", "outbox_events.id"),
+              ),
+            ),
+          )
           .orderBy("next_attempt_at")
           .orderBy("id")
           .limit(limit)

@@ -124,6 +124,23 @@ describe("retries on the schedule", () => {
   });
 });
 
+describe("order within an aggregate", () => {
+  test("a later event of the same order waits while an earlier one waits for its retry", async () => {
+    const orderId = await placeOrder();
+    await buyer.client.orders.cancel.mutate({ orderId });
+    const poller = noJitterPoller();
+    t.dataPlatform.control.failNext(1);
+
+    // Only the paid event is claimable; it fails, and the cancelled event must not overtake it.
+    expect(await poller.runOnce()).toMatchObject({ claimed: 1, retried: 1 });
+    expect((await poller.runOnce()).claimed).toBe(0);
+    t.clock.advance(5 * MINUTE);
+    expect(await poller.runOnce()).toMatchObject({ claimed: 1, sent: 1 });
+    expect(await poller.runOnce()).toMatchObject({ claimed: 1, sent: 1 });
+    expect(t.dataPlatform.applied().map((e) => e.type)).toEqual(["order.paid", "order.cancelled"]);
+  });
+});
+
 describe("several pollers", () => {
   async function enqueue(count: number): Promise<void> {
     await inTransaction(t.db, (trx) =>
