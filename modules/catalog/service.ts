@@ -118,8 +118,10 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
       const signups = await inventoryRepository.closeRestockSignups(trx, a.productId, now);
       for (const signup of signups) {
         events.push({
-          aggregateType: "product",
-          aggregateId: a.productId,
+          // Each sign-up is its own aggregate: the outbox keeps order per aggregate, and one
+          // customer's notice need not wait behind another's.
+          aggregateType: "restock_signup",
+          aggregateId: signup.id,
           type: "inventory.back_in_stock",
           payload: { productId: a.productId, userId: signup.user_id, channel: signup.channel, signupId: signup.id },
         });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
 import type { AgoraClient } from "../../apps/client/index.ts";
 import type { Database } from "../../db/index.ts";
 import { type Customer, codeOf, errorOf, startTestAgora, type TestAgora } from "../support/agora.ts";
@@ -47,12 +48,12 @@ async function storedProduct(productId: number) {
   return { product, stock };
 }
 
+/** Outbox rows of one type about a product (by payload: back-in-stock rows belong to their sign-up). */
 function outboxEvents(productId: number, type: string) {
   return t.db
     .selectFrom("outbox_events")
     .selectAll()
-    .where("aggregate_type", "=", "product")
-    .where("aggregate_id", "=", String(productId))
+    .where(sql<string>`payload->>'productId'`, "=", String(productId))
     .where("type", "=", type)
     .orderBy("id")
     .execute();

@@ -5,6 +5,7 @@
  * those events are handed to the handler directly.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
 import { createTransport } from "nodemailer";
 import { createCallerFactory, createLogger, MINUTE, type Session } from "../../modules/kernel/index.ts";
 import {
@@ -79,12 +80,13 @@ function messagesWhere(filter: { userId?: number; sourceEventIds?: string[]; tem
 }
 
 /** The outbox rows for notifications of an aggregate, oldest first. */
-async function notificationEvents(aggregateId: number, type: string) {
+/** Notification rows of one type about a product or an order (found by payload, whatever their aggregate). */
+async function notificationEvents(subjectId: number, type: string) {
   return t.db
     .selectFrom("outbox_events")
     .selectAll()
     .where("destination", "=", "notifications")
-    .where("aggregate_id", "=", String(aggregateId))
+    .where((eb) => eb.or([eb(sql<string>`payload->>'productId'`, "=", String(subjectId)), eb(sql<string>`payload->>'orderId'`, "=", String(subjectId))]))
     .where("type", "=", type)
     .orderBy("id")
     .execute();

@@ -123,7 +123,7 @@ describe("back in stock", () => {
     const rows = await notices(product.id);
     expect(rows.map((r) => ({ aggregate: [r.aggregate_type, r.aggregate_id], payload: r.payload, status: r.status, createdAt: r.created_at }))).toEqual(
       customers.map((c, i) => ({
-        aggregate: ["product", String(product.id)],
+        aggregate: ["restock_signup", String(ids[i])],
         payload: { productId: product.id, userId: c.id, channel: i === 1 ? "sms" : "email", signupId: ids[i] as number },
         status: "pending",
         createdAt: t.clock.now(),
