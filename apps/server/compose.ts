@@ -18,6 +18,7 @@ import {
 } from "../../modules/notifications/index.ts";
 import { createOrdersService, type OrdersService } from "../../modules/orders/index.ts";
 import { createOutboxPoller, createOutboxRouter, type DataPlatform, dataPlatformHandler, type OutboxPoller } from "../../modules/outbox/index.ts";
+import { createReportsService, type ReportsService } from "../../modules/reports/index.ts";
 import { createSalesService, type SalesService } from "../../modules/sales/index.ts";
 import { type Carrier, createShippingService, type ShippingService } from "../../modules/shipping/index.ts";
 import { createWalletService, type PaymentGateway, type WalletService } from "../../modules/wallet/index.ts";
@@ -35,6 +36,7 @@ export interface Services {
   orders: OrdersService;
   shipping: ShippingService;
   notifications: NotificationService;
+  reports: ReportsService;
 }
 
 /** The outside world, behind ports: real adapters in production, fakes over HTTP in tests and dev. */
@@ -116,7 +118,8 @@ export function createAgora(deps: AgoraDeps): Agora {
   const sender =
     ports.notificationSender ?? createNotificationSender({ smtpUrl: config.smtpUrl, smtpFrom: config.smtpFrom, smtpTimeoutMs: config.smtpTimeoutMs }, logger);
   const notifications = createNotificationService({ db, clock, logger, identity, catalog, sender, operators: { emails: config.notifyOperatorEmails } });
-  const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders, shipping, notifications };
+  const reports = createReportsService({ clock, orders, catalog, wallet, sales });
+  const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders, shipping, notifications, reports };
   const outboxPoller = createOutboxPoller({
     db,
     clock,

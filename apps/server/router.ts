@@ -7,6 +7,7 @@ import { publicProcedure, router } from "../../modules/kernel/index.ts";
 import { createNotificationsRouter } from "../../modules/notifications/index.ts";
 import { createOrdersRouter } from "../../modules/orders/index.ts";
 import type { createOutboxRouter } from "../../modules/outbox/index.ts";
+import { createReportsRouter } from "../../modules/reports/index.ts";
 import { createSalesRouter } from "../../modules/sales/index.ts";
 import { createShippingRouter } from "../../modules/shipping/index.ts";
 import { createWalletRouter } from "../../modules/wallet/index.ts";
@@ -25,6 +26,7 @@ export function createAppRouter(services: Services, outbox: ReturnType<typeof cr
     orders: createOrdersRouter(services.orders),
     shipping: createShippingRouter(services.shipping),
     notifications: createNotificationsRouter(services.notifications),
+    reports: createReportsRouter(services.reports),
     outbox,
   });
 }

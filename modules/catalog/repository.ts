@@ -194,6 +194,23 @@ export const inventoryRepository = {
     return q.execute();
   },
 
+  /** Counts and value of what is on the shelves (deleted products left out). */
+  summary(db: Executor) {
+    return db
+      .selectFrom("catalog_products as p")
+      .innerJoin("inventory_stock as s", "s.product_id", "p.id")
+      .select([
+        sql<number>`(count(*) filter (where p.status = 'active'))::int8`.as("active_products"),
+        sql<number>`(count(*) filter (where p.status = 'hidden'))::int8`.as("hidden_products"),
+        sql<number>`(count(*) filter (where s.quantity = 0))::int8`.as("out_of_stock"),
+        sql<number>`(count(*) filter (where s.quantity < s.low_stock_threshold))::int8`.as("low_stock"),
+        sql<number>`coalesce(sum(s.quantity), 0)::int8`.as("units"),
+        sql<number>`coalesce(sum(s.quantity::int8 * p.price), 0)::int8`.as("stock_value"),
+      ])
+      .where("p.status", "<>", "deleted")
+      .executeTakeFirstOrThrow();
+  },
+
   listLowStock(db: Executor, limit: number) {
     return db
       .selectFrom("inventory_stock as s")

@@ -245,6 +245,19 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
       }));
     },
 
+    /** What is on the shelves, for operators' reports. */
+    async inventorySummary() {
+      const r = await inventoryRepository.summary(db);
+      return {
+        activeProducts: Number(r.active_products),
+        hiddenProducts: Number(r.hidden_products),
+        outOfStock: Number(r.out_of_stock),
+        lowStock: Number(r.low_stock),
+        units: Number(r.units),
+        stockValue: Number(r.stock_value),
+      };
+    },
+
     /**
      * A customer asks to hear when an out-of-stock product is back. The stock row is share-locked
      * until the sign-up commits, so an inbound cannot land between the check and the insert and

@@ -64,6 +64,8 @@ export const domainErrorCatalog = {
   TRACKING_NUMBER_TAKEN: { trpc: "CONFLICT", message: "This tracking number belongs to another shipment" },
   OUTBOX_EVENT_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such outbox event" },
   INVALID_SIGNATURE: { trpc: "UNAUTHORIZED", message: "The signature is not valid" },
+  // reports
+  INVALID_PERIOD: { trpc: "BAD_REQUEST", message: "The period must start before it ends and span at most 366 days" },
 } as const satisfies Record<string, { trpc: TrpcCode; message: string; ref?: string }>;
 
 export type DomainCode = keyof typeof domainErrorCatalog;

@@ -1,4 +1,4 @@
-import type { Selectable } from "kysely";
+import { type Selectable, sql } from "kysely";
 import type { Db, OrderOrdersTable, OrderStatus, Tx } from "../../db/index.ts";
 import { LockRank, noteLock } from "../../db/index.ts";
 
@@ -129,5 +129,24 @@ export const orderRepository = {
       .limit(limit)
       .execute()
       .then((rows) => rows.map((r) => r.id));
+  },
+
+  /** Per UTC day of payment: paid orders, takings, discounts, and what was later cancelled or refunded. */
+  dailyTotals(db: Executor, from: Date, to: Date) {
+    return db
+      .selectFrom("order_orders")
+      .select([
+        sql<string>`to_char(paid_at at time zone 'UTC', 'YYYY-MM-DD')`.as("day"),
+        sql<number>`count(*)::int8`.as("paid_orders"),
+        sql<number>`sum(final_amount)::int8`.as("gross_amount"),
+        sql<number>`sum(discount_amount)::int8`.as("discount_amount"),
+        sql<number>`(count(*) filter (where status in ('cancelled', 'refunded')))::int8`.as("reversed_orders"),
+        sql<number>`coalesce(sum(final_amount) filter (where status in ('cancelled', 'refunded')), 0)::int8`.as("reversed_amount"),
+      ])
+      .where("paid_at", ">=", from)
+      .where("paid_at", "<", to)
+      .groupBy(sql`1`)
+      .orderBy(sql`1`)
+      .execute();
   },
 };

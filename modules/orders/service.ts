@@ -454,6 +454,20 @@ export function createOrdersService(deps: OrdersDeps) {
 
     sweepExpired,
 
+    /** Sales per day for operators: takings net of cancellations and refunds. */
+    async dailyTotals(from: Date, to: Date) {
+      const rows = await orderRepository.dailyTotals(db, from, to);
+      return rows.map((r) => ({
+        day: r.day,
+        paidOrders: Number(r.paid_orders),
+        grossAmount: Number(r.gross_amount),
+        discountAmount: Number(r.discount_amount),
+        reversedOrders: Number(r.reversed_orders),
+        reversedAmount: Number(r.reversed_amount),
+        netAmount: Number(r.gross_amount) - Number(r.reversed_amount),
+      }));
+    },
+
     async mine(userId: number, filter: { status?: OrderSummary["status"]; cursor?: string; limit: number }): Promise<Page<OrderSummary>> {
       return page({ ...filter, userId });
     },

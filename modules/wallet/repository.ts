@@ -1,4 +1,5 @@
 /** All SQL of the wallet: wallet_accounts and wallet_ledger. */
+import { sql } from "kysely";
 import type { Db, LedgerEntryKind, Tx } from "../../db/index.ts";
 import { LockRank, noteLock } from "../../db/index.ts";
 
@@ -127,5 +128,21 @@ export const walletRepository = {
       .select((eb) => eb.fn.countAll<number>().as("n"))
       .executeTakeFirstOrThrow();
     return Number(row.n);
+  },
+
+  /** Money customers hold now, and what moved through wallets in [from, to). */
+  async totals(db: Executor, from: Date, to: Date) {
+    const held = await db.selectFrom("wallet_accounts").select(sql<number>`coalesce(sum(balance), 0)::int8`.as("balance")).executeTakeFirstOrThrow();
+    const moved = await db
+      .selectFrom("wallet_ledger")
+      .select([
+        sql<number>`coalesce(sum(amount) filter (where kind = 'charge'), 0)::int8`.as("charged"),
+        sql<number>`coalesce(-sum(amount) filter (where kind = 'payment'), 0)::int8`.as("paid"),
+        sql<number>`coalesce(sum(amount) filter (where kind = 'refund'), 0)::int8`.as("refunded"),
+      ])
+      .where("created_at", ">=", from)
+      .where("created_at", "<", to)
+      .executeTakeFirstOrThrow();
+    return { balance: Number(held.balance), charged: Number(moved.charged), paid: Number(moved.paid), refunded: Number(moved.refunded) };
   },
 };

@@ -322,6 +322,9 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
     },
 
     /** Accounts whose balance is not the sum of their ledger. Empty when the books are right. */
+    /** Balances held (what the shop owes its customers) and wallet movements in a period. */
+    totals: (from: Date, to: Date) => walletRepository.totals(db, from, to),
+
     async verifyBooks(): Promise<BooksReport> {
       const [checkedAccounts, mismatches] = await Promise.all([walletRepository.countAccounts(db), walletRepository.booksMismatches(db, 1000)]);
       return { checkedAccounts, mismatches };

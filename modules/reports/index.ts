@@ -1,0 +1,4 @@
+/** reports: what operators read — sales per day, wallets, inventory, top sellers. */
+export { createReportsRouter } from "./router.ts";
+export type { PeriodInput, ReportsDeps, ReportsService } from "./service.ts";
+export { createReportsService, periodInput } from "./service.ts";

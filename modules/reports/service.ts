@@ -1,0 +1,75 @@
+/**
+ * Reports for operators: sales per day, money held in wallets, stock on the shelves and the top
+ * sellers, composed from what each module reports of itself (no SQL here).
+ */
+import { z } from "zod";
+import type { CatalogService } from "../catalog/index.ts";
+import type { Clock } from "../kernel/index.ts";
+import { DAY, DomainError, utcDay } from "../kernel/index.ts";
+import type { OrdersService } from "../orders/index.ts";
+import type { SalesService } from "../sales/index.ts";
+import type { WalletService } from "../wallet/index.ts";
+
+export const periodInput = z
+  .strictObject({
+    /** The last `days` UTC days, today included; or an explicit [from, to) range. */
+    days: z.number().int().min(1).max(366).default(7),
+    from: z.coerce.date().optional(),
+    to: z.coerce.date().optional(),
+  })
+  .default({ days: 7 });
+export type PeriodInput = z.infer<typeof periodInput>;
+
+export interface ReportsDeps {
+  clock: Clock;
+  orders: Pick<OrdersService, "dailyTotals">;
+  catalog: Pick<CatalogService, "inventorySummary" | "lowStock">;
+  wallet: Pick<WalletService, "totals">;
+  sales: Pick<SalesService, "popularUncached">;
+}
+
+export type ReportsService = ReturnType<typeof createReportsService>;
+
+export function createReportsService({ clock, orders, catalog, wallet, sales }: ReportsDeps) {
+  function period(input: PeriodInput): { from: Date; to: Date; days: number } {
+    const startOfTomorrow = new Date(`${utcDay(new Date(clock.now().getTime() + DAY))}T00:00:00Z`);
+    const to = input.to ?? startOfTomorrow;
+    const from = input.from ?? new Date(to.getTime() - input.days * DAY);
+    if (from >= to) throw new DomainError("INVALID_PERIOD", { from, to });
+    if (to.getTime() - from.getTime() > 366 * DAY) throw new DomainError("INVALID_PERIOD", { from, to, maxDays: 366 });
+    return { from, to, days: Math.ceil((to.getTime() - from.getTime()) / DAY) };
+  }
+
+  async function salesReport(input: PeriodInput) {
+    const { from, to } = period(input);
+    const days = await orders.dailyTotals(from, to);
+    const sum = (pick: (d: (typeof days)[number]) => number) => days.reduce((total, d) => total + pick(d), 0);
+    return {
+      period: { from, to },
+      days,
+      totals: {
+        paidOrders: sum((d) => d.paidOrders),
+        grossAmount: sum((d) => d.grossAmount),
+        discountAmount: sum((d) => d.discountAmount),
+        reversedOrders: sum((d) => d.reversedOrders),
+        reversedAmount: sum((d) => d.reversedAmount),
+        netAmount: sum((d) => d.netAmount),
+      },
+    };
+  }
+
+  return {
+    sales: salesReport,
+    inventory: async () => ({ ...(await catalog.inventorySummary()), lowStockProducts: await catalog.lowStock(20) }),
+    async overview(input: PeriodInput) {
+      const { from, to, days } = period(input);
+      const [salesPart, inventory, money, top] = await Promise.all([
+        salesReport({ ...input, from, to }),
+        catalog.inventorySummary(),
+        wallet.totals(from, to),
+        sales.popularUncached(Math.min(30, days), 10),
+      ]);
+      return { period: { from, to }, sales: salesPart.totals, wallets: money, inventory, topProducts: top.products };
+    },
+  };
+}
