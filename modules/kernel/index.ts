@@ -3,6 +3,8 @@ export type { Clock } from "./clock.ts";
 export { DAY, HOUR, ManualClock, MINUTE, systemClock, utcDay } from "./clock.ts";
 export type { DomainCode } from "./errors.ts";
 export { DomainError, domainErrorCatalog, isDomainError } from "./errors.ts";
+export type { JsonAnswer, JsonEndpoint } from "./http-json.ts";
+export { checkEndpoint, HttpTransportError, postJson } from "./http-json.ts";
 export { createMemoryInfra } from "./infra/memory.ts";
 export { createRedisClient, createRedisInfra } from "./infra/redis.ts";
 export type { Cache, Counters, Infra, Lock, LockManager, RateLimitDecision, RateLimiter, RateLimitPolicy } from "./infra/types.ts";

@@ -3,6 +3,7 @@
  * shipment steps are sent to it. The event id travels as `Idempotency-Key`, so an event sent
  * twice (a retry after a lost answer, an expired lease) is applied once downstream.
  */
+import { checkEndpoint, HttpTransportError, type JsonAnswer, type JsonEndpoint, postJson } from "../kernel/index.ts";
 import { type DeliverableEvent, type OutboxHandler, PermanentDeliveryError } from "./poller.ts";
 
 export interface DataPlatformEvent {
@@ -18,42 +19,33 @@ export interface DataPlatform {
   publish(event: DataPlatformEvent): Promise<void>;
 }
 
-export interface HttpDataPlatformOptions {
-  /** e.g. http://127.0.0.1:4020 (events go to /v1/events). */
-  baseUrl: string;
-  timeoutMs: number;
-  apiKey?: string;
-  fetch?: typeof fetch;
-}
+/** Where the platform listens (events go to /v1/events). */
+export type HttpDataPlatformOptions = JsonEndpoint;
 
 export class HttpDataPlatform implements DataPlatform {
-  readonly #options: HttpDataPlatformOptions;
+  readonly #endpoint: HttpDataPlatformOptions;
   constructor(options: HttpDataPlatformOptions) {
-    this.#options = options;
+    checkEndpoint(options, "HttpDataPlatform");
+    this.#endpoint = options;
   }
 
   async publish(event: DataPlatformEvent): Promise<void> {
-    const { baseUrl, timeoutMs, apiKey } = this.#options;
-    const doFetch = this.#options.fetch ?? fetch;
-    let response: Response;
+    let answer: JsonAnswer;
     try {
-      response = await doFetch(`${baseUrl.replace(/\/$/, "")}/v1/events`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "idempotency-key": event.id, ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
-        body: JSON.stringify(event),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      answer = await postJson(this.#endpoint, "/v1/events", event.id, event);
     } catch (error) {
-      const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
-      throw new Error(timedOut ? `data platform timed out after ${timeoutMs} ms` : `data platform unreachable: ${String(error)}`);
+      if (error instanceof HttpTransportError)
+        throw new Error(error.kind === "timeout" ? `data platform timed out: ${error.message}` : `data platform ${error.message}`, { cause: error });
+      throw error;
     }
-    if (response.ok) return;
-    const text = (await response.text().catch(() => "")).slice(0, 200);
+    const { status, text } = answer;
+    if (status >= 200 && status < 300) return;
+    const excerpt = text.slice(0, 200);
     // 4xx other than timeouts and throttling: the event itself is refused, retrying will not help.
-    if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
-      throw new PermanentDeliveryError(`data platform refused the event: HTTP ${response.status} ${text}`);
+    if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+      throw new PermanentDeliveryError(`data platform refused the event: HTTP ${status} ${excerpt}`);
     }
-    throw new Error(`data platform answered HTTP ${response.status} ${text}`);
+    throw new Error(`data platform answered HTTP ${status} ${excerpt}`);
   }
 }
 

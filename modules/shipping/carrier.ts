@@ -14,7 +14,9 @@
  *   network failure, timeout, 5xx, 408, 429, an unreadable 2xx  → plain Error: retried later
  *   any other 4xx (bad address, unknown tracking number, ...)    → PermanentDeliveryError: dead at once
  */
+
 import { z } from "zod";
+import { checkEndpoint, HttpTransportError, type JsonAnswer, type JsonEndpoint, postJson } from "../kernel/index.ts";
 import { PermanentDeliveryError } from "../outbox/index.ts";
 
 export interface CarrierItem {
@@ -52,31 +54,17 @@ export class CarrierTooLateError extends Error {
   }
 }
 
-export interface HttpCarrierOptions {
-  /** e.g. http://127.0.0.1:4030 (no trailing /v1). */
-  baseUrl: string;
-  /** Whole-call budget (connect, answer and body). */
-  timeoutMs: number;
-  /** Sent as `Authorization: Bearer …` when set. */
-  apiKey?: string;
-  /** Injected for tests; defaults to the global fetch. */
-  fetch?: typeof fetch;
-}
+/** Base URL, whole-call timeout, optional API key and fetch: see JsonEndpoint. */
+export type HttpCarrierOptions = JsonEndpoint;
 
 const bookingBody = z.object({ carrier: z.string().min(1).max(100), trackingNumber: z.string().min(1).max(100) });
 
 export class HttpCarrier implements Carrier {
-  readonly #baseUrl: string;
-  readonly #timeoutMs: number;
-  readonly #apiKey: string | undefined;
-  readonly #fetch: typeof fetch;
+  readonly #endpoint: HttpCarrierOptions;
 
   constructor(options: HttpCarrierOptions) {
-    if (!Number.isInteger(options.timeoutMs) || options.timeoutMs <= 0) throw new Error("HttpCarrier: timeoutMs must be a positive integer");
-    this.#baseUrl = options.baseUrl.replace(/\/+$/, "");
-    this.#timeoutMs = options.timeoutMs;
-    this.#apiKey = options.apiKey;
-    this.#fetch = options.fetch ?? fetch;
+    checkEndpoint(options, "HttpCarrier");
+    this.#endpoint = options;
   }
 
   async createShipment(request: CreateShipmentRequest): Promise<CarrierBooking> {
@@ -102,24 +90,13 @@ export class HttpCarrier implements Carrier {
     throw failure(`cancel ${request.trackingNumber}`, status, text);
   }
 
-  async #post(path: string, idempotencyKey: string, payload: unknown): Promise<{ status: number; body: unknown; text: string }> {
-    const headers: Record<string, string> = { "Content-Type": "application/json", "Idempotency-Key": idempotencyKey };
-    if (this.#apiKey) headers.Authorization = `Bearer ${this.#apiKey}`;
+  async #post(path: string, idempotencyKey: string, payload: unknown): Promise<JsonAnswer> {
     try {
-      // One signal for the whole exchange: it also aborts a body that never finishes.
-      const signal = AbortSignal.timeout(this.#timeoutMs);
-      const response = await this.#fetch(`${this.#baseUrl}${path}`, { method: "POST", headers, body: JSON.stringify(payload), signal });
-      const text = await response.text();
-      let body: unknown = null;
-      try {
-        body = text ? JSON.parse(text) : null;
-      } catch {
-        body = null;
-      }
-      return { status: response.status, body, text };
+      return await postJson(this.#endpoint, path, idempotencyKey, payload);
     } catch (error) {
-      const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
-      throw new Error(timedOut ? `carrier did not answer within ${this.#timeoutMs} ms` : `carrier unreachable: ${String(error)}`, { cause: error });
+      // Retryable: the outbox tries again with the same key.
+      if (error instanceof HttpTransportError) throw new Error(`carrier: ${error.message}`, { cause: error });
+      throw error;
     }
   }
 }

@@ -14,7 +14,9 @@
  * The same Idempotency-Key always gets the same answer from the gateway, which is what makes a
  * retry after a lost answer safe.
  */
+
 import { z } from "zod";
+import { checkEndpoint, HttpTransportError, type JsonAnswer, type JsonEndpoint, postJson } from "../kernel/index.ts";
 
 export interface ChargeRequest {
   userId: number;
@@ -57,33 +59,19 @@ export class PaymentGatewayUnavailableError extends Error {
   }
 }
 
-export interface HttpPaymentGatewayOptions {
-  /** e.g. http://127.0.0.1:4010 (no trailing /v1). */
-  baseUrl: string;
-  /** Whole-call budget (connect, answer and body); past it the call fails with failure "timeout". */
-  timeoutMs: number;
-  /** Sent as `Authorization: Bearer …` when set. */
-  apiKey?: string;
-  /** Injected for tests; defaults to the global fetch. */
-  fetch?: typeof fetch;
-}
+/** Base URL, whole-call timeout, optional API key and fetch: see JsonEndpoint. */
+export type HttpPaymentGatewayOptions = JsonEndpoint;
 
 const approvedBody = z.object({ status: z.literal("approved"), reference: z.string().min(1).max(200) });
 const declinedBody = z.object({ status: z.literal("declined"), code: z.string().min(1).max(100), reason: z.string().max(500) });
 const voidedBody = z.object({ status: z.literal("voided"), reference: z.string().min(1).max(200) });
 
 export class HttpPaymentGateway implements PaymentGateway {
-  readonly #baseUrl: string;
-  readonly #timeoutMs: number;
-  readonly #apiKey: string | undefined;
-  readonly #fetch: typeof fetch;
+  readonly #endpoint: HttpPaymentGatewayOptions;
 
   constructor(options: HttpPaymentGatewayOptions) {
-    if (!Number.isInteger(options.timeoutMs) || options.timeoutMs <= 0) throw new Error("HttpPaymentGateway: timeoutMs must be a positive integer");
-    this.#baseUrl = options.baseUrl.replace(/\/+$/, "");
-    this.#timeoutMs = options.timeoutMs;
-    this.#apiKey = options.apiKey;
-    this.#fetch = options.fetch ?? fetch;
+    checkEndpoint(options, "HttpPaymentGateway");
+    this.#endpoint = options;
   }
 
   async charge(request: ChargeRequest): Promise<ChargeOutcome> {
@@ -108,29 +96,13 @@ export class HttpPaymentGateway implements PaymentGateway {
   }
 
   async #post(path: string, idempotencyKey: string, payload: unknown): Promise<{ status: number; body: unknown }> {
-    const headers: Record<string, string> = { "Content-Type": "application/json", "Idempotency-Key": idempotencyKey };
-    if (this.#apiKey) headers.Authorization = `Bearer ${this.#apiKey}`;
-    let response: Response;
     try {
-      // One signal for the whole exchange: it also aborts a body that never finishes.
-      const signal = AbortSignal.timeout(this.#timeoutMs);
-      response = await this.#fetch(`${this.#baseUrl}${path}`, { method: "POST", headers, body: JSON.stringify(payload), signal });
-      const text = await response.text();
-      let body: unknown = null;
-      try {
-        body = text ? JSON.parse(text) : null;
-      } catch {
-        body = null;
-      }
-      return { status: response.status, body };
+      return await postJson(this.#endpoint, path, idempotencyKey, payload);
     } catch (error) {
-      if (isTimeout(error))
-        throw new PaymentGatewayUnavailableError("timeout", `payment gateway did not answer within ${this.#timeoutMs} ms`, undefined, { cause: error });
-      throw new PaymentGatewayUnavailableError("network", `payment gateway unreachable: ${String(error)}`, undefined, { cause: error });
+      if (error instanceof HttpTransportError) {
+        throw new PaymentGatewayUnavailableError(error.kind, `payment gateway: ${error.message}`, undefined, { cause: error });
+      }
+      throw error;
     }
   }
-}
-
-function isTimeout(error: unknown): boolean {
-  return error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
 }

@@ -105,14 +105,14 @@ describe("HttpCarrier against the fake carrier", () => {
     const slow = new HttpCarrier({ baseUrl: fake.url, timeoutMs: 50 });
     const timedOut = await failure(slow.createShipment(request(107)));
     expect(timedOut).not.toBeInstanceOf(PermanentDeliveryError);
-    expect(timedOut.message).toBe("carrier did not answer within 50 ms");
+    expect(timedOut.message).toBe("carrier: no answer within 50 ms");
 
     const gone = startFakeCarrier();
     const url = gone.url;
     await gone.stop();
     const unreachable = await failure(new HttpCarrier({ baseUrl: url, timeoutMs: 300 }).createShipment(request(108)));
     expect(unreachable).not.toBeInstanceOf(PermanentDeliveryError);
-    expect(unreachable.message).toStartWith("carrier unreachable:");
+    expect(unreachable.message).toStartWith("carrier: unreachable:");
   });
 
   test("cancel: twice is fine; once in transit it is CarrierTooLateError; an unknown number is permanent", async () => {
