@@ -7,6 +7,7 @@ import type { DatabaseHandle } from "../../db/index.ts";
 import { type CartService, createCartService } from "../../modules/cart/index.ts";
 import { type CatalogService, createCatalogService } from "../../modules/catalog/index.ts";
 import { type CouponService, createCouponService } from "../../modules/coupons/index.ts";
+import { purgeKeysOlderThan } from "../../modules/idempotency/index.ts";
 import { createIdentityService, defaultIdentityConfig, type IdentityConfig, type IdentityService } from "../../modules/identity/index.ts";
 import type { Clock, Infra, Logger, Metrics } from "../../modules/kernel/index.ts";
 import {
@@ -141,6 +142,12 @@ export function createAgora(deps: AgoraDeps): Agora {
   });
   const router = createAppRouter(services, createOutboxRouter(db, clock));
   const app = createHttpApp({ ...deps, router, services });
+  let housekeeping: ReturnType<typeof setInterval> | null = null;
+  const purgeIdempotencyKeys = () =>
+    purgeKeysOlderThan(db, new Date(clock.now().getTime() - config.idempotencyKeyTtlHours * 3_600_000)).catch((error) =>
+      logger.error({ err: error }, "idempotency key purge failed"),
+    );
+
   return {
     services,
     outboxPoller,
@@ -149,9 +156,12 @@ export function createAgora(deps: AgoraDeps): Agora {
     start() {
       orders.start();
       if (config.outboxPollerEnabled) outboxPoller.start();
+      housekeeping ??= setInterval(purgeIdempotencyKeys, 3_600_000);
     },
     async stop() {
       orders.stop();
+      if (housekeeping) clearInterval(housekeeping);
+      housekeeping = null;
       await outboxPoller.stop();
     },
   };

@@ -56,6 +56,8 @@ export interface AgoraConfig {
   smtpTimeoutMs: number;
   /** Who hears of low stock and dead outbox events; empty → every active admin. */
   notifyOperatorEmails: string[];
+  /** How long an idempotency key answers retries before it is forgotten. */
+  idempotencyKeyTtlHours: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -131,5 +133,6 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
       .split(",")
       .map((e) => e.trim())
       .filter(Boolean),
+    idempotencyKeyTtlHours: int(env, "IDEMPOTENCY_KEY_TTL_HOURS", 24),
   };
 }

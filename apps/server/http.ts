@@ -36,7 +36,7 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
   app.use("*", requestId());
   app.use("*", secureHeaders());
   if (config.corsOrigins.length > 0) {
-    app.use("*", cors({ origin: config.corsOrigins, allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key"], maxAge: 600 }));
+    app.use("*", cors({ origin: config.corsOrigins, allowHeaders: ["Authorization", "Content-Type"], maxAge: 600 }));
   }
   app.use(
     "/trpc/*",
@@ -100,7 +100,7 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
 
   // Signed carrier updates; outside /trpc, with a body limit of its own.
   const carrierWebhook = createCarrierWebhookRoute(services.shipping, { logger, maxBodyBytes: config.carrierWebhookMaxBytes });
-  app.post("/webhooks/carrier", (c) => carrierWebhook(c.req.raw));
+  app.all("/webhooks/carrier", (c) => carrierWebhook(c.req.raw)); // the route answers 405 to all but POST
 
   app.notFound((c) => c.json({ error: { message: "Not found", code: "NOT_FOUND" } }, 404));
   app.onError((error, c) => {

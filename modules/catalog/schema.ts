@@ -18,13 +18,23 @@ const browseFilters = {
   limit: pageLimitSchema,
 };
 
-export const listProductsInput = z.strictObject(browseFilters);
-export const searchProductsInput = z.strictObject({ query: z.string().trim().min(1).max(100), ...browseFilters });
-export const adminListProductsInput = z.strictObject({
-  ...browseFilters,
-  query: z.string().trim().min(1).max(100).optional(),
-  status: z.enum(["active", "hidden", "deleted"]).optional(),
-});
+/** A price range that ends before it starts can match nothing: say so instead. */
+function checkPriceRange(v: { minPrice?: number; maxPrice?: number }, ctx: z.RefinementCtx): void {
+  if (v.minPrice !== undefined && v.maxPrice !== undefined && v.minPrice > v.maxPrice) {
+    ctx.addIssue({ code: "custom", message: "minPrice must not exceed maxPrice", path: ["minPrice"] });
+  }
+}
+
+export const listProductsInput = z.strictObject(browseFilters).superRefine(checkPriceRange).prefault({});
+export const searchProductsInput = z.strictObject({ query: z.string().trim().min(1).max(100), ...browseFilters }).superRefine(checkPriceRange);
+export const adminListProductsInput = z
+  .strictObject({
+    ...browseFilters,
+    query: z.string().trim().min(1).max(100).optional(),
+    status: z.enum(["active", "hidden", "deleted"]).optional(),
+  })
+  .superRefine(checkPriceRange)
+  .prefault({});
 export type BrowseFilter = z.infer<typeof adminListProductsInput>;
 
 export const productIdInput = z.strictObject({ productId: idSchema });
@@ -40,13 +50,15 @@ export const createProductInput = z.strictObject({
 });
 export type CreateProductInput = z.infer<typeof createProductInput>;
 
-export const updateProductInput = z.strictObject({
-  productId: idSchema,
-  name: z.string().trim().min(1).max(200).optional(),
-  category: categorySchema.optional(),
-  price: priceSchema.optional(),
-  description: z.string().max(5000).optional(),
-});
+export const updateProductInput = z
+  .strictObject({
+    productId: idSchema,
+    name: z.string().trim().min(1).max(200).optional(),
+    category: categorySchema.optional(),
+    price: priceSchema.optional(),
+    description: z.string().max(5000).optional(),
+  })
+  .refine((v) => v.name !== undefined || v.category !== undefined || v.price !== undefined || v.description !== undefined, "nothing to update");
 
 export const setProductStatusInput = z.strictObject({ productId: idSchema, status: productStatusSchema });
 
@@ -69,7 +81,7 @@ export const adjustInput = z.strictObject({
 });
 export const setThresholdInput = z.strictObject({ productId: idSchema, threshold: z.number().int().min(0).max(1_000_000) });
 export const movementsInput = z.strictObject({ productId: idSchema, cursor: cursorSchema, limit: pageLimitSchema });
-export const lowStockInput = z.strictObject({ limit: pageLimitSchema });
+export const lowStockInput = z.strictObject({ limit: pageLimitSchema }).prefault({});
 export const restockSignupInput = z.strictObject({ productId: idSchema, channel: z.enum(["email", "sms"]).default("email") });
 
 export interface Product {

@@ -233,7 +233,7 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
 
     async history(userId: number | null, userCouponId: number) {
       const row = userId === null ? await couponRepository.findIssued(db, userCouponId) : await requireOwned(db, userId, userCouponId, "none");
-      if (!row) throw new DomainError("COUPON_NOT_OWNED", { userCouponId });
+      if (!row) throw new DomainError("COUPON_NOT_FOUND", { userCouponId });
       const entries = await couponRepository.history(db, userCouponId);
       return { userCouponId, couponId: row.coupon_id, entries: entries.map((e) => ({ action: e.action, orderId: e.order_id, at: e.created_at })) };
     },

@@ -1,3 +1,3 @@
 /** idempotency: customer-scoped keys that make retries safe. */
 export type { IdempotentRequest, KeyId } from "./service.ts";
-export { claimBeforeCallingOut, claimInTransaction, completeInTransaction, hashRequest, releaseClaim } from "./service.ts";
+export { claimBeforeCallingOut, claimInTransaction, completeInTransaction, hashRequest, purgeKeysOlderThan, releaseClaim } from "./service.ts";

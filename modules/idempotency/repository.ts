@@ -52,4 +52,9 @@ export const idempotencyRepository = {
       .where("status", "=", "in_progress")
       .execute();
   },
+
+  async deleteOlderThan(db: Db, before: Date): Promise<number> {
+    const result = await db.deleteFrom("idempotency_keys").where("created_at", "<", before).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  },
 };

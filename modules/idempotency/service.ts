@@ -75,3 +75,11 @@ export async function claimBeforeCallingOut<T>(db: Db, request: IdempotentReques
 export async function releaseClaim(db: Db, request: KeyId): Promise<void> {
   await idempotencyRepository.deleteInProgress(db, request);
 }
+
+/**
+ * Forgets keys older than `before`. A retry is a matter of seconds or minutes; a day later the
+ * same key is a new request. A key stuck "in progress" (its process died mid-charge) goes too.
+ */
+export function purgeKeysOlderThan(db: Db, before: Date): Promise<number> {
+  return idempotencyRepository.deleteOlderThan(db, before);
+}

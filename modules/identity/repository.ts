@@ -64,8 +64,12 @@ export const identityRepository = {
       .executeTakeFirst();
   },
 
-  async listUsers(db: Executor, filter: { query?: string; status?: "active" | "deactivated"; afterId?: number; limit: number }): Promise<UserRow[]> {
+  async listUsers(
+    db: Executor,
+    filter: { query?: string; status?: "active" | "deactivated"; role?: "customer" | "admin"; afterId?: number; limit: number },
+  ): Promise<UserRow[]> {
     let q = db.selectFrom("identity_users").selectAll().orderBy("id", "asc").limit(filter.limit);
+    if (filter.role) q = q.where("role", "=", filter.role);
     if (filter.afterId !== undefined) q = q.where("id", ">", filter.afterId);
     if (filter.status) q = q.where("status", "=", filter.status);
     if (filter.query) {

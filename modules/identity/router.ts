@@ -19,7 +19,8 @@ export function createIdentityRouter(identity: IdentityService) {
     admin: router({
       listCustomers: adminProcedure.input(listCustomersInput).query(({ input }) => identity.listCustomers(input)),
       getCustomer: adminProcedure.input(userIdInput).query(({ input }) => identity.getCustomer(input.userId)),
-      deactivate: adminProcedure.input(userIdInput).mutation(({ input }) => identity.deactivate(input.userId)),
+      deactivate: adminProcedure.input(userIdInput).mutation(({ input, ctx }) => identity.deactivate(input.userId, ctx.session.userId)),
+      reactivate: adminProcedure.input(userIdInput).mutation(({ input }) => identity.reactivate(input.userId)),
     }),
   });
 }

@@ -29,12 +29,16 @@ export const updateProfileInput = z
 
 export const changePasswordInput = z.strictObject({ currentPassword: z.string().min(1).max(128), newPassword: passwordSchema });
 
-export const listCustomersInput = z.strictObject({
-  query: z.string().trim().max(100).optional(),
-  status: z.enum(["active", "deactivated"]).optional(),
-  cursor: cursorSchema,
-  limit: pageLimitSchema,
-});
+export const listCustomersInput = z
+  .strictObject({
+    query: z.string().trim().max(100).optional(),
+    status: z.enum(["active", "deactivated"]).optional(),
+    /** Customers unless asked otherwise. */
+    role: z.enum(["customer", "admin", "any"]).default("customer"),
+    cursor: cursorSchema,
+    limit: pageLimitSchema,
+  })
+  .prefault({});
 
 export const userIdInput = z.strictObject({ userId: idSchema });
 

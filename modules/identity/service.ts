@@ -136,20 +136,35 @@ export function createIdentityService({ db, clock, infra, config }: IdentityDeps
       });
     },
 
-    async listCustomers(filter: { query?: string; status?: "active" | "deactivated"; cursor?: string; limit: number }): Promise<Page<UserProfile>> {
+    async listCustomers(filter: {
+      query?: string;
+      status?: "active" | "deactivated";
+      role?: "customer" | "admin" | "any";
+      cursor?: string;
+      limit: number;
+    }): Promise<Page<UserProfile>> {
       const afterId = decodeCursor(filter.cursor, z.number().int());
-      const rows = await identityRepository.listUsers(db, { query: filter.query, status: filter.status, afterId, limit: filter.limit + 1 });
+      const role = filter.role === "any" ? undefined : (filter.role ?? "customer");
+      const rows = await identityRepository.listUsers(db, { query: filter.query, status: filter.status, role, afterId, limit: filter.limit + 1 });
       const page = rows.slice(0, filter.limit);
       const last = page.at(-1);
       return { items: page.map(toProfile), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.id) : null };
+    },
+
+    /** Lets a deactivated account log in again (its old sessions stay ended). */
+    async reactivate(userId: number): Promise<UserProfile> {
+      const row = await identityRepository.updateUser(db, userId, { status: "active" }, clock.now());
+      if (!row) throw new DomainError("USER_NOT_FOUND", { userId });
+      return toProfile(row);
     },
 
     async getCustomer(userId: number): Promise<UserProfile> {
       return toProfile(await requireUser(userId));
     },
 
-    /** Deactivates an account and ends all its sessions at once. */
-    async deactivate(userId: number): Promise<UserProfile> {
+    /** Deactivates an account and ends all its sessions at once. An admin cannot lock themself out. */
+    async deactivate(userId: number, actorId: number): Promise<UserProfile> {
+      if (userId === actorId) throw new DomainError("FORBIDDEN", { userId }, "You cannot deactivate your own account");
       const now = clock.now();
       return db.transaction().execute(async (trx) => {
         const row = await identityRepository.updateUser(trx, userId, { status: "deactivated" }, now);

@@ -63,6 +63,7 @@ export const domainErrorCatalog = {
   SHIPMENT_INVALID_STATE: { trpc: "CONFLICT", message: "The shipment cannot do this in its current state" },
   TRACKING_NUMBER_TAKEN: { trpc: "CONFLICT", message: "This tracking number belongs to another shipment" },
   OUTBOX_EVENT_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such outbox event" },
+  OUTBOX_EVENT_NOT_RETRYABLE: { trpc: "CONFLICT", message: "The event was sent already, or is being sent right now" },
   INVALID_SIGNATURE: { trpc: "UNAUTHORIZED", message: "The signature is not valid" },
   // reports
   INVALID_PERIOD: { trpc: "BAD_REQUEST", message: "The period must start before it ends and span at most 366 days" },

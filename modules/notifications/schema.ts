@@ -28,17 +28,19 @@ export const eventPayloads = {
 
 export type NotifiedEventType = keyof typeof eventPayloads;
 
-export const listMessagesInput = z.strictObject({
-  channel: z.enum(["email", "sms"]).optional(),
-  template: z.string().trim().min(1).max(100).optional(),
-  /** The customer (or admin) a message was for. */
-  userId: idSchema.optional(),
-  status: z.enum(["sent", "failed"]).optional(),
-  /** The outbox event that caused the messages. */
-  sourceEventId: z.uuid().optional(),
-  cursor: cursorSchema,
-  limit: pageLimitSchema,
-});
+export const listMessagesInput = z
+  .strictObject({
+    channel: z.enum(["email", "sms"]).optional(),
+    template: z.string().trim().min(1).max(100).optional(),
+    /** The customer (or admin) a message was for. */
+    userId: idSchema.optional(),
+    status: z.enum(["sent", "failed"]).optional(),
+    /** The outbox event that caused the messages. */
+    sourceEventId: z.uuid().optional(),
+    cursor: cursorSchema,
+    limit: pageLimitSchema,
+  })
+  .prefault({});
 export type ListMessagesFilter = z.infer<typeof listMessagesInput>;
 
 export interface NotificationMessage {

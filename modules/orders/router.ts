@@ -19,7 +19,10 @@ export function createOrdersRouter(orders: OrdersService) {
     create: authedProcedure.input(placeOrderInput).mutation(({ input, ctx }) => orders.create(ctx.session.userId, input)),
     /** ... and pay within the payment window. */
     pay: authedProcedure.input(payOrderInput).mutation(({ input, ctx }) => orders.pay(ctx.session.userId, input.orderId, input.idempotencyKey)),
-    cancel: authedProcedure.input(cancelOrderInput).mutation(({ input, ctx }) => orders.cancel(ctx.session, input.orderId, input.reason)),
+    // The customer routes act as a customer even for an admin's session: operators use orders.admin.*.
+    cancel: authedProcedure
+      .input(cancelOrderInput)
+      .mutation(({ input, ctx }) => orders.cancel({ userId: ctx.session.userId, role: "customer" }, input.orderId, input.reason)),
     mine: authedProcedure.input(myOrdersInput).query(({ input, ctx }) => orders.mine(ctx.session.userId, input)),
     get: authedProcedure.input(orderIdInput).query(({ input, ctx }) => orders.get({ userId: ctx.session.userId, role: "customer" }, input.orderId)),
     admin: router({

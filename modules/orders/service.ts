@@ -118,7 +118,7 @@ export function createOrdersService(deps: OrdersDeps) {
       requested.map((l) => l.productId),
     );
     const missing = requested.filter((l) => !products.has(l.productId)).map((l) => l.productId);
-    if (missing.length) throw new DomainError("PRODUCT_NOT_FOUND", { productIds: missing });
+    if (missing.length) throw new DomainError("PRODUCT_NOT_FOUND", { productId: missing[0], productIds: missing });
     const short = shortLines(requested, products);
     if (short.length) throw new DomainError("INSUFFICIENT_STOCK", { insufficientItems: short });
 
@@ -149,7 +149,10 @@ export function createOrdersService(deps: OrdersDeps) {
       payload: {
         orderId,
         userId,
-        ...order,
+        // Named one by one: the priced order carries internal fields that are nobody else's business.
+        subtotalAmount: order.subtotalAmount,
+        discountAmount: order.discountAmount,
+        finalAmount: order.finalAmount,
         paidAt: paidAt.toISOString(),
         items: lines.map((l) => ({ productId: l.productId, productName: l.productName, unitPrice: l.unitPrice, quantity: l.quantity })),
       },

@@ -68,12 +68,12 @@ export function createOutboxRouter(db: Db, clock: Clock) {
         }));
         return { items, nextCursor: rows.length > input.limit ? (items.at(-1)?.id ?? null) : null };
       }),
-      /** Sends a pending or dead event at the next poll. */
+      /** Sends a pending or dead event at the next poll; a dead one gets one more attempt. */
       retry: adminProcedure.input(z.strictObject({ eventId: z.uuid() })).mutation(async ({ input }) => {
         if (!(await outboxRepository.retryNow(db, input.eventId, clock.now()))) {
           const exists = await outboxRepository.find(db, input.eventId);
           if (!exists) throw new DomainError("OUTBOX_EVENT_NOT_FOUND", { eventId: input.eventId });
-          throw new DomainError("INVALID_ORDER_STATE", { eventId: input.eventId, status: exists.status }, "Only pending or dead events can be retried");
+          throw new DomainError("OUTBOX_EVENT_NOT_RETRYABLE", { eventId: input.eventId, status: exists.status, leasedUntil: exists.locked_until });
         }
         return { eventId: input.eventId, retryAt: clock.now() };
       }),

@@ -136,12 +136,14 @@ export const outboxRepository = {
       .execute();
   },
 
+  /** Due now, unless it is sent or a poller holds a live lease on it (being sent this moment). */
   async retryNow(db: Db, id: string, now: Date): Promise<boolean> {
     const result = await db
       .updateTable("outbox_events")
-      .set({ status: "pending", next_attempt_at: now, locked_until: null, locked_by: null })
+      .set({ status: "pending", next_attempt_at: now })
       .where("id", "=", id)
       .where("status", "in", ["pending", "dead"])
+      .where((w) => w.or([w("locked_until", "is", null), w("locked_until", "<=", now)]))
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
   },

@@ -97,8 +97,6 @@ function toSummary(row: ShipmentRow): ShipmentSummary {
   };
 }
 
-/** Shipment state conflicts reuse INVALID_ORDER_STATE (CONFLICT) until the kernel has a shipment code. */
-
 export type ShippingService = ReturnType<typeof createShippingService>;
 
 export function createShippingService(deps: ShippingDeps) {

@@ -10,6 +10,7 @@
  *   401 { error: { code: "INVALID_SIGNATURE", message } }                missing, wrong or stale signature
  *   404 { error: { code: "SHIPMENT_NOT_FOUND", message } }               unknown tracking number: the carrier
  *        retries, which covers an update that overtook our own booking commit
+ *   422 { error: { code, message } }                                    signed and well-formed, but a rule refuses it
  *   405 / 413 / 415, and 500 { error: { code: "INTERNAL_SERVER_ERROR" } } with no detail (logged here)
  */
 import type { Logger } from "../kernel/index.ts";
@@ -76,6 +77,12 @@ export function createCarrierWebhookRoute(service: Pick<ShippingService, "handle
       if (isDomainError(error, "SHIPMENT_NOT_FOUND")) {
         logger?.warn({ trackingNumber: error.details.trackingNumber }, "carrier webhook for an unknown tracking number");
         return errorResponse(404, "SHIPMENT_NOT_FOUND", domainErrorCatalog.SHIPMENT_NOT_FOUND.message);
+      }
+      // Any other rule said no (e.g. the order can no longer move that way): retrying will not help,
+      // so answer 422 with the code rather than a 500 the carrier would retry forever.
+      if (isDomainError(error)) {
+        logger?.warn({ domainCode: error.domainCode, details: error.details }, "carrier webhook not applicable");
+        return errorResponse(422, error.domainCode, error.message);
       }
       logger?.error({ err: error }, "carrier webhook failed");
       return errorResponse(500, "INTERNAL_SERVER_ERROR", "Internal server error");

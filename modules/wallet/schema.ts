@@ -13,7 +13,7 @@ export const chargeInput = z.strictObject({
 
 /** Customer procedures never take a userId: the wallet is always the caller's own. */
 export const balanceInput = z.strictObject({}).optional();
-export const historyInput = z.strictObject({ cursor: cursorSchema, limit: pageLimitSchema });
+export const historyInput = z.strictObject({ cursor: cursorSchema, limit: pageLimitSchema }).prefault({});
 export const adminLedgerInput = z.strictObject({ userId: idSchema, cursor: cursorSchema, limit: pageLimitSchema });
 
 export interface WalletBalance {

@@ -321,10 +321,10 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
       return { userId, balance: account?.balance ?? 0, ledgerSum: totals.sum, entryCount: totals.count, ...page };
     },
 
-    /** Accounts whose balance is not the sum of their ledger. Empty when the books are right. */
     /** Balances held (what the shop owes its customers) and wallet movements in a period. */
     totals: (from: Date, to: Date) => walletRepository.totals(db, from, to),
 
+    /** Accounts whose balance is not the sum of their ledger. Empty when the books are right. */
     async verifyBooks(): Promise<BooksReport> {
       const [checkedAccounts, mismatches] = await Promise.all([walletRepository.countAccounts(db), walletRepository.booksMismatches(db, 1000)]);
       return { checkedAccounts, mismatches };

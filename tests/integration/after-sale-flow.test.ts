@@ -70,6 +70,7 @@ describe("a paid order, end to end", () => {
     );
     expect(forged.status).toBe(401);
     expect((await buyer.client.shipping.track.query({ orderId: placed.orderId })).timeline).toHaveLength(3);
+    expect((await t.agora.app.request("/webhooks/carrier")).status).toBe(405);
 
     // A delivered order can be returned: the admin refunds it.
     const admin = await t.admin();

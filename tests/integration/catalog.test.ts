@@ -397,6 +397,10 @@ describe("catalog: bad input", () => {
     expect(Object.keys(hugeQuery.data.fieldErrors ?? {})).toEqual(["query"]);
     const badLimit = await errorOf(anonymous.catalog.list.query({ limit: 1_000, sort: "cheapest" } as never));
     expect(Object.keys(badLimit.data.fieldErrors ?? {}).sort()).toEqual(["limit", "sort"]);
+    const backwardsRange = await errorOf(anonymous.catalog.list.query({ minPrice: 5_000, maxPrice: 1_000 }));
+    expect(Object.keys(backwardsRange.data.fieldErrors ?? {})).toEqual(["minPrice"]);
+    const nothingToChange = await errorOf(admin.client.catalog.admin.update.mutate({ productId: product.id }));
+    expect(nothingToChange.data.formErrors).toEqual(["nothing to update"]);
 
     expect(await catalogCounts()).toEqual(before.counts);
     expect(await storedProduct(product.id)).toEqual(before.stored);

@@ -85,6 +85,22 @@ describe("identity", () => {
     await admin.client.identity.admin.deactivate.mutate({ userId: target.id });
     expect(await codeOf(target.client.identity.me.query())).toBe("UNAUTHENTICATED");
     expect(await codeOf(t.client().identity.login.mutate({ email: target.email, password: "correct-horse-battery" }))).toBe("ACCOUNT_DEACTIVATED");
+
+    // Reactivated: logs in again; the old session stays ended.
+    expect((await admin.client.identity.admin.reactivate.mutate({ userId: target.id })).status).toBe("active");
+    expect(await codeOf(target.client.identity.me.query())).toBe("UNAUTHENTICATED");
+    expect((await t.client().identity.login.mutate({ email: target.email, password: "correct-horse-battery" })).user.id).toBe(target.id);
+  });
+
+  test("customers are listed without admins unless asked; an admin cannot deactivate themself", async () => {
+    const admin = await t.admin();
+    const customers = await admin.client.identity.admin.listCustomers.query({ limit: 100 });
+    expect(customers.items.map((u) => u.role)).not.toContain("admin");
+    const admins = await admin.client.identity.admin.listCustomers.query({ role: "admin" });
+    expect(admins.items.map((u) => u.id)).toContain(admin.id);
+    expect((await admin.client.identity.admin.listCustomers.query()).items.length).toBeGreaterThan(0); // input may be omitted
+    expect(await codeOf(admin.client.identity.admin.deactivate.mutate({ userId: admin.id }))).toBe("FORBIDDEN");
+    expect((await admin.client.identity.me.query()).status).toBe("active");
   });
 
   test("bad input answers BAD_REQUEST with field errors and writes nothing", async () => {

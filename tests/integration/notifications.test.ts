@@ -259,7 +259,7 @@ describe("stock", () => {
     const identity = t.agora.services.identity;
     const adminB = await identity.ensureAdmin({ email: "second-admin@agora.test", password: "admin-password-2", name: "Second" });
     const retired = await identity.ensureAdmin({ email: "retired-admin@agora.test", password: "admin-password-3", name: "Retired" });
-    await identity.deactivate(retired.id);
+    await identity.deactivate(retired.id, adminA.id);
     const fallbackSender = new CountingSender();
     const fallback = createNotificationService({
       db: t.db,

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { purgeKeysOlderThan } from "../../modules/idempotency/index.ts";
 import { type Customer, codeOf, errorOf, startTestAgora, type TestAgora } from "../support/agora.ts";
 
 let t: TestAgora;
@@ -57,6 +58,16 @@ describe("placing an order (one transaction)", () => {
       ["order.paid", "data-platform"],
       ["order.paid", "notifications"],
       ["order.paid", "shipping"],
+    ]);
+    // The same shape whichever flow paid it: exactly these fields.
+    expect(Object.keys(events[0]?.payload as object).sort()).toEqual([
+      "discountAmount",
+      "finalAmount",
+      "items",
+      "orderId",
+      "paidAt",
+      "subtotalAmount",
+      "userId",
     ]);
     expect(events[0]?.payload).toMatchObject({ finalAmount: 34_500 });
 
@@ -159,6 +170,22 @@ describe("idempotency", () => {
     await t.fund(other, 10_000);
     const theirs = await other.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }], idempotencyKey: "order-key-0001" });
     expect(theirs.orderId).not.toBe(first.orderId);
+  });
+});
+
+describe("idempotency keys are kept for a day", () => {
+  test("after the purge the same key is a new request", async () => {
+    const c = await t.signUpCustomer("purge");
+    await t.fund(c, 50_000);
+    const p = await t.createProduct({ price: 1_000, stock: 10 });
+    const input = { items: [{ productId: p.id, quantity: 1 }], idempotencyKey: "order-key-purge-1" };
+    const first = await c.client.orders.place.mutate(input);
+    expect(await purgeKeysOlderThan(t.db, new Date(t.clock.now().getTime() - 24 * 3_600_000))).toBe(0);
+    expect((await c.client.orders.place.mutate(input)).orderId).toBe(first.orderId);
+
+    t.clock.advance(25 * 3_600_000);
+    expect(await purgeKeysOlderThan(t.db, new Date(t.clock.now().getTime() - 24 * 3_600_000))).toBeGreaterThanOrEqual(1);
+    expect((await c.client.orders.place.mutate(input)).orderId).not.toBe(first.orderId);
   });
 });
 
@@ -285,6 +312,9 @@ describe("privacy: a customer reaches only their own orders", () => {
     expect((await owner.client.orders.get.query({ orderId: placed.orderId })).status).toBe("paid");
     expect(await stockOf(p.id)).toBe(3);
     expect(await codeOf(other.client.orders.admin.list.query({}))).toBe("FORBIDDEN");
+    // The customer route acts as a customer even for an admin: operators cancel through orders.admin.cancel.
+    const admin = await t.admin();
+    expect(await codeOf(admin.client.orders.cancel.mutate({ orderId: placed.orderId }))).toBe("ORDER_NOT_FOUND");
     expect(await codeOf(t.client().orders.mine.query({}))).toBe("UNAUTHENTICATED");
   });
 

@@ -120,6 +120,7 @@ describe("retries on the schedule", () => {
     await admin.client.outbox.admin.retry.mutate({ eventId: dead.id });
     expect(await poller.runOnce()).toMatchObject({ claimed: 1, sent: 1 });
     expect((await buyer.client.orders.get.query({ orderId })).sync?.synced).toBe(true);
+    expect(await codeOf(admin.client.outbox.admin.retry.mutate({ eventId: dead.id }))).toBe("OUTBOX_EVENT_NOT_RETRYABLE");
     expect(await codeOf(buyer.client.outbox.admin.list.query({}))).toBe("FORBIDDEN");
   });
 });
