@@ -12,6 +12,7 @@ import type { Infra, Logger, Metrics, RequestContext } from "../../modules/kerne
 import { createCarrierWebhookRoute } from "../../modules/shipping/index.ts";
 import type { Services } from "./compose.ts";
 import type { AgoraConfig } from "./config.ts";
+import { mountRestRoutes } from "./rest.ts";
 import type { AppRouter } from "./router.ts";
 
 export interface HttpDeps {
@@ -97,6 +98,8 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
       },
     });
   });
+
+  mountRestRoutes(app, router, logger);
 
   // Signed carrier updates; outside /trpc, with a body limit of its own.
   const carrierWebhook = createCarrierWebhookRoute(services.shipping, { logger, maxBodyBytes: config.carrierWebhookMaxBytes });
