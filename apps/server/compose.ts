@@ -75,6 +75,7 @@ export function identityConfigFrom(config: AgoraConfig): IdentityConfig {
   return {
     ...defaultIdentityConfig,
     sessionTtlMs: config.sessionTtlHours * 60 * 60 * 1000,
+    sessionCacheMs: config.sessionCacheSeconds * 1000,
     passwordHashing: { memoryCost: config.passwordMemoryCost, timeCost: config.passwordTimeCost },
     loginLimitPerAccount: { ...defaultIdentityConfig.loginLimitPerAccount, points: config.loginAttemptsPerAccount },
     loginLimitPerAddress: { ...defaultIdentityConfig.loginLimitPerAddress, points: config.loginAttemptsPerAddress },
@@ -84,7 +85,7 @@ export function identityConfigFrom(config: AgoraConfig): IdentityConfig {
 export function createAgora(deps: AgoraDeps): Agora {
   const { database, infra, clock, config, logger, ports } = deps;
   const db = database.db;
-  const identity = createIdentityService({ db, clock, infra, config: identityConfigFrom(config) });
+  const identity = createIdentityService({ db, clock, infra, logger, config: identityConfigFrom(config) });
   const catalog = createCatalogService({ db, clock });
   const cart = createCartService({ db, clock, catalog });
   const coupons = createCouponService({ db, clock, infra, logger, redisAdmission: config.couponRedisAdmission });

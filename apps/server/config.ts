@@ -14,6 +14,8 @@ export interface AgoraConfig {
   trustProxy: boolean;
   admin: { email: string; password: string; name: string } | null;
   sessionTtlHours: number;
+  /** How long a resolved session stays cached; revocations delete it at once. 0 disables. */
+  sessionCacheSeconds: number;
   loginAttemptsPerAccount: number;
   loginAttemptsPerAddress: number;
   /** argon2id memory cost in KiB; lower only for tests and benchmarks. */
@@ -92,6 +94,7 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     trustProxy: env.TRUST_PROXY === "true",
     admin: adminEmail && adminPassword ? { email: adminEmail.toLowerCase(), password: adminPassword, name: env.ADMIN_NAME ?? "Administrator" } : null,
     sessionTtlHours: int(env, "SESSION_TTL_HOURS", 24 * 7),
+    sessionCacheSeconds: int(env, "SESSION_CACHE_SECONDS", 30),
     loginAttemptsPerAccount: int(env, "LOGIN_ATTEMPTS_PER_ACCOUNT", 10),
     loginAttemptsPerAddress: int(env, "LOGIN_ATTEMPTS_PER_ADDRESS", 100),
     passwordMemoryCost: int(env, "PASSWORD_MEMORY_COST", 19_456),

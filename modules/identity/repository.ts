@@ -103,9 +103,11 @@ export const identityRepository = {
     await db.updateTable("identity_sessions").set({ revoked_at: at }).where("token_hash", "=", tokenHash).where("revoked_at", "is", null).execute();
   },
 
-  async revokeUserSessions(db: Executor, userId: number, at: Date, keepTokenHash?: string): Promise<void> {
+  /** Ends every live session of an account (but one, when given) and returns the token hashes it ended. */
+  async revokeUserSessions(db: Executor, userId: number, at: Date, keepTokenHash?: string): Promise<string[]> {
     let q = db.updateTable("identity_sessions").set({ revoked_at: at }).where("user_id", "=", userId).where("revoked_at", "is", null);
     if (keepTokenHash) q = q.where("token_hash", "<>", keepTokenHash);
-    await q.execute();
+    const rows = await q.returning("token_hash").execute();
+    return rows.map((r) => r.token_hash);
   },
 };

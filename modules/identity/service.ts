@@ -2,13 +2,19 @@ import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
 import type { Db } from "../../db/index.ts";
 import { pgErrorCode } from "../../db/index.ts";
-import type { Clock, Infra, Page, RateLimitPolicy, Session } from "../kernel/index.ts";
+import type { Clock, Infra, Logger, Page, RateLimitPolicy, Session } from "../kernel/index.ts";
 import { DomainError, decodeCursor, encodeCursor } from "../kernel/index.ts";
 import { identityRepository, type UserRow } from "./repository.ts";
 import type { LoginInput, SignUpInput, UserProfile } from "./schema.ts";
 
 export interface IdentityConfig {
   sessionTtlMs: number;
+  /**
+   * How long a resolved session is remembered in the cache (Redis, or in-process). Logout,
+   * deactivation and password changes delete it at once; the TTL only bounds a missed delete.
+   * 0 looks every request up in the database.
+   */
+  sessionCacheMs: number;
   /** argon2id cost; tests lower it so hundreds of sign-ups stay quick. */
   passwordHashing: { memoryCost: number; timeCost: number };
   loginLimitPerAccount: Omit<RateLimitPolicy, "name">;
@@ -17,6 +23,7 @@ export interface IdentityConfig {
 
 export const defaultIdentityConfig: IdentityConfig = {
   sessionTtlMs: 7 * 24 * 60 * 60 * 1000,
+  sessionCacheMs: 30_000,
   passwordHashing: { memoryCost: 19_456, timeCost: 2 },
   loginLimitPerAccount: { points: 10, durationSeconds: 15 * 60, blockSeconds: 15 * 60 },
   loginLimitPerAddress: { points: 100, durationSeconds: 15 * 60, blockSeconds: 15 * 60 },
@@ -27,6 +34,7 @@ export interface IdentityDeps {
   clock: Clock;
   infra: Infra;
   config: IdentityConfig;
+  logger?: Logger;
 }
 
 export interface IssuedSession {
@@ -52,12 +60,23 @@ export function hashToken(token: string): string {
 
 export type IdentityService = ReturnType<typeof createIdentityService>;
 
-export function createIdentityService({ db, clock, infra, config }: IdentityDeps) {
+export function createIdentityService({ db, clock, infra, config, logger }: IdentityDeps) {
   const hashOptions = { algorithm: "argon2id" as const, ...config.passwordHashing };
   const perAccount = infra.rateLimiter({ name: "login-account", ...config.loginLimitPerAccount });
   const perAddress = infra.rateLimiter({ name: "login-address", ...config.loginLimitPerAddress });
   // Verified against when the email is unknown, so a miss costs the same time as a wrong password.
   const decoyHash = Bun.password.hash("decoy-password-for-timing", hashOptions);
+
+  const sessionKey = (tokenHash: string) => `session:${tokenHash}`;
+
+  /** Forgets cached sessions after they were revoked in the database. */
+  async function forgetSessions(tokenHashes: string[]): Promise<void> {
+    if (config.sessionCacheMs <= 0) return;
+    await Promise.all(tokenHashes.map((hash) => infra.cache.delete(sessionKey(hash)))).catch((error) => {
+      // The database already refuses them; the cache entry lapses within sessionCacheMs.
+      logger?.error({ err: error }, "could not forget revoked sessions in the cache");
+    });
+  }
 
   async function issueSession(user: UserRow, ip: string | null): Promise<IssuedSession> {
     const token = randomBytes(32).toString("base64url"); // 256 bits
@@ -106,13 +125,30 @@ export function createIdentityService({ db, clock, infra, config }: IdentityDeps
 
     async logout(session: Session): Promise<void> {
       await identityRepository.revokeSession(db, session.tokenHash, clock.now());
+      await forgetSessions([session.tokenHash]);
     },
 
-    /** The session a bearer token stands for, or null if it is unknown, expired, revoked or its account deactivated. */
+    /**
+     * The session a bearer token stands for, or null if it is unknown, expired, revoked or its
+     * account deactivated. Live sessions are cached briefly: every authenticated request would
+     * otherwise cost a database round trip.
+     */
     async resolveSession(token: string): Promise<Session | null> {
       if (token.length < 20 || token.length > 200) return null;
-      const row = await identityRepository.findLiveSession(db, hashToken(token), clock.now());
-      return row ? { userId: row.user_id, role: row.role, tokenHash: row.token_hash, expiresAt: row.expires_at } : null;
+      const tokenHash = hashToken(token);
+      const now = clock.now();
+      if (config.sessionCacheMs > 0) {
+        const cached = await infra.cache.get<Session>(sessionKey(tokenHash)).catch(() => undefined);
+        if (cached && cached.expiresAt > now) return cached;
+      }
+      const row = await identityRepository.findLiveSession(db, tokenHash, now);
+      if (!row) return null;
+      const session: Session = { userId: row.user_id, role: row.role, tokenHash: row.token_hash, expiresAt: row.expires_at };
+      if (config.sessionCacheMs > 0) {
+        const ttl = Math.min(config.sessionCacheMs, session.expiresAt.getTime() - now.getTime());
+        if (ttl > 0) await infra.cache.set(sessionKey(tokenHash), session, ttl).catch(() => {});
+      }
+      return session;
     },
 
     async me(userId: number): Promise<UserProfile> {
@@ -130,10 +166,12 @@ export function createIdentityService({ db, clock, infra, config }: IdentityDeps
       const user = await requireUser(session.userId);
       if (!(await Bun.password.verify(currentPassword, user.password_hash))) throw new DomainError("INVALID_CREDENTIALS");
       const now = clock.now();
-      await db.transaction().execute(async (trx) => {
-        await identityRepository.updateUser(trx, user.id, { passwordHash: await Bun.password.hash(newPassword, hashOptions) }, now);
-        await identityRepository.revokeUserSessions(trx, user.id, now, session.tokenHash);
+      const passwordHash = await Bun.password.hash(newPassword, hashOptions);
+      const ended = await db.transaction().execute(async (trx) => {
+        await identityRepository.updateUser(trx, user.id, { passwordHash }, now);
+        return identityRepository.revokeUserSessions(trx, user.id, now, session.tokenHash);
       });
+      await forgetSessions(ended);
     },
 
     async listCustomers(filter: {
@@ -166,12 +204,13 @@ export function createIdentityService({ db, clock, infra, config }: IdentityDeps
     async deactivate(userId: number, actorId: number): Promise<UserProfile> {
       if (userId === actorId) throw new DomainError("FORBIDDEN", { userId }, "You cannot deactivate your own account");
       const now = clock.now();
-      return db.transaction().execute(async (trx) => {
+      const { profile, ended } = await db.transaction().execute(async (trx) => {
         const row = await identityRepository.updateUser(trx, userId, { status: "deactivated" }, now);
         if (!row) throw new DomainError("USER_NOT_FOUND", { userId });
-        await identityRepository.revokeUserSessions(trx, userId, now);
-        return toProfile(row);
+        return { profile: toProfile(row), ended: await identityRepository.revokeUserSessions(trx, userId, now) };
       });
+      await forgetSessions(ended);
+      return profile;
     },
 
     /** Creates the configured admin on first start, or promotes the account if it exists. Never reachable from a procedure. */

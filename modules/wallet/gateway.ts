@@ -16,7 +16,7 @@
  */
 
 import { z } from "zod";
-import { checkEndpoint, HttpTransportError, type JsonAnswer, type JsonEndpoint, postJson } from "../kernel/index.ts";
+import { checkEndpoint, HttpTransportError, type JsonEndpoint, postJson } from "../kernel/index.ts";
 
 export interface ChargeRequest {
   userId: number;

@@ -22,6 +22,17 @@ describe("identity", () => {
     expect(await codeOf(kim.identity.me.query())).toBe("UNAUTHENTICATED");
   });
 
+  test("changing the password ends every other session at once, cached or not, and keeps this one", async () => {
+    const c = await t.signUpCustomer("rotate");
+    const other = t.client((await t.client().identity.login.mutate({ email: c.email, password: "correct-horse-battery" })).token);
+    expect((await other.identity.me.query()).id).toBe(c.id); // cached now
+    await c.client.identity.changePassword.mutate({ currentPassword: "correct-horse-battery", newPassword: "a-brand-new-secret" });
+    expect(await codeOf(other.identity.me.query())).toBe("UNAUTHENTICATED");
+    expect((await c.client.identity.me.query()).id).toBe(c.id);
+    expect(await codeOf(t.client().identity.login.mutate({ email: c.email, password: "correct-horse-battery" }))).toBe("INVALID_CREDENTIALS");
+    expect((await t.client().identity.login.mutate({ email: c.email, password: "a-brand-new-secret" })).user.id).toBe(c.id);
+  });
+
   test("stores only a hash of the token and an argon2id password hash", async () => {
     const c = await t.signUpCustomer("hash");
     const sessions = await t.db.selectFrom("identity_sessions").select("token_hash").where("user_id", "=", c.id).execute();
@@ -82,6 +93,7 @@ describe("identity", () => {
     const page2 = await admin.client.identity.admin.listCustomers.query({ limit: 2, cursor: page1.nextCursor ?? undefined });
     expect(page2.items[0]?.id).toBeGreaterThan(page1.items[1]?.id ?? 0);
 
+    expect((await target.client.identity.me.query()).id).toBe(target.id); // its session is now cached
     await admin.client.identity.admin.deactivate.mutate({ userId: target.id });
     expect(await codeOf(target.client.identity.me.query())).toBe("UNAUTHENTICATED");
     expect(await codeOf(t.client().identity.login.mutate({ email: target.email, password: "correct-horse-battery" }))).toBe("ACCOUNT_DEACTIVATED");
