@@ -6,6 +6,7 @@
  * the state is rebuilt from the database on the next request.
  */
 import type { Redis } from "ioredis";
+import { luaScript } from "../kernel/index.ts";
 
 export type Admission = "admitted" | "already_holder" | "sold_out" | "skipped";
 export type GiveBack = "unit_and_holder" | "unit_only" | "sold_out";
@@ -18,26 +19,26 @@ export interface CouponAdmission {
   reset(couponId: number): Promise<void>;
 }
 
-const ADMIT = `
+const ADMIT = luaScript(`
 if redis.call("SISMEMBER", KEYS[2], ARGV[1]) == 1 then return -1 end
 local remaining = redis.call("GET", KEYS[1])
 if not remaining then return -3 end
 if tonumber(remaining) <= 0 then return -2 end
 redis.call("DECR", KEYS[1])
 redis.call("SADD", KEYS[2], ARGV[1])
-return 1`;
+return 1`);
 
 /** Seeds the state from the database unless another request already did. */
-const SEED = `
+const SEED = luaScript(`
 if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
 for i = 3, #ARGV, 1000 do
   redis.call("SADD", KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
 redis.call("PEXPIRE", KEYS[2], ARGV[2])
-return 1`;
+return 1`);
 
-const GIVE_BACK = `
+const GIVE_BACK = luaScript(`
 if ARGV[2] == "sold_out" then
   if redis.call("EXISTS", KEYS[1]) == 1 then redis.call("SET", KEYS[1], 0, "KEEPTTL") end
   redis.call("SREM", KEYS[2], ARGV[1])
@@ -45,7 +46,7 @@ if ARGV[2] == "sold_out" then
 end
 if redis.call("EXISTS", KEYS[1]) == 1 then redis.call("INCR", KEYS[1]) end
 if ARGV[2] == "unit_and_holder" then redis.call("SREM", KEYS[2], ARGV[1]) end
-return 1`;
+return 1`);
 
 export interface AdmissionSource {
   /** Remaining units, holders and when the issue window ends; null when the coupon does not exist. */
@@ -61,7 +62,7 @@ export function createRedisAdmission(redis: Redis, prefix: string, source: Admis
     // Kept a day past the window so late requests are still turned away cheaply.
     const ttlMs = Math.max(60_000, state.issueEndsAt.getTime() - now().getTime() + 86_400_000);
     const [remainingKey, holdersKey] = keys(couponId);
-    await redis.eval(SEED, 2, remainingKey, holdersKey, String(state.remaining), String(ttlMs), ...state.holders.map(String));
+    await SEED(redis, [remainingKey, holdersKey], [String(state.remaining), String(ttlMs), ...state.holders.map(String)]);
     return true;
   }
 
@@ -69,7 +70,7 @@ export function createRedisAdmission(redis: Redis, prefix: string, source: Admis
     async admit(couponId, userId) {
       const [remainingKey, holdersKey] = keys(couponId);
       for (let attempt = 0; attempt < 2; attempt++) {
-        const result = Number(await redis.eval(ADMIT, 2, remainingKey, holdersKey, String(userId)));
+        const result = Number(await ADMIT(redis, [remainingKey, holdersKey], [String(userId)]));
         if (result === 1) return "admitted";
         if (result === -1) return "already_holder";
         if (result === -2) return "sold_out";
@@ -79,7 +80,7 @@ export function createRedisAdmission(redis: Redis, prefix: string, source: Admis
     },
     async giveBack(couponId, userId, how) {
       const [remainingKey, holdersKey] = keys(couponId);
-      await redis.eval(GIVE_BACK, 2, remainingKey, holdersKey, String(userId), how);
+      await GIVE_BACK(redis, [remainingKey, holdersKey], [String(userId), how]);
     },
     async reset(couponId) {
       await redis.del(...keys(couponId));

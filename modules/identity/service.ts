@@ -82,7 +82,13 @@ export function createIdentityService({ db, clock, infra, config, logger }: Iden
     const token = randomBytes(32).toString("base64url"); // 256 bits
     const now = clock.now();
     const expiresAt = new Date(now.getTime() + config.sessionTtlMs);
-    await identityRepository.insertSession(db, { tokenHash: hashToken(token), userId: user.id, at: now, expiresAt, ip });
+    const tokenHash = hashToken(token);
+    await identityRepository.insertSession(db, { tokenHash, userId: user.id, at: now, expiresAt, ip });
+    // Cached as it is issued: the customer's first request (often the one that counts, in a sale) skips the database.
+    if (config.sessionCacheMs > 0) {
+      const session: Session = { userId: user.id, role: user.role, tokenHash, expiresAt };
+      await infra.cache.set(sessionKey(tokenHash), session, Math.min(config.sessionCacheMs, config.sessionTtlMs)).catch(() => {});
+    }
     return { token, expiresAt, user: toProfile(user) };
   }
 

@@ -6,7 +6,7 @@ export { DomainError, domainErrorCatalog, isDomainError } from "./errors.ts";
 export type { JsonAnswer, JsonEndpoint } from "./http-json.ts";
 export { checkEndpoint, HttpTransportError, postJson } from "./http-json.ts";
 export { createMemoryInfra } from "./infra/memory.ts";
-export { createRedisClient, createRedisInfra } from "./infra/redis.ts";
+export { createRedisClient, createRedisInfra, luaScript } from "./infra/redis.ts";
 export type { Cache, Counters, Infra, Lock, LockManager, RateLimitDecision, RateLimiter, RateLimitPolicy } from "./infra/types.ts";
 export type { Logger, Metrics } from "./observability.ts";
 export { createLogger, createMetrics } from "./observability.ts";

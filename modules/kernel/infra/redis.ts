@@ -1,16 +1,33 @@
 /** Redis adapters (ioredis). Every key carries the instance prefix so tests and tenants never collide. */
+import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import { RateLimiterRedis } from "rate-limiter-flexible";
 import superjson from "superjson";
 import { toDecision } from "./rate-limit-decision.ts";
 import type { Cache, Counters, Infra, Lock, LockManager, RateLimiter, RateLimitPolicy } from "./types.ts";
 
+/**
+ * A Lua script called by its SHA (EVALSHA): a hot path sends a few bytes instead of the script
+ * each time. A Redis that does not know it yet (restarted, flushed) gets it once with EVAL.
+ */
+export function luaScript(lua: string) {
+  const sha = createHash("sha1").update(lua).digest("hex");
+  return async (redis: Redis, keys: string[], args: Array<string | number>): Promise<unknown> => {
+    try {
+      return await redis.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!String(error).includes("NOSCRIPT")) throw error;
+      return redis.eval(lua, keys.length, ...keys, ...args);
+    }
+  };
+}
+
 /** Deletes the lock only when the caller's token still holds it: an expired holder never frees another's lock. */
-const RELEASE_LOCK = `
+const RELEASE_LOCK = luaScript(`
 if redis.call("GET", KEYS[1]) == ARGV[1] then
   return redis.call("DEL", KEYS[1])
 end
-return 0`;
+return 0`);
 
 export function createRedisClient(url: string): Redis {
   return new Redis(url, {
@@ -43,7 +60,7 @@ export function createRedisInfra(redis: Redis, prefix = "agora:"): Infra {
       const deadline = Date.now() + waitMs;
       for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
         if ((await redis.set(lockKey, token, "PX", ttlMs, "NX")) === "OK") {
-          return { release: async () => (await redis.eval(RELEASE_LOCK, 1, lockKey, token)) === 1 };
+          return { release: async () => (await RELEASE_LOCK(redis, [lockKey], [token])) === 1 };
         }
         if (Date.now() >= deadline) return null;
         await Bun.sleep(delay);
