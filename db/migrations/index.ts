@@ -7,10 +7,12 @@ import * as identity from "./2026-11-21T00-00-identity.ts";
 import * as catalogInventory from "./2026-11-21T00-01-catalog-inventory.ts";
 import * as buying from "./2026-11-21T00-02-buying.ts";
 import * as afterSale from "./2026-11-21T00-03-after-sale.ts";
+import * as catalogCategoryPrice from "./2026-11-21T00-04-catalog-category-price-index.ts";
 
 export const migrations: Record<string, Migration> = {
   "2026-11-21T00-00-identity": identity,
   "2026-11-21T00-01-catalog-inventory": catalogInventory,
   "2026-11-21T00-02-buying": buying,
   "2026-11-21T00-03-after-sale": afterSale,
+  "2026-11-21T00-04-catalog-category-price-index": catalogCategoryPrice,
 };
