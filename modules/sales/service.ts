@@ -22,6 +22,48 @@ export interface SalesDeps {
   popularTtlMs?: number;
 }
 
+interface SellerTotal {
+  product_id: number;
+  sold: number;
+  orders: number;
+}
+
+const bySales = (a: SellerTotal, b: SellerTotal) => b.sold - a.sold || b.orders - a.orders || a.product_id - b.product_id;
+
+/** Beyond this many head rows in all, reading heads costs more than aggregating the window. */
+const HEAD_ROW_BUDGET = 20_000;
+
+/**
+ * The exact top `n` sellers of the window, usually without aggregating every product-day.
+ * Each day's best sellers are read first (the threshold algorithm): a product outside every
+ * day's head sold at most the head's last value on each day, so once the n-th candidate's exact
+ * total beats the sum of those values, no other product can reach the top n. Sales follow a
+ * popular head in practice, so a few heads settle it; for flat sales it falls back to the full
+ * aggregate.
+ */
+async function topSellers(db: Db, days: string[], fromDay: string, n: number): Promise<SellerTotal[]> {
+  for (let perDay = Math.max(4 * n, 32); perDay * days.length <= HEAD_ROW_BUDGET; perDay *= 4) {
+    const heads = await salesRepository.topOfEachDay(db, days, perDay);
+    const rowsPerDay = new Map<string, number[]>();
+    for (const row of heads) {
+      const sold = rowsPerDay.get(row.day);
+      if (sold) sold.push(row.sold_quantity);
+      else rowsPerDay.set(row.day, [row.sold_quantity]);
+    }
+    let bound = 0;
+    for (const sold of rowsPerDay.values()) if (sold.length === perDay) bound += sold.at(-1) ?? 0;
+    const candidates = [...new Set(heads.map((r) => r.product_id))];
+    const totals = (await salesRepository.totalsOf(db, days, candidates))
+      .map((r) => ({ product_id: r.product_id, sold: Number(r.sold), orders: Number(r.orders) }))
+      .filter((r) => r.sold > 0)
+      .sort(bySales);
+    // bound 0: every row of every day was read.
+    if (bound === 0 || (totals.length >= n && (totals[n - 1]?.sold ?? 0) > bound)) return totals.slice(0, n);
+  }
+  const all = await salesRepository.top(db, fromDay, n);
+  return all.map((r) => ({ product_id: r.product_id, sold: Number(r.sold), orders: Number(r.orders) }));
+}
+
 export type SalesService = ReturnType<typeof createSalesService>;
 
 export function createSalesService({ db, clock, cache, catalog, popularTtlMs = 5 * 60_000 }: SalesDeps) {
@@ -29,16 +71,17 @@ export function createSalesService({ db, clock, cache, catalog, popularTtlMs = 5
     const now = clock.now();
     const endDate = utcDay(now);
     const startDate = utcDay(new Date(now.getTime() - (days - 1) * DAY));
+    const windowDays = Array.from({ length: days }, (_, i) => utcDay(new Date(now.getTime() - i * DAY)));
     // A few extra rows so hidden or deleted products can be skipped; fetch deeper only when many were.
     let fetch = limit + 10;
-    let rows = await salesRepository.top(db, startDate, fetch);
+    let rows = await topSellers(db, windowDays, startDate, fetch);
     let products = await catalog.productsForSale(
       db,
       rows.map((r) => r.product_id),
     );
     while (rows.filter((r) => products.has(r.product_id)).length < limit && rows.length === fetch) {
       fetch *= 4;
-      rows = await salesRepository.top(db, startDate, fetch);
+      rows = await topSellers(db, windowDays, startDate, fetch);
       products = await catalog.productsForSale(
         db,
         rows.map((r) => r.product_id),
