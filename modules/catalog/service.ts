@@ -77,27 +77,16 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
     const sorted = [...changes].sort((a, b) => a.productId - b.productId);
     const refused: StockLine[] = [];
     const applied: StockChange[] = [];
+    const movement = { kind: meta.kind, reason: meta.reason ?? null, actorId: meta.actorId ?? null, orderId: meta.orderId ?? null };
     for (const { productId, change } of sorted) {
-      const result = await inventoryRepository.applyChange(trx, productId, change, now);
+      const result = await inventoryRepository.applyChange(trx, productId, change, movement, now);
       if (result) applied.push(result);
       else refused.push({ productId, quantity: Math.abs(change) });
     }
+    // The caller rolls back when anything was refused; the movements of the applied lines go with it.
     if (refused.length > 0) return { refused, applied };
 
     const changeOf = new Map(sorted.map((c) => [c.productId, c.change]));
-    await inventoryRepository.insertMovements(
-      trx,
-      applied.map((a) => ({
-        productId: a.productId,
-        kind: meta.kind,
-        change: changeOf.get(a.productId) ?? 0,
-        after: a.quantityAfter,
-        reason: meta.reason ?? null,
-        actorId: meta.actorId ?? null,
-        orderId: meta.orderId ?? null,
-        at: now,
-      })),
-    );
 
     const events: OutboxEvent[] = [];
     for (const a of applied) {

@@ -39,6 +39,36 @@ export const orderRepository = {
       .executeTakeFirstOrThrow();
   },
 
+  /**
+   * The order, its lines and (when it is paid now) its payment, in ONE statement: these rows are
+   * new and contended by nobody, so they go in with a single round trip before any lock is taken.
+   */
+  async insertWithLines(
+    trx: Tx,
+    order: NewOrder,
+    lines: Array<{ productId: number; productName: string; unitPrice: number; quantity: number }>,
+    paymentAmount: number | null,
+  ): Promise<number> {
+    const result = await sql<{ id: number }>`
+      WITH o AS (
+        INSERT INTO order_orders (user_id, status, subtotal_amount, discount_amount, final_amount, issued_coupon_id, paid_at, payment_due_at, shipping_address, created_at, updated_at)
+        VALUES (${order.userId}, ${order.status}, ${order.subtotalAmount}, ${order.discountAmount}, ${order.finalAmount}, ${order.issuedCouponId},
+                ${order.paidAt}, ${order.paymentDueAt}, ${order.shippingAddress}, ${order.at}, ${order.at})
+        RETURNING id
+      ), l AS (
+        INSERT INTO order_lines (order_id, product_id, product_name, unit_price, quantity, line_amount)
+        SELECT o.id, line.product_id, line.product_name, line.unit_price, line.quantity, line.unit_price * line.quantity
+          FROM o, unnest(${lines.map((l) => l.productId)}::int8[], ${lines.map((l) => l.productName)}::text[],
+                         ${lines.map((l) => l.unitPrice)}::int8[], ${lines.map((l) => l.quantity)}::int4[])
+               AS line(product_id, product_name, unit_price, quantity)
+      ), p AS (
+        INSERT INTO order_payments (order_id, method, amount, status, created_at)
+        SELECT o.id, 'wallet', ${paymentAmount}, 'paid', ${order.at} FROM o WHERE ${paymentAmount !== null}
+      )
+      SELECT id FROM o`.execute(trx);
+    return Number(result.rows[0]?.id);
+  },
+
   async insertLines(trx: Tx, orderId: number, lines: Array<{ productId: number; productName: string; unitPrice: number; quantity: number }>): Promise<void> {
     await trx
       .insertInto("order_lines")

@@ -242,23 +242,29 @@ export function createOrdersService(deps: OrdersDeps) {
           if (earlier) return earlier.replay;
         }
         const priced = await price(trx, userId, request);
-        const order = await orderRepository.insertOrder(trx, {
-          userId,
-          status: "paid",
-          subtotalAmount: priced.subtotalAmount,
-          discountAmount: priced.discountAmount,
-          finalAmount: priced.finalAmount,
-          issuedCouponId: request.userCouponId ?? null,
-          paidAt: now,
-          paymentDueAt: null,
-          shippingAddress: request.shippingAddress ?? null,
-          at: now,
-        });
-        await orderRepository.insertLines(trx, order.id, priced.lines);
-        await orderRepository.insertPayment(trx, order.id, priced.finalAmount, now);
-        const { balanceAfter } = await wallet.debit(trx, userId, priced.finalAmount, { orderId: order.id });
-        if (request.userCouponId) await coupons.use(trx, userId, request.userCouponId, priced.subtotalAmount, order.id);
-        await catalog.deductStock(trx, priced.stockLines, { orderId: order.id });
+        // Rows nobody else touches first (order, lines, payment, outbox), in as few round trips as
+        // possible; then the locks in the global order, the hot stock row as late as it can be.
+        const orderId = await orderRepository.insertWithLines(
+          trx,
+          {
+            userId,
+            status: "paid",
+            subtotalAmount: priced.subtotalAmount,
+            discountAmount: priced.discountAmount,
+            finalAmount: priced.finalAmount,
+            issuedCouponId: request.userCouponId ?? null,
+            paidAt: now,
+            paymentDueAt: null,
+            shippingAddress: request.shippingAddress ?? null,
+            at: now,
+          },
+          priced.lines,
+          priced.finalAmount,
+        );
+        await enqueueEvents(trx, now, [paidEvent(orderId, userId, priced, priced.lines, now)]);
+        const { balanceAfter } = await wallet.debit(trx, userId, priced.finalAmount, { orderId });
+        if (request.userCouponId) await coupons.use(trx, userId, request.userCouponId, priced.subtotalAmount, orderId);
+        await catalog.deductStock(trx, priced.stockLines, { orderId });
         await sales.recordSale(trx, now, priced.stockLines);
         if (priced.fromCart)
           await cart.removeBought(
@@ -266,9 +272,8 @@ export function createOrdersService(deps: OrdersDeps) {
             userId,
             priced.stockLines.map((l) => l.productId),
           );
-        await enqueueEvents(trx, now, [paidEvent(order.id, userId, priced, priced.lines, now)]);
         const result: PlacedOrder = {
-          orderId: order.id,
+          orderId,
           status: "paid",
           subtotalAmount: priced.subtotalAmount,
           discountAmount: priced.discountAmount,

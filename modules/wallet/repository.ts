@@ -34,20 +34,30 @@ export const walletRepository = {
   },
 
   /**
-   * Takes `amount` if the balance covers it, as one conditional UPDATE: the row lock it takes is
-   * the exclusive lock (a racing debit waits, then re-checks the condition on the new balance).
-   * Undefined when refused (not enough, or no account).
+   * Takes `amount` if the balance covers it and writes the "payment" ledger entry, in ONE statement
+   * (a data-modifying CTE: one round trip while the order's locks are held). The conditional UPDATE's
+   * row lock is the exclusive lock: a racing debit waits, then re-checks the condition on the new
+   * balance. Undefined when refused (not enough, or no account); nothing is written then.
    */
-  async debitIfCovered(trx: Tx, userId: number, amount: number, at: Date): Promise<number | undefined> {
+  async debitWithEntry(
+    trx: Tx,
+    userId: number,
+    amount: number,
+    orderId: number | null,
+    at: Date,
+  ): Promise<{ balanceAfter: number; ledgerEntryId: number } | undefined> {
     noteLock(trx, LockRank.Wallet, userId);
-    const row = await trx
-      .updateTable("wallet_accounts")
-      .set((eb) => ({ balance: eb("balance", "-", amount), updated_at: at }))
-      .where("user_id", "=", userId)
-      .where("balance", ">=", amount)
-      .returning("balance")
-      .executeTakeFirst();
-    return row?.balance;
+    const result = await sql<{ id: number; balance_after: number }>`
+      WITH debited AS (
+        UPDATE wallet_accounts SET balance = balance - ${amount}, updated_at = ${at}
+         WHERE user_id = ${userId} AND balance >= ${amount}
+        RETURNING balance
+      )
+      INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, order_id, gateway_reference, created_at)
+      SELECT ${userId}, 'payment', ${-amount}, debited.balance, ${orderId}, NULL, ${at} FROM debited
+      RETURNING id, balance_after`.execute(trx);
+    const row = result.rows[0];
+    return row && { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.id) };
   },
 
   /** Adds `amount`; the account must exist. Returns the new balance. */

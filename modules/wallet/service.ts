@@ -266,26 +266,17 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
         return { previousBalance: balance, balanceAfter: balance, ledgerEntryId: null };
       }
       const at = clock.now();
-      let balanceAfter = await walletRepository.debitIfCovered(trx, userId, amount, at);
-      if (balanceAfter === undefined) {
+      let debited = await walletRepository.debitWithEntry(trx, userId, amount, meta.orderId, at);
+      if (debited === undefined) {
         // Refused on the statement's snapshot. Look again under the row lock, so the error's numbers
         // are exact and a charge that committed in between is not missed.
         const currentBalance = (await walletRepository.lockAccount(trx, userId)) ?? 0;
         if (currentBalance < amount)
           throw new DomainError("INSUFFICIENT_BALANCE", { requiredAmount: amount, currentBalance, shortfall: amount - currentBalance });
-        balanceAfter = await walletRepository.debitIfCovered(trx, userId, amount, at);
-        if (balanceAfter === undefined) throw new Error("wallet.debit: refused while holding the account lock");
+        debited = await walletRepository.debitWithEntry(trx, userId, amount, meta.orderId, at);
+        if (debited === undefined) throw new Error("wallet.debit: refused while holding the account lock");
       }
-      const ledgerEntryId = await walletRepository.insertLedgerEntry(trx, {
-        userId,
-        kind: "payment",
-        amount: -amount,
-        balanceAfter,
-        orderId: meta.orderId,
-        gatewayReference: null,
-        at,
-      });
-      return { previousBalance: balanceAfter + amount, balanceAfter, ledgerEntryId };
+      return { previousBalance: debited.balanceAfter + amount, balanceAfter: debited.balanceAfter, ledgerEntryId: debited.ledgerEntryId };
     },
 
     /** Gives an order's amount back (cancellation, refund). Not capped by maxBalance. */
