@@ -1,0 +1,340 @@
+/**
+ * One load run with autocannon's programmatic API, and what it cost the machine.
+ *
+ * Requests come from a feed: request i is `feed(i)`, built in autocannon's `setupRequest` just
+ * before it is written, so a run of `amount` requests uses feed(0) … feed(amount − 1) exactly once
+ * each (a distinct customer token per request where the scenario says so). Every answer is
+ * classified from its body: "ok" for 2xx, otherwise the tRPC domain code (COUPON_SOLD_OUT, …), the
+ * tRPC code, or HTTP_<status>. Latencies are autocannon's per-request timings (µs resolution),
+ * from the moment the request was queued on its connection to the last byte of the answer.
+ *
+ * Around the run: CPU time of the server, the fake gateway, PostgreSQL and this process (the
+ * load generator), the machine's busy share, the server's peak RSS, and PostgreSQL's activity in
+ * the scratch database sampled every 250 ms (active backends, lock waits).
+ */
+import autocannon from "autocannon";
+import type pg from "pg";
+import { cpuDelta, cpuOfProcessesNamed, machineCpu, peakRss, processCpu, resetPeakRss } from "./proc.ts";
+import { type Percentiles, percentiles, Samples } from "./util.ts";
+
+export interface BenchRequest {
+  method: "GET" | "POST";
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Groups latencies in the result (e.g. "search:rare"); default: none. */
+  label?: string;
+}
+
+export type Feed = (index: number) => BenchRequest;
+
+/** A tRPC mutation on the wire: POST /trpc/<path> with {"json": input}. */
+export function trpcMutation(path: string, input: unknown, token?: string, label?: string): BenchRequest {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  return { method: "POST", path: `/trpc/${path}`, headers, body: JSON.stringify({ json: input }), label };
+}
+
+/** A tRPC query on the wire: GET /trpc/<path>?input=<{"json": input}>. */
+export function trpcQuery(path: string, input: unknown, token?: string, label?: string): BenchRequest {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  const query = input === undefined ? "" : `?input=${encodeURIComponent(JSON.stringify({ json: input }))}`;
+  return { method: "GET", path: `/trpc/${path}${query}`, headers, label };
+}
+
+/** What an answer was: "ok", a domain code, a tRPC code or HTTP_<status>. */
+export function classifyAnswer(status: number, body: string): string {
+  if (status >= 200 && status < 300) return "ok";
+  try {
+    const parsed = JSON.parse(body) as { error?: { json?: { data?: { domainCode?: string | null; code?: string } }; code?: string } };
+    const data = parsed.error?.json?.data;
+    const code = data?.domainCode ?? data?.code ?? parsed.error?.code;
+    if (code) return code;
+  } catch {
+    // not JSON
+  }
+  return `HTTP_${status}`;
+}
+
+export interface Watched {
+  serverPid: number;
+  gatewayPid?: number;
+  /** A client on the maintenance database, and the scratch database to watch in pg_stat_activity. */
+  pg?: { client: pg.Client; database: string };
+}
+
+export interface LoadSpec {
+  url: string;
+  connections: number;
+  /** Exactly this many requests … */
+  amount?: number;
+  /** … or as many as fit in this many seconds. */
+  durationSeconds?: number;
+  /**
+   * At most this many requests per second over all connections. Beware: autocannon lets each
+   * connection send its share at the start of every second, so this is bursty, not an even pace.
+   */
+  overallRate?: number;
+  feed: Feed;
+  timeoutSeconds?: number;
+  watch: Watched;
+  /** Called about once a second with the answers so far. */
+  onTick?: (answered: number) => void;
+}
+
+export interface PgActivity {
+  samples: number;
+  /** Mean and max backends of the scratch database running a statement. */
+  activeMean: number;
+  activeMax: number;
+  /** Mean and max backends waiting for a row or transaction lock. */
+  lockWaitMean: number;
+  lockWaitMax: number;
+  /** Mean backends idle inside an open transaction (waiting on the app between statements). */
+  idleInTransactionMean: number;
+  /** Mean backends waiting on the WAL flush of a commit or other I/O/LWLock waits. */
+  ioWaitMean: number;
+}
+
+export interface LoadResult {
+  connections: number;
+  /** Requests per second asked for (open loop), or null for a closed loop (each connection sends as fast as it is answered). */
+  overallRate: number | null;
+  sent: number;
+  answered: number;
+  durationSeconds: number;
+  /** When the last successful answer came, from the start (a sell-out time). */
+  lastOkAtSeconds: number | null;
+  /** Answers per second over the whole run. */
+  rps: number;
+  latencyMs: Percentiles;
+  /** Latency per answer kind ("ok", "COUPON_SOLD_OUT", …). */
+  latencyByOutcome: Record<string, Percentiles>;
+  latencyByLabel: Record<string, Percentiles>;
+  outcomes: Record<string, number>;
+  transportErrors: number;
+  timeouts: number;
+  cpu: {
+    server: { user: number; sys: number };
+    /** Share of the run's wall time the server's JavaScript (main) thread was on a CPU: near 1 = the event loop is the bottleneck. */
+    serverMainThreadBusy: number;
+    /** Server CPU microseconds per answered request. */
+    serverUsPerRequest: number;
+    gateway: number;
+    /** Backends connected to the scratch database (the server's pool). */
+    postgres: number;
+    /** Every PostgreSQL process on the machine (other databases' work included). */
+    postgresAll: number;
+    loadGenerator: number;
+    /** Busy share of all cores of the machine during the run (1 = every core busy). */
+    machineBusy: number;
+    /** Share of all cores busy with something else than this run (server, its backends, fakes, load generator). */
+    othersShare: number;
+  };
+  serverPeakRssBytes: number | null;
+  pg: PgActivity | null;
+}
+
+function startPgSampler(watch: Watched["pg"]) {
+  if (!watch) return { stop: async (): Promise<PgActivity | null> => null };
+  const rows: Array<{ active: number; lock: number; idleTx: number; io: number }> = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      try {
+        const result = await watch.client.query<{ active: string; lock: string; idle_tx: string; io: string }>(
+          `select count(*) filter (where state = 'active') as active,
+                  count(*) filter (where wait_event_type = 'Lock') as lock,
+                  count(*) filter (where state = 'idle in transaction') as idle_tx,
+                  count(*) filter (where state = 'active' and wait_event_type in ('IO', 'LWLock', 'IPC')) as io
+             from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`,
+          [watch.database],
+        );
+        const r = result.rows[0];
+        if (r) rows.push({ active: Number(r.active), lock: Number(r.lock), idleTx: Number(r.idle_tx), io: Number(r.io) });
+      } catch {
+        // sampling is best effort
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  })();
+  return {
+    async stop(): Promise<PgActivity | null> {
+      running = false;
+      await loop;
+      if (rows.length === 0) return null;
+      const mean = (f: (r: (typeof rows)[number]) => number) => rows.reduce((s, r) => s + f(r), 0) / rows.length;
+      return {
+        samples: rows.length,
+        activeMean: mean((r) => r.active),
+        activeMax: Math.max(...rows.map((r) => r.active)),
+        lockWaitMean: mean((r) => r.lock),
+        lockWaitMax: Math.max(...rows.map((r) => r.lock)),
+        idleInTransactionMean: mean((r) => r.idleTx),
+        ioWaitMean: mean((r) => r.io),
+      };
+    },
+  };
+}
+
+/** CPU seconds of each backend connected to the watched database, by pid. */
+async function backendCpu(watch: Watched["pg"]): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  if (!watch) return out;
+  try {
+    const r = await watch.client.query<{ pid: number }>("select pid from pg_stat_activity where datname = $1", [watch.database]);
+    for (const { pid } of r.rows) {
+      const cpu = processCpu(pid);
+      if (cpu) out.set(pid, cpu.user + cpu.sys);
+    }
+  } catch {
+    // best effort
+  }
+  return out;
+}
+
+function record(map: Map<string, Samples>, key: string, value: number): void {
+  let samples = map.get(key);
+  if (!samples) {
+    samples = new Samples();
+    map.set(key, samples);
+  }
+  samples.push(value);
+}
+
+/**
+ * Waits until the rest of the machine is quiet: the busy share of all cores, measured over
+ * one-second windows, below `threshold`, up to `maxSeconds`. Returns the last measured share.
+ */
+export async function waitForQuiet(threshold: number, maxSeconds: number, onWait: (busy: number) => void): Promise<number> {
+  const deadline = Date.now() + maxSeconds * 1000;
+  for (;;) {
+    const a = machineCpu();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const b = machineCpu();
+    const busy = b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0;
+    if (busy < threshold || Date.now() >= deadline) return busy;
+    onWait(busy);
+  }
+}
+
+export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  if (spec.amount !== undefined && spec.amount < spec.connections) throw new Error(`amount ${spec.amount} < connections ${spec.connections}`);
+  let built = 0;
+  const latencies = new Samples();
+  const byOutcome = new Map<string, Samples>();
+  const byLabel = new Map<string, Samples>();
+  const outcomes: Record<string, number> = {};
+  let lastOutcome = "";
+  let lastLabel: string | undefined;
+
+  const { watch } = spec;
+  resetPeakRss(watch.serverPid);
+  const sampler = startPgSampler(watch.pg);
+  const before = {
+    server: processCpu(watch.serverPid),
+    serverMain: processCpu(watch.serverPid, true),
+    gateway: watch.gatewayPid ? processCpu(watch.gatewayPid) : null,
+    postgres: cpuOfProcessesNamed("postgres"),
+    backends: await backendCpu(watch.pg),
+    self: process.cpuUsage(),
+    machine: machineCpu(),
+    at: performance.now(),
+  };
+
+  let finish: (result: autocannon.Result) => void = () => {};
+  let fail: (error: unknown) => void = () => {};
+  const finished = new Promise<autocannon.Result>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+  const instance = autocannon(
+    {
+      url: spec.url,
+      connections: spec.connections,
+      ...(spec.amount !== undefined ? { amount: spec.amount } : { duration: spec.durationSeconds ?? 5 }),
+      timeout: spec.timeoutSeconds ?? 10,
+      ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
+      requests: [
+        {
+          setupRequest: (request, context) => {
+            const next = spec.feed(built++);
+            (context as { label?: string }).label = next.label;
+            return { ...request, method: next.method, path: next.path, headers: next.headers ?? {}, body: next.body ?? "" };
+          },
+          onResponse: (status, body, context) => {
+            lastOutcome = classifyAnswer(status, body);
+            lastLabel = (context as { label?: string }).label;
+          },
+        },
+      ],
+    },
+    (error, result) => (error ? fail(error) : finish(result)),
+  );
+  let answered = 0;
+  let lastOkAt: number | null = null;
+  // "response" follows onResponse synchronously for the same answer, so lastOutcome belongs to it.
+  instance.on("response", (_client, _status, _bytes, ms) => {
+    answered++;
+    latencies.push(ms);
+    outcomes[lastOutcome] = (outcomes[lastOutcome] ?? 0) + 1;
+    if (lastOutcome === "ok") lastOkAt = performance.now();
+    record(byOutcome, lastOutcome, ms);
+    if (lastLabel) record(byLabel, lastLabel, ms);
+  });
+  const ticker = spec.onTick ? setInterval(() => spec.onTick?.(answered), 1000) : null;
+  const result = await finished;
+  if (ticker) clearInterval(ticker);
+
+  const elapsed = (performance.now() - before.at) / 1000;
+  const self = process.cpuUsage(before.self);
+  const machine = machineCpu();
+  const serverCpu = cpuDelta(before.server, processCpu(watch.serverPid));
+  const serverMain = cpuDelta(before.serverMain, processCpu(watch.serverPid, true));
+  const gatewayCpu = watch.gatewayPid ? cpuDelta(before.gateway, processCpu(watch.gatewayPid)) : { user: 0, sys: 0 };
+  const postgresAll = cpuOfProcessesNamed("postgres") - before.postgres;
+  const backendsAfter = await backendCpu(watch.pg);
+  let postgres = 0;
+  for (const [pid, seconds] of backendsAfter) postgres += seconds - (before.backends.get(pid) ?? 0);
+  const pgActivity = await sampler.stop();
+  const machineTotal = machine.total - before.machine.total;
+
+  const summarize = (map: Map<string, Samples>) => Object.fromEntries([...map].map(([k, v]) => [k, percentiles(v.values())]));
+  return {
+    connections: spec.connections,
+    overallRate: spec.overallRate ?? null,
+    sent: result.requests.sent ?? built,
+    answered,
+    durationSeconds: elapsed,
+    lastOkAtSeconds: lastOkAt === null ? null : (lastOkAt - before.at) / 1000,
+    rps: answered / elapsed,
+    latencyMs: percentiles(latencies.values()),
+    latencyByOutcome: summarize(byOutcome),
+    latencyByLabel: summarize(byLabel),
+    outcomes,
+    transportErrors: result.errors,
+    timeouts: result.timeouts,
+    cpu: {
+      server: serverCpu,
+      serverMainThreadBusy: (serverMain.user + serverMain.sys) / elapsed,
+      serverUsPerRequest: answered > 0 ? ((serverCpu.user + serverCpu.sys) * 1e6) / answered : 0,
+      gateway: gatewayCpu.user + gatewayCpu.sys,
+      postgres,
+      postgresAll,
+      loadGenerator: (self.user + self.system) / 1e6,
+      machineBusy: machineTotal > 0 ? (machine.busy - before.machine.busy) / machineTotal : 0,
+      othersShare:
+        machineTotal > 0
+          ? Math.max(
+              0,
+              machine.busy -
+                before.machine.busy -
+                (serverCpu.user + serverCpu.sys + gatewayCpu.user + gatewayCpu.sys + postgres + (self.user + self.system) / 1e6),
+            ) / machineTotal
+          : 0,
+    },
+    serverPeakRssBytes: peakRss(watch.serverPid),
+    pg: pgActivity,
+  };
+}
