@@ -20,6 +20,8 @@ export interface SalesDeps {
   cache: Cache;
   catalog: CatalogService;
   popularTtlMs?: number;
+  /** Below this many product-days in a window, aggregating them all beats reading each day's head (measured: ~20k). */
+  aggregateBelowRows?: number;
 }
 
 interface SellerTotal {
@@ -38,19 +40,20 @@ const bySales = (a: SellerTotal, b: SellerTotal) => b.sold - a.sold || b.orders 
  * popular head in practice, so a few heads settle it; for flat sales it falls back to the full
  * aggregate.
  */
-async function topSellers(db: Db, days: string[], fromDay: string, n: number): Promise<SellerTotal[]> {
-  // One pass of heads: when it does not settle the answer, sales are flat or few, and then the
-  // plain aggregate is the cheaper way (growing the heads measured slower at 10k and 100k lines).
+async function topSellers(db: Db, days: string[], fromDay: string, n: number, rowsPerDay: number | null, aggregateBelowRows: number): Promise<SellerTotal[]> {
+  if (rowsPerDay === null || rowsPerDay * days.length < aggregateBelowRows) return aggregateAll(db, fromDay, n);
+  // One pass of heads: when it does not settle the answer, sales are flat, and the plain aggregate
+  // follows (growing the heads measured slower than aggregating at 10k and 100k order lines).
   const perDay = Math.max(4 * n, 32);
   const heads = await salesRepository.topOfEachDay(db, days, perDay);
-  const rowsPerDay = new Map<string, number[]>();
+  const headOfDay = new Map<string, number[]>();
   for (const row of heads) {
-    const sold = rowsPerDay.get(row.day);
+    const sold = headOfDay.get(row.day);
     if (sold) sold.push(row.sold_quantity);
-    else rowsPerDay.set(row.day, [row.sold_quantity]);
+    else headOfDay.set(row.day, [row.sold_quantity]);
   }
   let bound = 0;
-  for (const sold of rowsPerDay.values()) if (sold.length === perDay) bound += sold.at(-1) ?? 0;
+  for (const sold of headOfDay.values()) if (sold.length === perDay) bound += sold.at(-1) ?? 0;
   const candidates = [...new Set(heads.map((r) => r.product_id))];
   const totals = (await salesRepository.totalsOf(db, days, candidates))
     .map((r) => ({ product_id: r.product_id, sold: Number(r.sold), orders: Number(r.orders) }))
@@ -58,28 +61,41 @@ async function topSellers(db: Db, days: string[], fromDay: string, n: number): P
     .sort(bySales);
   // bound 0: every row of every day was read.
   if (bound === 0 || (totals.length >= n && (totals[n - 1]?.sold ?? 0) > bound)) return totals.slice(0, n);
+  return aggregateAll(db, fromDay, n);
+}
+
+async function aggregateAll(db: Db, fromDay: string, n: number): Promise<SellerTotal[]> {
   const all = await salesRepository.top(db, fromDay, n);
   return all.map((r) => ({ product_id: r.product_id, sold: Number(r.sold), orders: Number(r.orders) }));
 }
 
 export type SalesService = ReturnType<typeof createSalesService>;
 
-export function createSalesService({ db, clock, cache, catalog, popularTtlMs = 5 * 60_000 }: SalesDeps) {
+export function createSalesService({ db, clock, cache, catalog, popularTtlMs = 5 * 60_000, aggregateBelowRows = 20_000 }: SalesDeps) {
+  // The table's size changes slowly; its estimate is read again every few minutes.
+  let estimate: { rowsPerDay: number | null; readAt: number } | null = null;
+  async function rowsPerDay(): Promise<number | null> {
+    const at = clock.now().getTime();
+    if (!estimate || at - estimate.readAt > 5 * 60_000) estimate = { rowsPerDay: await salesRepository.rowsPerDayEstimate(db), readAt: at };
+    return estimate.rowsPerDay;
+  }
+
   async function computePopular(days: number, limit: number): Promise<PopularProducts> {
     const now = clock.now();
+    const perDayRows = await rowsPerDay();
     const endDate = utcDay(now);
     const startDate = utcDay(new Date(now.getTime() - (days - 1) * DAY));
     const windowDays = Array.from({ length: days }, (_, i) => utcDay(new Date(now.getTime() - i * DAY)));
     // A few extra rows so hidden or deleted products can be skipped; fetch deeper only when many were.
     let fetch = limit + 10;
-    let rows = await topSellers(db, windowDays, startDate, fetch);
+    let rows = await topSellers(db, windowDays, startDate, fetch, perDayRows, aggregateBelowRows);
     let products = await catalog.productsForSale(
       db,
       rows.map((r) => r.product_id),
     );
     while (rows.filter((r) => products.has(r.product_id)).length < limit && rows.length === fetch) {
       fetch *= 4;
-      rows = await topSellers(db, windowDays, startDate, fetch);
+      rows = await topSellers(db, windowDays, startDate, fetch, perDayRows, aggregateBelowRows);
       products = await catalog.productsForSale(
         db,
         rows.map((r) => r.product_id),
