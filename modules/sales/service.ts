@@ -72,11 +72,12 @@ async function aggregateAll(db: Db, fromDay: string, n: number): Promise<SellerT
 export type SalesService = ReturnType<typeof createSalesService>;
 
 export function createSalesService({ db, clock, cache, catalog, popularTtlMs = 5 * 60_000, aggregateBelowRows = 20_000 }: SalesDeps) {
-  // The table's size changes slowly; its estimate is read again every few minutes.
+  // The pg_stats lookup costs about a millisecond: read it at most every ten seconds, often
+  // enough that a table which just grew tenfold is not ranked the small-table way for long.
   let estimate: { rowsPerDay: number | null; readAt: number } | null = null;
   async function rowsPerDay(): Promise<number | null> {
-    const at = clock.now().getTime();
-    if (!estimate || at - estimate.readAt > 5 * 60_000) estimate = { rowsPerDay: await salesRepository.rowsPerDayEstimate(db), readAt: at };
+    const at = Date.now();
+    if (!estimate || at - estimate.readAt > 10_000) estimate = { rowsPerDay: await salesRepository.rowsPerDayEstimate(db), readAt: at };
     return estimate.rowsPerDay;
   }
 
