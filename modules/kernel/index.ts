@@ -13,4 +13,4 @@ export { createLogger, createMetrics } from "./observability.ts";
 export type { Page } from "./schemas.ts";
 export { cursorSchema, decodeCursor, encodeCursor, idempotencyKeySchema, idSchema, pageLimitSchema, wonSchema } from "./schemas.ts";
 export type { RequestContext, Role, Session } from "./trpc.ts";
-export { adminProcedure, authedProcedure, createCallerFactory, mergeRouters, publicProcedure, router } from "./trpc.ts";
+export { adminProcedure, authedProcedure, createCallerFactory, publicProcedure, router } from "./trpc.ts";

@@ -19,26 +19,6 @@ export interface NewOrder {
 }
 
 export const orderRepository = {
-  async insertOrder(trx: Tx, order: NewOrder): Promise<OrderRow> {
-    return trx
-      .insertInto("order_orders")
-      .values({
-        user_id: order.userId,
-        status: order.status,
-        subtotal_amount: order.subtotalAmount,
-        discount_amount: order.discountAmount,
-        final_amount: order.finalAmount,
-        issued_coupon_id: order.issuedCouponId,
-        paid_at: order.paidAt,
-        payment_due_at: order.paymentDueAt,
-        shipping_address: order.shippingAddress,
-        created_at: order.at,
-        updated_at: order.at,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-  },
-
   /**
    * The order, its lines and (when it is paid now) its payment, in ONE statement: these rows are
    * new and contended by nobody, so they go in with a single round trip before any lock is taken.
@@ -67,22 +47,6 @@ export const orderRepository = {
       )
       SELECT id FROM o`.execute(trx);
     return Number(result.rows[0]?.id);
-  },
-
-  async insertLines(trx: Tx, orderId: number, lines: Array<{ productId: number; productName: string; unitPrice: number; quantity: number }>): Promise<void> {
-    await trx
-      .insertInto("order_lines")
-      .values(
-        lines.map((l) => ({
-          order_id: orderId,
-          product_id: l.productId,
-          product_name: l.productName,
-          unit_price: l.unitPrice,
-          quantity: l.quantity,
-          line_amount: l.unitPrice * l.quantity,
-        })),
-      )
-      .execute();
   },
 
   async insertPayment(trx: Tx, orderId: number, amount: number, at: Date): Promise<void> {

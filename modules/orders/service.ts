@@ -192,7 +192,13 @@ export function createOrdersService(deps: OrdersDeps) {
   }
 
   /** Puts back what an unpaid or cancelled order held: stock, coupon, and (if paid) money and the sales count. */
-  async function unwind(trx: Tx, order: OrderRow, reason: string, actorId: number | null): Promise<{ refundedAmount: number; couponRestored: boolean }> {
+  async function unwind(
+    trx: Tx,
+    order: OrderRow,
+    reason: string,
+    actorId: number | null,
+    give: { coupon: boolean; stock: boolean } = { coupon: true, stock: true },
+  ): Promise<{ refundedAmount: number; couponRestored: boolean }> {
     const lines = await orderRepository.lines(trx, order.id);
     const stockLines = lines.map((l) => ({ productId: l.product_id, quantity: l.quantity }));
     let refundedAmount = 0;
@@ -201,8 +207,8 @@ export function createOrdersService(deps: OrdersDeps) {
       await orderRepository.markPaymentRefunded(trx, order.id);
       refundedAmount = order.final_amount;
     }
-    const couponRestored = order.issued_coupon_id ? await coupons.restore(trx, order.issued_coupon_id, order.id) : false;
-    await catalog.releaseStock(trx, stockLines, { orderId: order.id, reason, actorId });
+    const couponRestored = give.coupon && order.issued_coupon_id ? await coupons.restore(trx, order.issued_coupon_id, order.id) : false;
+    if (give.stock) await catalog.releaseStock(trx, stockLines, { orderId: order.id, reason, actorId });
     if (isPaid(order.status) && order.paid_at) await sales.reverseSale(trx, order.paid_at, stockLines);
     return { refundedAmount, couponRestored };
   }
@@ -298,21 +304,25 @@ export function createOrdersService(deps: OrdersDeps) {
         }
         const priced = await price(trx, userId, request);
         const paymentDueAt = new Date(now.getTime() + config.paymentWindowMs);
-        const order = await orderRepository.insertOrder(trx, {
-          userId,
-          status: "pending_payment",
-          subtotalAmount: priced.subtotalAmount,
-          discountAmount: priced.discountAmount,
-          finalAmount: priced.finalAmount,
-          issuedCouponId: request.userCouponId ?? null,
-          paidAt: null,
-          paymentDueAt,
-          shippingAddress: request.shippingAddress ?? null,
-          at: now,
-        });
-        await orderRepository.insertLines(trx, order.id, priced.lines);
-        if (request.userCouponId) await coupons.use(trx, userId, request.userCouponId, priced.subtotalAmount, order.id);
-        await catalog.deductStock(trx, priced.stockLines, { orderId: order.id });
+        const orderId = await orderRepository.insertWithLines(
+          trx,
+          {
+            userId,
+            status: "pending_payment",
+            subtotalAmount: priced.subtotalAmount,
+            discountAmount: priced.discountAmount,
+            finalAmount: priced.finalAmount,
+            issuedCouponId: request.userCouponId ?? null,
+            paidAt: null,
+            paymentDueAt,
+            shippingAddress: request.shippingAddress ?? null,
+            at: now,
+          },
+          priced.lines,
+          null,
+        );
+        if (request.userCouponId) await coupons.use(trx, userId, request.userCouponId, priced.subtotalAmount, orderId);
+        await catalog.deductStock(trx, priced.stockLines, { orderId });
         if (priced.fromCart)
           await cart.removeBought(
             trx,
@@ -320,7 +330,7 @@ export function createOrdersService(deps: OrdersDeps) {
             priced.stockLines.map((l) => l.productId),
           );
         const result: PendingOrder = {
-          orderId: order.id,
+          orderId,
           status: "pending_payment",
           subtotalAmount: priced.subtotalAmount,
           discountAmount: priced.discountAmount,
@@ -411,12 +421,8 @@ export function createOrdersService(deps: OrdersDeps) {
         const order = await orderRepository.lockOrder(trx, orderId);
         if (!order) throw new DomainError("ORDER_NOT_FOUND", { orderId });
         assertTransition(orderId, order.status, "refunded");
-        const lines = await orderRepository.lines(trx, orderId);
-        const stockLines = lines.map((l) => ({ productId: l.product_id, quantity: l.quantity }));
-        if (order.final_amount > 0) await wallet.refund(trx, order.user_id, order.final_amount, { orderId });
-        await orderRepository.markPaymentRefunded(trx, orderId);
-        if (restock) await catalog.releaseStock(trx, stockLines, { orderId, reason: `returned: ${reason}`, actorId });
-        if (order.paid_at) await sales.reverseSale(trx, order.paid_at, stockLines);
+        // A return: the money and the sales count go back; the coupon stays used; the goods only if they came back.
+        await unwind(trx, order, `returned: ${reason}`, actorId, { coupon: false, stock: restock });
         await orderRepository.setStatus(trx, orderId, "refunded", now, { cancelledAt: now, cancelReason: reason });
         await enqueueEvents(trx, now, [
           {
