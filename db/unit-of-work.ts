@@ -98,3 +98,29 @@ export function pgConstraint(error: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** SQLSTATE classes and codes that mean "the connection or the server went away", not "the statement was wrong". */
+const unavailableSqlStates = new Set(["57P01", "57P02", "57P03", "53300", "58030"]);
+const unavailableNodeCodes = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
+const unavailableMessages = [
+  "Connection terminated",
+  "timeout exceeded when trying to connect",
+  "is not queryable",
+  "Connection terminated due to connection timeout",
+  "Client was closed and is not queryable",
+];
+
+/**
+ * True when `error` (or its cause) says PostgreSQL could not be reached or dropped the connection:
+ * a retry may well succeed, so callers answer SERVICE_UNAVAILABLE rather than 500.
+ */
+export function isConnectionError(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const code = pgErrorCode(current);
+    if (code && (code.startsWith("08") || unavailableSqlStates.has(code) || unavailableNodeCodes.has(code))) return true;
+    const message = current instanceof Error ? current.message : "";
+    if (unavailableMessages.some((m) => message.includes(m))) return true;
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return false;
+}

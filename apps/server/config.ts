@@ -6,6 +6,8 @@ export interface AgoraConfig {
   databaseUrl: string | undefined;
   dataDir: string;
   dbPoolSize: number;
+  /** How long a request waits for a database connection (pool queue included) before SERVICE_UNAVAILABLE. */
+  dbConnectTimeoutMs: number;
   redisUrl: string | undefined;
   redisPrefix: string;
   logLevel: string;
@@ -60,6 +62,8 @@ export interface AgoraConfig {
   notifyOperatorEmails: string[];
   /** How long an idempotency key answers retries before it is forgotten. */
   idempotencyKeyTtlHours: number;
+  /** AGORA_DEMO=true: a production server may run on the built-in fakes (a demo, never a shop). */
+  demo: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -83,6 +87,7 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: env.DATA_DIR ?? "./data",
     dbPoolSize: int(env, "DB_POOL_SIZE", 20),
+    dbConnectTimeoutMs: int(env, "DB_CONNECT_TIMEOUT_MS", 15_000),
     redisUrl: env.REDIS_URL || undefined,
     redisPrefix: env.REDIS_PREFIX ?? "agora:",
     logLevel: env.LOG_LEVEL ?? "info",
@@ -137,5 +142,30 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
       .map((e) => e.trim())
       .filter(Boolean),
     idempotencyKeyTtlHours: int(env, "IDEMPOTENCY_KEY_TTL_HOURS", 24),
+    demo: env.AGORA_DEMO === "true",
   };
+}
+
+/** The outside systems this configuration would serve from a built-in fake, by the variable that names the real one. */
+export function builtInFakes(config: AgoraConfig): string[] {
+  const fakes: string[] = [];
+  if (!config.paymentGatewayUrl) fakes.push("PAYMENT_GATEWAY_URL");
+  if (!config.dataPlatformUrl) fakes.push("DATA_PLATFORM_URL");
+  if (!config.carrierUrl) fakes.push("CARRIER_URL");
+  if (!config.smtpUrl) fakes.push("SMTP_URL");
+  return fakes;
+}
+
+/**
+ * Why this configuration must not start, or null. A production server on the fake gateway would
+ * approve every charge: free money. So production names every real integration, or says it is a demo.
+ */
+export function startupRefusal(config: AgoraConfig): string | null {
+  if (config.nodeEnv !== "production") return null;
+  if (!config.carrierWebhookSecret) return "CARRIER_WEBHOOK_SECRET must be set in production";
+  const fakes = builtInFakes(config);
+  if (fakes.length > 0 && !config.demo) {
+    return `NODE_ENV=production refuses the built-in fakes: set ${fakes.join(", ")} to the real services (or AGORA_DEMO=true for a demo that charges no real card and sends nothing)`;
+  }
+  return null;
 }

@@ -29,12 +29,19 @@ if redis.call("GET", KEYS[1]) == ARGV[1] then
 end
 return 0`);
 
-export function createRedisClient(url: string): Redis {
-  return new Redis(url, {
+/**
+ * `events` hears of lost and restored connections. Without an 'error' listener ioredis prints
+ * "[ioredis] Unhandled error event" for every failed reconnect while Redis is down.
+ */
+export function createRedisClient(url: string, events?: { lost(error: Error): void; connected(): void }): Redis {
+  const redis = new Redis(url, {
     maxRetriesPerRequest: 2,
     enableAutoPipelining: true,
     lazyConnect: false,
   });
+  redis.on("error", (error: Error) => events?.lost(error));
+  redis.on("ready", () => events?.connected());
+  return redis;
 }
 
 export function createRedisInfra(redis: Redis, prefix = "agora:"): Infra {
