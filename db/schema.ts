@@ -98,6 +98,26 @@ export interface WalletLedgerTable {
   created_at: Timestamp;
 }
 
+export type ChargeAttemptStatus = "pending" | "credited" | "declined" | "voiding" | "voided" | "failed";
+
+/** A card charge recorded before the gateway is called; settled by the request or by recovery. */
+export interface WalletChargeAttemptsTable {
+  id: Generated<number>;
+  user_id: number;
+  amount: number;
+  /** The Idempotency-Key the gateway sees: derived from (user, amount, customer key) when there is one. */
+  gateway_key: string;
+  /** The customer's idempotency key (scope wallet.charge), to complete it when recovery settles. */
+  idempotency_key: string | null;
+  status: ChargeAttemptStatus;
+  gateway_reference: string | null;
+  /** Until then the request that made the attempt settles it; after, the recovery worker may. */
+  lease_until: Timestamp;
+  recovery_attempts: Generated<number>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 // ── cart ──────────────────────────────────────────────────────────────────
 export interface CartItemsTable {
   user_id: number;
@@ -278,6 +298,7 @@ export interface Database {
   inventory_restock_subscriptions: InventoryRestockSubscriptionsTable;
   wallet_accounts: WalletAccountsTable;
   wallet_ledger: WalletLedgerTable;
+  wallet_charge_attempts: WalletChargeAttemptsTable;
   cart_items: CartItemsTable;
   coupon_coupons: CouponCouponsTable;
   coupon_issued: CouponIssuedTable;

@@ -9,14 +9,15 @@
  *
  *   1. IdempotencyKey    idempotency_keys row of (customer, scope, key)
  *   2. Order             order_orders row (pay, cancel, ship)
- *   3. Wallet            wallet_accounts row of the customer
- *   4. Coupon            coupon_coupons row (issue)
- *   5. IssuedCoupon      coupon_issued row (use, restore)
- *   6. Stock             inventory_stock rows, by ascending product id
- *   7. RestockSignup     inventory_restock_subscriptions rows of a product (stock back from zero)
- *   8. SalesDaily        sales_daily rows, by ascending product id
- *   9. Cart              cart_items rows of the customer (after stock: adding to a cart share-locks stock first)
- *  10. Shipment          shipping_shipments row (after its order: a carrier update moves both)
+ *   3. ChargeAttempt     wallet_charge_attempts row (settling a card charge: before the account it credits)
+ *   4. Wallet            wallet_accounts row of the customer
+ *   5. Coupon            coupon_coupons row (issue)
+ *   6. IssuedCoupon      coupon_issued row (use, restore)
+ *   7. Stock             inventory_stock rows, by ascending product id
+ *   8. RestockSignup     inventory_restock_subscriptions rows of a product (stock back from zero)
+ *   9. SalesDaily        sales_daily rows, by ascending product id
+ *  10. Cart              cart_items rows of the customer (after stock: adding to a cart share-locks stock first)
+ *  11. Shipment          shipping_shipments row (after its order: a carrier update moves both)
  *
  * Hot rows (a flash-sale product's stock) come late so they are held for the shortest time.
  * Repositories call `noteLock` before each locking statement; outside production it throws
@@ -32,14 +33,15 @@ export type Tx = Transaction<Database>;
 export const LockRank = {
   IdempotencyKey: 1,
   Order: 2,
-  Wallet: 3,
-  Coupon: 4,
-  IssuedCoupon: 5,
-  Stock: 6,
-  RestockSignup: 7,
-  SalesDaily: 8,
-  Cart: 9,
-  Shipment: 10,
+  ChargeAttempt: 3,
+  Wallet: 4,
+  Coupon: 5,
+  IssuedCoupon: 6,
+  Stock: 7,
+  RestockSignup: 8,
+  SalesDaily: 9,
+  Cart: 10,
+  Shipment: 11,
 } as const;
 export type LockRank = (typeof LockRank)[keyof typeof LockRank];
 

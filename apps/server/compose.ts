@@ -94,7 +94,13 @@ export function createAgora(deps: AgoraDeps): Agora {
     clock,
     logger,
     gateway: ports.paymentGateway,
-    config: { minCharge: config.chargeMin, maxCharge: config.chargeMax, maxBalance: config.maxBalance },
+    config: {
+      minCharge: config.chargeMin,
+      maxCharge: config.chargeMax,
+      maxBalance: config.maxBalance,
+      chargeLeaseMs: config.walletChargeLeaseMs,
+      recoveryIntervalMs: config.walletChargeRecoveryIntervalMs,
+    },
   });
   const sales = createSalesService({ db, clock, cache: infra.cache, catalog, popularTtlMs: config.popularCacheSeconds * 1000 });
   const orders = createOrdersService({
@@ -156,11 +162,13 @@ export function createAgora(deps: AgoraDeps): Agora {
     app,
     start() {
       orders.start();
+      if (config.walletChargeRecoveryIntervalMs > 0) wallet.start();
       if (config.outboxPollerEnabled) outboxPoller.start();
       housekeeping ??= setInterval(purgeIdempotencyKeys, 3_600_000);
     },
     async stop() {
       orders.stop();
+      wallet.stop();
       if (housekeeping) clearInterval(housekeeping);
       housekeeping = null;
       await outboxPoller.stop();

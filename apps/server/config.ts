@@ -28,6 +28,10 @@ export interface AgoraConfig {
   paymentGatewayUrl: string | undefined;
   paymentGatewayTimeoutMs: number;
   paymentGatewayApiKey: string | undefined;
+  /** How long a charge's own request has to settle it before recovery may; longer than the gateway timeout. */
+  walletChargeLeaseMs: number;
+  /** How often unsettled charges are looked for; 0 turns the recovery worker off (tests drive it by hand). */
+  walletChargeRecoveryIntervalMs: number;
   chargeMin: number;
   chargeMax: number;
   maxBalance: number;
@@ -108,6 +112,8 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     paymentGatewayUrl: env.PAYMENT_GATEWAY_URL || undefined,
     paymentGatewayTimeoutMs: int(env, "PAYMENT_GATEWAY_TIMEOUT_MS", 5_000),
     paymentGatewayApiKey: env.PAYMENT_GATEWAY_API_KEY || undefined,
+    walletChargeLeaseMs: int(env, "WALLET_CHARGE_LEASE_MS", int(env, "PAYMENT_GATEWAY_TIMEOUT_MS", 5_000) + 10_000),
+    walletChargeRecoveryIntervalMs: int(env, "WALLET_CHARGE_RECOVERY_INTERVAL_MS", 5_000),
     chargeMin: int(env, "WALLET_CHARGE_MIN", 1_000),
     chargeMax: int(env, "WALLET_CHARGE_MAX", 1_000_000),
     maxBalance: int(env, "WALLET_MAX_BALANCE", 10_000_000),
@@ -161,6 +167,9 @@ export function builtInFakes(config: AgoraConfig): string[] {
  * approve every charge: free money. So production names every real integration, or says it is a demo.
  */
 export function startupRefusal(config: AgoraConfig): string | null {
+  if (config.walletChargeLeaseMs <= config.paymentGatewayTimeoutMs) {
+    return "WALLET_CHARGE_LEASE_MS must be longer than PAYMENT_GATEWAY_TIMEOUT_MS: recovery must never ask about a charge whose request may still be on its way";
+  }
   if (config.nodeEnv !== "production") return null;
   if (!config.carrierWebhookSecret) return "CARRIER_WEBHOOK_SECRET must be set in production";
   const fakes = builtInFakes(config);

@@ -4,7 +4,7 @@ export { DAY, HOUR, ManualClock, MINUTE, systemClock, utcDay } from "./clock.ts"
 export type { DomainCode } from "./errors.ts";
 export { DomainError, domainErrorCatalog, isDomainError } from "./errors.ts";
 export type { JsonAnswer, JsonEndpoint } from "./http-json.ts";
-export { checkEndpoint, HttpTransportError, postJson } from "./http-json.ts";
+export { checkEndpoint, getJson, HttpTransportError, postJson } from "./http-json.ts";
 export { createMemoryInfra } from "./infra/memory.ts";
 export { createRedisClient, createRedisInfra, luaScript } from "./infra/redis.ts";
 export type { Cache, Counters, Infra, Lock, LockManager, RateLimitDecision, RateLimiter, RateLimitPolicy } from "./infra/types.ts";

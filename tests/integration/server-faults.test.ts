@@ -138,3 +138,37 @@ describe("database connections that drop", () => {
     await server.stop();
   }, 60_000);
 });
+
+describe("a charge cut off by kill -9 after the gateway approved", () => {
+  test("the next process credits it, and the customer's retry with the same key gets the credited result", async () => {
+    // A short lease so recovery may take over quickly; it must still exceed the gateway timeout.
+    const fast = { PAYMENT_GATEWAY_TIMEOUT_MS: "1000", WALLET_CHARGE_LEASE_MS: "2000", WALLET_CHARGE_RECOVERY_INTERVAL_MS: "250" };
+    const first = await start(fast);
+    const anonymous = createAgoraClient({ url: first.url, batch: false });
+    const { token } = await anonymous.identity.signUp.mutate({ email: "kill9@agora.test", password: "correct-horse-battery", name: "Kill" });
+    gateway.control.reset();
+    gateway.control.approveThenHang(1);
+    const key = crypto.randomUUID();
+    const cutOff = createAgoraClient({ url: first.url, token, batch: false })
+      .wallet.charge.mutate({ amount: 40_000, idempotencyKey: key })
+      .catch((error: unknown) => error);
+    for (let i = 0; i < 200 && gateway.stats().approved === 0; i++) await Bun.sleep(10);
+    expect(gateway.stats()).toMatchObject({ approved: 1, capturedAmount: 40_000 });
+    await first.kill();
+    expect(await cutOff).toBeInstanceOf(TRPCClientError);
+
+    const second = await start(fast);
+    const customer = createAgoraClient({ url: second.url, token, batch: false });
+    let balance = 0;
+    for (let i = 0; i < 100 && balance === 0; i++) {
+      balance = (await customer.wallet.balance.query()).balance;
+      if (balance === 0) await Bun.sleep(100);
+    }
+    expect(balance).toBe(40_000);
+    const retry = await customer.wallet.charge.mutate({ amount: 40_000, idempotencyKey: key });
+    expect(retry).toMatchObject({ previousBalance: 0, chargedAmount: 40_000, currentBalance: 40_000 });
+    expect(gateway.stats()).toMatchObject({ approved: 1, capturedAmount: 40_000 });
+    expect((await customer.wallet.history.query({})).items).toHaveLength(1);
+    await second.stop();
+  }, 60_000);
+});
