@@ -1,3 +1,5 @@
+export type { BackupTarget } from "./backup.ts";
+export { BackupError, backupDatabase, restoreDatabase } from "./backup.ts";
 export type { ConnectionEvents, DatabaseHandle, DatabaseOptions, PoolStats } from "./client.ts";
 export { createDatabase } from "./client.ts";
 export { migrateToLatest } from "./migrate.ts";
