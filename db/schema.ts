@@ -14,10 +14,16 @@ type Json<T = unknown> = ColumnType<T, string, string>;
 // ── identity ──────────────────────────────────────────────────────────────
 export interface IdentityUsersTable {
   id: Generated<number>;
+  /** Sealed (AES-256-GCM, modules/kernel/pii.ts); rows from before encryption hold plaintext until sealed at start. */
   email: string;
+  /** Keyed blind index of the lower-cased email: login and uniqueness. */
+  email_index: string | null;
   password_hash: string;
   name: string;
+  /** Sealed, like email. */
   phone: string | null;
+  /** Keyed blind index of the phone's digits: an operator's exact search. */
+  phone_index: string | null;
   role: "customer" | "admin";
   status: "active" | "deactivated";
   created_at: Timestamp;

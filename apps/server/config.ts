@@ -1,3 +1,5 @@
+import type { PiiKeys } from "../../modules/kernel/index.ts";
+
 /** Every setting Agora reads, with its default. README lists the same table. */
 export interface AgoraConfig {
   nodeEnv: string;
@@ -68,6 +70,8 @@ export interface AgoraConfig {
   idempotencyKeyTtlHours: number;
   /** AGORA_DEMO=true: a production server may run on the built-in fakes (a demo, never a shop). */
   demo: boolean;
+  /** Keys that seal personal data at rest; null: the public development keys (refused in production). */
+  piiKeys: PiiKeys | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -149,7 +153,28 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
       .filter(Boolean),
     idempotencyKeyTtlHours: int(env, "IDEMPOTENCY_KEY_TTL_HOURS", 24),
     demo: env.AGORA_DEMO === "true",
+    piiKeys: piiKeysFrom(env),
   };
+}
+
+/** PII_KEYS="id:base64,id2:base64" (32-byte keys), PII_KEY_ID (default: the last listed), PII_INDEX_KEY (32 bytes, base64). */
+function piiKeysFrom(env: Env): PiiKeys | null {
+  const listed = (env.PII_KEYS ?? "")
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  if (listed.length === 0) {
+    if (env.PII_INDEX_KEY || env.PII_KEY_ID) throw new Error("PII_KEY_ID and PII_INDEX_KEY need PII_KEYS");
+    return null;
+  }
+  const keys: Record<string, string> = {};
+  for (const entry of listed) {
+    const colon = entry.indexOf(":");
+    if (colon <= 0) throw new Error(`PII_KEYS must be a comma-separated list of id:base64key, got "${entry.slice(0, 20)}…"`);
+    keys[entry.slice(0, colon)] = entry.slice(colon + 1);
+  }
+  if (!env.PII_INDEX_KEY) throw new Error("PII_INDEX_KEY must be set with PII_KEYS (32 random bytes, base64: openssl rand -base64 32)");
+  return { keys, currentKeyId: env.PII_KEY_ID || (Object.keys(keys).at(-1) as string), indexKey: env.PII_INDEX_KEY };
 }
 
 /** The outside systems this configuration would serve from a built-in fake, by the variable that names the real one. */
@@ -175,6 +200,9 @@ export function startupRefusal(config: AgoraConfig): string | null {
   const fakes = builtInFakes(config);
   if (fakes.length > 0 && !config.demo) {
     return `NODE_ENV=production refuses the built-in fakes: set ${fakes.join(", ")} to the real services (or AGORA_DEMO=true for a demo that charges no real card and sends nothing)`;
+  }
+  if (!config.piiKeys && !config.demo) {
+    return "PII_KEYS and PII_INDEX_KEY must be set in production: personal data is sealed with them (openssl rand -base64 32 makes a key), or AGORA_DEMO=true for a demo on the public development keys";
   }
   return null;
 }

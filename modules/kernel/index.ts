@@ -10,6 +10,8 @@ export { createRedisClient, createRedisInfra, luaScript } from "./infra/redis.ts
 export type { Cache, Counters, Infra, Lock, LockManager, RateLimitDecision, RateLimiter, RateLimitPolicy } from "./infra/types.ts";
 export type { Logger, Metrics, OutageLog } from "./observability.ts";
 export { createLogger, createMetrics, createOutageLog } from "./observability.ts";
+export type { PiiCipher, PiiKeys } from "./pii.ts";
+export { createPiiCipher, developmentPiiKeys } from "./pii.ts";
 export type { Page } from "./schemas.ts";
 export { cursorSchema, decodeCursor, encodeCursor, idempotencyKeySchema, idSchema, pageLimitSchema, wonSchema } from "./schemas.ts";
 export type { RequestContext, Role, Session } from "./trpc.ts";
