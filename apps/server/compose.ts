@@ -125,7 +125,19 @@ export function createAgora(deps: AgoraDeps): Agora {
     webhook: { secret: config.carrierWebhookSecret ?? "dev-carrier-webhook-secret", toleranceSeconds: config.carrierWebhookToleranceSeconds },
   });
   const sender =
-    ports.notificationSender ?? createNotificationSender({ smtpUrl: config.smtpUrl, smtpFrom: config.smtpFrom, smtpTimeoutMs: config.smtpTimeoutMs }, logger);
+    ports.notificationSender ??
+    createNotificationSender(
+      {
+        smtpUrl: config.smtpUrl,
+        smtpFrom: config.smtpFrom,
+        smtpTimeoutMs: config.smtpTimeoutMs,
+        smsUrl: config.smsUrl,
+        smsApiKey: config.smsApiKey,
+        smsFrom: config.smsFrom,
+        smsTimeoutMs: config.smsTimeoutMs,
+      },
+      logger,
+    );
   const notifications = createNotificationService({ db, clock, logger, identity, catalog, sender, operators: { emails: config.notifyOperatorEmails } });
   const reports = createReportsService({ clock, orders, catalog, wallet, sales });
   const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders, shipping, notifications, reports };
