@@ -49,8 +49,14 @@ export const orderRepository = {
     return Number(result.rows[0]?.id);
   },
 
-  async insertPayment(trx: Tx, orderId: number, amount: number, at: Date): Promise<void> {
-    await trx.insertInto("order_payments").values({ order_id: orderId, method: "wallet", amount, status: "paid", created_at: at }).execute();
+  /** A pending order (locked by the caller) becomes paid, with its payment row: ONE statement. */
+  async markPaid(trx: Tx, orderId: number, amount: number, at: Date): Promise<void> {
+    await sql`
+      WITH paid AS (
+        UPDATE order_orders SET status = 'paid', paid_at = ${at}, updated_at = ${at} WHERE id = ${orderId} RETURNING id
+      )
+      INSERT INTO order_payments (order_id, method, amount, status, created_at)
+      SELECT id, 'wallet', ${amount}, 'paid', ${at} FROM paid`.execute(trx);
   },
 
   async markPaymentRefunded(trx: Tx, orderId: number): Promise<void> {
