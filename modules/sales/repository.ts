@@ -1,8 +1,17 @@
 import { sql } from "kysely";
 import type { Db, Tx } from "../../db/index.ts";
+import { compiledQuery } from "../../db/index.ts";
 
 /** One advisory lock key for the roll-up: one roll-up at a time, across every instance. */
 const ROLL_UP_LOCK = 0x5a1e5_da11;
+
+/** On every paid order: compiled once (db/compiled.ts). */
+const insertPending = compiledQuery(
+  (_db, day: string, productIds: number[], quantities: number[], orderDelta: number) => sql`
+    INSERT INTO sales_pending (day, product_id, sold_quantity, order_count)
+    SELECT ${day}::date, line.product_id, line.quantity * ${orderDelta}::int4, ${orderDelta}::int4
+      FROM unnest(${productIds}::int8[], ${quantities}::int4[]) AS line(product_id, quantity)`,
+);
 
 export const salesRepository = {
   /**
@@ -11,10 +20,13 @@ export const salesRepository = {
    */
   async appendPending(trx: Tx, day: string, lines: Array<{ productId: number; quantity: number }>, orderDelta: 1 | -1): Promise<void> {
     if (lines.length === 0) return;
-    await sql`
-      INSERT INTO sales_pending (day, product_id, sold_quantity, order_count)
-      SELECT ${day}::date, line.product_id, line.quantity * ${orderDelta}::int4, ${orderDelta}::int4
-        FROM unnest(${lines.map((l) => l.productId)}::int8[], ${lines.map((l) => l.quantity)}::int4[]) AS line(product_id, quantity)`.execute(trx);
+    await insertPending(
+      trx,
+      day,
+      lines.map((l) => l.productId),
+      lines.map((l) => l.quantity),
+      orderDelta,
+    );
   },
 
   /**
