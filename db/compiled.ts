@@ -32,7 +32,7 @@ export function compiledQuery<Args extends unknown[], Row>(
   const arity = build.length - 1;
   let cached: { template: CompiledQuery<Row>; sources: Array<Placeholder | { value: unknown }> } | null = null;
 
-  return (executor, ...args) => {
+  return async (executor, ...args) => {
     if (!cached) {
       const placeholders = Array.from({ length: arity }, (_, i) => new Placeholder(i));
       const template = build(executor, ...(placeholders as unknown as Args)).compile(executor);
