@@ -1,9 +1,9 @@
 import { z } from "zod";
 import type { Db, Tx } from "../../db/index.ts";
 import { inTransaction } from "../../db/index.ts";
-import { claimInTransaction, completeInTransaction, hashRequest, type IdempotentRequest } from "../idempotency/index.ts";
+import { claimInTransaction, completeInTransaction, hashRequest, type IdempotentRequest, keyWasUsed } from "../idempotency/index.ts";
 import type { Clock, Logger, Page, Role } from "../kernel/index.ts";
-import { DomainError, decodeCursor, encodeCursor, MINUTE } from "../kernel/index.ts";
+import { DomainError, decodeCursor, encodeCursor, isDomainError, MINUTE } from "../kernel/index.ts";
 import { deliveryStates, enqueueEvents } from "../outbox/index.ts";
 import type { OrderStatus } from "./lifecycle.ts";
 import { assertTransition } from "./lifecycle.ts";
@@ -134,6 +134,20 @@ export function createOrdersService(deps: OrdersDeps) {
     });
   }
 
+  /**
+   * Prices before the transaction: a refusal (sold out, say) costs one read and no transaction.
+   * With an idempotency key used before, a refusal now is not the answer to give (the first
+   * attempt may have succeeded): null, and the transaction's claim replays or prices again.
+   */
+  async function priceFirst(userId: number, scope: string, key: string | undefined, request: Omit<PlaceOrderInput, "idempotencyKey">) {
+    try {
+      return await workflow.price(db, userId, request);
+    } catch (error) {
+      if (key && isDomainError(error) && (await keyWasUsed(db, { userId, scope, key }))) return null;
+      throw error;
+    }
+  }
+
   const forwardRun = (trx: Tx, now: Date, draft: OrderDraft, phases: Phase[], orderId = 0): Forward => ({
     trx,
     now,
@@ -174,21 +188,24 @@ export function createOrdersService(deps: OrdersDeps) {
 
   return {
     /** Places and pays an order in ONE transaction (seed 004 §2): every step of the workflow. */
-    place(userId: number, input: PlaceOrderInput): Promise<PlacedOrder> {
+    async place(userId: number, input: PlaceOrderInput): Promise<PlacedOrder> {
       const { idempotencyKey, ...request } = input;
+      const priced = await priceFirst(userId, "orders.place", idempotencyKey, request);
       return idempotently<PlacedOrder>(userId, "orders.place", idempotencyKey, request, async (trx, now, answer) => {
-        const run = forwardRun(trx, now, await workflow.price(trx, userId, request, null), ["reserve", "settle"]);
+        const run = forwardRun(trx, now, priced ?? (await workflow.price(trx, userId, request)), ["reserve", "settle"]);
         await workflow.forward(run, () => answer(placedAnswer(run, now)));
         return placedAnswer(run, now);
       });
     },
 
     /** Two-step flow (seed 003): the reserve steps now; `pay` runs the settle steps within the payment window. */
-    create(userId: number, input: PlaceOrderInput): Promise<PendingOrder> {
+    async create(userId: number, input: PlaceOrderInput): Promise<PendingOrder> {
       const { idempotencyKey, ...request } = input;
+      const priced = await priceFirst(userId, "orders.create", idempotencyKey, request);
       return idempotently<PendingOrder>(userId, "orders.create", idempotencyKey, request, async (trx, now, answer) => {
         const paymentDueAt = new Date(now.getTime() + config.paymentWindowMs);
-        const run = forwardRun(trx, now, await workflow.price(trx, userId, request, paymentDueAt), ["reserve"]);
+        const draft = { ...(priced ?? (await workflow.price(trx, userId, request))), paymentDueAt };
+        const run = forwardRun(trx, now, draft, ["reserve"]);
         const pending = (): PendingOrder => ({ orderId: run.orderId, status: "pending_payment", ...run.draft.totals, paymentDueAt, createdAt: now });
         await workflow.forward(run, () => answer(pending()));
         return pending();

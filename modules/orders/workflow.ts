@@ -19,7 +19,7 @@
  * Adding a step (loyalty points, say) is one entry in `createOrderWorkflow`, placed at its lock
  * rank, calling the new module; the edges (place, create, pay, cancel, refund) do not change.
  */
-import type { Tx } from "../../db/index.ts";
+import type { Db, Tx } from "../../db/index.ts";
 import type { CartService } from "../cart/index.ts";
 import type { CatalogService, InsufficientItem, Product, StockLine } from "../catalog/index.ts";
 import { normalizeLines } from "../catalog/index.ts";
@@ -63,6 +63,7 @@ export interface OrderDraft {
   userCouponId: number | null;
   shippingAddress: string | null;
   fromCart: boolean;
+  /** Two-step orders: when the reservation lapses (set by `create`). */
   paymentDueAt: Date | null;
 }
 
@@ -227,15 +228,16 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales }: W
 
     /**
      * Prices what the customer asked for: explicit items or the cart, current prices, the coupon's
-     * rule, totals by `orderTotals`. Takes no locks; a plain stock read turns a sold-out crowd away
-     * before any lock.
+     * rule, totals by `orderTotals`. Takes no locks (plain reads, as inside a READ COMMITTED
+     * transaction), so it runs before the order's transaction: a sold-out crowd is turned away with
+     * one statement and no transaction.
      */
-    async price(trx: Tx, userId: number, input: Omit<PlaceOrderInput, "idempotencyKey">, paymentDueAt: Date | null): Promise<OrderDraft> {
+    async price(executor: Db | Tx, userId: number, input: Omit<PlaceOrderInput, "idempotencyKey">): Promise<OrderDraft> {
       const fromCart = input.items === undefined;
-      const requested = normalizeLines(input.items ?? (await cart.linesFor(trx, userId)));
+      const requested = normalizeLines(input.items ?? (await cart.linesFor(executor, userId)));
       if (requested.length === 0) throw new DomainError("CART_EMPTY");
       const products = await catalog.productsForSale(
-        trx,
+        executor,
         requested.map((l) => l.productId),
       );
       const missing = requested.filter((l) => !products.has(l.productId)).map((l) => l.productId);
@@ -247,7 +249,7 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales }: W
         const product = products.get(l.productId) as Product;
         return { productId: l.productId, productName: product.name, unitPrice: product.price, quantity: l.quantity };
       });
-      const rule = input.userCouponId ? await coupons.ruleFor(trx, userId, input.userCouponId, orderTotals(lines, null).subtotalAmount) : null;
+      const rule = input.userCouponId ? await coupons.ruleFor(executor, userId, input.userCouponId, orderTotals(lines, null).subtotalAmount) : null;
       return {
         userId,
         lines,
@@ -256,7 +258,7 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales }: W
         userCouponId: input.userCouponId ?? null,
         shippingAddress: input.shippingAddress ?? null,
         fromCart,
-        paymentDueAt,
+        paymentDueAt: null,
       };
     },
 
