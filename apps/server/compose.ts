@@ -103,7 +103,7 @@ export function createAgora(deps: AgoraDeps): Agora {
       recoveryIntervalMs: config.walletChargeRecoveryIntervalMs,
     },
   });
-  const sales = createSalesService({ db, clock, cache: infra.cache, catalog, popularTtlMs: config.popularCacheSeconds * 1000 });
+  const sales = createSalesService({ db, clock, cache: infra.cache, catalog, popularTtlMs: config.popularCacheSeconds * 1000, logger });
   const orders = createOrdersService({
     db,
     clock,
@@ -176,12 +176,14 @@ export function createAgora(deps: AgoraDeps): Agora {
     start() {
       orders.start();
       if (config.walletChargeRecoveryIntervalMs > 0) wallet.start();
+      sales.start();
       if (config.outboxPollerEnabled) outboxPoller.start();
       housekeeping ??= setInterval(purgeIdempotencyKeys, 3_600_000);
     },
     async stop() {
       orders.stop();
       wallet.stop();
+      await sales.stop();
       if (housekeeping) clearInterval(housekeeping);
       housekeeping = null;
       await outboxPoller.stop();
