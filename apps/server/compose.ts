@@ -113,6 +113,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     coupons,
     wallet,
     sales,
+    cipher,
     config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000 },
   });
   const shipping = createShippingService({
@@ -121,6 +122,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     logger,
     orders,
     carrier: ports.carrier,
+    cipher,
     // main.ts refuses to start in production without a secret; elsewhere a fixed dev secret is fine.
     webhook: { secret: config.carrierWebhookSecret ?? "dev-carrier-webhook-secret", toleranceSeconds: config.carrierWebhookToleranceSeconds },
   });

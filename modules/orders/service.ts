@@ -3,7 +3,7 @@ import type { Db, Tx } from "../../db/index.ts";
 import { inTransaction } from "../../db/index.ts";
 import { claimInTransaction, completeInTransaction, hashRequest, type IdempotentRequest, keyWasUsed } from "../idempotency/index.ts";
 import type { Clock, Logger, Page, Role } from "../kernel/index.ts";
-import { DomainError, decodeCursor, encodeCursor, isDomainError, MINUTE } from "../kernel/index.ts";
+import { createPiiCipher, DomainError, decodeCursor, developmentPiiKeys, encodeCursor, isDomainError, MINUTE } from "../kernel/index.ts";
 import { deliveryStates, enqueueEvents } from "../outbox/index.ts";
 import type { OrderStatus } from "./lifecycle.ts";
 import { assertTransition } from "./lifecycle.ts";
@@ -20,7 +20,7 @@ import type {
   RefundedOrder,
   ShippableOrder,
 } from "./schema.ts";
-import { createOrderWorkflow, type Forward, type OrderDraft, type Phase, type WorkflowDeps } from "./workflow.ts";
+import { createOrderWorkflow, type Forward, type OrderDraft, type Phase, SHIPPING_ADDRESS_COLUMN, type WorkflowDeps } from "./workflow.ts";
 
 export type { OrderWallet } from "./workflow.ts";
 
@@ -44,7 +44,7 @@ export interface Actor {
   role: Role;
 }
 
-function toSummary(row: OrderRow): OrderSummary {
+function toSummary(row: OrderRow, shippingAddress: string | null): OrderSummary {
   return {
     orderId: row.id,
     userId: row.user_id,
@@ -58,7 +58,7 @@ function toSummary(row: OrderRow): OrderSummary {
     paymentDueAt: row.payment_due_at,
     cancelledAt: row.cancelled_at,
     cancelReason: row.cancel_reason,
-    shippingAddress: row.shipping_address,
+    shippingAddress,
   };
 }
 
@@ -71,7 +71,10 @@ export type OrdersService = ReturnType<typeof createOrdersService>;
 export function createOrdersService(deps: OrdersDeps) {
   const { db, clock, logger } = deps;
   const config = { ...defaultOrdersConfig, ...deps.config };
-  const workflow = createOrderWorkflow(deps);
+  const cipher = deps.cipher ?? createPiiCipher(developmentPiiKeys);
+  const workflow = createOrderWorkflow({ ...deps, cipher });
+  const openAddress = (row: OrderRow) => (row.shipping_address === null ? Promise.resolve(null) : cipher.open(row.shipping_address, SHIPPING_ADDRESS_COLUMN));
+  const summaryOf = async (row: OrderRow) => toSummary(row, await openAddress(row));
 
   async function detail(row: OrderRow): Promise<OrderDetail> {
     const [lines, payment, sync] = await Promise.all([
@@ -81,7 +84,7 @@ export function createOrdersService(deps: OrdersDeps) {
     ]);
     const state = sync.get(String(row.id));
     return {
-      ...toSummary(row),
+      ...(await summaryOf(row)),
       lines: toLineViews(lines),
       payment: payment ? { method: payment.method, amount: payment.amount, status: payment.status, createdAt: payment.created_at } : null,
       sync: state
@@ -102,7 +105,7 @@ export function createOrdersService(deps: OrdersDeps) {
     const rows = await orderRepository.list(db, { ...filter, beforeId, limit: filter.limit + 1 });
     const items = rows.slice(0, filter.limit);
     const last = items.at(-1);
-    return { items: items.map(toSummary), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.id) : null };
+    return { items: await Promise.all(items.map(summaryOf)), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.id) : null };
   }
 
   /**
@@ -286,7 +289,7 @@ export function createOrdersService(deps: OrdersDeps) {
         orderId: row.id,
         userId: row.user_id,
         status: row.status,
-        shippingAddress: row.shipping_address,
+        shippingAddress: await openAddress(row),
         lines: toLineViews(await orderRepository.lines(executor, orderId)),
       };
     },

@@ -25,7 +25,7 @@ import type { CatalogService, InsufficientItem, Product, StockLine } from "../ca
 import { normalizeLines } from "../catalog/index.ts";
 import type { CouponService, OrderTotals } from "../coupons/index.ts";
 import { orderTotals } from "../coupons/index.ts";
-import { DomainError } from "../kernel/index.ts";
+import { createPiiCipher, DomainError, developmentPiiKeys, type PiiCipher } from "../kernel/index.ts";
 import { enqueueEvents } from "../outbox/index.ts";
 import type { SalesService } from "../sales/index.ts";
 import { isPaid } from "./lifecycle.ts";
@@ -38,7 +38,12 @@ export interface OrderWallet {
   refund(trx: Tx, userId: number, amount: number, ref: { orderId: number }): Promise<{ balanceAfter: number }>;
 }
 
+/** The column the shipping address is sealed under (modules/kernel/pii.ts). */
+export const SHIPPING_ADDRESS_COLUMN = "order_orders.shipping_address";
+
 export interface WorkflowDeps {
+  /** Seals the shipping address at rest (default: the development keys). */
+  cipher?: PiiCipher;
   catalog: CatalogService;
   cart: CartService;
   coupons: CouponService;
@@ -133,7 +138,7 @@ export function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "l
 
 export type OrderWorkflow = ReturnType<typeof createOrderWorkflow>;
 
-export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales }: WorkflowDeps) {
+export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales, cipher = createPiiCipher(developmentPiiKeys) }: WorkflowDeps) {
   const steps: OrderStep[] = [
     {
       name: "order",
@@ -256,7 +261,8 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales }: W
         stockLines: requested,
         totals: orderTotals(lines, rule),
         userCouponId: input.userCouponId ?? null,
-        shippingAddress: input.shippingAddress ?? null,
+        // Sealed as soon as it is read: the draft carries what the row stores.
+        shippingAddress: input.shippingAddress ? await cipher.seal(input.shippingAddress, SHIPPING_ADDRESS_COLUMN) : null,
         fromCart,
         paymentDueAt: null,
       };

@@ -118,3 +118,25 @@ describe("key rotation and rows from before encryption", () => {
     expect(login.user.id).toBe(legacyId);
   });
 });
+
+describe("addresses at rest", () => {
+  test("an order's shipping address and its shipment's copy are stored sealed and read back in the clear", async () => {
+    const c = await t.signUpCustomer("address");
+    const product = await t.createProduct({ price: 5_000, stock: 5 });
+    await t.fund(c, 10_000);
+    const address = "서울특별시 강남구 테헤란로 123, 101동 1001호";
+    const placed = await c.client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }], shippingAddress: address });
+    const stored = await t.db.selectFrom("order_orders").select("shipping_address").where("id", "=", placed.orderId).executeTakeFirstOrThrow();
+    expect(stored.shipping_address?.startsWith("pii1:dev:")).toBe(true);
+    expect(stored.shipping_address).not.toContain("테헤란로");
+    expect((await c.client.orders.get.query({ orderId: placed.orderId })).shippingAddress).toBe(address);
+
+    await t.agora.outboxPoller.runOnce();
+    const shipment = await t.db.selectFrom("shipping_shipments").select("address").where("order_id", "=", placed.orderId).executeTakeFirstOrThrow();
+    expect(shipment.address?.startsWith("pii1:dev:")).toBe(true);
+    expect(shipment.address).not.toBe(stored.shipping_address);
+    expect((await c.client.shipping.track.query({ orderId: placed.orderId })).address).toBe(address);
+    // The carrier is given the address in the clear: it has to deliver the parcel.
+    expect(t.carrier.shipments().find((p) => p.orderId === placed.orderId)?.address).toBe(address);
+  });
+});
