@@ -17,6 +17,7 @@ export {
   cursorSchema,
   decodeCursor,
   encodeCursor,
+  envelopeViolation,
   idempotencyKeySchema,
   idSchema,
   inputViolations,

@@ -33,11 +33,15 @@ export function multilineText() {
   return z.string().refine(refuseIn(CONTROL_BUT_LINE_BREAKS), "control characters other than line breaks and tabs are not allowed");
 }
 
+/** The instants an input may name: years 1 to 9999, as ISO-8601 writes them (JavaScript's own range is far wider than PostgreSQL's). */
+const FIRST_INSTANT = new Date("0001-01-01T00:00:00Z").getTime();
+const LAST_INSTANT = new Date("9999-12-31T23:59:59.999Z").getTime();
+
 /** An instant: a Date (through superjson) or an ISO-8601 date-time with offset (or a date, read as UTC midnight). */
 export const instantSchema = z
   .union([z.date(), z.iso.datetime({ offset: true }), z.iso.date()], { error: "an ISO-8601 date-time (e.g. 2026-11-21T09:00:00Z) or a Date" })
   .transform((value) => (value instanceof Date ? value : new Date(value.length === 10 ? `${value}T00:00:00Z` : value)))
-  .refine((date) => !Number.isNaN(date.getTime()), "not a valid date");
+  .refine((date) => date.getTime() >= FIRST_INSTANT && date.getTime() <= LAST_INSTANT, "a date between the years 1 and 9999");
 
 /** For procedures that take nothing: `{}` or nothing at all, anything else is refused. */
 export const noInput = z.strictObject({}).optional();
@@ -60,6 +64,16 @@ export const idempotencyKeySchema = z
   .min(8)
   .max(100)
   .regex(/^[A-Za-z0-9_.:-]+$/);
+
+/**
+ * The wire input of one call must be superjson's envelope, `{ json, meta? }` (or nothing): an array, a
+ * number or other keys would otherwise decode to "no input" and run a procedure that takes none.
+ */
+export function envelopeViolation(raw: unknown): z.core.$ZodIssue | null {
+  if (raw === undefined) return null;
+  const isEnvelope = typeof raw === "object" && raw !== null && !Array.isArray(raw) && Object.keys(raw).every((key) => key === "json" || key === "meta");
+  return isEnvelope ? null : { code: "custom", path: [], message: 'the input must be superjson\'s envelope {"json": …, "meta"?: …}', input: raw };
+}
 
 /** Keys that name an object's prototype: refused anywhere in an input. */
 const PROTOTYPE_KEYS = new Set(["__proto__", "constructor", "prototype"]);

@@ -9,7 +9,7 @@ import { isConnectionError } from "../../db/index.ts";
 import { DomainError } from "./errors.ts";
 import type { Logger, Metrics } from "./observability.ts";
 import type { CallCost, CallLimits } from "./rate-limits.ts";
-import { inputViolations } from "./schemas.ts";
+import { envelopeViolation, inputViolations } from "./schemas.ts";
 
 export type Role = "customer" | "admin";
 
@@ -45,7 +45,8 @@ const guardedSuperjson = {
   input: {
     serialize: (value: unknown) => superjson.serialize(value),
     deserialize: (raw: unknown) => {
-      const issues = inputViolations(raw);
+      const notEnvelope = envelopeViolation(raw);
+      const issues = notEnvelope ? [notEnvelope] : inputViolations(raw);
       if (issues.length > 0) throw new TRPCError({ code: "BAD_REQUEST", message: "Invalid input", cause: new ZodRealError(issues) });
       // biome-ignore lint/suspicious/noExplicitAny: superjson's own parameter type
       return superjson.deserialize(raw as any);
