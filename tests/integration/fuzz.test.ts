@@ -20,7 +20,7 @@ import { type Customer, startTestAgora, type TestAgora } from "../support/agora.
 import { fieldsOf, isOptional, type ProcedureInfo, plausible, proceduresOf, serverAccepts, tableFingerprints } from "../support/procedures.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202);
-const RUNS = Number(process.env.FUZZ_RUNS ?? 20);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 16);
 const PROTOTYPE_KEYS = ["__proto__", "constructor", "prototype"] as const;
 
 type Role = "anonymous" | "customer" | "admin";
