@@ -101,7 +101,9 @@ export function inputViolations(raw: unknown): z.core.$ZodIssue[] {
       continue;
     }
     for (const key of Object.keys(value)) {
-      if (PROTOTYPE_KEYS.has(key) || key.includes("\u0000")) {
+      // superjson's meta names paths as dotted keys ("items.0.at"): their segments count as keys too.
+      const named = path[0] === "meta" ? key.split(".") : [key];
+      if (named.some((segment) => PROTOTYPE_KEYS.has(segment)) || key.includes("\u0000")) {
         issues.push({
           code: "unrecognized_keys",
           keys: [key],

@@ -126,6 +126,14 @@ describe("prototype keys and bodies", () => {
         `Unrecognized key: "${key}"`,
       ]);
     }
+    const inMeta = await raw(
+      "coupons.admin.create",
+      JSON.stringify({ json: coupon("2026-11-21T00:00:00Z"), meta: { values: { "issueStartsAt.prototype": ["Date"] } } }),
+      {
+        token: admin.token,
+      },
+    );
+    expect([inMeta.status, inMeta.data?.domainCode]).toEqual([400, "VALIDATION_FAILED"]);
     const nested = await raw("orders.place", `{"json":{"items":[{"productId":1,"quantity":1,"__proto__":{"x":1}}]}}`, { token: customer.token });
     expect(nested.data?.fieldErrors?.items).toBeDefined();
     expect(await t.db.selectFrom("identity_users").select("id").where("email", "like", "proto-%").execute()).toEqual([]);
