@@ -21,6 +21,8 @@ import { fieldsOf, isOptional, type ProcedureInfo, plausible, proceduresOf, serv
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 16);
+/** ~35 s on a quiet two-core machine; the bound only keeps a busy one (or a bigger FUZZ_RUNS) from failing on time. */
+const FUZZ_TIMEOUT_MS = 240_000;
 const PROTOTYPE_KEYS = ["__proto__", "constructor", "prototype"] as const;
 
 type Role = "anonymous" | "customer" | "admin";
@@ -247,114 +249,122 @@ function hash(text: string): number {
 // ── the suite ───────────────────────────────────────────────────────────────
 
 describe("fuzz: every procedure × role × hostile input", () => {
-  test("refused inputs answer a clean refusal, never a 5xx, and change no row; accepted ones never a 5xx", async () => {
-    const procedures = proceduresOf(t.agora.router);
-    expect(procedures.length).toBeGreaterThan(50);
-    const before = await tableFingerprints(t.db);
-    const problems: string[] = [];
-    const accepted: Array<{ procedure: ProcedureInfo; role: Role; wire: string | undefined; label: string }> = [];
-    let refused = 0;
+  test(
+    "refused inputs answer a clean refusal, never a 5xx, and change no row; accepted ones never a 5xx",
+    async () => {
+      const procedures = proceduresOf(t.agora.router);
+      expect(procedures.length).toBeGreaterThan(50);
+      const before = await tableFingerprints(t.db);
+      const problems: string[] = [];
+      const accepted: Array<{ procedure: ProcedureInfo; role: Role; wire: string | undefined; label: string }> = [];
+      let refused = 0;
 
-    for (const procedure of procedures) {
+      for (const procedure of procedures) {
+        for (const role of ROLES) {
+          const samples = fc.sample(hostileFor(procedure), { seed: SEED ^ hash(`${procedure.path}/${role}`), numRuns: RUNS });
+          for (const hostile of samples) {
+            const wire = wireOf(hostile);
+            if (await serverAccepts(procedure, wire)) {
+              accepted.push({ procedure, role, wire, label: hostile.label });
+              continue;
+            }
+            const answer = await send(procedure.path, procedure.type, role, wire);
+            refused++;
+            if (!cleanRefusal(answer, role)) {
+              problems.push(
+                `${procedure.path} as ${role}, ${hostile.label} ${wire?.slice(0, 120)}: ${answer.status} ${JSON.stringify(answer.body).slice(0, 300)}`,
+              );
+            }
+          }
+        }
+      }
+      expect(problems.slice(0, 20)).toEqual([]);
+      expect(await tableFingerprints(t.db)).toEqual(before);
+
+      // Valid after all (a hostile value inside the bounds): it may run, but never answers a 5xx.
+      // Admins last, so a customer's own logout or password change does not hide the admin's calls.
+      const serverErrors: string[] = [];
+      for (const call of accepted.sort((a, b) => ROLES.indexOf(a.role) - ROLES.indexOf(b.role))) {
+        const answer = await send(call.procedure.path, call.procedure.type, call.role, call.wire);
+        if (answer.status >= 500) serverErrors.push(`${call.procedure.path} as ${call.role}, ${call.label} ${call.wire?.slice(0, 120)}: ${answer.status}`);
+      }
+      expect(serverErrors).toEqual([]);
+
+      console.info(
+        `fuzz (seed ${SEED}): ${procedures.length} procedures × ${ROLES.length} roles × ${RUNS} inputs = ${procedures.length * ROLES.length * RUNS} calls; ` +
+          `${refused} refused by the policy (0 5xx, 0 rows changed), ${accepted.length} valid after all (0 5xx)`,
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
+
+  test(
+    "raw HTTP oddities answer 4xx, never a 5xx, and change no row",
+    async () => {
+      const procedures = proceduresOf(t.agora.router);
+      const mutations = procedures.filter((p) => p.type === "mutation");
+      const queries = procedures.filter((p) => p.type === "query");
+      const before = await tableFingerprints(t.db);
+      const json = { "content-type": "application/json" };
+      const utf8 = new TextEncoder();
+      const invalidUtf8 = new Uint8Array([...utf8.encode('{"json":{"name":"a'), 0xff, 0xfe, 0xc3, ...utf8.encode('"}}')]);
+      const oddities: Array<[string, (p: ProcedureInfo) => RequestInit & { url?: string }]> = [
+        ["bad JSON", () => ({ method: "POST", headers: json, body: '{"json":' })],
+        ["JSON of the wrong kind", () => ({ method: "POST", headers: json, body: "[1,2,3]" })],
+        ["a bare number", () => ({ method: "POST", headers: json, body: "42" })],
+        ["wrong content type", () => ({ method: "POST", headers: { "content-type": "text/plain" }, body: '{"json":{}}' })],
+        ["form content type", () => ({ method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "a=1" })],
+        ["huge body", () => ({ method: "POST", headers: json, body: `{"json":{"x":"${"x".repeat(t.agora ? 300_000 : 0)}"}}` })],
+        ["invalid UTF-8 body", () => ({ method: "POST", headers: json, body: invalidUtf8 })],
+        ["deeply nested body", () => ({ method: "POST", headers: json, body: `{"json":${"[".repeat(50_000)}${"]".repeat(50_000)}}` })],
+        // (skipped where no input is a valid call: that is how a procedure taking nothing is called)
+        ["empty body", () => ({ method: "POST", headers: json, body: "" })],
+        ["GET to a mutation", (p) => ({ method: "GET", url: `${base}/trpc/${p.path}?input=${encodeURIComponent('{"json":{}}')}` })],
+        ["oversized batch", (p) => ({ method: "POST", headers: json, url: `${base}/trpc/${Array(51).fill(p.path).join(",")}?batch=1`, body: "{}" })],
+        ["batch input not an object", (p) => ({ method: "POST", headers: json, url: `${base}/trpc/${p.path},${p.path}?batch=1`, body: "5" })],
+        ["mixed batch", (p) => ({ method: "POST", headers: json, url: `${base}/trpc/${p.path},catalog.categories?batch=1`, body: "{}" })],
+        ["invalid UTF-8 in the query", (p) => ({ method: "POST", headers: json, url: `${base}/trpc/${p.path}?batch=%FF%FE`, body: "{}" })],
+      ];
+      const queryOddities: Array<[string, (p: ProcedureInfo) => string]> = [
+        ["bad JSON in the query", (p) => `${base}/trpc/${p.path}?input=${encodeURIComponent('{"json":')}`],
+        ["invalid UTF-8 in the query", (p) => `${base}/trpc/${p.path}?input=%7B%22json%22%3A%22%FF%22%7D`],
+        ["oversized batch of queries", (p) => `${base}/trpc/${Array(51).fill(p.path).join(",")}?batch=1&input=%7B%7D`],
+        ["POST to a query", (p) => `${base}/trpc/${p.path}#post`],
+        ["unknown procedure", () => `${base}/trpc/no.such.procedure`],
+      ];
+      const problems: string[] = [];
+      let tried = 0;
       for (const role of ROLES) {
-        const samples = fc.sample(hostileFor(procedure), { seed: SEED ^ hash(`${procedure.path}/${role}`), numRuns: RUNS });
-        for (const hostile of samples) {
-          const wire = wireOf(hostile);
-          if (await serverAccepts(procedure, wire)) {
-            accepted.push({ procedure, role, wire, label: hostile.label });
-            continue;
-          }
-          const answer = await send(procedure.path, procedure.type, role, wire);
-          refused++;
-          if (!cleanRefusal(answer, role)) {
-            problems.push(
-              `${procedure.path} as ${role}, ${hostile.label} ${wire?.slice(0, 120)}: ${answer.status} ${JSON.stringify(answer.body).slice(0, 300)}`,
-            );
+        const auth: Record<string, string> = tokens[role] ? { authorization: `Bearer ${tokens[role]}` } : {};
+        for (const procedure of mutations) {
+          for (const [label, make] of oddities) {
+            if (label === "empty body" && (await serverAccepts(procedure, undefined))) continue;
+            const { url, ...init } = make(procedure);
+            const response = await fetch(url ?? `${base}/trpc/${procedure.path}`, { ...init, headers: { ...(init.headers as object), ...auth } });
+            tried++;
+            if (response.status < 400 || response.status >= 500)
+              problems.push(`${procedure.path} as ${role}, ${label}: ${response.status} ${(await response.text()).slice(0, 200)}`);
+            else await response.arrayBuffer();
           }
         }
-      }
-    }
-    expect(problems.slice(0, 20)).toEqual([]);
-    expect(await tableFingerprints(t.db)).toEqual(before);
-
-    // Valid after all (a hostile value inside the bounds): it may run, but never answers a 5xx.
-    // Admins last, so a customer's own logout or password change does not hide the admin's calls.
-    const serverErrors: string[] = [];
-    for (const call of accepted.sort((a, b) => ROLES.indexOf(a.role) - ROLES.indexOf(b.role))) {
-      const answer = await send(call.procedure.path, call.procedure.type, call.role, call.wire);
-      if (answer.status >= 500) serverErrors.push(`${call.procedure.path} as ${call.role}, ${call.label} ${call.wire?.slice(0, 120)}: ${answer.status}`);
-    }
-    expect(serverErrors).toEqual([]);
-
-    console.info(
-      `fuzz (seed ${SEED}): ${procedures.length} procedures × ${ROLES.length} roles × ${RUNS} inputs = ${procedures.length * ROLES.length * RUNS} calls; ` +
-        `${refused} refused by the policy (0 5xx, 0 rows changed), ${accepted.length} valid after all (0 5xx)`,
-    );
-  });
-
-  test("raw HTTP oddities answer 4xx, never a 5xx, and change no row", async () => {
-    const procedures = proceduresOf(t.agora.router);
-    const mutations = procedures.filter((p) => p.type === "mutation");
-    const queries = procedures.filter((p) => p.type === "query");
-    const before = await tableFingerprints(t.db);
-    const json = { "content-type": "application/json" };
-    const utf8 = new TextEncoder();
-    const invalidUtf8 = new Uint8Array([...utf8.encode('{"json":{"name":"a'), 0xff, 0xfe, 0xc3, ...utf8.encode('"}}')]);
-    const oddities: Array<[string, (p: ProcedureInfo) => RequestInit & { url?: string }]> = [
-      ["bad JSON", () => ({ method: "POST", headers: json, body: '{"json":' })],
-      ["JSON of the wrong kind", () => ({ method: "POST", headers: json, body: "[1,2,3]" })],
-      ["a bare number", () => ({ method: "POST", headers: json, body: "42" })],
-      ["wrong content type", () => ({ method: "POST", headers: { "content-type": "text/plain" }, body: '{"json":{}}' })],
-      ["form content type", () => ({ method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "a=1" })],
-      ["huge body", () => ({ method: "POST", headers: json, body: `{"json":{"x":"${"x".repeat(t.agora ? 300_000 : 0)}"}}` })],
-      ["invalid UTF-8 body", () => ({ method: "POST", headers: json, body: invalidUtf8 })],
-      ["deeply nested body", () => ({ method: "POST", headers: json, body: `{"json":${"[".repeat(50_000)}${"]".repeat(50_000)}}` })],
-      // (skipped where no input is a valid call: that is how a procedure taking nothing is called)
-      ["empty body", () => ({ method: "POST", headers: json, body: "" })],
-      ["GET to a mutation", (p) => ({ method: "GET", url: `${base}/trpc/${p.path}?input=${encodeURIComponent('{"json":{}}')}` })],
-      ["oversized batch", (p) => ({ method: "POST", headers: json, url: `${base}/trpc/${Array(51).fill(p.path).join(",")}?batch=1`, body: "{}" })],
-      ["batch input not an object", (p) => ({ method: "POST", headers: json, url: `${base}/trpc/${p.path},${p.path}?batch=1`, body: "5" })],
-      ["mixed batch", (p) => ({ method: "POST", headers: json, url: `${base}/trpc/${p.path},catalog.categories?batch=1`, body: "{}" })],
-      ["invalid UTF-8 in the query", (p) => ({ method: "POST", headers: json, url: `${base}/trpc/${p.path}?batch=%FF%FE`, body: "{}" })],
-    ];
-    const queryOddities: Array<[string, (p: ProcedureInfo) => string]> = [
-      ["bad JSON in the query", (p) => `${base}/trpc/${p.path}?input=${encodeURIComponent('{"json":')}`],
-      ["invalid UTF-8 in the query", (p) => `${base}/trpc/${p.path}?input=%7B%22json%22%3A%22%FF%22%7D`],
-      ["oversized batch of queries", (p) => `${base}/trpc/${Array(51).fill(p.path).join(",")}?batch=1&input=%7B%7D`],
-      ["POST to a query", (p) => `${base}/trpc/${p.path}#post`],
-      ["unknown procedure", () => `${base}/trpc/no.such.procedure`],
-    ];
-    const problems: string[] = [];
-    let tried = 0;
-    for (const role of ROLES) {
-      const auth: Record<string, string> = tokens[role] ? { authorization: `Bearer ${tokens[role]}` } : {};
-      for (const procedure of mutations) {
-        for (const [label, make] of oddities) {
-          if (label === "empty body" && (await serverAccepts(procedure, undefined))) continue;
-          const { url, ...init } = make(procedure);
-          const response = await fetch(url ?? `${base}/trpc/${procedure.path}`, { ...init, headers: { ...(init.headers as object), ...auth } });
-          tried++;
-          if (response.status < 400 || response.status >= 500)
-            problems.push(`${procedure.path} as ${role}, ${label}: ${response.status} ${(await response.text()).slice(0, 200)}`);
-          else await response.arrayBuffer();
+        for (const procedure of queries) {
+          for (const [label, make] of queryOddities) {
+            const url = make(procedure);
+            const post = url.endsWith("#post");
+            const response = await fetch(url.replace("#post", ""), post ? { method: "POST", headers: { ...auth, ...json }, body: "{}" } : { headers: auth });
+            tried++;
+            if (response.status < 400 || response.status >= 500)
+              problems.push(`${procedure.path} as ${role}, ${label}: ${response.status} ${(await response.text()).slice(0, 200)}`);
+            else await response.arrayBuffer();
+          }
         }
       }
-      for (const procedure of queries) {
-        for (const [label, make] of queryOddities) {
-          const url = make(procedure);
-          const post = url.endsWith("#post");
-          const response = await fetch(url.replace("#post", ""), post ? { method: "POST", headers: { ...auth, ...json }, body: "{}" } : { headers: auth });
-          tried++;
-          if (response.status < 400 || response.status >= 500)
-            problems.push(`${procedure.path} as ${role}, ${label}: ${response.status} ${(await response.text()).slice(0, 200)}`);
-          else await response.arrayBuffer();
-        }
-      }
-    }
-    expect(problems.slice(0, 20)).toEqual([]);
-    expect(await tableFingerprints(t.db)).toEqual(before);
-    console.info(
-      `fuzz, raw HTTP: ${tried} odd requests over ${mutations.length} mutations and ${queries.length} queries × ${ROLES.length} roles; 0 5xx, 0 rows changed`,
-    );
-  });
+      expect(problems.slice(0, 20)).toEqual([]);
+      expect(await tableFingerprints(t.db)).toEqual(before);
+      console.info(
+        `fuzz, raw HTTP: ${tried} odd requests over ${mutations.length} mutations and ${queries.length} queries × ${ROLES.length} roles; 0 5xx, 0 rows changed`,
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 });
