@@ -9,7 +9,7 @@ import { type CatalogService, createCatalogService } from "../../modules/catalog
 import { type CouponService, createCouponService } from "../../modules/coupons/index.ts";
 import { purgeKeysOlderThan } from "../../modules/idempotency/index.ts";
 import { createIdentityService, defaultIdentityConfig, type IdentityConfig, type IdentityService } from "../../modules/identity/index.ts";
-import { type Clock, createPiiCipher, developmentPiiKeys, type Infra, type Logger, type Metrics } from "../../modules/kernel/index.ts";
+import { type Clock, createCallLimits, createPiiCipher, developmentPiiKeys, type Infra, type Logger, type Metrics } from "../../modules/kernel/index.ts";
 import {
   createNotificationSender,
   createNotificationService,
@@ -77,7 +77,7 @@ export function identityConfigFrom(config: AgoraConfig): IdentityConfig {
     sessionTtlMs: config.sessionTtlHours * 60 * 60 * 1000,
     sessionCacheMs: config.sessionCacheSeconds * 1000,
     passwordHashing: { memoryCost: config.passwordMemoryCost, timeCost: config.passwordTimeCost },
-    loginLimitPerAccount: { ...defaultIdentityConfig.loginLimitPerAccount, points: config.loginAttemptsPerAccount },
+    loginLimitPerAccountAndAddress: { ...defaultIdentityConfig.loginLimitPerAccountAndAddress, points: config.loginAttemptsPerAccountAndAddress },
     loginLimitPerAddress: { ...defaultIdentityConfig.loginLimitPerAddress, points: config.loginAttemptsPerAddress },
   };
 }
@@ -163,7 +163,14 @@ export function createAgora(deps: AgoraDeps): Agora {
     },
   });
   const router = createAppRouter(services, createOutboxRouter(db, clock));
-  const app = createHttpApp({ ...deps, router, services });
+  const limits = createCallLimits(infra, {
+    writesPerMinutePerCaller: config.writesPerMinutePerCaller,
+    writesPerMinutePerAddress: config.writesPerMinutePerAddress,
+    searchesPerMinutePerCaller: config.searchesPerMinutePerCaller,
+    searchesPerMinutePerAddress: config.searchesPerMinutePerAddress,
+    signUpsPerHourPerAddress: config.signUpsPerHourPerAddress,
+  });
+  const app = createHttpApp({ ...deps, router, services, limits });
   let housekeeping: ReturnType<typeof setInterval> | null = null;
   const purgeIdempotencyKeys = () =>
     purgeKeysOlderThan(db, new Date(clock.now().getTime() - config.idempotencyKeyTtlHours * 3_600_000)).catch((error) =>

@@ -20,8 +20,6 @@ export interface AgoraConfig {
   sessionTtlHours: number;
   /** How long a resolved session stays cached; revocations delete it at once. 0 disables. */
   sessionCacheSeconds: number;
-  loginAttemptsPerAccount: number;
-  loginAttemptsPerAddress: number;
   /** argon2id memory cost in KiB; lower only for tests and benchmarks. */
   passwordMemoryCost: number;
   passwordTimeCost: number;
@@ -78,6 +76,25 @@ export interface AgoraConfig {
   demo: boolean;
   /** Keys that seal personal data at rest; null: the public development keys (refused in production). */
   piiKeys: PiiKeys | null;
+  // ── limits on what costs (input-policy work; issue 8, finding 5) ──
+  /** Failed logins per 15 minutes per (account, address) pair, and per address. */
+  loginAttemptsPerAccountAndAddress: number;
+  loginAttemptsPerAddress: number;
+  /** Calls per minute per logged-in caller and per client address (mutations; catalog searches). */
+  writesPerMinutePerCaller: number;
+  writesPerMinutePerAddress: number;
+  searchesPerMinutePerCaller: number;
+  searchesPerMinutePerAddress: number;
+  signUpsPerHourPerAddress: number;
+  /** Most calls one HTTP batch may carry (tRPC `maxBatchSize`). */
+  maxBatchCalls: number;
+}
+
+/** A limit: a positive integer (0 or less would refuse everything, which no one means). */
+function limit(env: Env, name: string, fallback: number): number {
+  const value = int(env, name, fallback);
+  if (value < 1) throw new Error(`${name} must be at least 1, got ${value}`);
+  return value;
 }
 
 type Env = Record<string, string | undefined>;
@@ -114,8 +131,6 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     admin: adminEmail && adminPassword ? { email: adminEmail.toLowerCase(), password: adminPassword, name: env.ADMIN_NAME ?? "Administrator" } : null,
     sessionTtlHours: int(env, "SESSION_TTL_HOURS", 24 * 7),
     sessionCacheSeconds: int(env, "SESSION_CACHE_SECONDS", 30),
-    loginAttemptsPerAccount: int(env, "LOGIN_ATTEMPTS_PER_ACCOUNT", 10),
-    loginAttemptsPerAddress: int(env, "LOGIN_ATTEMPTS_PER_ADDRESS", 100),
     passwordMemoryCost: int(env, "PASSWORD_MEMORY_COST", 19_456),
     passwordTimeCost: int(env, "PASSWORD_TIME_COST", 2),
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10_000),
@@ -164,6 +179,15 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     idempotencyKeyTtlHours: int(env, "IDEMPOTENCY_KEY_TTL_HOURS", 24),
     demo: env.AGORA_DEMO === "true",
     piiKeys: piiKeysFrom(env),
+    // ── limits on what costs (input-policy work; issue 8, finding 5) ──
+    loginAttemptsPerAccountAndAddress: limit(env, "LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS", 10),
+    loginAttemptsPerAddress: limit(env, "LOGIN_ATTEMPTS_PER_ADDRESS", 100),
+    writesPerMinutePerCaller: limit(env, "WRITES_PER_MINUTE_PER_CALLER", 120),
+    writesPerMinutePerAddress: limit(env, "WRITES_PER_MINUTE_PER_ADDRESS", 1_200),
+    searchesPerMinutePerCaller: limit(env, "SEARCHES_PER_MINUTE_PER_CALLER", 120),
+    searchesPerMinutePerAddress: limit(env, "SEARCHES_PER_MINUTE_PER_ADDRESS", 1_200),
+    signUpsPerHourPerAddress: limit(env, "SIGNUPS_PER_HOUR_PER_ADDRESS", 20),
+    maxBatchCalls: limit(env, "MAX_BATCH_CALLS", 50),
   };
 }
 

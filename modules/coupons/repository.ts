@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from "kysely";
+import { type Insertable, type Selectable, sql } from "kysely";
 import type { CouponCouponsTable, Db, Tx } from "../../db/index.ts";
 import { LockRank, noteLock } from "../../db/index.ts";
 
@@ -30,9 +30,13 @@ export const couponRepository = {
     return db.selectFrom("coupon_coupons").selectAll().where("id", "=", couponId).executeTakeFirst();
   },
 
-  listCoupons(db: Executor, endedAfter: Date | null): Promise<CouponRow[]> {
-    let q = db.selectFrom("coupon_coupons").selectAll().orderBy("issue_starts_at").orderBy("id");
+  /** By start time; a page starts after coupon `after` in that order. */
+  listCoupons(db: Executor, endedAfter: Date | null, page: { limit: number; after?: number }): Promise<CouponRow[]> {
+    let q = db.selectFrom("coupon_coupons").selectAll().orderBy("issue_starts_at").orderBy("id").limit(page.limit);
     if (endedAfter) q = q.where("issue_ends_at", ">", endedAfter);
+    if (page.after !== undefined) {
+      q = q.where(sql<boolean>`(issue_starts_at, id) > (select c.issue_starts_at, c.id from coupon_coupons c where c.id = ${page.after})`);
+    }
     return q.execute();
   },
 
@@ -108,14 +112,20 @@ export const couponRepository = {
     return q.executeTakeFirst();
   },
 
-  listIssuedForUser(db: Executor, userId: number) {
-    return db
+  /** Newest first; a page starts after (below) issued coupon `after`. */
+  listIssuedForUser(db: Executor, userId: number, page: { limit: number; after?: number; status?: "available" | "used" | "expired"; now: Date }) {
+    let q = db
       .selectFrom("coupon_issued as i")
       .innerJoin("coupon_coupons as c", "c.id", "i.coupon_id")
       .select(issuedWithCoupon)
       .where("i.user_id", "=", userId)
       .orderBy("i.id", "desc")
-      .execute();
+      .limit(page.limit);
+    if (page.after !== undefined) q = q.where("i.id", "<", page.after);
+    if (page.status === "used") q = q.where("i.status", "=", "used");
+    else if (page.status === "available") q = q.where("i.status", "<>", "used").where("i.expires_at", ">", page.now);
+    else if (page.status === "expired") q = q.where("i.status", "<>", "used").where("i.expires_at", "<=", page.now);
+    return q.execute();
   },
 
   async markUsed(trx: Tx, issuedCouponId: number, orderId: number, at: Date): Promise<void> {

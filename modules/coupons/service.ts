@@ -5,7 +5,7 @@ import { DAY, DomainError } from "../kernel/index.ts";
 import { type CouponAdmission, createRedisAdmission, type GiveBack, noAdmission } from "./admission.ts";
 import { type DiscountRule, discountFor } from "./discount.ts";
 import { type CouponRow, couponRepository } from "./repository.ts";
-import type { CouponView, CreateCouponInput, IssuedCoupon, MyCoupon } from "./schema.ts";
+import type { CouponPage, CouponView, CreateCouponInput, IssuedCoupon, MyCoupon } from "./schema.ts";
 
 export interface CouponDeps {
   db: Db;
@@ -170,14 +170,14 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
     },
 
     /** Coupons whose issue window has not ended, with what is left. */
-    async listIssuable(): Promise<CouponView[]> {
+    async listIssuable(page: CouponPage = { limit: 100 }): Promise<CouponView[]> {
       const now = clock.now();
-      return (await couponRepository.listCoupons(db, now)).map((row) => toView(row, now));
+      return (await couponRepository.listCoupons(db, now, page)).map((row) => toView(row, now));
     },
 
-    async listAll(includeEnded: boolean): Promise<CouponView[]> {
+    async listAll(includeEnded: boolean, page: CouponPage = { limit: 100 }): Promise<CouponView[]> {
       const now = clock.now();
-      return (await couponRepository.listCoupons(db, includeEnded ? null : now)).map((row) => toView(row, now));
+      return (await couponRepository.listCoupons(db, includeEnded ? null : now, page)).map((row) => toView(row, now));
     },
 
     async get(couponId: number) {
@@ -216,10 +216,9 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
       await admission.reset(couponId);
     },
 
-    async mine(userId: number, status?: "available" | "used" | "expired"): Promise<MyCoupon[]> {
+    async mine(userId: number, status?: "available" | "used" | "expired", page: CouponPage = { limit: 100 }): Promise<MyCoupon[]> {
       const now = clock.now();
-      const all = (await couponRepository.listIssuedForUser(db, userId)).map((row) => toMine(row, now));
-      return status ? all.filter((c) => c.status === status) : all;
+      return (await couponRepository.listIssuedForUser(db, userId, { ...page, status, now })).map((row) => toMine(row, now));
     },
 
     /** What a coupon would take off an order amount, checked under a shared lock. */

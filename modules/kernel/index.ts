@@ -12,7 +12,24 @@ export type { Logger, Metrics, OutageLog } from "./observability.ts";
 export { createLogger, createMetrics, createOutageLog } from "./observability.ts";
 export type { PiiCipher, PiiKeys } from "./pii.ts";
 export { createPiiCipher, developmentPiiKeys } from "./pii.ts";
+export type { CallCost, CallLimits, CallToLimit, RateLimitSettings } from "./rate-limits.ts";
+export { createCallLimits, defaultRateLimitSettings } from "./rate-limits.ts";
 export type { Page } from "./schemas.ts";
-export { cursorSchema, decodeCursor, encodeCursor, idempotencyKeySchema, idSchema, pageLimitSchema, wonSchema } from "./schemas.ts";
-export type { RequestContext, Role, Session } from "./trpc.ts";
+export {
+  cursorSchema,
+  decodeCursor,
+  encodeCursor,
+  envelopeViolation,
+  idempotencyKeySchema,
+  idSchema,
+  inputViolations,
+  instantSchema,
+  MAX_INPUT_DEPTH,
+  multilineText,
+  noInput,
+  pageLimitSchema,
+  singleLineText,
+  wonSchema,
+} from "./schemas.ts";
+export type { ProcedureMeta, RequestContext, Role, Session } from "./trpc.ts";
 export { adminProcedure, authedProcedure, createCallerFactory, publicProcedure, router } from "./trpc.ts";

@@ -83,6 +83,13 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     // Charge recovery is driven by hand too (wallet.recoverCharges) after moving the clock.
     walletChargeRecoveryIntervalMs: 0,
     carrierWebhookSecret: "test-carrier-secret",
+    // Deliberately generous: tests fire hundreds of calls from one customer and one address.
+    // tests/integration/limits.test.ts sets small limits and checks them.
+    writesPerMinutePerCaller: 1_000_000,
+    writesPerMinutePerAddress: 1_000_000,
+    searchesPerMinutePerCaller: 1_000_000,
+    searchesPerMinutePerAddress: 1_000_000,
+    signUpsPerHourPerAddress: 1_000_000,
     ...options.config,
   };
   const gateway = startFakePaymentGateway();

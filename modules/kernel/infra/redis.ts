@@ -1,7 +1,7 @@
 /** Redis adapters (ioredis). Every key carries the instance prefix so tests and tenants never collide. */
 import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
-import { RateLimiterRedis } from "rate-limiter-flexible";
+import { RateLimiterMemory, RateLimiterRedis } from "rate-limiter-flexible";
 import superjson from "superjson";
 import { toDecision } from "./rate-limit-decision.ts";
 import type { Cache, Counters, Infra, Lock, LockManager, RateLimiter, RateLimitPolicy } from "./types.ts";
@@ -102,6 +102,15 @@ export function createRedisInfra(redis: Redis, prefix = "agora:"): Infra {
         points: policy.points,
         duration: policy.durationSeconds,
         blockDuration: policy.blockSeconds ?? 0,
+        // Redis down: count in this process instead (limits stay on, per instance) rather than
+        // refusing every call or letting every call through; answer at once instead of queueing.
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: new RateLimiterMemory({
+          keyPrefix: key(`rl:${policy.name}`),
+          points: policy.points,
+          duration: policy.durationSeconds,
+          blockDuration: policy.blockSeconds ?? 0,
+        }),
       });
       return {
         consume: (k, points = 1) => toDecision(limiter.consume(k, points)),
