@@ -10,7 +10,7 @@
  *   1. IdempotencyKey    idempotency_keys row of (customer, scope, key)
  *   2. Order             order_orders row (pay, cancel, ship)
  *   3. Wallet            wallet_accounts row of the customer
- *   4. Coupon            coupon_coupons row (issue)
+ *   4. Coupon            coupon_coupons row (issue on the database path; Redis winners insert at their slot)
  *   5. IssuedCoupon      coupon_issued row (use, restore)
  *   6. Stock             inventory_stock rows, by ascending product id
  *   7. RestockSignup     inventory_restock_subscriptions rows of a product (stock back from zero)

@@ -71,6 +71,7 @@ async function connectCluster(): Promise<Cluster> {
     clusterRetryStrategy: () => null, // a cluster that is not there fails at once, not after minutes of retries
     redisOptions: { maxRetriesPerRequest: 1, connectTimeout: 2_000 },
   });
+  client.on("error", () => {}); // connect() below reports the failure once
   try {
     await client.connect();
     await client.ping();
