@@ -4,6 +4,8 @@
  * Redis present but admission off, and the in-process (memory) infra. Each has its own database.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { createCouponService } from "../../modules/coupons/index.ts";
+import { createLogger } from "../../modules/kernel/index.ts";
 import { type Customer, codeOf, startTestAgora, type TestAgora, type TestAgoraOptions } from "../support/agora.ts";
 import { redisClusterAvailability } from "../support/redis.ts";
 
@@ -199,6 +201,21 @@ function redisAdmissionSuite(infra: "redis" | "cluster") {
     );
     const { tally } = await settle(calls);
     expect(flushed).toBeGreaterThan(0);
+    expect(tally).toEqual({ ok: 100, COUPON_SOLD_OUT: 200 });
+    expect(await stored(s, coupon.couponId)).toMatchObject({ rows: 100, distinctUsers: 100, issuedQuantity: 100, historyIssued: 100, remainingQuantity: 0 });
+    expect(await slotsOf(coupon.couponId)).toEqual(oneTo(100));
+  });
+
+  test("Redis winners and database-path issuers on one coupon at once (an instance without Redis): exactly 100, slots 1..100", async () => {
+    const coupon = await openCoupon(s, 100, "Mixed paths");
+    // A second service on the same database with admission off, as an instance that lost Redis would run.
+    const withoutRedis = createCouponService({ db: s.t.db, clock: s.t.clock, infra: s.t.infra, logger: createLogger("silent"), redisAdmission: false });
+    const calls = s.crowd.map((c, i) =>
+      i % 2 === 0
+        ? c.client.coupons.issue.mutate({ couponId: coupon.couponId })
+        : withoutRedis.issue(c.id, coupon.couponId).catch((error: { domainCode?: string }) => Promise.reject({ data: { domainCode: error.domainCode } })),
+    );
+    const { tally } = await settle(calls);
     expect(tally).toEqual({ ok: 100, COUPON_SOLD_OUT: 200 });
     expect(await stored(s, coupon.couponId)).toMatchObject({ rows: 100, distinctUsers: 100, issuedQuantity: 100, historyIssued: 100, remainingQuantity: 0 });
     expect(await slotsOf(coupon.couponId)).toEqual(oneTo(100));
@@ -476,6 +493,30 @@ describe("without Redis admission (couponRedisAdmission: false)", () => {
 
   test("one customer fires 20 parallel issues of the last unit: still ALREADY_ISSUED, not SOLD_OUT", async () => {
     await doubleClick(s, 1);
+  });
+
+  test("the database itself refuses a slot past the quantity, a forged quantity, a taken slot and a second coupon", async () => {
+    const coupon = await openCoupon(s, 2, "Fence");
+    const [a, b] = s.crowd as [Customer, Customer];
+    const now = s.t.clock.now();
+    const insert = async (userId: number, slot: number, couponQuantity = 2) => {
+      try {
+        await s.t.db
+          .insertInto("coupon_issued")
+          .values({ coupon_id: coupon.couponId, user_id: userId, slot, coupon_quantity: couponQuantity, status: "available", issued_at: now, expires_at: now })
+          .execute();
+        return "inserted";
+      } catch (error) {
+        return (error as { constraint?: string }).constraint ?? String(error);
+      }
+    };
+    expect(await insert(a.id, 3)).toBe("coupon_issued_slot_within_quantity");
+    expect(await insert(a.id, 0)).toBe("coupon_issued_slot_within_quantity");
+    expect(await insert(a.id, 3, 5)).toBe("coupon_issued_coupon_quantity_fkey"); // the quantity is the coupon's, not the writer's
+    expect(await insert(a.id, 1)).toBe("inserted");
+    expect(await insert(b.id, 1)).toBe("coupon_issued_one_per_slot");
+    expect(await insert(a.id, 2)).toBe("coupon_issued_one_per_customer");
+    expect((await stored(s, coupon.couponId)).rows).toBe(1);
   });
 });
 
