@@ -38,12 +38,24 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
+/**
+ * What the pool tells its owner about connectivity. `lost` fires for every connection that fails or
+ * drops (the owner decides how loudly to say it); `connected` for every new connection.
+ */
+export interface ConnectionEvents {
+  lost(error: Error): void;
+  connected(): void;
+}
+
 export interface DatabaseOptions {
   /** postgres://… ; when absent an embedded PGlite is used. */
   url?: string;
   /** PGlite data folder (default ./data). */
   dataDir?: string;
   poolSize?: number;
+  /** How long a request may wait for a connection (queue included) before it fails; 0 waits forever. */
+  connectTimeoutMs?: number;
+  events?: ConnectionEvents;
 }
 
 export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
@@ -51,10 +63,32 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     const pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 20,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 15_000,
       types: pgTypes,
       application_name: "agora",
     });
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const events = options.events;
+    // Without these listeners one dropped connection is an unhandled 'error' event that ends the
+    // process: the pool emits it for idle connections, a client for the one it holds right now.
+    // The statement running on a dropped connection fails on its own; pg-pool discards the client
+    // and opens a new one on the next checkout.
+    pool.on("error", (error) => events?.lost(error));
+    pool.on("connect", (client) => {
+      client.on("error", (error) => events?.lost(error));
+      events?.connected();
+    });
+    // Kysely reads `Client` and `options` too (to cancel a running query): pass the pool's own.
+    const reportingPool = {
+      Client: pg.Client,
+      options: pool.options,
+      connect: () =>
+        pool.connect().catch((error: Error) => {
+          events?.lost(error);
+          throw error;
+        }),
+      end: () => pool.end(),
+    };
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingPool }) });
     return {
       db,
       kind: "postgres",

@@ -1,6 +1,8 @@
-export type { DatabaseHandle, DatabaseOptions, PoolStats } from "./client.ts";
+export type { BackupTarget } from "./backup.ts";
+export { BackupError, backupDatabase, restoreDatabase } from "./backup.ts";
+export type { ConnectionEvents, DatabaseHandle, DatabaseOptions, PoolStats } from "./client.ts";
 export { createDatabase } from "./client.ts";
 export { migrateToLatest } from "./migrate.ts";
 export * from "./schema.ts";
 export type { Db, Tx } from "./unit-of-work.ts";
-export { inTransaction, LockOrderViolation, LockRank, noteLock, pgConstraint, pgErrorCode } from "./unit-of-work.ts";
+export { inTransaction, isConnectionError, LockOrderViolation, LockRank, noteLock, pgConstraint, pgErrorCode } from "./unit-of-work.ts";

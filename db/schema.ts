@@ -14,10 +14,16 @@ type Json<T = unknown> = ColumnType<T, string, string>;
 // ── identity ──────────────────────────────────────────────────────────────
 export interface IdentityUsersTable {
   id: Generated<number>;
+  /** Sealed (AES-256-GCM, modules/kernel/pii.ts); rows from before encryption hold plaintext until sealed at start. */
   email: string;
+  /** Keyed blind index of the lower-cased email: login and uniqueness. */
+  email_index: string | null;
   password_hash: string;
   name: string;
+  /** Sealed, like email. */
   phone: string | null;
+  /** Keyed blind index of the phone's digits: an operator's exact search. */
+  phone_index: string | null;
   role: "customer" | "admin";
   status: "active" | "deactivated";
   created_at: Timestamp;
@@ -96,6 +102,26 @@ export interface WalletLedgerTable {
   order_id: number | null;
   gateway_reference: string | null;
   created_at: Timestamp;
+}
+
+export type ChargeAttemptStatus = "pending" | "credited" | "declined" | "voiding" | "voided" | "failed";
+
+/** A card charge recorded before the gateway is called; settled by the request or by recovery. */
+export interface WalletChargeAttemptsTable {
+  id: Generated<number>;
+  user_id: number;
+  amount: number;
+  /** The Idempotency-Key the gateway sees: derived from (user, amount, customer key) when there is one. */
+  gateway_key: string;
+  /** The customer's idempotency key (scope wallet.charge), to complete it when recovery settles. */
+  idempotency_key: string | null;
+  status: ChargeAttemptStatus;
+  gateway_reference: string | null;
+  /** Until then the request that made the attempt settles it; after, the recovery worker may. */
+  lease_until: Timestamp;
+  recovery_attempts: Generated<number>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
 }
 
 // ── cart ──────────────────────────────────────────────────────────────────
@@ -288,6 +314,7 @@ export interface Database {
   inventory_restock_subscriptions: InventoryRestockSubscriptionsTable;
   wallet_accounts: WalletAccountsTable;
   wallet_ledger: WalletLedgerTable;
+  wallet_charge_attempts: WalletChargeAttemptsTable;
   cart_items: CartItemsTable;
   coupon_coupons: CouponCouponsTable;
   coupon_issued: CouponIssuedTable;

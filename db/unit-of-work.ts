@@ -9,14 +9,15 @@
  *
  *   1. IdempotencyKey    idempotency_keys row of (customer, scope, key)
  *   2. Order             order_orders row (pay, cancel, ship)
- *   3. Wallet            wallet_accounts row of the customer
- *   4. Coupon            coupon_coupons row (issue on the database path; Redis winners insert at their slot)
- *   5. IssuedCoupon      coupon_issued row (use, restore)
- *   6. Stock             inventory_stock rows, by ascending product id
- *   7. RestockSignup     inventory_restock_subscriptions rows of a product (stock back from zero)
- *   8. SalesDaily        sales_daily rows, by ascending product id
- *   9. Cart              cart_items rows of the customer (after stock: adding to a cart share-locks stock first)
- *  10. Shipment          shipping_shipments row (after its order: a carrier update moves both)
+ *   3. ChargeAttempt     wallet_charge_attempts row (settling a card charge: before the account it credits)
+ *   4. Wallet            wallet_accounts row of the customer
+ *   5. Coupon            coupon_coupons row (issue on the database path; Redis winners insert at their slot)
+ *   6. IssuedCoupon      coupon_issued row (use, restore)
+ *   7. Stock             inventory_stock rows, by ascending product id
+ *   8. RestockSignup     inventory_restock_subscriptions rows of a product (stock back from zero)
+ *   9. SalesDaily        sales_daily rows, by ascending product id
+ *  10. Cart              cart_items rows of the customer (after stock: adding to a cart share-locks stock first)
+ *  11. Shipment          shipping_shipments row (after its order: a carrier update moves both)
  *
  * Hot rows (a flash-sale product's stock) come late so they are held for the shortest time.
  * Repositories call `noteLock` before each locking statement; outside production it throws
@@ -32,14 +33,15 @@ export type Tx = Transaction<Database>;
 export const LockRank = {
   IdempotencyKey: 1,
   Order: 2,
-  Wallet: 3,
-  Coupon: 4,
-  IssuedCoupon: 5,
-  Stock: 6,
-  RestockSignup: 7,
-  SalesDaily: 8,
-  Cart: 9,
-  Shipment: 10,
+  ChargeAttempt: 3,
+  Wallet: 4,
+  Coupon: 5,
+  IssuedCoupon: 6,
+  Stock: 7,
+  RestockSignup: 8,
+  SalesDaily: 9,
+  Cart: 10,
+  Shipment: 11,
 } as const;
 export type LockRank = (typeof LockRank)[keyof typeof LockRank];
 
@@ -97,4 +99,30 @@ export function pgConstraint(error: unknown): string | undefined {
     return typeof constraint === "string" ? constraint : undefined;
   }
   return undefined;
+}
+
+/** SQLSTATE classes and codes that mean "the connection or the server went away", not "the statement was wrong". */
+const unavailableSqlStates = new Set(["57P01", "57P02", "57P03", "53300", "58030"]);
+const unavailableNodeCodes = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
+const unavailableMessages = [
+  "Connection terminated",
+  "timeout exceeded when trying to connect",
+  "is not queryable",
+  "Connection terminated due to connection timeout",
+  "Client was closed and is not queryable",
+];
+
+/**
+ * True when `error` (or its cause) says PostgreSQL could not be reached or dropped the connection:
+ * a retry may well succeed, so callers answer SERVICE_UNAVAILABLE rather than 500.
+ */
+export function isConnectionError(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const code = pgErrorCode(current);
+    if (code && (code.startsWith("08") || unavailableSqlStates.has(code) || unavailableNodeCodes.has(code))) return true;
+    const message = current instanceof Error ? current.message : "";
+    if (unavailableMessages.some((m) => message.includes(m))) return true;
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return false;
 }

@@ -175,6 +175,7 @@ function demoProducts(count: number) {
 const noPaymentGateway: PaymentGateway = {
   charge: () => Promise.reject(new PaymentGatewayUnavailableError("network", "the seed script has no payment gateway")),
   voidCharge: () => Promise.reject(new PaymentGatewayUnavailableError("network", "the seed script has no payment gateway")),
+  lookup: () => Promise.reject(new PaymentGatewayUnavailableError("network", "the seed script has no payment gateway")),
 };
 
 /** Nothing is sent anywhere while seeding (no poller runs either). */

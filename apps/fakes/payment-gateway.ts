@@ -10,8 +10,10 @@
  *     400 { status: "error", code: "BAD_REQUEST" }                      (no key, bad body)
  *     no answer at all                                                  (hangNext: until the client gives up)
  *   POST /v1/charges/:reference/void    → 200 { status: "voided", reference } | 404 | 409 (declined charge)
+ *   GET  /v1/charges/by-key/:key        → 200 { status: "approved" | "voided", reference } | { status: "declined", code, reason }
+ *                                         | 404 { status: "not_found" } (no charge was ever decided with this key)
  *   GET  /_stats                        → stats()
- *   POST /_control                      → { configure?, declineNext?, failNext?, hangNext?, reset? }; answers the state
+ *   POST /_control                      → { configure?, declineNext?, failNext?, hangNext?, approveThenHang?, reset? }; answers the state
  *   GET  /health
  *
  * Rules, in the order they apply to a charge request:
@@ -22,7 +24,9 @@
  *      then declineRate (CARD_DECLINED), else approved.
  *   3. latencyMs (+ up to latencyJitterMs) before every answer.
  * A 503 or a plain hang decides nothing (a retry runs as new); `hangNext(n, { afterCharging: true })`
- * records the charge and then never answers: the "answer lost in transit" case.
+ * records the charge and then never answers: the "answer lost in transit" case. `approveThenHang(n)`
+ * says the same for a test of "the gateway approved, then the caller died": the charge is captured,
+ * the caller never hears it, and only a lookup by key (recovery) finds it.
  *
  * Run standalone: `bun apps/fakes/payment-gateway.ts` (PORT, default 4010; FAKE_GATEWAY_* env, see bottom).
  */
@@ -71,6 +75,8 @@ export interface FakeGatewayStats {
   /** 400 / 401 answers. */
   rejected: number;
   voided: number;
+  /** GET /v1/charges/by-key answers (recovery asking what became of a charge). */
+  lookups: number;
   /** Won approved and not voided: what the customers' cards really paid. */
   capturedAmount: number;
   /** Requests being handled right now. */
@@ -95,6 +101,8 @@ export interface FakeGatewayControl {
   failNext(n?: number): void;
   /** The next n new charges never answer; with afterCharging the charge is recorded (approved) first. */
   hangNext(n?: number, options?: { afterCharging?: boolean }): void;
+  /** "Approve, then the caller dies": the next n new charges are approved and captured, and never answered. */
+  approveThenHang(n?: number): void;
   /** Scripted outcomes still queued. */
   queued(): number;
   /** Every decided charge, oldest first. */
@@ -124,7 +132,20 @@ interface Remembered {
 const defaults: FakeGatewayBehaviour = { latencyMs: 0, latencyJitterMs: 0, failureRate: 0, declineRate: 0, perChargeLimit: 2_000_000 };
 
 function emptyStats(): FakeGatewayStats {
-  return { requests: 0, approved: 0, declined: 0, failed: 0, hung: 0, replayed: 0, mismatched: 0, rejected: 0, voided: 0, capturedAmount: 0, inFlight: 0 };
+  return {
+    requests: 0,
+    approved: 0,
+    declined: 0,
+    failed: 0,
+    hung: 0,
+    replayed: 0,
+    mismatched: 0,
+    rejected: 0,
+    voided: 0,
+    lookups: 0,
+    capturedAmount: 0,
+    inFlight: 0,
+  };
 }
 
 function checkBehaviour(b: FakeGatewayBehaviour): FakeGatewayBehaviour {
@@ -166,6 +187,9 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
     },
     hangNext(n = 1, hangOptions = {}) {
       for (let i = 0; i < n; i++) scripts.push({ kind: "hang", afterCharging: hangOptions.afterCharging ?? false });
+    },
+    approveThenHang(n = 1) {
+      for (let i = 0; i < n; i++) scripts.push({ kind: "hang", afterCharging: true });
     },
     queued: () => scripts.length,
     charges: () => [...memory.values()].map((r) => ({ ...r.charge })),
@@ -292,6 +316,16 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
     return c.json({ status: "voided", reference: remembered.charge.reference });
   });
 
+  app.get("/v1/charges/by-key/:key", async (c) => {
+    stats.lookups++;
+    const remembered = memory.get(c.req.param("key"));
+    await sleep(behaviour.latencyMs);
+    if (!remembered) return c.json({ status: "not_found" }, 404);
+    const { charge } = remembered;
+    if (charge.status === "declined") return c.json(remembered.answer.body);
+    return c.json({ status: charge.status, reference: charge.reference });
+  });
+
   app.get("/_stats", (c) => c.json({ ...stats }));
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.post("/_control", async (c) => {
@@ -301,6 +335,7 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
       declineNext?: { n?: number; code?: FakeDeclineCode };
       failNext?: number;
       hangNext?: { n?: number; afterCharging?: boolean };
+      approveThenHang?: number;
     };
     try {
       if (body.reset) control.reset();
@@ -308,6 +343,7 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
       if (body.declineNext) control.declineNext(body.declineNext.n ?? 1, body.declineNext.code ?? "CARD_DECLINED");
       if (body.failNext) control.failNext(body.failNext);
       if (body.hangNext) control.hangNext(body.hangNext.n ?? 1, { afterCharging: body.hangNext.afterCharging ?? false });
+      if (body.approveThenHang) control.approveThenHang(body.approveThenHang);
     } catch (error) {
       return c.json({ error: String(error) }, 400);
     }

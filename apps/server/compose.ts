@@ -9,7 +9,7 @@ import { type CatalogService, createCatalogService } from "../../modules/catalog
 import { type CouponService, createCouponService } from "../../modules/coupons/index.ts";
 import { purgeKeysOlderThan } from "../../modules/idempotency/index.ts";
 import { createIdentityService, defaultIdentityConfig, type IdentityConfig, type IdentityService } from "../../modules/identity/index.ts";
-import type { Clock, Infra, Logger, Metrics } from "../../modules/kernel/index.ts";
+import { type Clock, createPiiCipher, developmentPiiKeys, type Infra, type Logger, type Metrics } from "../../modules/kernel/index.ts";
 import {
   createNotificationSender,
   createNotificationService,
@@ -85,7 +85,8 @@ export function identityConfigFrom(config: AgoraConfig): IdentityConfig {
 export function createAgora(deps: AgoraDeps): Agora {
   const { database, infra, clock, config, logger, ports } = deps;
   const db = database.db;
-  const identity = createIdentityService({ db, clock, infra, logger, config: identityConfigFrom(config) });
+  const cipher = createPiiCipher(config.piiKeys ?? developmentPiiKeys);
+  const identity = createIdentityService({ db, clock, infra, logger, cipher, config: identityConfigFrom(config) });
   const catalog = createCatalogService({ db, clock });
   const cart = createCartService({ db, clock, catalog });
   const coupons = createCouponService({ db, clock, infra, logger, redisAdmission: config.couponRedisAdmission });
@@ -94,7 +95,13 @@ export function createAgora(deps: AgoraDeps): Agora {
     clock,
     logger,
     gateway: ports.paymentGateway,
-    config: { minCharge: config.chargeMin, maxCharge: config.chargeMax, maxBalance: config.maxBalance },
+    config: {
+      minCharge: config.chargeMin,
+      maxCharge: config.chargeMax,
+      maxBalance: config.maxBalance,
+      chargeLeaseMs: config.walletChargeLeaseMs,
+      recoveryIntervalMs: config.walletChargeRecoveryIntervalMs,
+    },
   });
   const sales = createSalesService({ db, clock, cache: infra.cache, catalog, popularTtlMs: config.popularCacheSeconds * 1000 });
   const orders = createOrdersService({
@@ -156,11 +163,13 @@ export function createAgora(deps: AgoraDeps): Agora {
     app,
     start() {
       orders.start();
+      if (config.walletChargeRecoveryIntervalMs > 0) wallet.start();
       if (config.outboxPollerEnabled) outboxPoller.start();
       housekeeping ??= setInterval(purgeIdempotencyKeys, 3_600_000);
     },
     async stop() {
       orders.stop();
+      wallet.stop();
       if (housekeeping) clearInterval(housekeeping);
       housekeeping = null;
       await outboxPoller.stop();

@@ -1,3 +1,5 @@
+import type { PiiKeys } from "../../modules/kernel/index.ts";
+
 /** Every setting Agora reads, with its default. README lists the same table. */
 export interface AgoraConfig {
   nodeEnv: string;
@@ -6,6 +8,8 @@ export interface AgoraConfig {
   databaseUrl: string | undefined;
   dataDir: string;
   dbPoolSize: number;
+  /** How long a request waits for a database connection (pool queue included) before SERVICE_UNAVAILABLE. */
+  dbConnectTimeoutMs: number;
   redisUrl: string | undefined;
   redisPrefix: string;
   logLevel: string;
@@ -26,6 +30,10 @@ export interface AgoraConfig {
   paymentGatewayUrl: string | undefined;
   paymentGatewayTimeoutMs: number;
   paymentGatewayApiKey: string | undefined;
+  /** How long a charge's own request has to settle it before recovery may; longer than the gateway timeout. */
+  walletChargeLeaseMs: number;
+  /** How often unsettled charges are looked for; 0 turns the recovery worker off (tests drive it by hand). */
+  walletChargeRecoveryIntervalMs: number;
   chargeMin: number;
   chargeMax: number;
   maxBalance: number;
@@ -60,6 +68,10 @@ export interface AgoraConfig {
   notifyOperatorEmails: string[];
   /** How long an idempotency key answers retries before it is forgotten. */
   idempotencyKeyTtlHours: number;
+  /** AGORA_DEMO=true: a production server may run on the built-in fakes (a demo, never a shop). */
+  demo: boolean;
+  /** Keys that seal personal data at rest; null: the public development keys (refused in production). */
+  piiKeys: PiiKeys | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -83,6 +95,7 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: env.DATA_DIR ?? "./data",
     dbPoolSize: int(env, "DB_POOL_SIZE", 20),
+    dbConnectTimeoutMs: int(env, "DB_CONNECT_TIMEOUT_MS", 15_000),
     redisUrl: env.REDIS_URL || undefined,
     redisPrefix: env.REDIS_PREFIX ?? "agora:",
     logLevel: env.LOG_LEVEL ?? "info",
@@ -103,6 +116,8 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     paymentGatewayUrl: env.PAYMENT_GATEWAY_URL || undefined,
     paymentGatewayTimeoutMs: int(env, "PAYMENT_GATEWAY_TIMEOUT_MS", 5_000),
     paymentGatewayApiKey: env.PAYMENT_GATEWAY_API_KEY || undefined,
+    walletChargeLeaseMs: int(env, "WALLET_CHARGE_LEASE_MS", int(env, "PAYMENT_GATEWAY_TIMEOUT_MS", 5_000) + 10_000),
+    walletChargeRecoveryIntervalMs: int(env, "WALLET_CHARGE_RECOVERY_INTERVAL_MS", 5_000),
     chargeMin: int(env, "WALLET_CHARGE_MIN", 1_000),
     chargeMax: int(env, "WALLET_CHARGE_MAX", 1_000_000),
     maxBalance: int(env, "WALLET_MAX_BALANCE", 10_000_000),
@@ -137,5 +152,57 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
       .map((e) => e.trim())
       .filter(Boolean),
     idempotencyKeyTtlHours: int(env, "IDEMPOTENCY_KEY_TTL_HOURS", 24),
+    demo: env.AGORA_DEMO === "true",
+    piiKeys: piiKeysFrom(env),
   };
+}
+
+/** PII_KEYS="id:base64,id2:base64" (32-byte keys), PII_KEY_ID (default: the last listed), PII_INDEX_KEY (32 bytes, base64). */
+function piiKeysFrom(env: Env): PiiKeys | null {
+  const listed = (env.PII_KEYS ?? "")
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  if (listed.length === 0) {
+    if (env.PII_INDEX_KEY || env.PII_KEY_ID) throw new Error("PII_KEY_ID and PII_INDEX_KEY need PII_KEYS");
+    return null;
+  }
+  const keys: Record<string, string> = {};
+  for (const entry of listed) {
+    const colon = entry.indexOf(":");
+    if (colon <= 0) throw new Error(`PII_KEYS must be a comma-separated list of id:base64key, got "${entry.slice(0, 20)}…"`);
+    keys[entry.slice(0, colon)] = entry.slice(colon + 1);
+  }
+  if (!env.PII_INDEX_KEY) throw new Error("PII_INDEX_KEY must be set with PII_KEYS (32 random bytes, base64: openssl rand -base64 32)");
+  return { keys, currentKeyId: env.PII_KEY_ID || (Object.keys(keys).at(-1) as string), indexKey: env.PII_INDEX_KEY };
+}
+
+/** The outside systems this configuration would serve from a built-in fake, by the variable that names the real one. */
+export function builtInFakes(config: AgoraConfig): string[] {
+  const fakes: string[] = [];
+  if (!config.paymentGatewayUrl) fakes.push("PAYMENT_GATEWAY_URL");
+  if (!config.dataPlatformUrl) fakes.push("DATA_PLATFORM_URL");
+  if (!config.carrierUrl) fakes.push("CARRIER_URL");
+  if (!config.smtpUrl) fakes.push("SMTP_URL");
+  return fakes;
+}
+
+/**
+ * Why this configuration must not start, or null. A production server on the fake gateway would
+ * approve every charge: free money. So production names every real integration, or says it is a demo.
+ */
+export function startupRefusal(config: AgoraConfig): string | null {
+  if (config.walletChargeLeaseMs <= config.paymentGatewayTimeoutMs) {
+    return "WALLET_CHARGE_LEASE_MS must be longer than PAYMENT_GATEWAY_TIMEOUT_MS: recovery must never ask about a charge whose request may still be on its way";
+  }
+  if (config.nodeEnv !== "production") return null;
+  if (!config.carrierWebhookSecret) return "CARRIER_WEBHOOK_SECRET must be set in production";
+  const fakes = builtInFakes(config);
+  if (fakes.length > 0 && !config.demo) {
+    return `NODE_ENV=production refuses the built-in fakes: set ${fakes.join(", ")} to the real services (or AGORA_DEMO=true for a demo that charges no real card and sends nothing)`;
+  }
+  if (!config.piiKeys && !config.demo) {
+    return "PII_KEYS and PII_INDEX_KEY must be set in production: personal data is sealed with them (openssl rand -base64 32 makes a key), or AGORA_DEMO=true for a demo on the public development keys";
+  }
+  return null;
 }

@@ -7,8 +7,8 @@ import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { sql } from "kysely";
-import type { DatabaseHandle } from "../../db/index.ts";
-import type { Infra, Logger, Metrics, RequestContext } from "../../modules/kernel/index.ts";
+import { type DatabaseHandle, isConnectionError } from "../../db/index.ts";
+import { DomainError, type Infra, type Logger, type Metrics, type RequestContext } from "../../modules/kernel/index.ts";
 import { createCarrierWebhookRoute } from "../../modules/shipping/index.ts";
 import type { Services } from "./compose.ts";
 import type { AgoraConfig } from "./config.ts";
@@ -90,7 +90,12 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
       router,
       createContext: async (): Promise<RequestContext> => {
         const token = bearerToken(c.req.header("authorization"));
-        const session = token ? await services.identity.resolveSession(token) : null;
+        const session = token
+          ? await services.identity.resolveSession(token).catch((error: unknown) => {
+              if (isConnectionError(error)) throw new DomainError("SERVICE_UNAVAILABLE", { dependency: "database", retryable: true });
+              throw error;
+            })
+          : null;
         return { requestId: id, ip, session, log: logger, metrics };
       },
       onError: ({ error, path }) => {

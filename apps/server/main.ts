@@ -4,7 +4,15 @@
  * Stops cleanly on SIGTERM/SIGINT: no new connections, in-flight requests drained, pollers stopped, pools closed.
  */
 import { createDatabase, migrateToLatest } from "../../db/index.ts";
-import { createLogger, createMemoryInfra, createMetrics, createRedisClient, createRedisInfra, systemClock } from "../../modules/kernel/index.ts";
+import {
+  createLogger,
+  createMemoryInfra,
+  createMetrics,
+  createOutageLog,
+  createRedisClient,
+  createRedisInfra,
+  systemClock,
+} from "../../modules/kernel/index.ts";
 import { HttpDataPlatform } from "../../modules/outbox/index.ts";
 import { HttpCarrier } from "../../modules/shipping/index.ts";
 import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
@@ -12,17 +20,32 @@ import { startFakeCarrier } from "../fakes/carrier.ts";
 import { startFakeDataPlatform } from "../fakes/data-platform.ts";
 import { startFakePaymentGateway } from "../fakes/payment-gateway.ts";
 import { createAgora } from "./compose.ts";
-import { loadConfig } from "./config.ts";
+import { loadConfig, startupRefusal } from "./config.ts";
 
 const config = loadConfig();
-if (config.nodeEnv === "production" && !config.carrierWebhookSecret) throw new Error("CARRIER_WEBHOOK_SECRET must be set in production");
+const refusal = startupRefusal(config);
+if (refusal) {
+  console.error(`agora: ${refusal}`);
+  process.exit(1);
+}
 const logger = createLogger(config.logLevel);
 
-const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize });
+// A stray rejection is a bug to log, not a reason to take every customer's request down with it.
+process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
+
+const database = await createDatabase({
+  url: config.databaseUrl,
+  dataDir: config.dataDir,
+  poolSize: config.dbPoolSize,
+  connectTimeoutMs: config.dbConnectTimeoutMs,
+  events: createOutageLog(logger, "database"),
+});
 const applied = await migrateToLatest(database.db);
 if (applied.length) logger.info({ applied }, "migrations applied");
 
-const infra = config.redisUrl ? createRedisInfra(createRedisClient(config.redisUrl), config.redisPrefix) : createMemoryInfra(systemClock, config.redisPrefix);
+const infra = config.redisUrl
+  ? createRedisInfra(createRedisClient(config.redisUrl, createOutageLog(logger, "redis")), config.redisPrefix)
+  : createMemoryInfra(systemClock, config.redisPrefix);
 // Without a configured gateway the dev server charges wallets through the fake one, over real HTTP.
 const fakeGateway = config.paymentGatewayUrl ? null : startFakePaymentGateway({ latencyMs: 20 });
 if (fakeGateway) logger.warn({ url: fakeGateway.url }, "PAYMENT_GATEWAY_URL is unset: wallet charges go to the built-in fake gateway");
@@ -55,6 +78,10 @@ const carrier = new HttpCarrier({
 });
 
 const agora = createAgora({ database, infra, clock: systemClock, logger, metrics: createMetrics(), config, ports: { paymentGateway, dataPlatform, carrier } });
+
+// Rows written before encryption, or under a retired key, are sealed before the first request.
+const resealed = await agora.services.identity.resealPersonalData();
+if (resealed) logger.info({ rows: resealed }, "personal data sealed under the current key");
 
 if (config.admin) {
   const admin = await agora.services.identity.ensureAdmin({ email: config.admin.email, password: config.admin.password, name: config.admin.name });

@@ -1,3 +1,11 @@
 /** idempotency: customer-scoped keys that make retries safe. */
 export type { IdempotentRequest, KeyId } from "./service.ts";
-export { claimBeforeCallingOut, claimInTransaction, completeInTransaction, hashRequest, purgeKeysOlderThan, releaseClaim } from "./service.ts";
+export {
+  claimBeforeCallingOut,
+  claimInTransaction,
+  completeInTransaction,
+  hashRequest,
+  purgeKeysOlderThan,
+  releaseAbandonedClaim,
+  releaseClaim,
+} from "./service.ts";

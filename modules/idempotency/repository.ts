@@ -43,14 +43,17 @@ export const idempotencyRepository = {
       .execute();
   },
 
-  async deleteInProgress(executor: Db | Tx, id: KeyId): Promise<void> {
-    await executor
+  /** Deletes the key while it is in progress (and, with `claimedBefore`, only if claimed before then). */
+  async deleteInProgress(executor: Db | Tx, id: KeyId, claimedBefore?: Date): Promise<boolean> {
+    const result = await executor
       .deleteFrom("idempotency_keys")
       .where("user_id", "=", id.userId)
       .where("scope", "=", id.scope)
       .where("key", "=", id.key)
       .where("status", "=", "in_progress")
-      .execute();
+      .$if(claimedBefore !== undefined, (q) => q.where("updated_at", "<", claimedBefore as Date))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
   },
 
   async deleteOlderThan(db: Db, before: Date): Promise<number> {

@@ -56,7 +56,7 @@ export async function claimInTransaction<T>(trx: Tx, request: IdempotentRequest,
   return replayOrRefuse<T>(request, existing);
 }
 
-export async function completeInTransaction(trx: Tx, request: IdempotentRequest, response: unknown, at: Date): Promise<void> {
+export async function completeInTransaction(trx: Tx, request: KeyId, response: unknown, at: Date): Promise<void> {
   await idempotencyRepository.complete(trx, request, superjson.stringify(response), at);
 }
 
@@ -72,8 +72,16 @@ export async function claimBeforeCallingOut<T>(db: Db, request: IdempotentReques
 }
 
 /** Gives a claimed key back after a failure, so the customer's retry runs again. */
-export async function releaseClaim(db: Db, request: KeyId): Promise<void> {
+export async function releaseClaim(db: Db | Tx, request: KeyId): Promise<void> {
   await idempotencyRepository.deleteInProgress(db, request);
+}
+
+/**
+ * Gives back a key still in progress that was claimed before `claimedBefore`: its request died
+ * between the claim and recording what it was about to do, so nothing else will ever complete it.
+ */
+export function releaseAbandonedClaim(db: Db, request: KeyId, claimedBefore: Date): Promise<boolean> {
+  return idempotencyRepository.deleteInProgress(db, request, claimedBefore);
 }
 
 /**

@@ -2,9 +2,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
 import type { Db } from "../../db/index.ts";
 import { pgErrorCode } from "../../db/index.ts";
-import type { Clock, Infra, Logger, Page, RateLimitPolicy, Session } from "../kernel/index.ts";
-import { DomainError, decodeCursor, encodeCursor } from "../kernel/index.ts";
-import { identityRepository, type UserRow } from "./repository.ts";
+import type { Clock, Infra, Logger, Page, PiiCipher, RateLimitPolicy, Session } from "../kernel/index.ts";
+import { createPiiCipher, DomainError, decodeCursor, developmentPiiKeys, encodeCursor } from "../kernel/index.ts";
+import { createIdentityRepository, type UserRow } from "./repository.ts";
 import type { LoginInput, SignUpInput, UserProfile } from "./schema.ts";
 
 export interface IdentityConfig {
@@ -35,6 +35,8 @@ export interface IdentityDeps {
   infra: Infra;
   config: IdentityConfig;
   logger?: Logger;
+  /** Seals email and phone at rest. Default: the development keys (tests, trying Agora). */
+  cipher?: PiiCipher;
 }
 
 export interface IssuedSession {
@@ -60,7 +62,8 @@ export function hashToken(token: string): string {
 
 export type IdentityService = ReturnType<typeof createIdentityService>;
 
-export function createIdentityService({ db, clock, infra, config, logger }: IdentityDeps) {
+export function createIdentityService({ db, clock, infra, config, logger, cipher = createPiiCipher(developmentPiiKeys) }: IdentityDeps) {
+  const identityRepository = createIdentityRepository(cipher);
   const hashOptions = { algorithm: "argon2id" as const, ...config.passwordHashing };
   const perAccount = infra.rateLimiter({ name: "login-account", ...config.loginLimitPerAccount });
   const perAddress = infra.rateLimiter({ name: "login-address", ...config.loginLimitPerAddress });
@@ -242,6 +245,12 @@ export function createIdentityService({ db, clock, infra, config, logger }: Iden
       const rows = await identityRepository.findUsersByIds(db, userIds);
       return rows.map((row) => ({ userId: row.id, email: row.email, name: row.name, phone: row.phone }));
     },
+
+    /**
+     * Seals every email and phone not yet sealed under the current key (rows from before encryption,
+     * or after a key rotation). Idempotent; the server runs it at start, `bun run pii:reencrypt` on demand.
+     */
+    resealPersonalData: () => identityRepository.resealPersonalData(db),
 
     /** Every active admin's contact: the operators notifications fall back to when none are configured. */
     async adminContacts(): Promise<Contact[]> {

@@ -17,6 +17,8 @@ type TrpcCode =
   | "BAD_GATEWAY";
 
 export const domainErrorCatalog = {
+  // any procedure
+  SERVICE_UNAVAILABLE: { trpc: "SERVICE_UNAVAILABLE", message: "A service Agora depends on is unavailable; retry shortly" },
   // identity
   UNAUTHENTICATED: { trpc: "UNAUTHORIZED", message: "Log in first" },
   INVALID_CREDENTIALS: { trpc: "UNAUTHORIZED", message: "Email or password is wrong" },

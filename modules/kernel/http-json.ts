@@ -1,6 +1,6 @@
 /**
  * The one way Agora's HTTP adapters (payment gateway, carrier, data platform) talk to the outside:
- * a JSON POST carrying an Idempotency-Key, with one timeout over the whole exchange (it also
+ * a JSON POST carrying an Idempotency-Key (or a GET for a lookup), with one timeout over the whole exchange (it also
  * aborts a body that never finishes). Each adapter maps the outcome to its own errors.
  */
 export interface JsonEndpoint {
@@ -36,13 +36,26 @@ export function checkEndpoint(endpoint: JsonEndpoint, name: string): void {
   if (!Number.isInteger(endpoint.timeoutMs) || endpoint.timeoutMs <= 0) throw new Error(`${name}: timeoutMs must be a positive integer`);
 }
 
-export async function postJson(endpoint: JsonEndpoint, path: string, idempotencyKey: string, payload: unknown): Promise<JsonAnswer> {
-  const headers: Record<string, string> = { "Content-Type": "application/json", "Idempotency-Key": idempotencyKey };
+export function postJson(endpoint: JsonEndpoint, path: string, idempotencyKey: string, payload: unknown): Promise<JsonAnswer> {
+  return exchange(endpoint, path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "Idempotency-Key": idempotencyKey },
+    body: JSON.stringify(payload),
+  });
+}
+
+/** A read (a lookup): no body, no idempotency key; the same timeout and errors as postJson. */
+export function getJson(endpoint: JsonEndpoint, path: string): Promise<JsonAnswer> {
+  return exchange(endpoint, path, { method: "GET", headers: {} });
+}
+
+async function exchange(endpoint: JsonEndpoint, path: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<JsonAnswer> {
+  const headers = { ...init.headers };
   if (endpoint.apiKey) headers.Authorization = `Bearer ${endpoint.apiKey}`;
   const url = `${endpoint.baseUrl.replace(/\/+$/, "")}${path}`;
   try {
     const signal = AbortSignal.timeout(endpoint.timeoutMs);
-    const response = await (endpoint.fetch ?? fetch)(url, { method: "POST", headers, body: JSON.stringify(payload), signal });
+    const response = await (endpoint.fetch ?? fetch)(url, { method: init.method, headers, body: init.body, signal });
     const text = await response.text();
     let body: unknown = null;
     try {

@@ -4,13 +4,15 @@ export { DAY, HOUR, ManualClock, MINUTE, systemClock, utcDay } from "./clock.ts"
 export type { DomainCode } from "./errors.ts";
 export { DomainError, domainErrorCatalog, isDomainError } from "./errors.ts";
 export type { JsonAnswer, JsonEndpoint } from "./http-json.ts";
-export { checkEndpoint, HttpTransportError, postJson } from "./http-json.ts";
+export { checkEndpoint, getJson, HttpTransportError, postJson } from "./http-json.ts";
 export { createMemoryInfra } from "./infra/memory.ts";
 export type { RedisClient } from "./infra/redis.ts";
 export { createRedisClient, createRedisInfra, luaScript, parseRedisClusterUrl } from "./infra/redis.ts";
 export type { Cache, Counters, Infra, Lock, LockManager, RateLimitDecision, RateLimiter, RateLimitPolicy } from "./infra/types.ts";
-export type { Logger, Metrics } from "./observability.ts";
-export { createLogger, createMetrics } from "./observability.ts";
+export type { Logger, Metrics, OutageLog } from "./observability.ts";
+export { createLogger, createMetrics, createOutageLog } from "./observability.ts";
+export type { PiiCipher, PiiKeys } from "./pii.ts";
+export { createPiiCipher, developmentPiiKeys } from "./pii.ts";
 export type { Page } from "./schemas.ts";
 export { cursorSchema, decodeCursor, encodeCursor, idempotencyKeySchema, idSchema, pageLimitSchema, wonSchema } from "./schemas.ts";
 export type { RequestContext, Role, Session } from "./trpc.ts";

@@ -45,3 +45,48 @@ export function createMetrics(): Metrics {
     }),
   };
 }
+
+/**
+ * Says that a dependency went away once, not once per failed statement: the first failure is a
+ * warning, further ones are counted and summed up at most every `quietMs`, and the first success
+ * after an outage says how long it lasted.
+ */
+export interface OutageLog {
+  lost(error: unknown): void;
+  connected(): void;
+  isDown(): boolean;
+}
+
+export function createOutageLog(logger: Logger, dependency: string, quietMs = 30_000): OutageLog {
+  let downSince: number | null = null;
+  let failures = 0;
+  let lastWarning = 0;
+  const describe = (error: unknown) => {
+    const e = error as { code?: unknown; message?: unknown };
+    return { code: typeof e?.code === "string" ? e.code : undefined, message: typeof e?.message === "string" ? e.message : String(error) };
+  };
+  return {
+    lost(error) {
+      const now = Date.now();
+      failures++;
+      if (downSince === null) {
+        downSince = now;
+        lastWarning = now;
+        logger.warn(
+          { dependency, error: describe(error) },
+          `${dependency}: connection lost or refused; requests that need it answer SERVICE_UNAVAILABLE until it is back`,
+        );
+      } else if (now - lastWarning >= quietMs) {
+        lastWarning = now;
+        logger.warn({ dependency, failures, downForMs: now - downSince, error: describe(error) }, `${dependency}: still unavailable`);
+      }
+    },
+    connected() {
+      if (downSince === null) return;
+      logger.info({ dependency, failures, downForMs: Date.now() - downSince }, `${dependency}: connected again`);
+      downSince = null;
+      failures = 0;
+    },
+    isDown: () => downSince !== null,
+  };
+}

@@ -5,6 +5,7 @@
 import { initTRPC } from "@trpc/server";
 import superjson from "superjson";
 import { ZodError, z } from "zod";
+import { isConnectionError } from "../../db/index.ts";
 import { DomainError } from "./errors.ts";
 import type { Logger, Metrics } from "./observability.ts";
 
@@ -58,6 +59,18 @@ const t = initTRPC.context<RequestContext>().create({
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
+/**
+ * A statement caught on a dropped or refused database connection is not the caller's fault and not
+ * a bug: it answers SERVICE_UNAVAILABLE (503, retryable). The pool reconnects on the next request.
+ */
+const databaseOutagesAreRetryable = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok && !(result.error instanceof DomainError) && isConnectionError(result.error.cause ?? result.error)) {
+    throw new DomainError("SERVICE_UNAVAILABLE", { dependency: "database", retryable: true });
+  }
+  return result;
+});
+
 /** Times every call and logs it with the request id, procedure, caller and outcome. */
 const observed = t.middleware(async ({ ctx, path, type, next }) => {
   const started = performance.now();
@@ -71,7 +84,7 @@ const observed = t.middleware(async ({ ctx, path, type, next }) => {
   return result;
 });
 
-export const publicProcedure = t.procedure.use(observed);
+export const publicProcedure = t.procedure.use(observed).use(databaseOutagesAreRetryable);
 
 /** Any logged-in account (customers; admins may shop too). */
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {

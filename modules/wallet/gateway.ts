@@ -11,12 +11,16 @@
  *   POST {baseUrl}/v1/charges/{reference}/void  Idempotency-Key header
  *     200 { status: "voided", reference }
  *     anything else → PaymentGatewayUnavailableError
+ *   GET  {baseUrl}/v1/charges/by-key/{idempotencyKey}   what became of a charge sent with that key
+ *     200 { status: "approved" | "voided", reference } | { status: "declined", code, reason }
+ *     404 { status: "not_found" }    the gateway never decided a charge with this key
+ *     anything else → PaymentGatewayUnavailableError
  * The same Idempotency-Key always gets the same answer from the gateway, which is what makes a
  * retry after a lost answer safe.
  */
 
 import { z } from "zod";
-import { checkEndpoint, HttpTransportError, type JsonEndpoint, postJson } from "../kernel/index.ts";
+import { checkEndpoint, getJson, HttpTransportError, type JsonAnswer, type JsonEndpoint, postJson } from "../kernel/index.ts";
 
 export interface ChargeRequest {
   userId: number;
@@ -34,6 +38,9 @@ export interface VoidRequest {
   reason: string;
 }
 
+/** What the gateway decided for a key; `not_found`: it never charged (nor declined) with it. */
+export type ChargeLookup = ChargeOutcome | { status: "voided"; reference: string } | { status: "not_found" };
+
 export interface PaymentGateway {
   /**
    * Resolves with the gateway's decision; rejects with PaymentGatewayUnavailableError when the
@@ -42,6 +49,11 @@ export interface PaymentGateway {
   charge(request: ChargeRequest): Promise<ChargeOutcome>;
   /** Cancels an approved charge that the wallet could not credit. Rejects like `charge`. */
   voidCharge(request: VoidRequest): Promise<{ status: "voided"; reference: string }>;
+  /**
+   * Asks what became of a charge sent with `idempotencyKey`, for recovery after an answer was lost
+   * (a timeout, or a process that died waiting). Rejects like `charge` when the gateway cannot say.
+   */
+  lookup(idempotencyKey: string): Promise<ChargeLookup>;
 }
 
 export type GatewayFailure = "timeout" | "network" | "server_error" | "bad_response";
@@ -65,6 +77,7 @@ export type HttpPaymentGatewayOptions = JsonEndpoint;
 const approvedBody = z.object({ status: z.literal("approved"), reference: z.string().min(1).max(200) });
 const declinedBody = z.object({ status: z.literal("declined"), code: z.string().min(1).max(100), reason: z.string().max(500) });
 const voidedBody = z.object({ status: z.literal("voided"), reference: z.string().min(1).max(200) });
+const lookupBody = z.discriminatedUnion("status", [approvedBody, declinedBody, voidedBody]);
 
 export class HttpPaymentGateway implements PaymentGateway {
   readonly #endpoint: HttpPaymentGatewayOptions;
@@ -95,9 +108,23 @@ export class HttpPaymentGateway implements PaymentGateway {
     throw new PaymentGatewayUnavailableError(status >= 500 ? "server_error" : "bad_response", `payment gateway answered ${status} to a void`, status);
   }
 
-  async #post(path: string, idempotencyKey: string, payload: unknown): Promise<{ status: number; body: unknown }> {
+  async lookup(idempotencyKey: string): Promise<ChargeLookup> {
+    const { status, body } = await this.#call(() => getJson(this.#endpoint, `/v1/charges/by-key/${encodeURIComponent(idempotencyKey)}`));
+    if (status === 404) return { status: "not_found" };
+    if (status === 200) {
+      const parsed = lookupBody.safeParse(body);
+      if (parsed.success) return parsed.data;
+    }
+    throw new PaymentGatewayUnavailableError(status >= 500 ? "server_error" : "bad_response", `payment gateway answered ${status} to a lookup`, status);
+  }
+
+  #post(path: string, idempotencyKey: string, payload: unknown): Promise<JsonAnswer> {
+    return this.#call(() => postJson(this.#endpoint, path, idempotencyKey, payload));
+  }
+
+  async #call(exchange: () => Promise<JsonAnswer>): Promise<JsonAnswer> {
     try {
-      return await postJson(this.#endpoint, path, idempotencyKey, payload);
+      return await exchange();
     } catch (error) {
       if (error instanceof HttpTransportError) {
         throw new PaymentGatewayUnavailableError(error.kind, `payment gateway: ${error.message}`, undefined, { cause: error });

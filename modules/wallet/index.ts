@@ -1,5 +1,5 @@
 /** wallet: prepaid balance charged by card through the payment gateway port, spent and refunded by orders. */
-export type { ChargeOutcome, ChargeRequest, GatewayFailure, HttpPaymentGatewayOptions, PaymentGateway, VoidRequest } from "./gateway.ts";
+export type { ChargeLookup, ChargeOutcome, ChargeRequest, GatewayFailure, HttpPaymentGatewayOptions, PaymentGateway, VoidRequest } from "./gateway.ts";
 export { HttpPaymentGateway, PaymentGatewayUnavailableError } from "./gateway.ts";
 export { createWalletRouter } from "./router.ts";
 export type { BooksMismatch, BooksReport, ChargeResult, DebitResult, LedgerEntry, RefundResult, WalletBalance } from "./schema.ts";

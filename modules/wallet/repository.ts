@@ -1,6 +1,6 @@
-/** All SQL of the wallet: wallet_accounts and wallet_ledger. */
+/** All SQL of the wallet: wallet_accounts, wallet_ledger and wallet_charge_attempts. */
 import { sql } from "kysely";
-import type { Db, LedgerEntryKind, Tx } from "../../db/index.ts";
+import type { ChargeAttemptStatus, Db, LedgerEntryKind, Tx } from "../../db/index.ts";
 import { LockRank, noteLock } from "../../db/index.ts";
 
 type Executor = Db | Tx;
@@ -15,7 +15,160 @@ export interface NewLedgerEntry {
   at: Date;
 }
 
+export interface NewChargeAttempt {
+  userId: number;
+  amount: number;
+  gatewayKey: string;
+  idempotencyKey: string | null;
+  leaseUntil: Date;
+  at: Date;
+}
+
+const attemptColumns = ["id", "user_id", "amount", "gateway_key", "idempotency_key", "status", "gateway_reference", "lease_until"] as const;
+
 export const walletRepository = {
+  // ── charge attempts ─────────────────────────────────────────────────────
+
+  /**
+   * Records a card charge before the gateway is called, in its own committed statement, and reads
+   * the balance in the same round trip (for the cap pre-check). A gateway key whose earlier attempt
+   * ended without money (declined, failed) is opened again: the customer retries with the same key.
+   * Undefined attemptId: the key's attempt is still unsettled or already took money.
+   */
+  async recordAttempt(db: Db, attempt: NewChargeAttempt): Promise<{ attemptId: number | undefined; balance: number }> {
+    const result = await sql<{ attempt_id: number | null; balance: number | null }>`
+      WITH attempt AS (
+        INSERT INTO wallet_charge_attempts AS a (user_id, amount, gateway_key, idempotency_key, status, lease_until, created_at, updated_at)
+        VALUES (${attempt.userId}, ${attempt.amount}, ${attempt.gatewayKey}, ${attempt.idempotencyKey}, 'pending', ${attempt.leaseUntil}, ${attempt.at}, ${attempt.at})
+        ON CONFLICT (gateway_key) DO UPDATE SET status = 'pending', lease_until = excluded.lease_until, updated_at = excluded.updated_at
+         WHERE a.status IN ('declined', 'failed')
+        RETURNING id
+      )
+      SELECT (SELECT id FROM attempt) AS attempt_id, (SELECT balance FROM wallet_accounts WHERE user_id = ${attempt.userId}) AS balance`.execute(db);
+    const row = result.rows[0];
+    return { attemptId: row?.attempt_id == null ? undefined : Number(row.attempt_id), balance: Number(row?.balance ?? 0) };
+  },
+
+  /**
+   * Settles an approved attempt in ONE statement: the attempt moves pending → credited (its row lock
+   * makes a racing settler wait, then find it settled), the account is created or credited unless
+   * that would pass `maxBalance`, and the "charge" ledger entry is written.
+   * "settled-elsewhere": the attempt was no longer pending; "over-cap": nothing may be written (roll back).
+   */
+  async creditAttempt(
+    trx: Tx,
+    attempt: { id: number; userId: number; amount: number; reference: string; maxBalance: number; at: Date },
+  ): Promise<{ balanceAfter: number; ledgerEntryId: number } | "settled-elsewhere" | "over-cap"> {
+    noteLock(trx, LockRank.ChargeAttempt, attempt.id);
+    noteLock(trx, LockRank.Wallet, attempt.userId);
+    const { id, userId, amount, reference, maxBalance, at } = attempt;
+    const result = await sql<{ settled: number; ledger_entry_id: number | null; balance_after: number | null }>`
+      WITH settled AS (
+        UPDATE wallet_charge_attempts SET status = 'credited', gateway_reference = ${reference}, updated_at = ${at}
+         WHERE id = ${id} AND status = 'pending'
+        RETURNING id
+      ), credited AS (
+        INSERT INTO wallet_accounts AS w (user_id, balance, created_at, updated_at)
+        SELECT ${userId}, ${amount}, ${at}, ${at} FROM settled WHERE ${amount}::bigint <= ${maxBalance}::bigint
+        ON CONFLICT (user_id) DO UPDATE SET balance = w.balance + excluded.balance, updated_at = excluded.updated_at
+         WHERE w.balance + excluded.balance <= ${maxBalance}
+        RETURNING balance
+      ), entry AS (
+        INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, order_id, gateway_reference, created_at)
+        SELECT ${userId}, 'charge', ${amount}, balance, NULL, ${reference}, ${at} FROM credited
+        RETURNING id, balance_after
+      )
+      SELECT (SELECT count(*) FROM settled)::int AS settled, (SELECT id FROM entry) AS ledger_entry_id, (SELECT balance_after FROM entry) AS balance_after`.execute(
+      trx,
+    );
+    const row = result.rows[0];
+    if (!row || Number(row.settled) === 0) return "settled-elsewhere";
+    if (row.ledger_entry_id == null) return "over-cap";
+    return { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.ledger_entry_id) };
+  },
+
+  /** Moves an attempt on when it is in one of `from`; false when another settler moved it first. */
+  async moveAttempt(
+    executor: Executor,
+    id: number,
+    from: ChargeAttemptStatus[],
+    to: ChargeAttemptStatus,
+    at: Date,
+    fields: { reference?: string; leaseUntil?: Date } = {},
+  ): Promise<boolean> {
+    if (executor.isTransaction) noteLock(executor as Tx, LockRank.ChargeAttempt, id);
+    const result = await executor
+      .updateTable("wallet_charge_attempts")
+      .set({
+        status: to,
+        updated_at: at,
+        ...(fields.reference !== undefined ? { gateway_reference: fields.reference } : {}),
+        ...(fields.leaseUntil !== undefined ? { lease_until: fields.leaseUntil } : {}),
+      })
+      .where("id", "=", id)
+      .where("status", "in", from)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  },
+
+  findAttemptByGatewayKey(db: Db, gatewayKey: string) {
+    return db.selectFrom("wallet_charge_attempts").select(attemptColumns).where("gateway_key", "=", gatewayKey).executeTakeFirst();
+  },
+
+  /**
+   * Takes over unsettled attempts whose lease ran out (their request died or gave up), pushing the
+   * lease to `leaseUntil` so no other instance takes them meanwhile. SKIP LOCKED: instances never wait
+   * on each other. With `gatewayKey`, only that attempt.
+   */
+  async takeOverStaleAttempts(db: Db, now: Date, leaseUntil: Date, limit: number, gatewayKey?: string) {
+    const stale = db
+      .selectFrom("wallet_charge_attempts")
+      .select("id")
+      .where("status", "in", ["pending", "voiding"])
+      .where("lease_until", "<=", now)
+      .$if(gatewayKey !== undefined, (q) => q.where("gateway_key", "=", gatewayKey as string))
+      .orderBy("lease_until")
+      .limit(limit)
+      .forUpdate()
+      .skipLocked();
+    return db
+      .updateTable("wallet_charge_attempts")
+      .set((eb) => ({ lease_until: leaseUntil, updated_at: now, recovery_attempts: eb("recovery_attempts", "+", 1) }))
+      .where("id", "in", stale)
+      .returning([...attemptColumns, "recovery_attempts"])
+      .execute();
+  },
+
+  /** The "charge" entry a settled attempt wrote, for a request that lost the race to settle it. */
+  findChargeEntry(db: Db, userId: number, reference: string) {
+    return db
+      .selectFrom("wallet_ledger")
+      .select(["id", "amount", "balance_after", "created_at"])
+      .where("user_id", "=", userId)
+      .where("kind", "=", "charge")
+      .where("gateway_reference", "=", reference)
+      .executeTakeFirst();
+  },
+
+  async attemptStatus(db: Db, id: number): Promise<ChargeAttemptStatus | undefined> {
+    const row = await db.selectFrom("wallet_charge_attempts").select("status").where("id", "=", id).executeTakeFirst();
+    return row?.status;
+  },
+
+  /** Attempts not settled yet, by status: what reconciliation still owes (an admin and benchmark check). */
+  async unsettledAttempts(db: Db): Promise<{ pending: number; voiding: number }> {
+    const rows = await db
+      .selectFrom("wallet_charge_attempts")
+      .select(["status", (eb) => eb.fn.countAll<number>().as("n")])
+      .where("status", "in", ["pending", "voiding"])
+      .groupBy("status")
+      .execute();
+    const count = (status: string) => Number(rows.find((r) => r.status === status)?.n ?? 0);
+    return { pending: count("pending"), voiding: count("voiding") };
+  },
+
+  // ── accounts and ledger ─────────────────────────────────────────────────
+
   /** Creates the account row at balance 0 unless it exists. A new row is locked by this transaction. */
   async ensureAccount(trx: Tx, userId: number, at: Date): Promise<void> {
     noteLock(trx, LockRank.Wallet, userId);

@@ -3,23 +3,30 @@
  * spent by orders. The balance always equals the sum of the account's ledger; the database
  * refuses a negative balance (CHECK) as the last guard.
  *
- * ## A charge
+ * ## A charge: durable, because money leaves a card before it reaches the wallet
  *   1. Bounds (CHARGE_AMOUNT_OUT_OF_RANGE), then, with an idempotency key, the claim
  *      (scope "wallet.charge"): a finished key replays its stored outcome; a key still running in
  *      another request is waited for (polling, up to `idempotencyWaitMs`), so every caller with
- *      one key gets the same answer.
- *   2. Balance pre-check (BALANCE_LIMIT_EXCEEDED): no card is charged for money that cannot fit.
- *   3. The gateway, outside any transaction (no row lock or connection held during the call).
- *      The gateway key is derived from (user, key, amount), so a retry after a lost answer is
- *      answered by the gateway from its own memory and the card is charged once.
- *      Declined → PAYMENT_DECLINED; unknown outcome → PAYMENT_GATEWAY_UNAVAILABLE. Both change
- *      nothing and give the key back, so the customer's retry runs again.
- *   4. Approved → ONE transaction: lock the account row, re-check the cap, credit, write the
- *      "charge" ledger entry with the gateway reference, complete the idempotency key.
- *   5. If step 4 fails after the approval (the cap was reached by a concurrent charge, or the
- *      database failed), the gateway charge is VOIDED and the key is completed with the refusal,
- *      so a retry with the same key gets the same refusal instead of re-crediting a voided charge.
- *      If the void itself fails, the error is logged with the reference for manual reconciliation.
+ *      one key gets the same answer. A key whose request died is settled by that wait (below).
+ *   2. The ATTEMPT is recorded (wallet_charge_attempts, "pending", with the gateway key and a lease)
+ *      in its own committed statement, which also reads the balance for the cap pre-check
+ *      (BALANCE_LIMIT_EXCEEDED: no card is charged for money that cannot fit).
+ *   3. The gateway, outside any transaction. The gateway key is derived from (user, amount, key),
+ *      so any retry is answered by the gateway from its own memory and the card is charged once.
+ *      Declined → the attempt is closed, the key given back, PAYMENT_DECLINED. Unknown outcome
+ *      (timeout, network, 5xx) → the gateway is asked once by key (lookup); if it cannot say yet,
+ *      PAYMENT_GATEWAY_UNAVAILABLE and the attempt stays pending with its key in progress.
+ *   4. Approved → ONE statement in ONE transaction: the attempt pending → credited (the row lock
+ *      makes a racing settler find it settled), the account created or credited unless the cap is
+ *      passed, the "charge" ledger entry; then the key is completed with the result.
+ *   5. Over the cap after the approval (a concurrent charge filled the wallet): the attempt goes
+ *      "voiding", the gateway charge is voided, then "voided" and the key completed with the refusal.
+ *   6. Recovery: an attempt still pending or voiding when its lease (`chargeLeaseMs`, longer than the
+ *      gateway timeout) runs out belongs to a request that died or gave up. The recovery worker
+ *      (`start()`, every `recoveryIntervalMs`; several instances are safe: SKIP LOCKED and a new
+ *      lease) — or the customer's own retry with the same key — takes it over and asks the gateway
+ *      by key: approved → credited as in 4; declined → closed; never seen → closed ("failed") and
+ *      the key given back; voiding → voided again. Captured money is always credited or voided.
  *
  * ## For the orders module (inside ITS transaction, lock rank Wallet after Order)
  *   debit: conditional UPDATE (the update is the exclusive lock) + "payment" entry (negative).
@@ -31,10 +38,18 @@ import { uuidv7 } from "uuidv7";
 import { z } from "zod";
 import type { Db, Tx } from "../../db/index.ts";
 import { inTransaction } from "../../db/index.ts";
-import { claimBeforeCallingOut, completeInTransaction, hashRequest, type IdempotentRequest, releaseClaim } from "../idempotency/index.ts";
+import {
+  claimBeforeCallingOut,
+  completeInTransaction,
+  hashRequest,
+  type IdempotentRequest,
+  type KeyId,
+  releaseAbandonedClaim,
+  releaseClaim,
+} from "../idempotency/index.ts";
 import type { Clock, Logger, Page } from "../kernel/index.ts";
 import { DomainError, decodeCursor, encodeCursor, isDomainError } from "../kernel/index.ts";
-import { type ChargeOutcome, type PaymentGateway, PaymentGatewayUnavailableError } from "./gateway.ts";
+import { type ChargeLookup, type PaymentGateway, PaymentGatewayUnavailableError } from "./gateway.ts";
 import { walletRepository } from "./repository.ts";
 import type { BooksReport, ChargeResult, DebitResult, LedgerEntry, RefundResult, WalletBalance } from "./schema.ts";
 
@@ -47,6 +62,13 @@ export interface WalletConfig {
   maxBalance: number;
   /** How long a request waits for another request holding the same idempotency key. */
   idempotencyWaitMs: number;
+  /**
+   * How long the request that recorded a charge has to settle it before recovery may take it over.
+   * Must exceed the gateway's timeout, so no request of ours is still on its way when recovery asks.
+   */
+  chargeLeaseMs: number;
+  /** How often the recovery worker looks for charges left unsettled. */
+  recoveryIntervalMs: number;
 }
 
 export const defaultWalletConfig: WalletConfig = {
@@ -54,6 +76,8 @@ export const defaultWalletConfig: WalletConfig = {
   maxCharge: 1_000_000,
   maxBalance: 10_000_000,
   idempotencyWaitMs: 15_000,
+  chargeLeaseMs: 15_000,
+  recoveryIntervalMs: 5_000,
 };
 
 export interface WalletDeps {
@@ -71,6 +95,15 @@ export const CHARGE_SCOPE = "wallet.charge";
 type StoredCharge =
   | { outcome: "charged"; result: ChargeResult }
   | { outcome: "refused"; code: "BALANCE_LIMIT_EXCEEDED" | "PAYMENT_DECLINED"; details: Record<string, unknown> };
+
+/** The attempt a charge settles. */
+interface AttemptRef {
+  id: number;
+  userId: number;
+  amount: number;
+  gatewayKey: string;
+}
+type StaleAttempt = Awaited<ReturnType<typeof walletRepository.takeOverStaleAttempts>>[number];
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const cursorShape = z.number().int().positive();
@@ -95,6 +128,7 @@ export type WalletService = ReturnType<typeof createWalletService>;
 
 export function createWalletService({ db, clock, gateway, config: overrides, logger }: WalletDeps) {
   const config: WalletConfig = { ...defaultWalletConfig, ...overrides };
+  let recoveryTimer: ReturnType<typeof setInterval> | null = null;
   for (const [name, value] of Object.entries(config)) {
     if (!Number.isSafeInteger(value) || value < 0) throw new Error(`wallet config ${name} must be a non-negative integer, got ${value}`);
   }
@@ -120,112 +154,199 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
     throw new DomainError(stored.code, stored.details);
   }
 
-  /** Claims the key, or waits while another request holds it. Null: this call owns the key. */
-  async function claimOrWait(request: IdempotentRequest): Promise<StoredCharge | null> {
+  const leaseFromNow = () => new Date(clock.now().getTime() + config.chargeLeaseMs);
+  const gatewayUnavailable = (error: unknown) => {
+    const failure = error instanceof PaymentGatewayUnavailableError ? error.failure : "unknown";
+    return new DomainError("PAYMENT_GATEWAY_UNAVAILABLE", { failure, retryable: true });
+  };
+
+  /**
+   * Claims the key, or waits while another request holds it. Null: this call owns the key.
+   * A key held by a request that died (or gave up on the gateway) is settled here once its
+   * attempt's lease has run out, so the customer's retry gets the outcome instead of waiting a day.
+   */
+  async function claimOrWait(request: IdempotentRequest, gatewayKey: string): Promise<StoredCharge | null> {
     const deadline = performance.now() + config.idempotencyWaitMs;
     for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
       try {
         const claim = await claimBeforeCallingOut<StoredCharge>(db, request, clock.now());
         return claim ? claim.replay : null;
       } catch (error) {
-        if (!isDomainError(error, "IDEMPOTENCY_IN_PROGRESS") || performance.now() + delay > deadline) throw error;
+        if (!isDomainError(error, "IDEMPOTENCY_IN_PROGRESS")) throw error;
+        if (await settleAbandoned(request, gatewayKey)) continue;
+        if (performance.now() + delay > deadline) throw error;
       }
       await sleep(delay);
     }
   }
 
-  /** Steps 2 and 3: pre-check and gateway. Any refusal here changes nothing and gives the key back. */
-  async function callGateway(userId: number, amount: number, gatewayKey: string, claim: IdempotentRequest | null): Promise<string> {
-    try {
-      const account = await walletRepository.findAccount(db, userId);
-      const currentBalance = account?.balance ?? 0;
-      if (currentBalance + amount > config.maxBalance) throw limitExceeded(amount, currentBalance);
+  /** True when the key's attempt (or the bare claim) was abandoned and is now settled or given back. */
+  async function settleAbandoned(key: KeyId, gatewayKey: string): Promise<boolean> {
+    const attempt = await walletRepository.findAttemptByGatewayKey(db, gatewayKey);
+    if (!attempt) {
+      // Claimed, but its request died before recording the attempt: nothing was sent to the gateway.
+      return releaseAbandonedClaim(db, key, new Date(clock.now().getTime() - config.chargeLeaseMs));
+    }
+    const [taken] = await walletRepository.takeOverStaleAttempts(db, clock.now(), leaseFromNow(), 1, gatewayKey);
+    if (!taken) return false;
+    await recover(taken).catch(async (error) => {
+      // Settled as a refusal (stored under the key, or the key given back): the caller's loop reads it.
+      // Still unsettled: the gateway could not say yet, and the customer hears so.
+      const status = await walletRepository.attemptStatus(db, taken.id);
+      if (status === "pending" || status === "voiding") throw error;
+    });
+    return true;
+  }
 
-      let outcome: ChargeOutcome;
-      try {
-        outcome = await gateway.charge({ userId, amount, idempotencyKey: gatewayKey });
-      } catch (error) {
-        const failure = error instanceof PaymentGatewayUnavailableError ? error.failure : "unknown";
-        logger?.warn({ userId, amount, gatewayKey, failure, err: error }, "wallet: payment gateway unavailable");
-        throw new DomainError("PAYMENT_GATEWAY_UNAVAILABLE", { failure, retryable: true });
-      }
-      if (outcome.status === "declined") throw new DomainError("PAYMENT_DECLINED", { reason: outcome.reason, gatewayCode: outcome.code });
-      return outcome.reference;
-    } catch (error) {
-      if (claim) await releaseClaim(db, claim);
-      throw error;
+  /** Settles an attempt the gateway has decided. Returns the credited result, or throws what the customer is told. */
+  async function settle(attempt: AttemptRef, key: KeyId | null, decision: ChargeLookup): Promise<ChargeResult> {
+    const at = clock.now();
+    switch (decision.status) {
+      case "approved":
+        return creditApproved(attempt, key, decision.reference);
+      case "declined":
+        await walletRepository.moveAttempt(db, attempt.id, ["pending"], "declined", at);
+        if (key) await releaseClaim(db, key);
+        throw new DomainError("PAYMENT_DECLINED", { reason: decision.reason, gatewayCode: decision.code });
+      case "voided":
+        // Only a lookup answers this: we voided it, and died before recording that.
+        return finishVoid(attempt, key, decision.reference);
+      case "not_found":
+        // The lease has run out, so no request of ours is still on its way: nothing was charged.
+        await walletRepository.moveAttempt(db, attempt.id, ["pending"], "failed", at);
+        if (key) await releaseClaim(db, key);
+        throw new DomainError("PAYMENT_GATEWAY_UNAVAILABLE", { failure: "unknown", retryable: true });
     }
   }
 
-  /** Step 4: the one transaction that credits an approved charge. */
-  function credit(userId: number, amount: number, reference: string, claim: IdempotentRequest | null): Promise<ChargeResult> {
+  /** The one transaction that credits an approved charge and completes the customer's key. */
+  async function creditApproved(attempt: AttemptRef, key: KeyId | null, reference: string): Promise<ChargeResult> {
     const at = clock.now();
-    return inTransaction(db, async (trx) => {
-      await walletRepository.ensureAccount(trx, userId, at);
-      const previousBalance = (await walletRepository.lockAccount(trx, userId)) ?? 0;
-      if (previousBalance + amount > config.maxBalance) throw limitExceeded(amount, previousBalance);
-      const currentBalance = await walletRepository.credit(trx, userId, amount, at);
-      const ledgerEntryId = await walletRepository.insertLedgerEntry(trx, {
-        userId,
-        kind: "charge",
-        amount,
-        balanceAfter: currentBalance,
-        orderId: null,
-        gatewayReference: reference,
+    const overCap = Symbol("over-cap");
+    const credited = await inTransaction(db, async (trx) => {
+      const written = await walletRepository.creditAttempt(trx, {
+        id: attempt.id,
+        userId: attempt.userId,
+        amount: attempt.amount,
+        reference,
+        maxBalance: config.maxBalance,
         at,
       });
-      const result: ChargeResult = { previousBalance, chargedAmount: amount, currentBalance, ledgerEntryId, chargedAt: at };
+      // Over the cap the attempt's move to "credited" must not stand: throwing rolls it back.
+      if (written === "over-cap") throw overCap;
+      if (written === "settled-elsewhere") return written;
+      const result: ChargeResult = {
+        previousBalance: written.balanceAfter - attempt.amount,
+        chargedAmount: attempt.amount,
+        currentBalance: written.balanceAfter,
+        ledgerEntryId: written.ledgerEntryId,
+        chargedAt: at,
+      };
       // Lock order: the key row is rank 1 but updated last. Nothing else locks this row while the
       // claim is in progress (waiters only read it, holding no other lock), so no cycle can form.
-      if (claim) await completeInTransaction(trx, claim, { outcome: "charged", result } satisfies StoredCharge, at);
+      if (key) await completeInTransaction(trx, key, { outcome: "charged", result } satisfies StoredCharge, at);
       return result;
+    }).catch((error: unknown) => {
+      if (error === overCap) return "over-cap" as const;
+      throw error;
     });
+    if (credited === "over-cap") {
+      // A concurrent charge filled the wallet after the pre-check: the approval is given back.
+      await walletRepository.moveAttempt(db, attempt.id, ["pending"], "voiding", clock.now(), { reference, leaseUntil: leaseFromNow() });
+      return voidApproved(attempt, key, reference);
+    }
+    if (credited === "settled-elsewhere") {
+      // Recovery (or the customer's retry) settled it first: answer with what it wrote.
+      const entry = await walletRepository.findChargeEntry(db, attempt.userId, reference);
+      if (!entry) throw new DomainError("PAYMENT_GATEWAY_UNAVAILABLE", { failure: "unknown", retryable: true });
+      return {
+        previousBalance: entry.balance_after - entry.amount,
+        chargedAmount: entry.amount,
+        currentBalance: entry.balance_after,
+        ledgerEntryId: entry.id,
+        chargedAt: entry.created_at,
+      };
+    }
+    return credited;
   }
 
-  /** Step 5: the approval could not be credited. Voids it, records the refusal under the key, returns what to throw. */
-  async function undoApproval(
-    userId: number,
-    amount: number,
-    reference: string,
-    gatewayKey: string,
-    claim: IdempotentRequest | null,
-    error: unknown,
-  ): Promise<DomainError> {
-    const overCap = isDomainError(error, "BALANCE_LIMIT_EXCEEDED") ? error : null;
-    if (!overCap) logger?.error({ userId, amount, reference, err: error }, "wallet: crediting an approved charge failed; voiding it");
-    let voided = false;
+  /** An approval past the balance cap (attempt "voiding"): void it at the gateway, then record the refusal. */
+  async function voidApproved(attempt: AttemptRef, key: KeyId | null, reference: string): Promise<never> {
     try {
-      await gateway.voidCharge({ reference, idempotencyKey: `${gatewayKey}:void`, reason: overCap ? "wallet balance limit reached" : "wallet credit failed" });
-      voided = true;
-    } catch (voidError) {
-      logger?.error({ userId, amount, reference, err: voidError }, "wallet: approved charge was neither credited nor voided; reconcile by hand");
-    }
-    const stored: StoredCharge = overCap
-      ? { outcome: "refused", code: "BALANCE_LIMIT_EXCEEDED", details: { ...overCap.details, gatewayReference: reference, voided } }
-      : {
-          outcome: "refused",
-          code: "PAYMENT_DECLINED",
-          details: { reason: "The wallet could not be credited; the charge was cancelled", gatewayCode: "VOIDED", gatewayReference: reference, voided },
-        };
-    if (claim) {
-      try {
-        await inTransaction(db, (trx) => completeInTransaction(trx, claim, stored, clock.now()));
-      } catch (storeError) {
-        // The key stays in progress: a retry is told IDEMPOTENCY_IN_PROGRESS rather than re-crediting a voided charge.
-        logger?.error({ userId, key: claim.key, err: storeError }, "wallet: could not record a refused charge under its idempotency key");
-      }
-    }
-    return new DomainError(stored.code, stored.details);
-  }
-
-  async function chargeOnce(userId: number, amount: number, claim: IdempotentRequest | null): Promise<ChargeResult> {
-    const gatewayKey = claim ? `wallet-charge:${userId}:${amount}:${claim.key}` : `wallet-charge:${userId}:${uuidv7()}`;
-    const reference = await callGateway(userId, amount, gatewayKey, claim);
-    try {
-      return await credit(userId, amount, reference, claim);
+      await gateway.voidCharge({ reference, idempotencyKey: `${attempt.gatewayKey}:void`, reason: "wallet balance limit reached" });
     } catch (error) {
-      throw await undoApproval(userId, amount, reference, gatewayKey, claim, error);
+      // Still "voiding": recovery voids it once the lease runs out; the key stays in progress until then.
+      logger?.error(
+        { userId: attempt.userId, amount: attempt.amount, reference, err: error },
+        "wallet: voiding an approval past the cap failed; recovery will retry",
+      );
+      throw gatewayUnavailable(error);
     }
+    return finishVoid(attempt, key, reference);
+  }
+
+  async function finishVoid(attempt: AttemptRef, key: KeyId | null, reference: string): Promise<never> {
+    const currentBalance = (await walletRepository.findAccount(db, attempt.userId))?.balance ?? 0;
+    const refusal = limitExceeded(attempt.amount, currentBalance);
+    const stored: StoredCharge = {
+      outcome: "refused",
+      code: "BALANCE_LIMIT_EXCEEDED",
+      details: { ...refusal.details, gatewayReference: reference, voided: true },
+    };
+    await inTransaction(db, async (trx) => {
+      await walletRepository.moveAttempt(trx, attempt.id, ["pending", "voiding"], "voided", clock.now(), { reference });
+      if (key) await completeInTransaction(trx, key, stored, clock.now());
+    });
+    throw new DomainError(stored.code, stored.details);
+  }
+
+  /** Settles an attempt whose request is gone: asks the gateway what it decided. */
+  async function recover(attempt: StaleAttempt): Promise<ChargeResult> {
+    const ref: AttemptRef = { id: attempt.id, userId: attempt.user_id, amount: attempt.amount, gatewayKey: attempt.gateway_key };
+    const key: KeyId | null = attempt.idempotency_key === null ? null : { userId: attempt.user_id, scope: CHARGE_SCOPE, key: attempt.idempotency_key };
+    if (attempt.status === "voiding" && attempt.gateway_reference) return voidApproved(ref, key, attempt.gateway_reference);
+    let decision: ChargeLookup;
+    try {
+      decision = await gateway.lookup(attempt.gateway_key);
+    } catch (error) {
+      throw gatewayUnavailable(error);
+    }
+    return settle(ref, key, decision);
+  }
+
+  /** The request path: record, pre-check, call the gateway, settle. */
+  async function chargeOnce(userId: number, amount: number, gatewayKey: string, claim: IdempotentRequest | null): Promise<ChargeResult> {
+    const at = clock.now();
+    let recorded: { attemptId: number | undefined; balance: number };
+    try {
+      recorded = await walletRepository.recordAttempt(db, { userId, amount, gatewayKey, idempotencyKey: claim?.key ?? null, leaseUntil: leaseFromNow(), at });
+    } catch (error) {
+      if (claim) await releaseClaim(db, claim).catch(() => {});
+      throw error;
+    }
+    const { attemptId, balance } = recorded;
+    if (attemptId === undefined) throw new Error(`wallet: charge attempt ${gatewayKey} is unsettled while its key was free`);
+    const attempt: AttemptRef = { id: attemptId, userId, amount, gatewayKey };
+    if (balance + amount > config.maxBalance) {
+      // No card is charged for money that cannot fit.
+      await walletRepository.moveAttempt(db, attemptId, ["pending"], "failed", clock.now());
+      if (claim) await releaseClaim(db, claim);
+      throw limitExceeded(amount, balance);
+    }
+
+    let decision: ChargeLookup;
+    try {
+      decision = await gateway.charge({ userId, amount, idempotencyKey: gatewayKey });
+    } catch (error) {
+      const failure = error instanceof PaymentGatewayUnavailableError ? error.failure : "unknown";
+      logger?.warn({ userId, amount, gatewayKey, failure, err: error }, "wallet: payment gateway unavailable");
+      // The outcome is unknown. If the gateway can already say, settle now; otherwise the attempt
+      // stays pending (the key in progress) until its lease runs out and recovery asks again.
+      const known = await gateway.lookup(gatewayKey).catch(() => null);
+      if (!known || known.status === "not_found") throw gatewayUnavailable(error);
+      decision = known;
+    }
+    return settle(attempt, claim, decision);
   }
 
   async function ledgerPage(userId: number, cursor: string | undefined, limit: number): Promise<Page<LedgerEntry>> {
@@ -242,11 +363,60 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
     /** Tops the wallet up by card. With a key, retries (also concurrent ones) get the first outcome. */
     async charge(userId: number, amount: number, idempotencyKey?: string): Promise<ChargeResult> {
       checkBounds(amount);
-      if (idempotencyKey === undefined) return chargeOnce(userId, amount, null);
+      if (idempotencyKey === undefined) return chargeOnce(userId, amount, `wallet-charge:${userId}:${uuidv7()}`, null);
+      // The gateway key is derived from (user, amount, key): a retry is answered by the gateway from its own memory.
+      const gatewayKey = `wallet-charge:${userId}:${amount}:${idempotencyKey}`;
       const claim: IdempotentRequest = { userId, scope: CHARGE_SCOPE, key: idempotencyKey, requestHash: hashRequest({ amount }) };
-      const stored = await claimOrWait(claim);
+      const stored = await claimOrWait(claim, gatewayKey);
       if (stored) return replay(stored);
-      return chargeOnce(userId, amount, claim);
+      return chargeOnce(userId, amount, gatewayKey, claim);
+    },
+
+    /**
+     * Settles charges whose request died or gave up (lease run out): asks the gateway by key and
+     * credits, closes or voids each. Safe on several instances at once. Returns what it settled.
+     */
+    async recoverCharges(limit = 50): Promise<{ taken: number; credited: number; closed: number; failed: number }> {
+      const stale = await walletRepository.takeOverStaleAttempts(db, clock.now(), leaseFromNow(), limit);
+      const counts = { taken: stale.length, credited: 0, closed: 0, failed: 0 };
+      for (const attempt of stale) {
+        const outcome = await recover(attempt).then(
+          () => null,
+          (error: unknown) => error,
+        );
+        const status = await walletRepository.attemptStatus(db, attempt.id);
+        if (status === "credited") {
+          counts.credited++;
+          logger?.warn({ attemptId: attempt.id, userId: attempt.user_id, amount: attempt.amount }, "wallet: recovered an approved charge and credited it");
+        } else if (status === "pending" || status === "voiding") {
+          counts.failed++;
+          logger?.error({ attemptId: attempt.id, recoveryAttempts: attempt.recovery_attempts, err: outcome }, "wallet: could not settle a charge attempt yet");
+        } else counts.closed++;
+      }
+      return counts;
+    },
+
+    /** Attempts not settled yet (pending or voiding): 0 once recovery has caught up. */
+    unsettledCharges: () => walletRepository.unsettledAttempts(db),
+
+    /** Runs recoverCharges every `recoveryIntervalMs` (one pass at a time). */
+    start() {
+      if (recoveryTimer) return;
+      let running = false;
+      recoveryTimer = setInterval(() => {
+        if (running) return;
+        running = true;
+        void this.recoverCharges()
+          .catch((error) => logger?.error({ err: error }, "wallet: charge recovery pass failed"))
+          .finally(() => {
+            running = false;
+          });
+      }, config.recoveryIntervalMs);
+    },
+
+    stop() {
+      if (recoveryTimer) clearInterval(recoveryTimer);
+      recoveryTimer = null;
     },
 
     async getBalance(userId: number): Promise<WalletBalance> {

@@ -267,6 +267,9 @@ async function startStage(
     ...(fakes.dataPlatform ? { DATA_PLATFORM_URL: fakes.dataPlatform.url } : {}),
     ...(carrier ? { CARRIER_URL: carrier.url } : {}),
     CARRIER_WEBHOOK_SECRET: webhookSecret,
+    // Production refuses built-in fakes; the benchmark's outside systems are fakes (child processes) and
+    // its email is only recorded, which this setting allows explicitly.
+    AGORA_DEMO: "true",
     // The reads stage measures the uncached popular list.
     ...(name === "reads" ? { POPULAR_CACHE_SECONDS: "0" } : {}),
     ...(options.pool ? { DB_POOL_SIZE: String(options.pool) } : {}),

@@ -58,6 +58,10 @@ async function ledgerOf(userId: number) {
   return t.db.selectFrom("wallet_ledger").selectAll().where("user_id", "=", userId).orderBy("id").execute();
 }
 
+async function attemptsOf(userId: number) {
+  return t.db.selectFrom("wallet_charge_attempts").select(["status", "amount"]).where("user_id", "=", userId).orderBy("id").execute();
+}
+
 async function balanceOf(userId: number): Promise<number | undefined> {
   return (await t.db.selectFrom("wallet_accounts").select("balance").where("user_id", "=", userId).executeTakeFirst())?.balance;
 }
@@ -161,7 +165,7 @@ describe("wallet charge", () => {
     expect(await balanceOf(c.id)).toBeUndefined();
   });
 
-  test("a gateway 503 is PAYMENT_GATEWAY_UNAVAILABLE, changes nothing, and the same key can be retried", async () => {
+  test("a gateway 503 is PAYMENT_GATEWAY_UNAVAILABLE and credits nothing; once the attempt's lease runs out the same key runs again", async () => {
     const c = await t.signUpCustomer("503");
     const api = await callerFor(c);
     gw.control.failNext(1);
@@ -173,11 +177,16 @@ describe("wallet charge", () => {
     });
     expect(await balanceOf(c.id)).toBeUndefined();
     expect(await ledgerOf(c.id)).toEqual([]);
+    // The outcome was unknown (a 5xx may still have charged): the attempt stays pending until its lease runs out.
+    expect(await attemptsOf(c.id)).toEqual([{ status: "pending", amount: 12_000 }]);
+    t.clock.advance(wallet.config.chargeLeaseMs + 1);
     expect((await api.charge({ amount: 12_000, idempotencyKey: key })).currentBalance).toBe(12_000);
-    expect(gw.stats()).toMatchObject({ requests: 2, failed: 1, approved: 1, capturedAmount: 12_000 });
+    // The retry asked the gateway by key (never seen), closed the attempt, and charged anew with the same key.
+    expect(gw.stats()).toMatchObject({ requests: 2, failed: 1, approved: 1, capturedAmount: 12_000, lookups: 2 });
+    expect(await attemptsOf(c.id)).toEqual([{ status: "credited", amount: 12_000 }]);
   });
 
-  test("a hanging gateway is PAYMENT_GATEWAY_UNAVAILABLE after the timeout and changes nothing", async () => {
+  test("a hanging gateway is PAYMENT_GATEWAY_UNAVAILABLE after the timeout; recovery closes the attempt the gateway never saw and gives the key back", async () => {
     const c = await t.signUpCustomer("hang");
     const api = await callerFor(c);
     await api.charge({ amount: 5_000 });
@@ -191,21 +200,31 @@ describe("wallet charge", () => {
     expect(elapsed).toBeLessThan(GATEWAY_TIMEOUT_MS + 1_500);
     expect(await balanceOf(c.id)).toBe(5_000);
     expect((await ledgerOf(c.id)).length).toBe(1);
+    expect(await t.db.selectFrom("idempotency_keys").select("status").where("key", "=", key).execute()).toEqual([{ status: "in_progress" }]);
+
+    t.clock.advance(wallet.config.chargeLeaseMs + 1);
+    expect(await wallet.recoverCharges()).toEqual({ taken: 1, credited: 0, closed: 1, failed: 0 });
     expect(await t.db.selectFrom("idempotency_keys").select("key").where("key", "=", key).execute()).toEqual([]);
+    expect(await attemptsOf(c.id)).toEqual([
+      { status: "credited", amount: 5_000 },
+      { status: "failed", amount: 8_000 },
+    ]);
+    expect(await balanceOf(c.id)).toBe(5_000);
     expect(gw.stats()).toMatchObject({ hung: 1, approved: 1, capturedAmount: 5_000 });
   });
 
-  test("the answer lost after the card was charged: the retry with the same key credits exactly once", async () => {
+  test("the answer lost after the card was charged: the gateway is asked by key at once and the charge is credited exactly once", async () => {
     const c = await t.signUpCustomer("lost");
     const api = await callerFor(c);
     gw.control.hangNext(1, { afterCharging: true });
     const key = newKey();
-    expect((await failureOf(api.charge({ amount: 25_000, idempotencyKey: key }))).code).toBe("PAYMENT_GATEWAY_UNAVAILABLE");
-    expect(await balanceOf(c.id)).toBeUndefined();
+    const first = await api.charge({ amount: 25_000, idempotencyKey: key });
+    expect(first).toMatchObject({ previousBalance: 0, chargedAmount: 25_000, currentBalance: 25_000 });
+    expect(gw.stats()).toMatchObject({ requests: 1, approved: 1, lookups: 1, capturedAmount: 25_000 });
 
     const retry = await api.charge({ amount: 25_000, idempotencyKey: key });
-    expect(retry).toMatchObject({ previousBalance: 0, chargedAmount: 25_000, currentBalance: 25_000 });
-    expect(gw.stats()).toMatchObject({ requests: 2, approved: 1, replayed: 1, capturedAmount: 25_000 });
+    expect(retry).toEqual(first);
+    expect(gw.stats()).toMatchObject({ requests: 1, approved: 1, capturedAmount: 25_000 });
     const ledger = await ledgerOf(c.id);
     expect(ledger.map((e) => [e.amount, e.gateway_reference])).toEqual([[25_000, gw.control.charges()[0]?.reference ?? "missing"]]);
   });

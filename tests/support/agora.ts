@@ -80,6 +80,8 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     passwordTimeCost: 1,
     // Tests run the poller by hand so they can move the clock between attempts.
     outboxPollerEnabled: false,
+    // Charge recovery is driven by hand too (wallet.recoverCharges) after moving the clock.
+    walletChargeRecoveryIntervalMs: 0,
     carrierWebhookSecret: "test-carrier-secret",
     ...options.config,
   };

@@ -67,26 +67,32 @@ export function parseRedisClusterUrl(url: string): { nodes: Array<{ host: string
   return { nodes, username, password, tls: scheme === "rediss-cluster:" };
 }
 
-/** `redis://…` for one Redis; `redis-cluster://host:port,host:port…` for a Redis Cluster. */
-export function createRedisClient(url: string): RedisClient {
+/**
+ * `redis://…` for one Redis; `redis-cluster://host:port,host:port…` for a Redis Cluster. `events` hears
+ * of lost and restored connections. Without an 'error' listener ioredis prints "[ioredis] Unhandled
+ * error event" for every failed reconnect while Redis is down.
+ */
+export function createRedisClient(url: string, events?: { lost(error: Error): void; connected(): void }): RedisClient {
   const cluster = parseRedisClusterUrl(url);
-  if (cluster) {
-    return new Cluster(cluster.nodes, {
-      enableAutoPipelining: true,
-      lazyConnect: false,
-      redisOptions: {
+  const redis: RedisClient = cluster
+    ? new Cluster(cluster.nodes, {
+        enableAutoPipelining: true,
+        lazyConnect: false,
+        redisOptions: {
+          maxRetriesPerRequest: 2,
+          username: cluster.username,
+          password: cluster.password,
+          ...(cluster.tls ? { tls: {} } : {}),
+        },
+      })
+    : new Redis(url, {
         maxRetriesPerRequest: 2,
-        username: cluster.username,
-        password: cluster.password,
-        ...(cluster.tls ? { tls: {} } : {}),
-      },
-    });
-  }
-  return new Redis(url, {
-    maxRetriesPerRequest: 2,
-    enableAutoPipelining: true,
-    lazyConnect: false,
-  });
+        enableAutoPipelining: true,
+        lazyConnect: false,
+      });
+  redis.on("error", (error: Error) => events?.lost(error));
+  redis.on("ready", () => events?.connected());
+  return redis;
 }
 
 export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
