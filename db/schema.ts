@@ -231,6 +231,16 @@ export interface SalesDailyTable {
   order_count: number;
 }
 
+/** Sales not yet rolled up into sales_daily (signed: a cancellation is the negative of its sale). */
+export interface SalesPendingTable {
+  id: Generated<number>;
+  /** ISO date (YYYY-MM-DD, UTC) the sale counts on. */
+  day: string;
+  product_id: number;
+  sold_quantity: number;
+  order_count: number;
+}
+
 // ── idempotency ───────────────────────────────────────────────────────────
 export interface IdempotencyKeysTable {
   user_id: number;
@@ -324,6 +334,7 @@ export interface Database {
   order_lines: OrderLinesTable;
   order_payments: OrderPaymentsTable;
   sales_daily: SalesDailyTable;
+  sales_pending: SalesPendingTable;
   idempotency_keys: IdempotencyKeysTable;
   outbox_events: OutboxEventsTable;
   notification_messages: NotificationMessagesTable;

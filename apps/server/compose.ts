@@ -103,7 +103,7 @@ export function createAgora(deps: AgoraDeps): Agora {
       recoveryIntervalMs: config.walletChargeRecoveryIntervalMs,
     },
   });
-  const sales = createSalesService({ db, clock, cache: infra.cache, catalog, popularTtlMs: config.popularCacheSeconds * 1000 });
+  const sales = createSalesService({ db, clock, cache: infra.cache, catalog, popularTtlMs: config.popularCacheSeconds * 1000, logger });
   const orders = createOrdersService({
     db,
     clock,
@@ -125,7 +125,19 @@ export function createAgora(deps: AgoraDeps): Agora {
     webhook: { secret: config.carrierWebhookSecret ?? "dev-carrier-webhook-secret", toleranceSeconds: config.carrierWebhookToleranceSeconds },
   });
   const sender =
-    ports.notificationSender ?? createNotificationSender({ smtpUrl: config.smtpUrl, smtpFrom: config.smtpFrom, smtpTimeoutMs: config.smtpTimeoutMs }, logger);
+    ports.notificationSender ??
+    createNotificationSender(
+      {
+        smtpUrl: config.smtpUrl,
+        smtpFrom: config.smtpFrom,
+        smtpTimeoutMs: config.smtpTimeoutMs,
+        smsUrl: config.smsUrl,
+        smsApiKey: config.smsApiKey,
+        smsFrom: config.smsFrom,
+        smsTimeoutMs: config.smsTimeoutMs,
+      },
+      logger,
+    );
   const notifications = createNotificationService({ db, clock, logger, identity, catalog, sender, operators: { emails: config.notifyOperatorEmails } });
   const reports = createReportsService({ clock, orders, catalog, wallet, sales });
   const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders, shipping, notifications, reports };
@@ -164,12 +176,14 @@ export function createAgora(deps: AgoraDeps): Agora {
     start() {
       orders.start();
       if (config.walletChargeRecoveryIntervalMs > 0) wallet.start();
+      sales.start();
       if (config.outboxPollerEnabled) outboxPoller.start();
       housekeeping ??= setInterval(purgeIdempotencyKeys, 3_600_000);
     },
     async stop() {
       orders.stop();
       wallet.stop();
+      await sales.stop();
       if (housekeeping) clearInterval(housekeeping);
       housekeeping = null;
       await outboxPoller.stop();

@@ -64,6 +64,12 @@ export interface AgoraConfig {
   smtpUrl: string | undefined;
   smtpFrom: string;
   smtpTimeoutMs: number;
+  /** Unset: SMS are only recorded (notifications.admin.list shows them). */
+  smsUrl: string | undefined;
+  smsApiKey: string | undefined;
+  /** The sending number registered with the SMS provider. */
+  smsFrom: string | undefined;
+  smsTimeoutMs: number;
   /** Who hears of low stock and dead outbox events; empty → every active admin. */
   notifyOperatorEmails: string[];
   /** How long an idempotency key answers retries before it is forgotten. */
@@ -147,6 +153,10 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     smtpUrl: env.SMTP_URL || undefined,
     smtpFrom: env.SMTP_FROM ?? "Agora <no-reply@agora.local>",
     smtpTimeoutMs: int(env, "SMTP_TIMEOUT_MS", 10_000),
+    smsUrl: env.SMS_URL || undefined,
+    smsApiKey: env.SMS_API_KEY || undefined,
+    smsFrom: env.SMS_FROM || undefined,
+    smsTimeoutMs: int(env, "SMS_TIMEOUT_MS", 5_000),
     notifyOperatorEmails: (env.NOTIFY_OPERATOR_EMAILS ?? "")
       .split(",")
       .map((e) => e.trim())
@@ -184,6 +194,7 @@ export function builtInFakes(config: AgoraConfig): string[] {
   if (!config.dataPlatformUrl) fakes.push("DATA_PLATFORM_URL");
   if (!config.carrierUrl) fakes.push("CARRIER_URL");
   if (!config.smtpUrl) fakes.push("SMTP_URL");
+  if (!config.smsUrl) fakes.push("SMS_URL");
   return fakes;
 }
 

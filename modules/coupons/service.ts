@@ -376,6 +376,13 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
       return checkUsable(await requireOwned(executor, userId, userCouponId, "none"), orderAmount, clock.now());
     },
 
+    /** The rule of a coupon the customer may use on an order of `orderAmount` (same checks as `quote`), for `orderTotals`. */
+    async ruleFor(executor: Db | Tx, userId: number, userCouponId: number, orderAmount: number): Promise<DiscountRule> {
+      const row = await requireOwned(executor, userId, userCouponId, "none");
+      checkUsable(row, orderAmount, clock.now());
+      return ruleOf(row);
+    },
+
     /** Locks the coupon (rank IssuedCoupon), checks it again, marks it used by the order. */
     async use(trx: Tx, userId: number, userCouponId: number, orderAmount: number, orderId: number): Promise<number> {
       const row = await requireOwned(trx, userId, userCouponId, "update");

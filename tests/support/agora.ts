@@ -10,6 +10,7 @@ import { type Agora, createAgora } from "../../apps/server/compose.ts";
 import { type AgoraConfig, loadConfig } from "../../apps/server/config.ts";
 import type { Db } from "../../db/index.ts";
 import { createLogger, createMemoryInfra, createRedisInfra, type Infra, ManualClock } from "../../modules/kernel/index.ts";
+import type { NotificationSender } from "../../modules/notifications/index.ts";
 import { HttpDataPlatform } from "../../modules/outbox/index.ts";
 import { HttpCarrier } from "../../modules/shipping/index.ts";
 import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
@@ -24,6 +25,8 @@ export interface TestAgoraOptions {
   clock?: ManualClock;
   config?: Partial<AgoraConfig>;
   poolSize?: number;
+  /** Default: the sender built from config (recording only, without SMTP_URL/SMS_URL). */
+  notificationSender?: NotificationSender;
 }
 
 export interface Customer {
@@ -94,6 +97,7 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     paymentGateway,
     dataPlatform: new HttpDataPlatform({ baseUrl: dataPlatform.url, timeoutMs: 500 }),
     carrier: new HttpCarrier({ baseUrl: carrier.url, timeoutMs: 1_000 }),
+    notificationSender: options.notificationSender,
   };
   const agora = createAgora({
     database: database.handle,

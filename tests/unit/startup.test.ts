@@ -9,6 +9,7 @@ const real = {
   DATA_PLATFORM_URL: "https://data.example",
   CARRIER_URL: "https://carrier.example",
   SMTP_URL: "smtps://mail.example",
+  SMS_URL: "https://sms.example",
   PII_KEYS: `k1:${Buffer.alloc(32, 1).toString("base64")}`,
   PII_INDEX_KEY: Buffer.alloc(32, 2).toString("base64"),
 };
@@ -16,7 +17,7 @@ const real = {
 describe("startupRefusal", () => {
   test("development starts on the built-in fakes and the development keys", () => {
     expect(startupRefusal(loadConfig({}))).toBeNull();
-    expect(builtInFakes(loadConfig({}))).toEqual(["PAYMENT_GATEWAY_URL", "DATA_PLATFORM_URL", "CARRIER_URL", "SMTP_URL"]);
+    expect(builtInFakes(loadConfig({}))).toEqual(["PAYMENT_GATEWAY_URL", "DATA_PLATFORM_URL", "CARRIER_URL", "SMTP_URL", "SMS_URL"]);
   });
 
   test("production with every real integration and its own keys starts", () => {
