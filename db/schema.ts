@@ -162,6 +162,16 @@ export interface CouponIssuedTable {
   expires_at: Timestamp;
   used_at: NullableTimestamp;
   order_id: number | null;
+  /** 1..coupon_quantity, unique per coupon: the unit of the coupon this customer holds. */
+  slot: number;
+  /** The coupon's total_quantity (foreign key on the pair), so a CHECK can keep the slot within it. */
+  coupon_quantity: number;
+}
+
+/** One row: a random value per database, part of the Redis admission keys. */
+export interface CouponAdmissionEpochTable {
+  singleton: Generated<boolean>;
+  epoch: Generated<string>;
 }
 
 export interface CouponHistoryTable {
@@ -319,6 +329,7 @@ export interface Database {
   coupon_coupons: CouponCouponsTable;
   coupon_issued: CouponIssuedTable;
   coupon_history: CouponHistoryTable;
+  coupon_admission_epoch: CouponAdmissionEpochTable;
   order_orders: OrderOrdersTable;
   order_lines: OrderLinesTable;
   order_payments: OrderPaymentsTable;

@@ -11,7 +11,7 @@
  *   2. Order             order_orders row (pay, cancel, ship)
  *   3. ChargeAttempt     wallet_charge_attempts row (settling a card charge: before the account it credits)
  *   4. Wallet            wallet_accounts row of the customer
- *   5. Coupon            coupon_coupons row (issue)
+ *   5. Coupon            coupon_coupons row (issue on the database path; Redis winners insert at their slot)
  *   6. IssuedCoupon      coupon_issued row (use, restore)
  *   7. Stock             inventory_stock rows, by ascending product id
  *   8. RestockSignup     inventory_restock_subscriptions rows of a product (stock back from zero)

@@ -15,11 +15,13 @@ import { HttpDataPlatform } from "../../modules/outbox/index.ts";
 import { HttpCarrier } from "../../modules/shipping/index.ts";
 import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
 import { createTestDatabase, type TestDatabase } from "./postgres.ts";
-import { createTestRedis, type TestRedis } from "./redis.ts";
+import { createTestRedis, createTestRedisCluster, type TestRedis } from "./redis.ts";
 
 export interface TestAgoraOptions {
-  /** "redis" (default): real Redis under a fresh prefix; "memory": the in-process adapters. */
-  infra?: "redis" | "memory";
+  /** "redis" (default): real Redis under a fresh prefix; "cluster": the test Redis Cluster; "memory": the in-process adapters. */
+  infra?: "redis" | "cluster" | "memory";
+  /** Share another TestAgora's Redis (prefix included) instead of a fresh one; the owner cleans it up. */
+  sharedRedis?: TestRedis;
   clock?: ManualClock;
   config?: Partial<AgoraConfig>;
   poolSize?: number;
@@ -70,7 +72,8 @@ let sequence = 0;
 export async function startTestAgora(options: TestAgoraOptions = {}): Promise<TestAgora> {
   const clock = options.clock ?? new ManualClock();
   const database = await createTestDatabase(options.poolSize ?? 20);
-  const redis = options.infra === "memory" ? null : await createTestRedis();
+  const redis =
+    options.sharedRedis ?? (options.infra === "memory" ? null : options.infra === "cluster" ? await createTestRedisCluster() : await createTestRedis());
   const infra = redis ? createRedisInfra(redis.client, redis.prefix) : createMemoryInfra(clock, `mem${++sequence}:`);
   const config: AgoraConfig = {
     ...loadConfig({}),
@@ -183,7 +186,7 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
       await gateway.stop();
       await dataPlatform.stop();
       await carrier.stop();
-      await redis?.cleanup();
+      if (!options.sharedRedis) await redis?.cleanup();
       await database.drop();
     },
   };
