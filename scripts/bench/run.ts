@@ -21,6 +21,8 @@
  *   --try-sql "STATEMENT"     run it in the reads database once its products are loaded (try an index
  *                             before proposing a migration), repeatable
  *   --db-set name=value       ALTER DATABASE <scratch> SET name = value (e.g. synchronous_commit=off), repeatable
+ *   --no-floor                no pgbench floor (it runs before the flash stage when a write scenario is selected)
+ *   --floor-seconds S         how long each pgbench floor runs (default 5)
  *   --wait-quiet S            before each load, wait up to S seconds until the machine is below 15% busy
  *                             (other people's test runs on a shared machine); the share used by others
  *                             during each run is reported either way
@@ -35,12 +37,34 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { sql } from "kysely";
 import pg from "pg";
+import { writeCharts } from "./charts.ts";
+import { FLOOR_OF, FLOOR_TARGETS, measureFloors } from "./floor.ts";
 import { type CheckOptions, checkInvariants } from "./invariants.ts";
 import { type LoadResult, runLoad, trpcQuery, type Watched, waitForQuiet } from "./load.ts";
 import { api, type Customer, FUNDING_NOTE, fundCustomers, loginAdmin, signUpCustomers } from "./prep.ts";
 import { loadAverage } from "./proc.ts";
-import { consoleReport, currentCommit, machineFacts, type RunResults, ratiosFor, summarizeBaseline, writeDocs, writeRunJson } from "./report.ts";
-import { allScenarios, type CustomerNeeds, FUNDING, relativeTarget, type Scenario, type ScenarioRow, type StageContext, type StageName } from "./scenarios.ts";
+import {
+  consoleReport,
+  currentCommit,
+  machineFacts,
+  type OutboxDrain,
+  type RunResults,
+  ratiosFor,
+  summarizeBaseline,
+  writeDocs,
+  writeRunJson,
+} from "./report.ts";
+import {
+  allScenarios,
+  type CustomerNeeds,
+  FUNDING,
+  relativeTarget,
+  type Scenario,
+  type ScenarioRow,
+  type StageContext,
+  type StageName,
+  type TargetResult,
+} from "./scenarios.ts";
 import {
   type Child,
   cleanupAll,
@@ -78,6 +102,9 @@ interface RunOptions {
   trySql: string[];
   /** Resolve the shoppers' sessions right before each storm (default), or measure them cold. */
   warmSessions: boolean;
+  /** Measure the pgbench floor for an order when a write scenario runs. */
+  floor: boolean;
+  floorSeconds: number;
 }
 
 /** A mistake on the command line: reported without a stack trace. */
@@ -99,6 +126,8 @@ function parseArgs(argv: string[]): RunOptions {
     connections: null,
     trySql: [],
     warmSessions: true,
+    floor: true,
+    floorSeconds: 5,
   };
   let docs: boolean | null = null;
   for (let i = 0; i < argv.length; i++) {
@@ -124,6 +153,8 @@ function parseArgs(argv: string[]): RunOptions {
     else if (arg === "--connections") options.connections = Number(value());
     else if (arg === "--try-sql") options.trySql.push(value());
     else if (arg === "--cold-sessions") options.warmSessions = false;
+    else if (arg === "--no-floor") options.floor = false;
+    else if (arg === "--floor-seconds") options.floorSeconds = Number(value());
     else if (arg === "--db-set") {
       const [k, ...v] = value().split("=");
       if (!k || !/^[a-z_]+$/.test(k) || v.length === 0) throw new UsageError("--db-set takes name=value (a PostgreSQL setting)");
@@ -424,7 +455,7 @@ async function measureBaselines(stage: Stage, when: string): Promise<void> {
  * notifications) in the background. Waits until that is done, so it does not run into the next
  * scenario's measurement; returns what was pending and how long delivery took.
  */
-async function drainOutbox(stage: Stage, maxSeconds = 120): Promise<{ pendingAtStart: number; seconds: number; pendingAtEnd: number }> {
+async function drainOutbox(stage: Stage, maxSeconds = 120): Promise<OutboxDrain> {
   const pending = async () =>
     Number(
       (await sql<{ n: number }>`SELECT count(*)::int AS n FROM outbox_events WHERE status = 'pending' AND next_attempt_at <= now()`.execute(stage.ctx.db))
@@ -435,7 +466,7 @@ async function drainOutbox(stage: Stage, maxSeconds = 120): Promise<{ pendingAtS
   let left = pendingAtStart;
   let lastReport = started;
   while (left > 0 && performance.now() - started < maxSeconds * 1000) {
-    await sleep(500);
+    await sleep(100);
     left = await pending();
     if (performance.now() - lastReport > 5000) {
       progress(stage.name, `outbox: ${fmtInt(left)} of ${fmtInt(pendingAtStart)} events still to deliver`);
@@ -443,9 +474,27 @@ async function drainOutbox(stage: Stage, maxSeconds = 120): Promise<{ pendingAtS
     }
   }
   const seconds = (performance.now() - started) / 1000;
+  const eventsPerSecond = seconds > 0 ? (pendingAtStart - left) / seconds : 0;
   if (pendingAtStart > 0)
-    progress(stage.name, `outbox: ${fmtInt(pendingAtStart - left)} events delivered in ${seconds.toFixed(1)} s${left > 0 ? `, ${fmtInt(left)} left` : ""}`);
-  return { pendingAtStart, seconds, pendingAtEnd: left };
+    progress(
+      stage.name,
+      `outbox: ${fmtInt(pendingAtStart - left)} events delivered in ${seconds.toFixed(1)} s: outbox drain ${fmtInt(eventsPerSecond)} events/s${left > 0 ? `, ${fmtInt(left)} left` : ""}`,
+    );
+  return { pendingAtStart, seconds, pendingAtEnd: left, eventsPerSecond };
+}
+
+/** The server's DB_POOL_SIZE when --pool is not given (apps/server/config.ts): the floor's client count. */
+const SERVER_POOL_DEFAULT = 20;
+
+/** Issue 9: the sale's events out within seconds, never a growing backlog at the order rate. */
+const OUTBOX_DRAIN_TARGETS: Readonly<Record<string, number>> = { "order-rush-spread": 600 };
+
+function outboxDrainTarget(drain: OutboxDrain, eventsPerSecond: number): TargetResult {
+  return {
+    label: `outbox drain ≥ ${fmtInt(eventsPerSecond)} events/s`,
+    met: drain.pendingAtEnd === 0 && drain.eventsPerSecond >= eventsPerSecond,
+    actual: `${fmtInt(drain.eventsPerSecond)} events/s (${fmtInt(drain.pendingAtStart - drain.pendingAtEnd)} in ${drain.seconds.toFixed(1)} s)`,
+  };
 }
 
 function printRow(row: ScenarioRow): void {
@@ -491,6 +540,10 @@ async function main(): Promise<number> {
   const redisVersion = /redis_version:(\S+)/.exec(await infoClient.info("server"))?.[1] ?? "unknown";
   infoClient.disconnect();
 
+  // The floor first, on a machine not yet busy with this run's server and fakes.
+  const floors =
+    options.floor && selected.some((s) => FLOOR_OF[s.name]) ? await measureFloors(options.pool ?? SERVER_POOL_DEFAULT, options.floorSeconds) : null;
+
   const fakes = await startFakes(logDir);
   const rows: Array<ScenarioRow> = [];
   const stageBaselines: RunResults["baselines"] = [];
@@ -509,6 +562,8 @@ async function main(): Promise<number> {
       for (const r of produced) {
         r.loadAverage = { before, after };
         r.extra = { ...r.extra, outboxAfterRun: outbox };
+        const drainTarget = OUTBOX_DRAIN_TARGETS[r.scenario];
+        if (drainTarget !== undefined && outbox.pendingAtStart > 0) r.targets.push(outboxDrainTarget(outbox, drainTarget));
         printRow(r);
         rows.push(r);
       }
@@ -536,13 +591,23 @@ async function main(): Promise<number> {
     durationSeconds: (performance.now() - startedAt) / 1000,
     loadAverage: { start: loadStart, end: loadAverage() },
     baselines: stageBaselines,
-    rows: rows.map((r) => ({
-      ...r,
-      ratios: ratiosFor(
+    floors,
+    rows: rows.map((r) => {
+      const ratios = ratiosFor(
         r,
         stageBaselines.find((b) => b.stage === r.stage),
-      ),
-    })),
+        floors,
+      );
+      const factor = FLOOR_TARGETS[r.scenario];
+      const kind = FLOOR_OF[r.scenario];
+      if (factor !== undefined && kind && floors && ratios.rpsVsFloor !== null) {
+        const met = ratios.rpsVsFloor >= factor;
+        const label = `≥ ${factor} × the in-run ${kind === "hot" ? "hot-product" : "random-product"} floor`;
+        r.targets = [...r.targets, { label, met, actual: `${ratios.rpsVsFloor.toFixed(2)} × (${fmtInt(r.load.rps)} vs ${fmtInt(floors[kind].tps)}/s)` }];
+        printRow({ ...r, checks: [], targets: r.targets.slice(-1) });
+      }
+      return { ...r, ratios };
+    }),
     passed: rows.every((r) => r.checks.every((c) => c.ok)),
     targetsMet: rows.every((r) => r.targets.every((t) => t.met)),
   };
@@ -550,8 +615,11 @@ async function main(): Promise<number> {
   const file = writeRunJson(results, stamp);
   progress("results", `written to ${file}`);
   if (options.docs) {
-    const written = writeDocs(results, DOCS_TEMPLATE);
-    progress("results", `written to ${written.md} and ${written.json}`);
+    const written = await writeDocs(results, DOCS_TEMPLATE);
+    progress("results", `written to ${written.md} and ${written.json}; charts: ${written.charts.map((c) => `docs/benchmarks/${c.file}`).join(", ") || "none"}`);
+  } else {
+    const charts = await writeCharts(results, join(repoRoot, "bench-results", "charts", stamp));
+    if (charts.length > 0) progress("results", `charts in bench-results/charts/${stamp}/: ${charts.map((c) => c.file).join(", ")}`);
   }
   if (options.profile) {
     const dir = join(repoRoot, "bench-results", "profiles");
