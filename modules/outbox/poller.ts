@@ -266,10 +266,13 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
         const events = await claim(asked);
         claimed = events.length;
         for (const event of events) {
-          const delivery = deliver(event, result).finally(() => {
-            inFlight.delete(delivery);
-            if (config.concurrency - inFlight.size >= refillAt || inFlight.size === 0) nudge();
-          });
+          const delivery = deliver(event, result)
+            // Only recording the outcome can fail here (the database is away): the lease brings the event back.
+            .catch((error) => logger.error({ err: error, eventId: event.id }, "outbox: could not record a delivery"))
+            .finally(() => {
+              inFlight.delete(delivery);
+              if (config.concurrency - inFlight.size >= refillAt || inFlight.size === 0) nudge();
+            });
           inFlight.add(delivery);
         }
         if (claimed > 0 && waiting) {
