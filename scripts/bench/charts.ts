@@ -1,5 +1,5 @@
 /**
- * SVG charts of a run, drawn with Vega-Lite compiled to Vega and rendered by Vega's own SVG
+ * SVG charts of a run (and of `bench scale`), drawn with Vega-Lite compiled to Vega and rendered by Vega's own SVG
  * renderer (headless: `renderer: "none"` + `toSVG()`, no browser, no canvas), which runs under Bun
  * as it is. Chosen over hand-drawn SVG and over browser-bound libraries (Chart.js, ECharts need a
  * DOM or a canvas): Vega-Lite is a kept grammar of graphics, its specs are data, and its SVG output
@@ -127,6 +127,41 @@ export function chartsFor(results: RunResults): Chart[] {
     });
   }
 
+  const scale = results.scale ?? [];
+  if (scale.length > 0) {
+    charts.push({
+      file: "scale.svg",
+      title: "bench scale: throughput and CPU per request against server instances",
+      spec: {
+        $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+        title: "Throughput and server CPU per request against server instances (one PostgreSQL, one Redis)",
+        data: { values: scale },
+        hconcat: [
+          {
+            width: 260,
+            height: 220,
+            mark: { type: "line", point: true, tooltip: true },
+            encoding: {
+              x: { field: "instances", type: "ordinal", title: "server instances", axis: { labelAngle: 0 } },
+              y: { field: "rps", type: "quantitative", title: "requests per second" },
+              color: { field: "scenario", type: "nominal", title: null },
+            },
+          },
+          {
+            width: 260,
+            height: 220,
+            mark: { type: "line", point: true, tooltip: true },
+            encoding: {
+              x: { field: "instances", type: "ordinal", title: "server instances", axis: { labelAngle: 0 } },
+              y: { field: "serverUsPerRequest", type: "quantitative", title: "server CPU µs per request" },
+              color: { field: "scenario", type: "nominal", title: null },
+            },
+          },
+        ],
+        config: { font: "sans-serif" },
+      } as TopLevelSpec,
+    });
+  }
   return charts;
 }
 

@@ -43,9 +43,28 @@ export interface RunResults {
   baselines: Array<{ stage: StageName; hono: BaselineSummary; trpc: BaselineSummary }>;
   /** pgbench's floor for an order, measured in the same run (null: pgbench missing or not asked for). */
   floors?: Floors | null;
+  /** `bench scale`: one row per scenario and instance count. */
+  scale?: ScaleRow[];
   rows: Array<ScenarioRow & { ratios: Ratios }>;
   passed: boolean;
   targetsMet: boolean;
+}
+
+export interface ScaleRow {
+  scenario: string;
+  instances: number;
+  rps: number;
+  p99: number;
+  /** Server CPU (all instances together) per answered request, µs. */
+  serverUsPerRequest: number;
+  /** PostgreSQL CPU (the scratch database's backends) per answered request, µs. */
+  postgresUsPerRequest: number;
+}
+
+const SCALE_HEADER = ["scenario", "instances", "req/s", "p99 ms", "server µs/req", "PG µs/req"];
+
+function scaleTableRows(rows: ScaleRow[]): string[][] {
+  return rows.map((r) => [r.scenario, String(r.instances), fmtInt(r.rps), fmtMs(r.p99), r.serverUsPerRequest.toFixed(0), r.postgresUsPerRequest.toFixed(0)]);
 }
 
 export interface BaselineSummary {
@@ -200,6 +219,7 @@ export function consoleReport(results: RunResults): string {
     "",
     textTable(header, rows, right),
     ...(outbox.length ? ["", ...outbox] : []),
+    ...(results.scale?.length ? ["", textTable(SCALE_HEADER, scaleTableRows(results.scale), [false, true, true, true, true, true])] : []),
     "",
     failed.length ? `INVARIANTS FAILED:\n${failed.join("\n")}` : `All invariants held (${results.rows.reduce((n, r) => n + r.checks.length, 0)} checks).`,
     `Targets: ${results.rows.flatMap((r) => r.targets).filter((t) => t.met).length} met, ${results.rows.flatMap((r) => r.targets).filter((t) => !t.met).length} missed.`,
@@ -487,6 +507,14 @@ export function resultsMarkdown(results: RunResults, charts: Chart[] = []): stri
     "",
   );
   lines.push(...detailSections(results));
+  if (results.scale?.length) {
+    lines.push(
+      "**Scale** (`bun run bench scale`): the same scenarios on 1, 2 and 3 server instances sharing one PostgreSQL and one Redis, the connections split evenly over the instances; CPU per request summed over every instance.",
+      "",
+      markdownTable(SCALE_HEADER, scaleTableRows(results.scale), [false, true, true, true, true, true]),
+      "",
+    );
+  }
   if (charts.length > 0) {
     lines.push("**Charts** (docs/benchmarks/*.svg, drawn by scripts/bench/charts.ts):", "");
     for (const chart of charts) lines.push(`![${chart.title}](benchmarks/${chart.file})`, "");

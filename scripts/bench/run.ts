@@ -5,6 +5,7 @@
  *   bun run bench all                     every scenario; writes docs/benchmarks.{md,json}
  *   bun run bench coupon-storm charge-storm
  *   bun run bench list                    the scenarios and their targets
+ *   bun run bench scale                   coupon-storm and order-rush-spread on 1, 2 and 3 server instances
  *
  * Options:
  *   --docs / --no-docs        write docs/benchmarks.md and docs/benchmarks.json (default: only for `all`)
@@ -39,7 +40,7 @@ import { sql } from "kysely";
 import pg from "pg";
 import { writeCharts } from "./charts.ts";
 import { FLOOR_OF, FLOOR_TARGETS, measureFloors } from "./floor.ts";
-import { type CheckOptions, checkInvariants } from "./invariants.ts";
+import { type CheckOptions, type CheckResult, checkInvariants } from "./invariants.ts";
 import { type LoadResult, runLoad, trpcQuery, type Watched, waitForQuiet } from "./load.ts";
 import { api, type Customer, FUNDING_NOTE, fundCustomers, loginAdmin, signUpCustomers } from "./prep.ts";
 import { loadAverage } from "./proc.ts";
@@ -50,6 +51,7 @@ import {
   type OutboxDrain,
   type RunResults,
   ratiosFor,
+  type ScaleRow,
   summarizeBaseline,
   writeDocs,
   writeRunJson,
@@ -272,6 +274,8 @@ async function startStage(
   logDir: string,
   fakes: Fakes,
   monitor: pg.Client,
+  /** `bench scale`: server instances on the same database and Redis prefix (the carrier's webhooks go to the first). */
+  instances = 1,
 ): Promise<Stage> {
   progress(name, "creating the scratch database and Redis prefix");
   const database = await createScratchDatabase(name, options.dbSettings);
@@ -323,9 +327,28 @@ async function startStage(
     name,
     `server pid ${server.pid} on ${server.url} (NODE_ENV=production, LOG_LEVEL=warn${options.pool ? `, DB_POOL_SIZE=${options.pool}` : ""}${name === "reads" ? ", POPULAR_CACHE_SECONDS=0" : ""})`,
   );
+  const otherServers: Child[] = [];
+  for (let i = 2; i <= instances; i++) {
+    const otherPort = await freePort();
+    const other = await spawnChild({
+      name: `server-${name}-${i}`,
+      args: ["apps/server/main.ts"],
+      env: childEnv({ ...env, PORT: String(otherPort) }),
+      port: otherPort,
+      readyPath: "/ready",
+      logDir,
+    });
+    progress(name, `server instance ${i} pid ${other.pid} on ${other.url}`);
+    otherServers.push(other);
+  }
   const client = api(server.url);
   const adminToken = await loginAdmin(client, admin.email, admin.password);
-  const watch: Watched = { serverPid: server.pid, gatewayPid: fakes.gateway.pid, pg: { client: monitor, database: database.name } };
+  const watch: Watched = {
+    serverPid: server.pid,
+    otherServerPids: otherServers.map((other) => other.pid),
+    gatewayPid: fakes.gateway.pid,
+    pg: { client: monitor, database: database.name },
+  };
 
   // Customers: signed up (sessions) and charged (wallets) through the API.
   let pool: { all: Customer[]; funded: Customer[]; unfunded: Customer[] } = { all: [], funded: [], unfunded: [] };
@@ -388,6 +411,7 @@ async function startStage(
       let lastTick = 0;
       const result = await runLoad({
         url: server.url,
+        otherUrls: otherServers.map((other) => other.url),
         connections: spec.connections,
         amount: spec.amount,
         durationSeconds: spec.durationSeconds,
@@ -430,6 +454,7 @@ async function startStage(
     watch,
     baselines,
     async stop() {
+      for (const other of otherServers) await other.stop();
       await server.stop();
       await carrier?.stop();
       await database.drop();
@@ -483,6 +508,32 @@ async function drainOutbox(stage: Stage, maxSeconds = 120): Promise<OutboxDrain>
   return { pendingAtStart, seconds, pendingAtEnd: left, eventsPerSecond };
 }
 
+/** `bench scale`: these scenarios on 1, 2 and 3 server instances sharing one PostgreSQL and one Redis. */
+const SCALE_SCENARIOS = ["coupon-storm", "order-rush-spread"];
+const SCALE_INSTANCES = [1, 2, 3];
+
+type PlatformStats = { received: number; applied: number; duplicates: number } | null;
+
+async function dataPlatformStats(fakes: Fakes): Promise<PlatformStats> {
+  if (!fakes.dataPlatform) return null;
+  const answer = await fetch(`${fakes.dataPlatform.url}/_stats`).catch(() => null);
+  return answer?.ok ? ((await answer.json()) as PlatformStats) : null;
+}
+
+/** Several instances poll the same outbox: every event reached the data platform, none twice. */
+function sentOnceCheck(before: PlatformStats, after: PlatformStats, drain: OutboxDrain): CheckResult {
+  const name = "outbox: each event sent once across instances (data platform)";
+  if (!before || !after) return { name, ok: false, detail: "the fake data platform's /_stats did not answer" };
+  const received = after.received - before.received;
+  const applied = after.applied - before.applied;
+  const duplicates = after.duplicates - before.duplicates;
+  return {
+    name,
+    ok: duplicates === 0 && received === applied && drain.pendingAtEnd === 0,
+    detail: `${fmtInt(applied)} applied, ${fmtInt(received)} calls, ${fmtInt(duplicates)} duplicates, ${fmtInt(drain.pendingAtEnd)} still pending`,
+  };
+}
+
 /** The server's DB_POOL_SIZE when --pool is not given (apps/server/config.ts): the floor's client count. */
 const SERVER_POOL_DEFAULT = 20;
 
@@ -513,9 +564,15 @@ async function main(): Promise<number> {
     for (const s of scenarios) process.stdout.write(`  ${s.name.padEnd(18)} [${s.stage}] ${s.description}\n  ${"".padEnd(18)} target: ${s.target}\n`);
     return options.names.length === 0 ? 2 : 0;
   }
-  const unknown = options.names.filter((n) => n !== "all" && !scenarios.some((s) => s.name === n));
+  const unknown = options.names.filter((n) => n !== "all" && n !== "scale" && !scenarios.some((s) => s.name === n));
   if (unknown.length) throw new UsageError(`unknown scenario(s): ${unknown.join(", ")} (try: bun run bench list)`);
-  const selected = options.names.includes("all") ? scenarios : scenarios.filter((s) => options.names.includes(s.name));
+  const scale = options.names.includes("scale");
+  if (scale && options.names.length > 1) throw new UsageError("`bench scale` runs on its own");
+  const selected = scale
+    ? scenarios.filter((s) => SCALE_SCENARIOS.includes(s.name))
+    : options.names.includes("all")
+      ? scenarios
+      : scenarios.filter((s) => options.names.includes(s.name));
 
   const startedAt = performance.now();
   const commitAtStart = currentCommit();
@@ -542,13 +599,44 @@ async function main(): Promise<number> {
 
   // The floor first, on a machine not yet busy with this run's server and fakes.
   const floors =
-    options.floor && selected.some((s) => FLOOR_OF[s.name]) ? await measureFloors(options.pool ?? SERVER_POOL_DEFAULT, options.floorSeconds) : null;
+    options.floor && !scale && selected.some((s) => FLOOR_OF[s.name]) ? await measureFloors(options.pool ?? SERVER_POOL_DEFAULT, options.floorSeconds) : null;
 
   const fakes = await startFakes(logDir);
   const rows: Array<ScenarioRow> = [];
   const stageBaselines: RunResults["baselines"] = [];
+  const scaleRows: ScaleRow[] = [];
 
-  for (const stageName of ["flash", "reads"] as const) {
+  for (const instances of scale ? SCALE_INSTANCES : []) {
+    const stage = await startStage("flash", selected, options, runId, logDir, fakes, monitor, instances);
+    for (const scenario of selected) {
+      progress(scenario.name, `starting on ${instances} instance(s): ${scenario.description}`);
+      const platformBefore = await dataPlatformStats(fakes);
+      const before = loadAverage();
+      const produced = await scenario.run(stage.ctx);
+      const after = loadAverage();
+      const outbox = await drainOutbox(stage);
+      const platformAfter = await dataPlatformStats(fakes);
+      for (const r of produced) {
+        r.loadAverage = { before, after };
+        r.extra = { ...r.extra, outboxAfterRun: outbox, instances };
+        r.checks.push(sentOnceCheck(platformBefore, platformAfter, outbox));
+        scaleRows.push({
+          scenario: r.scenario,
+          instances,
+          rps: r.load.rps,
+          p99: r.load.latencyMs.p99,
+          serverUsPerRequest: r.load.cpu.serverUsPerRequest,
+          postgresUsPerRequest: r.load.answered > 0 ? (r.load.cpu.postgres * 1e6) / r.load.answered : 0,
+        });
+        r.scenario = `${r.scenario} ×${instances}`;
+        printRow(r);
+        rows.push(r);
+      }
+    }
+    await stage.stop();
+  }
+
+  for (const stageName of scale ? [] : (["flash", "reads"] as const)) {
     const stageScenarios = selected.filter((s) => s.stage === stageName);
     if (stageScenarios.length === 0) continue;
     const stage = await startStage(stageName, stageScenarios, options, runId, logDir, fakes, monitor);
@@ -592,6 +680,7 @@ async function main(): Promise<number> {
     loadAverage: { start: loadStart, end: loadAverage() },
     baselines: stageBaselines,
     floors,
+    ...(scale ? { scale: scaleRows } : {}),
     rows: rows.map((r) => {
       const ratios = ratiosFor(
         r,

@@ -105,6 +105,22 @@ describe("charts", () => {
     expect(throughput.data.values).toContainEqual({ name: "order-rush-spread (0.45 × floor)", kind: "scenario", value: 900 });
   });
 
+  test("bench scale: throughput and CPU per request against instances, rendered", async () => {
+    const scale = [1, 2, 3].map((instances) => ({
+      scenario: "order-rush-spread",
+      instances,
+      rps: 900,
+      p99: 300,
+      serverUsPerRequest: 1500 + instances,
+      postgresUsPerRequest: 2500,
+    }));
+    const chart = chartsFor({ ...results, scale }).find((c) => c.file === "scale.svg");
+    if (!chart) throw new Error("no scale chart");
+    const svg = await renderSvg(chart.spec);
+    expect(svg).toContain("server instances");
+    expect(svg).toContain("server CPU µs per request");
+  });
+
   test("renders SVG in Bun without a browser", async () => {
     const chart = chartsFor(results)[0];
     if (!chart) throw new Error("no chart");
