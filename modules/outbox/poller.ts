@@ -43,7 +43,7 @@ export class PermanentDeliveryError extends Error {
 /** Subscribes to a PostgreSQL NOTIFY channel on a connection of its own; resolves to the unsubscribe. */
 export type ListenForNotifications = (channel: string, onNotify: () => void) => Promise<() => Promise<void>>;
 
-/** The channel the outbox_events insert trigger notifies (db/migrations/2026-12-02T00-02-outbox-delivery.ts). */
+/** The channel the outbox_events insert trigger notifies (db/migrations/2026-12-02T00-20-outbox-delivery.ts). */
 export const OUTBOX_CHANNEL = "agora_outbox";
 
 export interface OutboxPollerConfig {
