@@ -34,6 +34,12 @@ export interface DatabaseHandle {
   db: Kysely<Database>;
   kind: "postgres" | "pglite";
   poolStats(): PoolStats;
+  /**
+   * LISTEN on `channel`; `onNotify` runs for each NOTIFY (and once after a lost connection came
+   * back, since notifications may have been missed meanwhile). PostgreSQL: a dedicated connection
+   * outside the pool; PGlite: its own listen. Resolves to the unsubscribe.
+   */
+  listen(channel: string, onNotify: (payload?: string) => void): Promise<() => Promise<void>>;
   /** Ends the pool and waits until every connection is closed. */
   close(): Promise<void>;
 }
@@ -89,11 +95,24 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       end: () => pool.end(),
     };
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingPool }) });
+    const listeners = new Set<() => Promise<void>>();
     return {
       db,
       kind: "postgres",
       poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
-      close: () => db.destroy(),
+      async listen(channel, onNotify) {
+        const stop = await listenOnOwnConnection(options.url as string, channel, onNotify);
+        const unsubscribe = async () => {
+          listeners.delete(unsubscribe);
+          await stop();
+        };
+        listeners.add(unsubscribe);
+        return unsubscribe;
+      },
+      async close() {
+        await Promise.all([...listeners].map((unsubscribe) => unsubscribe()));
+        await db.destroy();
+      },
     };
   }
 
@@ -110,6 +129,59 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     db,
     kind: "pglite",
     poolStats: () => ({ total: 1, idle: 1, waiting: 0 }),
+    async listen(channel, onNotify) {
+      const unlisten = await pglite.listen(channel, (payload) => onNotify(payload));
+      return () => unlisten();
+    },
     close: () => db.destroy(),
+  };
+}
+
+/**
+ * A pg client of its own for LISTEN (a pooled connection would be handed to queries and lose it).
+ * A dropped connection is opened again after a second; `onNotify` then runs once, as events may
+ * have arrived while nobody listened.
+ */
+async function listenOnOwnConnection(url: string, channel: string, onNotify: (payload?: string) => void): Promise<() => Promise<void>> {
+  let stopped = false;
+  let client: pg.Client | null = null;
+  let retry: ReturnType<typeof setTimeout> | null = null;
+  const scheduleReconnect = () => {
+    if (stopped || retry) return;
+    retry = setTimeout(() => {
+      retry = null;
+      connect().then(() => onNotify(), scheduleReconnect);
+    }, 1_000);
+  };
+  const connect = async (): Promise<void> => {
+    const next = new pg.Client({ connectionString: url, application_name: "agora-listen" });
+    next.on("notification", (message) => {
+      if (message.channel === channel) onNotify(message.payload);
+    });
+    const lost = () => {
+      if (client !== next) return;
+      client = null;
+      void next.end().catch(() => {});
+      scheduleReconnect();
+    };
+    next.on("error", lost);
+    next.on("end", lost);
+    try {
+      await next.connect();
+      await next.query(`LISTEN ${next.escapeIdentifier(channel)}`);
+    } catch (error) {
+      void next.end().catch(() => {});
+      throw error;
+    }
+    if (stopped) await next.end().catch(() => {});
+    else client = next;
+  };
+  await connect();
+  return async () => {
+    stopped = true;
+    if (retry) clearTimeout(retry);
+    const last = client;
+    client = null;
+    await last?.end().catch(() => {});
   };
 }

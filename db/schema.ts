@@ -274,6 +274,12 @@ export interface OutboxEventsTable {
   destination: string;
 }
 
+/** A poller with nothing to do that listens for NOTIFY: inserts into outbox_events notify while one waits. */
+export interface OutboxWaitingPollersTable {
+  owner: string;
+  until: Timestamp;
+}
+
 // ── notifications ─────────────────────────────────────────────────────────
 export interface NotificationMessagesTable {
   id: Generated<number>;
@@ -337,6 +343,7 @@ export interface Database {
   sales_pending: SalesPendingTable;
   idempotency_keys: IdempotencyKeysTable;
   outbox_events: OutboxEventsTable;
+  outbox_waiting_pollers: OutboxWaitingPollersTable;
   notification_messages: NotificationMessagesTable;
   shipping_shipments: ShippingShipmentsTable;
   shipping_tracking_events: ShippingTrackingEventsTable;

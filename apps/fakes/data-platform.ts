@@ -3,7 +3,7 @@
  * POST /v1/events applies an event once per `Idempotency-Key` (a repeat answers 200 and changes
  * nothing), and can be told to fail the next N calls, fail always, or hang past the caller's timeout.
  *
- * Run standalone: `bun apps/fakes/data-platform.ts` (PORT, default 4020).
+ * Run standalone: `bun apps/fakes/data-platform.ts` (PORT, default 4020); GET /_stats answers the counts.
  */
 import { Hono } from "hono";
 
@@ -84,6 +84,9 @@ export function startFakeDataPlatform(options: { port?: number; hostname?: strin
     stats.applied++;
     return c.json({ status: "applied", id: key });
   });
+
+  // For the bench harness (the fake runs in a process of its own there): each event applied once?
+  app.get("/_stats", (c) => c.json(stats));
 
   const server = Bun.serve({ port: options.port ?? 0, hostname: options.hostname ?? "127.0.0.1", fetch: app.fetch, idleTimeout: 0 });
   return {

@@ -154,6 +154,7 @@ export function createAgora(deps: AgoraDeps): Agora {
       notifications: notifications.handleOutboxEvent,
     },
     onDead: (event, error) => notifications.alertOperators(deadEventAlert(event, error)),
+    listen: database.listen,
     config: {
       pollIntervalMs: config.outboxPollIntervalMs,
       batchSize: config.outboxBatchSize,

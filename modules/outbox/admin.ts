@@ -3,6 +3,7 @@ import type { Db } from "../../db/index.ts";
 import type { Clock } from "../kernel/index.ts";
 import { adminProcedure, DomainError, noInput, pageLimitSchema, router, singleLineText } from "../kernel/index.ts";
 import { outboxRepository } from "./repository.ts";
+import { outboxNow } from "./service.ts";
 
 export interface DeliveryState {
   status: "pending" | "sent" | "dead";
@@ -70,14 +71,15 @@ export function createOutboxRouter(db: Db, clock: Clock) {
       }),
       /** Sends a pending or dead event at the next poll; a dead one gets one more attempt. */
       retry: adminProcedure.input(z.strictObject({ eventId: z.uuid() })).mutation(async ({ input }) => {
-        if (!(await outboxRepository.retryNow(db, input.eventId, clock.now()))) {
+        const retryAt = await outboxRepository.retryNow(db, input.eventId, outboxNow(clock));
+        if (!retryAt) {
           const exists = await outboxRepository.find(db, input.eventId);
           if (!exists) throw new DomainError("OUTBOX_EVENT_NOT_FOUND", { eventId: input.eventId });
           throw new DomainError("OUTBOX_EVENT_NOT_RETRYABLE", { eventId: input.eventId, status: exists.status, leasedUntil: exists.locked_until });
         }
-        return { eventId: input.eventId, retryAt: clock.now() };
+        return { eventId: input.eventId, retryAt };
       }),
-      stats: adminProcedure.input(noInput).query(() => outboxRepository.pendingStats(db, clock.now())),
+      stats: adminProcedure.input(noInput).query(() => outboxRepository.pendingStats(db, outboxNow(clock))),
     }),
   });
 }

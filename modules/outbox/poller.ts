@@ -3,15 +3,23 @@
  * safely: a claim is one statement with SKIP LOCKED and a lease, so no event is sent by two
  * pollers at the same time (unless a lease ran out, e.g. a poller hung past it).
  *
+ * Running, it keeps up to `concurrency` events in flight and claims more as soon as a quarter of
+ * that room is free, instead of sending a batch, waiting for its slowest event and only then
+ * claiming the next. Sent events are marked together, one statement for all that finished in the
+ * same moment. With nothing to do it waits for a NOTIFY from the database (an event was inserted)
+ * or, without one, for the poll interval.
+ *
  * Attempt n fails → retried after backoffMs[n-1] (the last entry repeats), ± jitter; after
  * maxAttempts the event is dead and `onDead` alerts the operators. What the event announced
- * (a paid order) stays as it is throughout.
+ * (a paid order) stays as it is throughout. Due times and leases are on the database's clock
+ * (repository.ts).
  */
 import type { Db } from "../../db/index.ts";
 import type { Clock, Logger, Metrics } from "../kernel/index.ts";
 import { MINUTE } from "../kernel/index.ts";
 import { outboxRepository } from "./repository.ts";
 import type { Destination } from "./routes.ts";
+import { outboxNow } from "./service.ts";
 
 export interface DeliverableEvent {
   id: string;
@@ -32,8 +40,16 @@ export class PermanentDeliveryError extends Error {
   override name = "PermanentDeliveryError";
 }
 
+/** Subscribes to a PostgreSQL NOTIFY channel on a connection of its own; resolves to the unsubscribe. */
+export type ListenForNotifications = (channel: string, onNotify: () => void) => Promise<() => Promise<void>>;
+
+/** The channel the outbox_events insert trigger notifies (db/migrations/2026-12-02T00-20-outbox-delivery.ts). */
+export const OUTBOX_CHANNEL = "agora_outbox";
+
 export interface OutboxPollerConfig {
+  /** The most events one claim takes. */
   batchSize: number;
+  /** With nothing to do and no NOTIFY: how long until the poller looks again. */
   pollIntervalMs: number;
   leaseMs: number;
   /** Wait after the 1st, 2nd, … failed attempt; the last entry repeats. */
@@ -41,7 +57,7 @@ export interface OutboxPollerConfig {
   maxAttempts: number;
   /** 0.1 = each wait varies by up to ±10 %, so retries of a burst do not arrive together. */
   jitterRatio: number;
-  /** Events of one batch sent at the same time. */
+  /** Events being sent at the same time. */
   concurrency: number;
 }
 
@@ -52,7 +68,7 @@ export const defaultOutboxPollerConfig: OutboxPollerConfig = {
   backoffMs: [5 * MINUTE, 15 * MINUTE],
   maxAttempts: 3,
   jitterRatio: 0.1,
-  concurrency: 8,
+  concurrency: 32,
 };
 
 export interface OutboxPollerDeps {
@@ -66,6 +82,8 @@ export interface OutboxPollerDeps {
   /** Distinguishes this poller's leases from other instances'. */
   instanceId?: string;
   random?: () => number;
+  /** LISTEN on a dedicated connection: wakes the poller when events arrive. Without it, the interval. */
+  listen?: ListenForNotifications;
 }
 
 export interface PollResult {
@@ -82,26 +100,73 @@ export function retryDelayMs(config: Pick<OutboxPollerConfig, "backoffMs" | "jit
   return Math.max(0, Math.round(base * (1 + config.jitterRatio * (2 * random() - 1))));
 }
 
+type ClaimedRow = Awaited<ReturnType<typeof outboxRepository.claimDue>>[number];
+
+function toDeliverable(row: ClaimedRow): DeliverableEvent {
+  return {
+    id: row.id,
+    type: row.type,
+    destination: row.destination,
+    aggregateType: row.aggregate_type,
+    aggregateId: row.aggregate_id,
+    payload: row.payload as Record<string, unknown>,
+    attempts: row.attempts,
+    createdAt: row.created_at,
+  };
+}
+
 export function createOutboxPoller(deps: OutboxPollerDeps) {
-  const { db, clock, logger, metrics, handlers, onDead, random = Math.random } = deps;
+  const { db, clock, logger, metrics, handlers, onDead, listen, random = Math.random } = deps;
   const config = { ...defaultOutboxPollerConfig, ...deps.config };
   const owner = deps.instanceId ?? `poller-${crypto.randomUUID().slice(0, 8)}`;
   const served = Object.keys(handlers) as Destination[];
+  const now = () => outboxNow(clock);
+
+  /**
+   * Events whose send succeeded, marked sent together: the deliveries that finish in the same
+   * turn of the event loop share one UPDATE instead of one round trip each.
+   */
+  let sentBatch: Array<{ id: string; done: () => void; failed: (error: unknown) => void }> = [];
+  function markSent(id: string): Promise<void> {
+    return new Promise<void>((done, failed) => {
+      sentBatch.push({ id, done, failed });
+      if (sentBatch.length > 1) return;
+      setImmediate(() => {
+        const batch = sentBatch;
+        sentBatch = [];
+        outboxRepository
+          .markSent(
+            db,
+            batch.map((entry) => entry.id),
+            owner,
+            now(),
+          )
+          .then(
+            () => {
+              for (const entry of batch) entry.done();
+            },
+            (error) => {
+              for (const entry of batch) entry.failed(error);
+            },
+          );
+      });
+    });
+  }
 
   async function deliver(event: DeliverableEvent, result: PollResult): Promise<void> {
     const handler = handlers[event.destination as Destination];
     try {
       if (!handler) throw new PermanentDeliveryError(`no handler for destination ${event.destination}`);
       await handler(event);
-      await outboxRepository.markSent(db, event.id, owner, clock.now());
+      await markSent(event.id);
       result.sent++;
       metrics?.outboxDelivered.inc({ outcome: "sent" });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const failedAttempts = event.attempts + 1;
       const dead = error instanceof PermanentDeliveryError || failedAttempts >= config.maxAttempts;
-      const next = new Date(clock.now().getTime() + (dead ? 0 : retryDelayMs(config, failedAttempts, random)));
-      await outboxRepository.markFailed(db, event.id, owner, message, next, dead);
+      const retryInMs = dead ? 0 : retryDelayMs(config, failedAttempts, random);
+      await outboxRepository.markFailed(db, event.id, owner, message, retryInMs, dead, now());
       metrics?.outboxDelivered.inc({ outcome: dead ? "dead" : "retry" });
       if (dead) {
         result.dead++;
@@ -110,33 +175,59 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
       } else {
         result.retried++;
         logger.warn(
-          { eventId: event.id, type: event.type, destination: event.destination, attempts: failedAttempts, nextAttemptAt: next, error: message },
+          { eventId: event.id, type: event.type, destination: event.destination, attempts: failedAttempts, retryInMs, error: message },
           "outbox delivery failed; will retry",
         );
       }
     }
   }
 
+  async function claim(limit: number): Promise<DeliverableEvent[]> {
+    if (served.length === 0 || limit <= 0) return [];
+    const rows = await outboxRepository.claimDue(db, now(), config.leaseMs, owner, limit, served);
+    return rows.map(toDeliverable);
+  }
+
+  let lastStatsAt = 0;
+  async function reportLag(force: boolean): Promise<void> {
+    if (!metrics || (!force && performance.now() - lastStatsAt < 5_000)) return;
+    lastStatsAt = performance.now();
+    const stats = await outboxRepository.pendingStats(db, now());
+    metrics.outboxPending.set(stats.pending);
+    metrics.outboxOldestPendingSeconds.set(stats.oldestSeconds);
+  }
+
   let stopping = false;
   let loop: Promise<void> | null = null;
+  /** Resolves the running loop's current wait (a NOTIFY, a delivery that freed room, stop). */
   let wake: (() => void) | null = null;
+  /** A nudge that came while the loop was not waiting (e.g. during a claim): the next wait ends at once. */
+  let nudged = false;
+  const nudge = () => {
+    const resolve = wake;
+    wake = null;
+    if (resolve) resolve();
+    else nudged = true;
+  };
+  function waitForNudge(ms: number): Promise<void> {
+    if (nudged) {
+      nudged = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(nudge, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
 
+  /** One claim, every claimed event delivered (`concurrency` at a time); for tests and tools. */
   async function runOnce(): Promise<PollResult> {
     const result: PollResult = { claimed: 0, sent: 0, retried: 0, dead: 0 };
-    if (served.length === 0) return result;
-    const now = clock.now();
-    const rows = await outboxRepository.claimDue(db, now, new Date(now.getTime() + config.leaseMs), owner, config.batchSize, served);
-    result.claimed = rows.length;
-    const queue = rows.map((row) => ({
-      id: row.id,
-      type: row.type,
-      destination: row.destination,
-      aggregateType: row.aggregate_type,
-      aggregateId: row.aggregate_id,
-      payload: row.payload as Record<string, unknown>,
-      attempts: row.attempts,
-      createdAt: row.created_at,
-    }));
+    const queue = await claim(config.batchSize);
+    result.claimed = queue.length;
     const workers = Array.from({ length: Math.min(config.concurrency, queue.length) }, async () => {
       for (let event = queue.shift(); event; event = queue.shift()) {
         // Stopping: what is not started yet goes back at once instead of waiting out its lease.
@@ -145,44 +236,90 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
       }
     });
     await Promise.all(workers);
-    if (metrics) {
-      const stats = await outboxRepository.pendingStats(db, clock.now());
-      metrics.outboxPending.set(stats.pending);
-      metrics.outboxOldestPendingSeconds.set(stats.oldestSeconds);
-    }
+    await reportLag(true);
     return result;
+  }
+
+  /** Keeps up to `concurrency` events in flight until stopped. */
+  async function run(): Promise<void> {
+    const result: PollResult = { claimed: 0, sent: 0, retried: 0, dead: 0 };
+    const inFlight = new Set<Promise<void>>();
+    // Claim again once this much room is free, so claims stay batches even while events finish one by one.
+    const refillAt = Math.max(1, Math.floor(config.concurrency / 4));
+    let unsubscribe: (() => Promise<void>) | null = null;
+    if (listen) {
+      try {
+        unsubscribe = await listen(OUTBOX_CHANNEL, nudge);
+      } catch (error) {
+        logger.warn({ err: error }, "outbox: LISTEN failed; polling every interval instead");
+      }
+    }
+    const waitingFor = config.pollIntervalMs * 2 + 5_000;
+    let waiting = false;
+    let waitingSince = 0;
+    while (!stopping) {
+      const room = config.concurrency - inFlight.size;
+      const asked = Math.min(room, config.batchSize);
+      let claimed = 0;
+      nudged = false;
+      try {
+        const events = await claim(asked);
+        claimed = events.length;
+        for (const event of events) {
+          const delivery = deliver(event, result)
+            // Only recording the outcome can fail here (the database is away): the lease brings the event back.
+            .catch((error) => logger.error({ err: error, eventId: event.id }, "outbox: could not record a delivery"))
+            .finally(() => {
+              inFlight.delete(delivery);
+              if (config.concurrency - inFlight.size >= refillAt || inFlight.size === 0) nudge();
+            });
+          inFlight.add(delivery);
+        }
+        if (claimed > 0 && waiting) {
+          waiting = false;
+          await outboxRepository.markBusy(db, owner);
+        }
+        await reportLag(false);
+      } catch (error) {
+        logger.error({ err: error }, "outbox poll failed");
+      }
+      if (stopping) break;
+      // A full claim and room left: more may be due at once.
+      if (claimed > 0 && claimed === asked && config.concurrency - inFlight.size >= refillAt) continue;
+      if (inFlight.size === 0 && claimed === 0 && unsubscribe && (!waiting || performance.now() - waitingSince > config.pollIntervalMs)) {
+        // Idle: ask inserts to notify (again, before the registration runs out); after a first
+        // registration look once more, so an event committed just before it is not missed.
+        const first = !waiting;
+        try {
+          await outboxRepository.markWaiting(db, owner, waitingFor);
+          waiting = true;
+          waitingSince = performance.now();
+          if (first) continue;
+        } catch (error) {
+          logger.error({ err: error }, "outbox: could not register as waiting");
+        }
+      }
+      await waitForNudge(config.pollIntervalMs);
+    }
+    await Promise.all(inFlight);
+    if (waiting) await outboxRepository.markBusy(db, owner).catch(() => {});
+    await unsubscribe?.().catch((error) => logger.warn({ err: error }, "outbox: UNLISTEN failed"));
   }
 
   return {
     owner,
     config,
     runOnce,
-    /** Polls until stopped; a full batch is followed at once by the next. */
+    /** Polls until stopped. */
     start(): void {
       if (loop) return;
       stopping = false;
-      loop = (async () => {
-        while (!stopping) {
-          let full = false;
-          try {
-            full = (await runOnce()).claimed >= config.batchSize;
-          } catch (error) {
-            logger.error({ err: error }, "outbox poll failed");
-          }
-          if (!full && !stopping) {
-            await new Promise<void>((resolve) => {
-              wake = resolve;
-              setTimeout(resolve, config.pollIntervalMs);
-            });
-            wake = null;
-          }
-        }
-      })();
+      loop = run().catch((error) => logger.error({ err: error }, "outbox poller stopped on an error"));
     },
-    /** Finishes the batch in flight (events not yet started are released), then returns. */
+    /** Finishes the events in flight, then returns. */
     async stop(): Promise<void> {
       stopping = true;
-      wake?.();
+      nudge();
       await loop;
       loop = null;
     },

@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
 import type { Db, Tx } from "../../db/index.ts";
 
 type Executor = Db | Tx;
@@ -13,7 +13,28 @@ export interface NewOutboxRow {
   at: Date;
 }
 
+/**
+ * Due times and leases are on the DATABASE's clock (`now()`), as pg-boss keeps its jobs: every
+ * instance compares against the same clock, so one whose clock runs ahead cannot take events
+ * whose lease has not ended, and one whose clock runs behind cannot leave due events waiting.
+ *
+ * `pinned` is for tests only: a ManualClock's instant, pushed into the statement in place of
+ * `now()` (see `outboxNow` in service.ts), so a test that moves its clock by 5 minutes moves the
+ * outbox's notion of now by exactly that. Production passes null.
+ */
+export type PinnedNow = Date | null;
+
+function databaseNow(pinned: PinnedNow, plusMs = 0): RawBuilder<Date> {
+  const base = pinned ? sql<Date>`${pinned}::timestamptz` : sql<Date>`now()`;
+  return plusMs === 0 ? base : sql<Date>`(${base} + ${Math.round(plusMs)}::float8 * interval '1 millisecond')`;
+}
+
 export const outboxRepository = {
+  /**
+   * `at` is the caller's (domain) time, recorded as created_at. The event is due at once: at the
+   * database's now(), or at `at` if that is earlier (a test's clock in the past), never later, so
+   * an instance whose clock runs ahead does not write events due in the future.
+   */
   async insertMany(trx: Tx, rows: NewOutboxRow[]): Promise<void> {
     if (rows.length === 0) return;
     await trx
@@ -27,7 +48,7 @@ export const outboxRepository = {
           destination: row.destination,
           payload: JSON.stringify(row.payload),
           status: "pending" as const,
-          next_attempt_at: row.at,
+          next_attempt_at: sql<Date>`least(now(), ${row.at}::timestamptz)`,
           created_at: row.at,
         })),
       )
@@ -40,60 +61,71 @@ export const outboxRepository = {
    * mid-batch simply lets its leases run out; its events are then claimed again.
    * Per aggregate and destination, events go out in order: one waits while an earlier one is
    * still pending (being sent, or waiting to be retried), so "delivered" never overtakes "shipped".
+   * That question is one probe of outbox_events_pending_aggregate_idx per candidate.
    */
-  claimDue(db: Db, now: Date, leaseUntil: Date, owner: string, limit: number, destinations: string[]) {
-    return db
-      .updateTable("outbox_events")
-      .set({ locked_until: leaseUntil, locked_by: owner })
-      .where("id", "in", (eb) =>
-        eb
-          .selectFrom("outbox_events")
-          .select("id")
-          .where("status", "=", "pending")
-          .where("destination", "in", destinations)
-          .where("next_attempt_at", "<=", now)
-          .where((w) => w.or([w("locked_until", "is", null), w("locked_until", "<=", now)]))
-          .where(({ not, exists, selectFrom }) =>
-            not(
-              exists(
-                selectFrom("outbox_events as earlier")
-                  .select("earlier.id")
-                  .whereRef("earlier.aggregate_type", "=", "outbox_events.aggregate_type")
-                  .whereRef("earlier.aggregate_id", "=", "outbox_events.aggregate_id")
-                  .whereRef("earlier.destination", "=", "outbox_events.destination")
-                  .where("earlier.status", "=", "pending")
-                  .whereRef("earlier.id", "<", "outbox_events.id"),
-              ),
-            ),
+  async claimDue(db: Db, pinned: PinnedNow, leaseMs: number, owner: string, limit: number, destinations: string[]) {
+    const now = databaseNow(pinned);
+    const result = await sql<{
+      id: string;
+      aggregate_type: string;
+      aggregate_id: string;
+      type: string;
+      destination: string;
+      payload: unknown;
+      attempts: number;
+      created_at: Date;
+    }>`
+      WITH due AS (
+        SELECT e.id FROM outbox_events e
+        WHERE e.status = 'pending'
+          AND e.destination = ANY(${destinations}::text[])
+          AND e.next_attempt_at <= ${now}
+          AND (e.locked_until IS NULL OR e.locked_until <= ${now})
+          AND NOT EXISTS (
+            SELECT 1 FROM outbox_events earlier
+            WHERE earlier.status = 'pending'
+              AND earlier.aggregate_type = e.aggregate_type
+              AND earlier.aggregate_id = e.aggregate_id
+              AND earlier.destination = e.destination
+              AND earlier.id < e.id
           )
-          .orderBy("next_attempt_at")
-          .orderBy("id")
-          .limit(limit)
-          .forUpdate()
-          .skipLocked(),
+        ORDER BY e.next_attempt_at, e.id
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED
       )
-      .returning(["id", "aggregate_type", "aggregate_id", "type", "destination", "payload", "attempts", "created_at"])
-      .execute();
+      UPDATE outbox_events o SET locked_until = ${databaseNow(pinned, leaseMs)}, locked_by = ${owner}
+      FROM due WHERE o.id = due.id
+      RETURNING o.id, o.aggregate_type, o.aggregate_id, o.type, o.destination, o.payload, o.attempts, o.created_at`.execute(db);
+    return result.rows;
   },
 
-  async markSent(db: Db, id: string, owner: string, at: Date): Promise<void> {
+  /** Several events sent by this owner, in one statement. */
+  async markSent(db: Db, ids: string[], owner: string, pinned: PinnedNow): Promise<void> {
+    if (ids.length === 0) return;
     await db
       .updateTable("outbox_events")
-      .set((eb) => ({ status: "sent", sent_at: at, attempts: eb("attempts", "+", 1), locked_until: null, locked_by: null, last_error: null }))
-      .where("id", "=", id)
+      .set((eb) => ({
+        status: "sent",
+        sent_at: databaseNow(pinned),
+        attempts: eb("attempts", "+", 1),
+        locked_until: null,
+        locked_by: null,
+        last_error: null,
+      }))
+      .where(sql<boolean>`id = ANY(${ids}::uuid[])`)
       .where("locked_by", "=", owner)
       .execute();
   },
 
-  /** Records a failed attempt: retried at `nextAttemptAt`, or dead when `dead`. */
-  async markFailed(db: Db, id: string, owner: string, error: string, nextAttemptAt: Date, dead: boolean): Promise<void> {
+  /** Records a failed attempt: retried `retryInMs` from now (database clock), or dead when `dead`. */
+  async markFailed(db: Db, id: string, owner: string, error: string, retryInMs: number, dead: boolean, pinned: PinnedNow): Promise<void> {
     await db
       .updateTable("outbox_events")
       .set((eb) => ({
         status: dead ? "dead" : "pending",
         attempts: eb("attempts", "+", 1),
         last_error: error.slice(0, 1000),
-        next_attempt_at: nextAttemptAt,
+        next_attempt_at: databaseNow(pinned, dead ? 0 : retryInMs),
         locked_until: null,
         locked_by: null,
       }))
@@ -105,6 +137,21 @@ export const outboxRepository = {
   /** Gives an event back without counting an attempt (the poller was stopped before sending it). */
   async release(db: Db, id: string, owner: string): Promise<void> {
     await db.updateTable("outbox_events").set({ locked_until: null, locked_by: null }).where("id", "=", id).where("locked_by", "=", owner).execute();
+  },
+
+  /** This poller found nothing to do and listens: inserts notify it until `waitMs` from now (database clock). */
+  async markWaiting(db: Db, owner: string, waitMs: number): Promise<void> {
+    const until = databaseNow(null, waitMs);
+    await db
+      .insertInto("outbox_waiting_pollers")
+      .values({ owner, until })
+      .onConflict((oc) => oc.column("owner").doUpdateSet({ until }))
+      .execute();
+  },
+
+  /** This poller is busy again: inserts need not notify on its account. */
+  async markBusy(db: Db, owner: string): Promise<void> {
+    await db.deleteFrom("outbox_waiting_pollers").where("owner", "=", owner).execute();
   },
 
   list(
@@ -136,25 +183,30 @@ export const outboxRepository = {
       .execute();
   },
 
-  /** Due now, unless it is sent or a poller holds a live lease on it (being sent this moment). */
-  async retryNow(db: Db, id: string, now: Date): Promise<boolean> {
-    const result = await db
+  /** Due now (database clock), unless it is sent or a poller holds a live lease on it (being sent this moment). */
+  async retryNow(db: Db, id: string, pinned: PinnedNow): Promise<Date | null> {
+    const now = databaseNow(pinned);
+    const row = await db
       .updateTable("outbox_events")
       .set({ status: "pending", next_attempt_at: now })
       .where("id", "=", id)
       .where("status", "in", ["pending", "dead"])
       .where((w) => w.or([w("locked_until", "is", null), w("locked_until", "<=", now)]))
+      .returning("next_attempt_at")
       .executeTakeFirst();
-    return result.numUpdatedRows > 0n;
+    return row?.next_attempt_at ?? null;
   },
 
-  /** Pending count and the age of the oldest pending event, for the lag metric. */
-  async pendingStats(db: Db, now: Date): Promise<{ pending: number; oldestSeconds: number }> {
+  /** Pending count and the age of the oldest pending event (database clock), for the lag metric. */
+  async pendingStats(db: Db, pinned: PinnedNow): Promise<{ pending: number; oldestSeconds: number }> {
     const row = await db
       .selectFrom("outbox_events")
-      .select([sql<number>`count(*)::int8`.as("pending"), sql<Date | null>`min(created_at)`.as("oldest")])
+      .select([
+        sql<number>`count(*)::int8`.as("pending"),
+        sql<number | null>`extract(epoch from ${databaseNow(pinned)} - min(created_at))::float8`.as("oldest_seconds"),
+      ])
       .where("status", "=", "pending")
       .executeTakeFirstOrThrow();
-    return { pending: Number(row.pending), oldestSeconds: row.oldest ? Math.max(0, (now.getTime() - new Date(row.oldest).getTime()) / 1000) : 0 };
+    return { pending: Number(row.pending), oldestSeconds: Math.max(0, Number(row.oldest_seconds ?? 0)) };
   },
 };

@@ -59,6 +59,8 @@ export function classifyAnswer(status: number, body: string): string {
 
 export interface Watched {
   serverPid: number;
+  /** `bench scale`: the other server instances; CPU is summed over all, peak RSS is the largest. */
+  otherServerPids?: number[];
   gatewayPid?: number;
   /** A client on the maintenance database, and the scratch database to watch in pg_stat_activity. */
   pg?: { client: pg.Client; database: string };
@@ -66,6 +68,8 @@ export interface Watched {
 
 export interface LoadSpec {
   url: string;
+  /** `bench scale`: more instances of the server; connections and requests are split evenly over all. */
+  otherUrls?: string[];
   connections: number;
   /** Exactly this many requests … */
   amount?: number;
@@ -230,11 +234,23 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   let lastLabel: string | undefined;
 
   const { watch } = spec;
-  resetPeakRss(watch.serverPid);
+  const serverPids = [watch.serverPid, ...(watch.otherServerPids ?? [])];
+  const serversCpu = (mainThread = false) => {
+    let user = 0;
+    let sys = 0;
+    for (const pid of serverPids) {
+      const time = processCpu(pid, mainThread);
+      if (!time) return null;
+      user += time.user;
+      sys += time.sys;
+    }
+    return { user, sys };
+  };
+  for (const pid of serverPids) resetPeakRss(pid);
   const sampler = startPgSampler(watch.pg);
   const before = {
-    server: processCpu(watch.serverPid),
-    serverMain: processCpu(watch.serverPid, true),
+    server: serversCpu(),
+    serverMain: serversCpu(true),
     gateway: watch.gatewayPid ? processCpu(watch.gatewayPid) : null,
     postgres: cpuOfProcessesNamed("postgres"),
     backends: await backendCpu(watch.pg),
@@ -243,55 +259,69 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     at: performance.now(),
   };
 
-  let finish: (result: autocannon.Result) => void = () => {};
-  let fail: (error: unknown) => void = () => {};
-  const finished = new Promise<autocannon.Result>((resolve, reject) => {
-    finish = resolve;
-    fail = reject;
-  });
-  const instance = autocannon(
-    {
-      url: spec.url,
-      connections: spec.connections,
-      ...(spec.amount !== undefined ? { amount: spec.amount } : { duration: spec.durationSeconds ?? 5 }),
-      timeout: spec.timeoutSeconds ?? 10,
-      ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
-      requests: [
-        {
-          setupRequest: (request, context) => {
-            const next = spec.feed(built++);
-            (context as { label?: string }).label = next.label;
-            return { ...request, method: next.method, path: next.path, headers: next.headers ?? {}, body: next.body ?? "" };
-          },
-          onResponse: (status, body, context) => {
-            lastOutcome = classifyAnswer(status, body);
-            lastLabel = (context as { label?: string }).label;
-          },
-        },
-      ],
-    },
-    (error, result) => (error ? fail(error) : finish(result)),
-  );
+  const urls = [spec.url, ...(spec.otherUrls ?? [])];
+  const share = (total: number, i: number) => Math.floor(total / urls.length) + (i < total % urls.length ? 1 : 0);
+  const instances = urls.map((url, i) => startAutocannon(url, share(spec.connections, i), spec.amount === undefined ? undefined : share(spec.amount, i)));
   let answered = 0;
   let lastOkAt: number | null = null;
   // "response" follows onResponse synchronously for the same answer, so lastOutcome belongs to it.
-  instance.on("response", (_client, _status, _bytes, ms) => {
-    answered++;
-    latencies.push(ms);
-    outcomes[lastOutcome] = (outcomes[lastOutcome] ?? 0) + 1;
-    if (lastOutcome === "ok") lastOkAt = performance.now();
-    record(byOutcome, lastOutcome, ms);
-    if (lastLabel) record(byLabel, lastLabel, ms);
-  });
+  for (const { instance } of instances) {
+    instance.on("response", (_client, _status, _bytes, ms) => {
+      answered++;
+      latencies.push(ms);
+      outcomes[lastOutcome] = (outcomes[lastOutcome] ?? 0) + 1;
+      if (lastOutcome === "ok") lastOkAt = performance.now();
+      record(byOutcome, lastOutcome, ms);
+      if (lastLabel) record(byLabel, lastLabel, ms);
+    });
+  }
   const ticker = spec.onTick ? setInterval(() => spec.onTick?.(answered), 1000) : null;
-  const result = await finished;
+  const all = await Promise.all(instances.map((i) => i.finished));
   if (ticker) clearInterval(ticker);
+  const result = {
+    requests: { sent: all.reduce((n, r) => n + (r.requests.sent ?? 0), 0) },
+    errors: all.reduce((n, r) => n + r.errors, 0),
+    timeouts: all.reduce((n, r) => n + r.timeouts, 0),
+  };
+
+  function startAutocannon(url: string, connections: number, amount: number | undefined) {
+    let finish: (result: autocannon.Result) => void = () => {};
+    let fail: (error: unknown) => void = () => {};
+    const finished = new Promise<autocannon.Result>((resolve, reject) => {
+      finish = resolve;
+      fail = reject;
+    });
+    const instance = autocannon(
+      {
+        url,
+        connections,
+        ...(amount !== undefined ? { amount } : { duration: spec.durationSeconds ?? 5 }),
+        timeout: spec.timeoutSeconds ?? 10,
+        ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
+        requests: [
+          {
+            setupRequest: (request, context) => {
+              const next = spec.feed(built++);
+              (context as { label?: string }).label = next.label;
+              return { ...request, method: next.method, path: next.path, headers: next.headers ?? {}, body: next.body ?? "" };
+            },
+            onResponse: (status, body, context) => {
+              lastOutcome = classifyAnswer(status, body);
+              lastLabel = (context as { label?: string }).label;
+            },
+          },
+        ],
+      },
+      (error, result) => (error ? fail(error) : finish(result)),
+    );
+    return { instance, finished };
+  }
 
   const elapsed = (performance.now() - before.at) / 1000;
   const self = process.cpuUsage(before.self);
   const machine = machineCpu();
-  const serverCpu = cpuDelta(before.server, processCpu(watch.serverPid));
-  const serverMain = cpuDelta(before.serverMain, processCpu(watch.serverPid, true));
+  const serverCpu = cpuDelta(before.server, serversCpu());
+  const serverMain = cpuDelta(before.serverMain, serversCpu(true));
   const gatewayCpu = watch.gatewayPid ? cpuDelta(before.gateway, processCpu(watch.gatewayPid)) : { user: 0, sys: 0 };
   const postgresAll = cpuOfProcessesNamed("postgres") - before.postgres;
   const backendsAfter = await backendCpu(watch.pg);
@@ -317,7 +347,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     timeouts: result.timeouts,
     cpu: {
       server: serverCpu,
-      serverMainThreadBusy: (serverMain.user + serverMain.sys) / elapsed,
+      serverMainThreadBusy: (serverMain.user + serverMain.sys) / elapsed / serverPids.length,
       serverUsPerRequest: answered > 0 ? ((serverCpu.user + serverCpu.sys) * 1e6) / answered : 0,
       gateway: gatewayCpu.user + gatewayCpu.sys,
       postgres,
@@ -334,7 +364,10 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
             ) / machineTotal
           : 0,
     },
-    serverPeakRssBytes: peakRss(watch.serverPid),
+    serverPeakRssBytes: serverPids.reduce<number | null>((peak, pid) => {
+      const rss = peakRss(pid);
+      return rss === null ? peak : Math.max(peak ?? 0, rss);
+    }, null),
     pg: pgActivity,
   };
 }

@@ -6,6 +6,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
+import { type Chart, writeCharts } from "./charts.ts";
+import { FLOOR_OF, type Floors } from "./floor.ts";
 import type { LoadResult } from "./load.ts";
 import type { ScenarioRow, StageName } from "./scenarios.ts";
 import { repoRoot } from "./services.ts";
@@ -39,9 +41,30 @@ export interface RunResults {
   durationSeconds: number;
   loadAverage: { start: number[]; end: number[] };
   baselines: Array<{ stage: StageName; hono: BaselineSummary; trpc: BaselineSummary }>;
+  /** pgbench's floor for an order, measured in the same run (null: pgbench missing or not asked for). */
+  floors?: Floors | null;
+  /** `bench scale`: one row per scenario and instance count. */
+  scale?: ScaleRow[];
   rows: Array<ScenarioRow & { ratios: Ratios }>;
   passed: boolean;
   targetsMet: boolean;
+}
+
+export interface ScaleRow {
+  scenario: string;
+  instances: number;
+  rps: number;
+  p99: number;
+  /** Server CPU (all instances together) per answered request, µs. */
+  serverUsPerRequest: number;
+  /** PostgreSQL CPU (the scratch database's backends) per answered request, µs. */
+  postgresUsPerRequest: number;
+}
+
+const SCALE_HEADER = ["scenario", "instances", "req/s", "p99 ms", "server µs/req", "PG µs/req"];
+
+function scaleTableRows(rows: ScaleRow[]): string[][] {
+  return rows.map((r) => [r.scenario, String(r.instances), fmtInt(r.rps), fmtMs(r.p99), r.serverUsPerRequest.toFixed(0), r.postgresUsPerRequest.toFixed(0)]);
 }
 
 export interface BaselineSummary {
@@ -58,6 +81,8 @@ export interface Ratios {
   rpsVsTrpc: number | null;
   /** Server CPU per request relative to the tRPC no-op (how many no-ops one request costs). */
   cpuVsTrpc: number | null;
+  /** Throughput relative to its PostgreSQL floor (FLOOR_OF: hot or random products), same run. */
+  rpsVsFloor: number | null;
 }
 
 /**
@@ -75,9 +100,13 @@ export function summarizeBaseline(runs: LoadResult[]): BaselineSummary {
   };
 }
 
-export function ratiosFor(row: ScenarioRow, baseline: { hono: BaselineSummary; trpc: BaselineSummary } | undefined): Ratios {
-  if (!baseline) return { rpsVsHono: null, rpsVsTrpc: null, cpuVsTrpc: null };
+export function ratiosFor(row: ScenarioRow, baseline: { hono: BaselineSummary; trpc: BaselineSummary } | undefined, floors?: Floors | null): Ratios {
+  const floorKind = FLOOR_OF[row.scenario];
+  const floor = floorKind && floors ? floors[floorKind].tps : 0;
+  const rpsVsFloor = floor > 0 ? row.load.rps / floor : null;
+  if (!baseline) return { rpsVsHono: null, rpsVsTrpc: null, cpuVsTrpc: null, rpsVsFloor };
   return {
+    rpsVsFloor,
     rpsVsHono: baseline.hono.rps > 0 ? row.load.rps / baseline.hono.rps : null,
     rpsVsTrpc: baseline.trpc.rps > 0 ? row.load.rps / baseline.trpc.rps : null,
     cpuVsTrpc: baseline.trpc.serverUsPerRequest > 0 ? row.load.cpu.serverUsPerRequest / baseline.trpc.serverUsPerRequest : null,
@@ -143,6 +172,7 @@ export function consoleReport(results: RunResults): string {
     "×Hono",
     "×tRPC",
     "CPU×tRPC",
+    "×floor",
     "targets",
     "checks",
   ];
@@ -162,10 +192,11 @@ export function consoleReport(results: RunResults): string {
     fmtRatio(r.ratios.rpsVsHono),
     fmtRatio(r.ratios.rpsVsTrpc),
     fmtRatio(r.ratios.cpuVsTrpc),
+    fmtRatio(r.ratios.rpsVsFloor),
     targetText(r),
     checksText(r),
   ]);
-  const right = [false, true, true, true, true, false, true, true, true, true, true, true, true, true, true, false, false];
+  const right = [false, true, true, true, true, false, true, true, true, true, true, true, true, true, true, true, false, false];
   const baselines = textTable(["baseline", "req/s", "p50 ms", "p99 ms", "runs (start / end)", "µs/req"], baselineRows(results), [
     false,
     true,
@@ -177,11 +208,18 @@ export function consoleReport(results: RunResults): string {
   const failed = results.rows.flatMap((r) =>
     r.checks.filter((c) => !c.ok).map((c) => `  ✖ ${r.scenario}: ${c.name}: ${c.detail}${c.sample ? `\n      ${JSON.stringify(c.sample)}` : ""}`),
   );
+  const floors = results.floors
+    ? ["", textTable(["PostgreSQL floor (pgbench)", "orders/s", "p50 ms", "p99 ms", "clients"], floorRows(results.floors), [false, true, true, true, true])]
+    : [];
+  const outbox = results.rows.filter((r) => outboxDrain(r)).map((r) => `outbox drain after ${r.scenario}: ${outboxText(r)}`);
   return [
     "",
     baselines,
+    ...floors,
     "",
     textTable(header, rows, right),
+    ...(outbox.length ? ["", ...outbox] : []),
+    ...(results.scale?.length ? ["", textTable(SCALE_HEADER, scaleTableRows(results.scale), [false, true, true, true, true, true])] : []),
     "",
     failed.length ? `INVARIANTS FAILED:\n${failed.join("\n")}` : `All invariants held (${results.rows.reduce((n, r) => n + r.checks.length, 0)} checks).`,
     `Targets: ${results.rows.flatMap((r) => r.targets).filter((t) => t.met).length} met, ${results.rows.flatMap((r) => r.targets).filter((t) => !t.met).length} missed.`,
@@ -307,13 +345,36 @@ function detailSections(results: RunResults): string[] {
   return out;
 }
 
-function outboxText(row: ScenarioRow): string {
-  const o = row.extra?.outboxAfterRun as { pendingAtStart: number; seconds: number; pendingAtEnd: number } | undefined;
-  if (!o || o.pendingAtStart === 0) return "–";
-  return `${fmtInt(o.pendingAtStart)} delivered in ${o.seconds.toFixed(1)} s${o.pendingAtEnd > 0 ? ` (${fmtInt(o.pendingAtEnd)} left)` : ""}`;
+export interface OutboxDrain {
+  pendingAtStart: number;
+  seconds: number;
+  pendingAtEnd: number;
+  /** Events delivered per second while draining (what was pending when the load ended). */
+  eventsPerSecond: number;
 }
 
-export function resultsMarkdown(results: RunResults): string {
+function outboxDrain(row: ScenarioRow): OutboxDrain | null {
+  const o = row.extra?.outboxAfterRun as OutboxDrain | undefined;
+  return o && o.pendingAtStart > 0 ? o : null;
+}
+
+function outboxText(row: ScenarioRow): string {
+  const o = outboxDrain(row);
+  if (!o) return "–";
+  return `${fmtInt(o.pendingAtStart - o.pendingAtEnd)} delivered in ${o.seconds.toFixed(1)} s: ${fmtInt(o.eventsPerSecond ?? 0)} events/s${o.pendingAtEnd > 0 ? ` (${fmtInt(o.pendingAtEnd)} left)` : ""}`;
+}
+
+function floorRows(floors: Floors): string[][] {
+  return [floors.hot, floors.random].map((f) => [
+    f.kind === "hot" ? "one hot product" : "random products",
+    fmtInt(f.tps),
+    fmtMs(f.latencyMs.p50),
+    fmtMs(f.latencyMs.p99),
+    String(floors.clients),
+  ]);
+}
+
+export function resultsMarkdown(results: RunResults, charts: Chart[] = []): string {
   const m = results.machine;
   const lines: string[] = [];
   lines.push(`_Generated by \`${m.command}\` on ${m.date} (commit ${m.commit}); the run took ${results.durationSeconds.toFixed(0)} s._`, "");
@@ -341,13 +402,24 @@ export function resultsMarkdown(results: RunResults): string {
     ]),
     "",
   );
+  if (results.floors) {
+    const f = results.floors;
+    lines.push(
+      `**PostgreSQL floor for an order** (pgbench, \`-M prepared\`, ${f.clients} clients — the server's pool — for ${f.seconds} s each, on a scratch database with Agora's four tables; see scripts/bench/floor.ts): ` +
+        "one transaction debits a random customer's wallet, inserts the order and its line, and takes the stock last, on one hot product and on random products. " +
+        "`×floor` below: the scenario's req/s divided by its floor (hot: coupon-storm, order-rush-hot; random: order-rush-spread, charge-storm).",
+      "",
+      markdownTable(["floor", "orders/s", "p50 ms", "p99 ms", "clients"], floorRows(f), [false, true, true, true, true]),
+      "",
+    );
+  }
   lines.push(
     "**Results.** `×Hono` / `×tRPC`: the scenario's req/s divided by that baseline's req/s (same server process). Answers are counted from the response bodies: `ok`, or the domain error code.",
     "",
   );
   lines.push(
     markdownTable(
-      ["scenario", "load", "req/s", "target metric", "p50 ms", "p99 ms", "answers", "×Hono", "×tRPC", "targets", "invariants"],
+      ["scenario", "load", "req/s", "target metric", "p50 ms", "p99 ms", "answers", "×Hono", "×tRPC", "×floor", "targets", "invariants"],
       results.rows.map((r) => [
         r.scenario,
         `${r.load.connections} conn, ${r.params.requests !== undefined ? `${fmtInt(Number(r.params.requests))} req` : `${r.params.durationSeconds} s`}`,
@@ -358,10 +430,11 @@ export function resultsMarkdown(results: RunResults): string {
         answersText(r.load),
         fmtRatio(r.ratios.rpsVsHono),
         fmtRatio(r.ratios.rpsVsTrpc),
+        fmtRatio(r.ratios.rpsVsFloor),
         r.targets.length ? r.targets.map((t) => `${t.met ? "✅" : "❌"} ${t.label} (${t.actual})`).join("<br>") : "–",
         checksText(r),
       ]),
-      [false, false, true, true, true, true, false, true, true, false, false],
+      [false, false, true, true, true, true, false, true, true, true, false, false],
     ),
     "",
   );
@@ -434,6 +507,18 @@ export function resultsMarkdown(results: RunResults): string {
     "",
   );
   lines.push(...detailSections(results));
+  if (results.scale?.length) {
+    lines.push(
+      "**Scale** (`bun run bench scale`): the same scenarios on 1, 2 and 3 server instances sharing one PostgreSQL and one Redis, the connections split evenly over the instances; CPU per request summed over every instance.",
+      "",
+      markdownTable(SCALE_HEADER, scaleTableRows(results.scale), [false, true, true, true, true, true]),
+      "",
+    );
+  }
+  if (charts.length > 0) {
+    lines.push("**Charts** (docs/benchmarks/*.svg, drawn by scripts/bench/charts.ts):", "");
+    for (const chart of charts) lines.push(`![${chart.title}](benchmarks/${chart.file})`, "");
+  }
   const failed = results.rows.flatMap((r) => r.checks.filter((c) => !c.ok).map((c) => `- ${r.scenario}: ${c.name}: ${c.detail}`));
   lines.push(
     failed.length
@@ -444,9 +529,10 @@ export function resultsMarkdown(results: RunResults): string {
   return lines.join("\n");
 }
 
-export function writeDocs(results: RunResults, template: string): { md: string; json: string } {
+export async function writeDocs(results: RunResults, template: string): Promise<{ md: string; json: string; charts: Chart[] }> {
   const docs = join(repoRoot, "docs");
   mkdirSync(docs, { recursive: true });
+  const charts = await writeCharts(results, join(docs, "benchmarks"));
   const json = join(docs, "benchmarks.json");
   writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`);
   const md = join(docs, "benchmarks.md");
@@ -454,8 +540,8 @@ export function writeDocs(results: RunResults, template: string): { md: string; 
   const base = current.includes(START) && current.includes(END) ? current : template;
   const before = base.slice(0, base.indexOf(START) + START.length);
   const after = base.slice(base.indexOf(END));
-  writeFileSync(md, `${before}\n\n${resultsMarkdown(results)}\n${after}`);
-  return { md, json };
+  writeFileSync(md, `${before}\n\n${resultsMarkdown(results, charts)}\n${after}`);
+  return { md, json, charts };
 }
 
 export const RESULTS_MARKERS = { START, END };

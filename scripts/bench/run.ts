@@ -5,6 +5,7 @@
  *   bun run bench all                     every scenario; writes docs/benchmarks.{md,json}
  *   bun run bench coupon-storm charge-storm
  *   bun run bench list                    the scenarios and their targets
+ *   bun run bench scale                   coupon-storm and order-rush-spread on 1, 2 and 3 server instances
  *
  * Options:
  *   --docs / --no-docs        write docs/benchmarks.md and docs/benchmarks.json (default: only for `all`)
@@ -21,6 +22,8 @@
  *   --try-sql "STATEMENT"     run it in the reads database once its products are loaded (try an index
  *                             before proposing a migration), repeatable
  *   --db-set name=value       ALTER DATABASE <scratch> SET name = value (e.g. synchronous_commit=off), repeatable
+ *   --no-floor                no pgbench floor (it runs before the flash stage when a write scenario is selected)
+ *   --floor-seconds S         how long each pgbench floor runs (default 5)
  *   --wait-quiet S            before each load, wait up to S seconds until the machine is below 15% busy
  *                             (other people's test runs on a shared machine); the share used by others
  *                             during each run is reported either way
@@ -35,12 +38,35 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { sql } from "kysely";
 import pg from "pg";
-import { type CheckOptions, checkInvariants } from "./invariants.ts";
+import { writeCharts } from "./charts.ts";
+import { FLOOR_OF, FLOOR_TARGETS, measureFloors } from "./floor.ts";
+import { type CheckOptions, type CheckResult, checkInvariants } from "./invariants.ts";
 import { type LoadResult, runLoad, trpcQuery, type Watched, waitForQuiet } from "./load.ts";
 import { api, type Customer, FUNDING_NOTE, fundCustomers, loginAdmin, signUpCustomers } from "./prep.ts";
 import { loadAverage } from "./proc.ts";
-import { consoleReport, currentCommit, machineFacts, type RunResults, ratiosFor, summarizeBaseline, writeDocs, writeRunJson } from "./report.ts";
-import { allScenarios, type CustomerNeeds, FUNDING, relativeTarget, type Scenario, type ScenarioRow, type StageContext, type StageName } from "./scenarios.ts";
+import {
+  consoleReport,
+  currentCommit,
+  machineFacts,
+  type OutboxDrain,
+  type RunResults,
+  ratiosFor,
+  type ScaleRow,
+  summarizeBaseline,
+  writeDocs,
+  writeRunJson,
+} from "./report.ts";
+import {
+  allScenarios,
+  type CustomerNeeds,
+  FUNDING,
+  relativeTarget,
+  type Scenario,
+  type ScenarioRow,
+  type StageContext,
+  type StageName,
+  type TargetResult,
+} from "./scenarios.ts";
 import {
   type Child,
   cleanupAll,
@@ -78,6 +104,9 @@ interface RunOptions {
   trySql: string[];
   /** Resolve the shoppers' sessions right before each storm (default), or measure them cold. */
   warmSessions: boolean;
+  /** Measure the pgbench floor for an order when a write scenario runs. */
+  floor: boolean;
+  floorSeconds: number;
 }
 
 /** A mistake on the command line: reported without a stack trace. */
@@ -99,6 +128,8 @@ function parseArgs(argv: string[]): RunOptions {
     connections: null,
     trySql: [],
     warmSessions: true,
+    floor: true,
+    floorSeconds: 5,
   };
   let docs: boolean | null = null;
   for (let i = 0; i < argv.length; i++) {
@@ -124,6 +155,8 @@ function parseArgs(argv: string[]): RunOptions {
     else if (arg === "--connections") options.connections = Number(value());
     else if (arg === "--try-sql") options.trySql.push(value());
     else if (arg === "--cold-sessions") options.warmSessions = false;
+    else if (arg === "--no-floor") options.floor = false;
+    else if (arg === "--floor-seconds") options.floorSeconds = Number(value());
     else if (arg === "--db-set") {
       const [k, ...v] = value().split("=");
       if (!k || !/^[a-z_]+$/.test(k) || v.length === 0) throw new UsageError("--db-set takes name=value (a PostgreSQL setting)");
@@ -241,6 +274,8 @@ async function startStage(
   logDir: string,
   fakes: Fakes,
   monitor: pg.Client,
+  /** `bench scale`: server instances on the same database and Redis prefix (the carrier's webhooks go to the first). */
+  instances = 1,
 ): Promise<Stage> {
   progress(name, "creating the scratch database and Redis prefix");
   const database = await createScratchDatabase(name, options.dbSettings);
@@ -299,9 +334,28 @@ async function startStage(
     name,
     `server pid ${server.pid} on ${server.url} (NODE_ENV=production, LOG_LEVEL=warn${options.pool ? `, DB_POOL_SIZE=${options.pool}` : ""}${name === "reads" ? ", POPULAR_CACHE_SECONDS=0" : ""})`,
   );
+  const otherServers: Child[] = [];
+  for (let i = 2; i <= instances; i++) {
+    const otherPort = await freePort();
+    const other = await spawnChild({
+      name: `server-${name}-${i}`,
+      args: ["apps/server/main.ts"],
+      env: childEnv({ ...env, PORT: String(otherPort) }),
+      port: otherPort,
+      readyPath: "/ready",
+      logDir,
+    });
+    progress(name, `server instance ${i} pid ${other.pid} on ${other.url}`);
+    otherServers.push(other);
+  }
   const client = api(server.url);
   const adminToken = await loginAdmin(client, admin.email, admin.password);
-  const watch: Watched = { serverPid: server.pid, gatewayPid: fakes.gateway.pid, pg: { client: monitor, database: database.name } };
+  const watch: Watched = {
+    serverPid: server.pid,
+    otherServerPids: otherServers.map((other) => other.pid),
+    gatewayPid: fakes.gateway.pid,
+    pg: { client: monitor, database: database.name },
+  };
 
   // Customers: signed up (sessions) and charged (wallets) through the API.
   let pool: { all: Customer[]; funded: Customer[]; unfunded: Customer[] } = { all: [], funded: [], unfunded: [] };
@@ -364,6 +418,7 @@ async function startStage(
       let lastTick = 0;
       const result = await runLoad({
         url: server.url,
+        otherUrls: otherServers.map((other) => other.url),
         connections: spec.connections,
         amount: spec.amount,
         durationSeconds: spec.durationSeconds,
@@ -406,6 +461,7 @@ async function startStage(
     watch,
     baselines,
     async stop() {
+      for (const other of otherServers) await other.stop();
       await server.stop();
       await carrier?.stop();
       await database.drop();
@@ -431,7 +487,7 @@ async function measureBaselines(stage: Stage, when: string): Promise<void> {
  * notifications) in the background. Waits until that is done, so it does not run into the next
  * scenario's measurement; returns what was pending and how long delivery took.
  */
-async function drainOutbox(stage: Stage, maxSeconds = 120): Promise<{ pendingAtStart: number; seconds: number; pendingAtEnd: number }> {
+async function drainOutbox(stage: Stage, maxSeconds = 120): Promise<OutboxDrain> {
   const pending = async () =>
     Number(
       (await sql<{ n: number }>`SELECT count(*)::int AS n FROM outbox_events WHERE status = 'pending' AND next_attempt_at <= now()`.execute(stage.ctx.db))
@@ -442,7 +498,7 @@ async function drainOutbox(stage: Stage, maxSeconds = 120): Promise<{ pendingAtS
   let left = pendingAtStart;
   let lastReport = started;
   while (left > 0 && performance.now() - started < maxSeconds * 1000) {
-    await sleep(500);
+    await sleep(100);
     left = await pending();
     if (performance.now() - lastReport > 5000) {
       progress(stage.name, `outbox: ${fmtInt(left)} of ${fmtInt(pendingAtStart)} events still to deliver`);
@@ -450,9 +506,53 @@ async function drainOutbox(stage: Stage, maxSeconds = 120): Promise<{ pendingAtS
     }
   }
   const seconds = (performance.now() - started) / 1000;
+  const eventsPerSecond = seconds > 0 ? (pendingAtStart - left) / seconds : 0;
   if (pendingAtStart > 0)
-    progress(stage.name, `outbox: ${fmtInt(pendingAtStart - left)} events delivered in ${seconds.toFixed(1)} s${left > 0 ? `, ${fmtInt(left)} left` : ""}`);
-  return { pendingAtStart, seconds, pendingAtEnd: left };
+    progress(
+      stage.name,
+      `outbox: ${fmtInt(pendingAtStart - left)} events delivered in ${seconds.toFixed(1)} s: outbox drain ${fmtInt(eventsPerSecond)} events/s${left > 0 ? `, ${fmtInt(left)} left` : ""}`,
+    );
+  return { pendingAtStart, seconds, pendingAtEnd: left, eventsPerSecond };
+}
+
+/** `bench scale`: these scenarios on 1, 2 and 3 server instances sharing one PostgreSQL and one Redis. */
+const SCALE_SCENARIOS = ["coupon-storm", "order-rush-spread"];
+const SCALE_INSTANCES = [1, 2, 3];
+
+type PlatformStats = { received: number; applied: number; duplicates: number } | null;
+
+async function dataPlatformStats(fakes: Fakes): Promise<PlatformStats> {
+  if (!fakes.dataPlatform) return null;
+  const answer = await fetch(`${fakes.dataPlatform.url}/_stats`).catch(() => null);
+  return answer?.ok ? ((await answer.json()) as PlatformStats) : null;
+}
+
+/** Several instances poll the same outbox: every event reached the data platform, none twice. */
+function sentOnceCheck(before: PlatformStats, after: PlatformStats, drain: OutboxDrain): CheckResult {
+  const name = "outbox: each event sent once across instances (data platform)";
+  if (!before || !after) return { name, ok: false, detail: "the fake data platform's /_stats did not answer" };
+  const received = after.received - before.received;
+  const applied = after.applied - before.applied;
+  const duplicates = after.duplicates - before.duplicates;
+  return {
+    name,
+    ok: duplicates === 0 && received === applied && drain.pendingAtEnd === 0,
+    detail: `${fmtInt(applied)} applied, ${fmtInt(received)} calls, ${fmtInt(duplicates)} duplicates, ${fmtInt(drain.pendingAtEnd)} still pending`,
+  };
+}
+
+/** The server's DB_POOL_SIZE when --pool is not given (apps/server/config.ts): the floor's client count. */
+const SERVER_POOL_DEFAULT = 20;
+
+/** Issue 9: the sale's events out within seconds, never a growing backlog at the order rate. */
+const OUTBOX_DRAIN_TARGETS: Readonly<Record<string, number>> = { "order-rush-spread": 600 };
+
+function outboxDrainTarget(drain: OutboxDrain, eventsPerSecond: number): TargetResult {
+  return {
+    label: `outbox drain ≥ ${fmtInt(eventsPerSecond)} events/s`,
+    met: drain.pendingAtEnd === 0 && drain.eventsPerSecond >= eventsPerSecond,
+    actual: `${fmtInt(drain.eventsPerSecond)} events/s (${fmtInt(drain.pendingAtStart - drain.pendingAtEnd)} in ${drain.seconds.toFixed(1)} s)`,
+  };
 }
 
 function printRow(row: ScenarioRow): void {
@@ -471,9 +571,15 @@ async function main(): Promise<number> {
     for (const s of scenarios) process.stdout.write(`  ${s.name.padEnd(18)} [${s.stage}] ${s.description}\n  ${"".padEnd(18)} target: ${s.target}\n`);
     return options.names.length === 0 ? 2 : 0;
   }
-  const unknown = options.names.filter((n) => n !== "all" && !scenarios.some((s) => s.name === n));
+  const unknown = options.names.filter((n) => n !== "all" && n !== "scale" && !scenarios.some((s) => s.name === n));
   if (unknown.length) throw new UsageError(`unknown scenario(s): ${unknown.join(", ")} (try: bun run bench list)`);
-  const selected = options.names.includes("all") ? scenarios : scenarios.filter((s) => options.names.includes(s.name));
+  const scale = options.names.includes("scale");
+  if (scale && options.names.length > 1) throw new UsageError("`bench scale` runs on its own");
+  const selected = scale
+    ? scenarios.filter((s) => SCALE_SCENARIOS.includes(s.name))
+    : options.names.includes("all")
+      ? scenarios
+      : scenarios.filter((s) => options.names.includes(s.name));
 
   const startedAt = performance.now();
   const commitAtStart = currentCommit();
@@ -498,11 +604,46 @@ async function main(): Promise<number> {
   const redisVersion = /redis_version:(\S+)/.exec(await infoClient.info("server"))?.[1] ?? "unknown";
   infoClient.disconnect();
 
+  // The floor first, on a machine not yet busy with this run's server and fakes.
+  const floors =
+    options.floor && !scale && selected.some((s) => FLOOR_OF[s.name]) ? await measureFloors(options.pool ?? SERVER_POOL_DEFAULT, options.floorSeconds) : null;
+
   const fakes = await startFakes(logDir);
   const rows: Array<ScenarioRow> = [];
   const stageBaselines: RunResults["baselines"] = [];
+  const scaleRows: ScaleRow[] = [];
 
-  for (const stageName of ["flash", "reads"] as const) {
+  for (const instances of scale ? SCALE_INSTANCES : []) {
+    const stage = await startStage("flash", selected, options, runId, logDir, fakes, monitor, instances);
+    for (const scenario of selected) {
+      progress(scenario.name, `starting on ${instances} instance(s): ${scenario.description}`);
+      const platformBefore = await dataPlatformStats(fakes);
+      const before = loadAverage();
+      const produced = await scenario.run(stage.ctx);
+      const after = loadAverage();
+      const outbox = await drainOutbox(stage);
+      const platformAfter = await dataPlatformStats(fakes);
+      for (const r of produced) {
+        r.loadAverage = { before, after };
+        r.extra = { ...r.extra, outboxAfterRun: outbox, instances };
+        r.checks.push(sentOnceCheck(platformBefore, platformAfter, outbox));
+        scaleRows.push({
+          scenario: r.scenario,
+          instances,
+          rps: r.load.rps,
+          p99: r.load.latencyMs.p99,
+          serverUsPerRequest: r.load.cpu.serverUsPerRequest,
+          postgresUsPerRequest: r.load.answered > 0 ? (r.load.cpu.postgres * 1e6) / r.load.answered : 0,
+        });
+        r.scenario = `${r.scenario} ×${instances}`;
+        printRow(r);
+        rows.push(r);
+      }
+    }
+    await stage.stop();
+  }
+
+  for (const stageName of scale ? [] : (["flash", "reads"] as const)) {
     const stageScenarios = selected.filter((s) => s.stage === stageName);
     if (stageScenarios.length === 0) continue;
     const stage = await startStage(stageName, stageScenarios, options, runId, logDir, fakes, monitor);
@@ -516,6 +657,8 @@ async function main(): Promise<number> {
       for (const r of produced) {
         r.loadAverage = { before, after };
         r.extra = { ...r.extra, outboxAfterRun: outbox };
+        const drainTarget = OUTBOX_DRAIN_TARGETS[r.scenario];
+        if (drainTarget !== undefined && outbox.pendingAtStart > 0) r.targets.push(outboxDrainTarget(outbox, drainTarget));
         printRow(r);
         rows.push(r);
       }
@@ -543,13 +686,24 @@ async function main(): Promise<number> {
     durationSeconds: (performance.now() - startedAt) / 1000,
     loadAverage: { start: loadStart, end: loadAverage() },
     baselines: stageBaselines,
-    rows: rows.map((r) => ({
-      ...r,
-      ratios: ratiosFor(
+    floors,
+    ...(scale ? { scale: scaleRows } : {}),
+    rows: rows.map((r) => {
+      const ratios = ratiosFor(
         r,
         stageBaselines.find((b) => b.stage === r.stage),
-      ),
-    })),
+        floors,
+      );
+      const factor = FLOOR_TARGETS[r.scenario];
+      const kind = FLOOR_OF[r.scenario];
+      if (factor !== undefined && kind && floors && ratios.rpsVsFloor !== null) {
+        const met = ratios.rpsVsFloor >= factor;
+        const label = `≥ ${factor} × the in-run ${kind === "hot" ? "hot-product" : "random-product"} floor`;
+        r.targets = [...r.targets, { label, met, actual: `${ratios.rpsVsFloor.toFixed(2)} × (${fmtInt(r.load.rps)} vs ${fmtInt(floors[kind].tps)}/s)` }];
+        printRow({ ...r, checks: [], targets: r.targets.slice(-1) });
+      }
+      return { ...r, ratios };
+    }),
     passed: rows.every((r) => r.checks.every((c) => c.ok)),
     targetsMet: rows.every((r) => r.targets.every((t) => t.met)),
   };
@@ -557,8 +711,11 @@ async function main(): Promise<number> {
   const file = writeRunJson(results, stamp);
   progress("results", `written to ${file}`);
   if (options.docs) {
-    const written = writeDocs(results, DOCS_TEMPLATE);
-    progress("results", `written to ${written.md} and ${written.json}`);
+    const written = await writeDocs(results, DOCS_TEMPLATE);
+    progress("results", `written to ${written.md} and ${written.json}; charts: ${written.charts.map((c) => `docs/benchmarks/${c.file}`).join(", ") || "none"}`);
+  } else {
+    const charts = await writeCharts(results, join(repoRoot, "bench-results", "charts", stamp));
+    if (charts.length > 0) progress("results", `charts in bench-results/charts/${stamp}/: ${charts.map((c) => c.file).join(", ")}`);
   }
   if (options.profile) {
     const dir = join(repoRoot, "bench-results", "profiles");

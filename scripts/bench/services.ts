@@ -104,8 +104,12 @@ export interface ScratchDatabase {
 
 const SCRATCH_NAME = /^agora_bench_[a-z0-9_]+$/;
 
-/** Creates `agora_bench_<random>`, migrates it, and registers its drop. */
-export async function createScratchDatabase(label: string, settings: Record<string, string> = {}): Promise<ScratchDatabase> {
+/** Creates `agora_bench_<random>`, migrates it (unless `migrate: false`), and registers its drop. */
+export async function createScratchDatabase(
+  label: string,
+  settings: Record<string, string> = {},
+  { migrate = true }: { migrate?: boolean } = {},
+): Promise<ScratchDatabase> {
   const name = `agora_bench_${label}_${randomId(8)}`;
   if (!SCRATCH_NAME.test(name)) throw new Error(`bad scratch database name ${name}`);
   await withAdmin((c) => c.query(`CREATE DATABASE "${name}"`));
@@ -120,7 +124,7 @@ export async function createScratchDatabase(label: string, settings: Record<stri
   }
   const url = databaseUrl(name);
   handle = await createDatabase({ url, poolSize: 8 });
-  await migrateToLatest(handle.db);
+  if (migrate) await migrateToLatest(handle.db);
   return { name, url, handle, drop };
 }
 

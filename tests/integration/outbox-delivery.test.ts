@@ -1,0 +1,160 @@
+/**
+ * The running outbox poller (start/stop, not runOnce): woken by NOTIFY when events arrive, and
+ * per-aggregate order kept while two pollers send many events at once.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import pg from "pg";
+import { inTransaction } from "../../db/index.ts";
+import { createLogger } from "../../modules/kernel/index.ts";
+import { createOutboxPoller, type DeliverableEvent, enqueueEvents, type OutboxHandler } from "../../modules/outbox/index.ts";
+import { startTestAgora, type TestAgora } from "../support/agora.ts";
+
+let t: TestAgora;
+const silent = createLogger("silent");
+
+beforeAll(async () => {
+  t = await startTestAgora();
+});
+afterAll(() => t.close());
+
+/** Polls `check` until it holds or `ms` pass; returns whether it held. */
+async function eventually(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await Bun.sleep(20);
+  }
+}
+
+async function enqueue(events: Array<{ aggregateId: number; n: number }>): Promise<void> {
+  await inTransaction(t.db, (trx) =>
+    enqueueEvents(
+      trx,
+      t.clock.now(),
+      events.map((e) => ({ aggregateType: "order", aggregateId: e.aggregateId, type: "order.cancelled", payload: { n: e.n } })),
+    ),
+  );
+}
+
+async function pendingFor(destination: string): Promise<number> {
+  const rows = await t.db.selectFrom("outbox_events").select("id").where("destination", "=", destination).where("status", "=", "pending").execute();
+  return rows.length;
+}
+
+describe("wake-up on NOTIFY", () => {
+  test("an idle poller with an hour-long interval sends a new event at once: the insert's NOTIFY woke it", async () => {
+    const received: DeliverableEvent[] = [];
+    const poller = createOutboxPoller({
+      db: t.db,
+      clock: t.clock,
+      logger: silent,
+      listen: t.database.handle.listen,
+      handlers: { "data-platform": async (event) => void received.push(event) },
+      config: { pollIntervalMs: 3_600_000 },
+    });
+    poller.start();
+    try {
+      // Idle: it has registered as waiting (so inserts notify) and sleeps for the hour.
+      const registered = async () =>
+        (await t.db.selectFrom("outbox_waiting_pollers").select("owner").where("owner", "=", poller.owner).executeTakeFirst()) !== undefined;
+      expect(await eventually(registered, 5_000)).toBe(true);
+
+      await enqueue([{ aggregateId: 700_001, n: 0 }]);
+      // Without the NOTIFY it would wait out the hour; a few seconds is plenty for the wake-up.
+      expect(await eventually(async () => received.length === 1, 5_000)).toBe(true);
+      expect(received[0]).toMatchObject({ aggregateId: "700001", type: "order.cancelled", payload: { n: 0 } });
+
+      // Having found nothing more, it waits again, and the next event wakes it again.
+      expect(await eventually(registered, 5_000)).toBe(true);
+      await enqueue([{ aggregateId: 700_002, n: 0 }]);
+      expect(await eventually(async () => received.length === 2, 5_000)).toBe(true);
+    } finally {
+      await poller.stop();
+    }
+    // A stopped poller no longer asks inserts to notify.
+    expect(await t.db.selectFrom("outbox_waiting_pollers").select("owner").where("owner", "=", poller.owner).execute()).toHaveLength(0);
+  });
+
+  test("while no poller waits, inserting events does not notify (notifying commits would serialize the order path)", async () => {
+    await t.db.deleteFrom("outbox_waiting_pollers").execute();
+    const listener = new pg.Client({ connectionString: t.database.url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on("notification", (message) => heard.push(message.channel));
+    await listener.query("LISTEN agora_outbox");
+    try {
+      await enqueue([{ aggregateId: 700_010, n: 0 }]);
+      await t.db
+        .insertInto("outbox_waiting_pollers")
+        .values({ owner: "someone", until: new Date(Date.now() + 60_000) })
+        .execute();
+      await enqueue([{ aggregateId: 700_011, n: 0 }]);
+      // A waiting registration that ran out (its poller died) is ignored.
+      await t.db
+        .updateTable("outbox_waiting_pollers")
+        .set({ until: new Date(Date.now() - 1_000) })
+        .execute();
+      await enqueue([{ aggregateId: 700_012, n: 0 }]);
+      // NOTIFY is delivered at commit; one round trip on the listener flushes what arrived.
+      await listener.query("SELECT 1");
+      await Bun.sleep(100);
+      expect(heard).toEqual(["agora_outbox"]);
+    } finally {
+      await listener.end();
+      await t.db.deleteFrom("outbox_waiting_pollers").execute();
+      await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
+    }
+  });
+});
+
+describe("order under concurrency", () => {
+  test("two running pollers, 5 orders × 30 events (far more room than orders): each event sent once, each order's events in order", async () => {
+    await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
+    const orders = 5;
+    const perOrder = 30;
+    // One transaction per step, the way an order's events are written over its life.
+    for (let n = 0; n < perOrder; n++) await enqueue(Array.from({ length: orders }, (_, i) => ({ aggregateId: 800_000 + i, n })));
+
+    const seen = new Map<string, number[]>();
+    const inFlight = new Set<string>();
+    let overlapped = 0;
+    const handler: OutboxHandler = async (event) => {
+      // Two events of one order must never be out at the same moment, let alone overtake each other.
+      if (inFlight.has(event.aggregateId)) overlapped++;
+      inFlight.add(event.aggregateId);
+      await Bun.sleep(Math.floor(Math.random() * 4));
+      inFlight.delete(event.aggregateId);
+      seen.set(event.aggregateId, [...(seen.get(event.aggregateId) ?? []), event.payload.n as number]);
+    };
+    const pollers = ["left", "right"].map((instanceId) =>
+      createOutboxPoller({
+        db: t.db,
+        clock: t.clock,
+        logger: silent,
+        instanceId,
+        listen: t.database.handle.listen,
+        handlers: { "data-platform": handler },
+        config: { pollIntervalMs: 50, concurrency: 16, batchSize: 8 },
+      }),
+    );
+    for (const poller of pollers) poller.start();
+    try {
+      expect(await eventually(async () => (await pendingFor("data-platform")) === 0, 30_000)).toBe(true);
+    } finally {
+      await Promise.all(pollers.map((poller) => poller.stop()));
+    }
+
+    expect(overlapped).toBe(0);
+    expect(seen.size).toBe(orders);
+    for (const [, sequence] of seen) expect(sequence).toEqual(Array.from({ length: perOrder }, (_, n) => n));
+    const bySender = await t.db
+      .selectFrom("outbox_events")
+      .select(["status", (eb) => eb.fn.countAll<number>().as("n")])
+      .where("destination", "=", "data-platform")
+      .where("aggregate_id", ">=", "800000")
+      .groupBy("status")
+      .execute();
+    expect(bySender.map((r) => ({ status: r.status, n: Number(r.n) }))).toEqual([{ status: "sent", n: orders * perOrder }]);
+  });
+});
