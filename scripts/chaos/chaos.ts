@@ -7,6 +7,7 @@
 import { sql } from "kysely";
 import { type CheckResult, checkInvariants } from "../bench/invariants.ts";
 import { api, createCoupon, createProducts, loginAdmin, signUpCustomers } from "../bench/prep.ts";
+import { loadAverage } from "../bench/proc.ts";
 import { randomId, sleep } from "../bench/util.ts";
 import { type AppliedEvent, chaosChecks, type FaultWindow, overIssueNumbers, type Tally } from "./checks.ts";
 import { type ChaosEnvironment, getJson, startEnvironment } from "./environment.ts";
@@ -42,6 +43,8 @@ export interface ScenarioResult {
   stormSeconds: number;
   settleSeconds: number;
   windows: FaultWindow[];
+  /** The machine's load average before and after the storm (others' work shares the cores). */
+  loadAverage: { before: number[]; after: number[] };
   timeline: string[];
   tally: Tally;
   checks: CheckResult[];
@@ -76,7 +79,9 @@ function samplePool(env: ChaosEnvironment, clock: () => number, file: string): {
           SELECT state, wait_event_type AS wait, count(*)::int AS n FROM pg_stat_activity WHERE datname = ${env.database.name} AND application_name = 'agora' GROUP BY 1, 2`.execute(
           env.database.handle.db,
         );
-        lines.push(`${(clock() / 1000).toFixed(1)} s pool ${pool || "?"}; backends ${activity.rows.map((r) => `${r.state}/${r.wait ?? "-"}=${r.n}`).join(" ")}`);
+        lines.push(
+          `${(clock() / 1000).toFixed(1)} s pool ${pool || "?"}; backends ${activity.rows.map((r) => `${r.state}/${r.wait ?? "-"}=${r.n}`).join(" ")}`,
+        );
       } catch (error) {
         lines.push(`${(clock() / 1000).toFixed(1)} s sample failed: ${String(error).slice(0, 120)}`);
       }
@@ -103,13 +108,24 @@ export async function runScenario(scenario: Scenario, options: ChaosOptions): Pr
   };
 
   log("starting the scratch database, Redis prefix, fakes and server");
-  const env: ChaosEnvironment = await startEnvironment({ label: scenario.name, logDir: `${options.logDir}/${scenario.name}`, serverEnv: scenario.serverEnv, clock });
+  const env: ChaosEnvironment = await startEnvironment({
+    label: scenario.name,
+    logDir: `${options.logDir}/${scenario.name}`,
+    serverEnv: scenario.serverEnv,
+    clock,
+  });
   try {
     const client = api(env.url);
     const adminToken = await loginAdmin(client, env.admin.email, env.admin.password);
     const runId = randomId(6);
     const customers = await signUpCustomers(client, options.customers, runId, scenario.name);
-    const [hot] = await createProducts(client, adminToken, 1, { price: 10_000, stock: Math.max(1, Math.floor(options.customers / 2)), name: "Chaos hot" }, scenario.name);
+    const [hot] = await createProducts(
+      client,
+      adminToken,
+      1,
+      { price: 10_000, stock: Math.max(1, Math.floor(options.customers / 2)), name: "Chaos hot" },
+      scenario.name,
+    );
     const plain = await createProducts(client, adminToken, 5, { price: 5_000, stock: options.customers * 2, name: "Chaos plain" }, scenario.name);
     const couponId = await createCoupon(client, adminToken, Math.max(1, Math.floor(options.customers / 3)), "Chaos coupon");
     if (!hot) throw new Error("no hot product");
@@ -127,15 +143,23 @@ export async function runScenario(scenario: Scenario, options: ChaosOptions): Pr
         if (wait > 0) await sleep(wait);
       },
       now: clock,
-      async window(label, fn, clientVisible = true) {
-        const w: FaultWindow = { label, startMs: clock(), endMs: Number.NaN };
+      open(label, clientVisible) {
+        const w: FaultWindow = { label, startMs: clock(), endMs: Number.POSITIVE_INFINITY };
         (clientVisible ? windows : hiddenWindows).push(w);
-        note(`fault window opens: ${label}`);
+        note(`fault window opens: ${label}${clientVisible ? "" : " (clients must not see it)"}`);
+        return {
+          close() {
+            w.endMs = clock();
+            note(`fault window closes: ${label}`);
+          },
+        };
+      },
+      async window(label, fn) {
+        const w = ctx.open(label, true);
         try {
           return await fn();
         } finally {
-          w.endMs = clock();
-          note(`fault window closes: ${label}`);
+          w.close();
         }
       },
       landed: (name, ok, detail) => {
@@ -144,6 +168,7 @@ export async function runScenario(scenario: Scenario, options: ChaosOptions): Pr
       log: note,
     };
 
+    const loadBefore = loadAverage();
     clockStart = performance.now();
     const stormPromise: Promise<StormRecord> = runStorm({
       url: env.url,
@@ -164,7 +189,6 @@ export async function runScenario(scenario: Scenario, options: ChaosOptions): Pr
     await Bun.write(`${options.logDir}/${scenario.name}/storm.json`, JSON.stringify(storm));
     note(`storm over: ${storm.attempts.length} requests, ${storm.steps.length} steps`);
     const stormSeconds = storm.endedAtMs / 1000;
-    await scenario.afterStorm?.(ctx);
 
     // Recovery: charges settle after their lease; the outbox delivers what is left.
     const settleStart = clock();
@@ -186,6 +210,7 @@ export async function runScenario(scenario: Scenario, options: ChaosOptions): Pr
     );
     const settleSeconds = (clock() - settleStart) / 1000;
     note(`settled in ${settleSeconds.toFixed(1)} s (${openAttempts} charge attempts open, ${pendingEvents} events pending)`);
+    await scenario.afterSettle?.(ctx);
 
     const gatewayStats = await getJson<{ capturedAmount: number; approved: number; voided: number; lookups: number }>(`${env.gateway.url}/_stats`);
     const applied = await getJson<AppliedEvent[]>(`${env.dataPlatform.url}/_applied`);
@@ -213,6 +238,7 @@ export async function runScenario(scenario: Scenario, options: ChaosOptions): Pr
       stormSeconds,
       settleSeconds,
       windows: [...windows, ...hiddenWindows.map((w) => ({ ...w, label: `${w.label} (clients must not see it)` }))],
+      loadAverage: { before: loadBefore, after: loadAverage() },
       timeline,
       tally: { ...tally, ...numbers },
       checks: all,

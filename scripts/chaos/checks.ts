@@ -71,7 +71,9 @@ async function one<T>(db: Db, query: ReturnType<typeof sql<T>>): Promise<T> {
   return result.rows[0] as T;
 }
 
-export async function chaosChecks(facts: ChaosFacts): Promise<{ checks: CheckResult[]; tally: Omit<Tally, "oversold" | "couponsOverQuantity" | "couponsTwice"> }> {
+export async function chaosChecks(
+  facts: ChaosFacts,
+): Promise<{ checks: CheckResult[]; tally: Omit<Tally, "oversold" | "couponsOverQuantity" | "couponsTwice"> }> {
   const { db, storm, windows } = facts;
   const checks: CheckResult[] = [];
 
@@ -140,9 +142,9 @@ export async function chaosChecks(facts: ChaosFacts): Promise<{ checks: CheckRes
     keys.length === 0
       ? []
       : (
-          await sql<{ idempotency_key: string }>`SELECT idempotency_key FROM wallet_charge_attempts WHERE status = 'credited' AND idempotency_key = ANY(${keys}::text[])`.execute(
-            db,
-          )
+          await sql<{
+            idempotency_key: string;
+          }>`SELECT idempotency_key FROM wallet_charge_attempts WHERE status = 'credited' AND idempotency_key = ANY(${keys}::text[])`.execute(db)
         ).rows.map((r) => r.idempotency_key),
   );
   const uncredited = storm.charges.filter((c) => !creditedKeys.has(c.key));
@@ -160,7 +162,9 @@ export async function chaosChecks(facts: ChaosFacts): Promise<{ checks: CheckRes
       ? []
       : (
           await sql<{ id: number; user_id: number; status: string; final_amount: number }>`
-            SELECT id::int AS id, user_id::int AS user_id, status, final_amount::int AS final_amount FROM order_orders WHERE id = ANY(${ids}::bigint[])`.execute(db)
+            SELECT id::int AS id, user_id::int AS user_id, status, final_amount::int AS final_amount FROM order_orders WHERE id = ANY(${ids}::bigint[])`.execute(
+            db,
+          )
         ).rows;
   const byId = new Map(rows.map((r) => [Number(r.id), r]));
   const paidStates = new Set(["paid", "preparing", "shipped", "delivered"]);
@@ -174,7 +178,11 @@ export async function chaosChecks(facts: ChaosFacts): Promise<{ checks: CheckRes
       continue;
     }
     const ok =
-      order.cancel === "acknowledged" ? row.status === "cancelled" : order.cancel === "unknown" ? row.status === "cancelled" || paidStates.has(row.status) : paidStates.has(row.status);
+      order.cancel === "acknowledged"
+        ? row.status === "cancelled"
+        : order.cancel === "unknown"
+          ? row.status === "cancelled" || paidStates.has(row.status)
+          : paidStates.has(row.status);
     if (!ok) wrong.push({ ...order, status: row.status });
   }
   checks.push({
@@ -190,7 +198,9 @@ export async function chaosChecks(facts: ChaosFacts): Promise<{ checks: CheckRes
       ? new Set<number>()
       : new Set(
           (
-            await sql<{ user_id: number }>`SELECT user_id::int AS user_id FROM coupon_issued WHERE coupon_id = ${facts.couponId} AND user_id = ANY(${storm.couponHolders}::bigint[])`.execute(
+            await sql<{
+              user_id: number;
+            }>`SELECT user_id::int AS user_id FROM coupon_issued WHERE coupon_id = ${facts.couponId} AND user_id = ANY(${storm.couponHolders}::bigint[])`.execute(
               db,
             )
           ).rows.map((r) => Number(r.user_id)),

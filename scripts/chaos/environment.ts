@@ -8,7 +8,17 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Child, createScratchDatabase, createScratchRedis, freePort, REDIS_URL, repoRoot, type ScratchDatabase, type ScratchRedis, spawnChild } from "../bench/services.ts";
+import {
+  type Child,
+  createScratchDatabase,
+  createScratchRedis,
+  freePort,
+  REDIS_URL,
+  repoRoot,
+  type ScratchDatabase,
+  type ScratchRedis,
+  spawnChild,
+} from "../bench/services.ts";
 import { randomId } from "../bench/util.ts";
 
 /**
@@ -148,7 +158,13 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Cha
     planned = false;
     const child = await spawnChild({ name: "server", args: ["apps/server/main.ts"], env, port, readyPath: "/ready", logDir, readyTimeoutMs: 60_000 });
     void child.process.exited.then(() => {
-      exits.push({ pid: child.pid, code: child.process.exitCode, signal: child.process.signalCode === null ? null : String(child.process.signalCode), planned, atMs: options.clock() });
+      exits.push({
+        pid: child.pid,
+        code: child.process.exitCode,
+        signal: child.process.signalCode === null ? null : String(child.process.signalCode),
+        planned,
+        atMs: options.clock(),
+      });
     });
     current = child;
   };

@@ -98,7 +98,7 @@ export function resultsSection(summary: RunSummary): string {
     .map((r) => {
       const failed = r.checks.filter((c) => !c.ok);
       return [
-        `**${r.scenario}** — ${r.description}.`,
+        `**${r.scenario}** — ${r.description}. Load average ${r.loadAverage.before.join(" ")} before the storm, ${r.loadAverage.after.join(" ")} after.`,
         "",
         ...r.timeline.map((l) => `- ${l}`),
         ...(failed.length > 0 ? ["", ...failed.map((c) => `- ❌ ${c.name}: ${c.detail}`)] : []),

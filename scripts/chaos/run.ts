@@ -95,7 +95,15 @@ async function main(): Promise<number> {
     });
     log("results", "written to docs/reliability.md");
   }
-  log("results", passed ? "every check passed" : `FAILED: ${results.filter((r) => !r.passed).map((r) => r.scenario).join(", ")}`);
+  log(
+    "results",
+    passed
+      ? "every check passed"
+      : `FAILED: ${results
+          .filter((r) => !r.passed)
+          .map((r) => r.scenario)
+          .join(", ")}`,
+  );
   return passed ? 0 : 1;
 }
 

@@ -14,8 +14,10 @@ export interface FaultContext {
   /** Waits until the storm clock reads `ms`. */
   at(ms: number): Promise<void>;
   now(): number;
-  /** Runs `fn` as a fault window (its start and end are recorded); `clientVisible: false` for faults clients must never see. */
-  window<T>(label: string, fn: () => Promise<T>, clientVisible?: boolean): Promise<T>;
+  /** Runs `fn` as a fault window (its start and end are recorded). */
+  window<T>(label: string, fn: () => Promise<T>): Promise<T>;
+  /** Opens a window left open until `close` is called; `clientVisible: false` for a fault clients must never see (5xx in it count as outside). */
+  open(label: string, clientVisible: boolean): { close(): void };
   /** Records that the fault landed (or did not): a check of its own, so a fault that missed fails the run. */
   landed(name: string, ok: boolean, detail: string): void;
   log(message: string): void;
@@ -27,8 +29,8 @@ export interface Scenario {
   /** Extra server settings. */
   serverEnv?: Record<string, string>;
   fault(ctx: FaultContext): Promise<void>;
-  /** After the storm, before waiting for charges and events to settle. */
-  afterStorm?(ctx: FaultContext): Promise<void>;
+  /** After the storm, charges and events settled, before the checks. */
+  afterSettle?(ctx: FaultContext): Promise<void>;
 }
 
 export type { CheckResult };
@@ -52,6 +54,8 @@ async function deleteKeys(ctx: FaultContext): Promise<void> {
   ctx.log(`deleted ${n} Redis keys under ${ctx.env.redis.prefix}`);
   ctx.landed("fault: Redis keys of the prefix deleted", n > 0, `${n} keys deleted`);
 }
+
+let failing: { close(): void } | null = null;
 
 export const scenarios: Scenario[] = [
   {
@@ -92,19 +96,16 @@ export const scenarios: Scenario[] = [
     // Every event needs a few attempts: retry quickly and often enough that none goes dead.
     serverEnv: { OUTBOX_BACKOFF_SECONDS: "0.5", OUTBOX_MAX_ATTEMPTS: "60" },
     async fault(ctx) {
-      await ctx.window(
-        "data platform failing 50 %",
-        async () => {
-          await postJson(`${ctx.env.dataPlatform.url}/_control`, { failureRate: 0.5 });
-          ctx.log("data platform: failureRate 0.5");
-        },
-        false,
-      );
+      await postJson(`${ctx.env.dataPlatform.url}/_control`, { failureRate: 0.5 });
+      failing = ctx.open("data platform failing 50 %", false);
     },
-    async afterStorm(ctx) {
-      // Failing stays on while the outbox drains: delivery must get through by retrying.
-      const stats = await getJson<{ failed: number }>(`${ctx.env.dataPlatform.url}/_stats`);
-      ctx.landed("fault: the data platform failed calls", stats.failed > 0, `${stats.failed} calls failed so far`);
+    async afterSettle(ctx) {
+      // Failing stayed on while the outbox drained: every event got through by retrying.
+      await postJson(`${ctx.env.dataPlatform.url}/_control`, { failureRate: 0 });
+      failing?.close();
+      const stats = await getJson<{ failed: number; received: number }>(`${ctx.env.dataPlatform.url}/_stats`);
+      ctx.log(`data platform: ${stats.failed} of ${stats.received} calls failed`);
+      ctx.landed("fault: the data platform failed calls", stats.failed > 0, `${stats.failed} of ${stats.received} calls answered 503`);
     },
   },
   {

@@ -87,7 +87,15 @@ interface Answer {
   data: unknown;
 }
 
-async function call(plan: StormPlan, step: Step, record: StormRecord, path: string, input: unknown, token: string, kind: "mutation" | "query"): Promise<Answer> {
+async function call(
+  plan: StormPlan,
+  step: Step,
+  record: StormRecord,
+  path: string,
+  input: unknown,
+  token: string,
+  kind: "mutation" | "query",
+): Promise<Answer> {
   const startMs = plan.clock();
   const headers: Record<string, string> = { authorization: `Bearer ${token}` };
   let response: Response;
@@ -183,14 +191,24 @@ async function shop(plan: StormPlan, record: StormRecord, customer: { id: number
   if (issued.answer?.code === "ALREADY_ISSUED") {
     // Its first answer was lost: find the coupon the way a client would.
     const mine = await untilDefinite(plan, "lookup", record, customer, "coupons.mine", { status: "available" }, "query");
-    const list = (mine.answer?.data ?? []) as Array<{ couponId?: number; userCouponId?: number }>;
+    // A plain list today; a page ({ items }) if coupons.mine becomes paged.
+    const data = mine.answer?.data as
+      | Array<{ couponId?: number; userCouponId?: number }>
+      | { items?: Array<{ couponId?: number; userCouponId?: number }> }
+      | null;
+    const list = Array.isArray(data) ? data : (data?.items ?? []);
     userCouponId = list.find((c) => c.couponId === plan.couponId)?.userCouponId ?? null;
   }
   await think(plan);
 
   const placed: AcknowledgedOrder[] = [];
   const place = async (step: Step, items: Array<{ productId: number; quantity: number }>, coupon: number | null) => {
-    const input = { items, shippingAddress: `${customer.id} Chaos-ro, Seoul`, idempotencyKey: crypto.randomUUID(), ...(coupon ? { userCouponId: coupon } : {}) };
+    const input = {
+      items,
+      shippingAddress: `${customer.id} Chaos-ro, Seoul`,
+      idempotencyKey: crypto.randomUUID(),
+      ...(coupon ? { userCouponId: coupon } : {}),
+    };
     const { answer } = await untilDefinite(plan, step, record, customer, "orders.place", input);
     if (answer?.code === "ok") {
       const data = answer.data as { orderId: number; finalAmount: number };
