@@ -28,7 +28,7 @@ export interface ChaosOptions {
 
 export const defaultOptions = (logDir: string, log: ChaosOptions["log"]): ChaosOptions => ({
   customers: 300,
-  spreadMs: 10_000,
+  spreadMs: 30_000,
   thinkMs: [50, 400],
   stepDeadlineMs: 90_000,
   settleTimeoutMs: 120_000,

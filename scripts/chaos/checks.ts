@@ -6,7 +6,8 @@
  *              charge attempt is left pending or voiding; every charge a customer was told ok is credited
  *   orders     every order a customer was told ok is present, paid, or cancelled when its
  *              cancellation was acknowledged (cancelled or paid when the answer was lost)
- *   coupons    every customer told it holds the coupon holds it; ≤ quantity; none twice (checker)
+ *   coupons    every customer told it holds the coupon holds it; ≤ quantity; none twice (checker);
+ *              nobody told COUPON_SOLD_OUT while units remained (first come, first served)
  *   events     every paid order's order.paid, and every cancelled paid order's order.cancelled,
  *              applied exactly once by the data platform (its own records), none left undelivered
  *   answers    every step got a definite answer; 5xx and transport errors only inside a fault window
@@ -210,6 +211,19 @@ export async function chaosChecks(
     name: "coupons: every customer told it holds the coupon holds it",
     ok: notHolding.length === 0,
     detail: `${storm.couponHolders.length} told so, ${notHolding.length} without it`,
+  });
+
+  // Units never return to the pool (a cancellation gives the coupon back to its holder), so a
+  // COUPON_SOLD_OUT answer is only true if every unit is issued by the end.
+  const coupon = await one<{ total_quantity: number; issued_quantity: number }>(
+    db,
+    sql`SELECT total_quantity::int AS total_quantity, issued_quantity::int AS issued_quantity FROM coupon_coupons WHERE id = ${facts.couponId}`,
+  );
+  const unitsLeft = Number(coupon.total_quantity) - Number(coupon.issued_quantity);
+  checks.push({
+    name: "coupons: nobody told sold out while units remained",
+    ok: storm.soldOutAnswers === 0 || unitsLeft === 0,
+    detail: `${storm.soldOutAnswers} customers told COUPON_SOLD_OUT; ${coupon.issued_quantity} of ${coupon.total_quantity} issued, ${unitsLeft} never handed out`,
   });
 
   // ── events downstream ─────────────────────────────────────────────────

@@ -8,7 +8,7 @@
  *   bun run chaos kill9 redis
  *   bun run chaos list
  *
- * Options: --customers N (default 300), --spread S (seconds over which customers arrive, default 10),
+ * Options: --customers N (default 300), --spread S (seconds over which customers arrive, default 30),
  * --docs / --no-docs (default: docs only for `all`).
  *
  * Each scenario gets its own scratch database (agora_bench_chaos_…), Redis prefix (bench:<random>:),

@@ -13,7 +13,7 @@
  *
  * A definite answer is a 2xx or a 4xx other than IDEMPOTENCY_IN_PROGRESS and TOO_MANY_REQUESTS;
  * a transport error (refused, reset, timeout), a 5xx and those two 4xx are retried with the same
- * input (same key) after a short backoff, until the step's deadline. Every attempt is recorded with
+ * input (same key) after an exponential backoff with jitter (0.2 s doubling up to 8 s), until the step's deadline. Every attempt is recorded with
  * its start and end time, so 5xx answers can be held against the fault windows.
  *
  * Customers start spread over `spreadMs` and pause `thinkMs` between steps, so faults land mid-storm.
@@ -167,7 +167,8 @@ async function untilDefinite(
       if (step !== "lookup") record.steps.push({ step, customerId: customer.id, code: null, attempts, hadUnknown });
       return { answer: null, hadUnknown };
     }
-    await sleep(Math.min(2_000, 100 * 2 ** Math.min(attempts, 5)) * (0.5 + Math.random() / 2));
+    // Exponential backoff with jitter, capped at 8 s: a crowd that lost its server does not come back all at once.
+    await sleep(Math.min(8_000, 200 * 2 ** Math.min(attempts - 1, 6)) * (0.5 + Math.random() / 2));
   }
 }
 
