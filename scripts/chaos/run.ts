@@ -34,7 +34,7 @@ class UsageError extends Error {}
 async function versions(): Promise<{ postgres: string; redis: string }> {
   const client = new pg.Client({ connectionString: PG_SERVER_URL, application_name: "agora-chaos" });
   await client.connect();
-  const postgres = (await client.query<{ v: string }>("show server_version")).rows[0]?.v ?? "unknown";
+  const postgres = (await client.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]?.v ?? "unknown";
   await client.end();
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
