@@ -1,7 +1,10 @@
 /**
  * A fake external data platform over real HTTP, for tests, benchmarks and the dev server.
  * POST /v1/events applies an event once per `Idempotency-Key` (a repeat answers 200 and changes
- * nothing), and can be told to fail the next N calls, fail always, or hang past the caller's timeout.
+ * nothing), and can be told to fail the next N calls, fail a share of calls, fail always, or hang
+ * past the caller's timeout. Another process scripts it over HTTP (the chaos suite):
+ *   POST /_control { failNext?, failAlways?, failureRate?, hangNext?, latencyMs?, reset? } → stats
+ *   GET  /_stats → stats;  GET /_applied → the events applied, in order
  *
  * Run standalone: `bun apps/fakes/data-platform.ts` (PORT, default 4020); GET /_stats answers the counts.
  */
@@ -32,6 +35,8 @@ export interface FakeDataPlatform {
     failNext(n: number): void;
     /** Every call answers 503 until turned off. */
     failAlways(on: boolean): void;
+    /** 0..1: this share of calls answers 503 (before anything is applied), until set back to 0. */
+    failureRate(rate: number): void;
     /** The next n calls never answer (the client's timeout fires). */
     hangNext(n: number): void;
     latency(ms: number): void;
@@ -49,6 +54,7 @@ export function startFakeDataPlatform(options: { port?: number; hostname?: strin
   let stats: FakeDataPlatformStats = { received: 0, applied: 0, duplicates: 0, failed: 0, hung: 0 };
   let failNext = 0;
   let failAlways = false;
+  let failureRate = 0;
   let hangNext = 0;
   let latencyMs = options.latencyMs ?? 0;
   const applied = new Map<string, AppliedEvent>();
@@ -69,7 +75,7 @@ export function startFakeDataPlatform(options: { port?: number; hostname?: strin
       await new Promise<void>((resolve) => hanging.add(resolve));
       return c.json({ error: "stopped" }, 503);
     }
-    if (failAlways || failNext > 0) {
+    if (failAlways || failNext > 0 || (failureRate > 0 && Math.random() < failureRate)) {
       if (failNext > 0) failNext--;
       stats.failed++;
       return c.json({ error: "temporarily unavailable" }, 503);
@@ -85,34 +91,62 @@ export function startFakeDataPlatform(options: { port?: number; hostname?: strin
     return c.json({ status: "applied", id: key });
   });
 
-  // For the bench harness (the fake runs in a process of its own there): each event applied once?
-  app.get("/_stats", (c) => c.json(stats));
+  const control: FakeDataPlatform["control"] = {
+    failNext: (n) => {
+      failNext = n;
+    },
+    failAlways: (on) => {
+      failAlways = on;
+    },
+    failureRate: (rate) => {
+      if (!(rate >= 0 && rate <= 1)) throw new Error("fake data platform: failureRate must be within 0..1");
+      failureRate = rate;
+    },
+    hangNext: (n) => {
+      hangNext = n;
+    },
+    latency: (ms) => {
+      latencyMs = ms;
+    },
+    reset: () => {
+      failNext = 0;
+      failAlways = false;
+      failureRate = 0;
+      hangNext = 0;
+      stats = { received: 0, applied: 0, duplicates: 0, failed: 0, hung: 0 };
+      applied.clear();
+      calls.clear();
+    },
+  };
+
+  app.get("/_stats", (c) => c.json({ ...stats }));
+  app.get("/_applied", (c) => c.json([...applied.values()]));
+  app.post("/_control", async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as {
+      reset?: boolean;
+      failNext?: number;
+      failAlways?: boolean;
+      failureRate?: number;
+      hangNext?: number;
+      latencyMs?: number;
+    };
+    try {
+      if (body.reset) control.reset();
+      if (body.failNext !== undefined) control.failNext(body.failNext);
+      if (body.failAlways !== undefined) control.failAlways(body.failAlways);
+      if (body.failureRate !== undefined) control.failureRate(body.failureRate);
+      if (body.hangNext !== undefined) control.hangNext(body.hangNext);
+      if (body.latencyMs !== undefined) control.latency(body.latencyMs);
+    } catch (error) {
+      return c.json({ error: String(error) }, 400);
+    }
+    return c.json({ ...stats });
+  });
 
   const server = Bun.serve({ port: options.port ?? 0, hostname: options.hostname ?? "127.0.0.1", fetch: app.fetch, idleTimeout: 0 });
   return {
     url: `http://${server.hostname}:${server.port}`,
-    control: {
-      failNext: (n) => {
-        failNext = n;
-      },
-      failAlways: (on) => {
-        failAlways = on;
-      },
-      hangNext: (n) => {
-        hangNext = n;
-      },
-      latency: (ms) => {
-        latencyMs = ms;
-      },
-      reset: () => {
-        failNext = 0;
-        failAlways = false;
-        hangNext = 0;
-        stats = { received: 0, applied: 0, duplicates: 0, failed: 0, hung: 0 };
-        applied.clear();
-        calls.clear();
-      },
-    },
+    control,
     stats: () => ({ ...stats }),
     applied: () => [...applied.values()],
     callsFor: (id) => calls.get(id) ?? 0,
