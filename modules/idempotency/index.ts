@@ -9,4 +9,5 @@ export {
   purgeKeysOlderThan,
   releaseAbandonedClaim,
   releaseClaim,
+  staleClaims,
 } from "./service.ts";

@@ -63,6 +63,19 @@ export const idempotencyRepository = {
     return Number(result.numDeletedRows) > 0;
   },
 
+  /** Keys of `scope` still in progress that were claimed before `claimedBefore`, oldest first. */
+  staleInProgress(db: Db, scope: string, claimedBefore: Date, limit: number) {
+    return db
+      .selectFrom("idempotency_keys")
+      .select(["user_id", "key"])
+      .where("scope", "=", scope)
+      .where("status", "=", "in_progress")
+      .where("updated_at", "<", claimedBefore)
+      .orderBy("updated_at")
+      .limit(limit)
+      .execute();
+  },
+
   async deleteOlderThan(db: Db, before: Date): Promise<number> {
     const result = await db.deleteFrom("idempotency_keys").where("created_at", "<", before).executeTakeFirst();
     return Number(result.numDeletedRows);

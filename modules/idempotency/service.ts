@@ -85,6 +85,12 @@ export async function releaseClaim(db: Db | Tx, request: KeyId): Promise<void> {
  * Gives back a key still in progress that was claimed before `claimedBefore`: its request died
  * between the claim and recording what it was about to do, so nothing else will ever complete it.
  */
+/** Keys of `scope` claimed before `claimedBefore` and still in progress: candidates for releaseAbandonedClaim. */
+export async function staleClaims(db: Db, scope: string, claimedBefore: Date, limit = 50): Promise<KeyId[]> {
+  const rows = await idempotencyRepository.staleInProgress(db, scope, claimedBefore, limit);
+  return rows.map((row) => ({ userId: row.user_id, scope, key: row.key }));
+}
+
 export function releaseAbandonedClaim(db: Db, request: KeyId, claimedBefore: Date): Promise<boolean> {
   return idempotencyRepository.deleteInProgress(db, request, claimedBefore);
 }

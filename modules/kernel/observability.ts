@@ -57,10 +57,13 @@ export interface OutageLog {
   isDown(): boolean;
 }
 
-export function createOutageLog(logger: Logger, dependency: string, quietMs = 30_000): OutageLog {
+export function createOutageLog(logger: Logger, dependency: string, quietMs = 30_000, settleMs = 2_000): OutageLog {
   let downSince: number | null = null;
   let failures = 0;
   let lastWarning = 0;
+  // A new connection is not yet a recovery: the other connections of a terminated pool fail one by
+  // one after it. The outage is over once a connection has stood for `settleMs` with no new loss.
+  let settling: ReturnType<typeof setTimeout> | null = null;
   const describe = (error: unknown) => {
     const e = error as { code?: unknown; message?: unknown };
     return { code: typeof e?.code === "string" ? e.code : undefined, message: typeof e?.message === "string" ? e.message : String(error) };
@@ -69,6 +72,8 @@ export function createOutageLog(logger: Logger, dependency: string, quietMs = 30
     lost(error) {
       const now = Date.now();
       failures++;
+      if (settling) clearTimeout(settling);
+      settling = null;
       if (downSince === null) {
         downSince = now;
         lastWarning = now;
@@ -82,10 +87,15 @@ export function createOutageLog(logger: Logger, dependency: string, quietMs = 30
       }
     },
     connected() {
-      if (downSince === null) return;
-      logger.info({ dependency, failures, downForMs: Date.now() - downSince }, `${dependency}: connected again`);
-      downSince = null;
-      failures = 0;
+      if (downSince === null || settling) return;
+      settling = setTimeout(() => {
+        settling = null;
+        if (downSince === null) return;
+        logger.info({ dependency, failures, downForMs: Date.now() - downSince }, `${dependency}: connected again`);
+        downSince = null;
+        failures = 0;
+      }, settleMs);
+      settling.unref?.();
     },
     isDown: () => downSince !== null,
   };

@@ -111,6 +111,18 @@ export const walletRepository = {
     return Number(result.numUpdatedRows) > 0;
   },
 
+  /** Whether the customer's key ever recorded an attempt (a claim without one never reached the gateway). */
+  async hasAttemptFor(db: Db, userId: number, idempotencyKey: string): Promise<boolean> {
+    const row = await db
+      .selectFrom("wallet_charge_attempts")
+      .select("id")
+      .where("user_id", "=", userId)
+      .where("idempotency_key", "=", idempotencyKey)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  },
+
   findAttemptByGatewayKey(db: Db, gatewayKey: string) {
     return db.selectFrom("wallet_charge_attempts").select(attemptColumns).where("gateway_key", "=", gatewayKey).executeTakeFirst();
   },

@@ -46,6 +46,7 @@ import {
   type KeyId,
   releaseAbandonedClaim,
   releaseClaim,
+  staleClaims,
 } from "../idempotency/index.ts";
 import type { Clock, Logger, Page } from "../kernel/index.ts";
 import { DomainError, decodeCursor, encodeCursor, isDomainError } from "../kernel/index.ts";
@@ -377,6 +378,12 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
      * credits, closes or voids each. Safe on several instances at once. Returns what it settled.
      */
     async recoverCharges(limit = 50): Promise<{ taken: number; credited: number; closed: number; failed: number }> {
+      const claimedBefore = new Date(clock.now().getTime() - config.chargeLeaseMs);
+      // Keys claimed by a request that died before it recorded its attempt: nothing reached the
+      // gateway, so the key is given back (the customer's retry would do the same).
+      for (const key of await staleClaims(db, CHARGE_SCOPE, claimedBefore, limit)) {
+        if (!(await walletRepository.hasAttemptFor(db, key.userId, key.key))) await releaseAbandonedClaim(db, key, claimedBefore);
+      }
       const stale = await walletRepository.takeOverStaleAttempts(db, clock.now(), leaseFromNow(), limit);
       const counts = { taken: stale.length, credited: 0, closed: 0, failed: 0 };
       for (const attempt of stale) {

@@ -151,6 +151,17 @@ describe("other deaths and outcomes", () => {
     expect(gw.stats()).toMatchObject({ requests: 1, approved: 1 });
   });
 
+  test("a claim whose request died before recording its attempt is given back by the recovery worker too", async () => {
+    const c = await t.signUpCustomer("died-claim-worker");
+    await claimBeforeCallingOut(t.db, { userId: c.id, scope: CHARGE_SCOPE, key: "died-5", requestHash: hashRequest({ amount: 4_000 }) }, t.clock.now());
+    const worker = processWith();
+    await worker.recoverCharges();
+    expect(await keyStatus(c.id, "died-5")).toBe("in_progress");
+    t.clock.advance(LEASE_MS + 1);
+    await worker.recoverCharges();
+    expect(await keyStatus(c.id, "died-5")).toBeUndefined();
+  });
+
   test("an approval past the cap whose void failed stays 'voiding' until recovery voids it; the key then replays the refusal", async () => {
     const c = await t.signUpCustomer("void-later");
     const capped = { maxBalance: 50_000 };
