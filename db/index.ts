@@ -1,5 +1,6 @@
 export type { ConnectionEvents, DatabaseHandle, DatabaseOptions, PoolStats } from "./client.ts";
 export { createDatabase } from "./client.ts";
+export { DataFolderInUseError, type DataFolderOwner, dataFolderOwner } from "./data-folder-lock.ts";
 export { migrateToLatest } from "./migrate.ts";
 export * from "./schema.ts";
 export type { Db, Tx } from "./unit-of-work.ts";
