@@ -12,6 +12,7 @@ import { DomainError, type Infra, type Logger, type Metrics, type RequestContext
 import { createCarrierWebhookRoute } from "../../modules/shipping/index.ts";
 import type { Services } from "./compose.ts";
 import type { AgoraConfig } from "./config.ts";
+import { mountOpenApi } from "./openapi.ts";
 import { mountRestRoutes } from "./rest.ts";
 import type { AppRouter } from "./router.ts";
 
@@ -73,6 +74,15 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
   /** Plain JSON route: the Hono baseline the benchmarks compare against. */
   app.get("/ping", (c) => c.json({ pong: true }));
 
+  const sessionOf = async (authorization: string | undefined) => {
+    const token = bearerToken(authorization);
+    if (!token) return null;
+    return services.identity.resolveSession(token).catch((error: unknown) => {
+      if (isConnectionError(error)) throw new DomainError("SERVICE_UNAVAILABLE", { dependency: "database", retryable: true });
+      throw error;
+    });
+  };
+
   app.all("/trpc/*", (c) => {
     const id = c.get("requestId");
     let ip: string | null = null;
@@ -89,13 +99,7 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
       req: c.req.raw,
       router,
       createContext: async (): Promise<RequestContext> => {
-        const token = bearerToken(c.req.header("authorization"));
-        const session = token
-          ? await services.identity.resolveSession(token).catch((error: unknown) => {
-              if (isConnectionError(error)) throw new DomainError("SERVICE_UNAVAILABLE", { dependency: "database", retryable: true });
-              throw error;
-            })
-          : null;
+        const session = await sessionOf(c.req.header("authorization"));
         return { requestId: id, ip, session, log: logger, metrics };
       },
       onError: ({ error, path }) => {
@@ -104,7 +108,8 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
     });
   });
 
-  mountRestRoutes(app, router, logger);
+  mountRestRoutes(app, router, logger, sessionOf);
+  mountOpenApi(app, router);
 
   // Signed carrier updates; outside /trpc, with a body limit of its own.
   const carrierWebhook = createCarrierWebhookRoute(services.shipping, { logger, maxBodyBytes: config.carrierWebhookMaxBytes });
