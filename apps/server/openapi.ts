@@ -5,8 +5,8 @@
  */
 import { Scalar } from "@scalar/hono-api-reference";
 import type { Hono } from "hono";
-import type { AppRouter } from "./router.ts";
 import { inputJsonSchemaOf, pathParamsOf, restRoutes } from "./rest.ts";
+import type { AppRouter } from "./router.ts";
 
 type JsonSchema = { type?: string; properties?: Record<string, unknown>; required?: string[]; [key: string]: unknown };
 

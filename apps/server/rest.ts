@@ -46,9 +46,30 @@ export const restRoutes: RestRoute[] = [
   { method: "get", path: "/api/cart", procedure: "cart.get", summary: "The caller's cart", tag: "cart", auth: true },
   { method: "post", path: "/api/cart/items", procedure: "cart.addItem", summary: "Add a product to the cart", tag: "cart", auth: true },
   { method: "get", path: "/api/coupons", procedure: "coupons.list", summary: "Coupons that can be issued now", tag: "coupons", auth: false },
-  { method: "post", path: "/api/coupons/validate", procedure: "coupons.validate", summary: "Check an issued coupon against an order amount", tag: "coupons", auth: true },
-  { method: "post", path: "/api/coupons/:couponId/issue", procedure: "coupons.issue", summary: "Issue a coupon to the caller (first come, first served)", tag: "coupons", auth: true },
-  { method: "get", path: "/api/users/coupons", procedure: "coupons.mine", summary: "The caller's coupons (?status=available|used|expired)", tag: "coupons", auth: true },
+  {
+    method: "post",
+    path: "/api/coupons/validate",
+    procedure: "coupons.validate",
+    summary: "Check an issued coupon against an order amount",
+    tag: "coupons",
+    auth: true,
+  },
+  {
+    method: "post",
+    path: "/api/coupons/:couponId/issue",
+    procedure: "coupons.issue",
+    summary: "Issue a coupon to the caller (first come, first served)",
+    tag: "coupons",
+    auth: true,
+  },
+  {
+    method: "get",
+    path: "/api/users/coupons",
+    procedure: "coupons.mine",
+    summary: "The caller's coupons (?status=available|used|expired)",
+    tag: "coupons",
+    auth: true,
+  },
   { method: "get", path: "/api/users/balance", procedure: "wallet.balance", summary: "The caller's balance", tag: "wallet", auth: true },
   { method: "post", path: "/api/users/balance/charge", procedure: "wallet.charge", summary: "Charge the caller's balance by card", tag: "wallet", auth: true },
   { method: "post", path: "/api/orders", procedure: "orders.place", summary: "Place and pay an order from the balance", tag: "orders", auth: true },
@@ -77,7 +98,10 @@ export function inputSchemaOf(router: AppRouter, procedure: string): z.ZodType |
 }
 
 /** The JSON Schema (input side) of a procedure's input, as OpenAPI 3.1 takes it. */
-export function inputJsonSchemaOf(router: AppRouter, procedure: string): { type?: string; properties?: Record<string, { type?: string }>; required?: string[] } | null {
+export function inputJsonSchemaOf(
+  router: AppRouter,
+  procedure: string,
+): { type?: string; properties?: Record<string, { type?: string }>; required?: string[] } | null {
   const schema = inputSchemaOf(router, procedure);
   if (!schema) return null;
   const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;

@@ -29,7 +29,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   rmSync(dataRoot, { recursive: true, force: true });
-});
+}, 60_000);
 
 async function run(command: string[], extraEnv: Record<string, string> = {}) {
   const child = Bun.spawn(command, {

@@ -47,7 +47,7 @@ describe("examples run against a seeded server", () => {
   beforeAll(async () => {
     seeded = await startSeededServer();
   }, 240_000);
-  afterAll(() => seeded?.close());
+  afterAll(() => seeded?.close(), 60_000);
 
   test("quick-start: signs up, finds a keyboard, charges its price, places an order with an address", async () => {
     const run = await runProcess([process.execPath, "examples/quick-start.ts"], seeded.env);
