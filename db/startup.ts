@@ -54,16 +54,27 @@ export async function openAndMigrate(
   options: DatabaseOptions,
   hooks: { onCreated?(name: string): void } = {},
 ): Promise<{ database: DatabaseHandle; applied: string[] }> {
+  // Until the schema is migrated a failed connection is this function's to explain (in one line),
+  // not the outage log's: it would print the same failure first, as a warning.
+  let opened = false;
+  const events = options.events && {
+    lost: (error: Error) => {
+      if (opened) options.events?.lost(error);
+    },
+    connected: () => options.events?.connected(),
+  };
   for (let attempt = 0; ; attempt++) {
     let database: DatabaseHandle;
     try {
-      database = await createDatabase(options);
+      database = await createDatabase({ ...options, events });
     } catch (error) {
       if (error instanceof DataFolderInUseError) throw new StartupError(error.message, { cause: error });
       throw error;
     }
     try {
-      return { database, applied: await migrateToLatest(database.db) };
+      const applied = await migrateToLatest(database.db);
+      opened = true;
+      return { database, applied };
     } catch (error) {
       await database.close().catch(() => {});
       if (!options.url || !isMissingDatabase(error)) throw error;
