@@ -5,6 +5,7 @@
 import { mkdirSync } from "node:fs";
 import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
 import pg from "pg";
+import { lockDataFolder } from "./data-folder-lock.ts";
 import type { Database } from "./schema.ts";
 
 const INT8_OID = 20;
@@ -62,6 +63,8 @@ export interface DatabaseOptions {
   /** How long a request may wait for a connection (queue included) before it fails; 0 waits forever. */
   connectTimeoutMs?: number;
   events?: ConnectionEvents;
+  /** Written into the PGlite folder's lock (the server's URL), so others know whom to ask. */
+  lockOwnerUrl?: string;
 }
 
 export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
@@ -118,6 +121,8 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
 
   const dataDir = options.dataDir ?? "./data";
   if (dataDir !== "memory://") mkdirSync(dataDir, { recursive: true });
+  // One process per folder: a second PGlite on the same files silently loses writes.
+  const releaseLock = dataDir === "memory://" ? () => {} : lockDataFolder(dataDir, { url: options.lockOwnerUrl });
   const { PGlite } = await import("@electric-sql/pglite");
   const { pg_trgm } = await import("@electric-sql/pglite/contrib/pg_trgm");
   const pglite = new PGlite(dataDir, {
@@ -133,7 +138,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       const unlisten = await pglite.listen(channel, (payload) => onNotify(payload));
       return () => unlisten();
     },
-    close: () => db.destroy(),
+    close: () => db.destroy().finally(releaseLock),
   };
 }
 

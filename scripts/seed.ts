@@ -1,22 +1,28 @@
 /**
- * `bun run seed`: demo data for trying Agora. Loads into DATABASE_URL, or the embedded PGlite in
- * DATA_DIR (./data) when unset. Everything goes through the services, like the server would.
+ * `bun run seed`: demo data for trying Agora — the configured admin (ADMIN_EMAIL/ADMIN_PASSWORD),
+ * SEED_CUSTOMERS (20) demo customers and SEED_PRODUCTS (300) products over 8 categories, the first few of them
+ * keyboards (README's quick-start searches for them).
  *
- * Creates an admin (ADMIN_EMAIL/ADMIN_PASSWORD, or admin@agora.local), 20 demo customers and
- * SEED_PRODUCTS (300) products over 8 categories. Safe to run again: existing accounts are kept,
- * and products are only created when the catalog is empty.
+ * Everything goes through the typed API as the admin, so the same code seeds in both places:
+ * - a running server: when one answers at --url / AGORA_URL, at the URL recorded in the embedded
+ *   data folder's lock, or at http://HOST:PORT — the server does the writes, nothing else opens
+ *   its database (PGlite is one process's folder);
+ * - no server: the database (DATABASE_URL, or PGlite in DATA_DIR) is opened here, migrated, and an
+ *   in-process app answers the same calls.
+ * Safe to run again: existing accounts are kept, products are only created when the catalog is empty.
  */
+import { type AgoraClient, createAgoraClient, domainCodeOf } from "../apps/client/index.ts";
 import { createAgora } from "../apps/server/compose.ts";
 import { loadConfig } from "../apps/server/config.ts";
-import { createDatabase, migrateToLatest } from "../db/index.ts";
-import { createLogger, createMemoryInfra, isDomainError, systemClock } from "../modules/kernel/index.ts";
+import { dataFolderOwner } from "../db/index.ts";
+import { openAndMigrate, StartupError } from "../db/startup.ts";
+import { createLogger, createMemoryInfra, systemClock } from "../modules/kernel/index.ts";
 import type { DataPlatform } from "../modules/outbox/index.ts";
 import type { Carrier } from "../modules/shipping/index.ts";
 import { type PaymentGateway, PaymentGatewayUnavailableError } from "../modules/wallet/index.ts";
 
 const DEMO_PASSWORD = "agora-demo-password";
 const CUSTOMER_COUNT = 20;
-const PRODUCT_COUNT = Number(process.env.SEED_PRODUCTS ?? 300);
 
 // ── demo catalog ─────────────────────────────────────────────────────────
 
@@ -36,6 +42,7 @@ const categories: Record<string, CategorySpec> = {
       "블루투스 스피커",
       "USB-C 충전기",
       "Mechanical Keyboard",
+      "기계식 키보드",
       "Wireless Mouse",
       "보조배터리",
       "4K 모니터",
@@ -138,12 +145,26 @@ function random(seed: number) {
   };
 }
 
-function demoProducts(count: number) {
+/** Always first and always in stock: README's quick-start searches for these words. */
+const featured = [
+  { name: "한빛 기계식 키보드 블랙", price: 89_000 },
+  { name: "Aurora Mechanical Keyboard Pro", price: 129_000 },
+  { name: "누리 무선 키보드 Mini", price: 39_000 },
+].map((p) => ({
+  ...p,
+  category: "electronics",
+  description: `${p.name}: Agora 데모 상품입니다. (demo product)`,
+  initialStock: 500,
+  lowStockThreshold: 10,
+  status: "active" as "active" | "hidden",
+}));
+
+export function demoProducts(count: number) {
   const next = random(20261121);
   const pick = <T>(list: T[]): T => list[Math.floor(next() * list.length)] as T;
   const names = Object.entries(categories);
-  const seen = new Set<string>();
-  const products = [];
+  const products = featured.slice(0, count);
+  const seen = new Set<string>(products.map((p) => p.name));
   for (let i = 0; products.length < count; i++) {
     const [category, spec] = names[i % names.length] as [string, CategorySpec];
     const name = `${pick(brands)} ${pick(spec.items)} ${pick(spec.variants)}`;
@@ -189,61 +210,173 @@ const noCarrier: Carrier = {
   cancelShipment: () => Promise.reject(new Error("the seed script books no shipments")),
 };
 
-// ── run ──────────────────────────────────────────────────────────────────
+// ── progress ─────────────────────────────────────────────────────────────
 
-const started = performance.now();
-const config = loadConfig();
-const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 4 });
-const infra = createMemoryInfra(systemClock);
-console.log(`seeding ${database.kind === "postgres" ? "PostgreSQL (DATABASE_URL)" : `embedded PGlite in ${config.dataDir}`}`);
+/** A bar redrawn in place on a terminal; counted lines (every 10 %) in a log or a pipe. */
+export function progress(label: string, total: number, out: NodeJS.WriteStream = process.stdout) {
+  const width = 30;
+  let lastTenth = -1;
+  return (done: number) => {
+    if (out.isTTY) {
+      const filled = Math.round((done / total) * width);
+      out.write(`\r${label} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${done}/${total}${done === total ? "\n" : ""}`);
+      return;
+    }
+    const tenth = Math.floor((done / total) * 10);
+    if (tenth !== lastTenth || done === total) {
+      lastTenth = tenth;
+      out.write(`${label}: ${done}/${total}\n`);
+    }
+  };
+}
 
-try {
-  const applied = await migrateToLatest(database.db);
-  console.log(applied.length ? `migrations applied: ${applied.join(", ")}` : "schema is up to date");
+// ── the seed, through the API ────────────────────────────────────────────
 
-  const { services } = createAgora({
-    database,
-    infra,
-    clock: systemClock,
-    logger: createLogger("silent"),
-    metrics: null,
-    config,
-    ports: { paymentGateway: noPaymentGateway, dataPlatform: noDataPlatform, carrier: noCarrier },
-  });
+export interface SeedOptions {
+  products: number;
+  customers: number;
+  log(line: string): void;
+}
 
-  const adminAccount = config.admin ?? { email: "admin@agora.local", password: "agora-admin-password", name: "Administrator" };
-  const admin = await services.identity.ensureAdmin(adminAccount);
-  console.log(`admin: ${admin.email} (password: ${config.admin ? "from ADMIN_PASSWORD" : adminAccount.password})`);
-
+/** Seeds through the typed client: `admin` is signed in as an admin, `anonymous` signs customers up. */
+export async function seedThroughApi(admin: AgoraClient, anonymous: AgoraClient, options: SeedOptions): Promise<void> {
   let created = 0;
-  for (let n = 1; n <= CUSTOMER_COUNT; n++) {
+  const customersDone = progress("customers", options.customers);
+  for (let n = 1; n <= options.customers; n++) {
     try {
-      await services.identity.signUp({ email: `customer${n}@agora.local`, password: DEMO_PASSWORD, name: `Demo Customer ${n}` }, null);
+      await anonymous.identity.signUp.mutate({ email: `customer${n}@agora.local`, password: DEMO_PASSWORD, name: `Demo Customer ${n}` });
       created += 1;
     } catch (error) {
-      if (!isDomainError(error, "EMAIL_TAKEN")) throw error;
+      if (domainCodeOf(error) !== "EMAIL_TAKEN") throw error;
     }
+    customersDone(n);
   }
-  console.log(
-    `customers: customer1@agora.local … customer${CUSTOMER_COUNT}@agora.local, password "${DEMO_PASSWORD}" (${created} new, ${CUSTOMER_COUNT - created} already there)`,
+  options.log(
+    `customers: customer1@agora.local … customer${options.customers}@agora.local, password "${DEMO_PASSWORD}" (${created} new, ${options.customers - created} already there)`,
   );
 
-  const existing = await services.catalog.browse({ sort: "newest", limit: 1 }, "admin");
+  const existing = await admin.catalog.admin.list.query({ limit: 1 });
   if (existing.items.length > 0) {
-    console.log("products: the catalog already has products; skipping product creation");
-  } else {
-    const products = demoProducts(PRODUCT_COUNT);
-    for (const [i, product] of products.entries()) {
-      await services.catalog.create(product, admin.id);
-      if ((i + 1) % 50 === 0 || i + 1 === products.length) console.log(`products: ${i + 1}/${products.length}`);
-    }
-    const soldOut = products.filter((p) => p.initialStock === 0).length;
-    const low = products.filter((p) => p.initialStock > 0 && p.initialStock < p.lowStockThreshold).length;
-    const hidden = products.filter((p) => p.status === "hidden").length;
-    console.log(`products: ${products.length} in ${Object.keys(categories).length} categories (${soldOut} sold out, ${low} low on stock, ${hidden} hidden)`);
+    options.log("products: the catalog already has products; skipping product creation");
+    return;
   }
+  const products = demoProducts(options.products);
+  const productsDone = progress("products", products.length);
+  // A few at a time: the client batches them into one request, the server still checks each.
+  for (let i = 0; i < products.length; i += 10) {
+    const wave = products.slice(i, i + 10);
+    await Promise.all(wave.map((product) => admin.catalog.admin.create.mutate(product)));
+    productsDone(i + wave.length);
+  }
+  const soldOut = products.filter((p) => p.initialStock === 0).length;
+  const low = products.filter((p) => p.initialStock > 0 && p.initialStock < p.lowStockThreshold).length;
+  const hidden = products.filter((p) => p.status === "hidden").length;
+  options.log(`products: ${products.length} in ${Object.keys(categories).length} categories (${soldOut} sold out, ${low} low on stock, ${hidden} hidden)`);
+}
+
+// ── run ──────────────────────────────────────────────────────────────────
+
+class SeedRefusal extends Error {}
+
+async function answers(url: string): Promise<boolean> {
+  return fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) }).then(
+    (r) => r.ok,
+    () => false,
+  );
+}
+
+/** Where a running server is, if one is: --url / AGORA_URL, the data folder's owner, or HOST:PORT. */
+async function runningServer(config: ReturnType<typeof loadConfig>, explicitUrl: string | undefined): Promise<string | null> {
+  if (explicitUrl) {
+    if (!(await answers(explicitUrl))) throw new SeedRefusal(`no Agora server answers at ${explicitUrl}`);
+    return explicitUrl;
+  }
+  if (!config.databaseUrl) {
+    const owner = dataFolderOwner(config.dataDir);
+    if (owner) {
+      // The folder belongs to a running process: only it may write, so ask it (it may still be starting).
+      for (let i = 0; owner.url && i < 240; i++) {
+        if (await answers(owner.url)) return owner.url;
+        if (i === 0) console.log(`waiting for the server at ${owner.url} (process ${owner.pid}) to answer…`);
+        await Bun.sleep(500);
+      }
+      throw new SeedRefusal(
+        `the data folder ${config.dataDir} is in use by process ${owner.pid} (${owner.command}), which does not answer HTTP; stop it and run the seed again`,
+      );
+    }
+  }
+  const local = `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${config.port}`;
+  return (await answers(local)) ? local : null;
+}
+
+async function signIn(url: string, admin: { email: string; password: string }, fetchFn?: typeof fetch) {
+  const anonymous = createAgoraClient({ url, fetch: fetchFn });
+  try {
+    const { token } = await anonymous.identity.login.mutate({ email: admin.email, password: admin.password });
+    return { anonymous, admin: createAgoraClient({ url, token, fetch: fetchFn }) };
+  } catch (error) {
+    throw new SeedRefusal(
+      `could not sign in as ${admin.email} at ${url} (${domainCodeOf(error) ?? String(error)}): use the server's ADMIN_EMAIL and ADMIN_PASSWORD`,
+    );
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const urlFlag = argv.indexOf("--url");
+  const explicitUrl = urlFlag >= 0 ? argv[urlFlag + 1] : process.env.AGORA_URL;
+  const started = performance.now();
+  const config = loadConfig();
+  if (!config.admin) {
+    throw new SeedRefusal(
+      "set ADMIN_EMAIL and ADMIN_PASSWORD to the server's admin (the seed works as it), e.g. `ADMIN_EMAIL=admin@example.com ADMIN_PASSWORD=change-me-please bun run seed`",
+    );
+  }
+  const options: SeedOptions = {
+    products: Number(process.env.SEED_PRODUCTS ?? 300),
+    customers: Number(process.env.SEED_CUSTOMERS ?? CUSTOMER_COUNT),
+    log: (line) => console.log(line),
+  };
+
+  const serverUrl = await runningServer(config, explicitUrl);
+  if (serverUrl) {
+    console.log(`seeding the running server at ${serverUrl} (as ${config.admin.email})`);
+    const clients = await signIn(serverUrl, config.admin);
+    await seedThroughApi(clients.admin, clients.anonymous, options);
+  } else {
+    console.log(`no server running: seeding ${config.databaseUrl ? "PostgreSQL (DATABASE_URL)" : `the embedded PGlite in ${config.dataDir}`} directly`);
+    const { database, applied } = await openAndMigrate({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 4 });
+    const infra = createMemoryInfra(systemClock);
+    try {
+      if (applied.length) console.log(`migrations applied: ${applied.join(", ")}`);
+      const agora = createAgora({
+        database,
+        infra,
+        clock: systemClock,
+        logger: createLogger("silent"),
+        metrics: null,
+        config,
+        ports: { paymentGateway: noPaymentGateway, dataPlatform: noDataPlatform, carrier: noCarrier },
+      });
+      await agora.services.identity.ensureAdmin(config.admin);
+      const inProcess = ((input: string | URL | Request, init?: RequestInit) =>
+        agora.app.fetch(input instanceof Request ? new Request(input, init) : new Request(String(input), init))) as typeof fetch;
+      const clients = await signIn("http://agora.seed", config.admin, inProcess);
+      await seedThroughApi(clients.admin, clients.anonymous, options);
+    } finally {
+      await infra.close();
+      await database.close();
+    }
+  }
+  console.log(`admin: ${config.admin.email} (password from ADMIN_PASSWORD)`);
   console.log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-} finally {
-  await infra.close();
-  await database.close();
+}
+
+if (import.meta.main) {
+  await main(process.argv.slice(2)).catch((error: unknown) => {
+    if (error instanceof SeedRefusal || error instanceof StartupError) {
+      console.error(`seed: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  });
 }

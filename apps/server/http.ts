@@ -12,6 +12,7 @@ import { type CallLimits, DomainError, type Infra, isDomainError, type Logger, t
 import { createCarrierWebhookRoute } from "../../modules/shipping/index.ts";
 import type { Services } from "./compose.ts";
 import type { AgoraConfig } from "./config.ts";
+import { mountOpenApi } from "./openapi.ts";
 import { mountRestRoutes } from "./rest.ts";
 import type { AppRouter } from "./router.ts";
 
@@ -99,6 +100,15 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
   /** Plain JSON route: the Hono baseline the benchmarks compare against. */
   app.get("/ping", (c) => c.json({ pong: true }));
 
+  const sessionOf = async (authorization: string | undefined) => {
+    const token = bearerToken(authorization);
+    if (!token) return null;
+    return services.identity.resolveSession(token).catch((error: unknown) => {
+      if (isConnectionError(error)) throw new DomainError("SERVICE_UNAVAILABLE", { dependency: "database", retryable: true });
+      throw error;
+    });
+  };
+
   app.all("/trpc/*", async (c) => {
     const id = c.get("requestId");
     if (!queryIsUtf8(c.req.url)) return c.json(notUtf8, 400);
@@ -124,13 +134,7 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
       // One HTTP request carries at most this many calls; the client splits larger batches (maxItems).
       maxBatchSize: config.maxBatchCalls,
       createContext: async (): Promise<RequestContext> => {
-        const token = bearerToken(c.req.header("authorization"));
-        const session = token
-          ? await services.identity.resolveSession(token).catch((error: unknown) => {
-              if (isConnectionError(error)) throw new DomainError("SERVICE_UNAVAILABLE", { dependency: "database", retryable: true });
-              throw error;
-            })
-          : null;
+        const session = await sessionOf(c.req.header("authorization"));
         return { requestId: id, ip, session, log: logger, metrics, limits };
       },
       // A rate-limited call says when to come back, as HTTP says it: the longest wait of the batch.
@@ -144,7 +148,8 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
     });
   });
 
-  mountRestRoutes(app, router, logger);
+  mountRestRoutes(app, router, logger, sessionOf);
+  mountOpenApi(app, router);
 
   // Signed carrier updates; outside /trpc, with a body limit of its own.
   const carrierWebhook = createCarrierWebhookRoute(services.shipping, { logger, maxBodyBytes: config.carrierWebhookMaxBytes });

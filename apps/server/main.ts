@@ -3,7 +3,7 @@
  * REDIS_URL is set (in-process adapters otherwise), migrations, the first admin, the HTTP server.
  * Stops cleanly on SIGTERM/SIGINT: no new connections, in-flight requests drained, pollers stopped, pools closed.
  */
-import { createDatabase, migrateToLatest } from "../../db/index.ts";
+import { openAndMigrate, StartupError } from "../../db/startup.ts";
 import {
   createLogger,
   createMemoryInfra,
@@ -33,14 +33,25 @@ const logger = createLogger(config.logLevel);
 // A stray rejection is a bug to log, not a reason to take every customer's request down with it.
 process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
 
-const database = await createDatabase({
-  url: config.databaseUrl,
-  dataDir: config.dataDir,
-  poolSize: config.dbPoolSize,
-  connectTimeoutMs: config.dbConnectTimeoutMs,
-  events: createOutageLog(logger, "database"),
+const opened = await openAndMigrate(
+  {
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.dbPoolSize,
+    connectTimeoutMs: config.dbConnectTimeoutMs,
+    events: createOutageLog(logger, "database"),
+    lockOwnerUrl: `http://${config.host}:${config.port}`,
+  },
+  { onCreated: (name) => logger.info({ database: name }, "database created") },
+).catch((error: unknown) => {
+  // A folder in use or a missing database: one line that says what to do, not a stack.
+  if (error instanceof StartupError) {
+    console.error(`agora: ${error.message}`);
+    process.exit(1);
+  }
+  throw error;
 });
-const applied = await migrateToLatest(database.db);
+const { database, applied } = opened;
 if (applied.length) logger.info({ applied }, "migrations applied");
 
 const infra = config.redisUrl

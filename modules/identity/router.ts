@@ -24,6 +24,8 @@ export function createIdentityRouter(identity: IdentityService) {
       getCustomer: adminProcedure.input(userIdInput).query(({ input }) => identity.getCustomer(input.userId)),
       deactivate: adminProcedure.input(userIdInput).mutation(({ input, ctx }) => identity.deactivate(input.userId, ctx.session.userId)),
       reactivate: adminProcedure.input(userIdInput).mutation(({ input }) => identity.reactivate(input.userId)),
+      /** Another operator (`bun run agora admin create`): a new admin account, or an existing one promoted. */
+      createAdmin: adminProcedure.input(signUpInput).mutation(({ input }) => identity.ensureAdmin(input)),
     }),
   });
 }
