@@ -6,7 +6,8 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import { BackupError, type BackupTarget, backupDatabase, restoreDatabase } from "../db/index.ts";
+import { BackupError, type BackupTarget, backupDatabase, createDatabase, restoreDatabase } from "../db/index.ts";
+import { renewAdmissionEpoch } from "../modules/coupons/index.ts";
 
 const usage = `Usage:
   bun run db:backup [--out FILE]        back up DATABASE_URL (pg_dump) or the embedded DATA_DIR (default ./data)
@@ -44,6 +45,13 @@ try {
     if (!file) throw new BackupError("name the backup file: bun run db:restore FILE --yes");
     if (!values.yes) throw new BackupError(`restoring replaces everything in ${target.kind} ${where}: add --yes to go ahead`);
     const movedAside = await restoreDatabase(target, file);
+    // Redis admission state written since the backup must not be read as this database's.
+    const restored = await createDatabase(target.kind === "postgres" ? { url: target.url, poolSize: 1 } : { dataDir: target.dataDir });
+    try {
+      await renewAdmissionEpoch(restored.db);
+    } finally {
+      await restored.close();
+    }
     console.log(`restored ${file} into ${target.kind} ${where}${movedAside ? ` (the previous folder is at ${movedAside})` : ""}`);
     console.log("Start the server once: it applies any newer migrations.");
   }

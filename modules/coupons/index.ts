@@ -4,4 +4,4 @@ export { discountFor, orderTotals } from "./discount.ts";
 export { createCouponRouter } from "./router.ts";
 export type { CouponView, IssuedCoupon, MyCoupon } from "./schema.ts";
 export type { CouponDeps, CouponService } from "./service.ts";
-export { createCouponService } from "./service.ts";
+export { createCouponService, renewAdmissionEpoch } from "./service.ts";

@@ -61,6 +61,11 @@ export const couponRepository = {
     return row.epoch;
   },
 
+  /** A new random epoch: every instance stops reading the Redis admission state of before (within 30 s). */
+  async renewAdmissionEpoch(db: Executor): Promise<void> {
+    await sql`UPDATE coupon_admission_epoch SET epoch = gen_random_uuid()`.execute(db);
+  },
+
   /** The slots taken and their holders: what Redis admission is seeded with. */
   takenSlots(db: Executor, couponId: number): Promise<Array<{ slot: number; userId: number }>> {
     return db.selectFrom("coupon_issued").select(["slot", "user_id as userId"]).where("coupon_id", "=", couponId).execute();

@@ -403,3 +403,11 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
     },
   };
 }
+
+/**
+ * After a database is restored from a backup it holds the backup's admission epoch, so Redis state
+ * written since the backup would look like its own: a new epoch makes admission start fresh.
+ */
+export function renewAdmissionEpoch(db: Db): Promise<void> {
+  return couponRepository.renewAdmissionEpoch(db);
+}

@@ -71,6 +71,7 @@ describe("backup and restore on PostgreSQL", () => {
     await b.client.orders.cancel.mutate({ orderId: cancelled.orderId, reason: "changed my mind" });
     const before = await snapshot();
     expect(before.order_orders?.startsWith("2:")).toBe(true);
+    const epochBefore = await sql<{ epoch: string }>`SELECT epoch::text FROM coupon_admission_epoch`.execute(t.db);
 
     const file = join(dir, "shop.dump");
     const env = { DATABASE_URL: t.database.url };
@@ -89,6 +90,9 @@ describe("backup and restore on PostgreSQL", () => {
     expect(restore).toMatchObject({ code: 0 });
 
     expect(await snapshot()).toEqual(before);
+    // Coupon admission starts fresh: Redis state written after the backup is not this database's.
+    const epochAfter = await sql<{ epoch: string }>`SELECT epoch::text FROM coupon_admission_epoch`.execute(t.db);
+    expect(epochAfter.rows[0]?.epoch).not.toBe(epochBefore.rows[0]?.epoch);
     expect(await t.agora.services.wallet.verifyBooks()).toEqual({ checkedAccounts: 2, mismatches: [] });
     // The restored shop works: the customer can order again.
     expect((await a.client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }] })).finalAmount).toBe(12_000);
