@@ -100,13 +100,15 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
   if (/[{}]/.test(prefix)) throw new Error(`REDIS_PREFIX must not contain "{" or "}" (hash tags are added where needed): "${prefix}"`);
   const key = (k: string) => `${prefix}${k}`;
 
+  // A cache is best effort: with Redis down a read is a miss (the caller asks the database) and a
+  // write is skipped. Deleting still fails loudly: a revoked session must not stay cached unnoticed.
   const cache: Cache = {
     async get<T>(k: string) {
-      const raw = await redis.get(key(`cache:${k}`));
+      const raw = await redis.get(key(`cache:${k}`)).catch(() => null);
       return raw === null ? undefined : superjson.parse<T>(raw);
     },
     async set<T>(k: string, value: T, ttlMs: number) {
-      await redis.set(key(`cache:${k}`), superjson.stringify(value), "PX", ttlMs);
+      await redis.set(key(`cache:${k}`), superjson.stringify(value), "PX", ttlMs).catch(() => undefined);
     },
     async delete(k: string) {
       await redis.del(key(`cache:${k}`));
