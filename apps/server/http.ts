@@ -10,6 +10,7 @@ import { sql } from "kysely";
 import { type DatabaseHandle, isConnectionError } from "../../db/index.ts";
 import { DomainError, type Infra, type Logger, type Metrics, type RequestContext } from "../../modules/kernel/index.ts";
 import { createCarrierWebhookRoute } from "../../modules/shipping/index.ts";
+import { mountSessionRoutes, sessionCookieToken } from "../web/server/session.ts";
 import type { Services } from "./compose.ts";
 import type { AgoraConfig } from "./config.ts";
 import { mountRestRoutes } from "./rest.ts";
@@ -89,7 +90,7 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
       req: c.req.raw,
       router,
       createContext: async (): Promise<RequestContext> => {
-        const token = bearerToken(c.req.header("authorization"));
+        const token = bearerToken(c.req.header("authorization")) ?? sessionCookieToken(c);
         const session = token
           ? await services.identity.resolveSession(token).catch((error: unknown) => {
               if (isConnectionError(error)) throw new DomainError("SERVICE_UNAVAILABLE", { dependency: "database", retryable: true });
@@ -105,6 +106,7 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
   });
 
   mountRestRoutes(app, router, logger);
+  mountSessionRoutes(app, services.identity); // the web pages' httpOnly session cookie
 
   // Signed carrier updates; outside /trpc, with a body limit of its own.
   const carrierWebhook = createCarrierWebhookRoute(services.shipping, { logger, maxBodyBytes: config.carrierWebhookMaxBytes });
