@@ -30,12 +30,13 @@ function Chart({ options, data, label }: { options: Omit<uPlot.Options, "width" 
 const bars = uPlot.paths.bars?.({ size: [0.6, 40] });
 const wonAxis = (_u: uPlot, values: number[]) => values.map((v) => (v >= 10_000 ? `${num(Math.round(v / 10_000))}만` : num(v)));
 
-function SalesChart({ days }: { days: Array<{ day: string; netAmount: number; paidOrders: number }> }) {
+function SalesChart({ days, from, to }: { days: Array<{ day: string; netAmount: number; paidOrders: number }>; from: Date; to: Date }) {
   const t = useT();
   const [state] = useState(() => new Map<string, unknown>());
   const byDay = new Map(days.map((d) => [d.day, d]));
-  const first = days[0] ? Date.parse(`${days[0].day}T00:00:00Z`) : Date.now();
-  const last = days.at(-1) ? Date.parse(`${days.at(-1)?.day}T00:00:00Z`) : Date.now();
+  // Every UTC day of the period, so a quiet day shows as zero and the axis spans the period.
+  const first = Math.floor(new Date(from).getTime() / DAY) * DAY;
+  const last = new Date(to).getTime() - 1;
   const xs: number[] = [];
   const net: number[] = [];
   for (let at = first; at <= last; at += DAY) {
@@ -117,7 +118,11 @@ export function ReportsPage() {
                 <Stat label={t("취소·환불", "Reversed")} value={won(d.totals.reversedAmount)} />
                 <Stat label={t("순매출", "Net")} value={won(d.totals.netAmount)} testId="report-net" />
               </div>
-              {d.days.length > 0 ? <SalesChart days={d.days} /> : <p className="muted">{t("기간 내 매출이 없습니다.", "No sales in the period.")}</p>}
+              {d.days.length > 0 ? (
+                <SalesChart days={d.days} from={d.period.from} to={d.period.to} />
+              ) : (
+                <p className="muted">{t("기간 내 매출이 없습니다.", "No sales in the period.")}</p>
+              )}
             </>
           )}
         </QueryView>

@@ -8,13 +8,13 @@ import { domainCodeOf, TRPCClientError } from "./api.ts";
 import { dateTime, type Lang, num, useLang, useT, won } from "./i18n.ts";
 
 type Details = Record<string, unknown>;
-type Message = { title: [string, string]; detail?: (d: Details, lang: Lang) => string; action?: (d: Details) => ReactNode };
+type Message = { title: [string, string]; detail?: (d: Details, lang: Lang) => string; action?: (d: Details, lang: Lang) => ReactNode };
 
 const n = (v: unknown) => (typeof v === "number" ? v : Number(v ?? 0));
 const pick = (lang: Lang, ko: string, en: string) => (lang === "ko" ? ko : en);
 
 export const messages: Record<string, Message> = {
-  UNAUTHENTICATED: { title: ["로그인이 필요합니다", "Please log in"], action: () => <Link href="/login">로그인 / Log in</Link> },
+  UNAUTHENTICATED: { title: ["로그인이 필요합니다", "Please log in"], action: (_d, lang) => <Link href="/login">{pick(lang, "로그인", "Log in")}</Link> },
   INVALID_CREDENTIALS: { title: ["이메일 또는 비밀번호가 맞지 않습니다", "Wrong email or password"] },
   ACCOUNT_DEACTIVATED: { title: ["비활성화된 계정입니다", "This account has been deactivated"] },
   FORBIDDEN: { title: ["권한이 없습니다", "You are not allowed to do this"] },
@@ -74,9 +74,9 @@ export const messages: Record<string, Message> = {
         `결제 금액 ${won(n(d.requiredAmount))}, 잔액 ${won(n(d.currentBalance))} — ${won(n(d.shortfall))} 부족`,
         `To pay ${won(n(d.requiredAmount))}, balance ${won(n(d.currentBalance))} — ${won(n(d.shortfall))} short`,
       ),
-    action: (d) => (
+    action: (d, lang) => (
       <Link className="btn" href={`/wallet?charge=${n(d.shortfall)}`}>
-        {`${won(n(d.shortfall))} 충전하기 / Charge`}
+        {pick(lang, `${won(n(d.shortfall))} 충전하기`, `Charge ${won(n(d.shortfall))}`)}
       </Link>
     ),
   },
@@ -139,7 +139,7 @@ export function describeError(error: unknown, lang: Lang): DescribedError {
       title: entry.title[lang === "ko" ? 0 : 1],
       detail: entry.detail?.(details, lang) ?? "",
       fields: data?.fieldErrors ?? {},
-      action: entry.action?.(details) ?? null,
+      action: entry.action?.(details, lang) ?? null,
     };
   }
   const offline = error instanceof TypeError || (error instanceof TRPCClientError && !data);

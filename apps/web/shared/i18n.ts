@@ -73,6 +73,20 @@ const orderStatusNames: Record<string, [string, string]> = {
   ready: ["출고 준비", "Ready"],
   in_transit: ["배송 중", "In transit"],
   out_for_delivery: ["배송 출발", "Out for delivery"],
+  sent: ["전송됨", "Sent"],
+  failed: ["실패", "Failed"],
+  pending: ["대기", "Pending"],
+  dead: ["실패(dead)", "Dead"],
+  active: ["활성", "Active"],
+  hidden: ["숨김", "Hidden"],
+  deleted: ["삭제됨", "Deleted"],
+  deactivated: ["비활성", "Deactivated"],
+  open: ["발급 중", "Open"],
+  upcoming: ["예정", "Upcoming"],
+  sold_out: ["소진", "Sold out"],
+  ended: ["종료", "Ended"],
+  available: ["사용 가능", "Available"],
+  used: ["사용함", "Used"],
 };
 
 export function statusName(status: string, lang: Lang): string {
