@@ -68,7 +68,7 @@ function CartLines() {
               <thead>
                 <tr>
                   <th>{t("상품", "Product")}</th>
-                  <th className="num">{t("단가", "Price")}</th>
+                  <th className="num hide-mobile">{t("단가", "Price")}</th>
                   <th>{t("수량", "Qty")}</th>
                   <th className="num">{t("금액", "Amount")}</th>
                   <th>
@@ -87,7 +87,7 @@ function CartLines() {
                         </div>
                       ) : null}
                     </td>
-                    <td className="num">{won(line.unitPrice)}</td>
+                    <td className="num hide-mobile">{won(line.unitPrice)}</td>
                     <td>
                       <input
                         type="number"
