@@ -1,5 +1,8 @@
+export type { BackupTarget } from "./backup.ts";
+export { BackupError, backupDatabase, restoreDatabase } from "./backup.ts";
 export type { ConnectionEvents, DatabaseHandle, DatabaseOptions, PoolStats } from "./client.ts";
 export { createDatabase } from "./client.ts";
+export { compiledQuery } from "./compiled.ts";
 export { migrateToLatest } from "./migrate.ts";
 export * from "./schema.ts";
 export type { Db, Tx } from "./unit-of-work.ts";

@@ -14,10 +14,16 @@ type Json<T = unknown> = ColumnType<T, string, string>;
 // ── identity ──────────────────────────────────────────────────────────────
 export interface IdentityUsersTable {
   id: Generated<number>;
+  /** Sealed (AES-256-GCM, modules/kernel/pii.ts); rows from before encryption hold plaintext until sealed at start. */
   email: string;
+  /** Keyed blind index of the lower-cased email: login and uniqueness. */
+  email_index: string | null;
   password_hash: string;
   name: string;
+  /** Sealed, like email. */
   phone: string | null;
+  /** Keyed blind index of the phone's digits: an operator's exact search. */
+  phone_index: string | null;
   role: "customer" | "admin";
   status: "active" | "deactivated";
   created_at: Timestamp;
@@ -156,6 +162,16 @@ export interface CouponIssuedTable {
   expires_at: Timestamp;
   used_at: NullableTimestamp;
   order_id: number | null;
+  /** 1..coupon_quantity, unique per coupon: the unit of the coupon this customer holds. */
+  slot: number;
+  /** The coupon's total_quantity (foreign key on the pair), so a CHECK can keep the slot within it. */
+  coupon_quantity: number;
+}
+
+/** One row: a random value per database, part of the Redis admission keys. */
+export interface CouponAdmissionEpochTable {
+  singleton: Generated<boolean>;
+  epoch: Generated<string>;
 }
 
 export interface CouponHistoryTable {
@@ -209,6 +225,16 @@ export interface OrderPaymentsTable {
 // ── sales (popular products) ──────────────────────────────────────────────
 export interface SalesDailyTable {
   /** ISO date (YYYY-MM-DD, UTC). */
+  day: string;
+  product_id: number;
+  sold_quantity: number;
+  order_count: number;
+}
+
+/** Sales not yet rolled up into sales_daily (signed: a cancellation is the negative of its sale). */
+export interface SalesPendingTable {
+  id: Generated<number>;
+  /** ISO date (YYYY-MM-DD, UTC) the sale counts on. */
   day: string;
   product_id: number;
   sold_quantity: number;
@@ -303,10 +329,12 @@ export interface Database {
   coupon_coupons: CouponCouponsTable;
   coupon_issued: CouponIssuedTable;
   coupon_history: CouponHistoryTable;
+  coupon_admission_epoch: CouponAdmissionEpochTable;
   order_orders: OrderOrdersTable;
   order_lines: OrderLinesTable;
   order_payments: OrderPaymentsTable;
   sales_daily: SalesDailyTable;
+  sales_pending: SalesPendingTable;
   idempotency_keys: IdempotencyKeysTable;
   outbox_events: OutboxEventsTable;
   notification_messages: NotificationMessagesTable;

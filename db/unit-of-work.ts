@@ -11,15 +11,18 @@
  *   2. Order             order_orders row (pay, cancel, ship)
  *   3. ChargeAttempt     wallet_charge_attempts row (settling a card charge: before the account it credits)
  *   4. Wallet            wallet_accounts row of the customer
- *   5. Coupon            coupon_coupons row (issue)
+ *   5. Coupon            coupon_coupons row (issue on the database path; Redis winners insert at their slot)
  *   6. IssuedCoupon      coupon_issued row (use, restore)
  *   7. Stock             inventory_stock rows, by ascending product id
  *   8. RestockSignup     inventory_restock_subscriptions rows of a product (stock back from zero)
- *   9. SalesDaily        sales_daily rows, by ascending product id
+ *   9. SalesDaily        sales_daily rows: only the sales roll-up (its own one-statement transaction);
+ *                        orders append to sales_pending, which locks nothing anybody waits for
  *  10. Cart              cart_items rows of the customer (after stock: adding to a cart share-locks stock first)
  *  11. Shipment          shipping_shipments row (after its order: a carrier update moves both)
  *
- * Hot rows (a flash-sale product's stock) come late so they are held for the shortest time.
+ * Hot rows (a flash-sale product's stock) come late so they are held for the shortest time: an
+ * order takes its product's stock row as its last statement before COMMIT (cart rows of an order
+ * placed from the cart come after it), see modules/orders/workflow.ts.
  * Repositories call `noteLock` before each locking statement; outside production it throws
  * when a transaction goes against the order, so a test catches a violation before a deadlock does.
  */

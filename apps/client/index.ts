@@ -17,6 +17,8 @@ export interface AgoraClientOptions {
   token?: string | null | (() => string | null | undefined);
   /** Batch concurrent calls into one HTTP request (default true). */
   batch?: boolean;
+  /** Most calls in one batch (default 50, the server's MAX_BATCH_CALLS default); more are split into several requests. */
+  maxBatchCalls?: number;
   /** Custom fetch, e.g. an in-process Hono app's fetch in tests. */
   fetch?: typeof fetch;
   headers?: Record<string, string>;
@@ -34,7 +36,7 @@ export function createAgoraClient(options: AgoraClientOptions) {
     },
   };
   return createTRPCClient<AppRouter>({
-    links: [options.batch === false ? httpLink(linkOptions) : httpBatchLink(linkOptions)],
+    links: [options.batch === false ? httpLink(linkOptions) : httpBatchLink({ ...linkOptions, maxItems: options.maxBatchCalls ?? 50 })],
   });
 }
 

@@ -9,7 +9,7 @@ import { type CatalogService, createCatalogService } from "../../modules/catalog
 import { type CouponService, createCouponService } from "../../modules/coupons/index.ts";
 import { purgeKeysOlderThan } from "../../modules/idempotency/index.ts";
 import { createIdentityService, defaultIdentityConfig, type IdentityConfig, type IdentityService } from "../../modules/identity/index.ts";
-import type { Clock, Infra, Logger, Metrics } from "../../modules/kernel/index.ts";
+import { type Clock, createCallLimits, createPiiCipher, developmentPiiKeys, type Infra, type Logger, type Metrics } from "../../modules/kernel/index.ts";
 import {
   createNotificationSender,
   createNotificationService,
@@ -77,7 +77,7 @@ export function identityConfigFrom(config: AgoraConfig): IdentityConfig {
     sessionTtlMs: config.sessionTtlHours * 60 * 60 * 1000,
     sessionCacheMs: config.sessionCacheSeconds * 1000,
     passwordHashing: { memoryCost: config.passwordMemoryCost, timeCost: config.passwordTimeCost },
-    loginLimitPerAccount: { ...defaultIdentityConfig.loginLimitPerAccount, points: config.loginAttemptsPerAccount },
+    loginLimitPerAccountAndAddress: { ...defaultIdentityConfig.loginLimitPerAccountAndAddress, points: config.loginAttemptsPerAccountAndAddress },
     loginLimitPerAddress: { ...defaultIdentityConfig.loginLimitPerAddress, points: config.loginAttemptsPerAddress },
   };
 }
@@ -85,7 +85,8 @@ export function identityConfigFrom(config: AgoraConfig): IdentityConfig {
 export function createAgora(deps: AgoraDeps): Agora {
   const { database, infra, clock, config, logger, ports } = deps;
   const db = database.db;
-  const identity = createIdentityService({ db, clock, infra, logger, config: identityConfigFrom(config) });
+  const cipher = createPiiCipher(config.piiKeys ?? developmentPiiKeys);
+  const identity = createIdentityService({ db, clock, infra, logger, cipher, config: identityConfigFrom(config) });
   const catalog = createCatalogService({ db, clock });
   const cart = createCartService({ db, clock, catalog });
   const coupons = createCouponService({ db, clock, infra, logger, redisAdmission: config.couponRedisAdmission });
@@ -102,7 +103,7 @@ export function createAgora(deps: AgoraDeps): Agora {
       recoveryIntervalMs: config.walletChargeRecoveryIntervalMs,
     },
   });
-  const sales = createSalesService({ db, clock, cache: infra.cache, catalog, popularTtlMs: config.popularCacheSeconds * 1000 });
+  const sales = createSalesService({ db, clock, cache: infra.cache, catalog, popularTtlMs: config.popularCacheSeconds * 1000, logger });
   const orders = createOrdersService({
     db,
     clock,
@@ -112,6 +113,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     coupons,
     wallet,
     sales,
+    cipher,
     config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000 },
   });
   const shipping = createShippingService({
@@ -120,11 +122,24 @@ export function createAgora(deps: AgoraDeps): Agora {
     logger,
     orders,
     carrier: ports.carrier,
+    cipher,
     // main.ts refuses to start in production without a secret; elsewhere a fixed dev secret is fine.
     webhook: { secret: config.carrierWebhookSecret ?? "dev-carrier-webhook-secret", toleranceSeconds: config.carrierWebhookToleranceSeconds },
   });
   const sender =
-    ports.notificationSender ?? createNotificationSender({ smtpUrl: config.smtpUrl, smtpFrom: config.smtpFrom, smtpTimeoutMs: config.smtpTimeoutMs }, logger);
+    ports.notificationSender ??
+    createNotificationSender(
+      {
+        smtpUrl: config.smtpUrl,
+        smtpFrom: config.smtpFrom,
+        smtpTimeoutMs: config.smtpTimeoutMs,
+        smsUrl: config.smsUrl,
+        smsApiKey: config.smsApiKey,
+        smsFrom: config.smsFrom,
+        smsTimeoutMs: config.smsTimeoutMs,
+      },
+      logger,
+    );
   const notifications = createNotificationService({ db, clock, logger, identity, catalog, sender, operators: { emails: config.notifyOperatorEmails } });
   const reports = createReportsService({ clock, orders, catalog, wallet, sales });
   const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders, shipping, notifications, reports };
@@ -148,7 +163,14 @@ export function createAgora(deps: AgoraDeps): Agora {
     },
   });
   const router = createAppRouter(services, createOutboxRouter(db, clock));
-  const app = createHttpApp({ ...deps, router, services });
+  const limits = createCallLimits(infra, {
+    writesPerMinutePerCaller: config.writesPerMinutePerCaller,
+    writesPerMinutePerAddress: config.writesPerMinutePerAddress,
+    searchesPerMinutePerCaller: config.searchesPerMinutePerCaller,
+    searchesPerMinutePerAddress: config.searchesPerMinutePerAddress,
+    signUpsPerHourPerAddress: config.signUpsPerHourPerAddress,
+  });
+  const app = createHttpApp({ ...deps, router, services, limits });
   let housekeeping: ReturnType<typeof setInterval> | null = null;
   const purgeIdempotencyKeys = () =>
     purgeKeysOlderThan(db, new Date(clock.now().getTime() - config.idempotencyKeyTtlHours * 3_600_000)).catch((error) =>
@@ -163,12 +185,14 @@ export function createAgora(deps: AgoraDeps): Agora {
     start() {
       orders.start();
       if (config.walletChargeRecoveryIntervalMs > 0) wallet.start();
+      sales.start();
       if (config.outboxPollerEnabled) outboxPoller.start();
       housekeeping ??= setInterval(purgeIdempotencyKeys, 3_600_000);
     },
     async stop() {
       orders.stop();
       wallet.stop();
+      await sales.stop();
       if (housekeeping) clearInterval(housekeeping);
       housekeeping = null;
       await outboxPoller.stop();

@@ -1,3 +1,5 @@
+import type { PiiKeys } from "../../modules/kernel/index.ts";
+
 /** Every setting Agora reads, with its default. README lists the same table. */
 export interface AgoraConfig {
   nodeEnv: string;
@@ -18,8 +20,6 @@ export interface AgoraConfig {
   sessionTtlHours: number;
   /** How long a resolved session stays cached; revocations delete it at once. 0 disables. */
   sessionCacheSeconds: number;
-  loginAttemptsPerAccount: number;
-  loginAttemptsPerAddress: number;
   /** argon2id memory cost in KiB; lower only for tests and benchmarks. */
   passwordMemoryCost: number;
   passwordTimeCost: number;
@@ -62,12 +62,39 @@ export interface AgoraConfig {
   smtpUrl: string | undefined;
   smtpFrom: string;
   smtpTimeoutMs: number;
+  /** Unset: SMS are only recorded (notifications.admin.list shows them). */
+  smsUrl: string | undefined;
+  smsApiKey: string | undefined;
+  /** The sending number registered with the SMS provider. */
+  smsFrom: string | undefined;
+  smsTimeoutMs: number;
   /** Who hears of low stock and dead outbox events; empty → every active admin. */
   notifyOperatorEmails: string[];
   /** How long an idempotency key answers retries before it is forgotten. */
   idempotencyKeyTtlHours: number;
   /** AGORA_DEMO=true: a production server may run on the built-in fakes (a demo, never a shop). */
   demo: boolean;
+  /** Keys that seal personal data at rest; null: the public development keys (refused in production). */
+  piiKeys: PiiKeys | null;
+  // ── limits on what costs (input-policy work; issue 8, finding 5) ──
+  /** Failed logins per 15 minutes per (account, address) pair, and per address. */
+  loginAttemptsPerAccountAndAddress: number;
+  loginAttemptsPerAddress: number;
+  /** Calls per minute per logged-in caller and per client address (mutations; catalog searches). */
+  writesPerMinutePerCaller: number;
+  writesPerMinutePerAddress: number;
+  searchesPerMinutePerCaller: number;
+  searchesPerMinutePerAddress: number;
+  signUpsPerHourPerAddress: number;
+  /** Most calls one HTTP batch may carry (tRPC `maxBatchSize`). */
+  maxBatchCalls: number;
+}
+
+/** A limit: a positive integer (0 or less would refuse everything, which no one means). */
+function limit(env: Env, name: string, fallback: number): number {
+  const value = int(env, name, fallback);
+  if (value < 1) throw new Error(`${name} must be at least 1, got ${value}`);
+  return value;
 }
 
 type Env = Record<string, string | undefined>;
@@ -104,8 +131,6 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     admin: adminEmail && adminPassword ? { email: adminEmail.toLowerCase(), password: adminPassword, name: env.ADMIN_NAME ?? "Administrator" } : null,
     sessionTtlHours: int(env, "SESSION_TTL_HOURS", 24 * 7),
     sessionCacheSeconds: int(env, "SESSION_CACHE_SECONDS", 30),
-    loginAttemptsPerAccount: int(env, "LOGIN_ATTEMPTS_PER_ACCOUNT", 10),
-    loginAttemptsPerAddress: int(env, "LOGIN_ATTEMPTS_PER_ADDRESS", 100),
     passwordMemoryCost: int(env, "PASSWORD_MEMORY_COST", 19_456),
     passwordTimeCost: int(env, "PASSWORD_TIME_COST", 2),
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10_000),
@@ -143,13 +168,47 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     smtpUrl: env.SMTP_URL || undefined,
     smtpFrom: env.SMTP_FROM ?? "Agora <no-reply@agora.local>",
     smtpTimeoutMs: int(env, "SMTP_TIMEOUT_MS", 10_000),
+    smsUrl: env.SMS_URL || undefined,
+    smsApiKey: env.SMS_API_KEY || undefined,
+    smsFrom: env.SMS_FROM || undefined,
+    smsTimeoutMs: int(env, "SMS_TIMEOUT_MS", 5_000),
     notifyOperatorEmails: (env.NOTIFY_OPERATOR_EMAILS ?? "")
       .split(",")
       .map((e) => e.trim())
       .filter(Boolean),
     idempotencyKeyTtlHours: int(env, "IDEMPOTENCY_KEY_TTL_HOURS", 24),
     demo: env.AGORA_DEMO === "true",
+    piiKeys: piiKeysFrom(env),
+    // ── limits on what costs (input-policy work; issue 8, finding 5) ──
+    loginAttemptsPerAccountAndAddress: limit(env, "LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS", 10),
+    loginAttemptsPerAddress: limit(env, "LOGIN_ATTEMPTS_PER_ADDRESS", 100),
+    writesPerMinutePerCaller: limit(env, "WRITES_PER_MINUTE_PER_CALLER", 120),
+    writesPerMinutePerAddress: limit(env, "WRITES_PER_MINUTE_PER_ADDRESS", 1_200),
+    searchesPerMinutePerCaller: limit(env, "SEARCHES_PER_MINUTE_PER_CALLER", 120),
+    searchesPerMinutePerAddress: limit(env, "SEARCHES_PER_MINUTE_PER_ADDRESS", 1_200),
+    signUpsPerHourPerAddress: limit(env, "SIGNUPS_PER_HOUR_PER_ADDRESS", 20),
+    maxBatchCalls: limit(env, "MAX_BATCH_CALLS", 50),
   };
+}
+
+/** PII_KEYS="id:base64,id2:base64" (32-byte keys), PII_KEY_ID (default: the last listed), PII_INDEX_KEY (32 bytes, base64). */
+function piiKeysFrom(env: Env): PiiKeys | null {
+  const listed = (env.PII_KEYS ?? "")
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  if (listed.length === 0) {
+    if (env.PII_INDEX_KEY || env.PII_KEY_ID) throw new Error("PII_KEY_ID and PII_INDEX_KEY need PII_KEYS");
+    return null;
+  }
+  const keys: Record<string, string> = {};
+  for (const entry of listed) {
+    const colon = entry.indexOf(":");
+    if (colon <= 0) throw new Error(`PII_KEYS must be a comma-separated list of id:base64key, got "${entry.slice(0, 20)}…"`);
+    keys[entry.slice(0, colon)] = entry.slice(colon + 1);
+  }
+  if (!env.PII_INDEX_KEY) throw new Error("PII_INDEX_KEY must be set with PII_KEYS (32 random bytes, base64: openssl rand -base64 32)");
+  return { keys, currentKeyId: env.PII_KEY_ID || (Object.keys(keys).at(-1) as string), indexKey: env.PII_INDEX_KEY };
 }
 
 /** The outside systems this configuration would serve from a built-in fake, by the variable that names the real one. */
@@ -159,6 +218,7 @@ export function builtInFakes(config: AgoraConfig): string[] {
   if (!config.dataPlatformUrl) fakes.push("DATA_PLATFORM_URL");
   if (!config.carrierUrl) fakes.push("CARRIER_URL");
   if (!config.smtpUrl) fakes.push("SMTP_URL");
+  if (!config.smsUrl) fakes.push("SMS_URL");
   return fakes;
 }
 
@@ -175,6 +235,9 @@ export function startupRefusal(config: AgoraConfig): string | null {
   const fakes = builtInFakes(config);
   if (fakes.length > 0 && !config.demo) {
     return `NODE_ENV=production refuses the built-in fakes: set ${fakes.join(", ")} to the real services (or AGORA_DEMO=true for a demo that charges no real card and sends nothing)`;
+  }
+  if (!config.piiKeys && !config.demo) {
+    return "PII_KEYS and PII_INDEX_KEY must be set in production: personal data is sealed with them (openssl rand -base64 32 makes a key), or AGORA_DEMO=true for a demo on the public development keys";
   }
   return null;
 }

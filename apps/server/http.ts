@@ -8,7 +8,7 @@ import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { sql } from "kysely";
 import { type DatabaseHandle, isConnectionError } from "../../db/index.ts";
-import { DomainError, type Infra, type Logger, type Metrics, type RequestContext } from "../../modules/kernel/index.ts";
+import { type CallLimits, DomainError, type Infra, isDomainError, type Logger, type Metrics, type RequestContext } from "../../modules/kernel/index.ts";
 import { createCarrierWebhookRoute } from "../../modules/shipping/index.ts";
 import { mountSessionRoutes, sessionCookieToken } from "../web/server/session.ts";
 import type { Services } from "./compose.ts";
@@ -24,7 +24,33 @@ export interface HttpDeps {
   config: AgoraConfig;
   router: AppRouter;
   services: Services;
+  limits: CallLimits | null;
 }
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The body as text if it is valid UTF-8, else null (a lenient decode would store U+FFFD in its place). */
+function utf8OrNull(bytes: ArrayBuffer): string | null {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the query string's percent-escapes decode to valid UTF-8 (URLSearchParams would substitute U+FFFD). */
+function queryIsUtf8(url: string): boolean {
+  const query = url.indexOf("?");
+  if (query < 0) return true;
+  try {
+    decodeURIComponent(url.slice(query + 1).replace(/\+/g, " "));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const notUtf8 = { error: { message: "The request is not valid UTF-8", code: "BAD_REQUEST" } };
 
 function bearerToken(header: string | undefined): string | null {
   if (!header) return null;
@@ -32,7 +58,7 @@ function bearerToken(header: string | undefined): string | null {
   return match?.[1] ?? null;
 }
 
-export function createHttpApp({ database, infra, logger, metrics, config, router, services }: HttpDeps) {
+export function createHttpApp({ database, infra, logger, metrics, config, router, services, limits }: HttpDeps) {
   const app = new Hono<{ Variables: { requestId: string } }>();
 
   app.use("*", requestId());
@@ -74,8 +100,15 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
   /** Plain JSON route: the Hono baseline the benchmarks compare against. */
   app.get("/ping", (c) => c.json({ pong: true }));
 
-  app.all("/trpc/*", (c) => {
+  app.all("/trpc/*", async (c) => {
     const id = c.get("requestId");
+    if (!queryIsUtf8(c.req.url)) return c.json(notUtf8, 400);
+    let req = c.req.raw;
+    if (req.body !== null && req.method !== "GET" && req.method !== "HEAD") {
+      const text = utf8OrNull(await c.req.arrayBuffer());
+      if (text === null) return c.json(notUtf8, 400);
+      req = new Request(req.url, { method: req.method, headers: req.headers, body: text, signal: req.signal });
+    }
     let ip: string | null = null;
     if (config.trustProxy) ip = c.req.header("x-forwarded-for")?.split(",")[0]?.trim() ?? null;
     if (!ip) {
@@ -87,8 +120,10 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
     }
     return fetchRequestHandler({
       endpoint: "/trpc",
-      req: c.req.raw,
+      req,
       router,
+      // One HTTP request carries at most this many calls; the client splits larger batches (maxItems).
+      maxBatchSize: config.maxBatchCalls,
       createContext: async (): Promise<RequestContext> => {
         const token = bearerToken(c.req.header("authorization")) ?? sessionCookieToken(c);
         const session = token
@@ -97,7 +132,12 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
               throw error;
             })
           : null;
-        return { requestId: id, ip, session, log: logger, metrics };
+        return { requestId: id, ip, session, log: logger, metrics, limits };
+      },
+      // A rate-limited call says when to come back, as HTTP says it: the longest wait of the batch.
+      responseMeta: ({ errors }) => {
+        const waits = errors.flatMap((error) => (isDomainError(error, "RATE_LIMITED") ? [Number(error.details.retryAfterSeconds) || 1] : []));
+        return waits.length > 0 ? { headers: new Headers({ "Retry-After": String(Math.max(...waits)) }) } : {};
       },
       onError: ({ error, path }) => {
         if (error.code === "INTERNAL_SERVER_ERROR") logger.error({ requestId: id, procedure: path, err: error.cause ?? error }, "unhandled error");

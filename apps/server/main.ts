@@ -80,6 +80,10 @@ const carrier = new HttpCarrier({
 
 const agora = createAgora({ database, infra, clock: systemClock, logger, metrics: createMetrics(), config, ports: { paymentGateway, dataPlatform, carrier } });
 
+// Rows written before encryption, or under a retired key, are sealed before the first request.
+const resealed = await agora.services.identity.resealPersonalData();
+if (resealed) logger.info({ rows: resealed }, "personal data sealed under the current key");
+
 if (config.admin) {
   const admin = await agora.services.identity.ensureAdmin({ email: config.admin.email, password: config.admin.password, name: config.admin.name });
   logger.info({ adminId: admin.id, email: admin.email }, "admin account ready");

@@ -66,5 +66,7 @@ export function mountRestRoutes(app: Hono<{ Variables: { requestId: string } }>,
   );
   app.get("/api/products/:productId", (c) => answer(c, () => anonymous(c).catalog.get({ productId: numberParam(c.req.param("productId")) as number })));
   app.get("/api/products/:productId/stock", (c) => answer(c, () => anonymous(c).catalog.stock({ productId: numberParam(c.req.param("productId")) as number })));
-  app.get("/api/coupons", (c) => answer(c, () => anonymous(c).coupons.list()));
+  app.get("/api/coupons", (c) =>
+    answer(c, () => anonymous(c).coupons.list({ limit: numberParam(c.req.query("limit")), after: numberParam(c.req.query("after")) })),
+  );
 }

@@ -3,7 +3,7 @@ import { createCartRouter } from "../../modules/cart/index.ts";
 import { createCatalogRouter } from "../../modules/catalog/index.ts";
 import { createCouponRouter } from "../../modules/coupons/index.ts";
 import { createIdentityRouter } from "../../modules/identity/index.ts";
-import { publicProcedure, router } from "../../modules/kernel/index.ts";
+import { noInput, publicProcedure, router } from "../../modules/kernel/index.ts";
 import { createNotificationsRouter } from "../../modules/notifications/index.ts";
 import { createOrdersRouter } from "../../modules/orders/index.ts";
 import type { createOutboxRouter } from "../../modules/outbox/index.ts";
@@ -16,7 +16,7 @@ import type { Services } from "./compose.ts";
 export function createAppRouter(services: Services, outbox: ReturnType<typeof createOutboxRouter>) {
   return router({
     /** No-op procedure: the tRPC baseline the benchmarks compare against. */
-    ping: publicProcedure.query(() => ({ pong: true as const })),
+    ping: publicProcedure.input(noInput).query(() => ({ pong: true as const })),
     identity: createIdentityRouter(services.identity),
     catalog: createCatalogRouter(services.catalog),
     cart: createCartRouter(services.cart),

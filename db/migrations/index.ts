@@ -10,6 +10,9 @@ import * as afterSale from "./2026-11-21T00-03-after-sale.ts";
 import * as catalogCategoryPrice from "./2026-11-21T00-04-catalog-category-price-index.ts";
 import * as salesRanking from "./2026-11-21T00-05-sales-daily-ranking-index.ts";
 import * as walletChargeAttempts from "./2026-12-02T00-00-wallet-charge-attempts.ts";
+import * as identityPersonalData from "./2026-12-02T00-01-identity-personal-data.ts";
+import * as salesPending from "./2026-12-02T00-10-sales-pending.ts";
+import * as couponSlots from "./2026-12-02T05-00-coupon-slots-admission-epoch.ts";
 
 export const migrations: Record<string, Migration> = {
   "2026-11-21T00-00-identity": identity,
@@ -19,4 +22,7 @@ export const migrations: Record<string, Migration> = {
   "2026-11-21T00-04-catalog-category-price-index": catalogCategoryPrice,
   "2026-11-21T00-05-sales-daily-ranking-index": salesRanking,
   "2026-12-02T00-00-wallet-charge-attempts": walletChargeAttempts,
+  "2026-12-02T00-01-identity-personal-data": identityPersonalData,
+  "2026-12-02T00-10-sales-pending": salesPending,
+  "2026-12-02T05-00-coupon-slots-admission-epoch": couponSlots,
 };

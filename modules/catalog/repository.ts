@@ -1,6 +1,6 @@
 import { type ExpressionBuilder, type Selectable, sql } from "kysely";
 import type { CatalogProductsTable, Database, Db, StockMovementKind, Tx } from "../../db/index.ts";
-import { LockRank, noteLock } from "../../db/index.ts";
+import { compiledQuery, LockRank, noteLock } from "../../db/index.ts";
 import type { BrowseFilter, ProductSort } from "./schema.ts";
 
 type Executor = Db | Tx;
@@ -33,6 +33,31 @@ function keyset(sort: ProductSort, cursor: SortCursor) {
       : eb(eb.refTuple("p.price", "p.id"), "<", eb.tuple(price, cursor.id));
   };
 }
+
+const productsByIds = compiledQuery(
+  (_db, ids: number[]) => sql<ProductRow>`
+    SELECT p.id, p.name, p.category, p.price, p.description, p.status, p.created_at, p.updated_at, coalesce(s.quantity, 0) AS stock
+      FROM catalog_products p LEFT JOIN inventory_stock s ON s.product_id = p.id
+     WHERE p.id = ANY(${ids}::int8[])`,
+);
+
+/** The hot product's statement on every order: compiled once (db/compiled.ts). */
+const changeStock = compiledQuery(
+  (_db, productId: number, change: number, kind: StockMovementKind, reason: string | null, actorId: number | null, orderId: number | null, at: Date) => sql<{
+    product_id: number;
+    quantity: number;
+    low_stock_threshold: number;
+  }>`
+      WITH changed AS (
+        UPDATE inventory_stock SET quantity = quantity + ${change}::int4, updated_at = ${at}
+         WHERE product_id = ${productId} AND quantity + ${change}::int4 >= 0
+        RETURNING product_id, quantity, low_stock_threshold
+      ), logged AS (
+        INSERT INTO inventory_movements (product_id, kind, quantity_change, quantity_after, reason, actor_id, order_id, created_at)
+        SELECT product_id, ${kind}, ${change}::int4, quantity, ${reason}, ${actorId}::int8, ${orderId}::int8, ${at} FROM changed
+      )
+      SELECT product_id, quantity, low_stock_threshold FROM changed`,
+);
 
 export const productRepository = {
   /**
@@ -73,9 +98,10 @@ export const productRepository = {
     return selectProducts(db).where("p.id", "=", id).executeTakeFirst();
   },
 
-  findByIds(db: Executor, ids: number[]): Promise<ProductRow[]> {
-    if (ids.length === 0) return Promise.resolve([]);
-    return selectProducts(db).where("p.id", "in", ids).execute();
+  /** Every order prices its lines with this: compiled once (db/compiled.ts). */
+  async findByIds(db: Executor, ids: number[]): Promise<ProductRow[]> {
+    if (ids.length === 0) return [];
+    return (await productsByIds(db, ids)).rows;
   },
 
   categories(db: Executor) {
@@ -160,16 +186,7 @@ export const inventoryRepository = {
     at: Date,
   ): Promise<StockChange | undefined> {
     noteLock(trx, LockRank.Stock, productId);
-    const result = await sql<{ product_id: number; quantity: number; low_stock_threshold: number }>`
-      WITH changed AS (
-        UPDATE inventory_stock SET quantity = quantity + ${change}, updated_at = ${at}
-         WHERE product_id = ${productId} AND quantity + ${change} >= 0
-        RETURNING product_id, quantity, low_stock_threshold
-      ), logged AS (
-        INSERT INTO inventory_movements (product_id, kind, quantity_change, quantity_after, reason, actor_id, order_id, created_at)
-        SELECT product_id, ${movement.kind}, ${change}, quantity, ${movement.reason}, ${movement.actorId}, ${movement.orderId}, ${at} FROM changed
-      )
-      SELECT product_id, quantity, low_stock_threshold FROM changed`.execute(trx);
+    const result = await changeStock(trx, productId, change, movement.kind, movement.reason, movement.actorId, movement.orderId, at);
     const row = result.rows[0];
     return row && { productId: Number(row.product_id), quantityAfter: row.quantity, threshold: row.low_stock_threshold };
   },

@@ -1,4 +1,4 @@
-import { adminProcedure, authedProcedure, publicProcedure, router } from "../kernel/index.ts";
+import { adminProcedure, authedProcedure, noInput, publicProcedure, router } from "../kernel/index.ts";
 import {
   adjustInput,
   adminListProductsInput,
@@ -20,16 +20,22 @@ import type { CatalogService } from "./service.ts";
 export function createCatalogRouter(catalog: CatalogService) {
   return router({
     list: publicProcedure.input(listProductsInput).query(({ input }) => catalog.browse(input, "public")),
-    search: publicProcedure.input(searchProductsInput).query(({ input }) => catalog.browse(input, "public")),
+    search: publicProcedure
+      .meta({ cost: "search" })
+      .input(searchProductsInput)
+      .query(({ input }) => catalog.browse(input, "public")),
     get: publicProcedure.input(productIdInput).query(({ input }) => catalog.get(input.productId, "public")),
     stock: publicProcedure.input(productIdInput).query(({ input }) => catalog.stock(input.productId)),
-    categories: publicProcedure.query(() => catalog.categories()),
+    categories: publicProcedure.input(noInput).query(() => catalog.categories()),
     signUpForRestock: authedProcedure
       .input(restockSignupInput)
       .mutation(({ input, ctx }) => catalog.signUpForRestock(ctx.session.userId, input.productId, input.channel)),
 
     admin: router({
-      list: adminProcedure.input(adminListProductsInput).query(({ input }) => catalog.browse(input, "admin")),
+      list: adminProcedure
+        .meta({ cost: "search" })
+        .input(adminListProductsInput)
+        .query(({ input }) => catalog.browse(input, "admin")),
       get: adminProcedure.input(productIdInput).query(({ input }) => catalog.get(input.productId, "admin")),
       create: adminProcedure.input(createProductInput).mutation(({ input, ctx }) => catalog.create(input, ctx.session.userId)),
       update: adminProcedure.input(updateProductInput).mutation(({ input: { productId, ...patch } }) => catalog.update(productId, patch)),

@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { cursorSchema, idSchema, pageLimitSchema, wonSchema } from "../kernel/index.ts";
+import { cursorSchema, idSchema, multilineText, pageLimitSchema, singleLineText, wonSchema } from "../kernel/index.ts";
 
 export const productStatusSchema = z.enum(["active", "hidden"]);
-const categorySchema = z.string().trim().min(1).max(50);
+const categorySchema = singleLineText().trim().min(1).max(50);
 const priceSchema = wonSchema.max(100_000_000);
 const stockQuantitySchema = z.number().int().min(0).max(1_000_000);
 
@@ -26,11 +26,11 @@ function checkPriceRange(v: { minPrice?: number; maxPrice?: number }, ctx: z.Ref
 }
 
 export const listProductsInput = z.strictObject(browseFilters).superRefine(checkPriceRange).prefault({});
-export const searchProductsInput = z.strictObject({ query: z.string().trim().min(1).max(100), ...browseFilters }).superRefine(checkPriceRange);
+export const searchProductsInput = z.strictObject({ query: singleLineText().trim().min(1).max(100), ...browseFilters }).superRefine(checkPriceRange);
 export const adminListProductsInput = z
   .strictObject({
     ...browseFilters,
-    query: z.string().trim().min(1).max(100).optional(),
+    query: singleLineText().trim().min(1).max(100).optional(),
     status: z.enum(["active", "hidden", "deleted"]).optional(),
   })
   .superRefine(checkPriceRange)
@@ -40,10 +40,10 @@ export type BrowseFilter = z.infer<typeof adminListProductsInput>;
 export const productIdInput = z.strictObject({ productId: idSchema });
 
 export const createProductInput = z.strictObject({
-  name: z.string().trim().min(1).max(200),
+  name: singleLineText().trim().min(1).max(200),
   category: categorySchema,
   price: priceSchema,
-  description: z.string().max(5000).default(""),
+  description: multilineText().max(5000).default(""),
   initialStock: stockQuantitySchema.default(0),
   lowStockThreshold: z.number().int().min(0).max(1_000_000).default(10),
   status: productStatusSchema.default("active"),
@@ -53,10 +53,10 @@ export type CreateProductInput = z.infer<typeof createProductInput>;
 export const updateProductInput = z
   .strictObject({
     productId: idSchema,
-    name: z.string().trim().min(1).max(200).optional(),
+    name: singleLineText().trim().min(1).max(200).optional(),
     category: categorySchema.optional(),
     price: priceSchema.optional(),
-    description: z.string().max(5000).optional(),
+    description: multilineText().max(5000).optional(),
   })
   .refine((v) => v.name !== undefined || v.category !== undefined || v.price !== undefined || v.description !== undefined, "nothing to update");
 
@@ -65,7 +65,7 @@ export const setProductStatusInput = z.strictObject({ productId: idSchema, statu
 export const inboundInput = z.strictObject({
   productId: idSchema,
   quantity: z.number().int().min(1).max(1_000_000),
-  reason: z.string().trim().max(200).optional(),
+  reason: singleLineText().trim().max(200).optional(),
 });
 export const outboundInput = inboundInput;
 export const adjustInput = z.strictObject({
@@ -77,7 +77,7 @@ export const adjustInput = z.strictObject({
     .min(-1_000_000)
     .max(1_000_000)
     .refine((n) => n !== 0, "a change cannot be zero"),
-  reason: z.string().trim().min(1).max(200),
+  reason: singleLineText().trim().min(1).max(200),
 });
 export const setThresholdInput = z.strictObject({ productId: idSchema, threshold: z.number().int().min(0).max(1_000_000) });
 export const movementsInput = z.strictObject({ productId: idSchema, cursor: cursorSchema, limit: pageLimitSchema });

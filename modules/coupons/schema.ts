@@ -1,16 +1,16 @@
 import { z } from "zod";
-import { idSchema, wonSchema } from "../kernel/index.ts";
+import { idSchema, instantSchema, singleLineText, wonSchema } from "../kernel/index.ts";
 
 export const createCouponInput = z
   .strictObject({
-    name: z.string().trim().min(1).max(100),
+    name: singleLineText().trim().min(1).max(100),
     discountType: z.enum(["fixed", "percent"]),
     discountValue: z.number().int().positive().max(100_000_000),
     maxDiscountAmount: wonSchema.positive().max(100_000_000).nullable().default(null),
     minOrderAmount: wonSchema.max(100_000_000).default(0),
     totalQuantity: z.number().int().min(1).max(10_000_000),
-    issueStartsAt: z.coerce.date(),
-    issueEndsAt: z.coerce.date(),
+    issueStartsAt: instantSchema,
+    issueEndsAt: instantSchema,
     validDays: z.number().int().min(1).max(3650),
   })
   .refine((c) => c.discountType === "fixed" || c.discountValue <= 100, { message: "a percent discount is 1 to 100", path: ["discountValue"] })
@@ -19,9 +19,20 @@ export type CreateCouponInput = z.infer<typeof createCouponInput>;
 
 export const couponIdInput = z.strictObject({ couponId: idSchema });
 export const userCouponIdInput = z.strictObject({ userCouponId: idSchema });
-export const myCouponsInput = z.strictObject({ status: z.enum(["available", "used", "expired"]).optional() }).default({});
+/**
+ * Coupon lists stay plain arrays (their shape before paging), at most `limit` long; the next page
+ * starts `after` the last item's id (couponId, or userCouponId for `mine`). Fewer than `limit`
+ * items: the last page.
+ */
+const couponPage = { limit: z.number().int().min(1).max(100).default(100), after: idSchema.optional() };
+export const listCouponsInput = z.strictObject(couponPage).prefault({});
+export const myCouponsInput = z.strictObject({ status: z.enum(["available", "used", "expired"]).optional(), ...couponPage }).prefault({});
 export const validateCouponInput = z.strictObject({ userCouponId: idSchema, orderAmount: wonSchema.max(100_000_000_000) });
-export const adminListCouponsInput = z.strictObject({ includeEnded: z.boolean().default(false) }).default({ includeEnded: false });
+export const adminListCouponsInput = z.strictObject({ includeEnded: z.boolean().default(false), ...couponPage }).prefault({});
+export interface CouponPage {
+  limit: number;
+  after?: number;
+}
 
 export interface CouponView {
   couponId: number;

@@ -2,10 +2,18 @@ import type { Db, Tx } from "../../db/index.ts";
 import { inTransaction, pgConstraint, pgErrorCode } from "../../db/index.ts";
 import type { Clock, Infra, Logger } from "../kernel/index.ts";
 import { DAY, DomainError } from "../kernel/index.ts";
-import { type CouponAdmission, createRedisAdmission, type GiveBack, noAdmission } from "./admission.ts";
+import {
+  type Admission,
+  type AdmissionKeys,
+  type AdmissionTiming,
+  type CouponAdmission,
+  createRedisAdmission,
+  defaultAdmissionTiming,
+  noAdmission,
+} from "./admission.ts";
 import { type DiscountRule, discountFor } from "./discount.ts";
 import { type CouponRow, couponRepository } from "./repository.ts";
-import type { CouponView, CreateCouponInput, IssuedCoupon, MyCoupon } from "./schema.ts";
+import type { CouponPage, CouponView, CreateCouponInput, IssuedCoupon, MyCoupon } from "./schema.ts";
 
 export interface CouponDeps {
   db: Db;
@@ -14,6 +22,45 @@ export interface CouponDeps {
   logger: Logger;
   /** Set false to send every issue request to the database even with Redis present. */
   redisAdmission?: boolean;
+  /** How often Redis admission audits a sold-out state against the database, and when it calls it stale. */
+  admissionTiming?: Partial<AdmissionTiming>;
+}
+
+/** Attempts at a fresh Redis slot when the handed one turned out taken (a stale Redis), before the database path. */
+const SLOT_ATTEMPTS = 3;
+/** Attempts at a free slot on the database path while Redis winners take the ones it finds. */
+const FREE_SLOT_ATTEMPTS = 50;
+
+const isUniqueViolation = (error: unknown, constraint: string) => pgErrorCode(error) === "23505" && pgConstraint(error) === constraint;
+
+/**
+ * Runs `work` for a key at most once at a time, and lets callers wait for a run that starts after
+ * they asked: many winners share one roll-up instead of queueing on the coupon row one by one.
+ */
+function coalescer(work: (key: number) => Promise<void>) {
+  const running = new Map<number, Promise<void>>();
+  const queued = new Map<number, Promise<void>>();
+  const start = (key: number) => {
+    const run = work(key).finally(() => {
+      if (running.get(key) === run) running.delete(key);
+    });
+    running.set(key, run);
+    return run;
+  };
+  return (key: number): Promise<void> => {
+    const waiting = queued.get(key);
+    if (waiting) return waiting;
+    const current = running.get(key);
+    if (!current) return start(key);
+    const next = current
+      .catch(() => {})
+      .then(() => {
+        queued.delete(key);
+        return start(key);
+      });
+    queued.set(key, next);
+    return next;
+  };
 }
 
 type IssuedRow = NonNullable<Awaited<ReturnType<typeof couponRepository.findIssued>>>;
@@ -33,7 +80,7 @@ function ruleOf(row: {
 }
 
 function toView(row: CouponRow, now: Date): CouponView {
-  const remainingQuantity = row.total_quantity - row.issued_quantity;
+  const remainingQuantity = row.total_quantity - row.issued_count;
   const state = now >= row.issue_ends_at ? "ended" : now < row.issue_starts_at ? "upcoming" : remainingQuantity <= 0 ? "sold_out" : "open";
   return {
     couponId: row.id,
@@ -43,7 +90,7 @@ function toView(row: CouponRow, now: Date): CouponView {
     maxDiscountAmount: row.max_discount_amount,
     minOrderAmount: row.min_order_amount,
     totalQuantity: row.total_quantity,
-    issuedQuantity: row.issued_quantity,
+    issuedQuantity: row.issued_count,
     remainingQuantity,
     issueStartsAt: row.issue_starts_at,
     issueEndsAt: row.issue_ends_at,
@@ -72,66 +119,138 @@ function toMine(row: IssuedRow, now: Date): MyCoupon {
 
 export type CouponService = ReturnType<typeof createCouponService>;
 
-export function createCouponService({ db, clock, infra, logger, redisAdmission = true }: CouponDeps) {
+export function createCouponService({ db, clock, infra, logger, redisAdmission = true, admissionTiming }: CouponDeps) {
   const admission: CouponAdmission =
     infra.redis && redisAdmission
       ? createRedisAdmission(
           infra.redis,
           infra.prefix,
           {
+            epoch: () => couponRepository.admissionEpoch(db),
             async load(couponId) {
               const coupon = await couponRepository.findCoupon(db, couponId);
               if (!coupon) return null;
               return {
-                remaining: coupon.total_quantity - coupon.issued_quantity,
-                holders: await couponRepository.holders(db, couponId),
+                total: coupon.total_quantity,
+                taken: await couponRepository.takenSlots(db, couponId),
+                issueStartsAt: coupon.issue_starts_at,
                 issueEndsAt: coupon.issue_ends_at,
               };
             },
           },
-          () => clock.now(),
+          clock,
+          { ...defaultAdmissionTiming, ...admissionTiming },
         )
       : noAdmission;
 
+  /** issued_quantity follows the rows: one roll-up at a time per coupon, shared by every winner waiting for it. */
+  const rollUp = coalescer((couponId) => couponRepository.rollUpIssued(db, couponId));
+
   /**
-   * Why the conditional UPDATE took nothing: no coupon, the customer already holds it, window not
-   * open or closed, or none left. Reads through the issuing transaction: asking the pool for a second
-   * connection while holding one starves the pool when every connection is a refused issuer.
+   * Why an issue took nothing: no coupon, the customer already holds it, window not open or closed,
+   * or none left. `executor` is the issuing transaction where there is one: asking the pool for a
+   * second connection while holding one starves the pool when every connection is a refused issuer.
    * A holder hears ALREADY_ISSUED whatever else is true, as Redis admission answers.
    */
-  async function refusal(trx: Tx, couponId: number, userId: number, now: Date): Promise<DomainError> {
-    const coupon = await couponRepository.findCoupon(trx, couponId);
+  async function refusal(executor: Db | Tx, couponId: number, userId: number, now: Date): Promise<DomainError> {
+    const coupon = await couponRepository.findCoupon(executor, couponId);
     if (!coupon) return new DomainError("COUPON_NOT_FOUND", { couponId });
-    if (await couponRepository.hasIssued(trx, couponId, userId)) return new DomainError("ALREADY_ISSUED", { couponId });
+    if (await couponRepository.hasIssued(executor, couponId, userId)) return new DomainError("ALREADY_ISSUED", { couponId });
     if (now < coupon.issue_starts_at) return new DomainError("COUPON_NOT_OPEN", { couponId, issueStartsAt: coupon.issue_starts_at });
     if (now >= coupon.issue_ends_at) return new DomainError("COUPON_CLOSED", { couponId, issueEndsAt: coupon.issue_ends_at });
     return new DomainError("COUPON_SOLD_OUT", { couponId, remainingQuantity: 0 });
   }
 
-  /** The database step of an issue: one unit off the coupon row, the customer's coupon, its history. */
+  /**
+   * The database path (no Redis, admission off, or Redis unsure): one unit off the coupon row under
+   * its lock, the customer's coupon at a free slot, its history.
+   */
   async function issueInDatabase(userId: number, couponId: number): Promise<IssuedCoupon> {
     const now = clock.now();
     return inTransaction(db, async (trx) => {
       const taken = await couponRepository.takeOne(trx, couponId, now);
       if (!taken) throw await refusal(trx, couponId, userId, now);
-      try {
-        const issued = await couponRepository.insertIssued(trx, {
-          couponId,
-          userId,
-          issuedAt: now,
-          expiresAt: new Date(now.getTime() + taken.valid_days * DAY),
-        });
-        await couponRepository.insertHistory(trx, { issuedCouponId: issued.id, action: "issued", orderId: null, at: now });
-        return { userCouponId: issued.id, couponId, couponName: taken.name, issuedAt: issued.issued_at, expiresAt: issued.expires_at };
-      } catch (error) {
-        if (pgErrorCode(error) === "23505" && pgConstraint(error) === "coupon_issued_one_per_customer") throw new DomainError("ALREADY_ISSUED", { couponId });
-        throw error;
+      const expiresAt = new Date(now.getTime() + taken.valid_days * DAY);
+      let slot: number | null = taken.slot;
+      for (let attempt = 0; attempt < FREE_SLOT_ATTEMPTS; attempt++) {
+        if (slot === null) throw await refusal(trx, couponId, userId, now);
+        let issued: Awaited<ReturnType<typeof couponRepository.insertIssued>>;
+        try {
+          issued = await couponRepository.insertIssued(trx, { couponId, userId, slot, couponQuantity: taken.total_quantity, issuedAt: now, expiresAt });
+        } catch (error) {
+          if (isUniqueViolation(error, "coupon_issued_one_per_customer")) throw new DomainError("ALREADY_ISSUED", { couponId });
+          throw error;
+        }
+        if (issued) {
+          await couponRepository.insertHistory(trx, { issuedCouponId: issued.id, action: "issued", orderId: null, at: now });
+          // The count was behind the rows Redis winners inserted: bring it up to them.
+          if (attempt > 0) await couponRepository.rollUpIssued(trx, couponId);
+          return { userCouponId: issued.id, couponId, couponName: taken.name, issuedAt: issued.issued_at, expiresAt: issued.expires_at };
+        }
+        // A Redis winner holds this slot: the roll-up lags behind the rows.
+        slot = await couponRepository.freeSlot(trx, couponId, taken.total_quantity);
       }
+      throw new Error(`coupon ${couponId}: no free slot found in ${FREE_SLOT_ATTEMPTS} attempts while slots remain`);
     });
   }
 
-  async function giveBack(couponId: number, userId: number, how: GiveBack): Promise<void> {
-    await admission.giveBack(couponId, userId, how).catch((error) => logger.warn({ err: error, couponId, userId }, "coupon admission give-back failed"));
+  async function giveBack(couponId: number, userId: number, slot: number, keepHolder: boolean): Promise<void> {
+    await admission
+      .giveBack(couponId, userId, slot, keepHolder)
+      .catch((error) => logger.warn({ err: error, couponId, userId, slot }, "coupon admission give-back failed"));
+  }
+
+  /** Redis says sold out and an audit is due: compare with the database, drop a state that lost slots. */
+  async function audit(couponId: number): Promise<void> {
+    try {
+      const coupon = await couponRepository.findCoupon(db, couponId);
+      if (!coupon || coupon.issued_count >= coupon.total_quantity) return;
+      if (await admission.audit(couponId, coupon.issued_count)) {
+        logger.warn({ couponId, issued: coupon.issued_count, total: coupon.total_quantity }, "coupon admission lost slots; rebuilt from the database");
+      }
+    } catch (error) {
+      logger.warn({ err: error, couponId }, "coupon admission audit failed");
+    }
+  }
+
+  async function admit(couponId: number, userId: number, replacing = false): Promise<Admission> {
+    try {
+      return await admission.admit(couponId, userId, { replacing });
+    } catch (error) {
+      logger.warn({ err: error, couponId }, "coupon admission unavailable; the database decides alone");
+      return { kind: "skipped" };
+    }
+  }
+
+  /**
+   * The winners' path: the customer's coupon at the slot Redis handed out. Null when the slot was
+   * taken already (Redis was stale): the caller asks for another.
+   */
+  async function issueAtSlot(userId: number, couponId: number, slot: number): Promise<IssuedCoupon | null> {
+    const now = clock.now();
+    let issued: Awaited<ReturnType<typeof couponRepository.insertAtSlot>>;
+    try {
+      issued = await couponRepository.insertAtSlot(db, { couponId, userId, slot, now });
+    } catch (error) {
+      const holds = isUniqueViolation(error, "coupon_issued_one_per_customer");
+      await giveBack(couponId, userId, slot, holds);
+      if (holds) throw new DomainError("ALREADY_ISSUED", { couponId });
+      throw error;
+    }
+    if (issued) {
+      // The answer waits for a roll-up that includes this coupon, so issued_quantity is exact for every answered issue.
+      await rollUp(couponId).catch((error) => logger.warn({ err: error, couponId }, "coupon issued-count roll-up failed"));
+      return { userCouponId: issued.id, couponId, couponName: issued.name, issuedAt: issued.issued_at, expiresAt: issued.expires_at };
+    }
+    const refused = await refusal(db, couponId, userId, now);
+    if (refused.domainCode !== "COUPON_SOLD_OUT") {
+      await giveBack(couponId, userId, slot, refused.domainCode === "ALREADY_ISSUED");
+      throw refused;
+    }
+    // Open, and the customer holds none: the slot is taken (not handed back: a row holds it), or past the quantity.
+    const coupon = await couponRepository.findCoupon(db, couponId);
+    if (coupon && slot > coupon.total_quantity) await admission.reset(couponId).catch(() => {});
+    return null;
   }
 
   async function requireOwned(executor: Db | Tx, userId: number, userCouponId: number, lock: "none" | "share" | "update"): Promise<IssuedRow> {
@@ -170,14 +289,14 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
     },
 
     /** Coupons whose issue window has not ended, with what is left. */
-    async listIssuable(): Promise<CouponView[]> {
+    async listIssuable(page: CouponPage = { limit: 100 }): Promise<CouponView[]> {
       const now = clock.now();
-      return (await couponRepository.listCoupons(db, now)).map((row) => toView(row, now));
+      return (await couponRepository.listCoupons(db, now, page)).map((row) => toView(row, now));
     },
 
-    async listAll(includeEnded: boolean): Promise<CouponView[]> {
+    async listAll(includeEnded: boolean, page: CouponPage = { limit: 100 }): Promise<CouponView[]> {
       const now = clock.now();
-      return (await couponRepository.listCoupons(db, includeEnded ? null : now)).map((row) => toView(row, now));
+      return (await couponRepository.listCoupons(db, includeEnded ? null : now, page)).map((row) => toView(row, now));
     },
 
     async get(couponId: number) {
@@ -189,37 +308,48 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
 
     /**
      * First come, first served: at most the coupon's quantity in total, at most one per customer.
-     * Redis admission turns the crowd away early; the database decides.
+     * Redis admission turns the crowd away early and hands each winner a slot; the database decides.
      */
     async issue(userId: number, couponId: number): Promise<IssuedCoupon> {
-      let admitted: Awaited<ReturnType<CouponAdmission["admit"]>>;
-      try {
-        admitted = await admission.admit(couponId, userId);
-      } catch (error) {
-        logger.warn({ err: error, couponId }, "coupon admission unavailable; the database decides alone");
-        admitted = "skipped";
+      let admitted = await admit(couponId, userId);
+      for (let attempt = 1; ; attempt++) {
+        switch (admitted.kind) {
+          case "sold_out":
+            if (admitted.auditDue) await audit(couponId);
+            throw new DomainError("COUPON_SOLD_OUT", { couponId, remainingQuantity: 0 });
+          case "not_open":
+            throw new DomainError("COUPON_NOT_OPEN", { couponId, issueStartsAt: admitted.issueStartsAt });
+          case "closed":
+            throw new DomainError("COUPON_CLOSED", { couponId, issueEndsAt: admitted.issueEndsAt });
+          case "already_holder":
+            // Redis remembers a holder; confirm in the database (a cheap indexed read) before saying no.
+            // Not there: an issue in flight, or a slot lost with its process. The database path decides.
+            if (await couponRepository.hasIssued(db, couponId, userId)) throw new DomainError("ALREADY_ISSUED", { couponId });
+            return issueInDatabase(userId, couponId);
+          case "skipped":
+            return issueInDatabase(userId, couponId);
+          case "slot": {
+            const issued = await issueAtSlot(userId, couponId, admitted.slot);
+            if (issued) return issued;
+            if (attempt >= SLOT_ATTEMPTS) return issueInDatabase(userId, couponId);
+            admitted = await admit(couponId, userId, true);
+          }
+        }
       }
-      if (admitted === "sold_out") throw new DomainError("COUPON_SOLD_OUT", { couponId, remainingQuantity: 0 });
-      // Redis remembers a holder; confirm in the database (a cheap indexed read) before saying no.
-      if (admitted === "already_holder" && (await couponRepository.hasIssued(db, couponId, userId))) throw new DomainError("ALREADY_ISSUED", { couponId });
-      if (admitted !== "admitted") return issueInDatabase(userId, couponId);
-      try {
-        return await issueInDatabase(userId, couponId);
-      } catch (error) {
-        const code = error instanceof DomainError ? error.domainCode : null;
-        await giveBack(couponId, userId, code === "COUPON_SOLD_OUT" ? "sold_out" : code === "ALREADY_ISSUED" ? "unit_only" : "unit_and_holder");
-        throw error;
-      }
+    },
+
+    /** The Redis keys of a coupon's admission state; null without Redis admission. */
+    async admissionKeys(couponId: number): Promise<AdmissionKeys | null> {
+      return admission === noAdmission ? null : admission.keys(couponId);
     },
 
     async resetAdmission(couponId: number): Promise<void> {
       await admission.reset(couponId);
     },
 
-    async mine(userId: number, status?: "available" | "used" | "expired"): Promise<MyCoupon[]> {
+    async mine(userId: number, status?: "available" | "used" | "expired", page: CouponPage = { limit: 100 }): Promise<MyCoupon[]> {
       const now = clock.now();
-      const all = (await couponRepository.listIssuedForUser(db, userId)).map((row) => toMine(row, now));
-      return status ? all.filter((c) => c.status === status) : all;
+      return (await couponRepository.listIssuedForUser(db, userId, { ...page, status, now })).map((row) => toMine(row, now));
     },
 
     /** What a coupon would take off an order amount, checked under a shared lock. */
@@ -243,6 +373,13 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
     /** The discount a coupon gives, without locking (the order locks it later with `use`). */
     async quote(executor: Db | Tx, userId: number, userCouponId: number, orderAmount: number): Promise<number> {
       return checkUsable(await requireOwned(executor, userId, userCouponId, "none"), orderAmount, clock.now());
+    },
+
+    /** The rule of a coupon the customer may use on an order of `orderAmount` (same checks as `quote`), for `orderTotals`. */
+    async ruleFor(executor: Db | Tx, userId: number, userCouponId: number, orderAmount: number): Promise<DiscountRule> {
+      const row = await requireOwned(executor, userId, userCouponId, "none");
+      checkUsable(row, orderAmount, clock.now());
+      return ruleOf(row);
     },
 
     /** Locks the coupon (rank IssuedCoupon), checks it again, marks it used by the order. */

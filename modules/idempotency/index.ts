@@ -5,6 +5,7 @@ export {
   claimInTransaction,
   completeInTransaction,
   hashRequest,
+  keyWasUsed,
   purgeKeysOlderThan,
   releaseAbandonedClaim,
   releaseClaim,

@@ -1,11 +1,29 @@
 import type { Db, Tx } from "../../db/index.ts";
-import { LockRank, noteLock } from "../../db/index.ts";
+import { compiledQuery, LockRank, noteLock } from "../../db/index.ts";
 
 export interface KeyId {
   userId: number;
   scope: string;
   key: string;
 }
+
+// The claim and the completion run on every keyed order and charge: compiled once (db/compiled.ts).
+const insertKey = compiledQuery((db, userId: number, scope: string, key: string, requestHash: string, status: "in_progress" | "completed", at: Date) =>
+  db
+    .insertInto("idempotency_keys")
+    .values({ user_id: userId, scope, key, request_hash: requestHash, status, created_at: at, updated_at: at })
+    .onConflict((oc) => oc.columns(["user_id", "scope", "key"]).doNothing())
+    .returning("key"),
+);
+
+const completeKey = compiledQuery((db, userId: number, scope: string, key: string, response: string, at: Date) =>
+  db
+    .updateTable("idempotency_keys")
+    .set({ status: "completed", response, updated_at: at })
+    .where("user_id", "=", userId)
+    .where("scope", "=", scope)
+    .where("key", "=", key),
+);
 
 export const idempotencyRepository = {
   /**
@@ -14,13 +32,8 @@ export const idempotencyRepository = {
    */
   async tryInsert(executor: Db | Tx, id: KeyId, requestHash: string, status: "in_progress" | "completed", at: Date): Promise<boolean> {
     if (executor.isTransaction) noteLock(executor as Tx, LockRank.IdempotencyKey);
-    const row = await executor
-      .insertInto("idempotency_keys")
-      .values({ user_id: id.userId, scope: id.scope, key: id.key, request_hash: requestHash, status, created_at: at, updated_at: at })
-      .onConflict((oc) => oc.columns(["user_id", "scope", "key"]).doNothing())
-      .returning("key")
-      .executeTakeFirst();
-    return row !== undefined;
+    const result = await insertKey(executor, id.userId, id.scope, id.key, requestHash, status, at);
+    return result.rows.length > 0;
   },
 
   find(executor: Db | Tx, id: KeyId) {
@@ -34,13 +47,7 @@ export const idempotencyRepository = {
   },
 
   async complete(executor: Db | Tx, id: KeyId, response: string, at: Date): Promise<void> {
-    await executor
-      .updateTable("idempotency_keys")
-      .set({ status: "completed", response, updated_at: at })
-      .where("user_id", "=", id.userId)
-      .where("scope", "=", id.scope)
-      .where("key", "=", id.key)
-      .execute();
+    await completeKey(executor, id.userId, id.scope, id.key, response, at);
   },
 
   /** Deletes the key while it is in progress (and, with `claimedBefore`, only if claimed before then). */

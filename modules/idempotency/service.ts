@@ -56,6 +56,11 @@ export async function claimInTransaction<T>(trx: Tx, request: IdempotentRequest,
   return replayOrRefuse<T>(request, existing);
 }
 
+/** Whether the key was claimed before (finished or not): a refusal for this request is then not the answer to give. */
+export async function keyWasUsed(executor: Db | Tx, id: KeyId): Promise<boolean> {
+  return (await idempotencyRepository.find(executor, id)) !== undefined;
+}
+
 export async function completeInTransaction(trx: Tx, request: KeyId, response: unknown, at: Date): Promise<void> {
   await idempotencyRepository.complete(trx, request, superjson.stringify(response), at);
 }

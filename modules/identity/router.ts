@@ -1,16 +1,19 @@
-import { adminProcedure, authedProcedure, publicProcedure, router } from "../kernel/index.ts";
+import { adminProcedure, authedProcedure, noInput, publicProcedure, router } from "../kernel/index.ts";
 import { changePasswordInput, listCustomersInput, loginInput, signUpInput, updateProfileInput, userIdInput } from "./schema.ts";
 import type { IdentityService } from "./service.ts";
 
 export function createIdentityRouter(identity: IdentityService) {
   return router({
-    signUp: publicProcedure.input(signUpInput).mutation(({ input, ctx }) => identity.signUp(input, ctx.ip)),
+    signUp: publicProcedure
+      .meta({ cost: "signUp" })
+      .input(signUpInput)
+      .mutation(({ input, ctx }) => identity.signUp(input, ctx.ip)),
     login: publicProcedure.input(loginInput).mutation(({ input, ctx }) => identity.login(input, ctx.ip)),
-    logout: authedProcedure.mutation(async ({ ctx }) => {
+    logout: authedProcedure.input(noInput).mutation(async ({ ctx }) => {
       await identity.logout(ctx.session);
       return { loggedOut: true as const };
     }),
-    me: authedProcedure.query(({ ctx }) => identity.me(ctx.session.userId)),
+    me: authedProcedure.input(noInput).query(({ ctx }) => identity.me(ctx.session.userId)),
     updateProfile: authedProcedure.input(updateProfileInput).mutation(({ input, ctx }) => identity.updateProfile(ctx.session.userId, input)),
     changePassword: authedProcedure.input(changePasswordInput).mutation(async ({ input, ctx }) => {
       await identity.changePassword(ctx.session, input.currentPassword, input.newPassword);

@@ -1,14 +1,13 @@
 import { z } from "zod";
-import { cursorSchema, idSchema, pageLimitSchema } from "../kernel/index.ts";
+import { cursorSchema, idSchema, pageLimitSchema, singleLineText } from "../kernel/index.ts";
 
 export const emailSchema = z
   .email()
   .max(254)
   .transform((email) => email.toLowerCase());
 export const passwordSchema = z.string().min(8).max(128);
-export const nameSchema = z.string().trim().min(1).max(100);
-export const phoneSchema = z
-  .string()
+export const nameSchema = singleLineText().trim().min(1).max(100);
+export const phoneSchema = singleLineText()
   .trim()
   .regex(/^\+?[0-9][0-9 -]{6,18}$/, "a phone number of digits, spaces or dashes");
 
@@ -31,7 +30,7 @@ export const changePasswordInput = z.strictObject({ currentPassword: z.string().
 
 export const listCustomersInput = z
   .strictObject({
-    query: z.string().trim().max(100).optional(),
+    query: singleLineText().trim().max(100).optional(),
     status: z.enum(["active", "deactivated"]).optional(),
     /** Customers unless asked otherwise. */
     role: z.enum(["customer", "admin", "any"]).default("customer"),

@@ -2,9 +2,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
 import type { Db } from "../../db/index.ts";
 import { pgErrorCode } from "../../db/index.ts";
-import type { Clock, Infra, Logger, Page, RateLimitPolicy, Session } from "../kernel/index.ts";
-import { DomainError, decodeCursor, encodeCursor } from "../kernel/index.ts";
-import { identityRepository, type UserRow } from "./repository.ts";
+import type { Clock, Infra, Logger, Page, PiiCipher, RateLimitPolicy, Session } from "../kernel/index.ts";
+import { createPiiCipher, DomainError, decodeCursor, developmentPiiKeys, encodeCursor } from "../kernel/index.ts";
+import { createIdentityRepository, type UserRow } from "./repository.ts";
 import type { LoginInput, SignUpInput, UserProfile } from "./schema.ts";
 
 export interface IdentityConfig {
@@ -17,7 +17,12 @@ export interface IdentityConfig {
   sessionCacheMs: number;
   /** argon2id cost; tests lower it so hundreds of sign-ups stay quick. */
   passwordHashing: { memoryCost: number; timeCost: number };
-  loginLimitPerAccount: Omit<RateLimitPolicy, "name">;
+  /**
+   * Failed logins are limited per account *and* address together, plus per address (OWASP's
+   * advice): a stranger who knows an email can use up only their own address's attempts on it,
+   * never lock the owner out. A success clears the pair.
+   */
+  loginLimitPerAccountAndAddress: Omit<RateLimitPolicy, "name">;
   loginLimitPerAddress: Omit<RateLimitPolicy, "name">;
 }
 
@@ -25,7 +30,7 @@ export const defaultIdentityConfig: IdentityConfig = {
   sessionTtlMs: 7 * 24 * 60 * 60 * 1000,
   sessionCacheMs: 30_000,
   passwordHashing: { memoryCost: 19_456, timeCost: 2 },
-  loginLimitPerAccount: { points: 10, durationSeconds: 15 * 60, blockSeconds: 15 * 60 },
+  loginLimitPerAccountAndAddress: { points: 10, durationSeconds: 15 * 60, blockSeconds: 15 * 60 },
   loginLimitPerAddress: { points: 100, durationSeconds: 15 * 60, blockSeconds: 15 * 60 },
 };
 
@@ -35,6 +40,8 @@ export interface IdentityDeps {
   infra: Infra;
   config: IdentityConfig;
   logger?: Logger;
+  /** Seals email and phone at rest. Default: the development keys (tests, trying Agora). */
+  cipher?: PiiCipher;
 }
 
 export interface IssuedSession {
@@ -60,9 +67,10 @@ export function hashToken(token: string): string {
 
 export type IdentityService = ReturnType<typeof createIdentityService>;
 
-export function createIdentityService({ db, clock, infra, config, logger }: IdentityDeps) {
+export function createIdentityService({ db, clock, infra, config, logger, cipher = createPiiCipher(developmentPiiKeys) }: IdentityDeps) {
+  const identityRepository = createIdentityRepository(cipher);
   const hashOptions = { algorithm: "argon2id" as const, ...config.passwordHashing };
-  const perAccount = infra.rateLimiter({ name: "login-account", ...config.loginLimitPerAccount });
+  const perAccountAndAddress = infra.rateLimiter({ name: "login-account-address", ...config.loginLimitPerAccountAndAddress });
   const perAddress = infra.rateLimiter({ name: "login-address", ...config.loginLimitPerAddress });
   // Verified against when the email is unknown, so a miss costs the same time as a wrong password.
   const decoyHash = Bun.password.hash("decoy-password-for-timing", hashOptions);
@@ -116,16 +124,18 @@ export function createIdentityService({ db, clock, infra, config, logger }: Iden
     },
 
     async login(input: LoginInput, ip: string | null): Promise<IssuedSession> {
-      const [account, address] = await Promise.all([perAccount.consume(input.email), perAddress.consume(ip ?? "unknown")]);
-      if (!account.allowed || !address.allowed) {
-        const retryAfterMs = Math.max(account.retryAfterMs, address.retryAfterMs);
+      const address = ip ?? "unknown";
+      const pairKey = JSON.stringify([input.email, address]);
+      const [pair, fromAddress] = await Promise.all([perAccountAndAddress.consume(pairKey), perAddress.consume(address)]);
+      if (!pair.allowed || !fromAddress.allowed) {
+        const retryAfterMs = Math.max(pair.retryAfterMs, fromAddress.retryAfterMs);
         throw new DomainError("RATE_LIMITED", { retryAfterSeconds: Math.ceil(retryAfterMs / 1000) });
       }
       const user = await identityRepository.findUserByEmail(db, input.email);
       const valid = await Bun.password.verify(input.password, user?.password_hash ?? (await decoyHash));
       if (!user || !valid) throw new DomainError("INVALID_CREDENTIALS");
       if (user.status !== "active") throw new DomainError("ACCOUNT_DEACTIVATED");
-      await perAccount.reset(input.email);
+      await perAccountAndAddress.reset(pairKey);
       return issueSession(user, ip);
     },
 
@@ -242,6 +252,12 @@ export function createIdentityService({ db, clock, infra, config, logger }: Iden
       const rows = await identityRepository.findUsersByIds(db, userIds);
       return rows.map((row) => ({ userId: row.id, email: row.email, name: row.name, phone: row.phone }));
     },
+
+    /**
+     * Seals every email and phone not yet sealed under the current key (rows from before encryption,
+     * or after a key rotation). Idempotent; the server runs it at start, `bun run pii:reencrypt` on demand.
+     */
+    resealPersonalData: () => identityRepository.resealPersonalData(db),
 
     /** Every active admin's contact: the operators notifications fall back to when none are configured. */
     async adminContacts(): Promise<Contact[]> {

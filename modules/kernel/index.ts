@@ -6,11 +6,31 @@ export { DomainError, domainErrorCatalog, isDomainError } from "./errors.ts";
 export type { JsonAnswer, JsonEndpoint } from "./http-json.ts";
 export { checkEndpoint, getJson, HttpTransportError, postJson } from "./http-json.ts";
 export { createMemoryInfra } from "./infra/memory.ts";
-export { createRedisClient, createRedisInfra, luaScript } from "./infra/redis.ts";
+export type { RedisClient } from "./infra/redis.ts";
+export { createRedisClient, createRedisInfra, luaScript, parseRedisClusterUrl } from "./infra/redis.ts";
 export type { Cache, Counters, Infra, Lock, LockManager, RateLimitDecision, RateLimiter, RateLimitPolicy } from "./infra/types.ts";
 export type { Logger, Metrics, OutageLog } from "./observability.ts";
 export { createLogger, createMetrics, createOutageLog } from "./observability.ts";
+export type { PiiCipher, PiiKeys } from "./pii.ts";
+export { createPiiCipher, developmentPiiKeys } from "./pii.ts";
+export type { CallCost, CallLimits, CallToLimit, RateLimitSettings } from "./rate-limits.ts";
+export { createCallLimits, defaultRateLimitSettings } from "./rate-limits.ts";
 export type { Page } from "./schemas.ts";
-export { cursorSchema, decodeCursor, encodeCursor, idempotencyKeySchema, idSchema, pageLimitSchema, wonSchema } from "./schemas.ts";
-export type { RequestContext, Role, Session } from "./trpc.ts";
+export {
+  cursorSchema,
+  decodeCursor,
+  encodeCursor,
+  envelopeViolation,
+  idempotencyKeySchema,
+  idSchema,
+  inputViolations,
+  instantSchema,
+  MAX_INPUT_DEPTH,
+  multilineText,
+  noInput,
+  pageLimitSchema,
+  singleLineText,
+  wonSchema,
+} from "./schemas.ts";
+export type { ProcedureMeta, RequestContext, Role, Session } from "./trpc.ts";
 export { adminProcedure, authedProcedure, createCallerFactory, publicProcedure, router } from "./trpc.ts";

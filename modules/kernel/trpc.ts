@@ -2,12 +2,14 @@
  * tRPC, initialised once: superjson, the error formatter, and the base procedures every module
  * builds on. Identity always comes from `ctx.session`, never from input.
  */
-import { initTRPC } from "@trpc/server";
+import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
-import { ZodError, z } from "zod";
+import { ZodError, ZodRealError, z } from "zod";
 import { isConnectionError } from "../../db/index.ts";
 import { DomainError } from "./errors.ts";
 import type { Logger, Metrics } from "./observability.ts";
+import type { CallCost, CallLimits } from "./rate-limits.ts";
+import { envelopeViolation, inputViolations } from "./schemas.ts";
 
 export type Role = "customer" | "admin";
 
@@ -25,36 +27,65 @@ export interface RequestContext {
   session: Session | null;
   log: Logger;
   metrics: Metrics | null;
+  /** Rate limits on writes, sign-ups and searches; null: none (a caller built without the HTTP layer). */
+  limits?: CallLimits | null;
 }
+
+/** What a procedure declares of itself: `.meta({ cost: "search" })` puts it under the search limits. */
+export interface ProcedureMeta {
+  cost?: CallCost;
+}
+
+/**
+ * superjson, behind the input policy: before an input is decoded, prototype keys, NUL and absurd
+ * nesting anywhere in it are refused as a validation error (superjson would drop `__proto__`
+ * silently, and NUL ends in PostgreSQL error 22021).
+ */
+const guardedSuperjson = {
+  input: {
+    serialize: (value: unknown) => superjson.serialize(value),
+    deserialize: (raw: unknown) => {
+      const notEnvelope = envelopeViolation(raw);
+      const issues = notEnvelope ? [notEnvelope] : inputViolations(raw);
+      if (issues.length > 0) throw new TRPCError({ code: "BAD_REQUEST", message: "Invalid input", cause: new ZodRealError(issues) });
+      // biome-ignore lint/suspicious/noExplicitAny: superjson's own parameter type
+      return superjson.deserialize(raw as any);
+    },
+  },
+  output: superjson,
+};
 
 /** Stack traces are shown only to a developer's own server. */
 const exposeStacks = process.env.NODE_ENV === "development";
 
-const t = initTRPC.context<RequestContext>().create({
-  transformer: superjson,
-  isDev: exposeStacks,
-  errorFormatter({ shape, error }) {
-    const domain = error instanceof DomainError ? error : null;
-    const zodError = error.cause instanceof ZodError ? error.cause : null;
-    const internal = error.code === "INTERNAL_SERVER_ERROR";
-    return {
-      ...shape,
-      // An unexpected failure says nothing of its inner workings outside development.
-      message: zodError ? "Invalid input" : internal && !exposeStacks ? "Internal server error" : shape.message,
-      data: {
-        code: shape.data.code,
-        httpStatus: shape.data.httpStatus,
-        path: shape.data.path,
-        domainCode: domain?.domainCode ?? (zodError ? "VALIDATION_FAILED" : null),
-        ref: domain?.ref ?? null,
-        details: domain?.details ?? null,
-        fieldErrors: zodError ? z.flattenError(zodError).fieldErrors : null,
-        formErrors: zodError ? z.flattenError(zodError).formErrors : null,
-        ...(exposeStacks ? { stack: shape.data.stack } : {}),
-      },
-    };
-  },
-});
+const t = initTRPC
+  .context<RequestContext>()
+  .meta<ProcedureMeta>()
+  .create({
+    transformer: guardedSuperjson,
+    isDev: exposeStacks,
+    errorFormatter({ shape, error }) {
+      const domain = error instanceof DomainError ? error : null;
+      const zodError = error.cause instanceof ZodError ? error.cause : null;
+      const internal = error.code === "INTERNAL_SERVER_ERROR";
+      return {
+        ...shape,
+        // An unexpected failure says nothing of its inner workings outside development.
+        message: zodError ? "Invalid input" : internal && !exposeStacks ? "Internal server error" : shape.message,
+        data: {
+          code: shape.data.code,
+          httpStatus: shape.data.httpStatus,
+          path: shape.data.path,
+          domainCode: domain?.domainCode ?? (zodError ? "VALIDATION_FAILED" : null),
+          ref: domain?.ref ?? null,
+          details: domain?.details ?? null,
+          fieldErrors: zodError ? z.flattenError(zodError).fieldErrors : null,
+          formErrors: zodError ? z.flattenError(zodError).formErrors : null,
+          ...(exposeStacks ? { stack: shape.data.stack } : {}),
+        },
+      };
+    },
+  });
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
@@ -84,7 +115,16 @@ const observed = t.middleware(async ({ ctx, path, type, next }) => {
   return result;
 });
 
-export const publicProcedure = t.procedure.use(observed).use(databaseOutagesAreRetryable);
+/** Counts the call against the limits that apply to it (mutations: writes; declared costs), before its input is read. */
+const limited = t.middleware(async ({ ctx, type, meta, next }) => {
+  if (ctx.limits) {
+    const decision = await ctx.limits.consume({ type, cost: meta?.cost, userId: ctx.session?.userId ?? null, ip: ctx.ip });
+    if (!decision.allowed) throw new DomainError("RATE_LIMITED", { retryAfterSeconds: Math.max(1, Math.ceil(decision.retryAfterMs / 1000)) });
+  }
+  return next();
+});
+
+export const publicProcedure = t.procedure.use(observed).use(databaseOutagesAreRetryable).use(limited);
 
 /** Any logged-in account (customers; admins may shop too). */
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {

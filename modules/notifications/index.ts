@@ -1,9 +1,9 @@
 /** notifications: outbox events become emails and SMS to customers and operators, each sent once; dead events alert the operators. */
 export { createNotificationsRouter } from "./router.ts";
 export type { ListMessagesFilter, NotificationMessage } from "./schema.ts";
-export type { Channel, NotificationSender, NotificationSenderConfig, OutgoingMessage, SmtpSenderOptions } from "./sender.ts";
-export { ChannelSender, createNotificationSender, RecordingSender, SenderConfigurationError, SmtpSender } from "./sender.ts";
+export type { Channel, HttpSmsSenderOptions, NotificationSender, NotificationSenderConfig, OutgoingMessage, SmtpSenderOptions } from "./sender.ts";
+export { ChannelSender, createNotificationSender, HttpSmsSender, RecordingSender, SenderConfigurationError, SmtpSender } from "./sender.ts";
 export type { ContactBook, NotificationDeps, NotificationService, ProductNames } from "./service.ts";
 export { createNotificationService } from "./service.ts";
 export type { DeadEventFacts, Rendered, TemplateName } from "./templates.ts";
-export { deadEventAlert, templateNames } from "./templates.ts";
+export { deadEventAlert, SMS_MAX_BYTES, smsBytes, templateNames } from "./templates.ts";

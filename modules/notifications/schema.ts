@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { cursorSchema, idSchema, pageLimitSchema } from "../kernel/index.ts";
+import { cursorSchema, idSchema, pageLimitSchema, singleLineText } from "../kernel/index.ts";
 
 /**
  * The payloads of the events routed to "notifications" (modules/outbox/routes.ts), as far as
@@ -31,7 +31,7 @@ export type NotifiedEventType = keyof typeof eventPayloads;
 export const listMessagesInput = z
   .strictObject({
     channel: z.enum(["email", "sms"]).optional(),
-    template: z.string().trim().min(1).max(100).optional(),
+    template: singleLineText().trim().min(1).max(100).optional(),
     /** The customer (or admin) a message was for. */
     userId: idSchema.optional(),
     status: z.enum(["sent", "failed"]).optional(),

@@ -4,12 +4,16 @@
  *
  *   RecordingSender  dev and tests: nothing leaves the machine; the recorded row IS the delivery.
  *   SmtpSender       email through an SMTP server (nodemailer), from an SMTP URL.
+ *   HttpSmsSender    SMS through an HTTP SMS provider (contract below; apps/fakes/sms.ts speaks it).
  *   ChannelSender    picks a sender per channel; `createNotificationSender` builds it from config.
  *
- * A real SMS provider is one more adapter of the same port, given as `sms` to ChannelSender.
+ * SMS provider contract:
+ *   POST {baseUrl}/v1/messages   Idempotency-Key: agora-notification-<message id>, body { to, from?, text }
+ *     2xx { status: "accepted", messageId }   anything else (or no answer) → an error: the outbox retries,
+ *     and the same key makes the provider send it once.
  */
 import { createTransport, type Transporter } from "nodemailer";
-import type { Logger } from "../kernel/index.ts";
+import { checkEndpoint, HttpTransportError, type JsonEndpoint, type Logger, postJson } from "../kernel/index.ts";
 
 export type Channel = "email" | "sms";
 
@@ -20,6 +24,8 @@ export interface OutgoingMessage {
   subject: string;
   body: string;
   template: string;
+  /** The recorded message's id: a provider that de-duplicates gets it as the idempotency key. */
+  id?: number;
 }
 
 export interface NotificationSender {
@@ -90,6 +96,40 @@ export class SmtpSender implements NotificationSender {
   }
 }
 
+export interface HttpSmsSenderOptions extends JsonEndpoint {
+  /** The sending number or name registered with the provider. */
+  from?: string;
+}
+
+export class HttpSmsSender implements NotificationSender {
+  readonly #options: HttpSmsSenderOptions;
+
+  constructor(options: HttpSmsSenderOptions) {
+    checkEndpoint(options, "HttpSmsSender");
+    this.#options = options;
+  }
+
+  async send(message: OutgoingMessage): Promise<void> {
+    if (message.channel !== "sms") throw new SenderConfigurationError(`HttpSmsSender sends SMS only, not ${message.channel} (template ${message.template})`);
+    const key = message.id === undefined ? `agora-sms-${crypto.randomUUID()}` : `agora-notification-${message.id}`;
+    let answer: Awaited<ReturnType<typeof postJson>>;
+    try {
+      answer = await postJson(this.#options, "/v1/messages", key, {
+        to: message.to,
+        ...(this.#options.from ? { from: this.#options.from } : {}),
+        text: message.body,
+      });
+    } catch (error) {
+      if (error instanceof HttpTransportError) throw new Error(`SMS provider: ${error.message} (template ${message.template})`, { cause: error });
+      throw error;
+    }
+    const accepted = (answer.body as { status?: unknown } | null)?.status === "accepted";
+    if (answer.status < 200 || answer.status >= 300 || !accepted) {
+      throw new Error(`SMS provider answered ${answer.status} (template ${message.template}): ${answer.text.slice(0, 200)}`);
+    }
+  }
+}
+
 /** One sender per channel. */
 export class ChannelSender implements NotificationSender {
   readonly #senders: Record<Channel, NotificationSender>;
@@ -107,11 +147,19 @@ export interface NotificationSenderConfig {
   smtpUrl: string | undefined;
   smtpFrom: string;
   smtpTimeoutMs: number;
+  /** Unset: every SMS is only recorded (dev). */
+  smsUrl?: string;
+  smsApiKey?: string;
+  smsFrom?: string;
+  smsTimeoutMs?: number;
 }
 
-/** SMTP_URL set → email over SMTP; SMS is recorded until an SMS provider adapter exists. */
+/** SMTP_URL set → email over SMTP; SMS_URL set → SMS through the HTTP provider; otherwise recorded only. */
 export function createNotificationSender(config: NotificationSenderConfig, logger?: Logger): NotificationSender {
   const recording = new RecordingSender({ logger });
   const email = config.smtpUrl ? new SmtpSender({ url: config.smtpUrl, from: config.smtpFrom, timeoutMs: config.smtpTimeoutMs }) : recording;
-  return new ChannelSender({ email, sms: recording });
+  const sms = config.smsUrl
+    ? new HttpSmsSender({ baseUrl: config.smsUrl, apiKey: config.smsApiKey, from: config.smsFrom, timeoutMs: config.smsTimeoutMs ?? 5_000 })
+    : recording;
+  return new ChannelSender({ email, sms });
 }

@@ -209,6 +209,7 @@ export function createNotificationService({ db, clock, logger, identity, catalog
         subject: message.rendered.subject,
         body: message.rendered.body,
         template: message.template,
+        id,
       });
     } catch (error) {
       await notificationRepository.markFailed(db, id).catch((markError) => {

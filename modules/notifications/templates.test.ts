@@ -7,10 +7,12 @@ import {
   orderCancelledEmail,
   orderPaidEmail,
   orderRefundedEmail,
+  SMS_MAX_BYTES,
   shipmentDeliveredEmail,
   shipmentDeliveredSms,
   shipmentShippedEmail,
   shipmentShippedSms,
+  smsBytes,
   thousands,
   won,
 } from "./templates.ts";
@@ -165,5 +167,20 @@ describe("dead outbox event alert", () => {
   test("a long error is cut at 500 characters", () => {
     const last = deadEventAlert(event, "x".repeat(2_000)).body.split("\n").at(-1) ?? "";
     expect(last).toBe(`마지막 오류: ${"x".repeat(500)}`);
+  });
+});
+
+describe("SMS templates fit one message", () => {
+  const long = "초경량 무선 기계식 키보드 한정판 스페셜 에디션 ".repeat(4);
+  test("every SMS stays within 90 bytes however long the product name or tracking number; a short one is unchanged", () => {
+    const texts = [
+      backInStockSms({ name: "김", productId: 123_456, productName: long }).body,
+      shipmentShippedSms({ name: "김", orderId: 9_876_543, carrier: "CJ대한통운", trackingNumber: "1234567890123456789012345" }).body,
+      shipmentDeliveredSms({ name: "김", orderId: 9_876_543, carrier: null, trackingNumber: null }).body,
+    ];
+    for (const text of texts) expect(smsBytes(text)).toBeLessThanOrEqual(SMS_MAX_BYTES);
+    expect(texts[0]).toContain("초경량 무선");
+    expect(texts[0]).toContain("…");
+    expect(backInStockSms({ name: "김", productId: 42, productName: "무선 키보드" }).body).not.toContain("…");
   });
 });

@@ -130,12 +130,28 @@ export function shipmentShippedEmail(f: ShipmentFacts): Rendered {
   };
 }
 
-/** SMS: one line, no greeting; an SMS has no subject, the stored one is for the admin list. */
+/** One short SMS: 90 bytes as Korean carriers count them (ASCII 1, anything else 2); past that it is an LMS. */
+export const SMS_MAX_BYTES = 90;
+
+export function smsBytes(text: string): number {
+  let bytes = 0;
+  for (const char of text) bytes += char.charCodeAt(0) < 0x80 ? 1 : 2;
+  return bytes;
+}
+
+/** Shortens the variable part (a product name, a tracking number) so the whole text fits one SMS. */
+function fitSms(build: (variable: string) => string, variable: string): string {
+  let part = variable;
+  while (smsBytes(build(part)) > SMS_MAX_BYTES && part.length > 0) part = part.length > 1 ? `${[...part].slice(0, -2).join("")}…` : "";
+  return build(part);
+}
+
+/** SMS: one line, no greeting, within one message; an SMS has no subject, the stored one is for the admin list. */
 export function shipmentShippedSms(f: ShipmentFacts): Rendered {
   const tracking = [f.carrier, f.trackingNumber].filter(Boolean).join(" ");
   return {
     subject: `${BRAND} 상품 발송 · 주문번호 ${f.orderId}`,
-    body: `${BRAND} 주문 ${f.orderId} 상품이 발송되었습니다.${tracking ? ` ${tracking}` : ""}`,
+    body: fitSms((t) => `${BRAND} 주문 ${f.orderId} 상품이 발송되었습니다.${t ? ` ${t}` : ""}`, tracking),
   };
 }
 
@@ -176,7 +192,7 @@ export function backInStockEmail(f: BackInStockFacts): Rendered {
 export function backInStockSms(f: BackInStockFacts): Rendered {
   return {
     subject: `${BRAND} 재입고 알림 · ${f.productName}`,
-    body: `${BRAND} 재입고 알림: ${f.productName} (상품번호 ${f.productId}) 지금 구매하실 수 있습니다.`,
+    body: fitSms((name) => `${BRAND} 재입고 알림: ${name} (상품번호 ${f.productId}) 지금 구매하실 수 있습니다.`, f.productName),
   };
 }
 

@@ -1,6 +1,6 @@
 import { type Selectable, sql } from "kysely";
 import type { Db, OrderOrdersTable, OrderStatus, Tx } from "../../db/index.ts";
-import { LockRank, noteLock } from "../../db/index.ts";
+import { compiledQuery, LockRank, noteLock } from "../../db/index.ts";
 
 type Executor = Db | Tx;
 export type OrderRow = Selectable<OrderOrdersTable>;
@@ -18,6 +18,43 @@ export interface NewOrder {
   at: Date;
 }
 
+/** The order path's first statement, compiled once (db/compiled.ts). */
+const insertOrderWithLines = compiledQuery(
+  (
+    _db,
+    userId: number,
+    status: OrderStatus,
+    subtotalAmount: number,
+    discountAmount: number,
+    finalAmount: number,
+    issuedCouponId: number | null,
+    paidAt: Date | null,
+    paymentDueAt: Date | null,
+    shippingAddress: string | null,
+    at: Date,
+    productIds: number[],
+    productNames: string[],
+    unitPrices: number[],
+    quantities: number[],
+    paymentAmount: number | null,
+  ) => sql<{ id: number }>`
+      WITH o AS (
+        INSERT INTO order_orders (user_id, status, subtotal_amount, discount_amount, final_amount, issued_coupon_id, paid_at, payment_due_at, shipping_address, created_at, updated_at)
+        VALUES (${userId}, ${status}, ${subtotalAmount}, ${discountAmount}, ${finalAmount}, ${issuedCouponId},
+                ${paidAt}, ${paymentDueAt}, ${shippingAddress}, ${at}, ${at})
+        RETURNING id, created_at
+      ), l AS (
+        INSERT INTO order_lines (order_id, product_id, product_name, unit_price, quantity, line_amount)
+        SELECT o.id, line.product_id, line.product_name, line.unit_price, line.quantity, line.unit_price * line.quantity
+          FROM o, unnest(${productIds}::int8[], ${productNames}::text[], ${unitPrices}::int8[], ${quantities}::int4[])
+               AS line(product_id, product_name, unit_price, quantity)
+      ), p AS (
+        INSERT INTO order_payments (order_id, method, amount, status, created_at)
+        SELECT o.id, 'wallet', ${paymentAmount}::int8, 'paid', o.created_at FROM o WHERE ${paymentAmount}::int8 IS NOT NULL
+      )
+      SELECT id FROM o`,
+);
+
 export const orderRepository = {
   /**
    * The order, its lines and (when it is paid now) its payment, in ONE statement: these rows are
@@ -29,28 +66,35 @@ export const orderRepository = {
     lines: Array<{ productId: number; productName: string; unitPrice: number; quantity: number }>,
     paymentAmount: number | null,
   ): Promise<number> {
-    const result = await sql<{ id: number }>`
-      WITH o AS (
-        INSERT INTO order_orders (user_id, status, subtotal_amount, discount_amount, final_amount, issued_coupon_id, paid_at, payment_due_at, shipping_address, created_at, updated_at)
-        VALUES (${order.userId}, ${order.status}, ${order.subtotalAmount}, ${order.discountAmount}, ${order.finalAmount}, ${order.issuedCouponId},
-                ${order.paidAt}, ${order.paymentDueAt}, ${order.shippingAddress}, ${order.at}, ${order.at})
-        RETURNING id
-      ), l AS (
-        INSERT INTO order_lines (order_id, product_id, product_name, unit_price, quantity, line_amount)
-        SELECT o.id, line.product_id, line.product_name, line.unit_price, line.quantity, line.unit_price * line.quantity
-          FROM o, unnest(${lines.map((l) => l.productId)}::int8[], ${lines.map((l) => l.productName)}::text[],
-                         ${lines.map((l) => l.unitPrice)}::int8[], ${lines.map((l) => l.quantity)}::int4[])
-               AS line(product_id, product_name, unit_price, quantity)
-      ), p AS (
-        INSERT INTO order_payments (order_id, method, amount, status, created_at)
-        SELECT o.id, 'wallet', ${paymentAmount}, 'paid', ${order.at} FROM o WHERE ${paymentAmount !== null}
-      )
-      SELECT id FROM o`.execute(trx);
+    const result = await insertOrderWithLines(
+      trx,
+      order.userId,
+      order.status,
+      order.subtotalAmount,
+      order.discountAmount,
+      order.finalAmount,
+      order.issuedCouponId,
+      order.paidAt,
+      order.paymentDueAt,
+      order.shippingAddress,
+      order.at,
+      lines.map((l) => l.productId),
+      lines.map((l) => l.productName),
+      lines.map((l) => l.unitPrice),
+      lines.map((l) => l.quantity),
+      paymentAmount,
+    );
     return Number(result.rows[0]?.id);
   },
 
-  async insertPayment(trx: Tx, orderId: number, amount: number, at: Date): Promise<void> {
-    await trx.insertInto("order_payments").values({ order_id: orderId, method: "wallet", amount, status: "paid", created_at: at }).execute();
+  /** A pending order (locked by the caller) becomes paid, with its payment row: ONE statement. */
+  async markPaid(trx: Tx, orderId: number, amount: number, at: Date): Promise<void> {
+    await sql`
+      WITH paid AS (
+        UPDATE order_orders SET status = 'paid', paid_at = ${at}, updated_at = ${at} WHERE id = ${orderId} RETURNING id
+      )
+      INSERT INTO order_payments (order_id, method, amount, status, created_at)
+      SELECT id, 'wallet', ${amount}, 'paid', ${at} FROM paid`.execute(trx);
   },
 
   async markPaymentRefunded(trx: Tx, orderId: number): Promise<void> {

@@ -1,4 +1,4 @@
-import { adminProcedure, authedProcedure, router } from "../kernel/index.ts";
+import { adminProcedure, authedProcedure, noInput, router } from "../kernel/index.ts";
 import {
   adminCancelOrderInput,
   adminOrdersInput,
@@ -32,7 +32,7 @@ export function createOrdersRouter(orders: OrdersService) {
       refund: adminProcedure
         .input(adminRefundOrderInput)
         .mutation(({ input, ctx }) => orders.refund(input.orderId, input.reason, input.restock, ctx.session.userId)),
-      sweepExpired: adminProcedure.mutation(async () => ({ expired: await orders.sweepExpired() })),
+      sweepExpired: adminProcedure.input(noInput).mutation(async () => ({ expired: await orders.sweepExpired() })),
     }),
   });
 }

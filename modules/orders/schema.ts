@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { cursorSchema, idempotencyKeySchema, idSchema, pageLimitSchema } from "../kernel/index.ts";
+import { cursorSchema, idempotencyKeySchema, idSchema, instantSchema, multilineText, pageLimitSchema, singleLineText } from "../kernel/index.ts";
 import type { OrderStatus } from "./lifecycle.ts";
 
 const orderItemSchema = z.strictObject({ productId: idSchema, quantity: z.number().int().min(1).max(99) });
@@ -7,7 +7,7 @@ const orderItemSchema = z.strictObject({ productId: idSchema, quantity: z.number
 /** Items given explicitly, or (without `items`) the whole cart. */
 export const placeOrderInput = z.strictObject({
   items: z.array(orderItemSchema).min(1).max(50).optional(),
-  shippingAddress: z.string().trim().min(5).max(500).optional(),
+  shippingAddress: multilineText().trim().min(5).max(500).optional(),
   userCouponId: idSchema.optional(),
   idempotencyKey: idempotencyKeySchema.optional(),
 });
@@ -15,11 +15,11 @@ export type PlaceOrderInput = z.infer<typeof placeOrderInput>;
 
 export const payOrderInput = z.strictObject({ orderId: idSchema, idempotencyKey: idempotencyKeySchema.optional() });
 export const orderIdInput = z.strictObject({ orderId: idSchema });
-export const cancelOrderInput = z.strictObject({ orderId: idSchema, reason: z.string().trim().min(1).max(500).optional() });
-export const adminCancelOrderInput = z.strictObject({ orderId: idSchema, reason: z.string().trim().min(1).max(500) });
+export const cancelOrderInput = z.strictObject({ orderId: idSchema, reason: singleLineText().trim().min(1).max(500).optional() });
+export const adminCancelOrderInput = z.strictObject({ orderId: idSchema, reason: singleLineText().trim().min(1).max(500) });
 export const adminRefundOrderInput = z.strictObject({
   orderId: idSchema,
-  reason: z.string().trim().min(1).max(500),
+  reason: singleLineText().trim().min(1).max(500),
   /** The goods came back to the warehouse: put them back in stock. */
   restock: z.boolean().default(false),
 });
@@ -31,8 +31,8 @@ export const adminOrdersInput = z
   .strictObject({
     status: statusSchema.optional(),
     userId: idSchema.optional(),
-    from: z.coerce.date().optional(),
-    to: z.coerce.date().optional(),
+    from: instantSchema.optional(),
+    to: instantSchema.optional(),
     cursor: cursorSchema,
     limit: pageLimitSchema,
   })

@@ -1,17 +1,12 @@
 import { z } from "zod";
 import type { Db, Tx } from "../../db/index.ts";
 import { inTransaction } from "../../db/index.ts";
-import type { CartService } from "../cart/index.ts";
-import type { CatalogService, InsufficientItem, Product, StockLine } from "../catalog/index.ts";
-import { normalizeLines } from "../catalog/index.ts";
-import type { CouponService } from "../coupons/index.ts";
-import { claimInTransaction, completeInTransaction, hashRequest, type IdempotentRequest } from "../idempotency/index.ts";
+import { claimInTransaction, completeInTransaction, hashRequest, type IdempotentRequest, keyWasUsed } from "../idempotency/index.ts";
 import type { Clock, Logger, Page, Role } from "../kernel/index.ts";
-import { DomainError, decodeCursor, encodeCursor, MINUTE } from "../kernel/index.ts";
+import { createPiiCipher, DomainError, decodeCursor, developmentPiiKeys, encodeCursor, isDomainError, MINUTE } from "../kernel/index.ts";
 import { deliveryStates, enqueueEvents } from "../outbox/index.ts";
-import type { SalesService } from "../sales/index.ts";
 import type { OrderStatus } from "./lifecycle.ts";
-import { assertTransition, isPaid } from "./lifecycle.ts";
+import { assertTransition } from "./lifecycle.ts";
 import { type OrderRow, orderRepository } from "./repository.ts";
 import type {
   CancelledOrder,
@@ -25,12 +20,9 @@ import type {
   RefundedOrder,
   ShippableOrder,
 } from "./schema.ts";
+import { createOrderWorkflow, type Forward, type OrderDraft, type Phase, SHIPPING_ADDRESS_COLUMN, type WorkflowDeps } from "./workflow.ts";
 
-/** What orders need of the wallet: debit and refund inside the order's transaction. */
-export interface OrderWallet {
-  debit(trx: Tx, userId: number, amount: number, ref: { orderId: number }): Promise<{ previousBalance: number; balanceAfter: number }>;
-  refund(trx: Tx, userId: number, amount: number, ref: { orderId: number }): Promise<{ balanceAfter: number }>;
-}
+export type { OrderWallet } from "./workflow.ts";
 
 export interface OrdersConfig {
   /** How long a two-step (pending payment) order keeps its stock and coupon. */
@@ -40,15 +32,10 @@ export interface OrdersConfig {
 
 export const defaultOrdersConfig: OrdersConfig = { paymentWindowMs: 15 * MINUTE, sweepIntervalMs: 30_000 };
 
-export interface OrdersDeps {
+export interface OrdersDeps extends WorkflowDeps {
   db: Db;
   clock: Clock;
   logger: Logger;
-  catalog: CatalogService;
-  cart: CartService;
-  coupons: CouponService;
-  wallet: OrderWallet;
-  sales: SalesService;
   config?: Partial<OrdersConfig>;
 }
 
@@ -57,16 +44,7 @@ export interface Actor {
   role: Role;
 }
 
-interface PricedOrder {
-  lines: Array<{ productId: number; productName: string; unitPrice: number; quantity: number }>;
-  stockLines: StockLine[];
-  subtotalAmount: number;
-  discountAmount: number;
-  finalAmount: number;
-  fromCart: boolean;
-}
-
-function toSummary(row: OrderRow): OrderSummary {
+function toSummary(row: OrderRow, shippingAddress: string | null): OrderSummary {
   return {
     orderId: row.id,
     userId: row.user_id,
@@ -80,7 +58,7 @@ function toSummary(row: OrderRow): OrderSummary {
     paymentDueAt: row.payment_due_at,
     cancelledAt: row.cancelled_at,
     cancelReason: row.cancel_reason,
-    shippingAddress: row.shipping_address,
+    shippingAddress,
   };
 }
 
@@ -88,76 +66,15 @@ function toLineViews(lines: Awaited<ReturnType<typeof orderRepository.lines>>): 
   return lines.map((l) => ({ productId: l.product_id, productName: l.product_name, unitPrice: l.unit_price, quantity: l.quantity, lineAmount: l.line_amount }));
 }
 
-function shortLines(lines: StockLine[], products: Map<number, Product>): InsufficientItem[] {
-  return lines
-    .filter((line) => (products.get(line.productId)?.stock ?? 0) < line.quantity)
-    .map((line) => ({
-      productId: line.productId,
-      productName: products.get(line.productId)?.name ?? "",
-      requestedQuantity: line.quantity,
-      availableStock: products.get(line.productId)?.stock ?? 0,
-    }));
-}
-
 export type OrdersService = ReturnType<typeof createOrdersService>;
 
 export function createOrdersService(deps: OrdersDeps) {
-  const { db, clock, logger, catalog, cart, coupons, wallet, sales } = deps;
+  const { db, clock, logger } = deps;
   const config = { ...defaultOrdersConfig, ...deps.config };
-
-  /**
-   * Prices what the customer asked for: explicit items or the cart, current prices, the coupon's
-   * discount. Takes no locks; a plain stock read turns a sold-out crowd away before any lock.
-   */
-  async function price(trx: Tx, userId: number, input: PlaceOrderInput): Promise<PricedOrder> {
-    const fromCart = input.items === undefined;
-    const requested = normalizeLines(input.items ?? (await cart.linesFor(trx, userId)));
-    if (requested.length === 0) throw new DomainError("CART_EMPTY");
-    const products = await catalog.productsForSale(
-      trx,
-      requested.map((l) => l.productId),
-    );
-    const missing = requested.filter((l) => !products.has(l.productId)).map((l) => l.productId);
-    if (missing.length) throw new DomainError("PRODUCT_NOT_FOUND", { productId: missing[0], productIds: missing });
-    const short = shortLines(requested, products);
-    if (short.length) throw new DomainError("INSUFFICIENT_STOCK", { insufficientItems: short });
-
-    const lines = requested.map((l) => {
-      const product = products.get(l.productId) as Product;
-      return { productId: l.productId, productName: product.name, unitPrice: product.price, quantity: l.quantity };
-    });
-    const subtotalAmount = lines.reduce((sum, l) => sum + l.unitPrice * l.quantity, 0);
-    const discountAmount = input.userCouponId ? await coupons.quote(trx, userId, input.userCouponId, subtotalAmount) : 0;
-    return { lines, stockLines: requested, subtotalAmount, discountAmount, finalAmount: subtotalAmount - discountAmount, fromCart };
-  }
-
-  function keyFor(userId: number, scope: string, key: string | undefined, request: unknown): IdempotentRequest | null {
-    return key ? { userId, scope, key, requestHash: hashRequest(request) } : null;
-  }
-
-  function paidEvent(
-    orderId: number,
-    userId: number,
-    order: { subtotalAmount: number; discountAmount: number; finalAmount: number },
-    lines: PricedOrder["lines"],
-    paidAt: Date,
-  ) {
-    return {
-      aggregateType: "order",
-      aggregateId: orderId,
-      type: "order.paid",
-      payload: {
-        orderId,
-        userId,
-        // Named one by one: the priced order carries internal fields that are nobody else's business.
-        subtotalAmount: order.subtotalAmount,
-        discountAmount: order.discountAmount,
-        finalAmount: order.finalAmount,
-        paidAt: paidAt.toISOString(),
-        items: lines.map((l) => ({ productId: l.productId, productName: l.productName, unitPrice: l.unitPrice, quantity: l.quantity })),
-      },
-    };
-  }
+  const cipher = deps.cipher ?? createPiiCipher(developmentPiiKeys);
+  const workflow = createOrderWorkflow({ ...deps, cipher });
+  const openAddress = (row: OrderRow) => (row.shipping_address === null ? Promise.resolve(null) : cipher.open(row.shipping_address, SHIPPING_ADDRESS_COLUMN));
+  const summaryOf = async (row: OrderRow) => toSummary(row, await openAddress(row));
 
   async function detail(row: OrderRow): Promise<OrderDetail> {
     const [lines, payment, sync] = await Promise.all([
@@ -167,7 +84,7 @@ export function createOrdersService(deps: OrdersDeps) {
     ]);
     const state = sync.get(String(row.id));
     return {
-      ...toSummary(row),
+      ...(await summaryOf(row)),
       lines: toLineViews(lines),
       payment: payment ? { method: payment.method, amount: payment.amount, status: payment.status, createdAt: payment.created_at } : null,
       sync: state
@@ -188,29 +105,69 @@ export function createOrdersService(deps: OrdersDeps) {
     const rows = await orderRepository.list(db, { ...filter, beforeId, limit: filter.limit + 1 });
     const items = rows.slice(0, filter.limit);
     const last = items.at(-1);
-    return { items: items.map(toSummary), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.id) : null };
+    return { items: await Promise.all(items.map(summaryOf)), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.id) : null };
   }
 
-  /** Puts back what an unpaid or cancelled order held: stock, coupon, and (if paid) money and the sales count. */
-  async function unwind(
-    trx: Tx,
-    order: OrderRow,
-    reason: string,
-    actorId: number | null,
-    give: { coupon: boolean; stock: boolean } = { coupon: true, stock: true },
-  ): Promise<{ refundedAmount: number; couponRestored: boolean }> {
-    const lines = await orderRepository.lines(trx, order.id);
-    const stockLines = lines.map((l) => ({ productId: l.product_id, quantity: l.quantity }));
-    let refundedAmount = 0;
-    if (isPaid(order.status)) {
-      if (order.final_amount > 0) await wallet.refund(trx, order.user_id, order.final_amount, { orderId: order.id });
-      await orderRepository.markPaymentRefunded(trx, order.id);
-      refundedAmount = order.final_amount;
+  /**
+   * The edge of place, create and pay: one transaction, the idempotency key claimed first (rank
+   * IdempotencyKey) and completed by `answer` — which the workflow calls before its hot step.
+   */
+  function idempotently<T>(
+    userId: number,
+    scope: string,
+    key: string | undefined,
+    request: unknown,
+    body: (trx: Tx, now: Date, answer: (result: T) => Promise<void>) => Promise<T>,
+  ): Promise<T> {
+    const claim: IdempotentRequest | null = key ? { userId, scope, key, requestHash: hashRequest(request) } : null;
+    return inTransaction(db, async (trx) => {
+      const now = clock.now();
+      if (claim) {
+        const earlier = await claimInTransaction<T>(trx, claim, now);
+        if (earlier) return earlier.replay;
+      }
+      let answered = false;
+      const answer = async (result: T) => {
+        if (claim && !answered) await completeInTransaction(trx, claim, result, now);
+        answered = true;
+      };
+      const result = await body(trx, now, answer);
+      await answer(result);
+      return result;
+    });
+  }
+
+  /**
+   * Prices before the transaction: a refusal (sold out, say) costs one read and no transaction.
+   * With an idempotency key used before, a refusal now is not the answer to give (the first
+   * attempt may have succeeded): null, and the transaction's claim replays or prices again.
+   */
+  async function priceFirst(userId: number, scope: string, key: string | undefined, request: Omit<PlaceOrderInput, "idempotencyKey">) {
+    try {
+      return await workflow.price(db, userId, request);
+    } catch (error) {
+      if (key && isDomainError(error) && (await keyWasUsed(db, { userId, scope, key }))) return null;
+      throw error;
     }
-    const couponRestored = give.coupon && order.issued_coupon_id ? await coupons.restore(trx, order.issued_coupon_id, order.id) : false;
-    if (give.stock) await catalog.releaseStock(trx, stockLines, { orderId: order.id, reason, actorId });
-    if (isPaid(order.status) && order.paid_at) await sales.reverseSale(trx, order.paid_at, stockLines);
-    return { refundedAmount, couponRestored };
+  }
+
+  const forwardRun = (trx: Tx, now: Date, draft: OrderDraft, phases: Phase[], orderId = 0): Forward => ({
+    trx,
+    now,
+    draft,
+    phases,
+    orderId,
+    balanceAfter: null,
+  });
+
+  function placedAnswer(run: Forward, createdAt: Date): PlacedOrder {
+    return {
+      orderId: run.orderId,
+      status: "paid",
+      ...run.draft.totals,
+      remainingBalance: run.balanceAfter ?? 0,
+      createdAt,
+    };
   }
 
   async function sweepExpired(batch = 100): Promise<number> {
@@ -221,7 +178,7 @@ export function createOrdersService(deps: OrdersDeps) {
         const order = await orderRepository.lockOrder(trx, orderId);
         // Paid or cancelled in the meantime: nothing to release.
         if (order?.status !== "pending_payment" || !order.payment_due_at || order.payment_due_at > now) return false;
-        await unwind(trx, order, "payment window lapsed", null);
+        await workflow.backward(trx, order, "payment window lapsed", null);
         await orderRepository.setStatus(trx, orderId, "expired", now);
         return true;
       });
@@ -233,162 +190,49 @@ export function createOrdersService(deps: OrdersDeps) {
   let sweeper: ReturnType<typeof setInterval> | null = null;
 
   return {
-    /**
-     * Places and pays an order in ONE transaction (seed 004 §2). Lock order: idempotency key,
-     * wallet, coupon, stock (ascending), sales aggregate, cart. Rows nobody else touches (the new
-     * order, its lines and payment) are written first so the hot stock row is held briefly.
-     */
+    /** Places and pays an order in ONE transaction (seed 004 §2): every step of the workflow. */
     async place(userId: number, input: PlaceOrderInput): Promise<PlacedOrder> {
       const { idempotencyKey, ...request } = input;
-      const claim = keyFor(userId, "orders.place", idempotencyKey, request);
-      return inTransaction(db, async (trx) => {
-        const now = clock.now();
-        if (claim) {
-          const earlier = await claimInTransaction<PlacedOrder>(trx, claim, now);
-          if (earlier) return earlier.replay;
-        }
-        const priced = await price(trx, userId, request);
-        // Rows nobody else touches first (order, lines, payment, outbox), in as few round trips as
-        // possible; then the locks in the global order, the hot stock row as late as it can be.
-        const orderId = await orderRepository.insertWithLines(
-          trx,
-          {
-            userId,
-            status: "paid",
-            subtotalAmount: priced.subtotalAmount,
-            discountAmount: priced.discountAmount,
-            finalAmount: priced.finalAmount,
-            issuedCouponId: request.userCouponId ?? null,
-            paidAt: now,
-            paymentDueAt: null,
-            shippingAddress: request.shippingAddress ?? null,
-            at: now,
-          },
-          priced.lines,
-          priced.finalAmount,
-        );
-        await enqueueEvents(trx, now, [paidEvent(orderId, userId, priced, priced.lines, now)]);
-        const { balanceAfter } = await wallet.debit(trx, userId, priced.finalAmount, { orderId });
-        if (request.userCouponId) await coupons.use(trx, userId, request.userCouponId, priced.subtotalAmount, orderId);
-        await catalog.deductStock(trx, priced.stockLines, { orderId });
-        await sales.recordSale(trx, now, priced.stockLines);
-        if (priced.fromCart)
-          await cart.removeBought(
-            trx,
-            userId,
-            priced.stockLines.map((l) => l.productId),
-          );
-        const result: PlacedOrder = {
-          orderId,
-          status: "paid",
-          subtotalAmount: priced.subtotalAmount,
-          discountAmount: priced.discountAmount,
-          finalAmount: priced.finalAmount,
-          remainingBalance: balanceAfter,
-          createdAt: now,
-        };
-        if (claim) await completeInTransaction(trx, claim, result, now);
-        return result;
+      const priced = await priceFirst(userId, "orders.place", idempotencyKey, request);
+      return idempotently<PlacedOrder>(userId, "orders.place", idempotencyKey, request, async (trx, now, answer) => {
+        const run = forwardRun(trx, now, priced ?? (await workflow.price(trx, userId, request)), ["reserve", "settle"]);
+        await workflow.forward(run, () => answer(placedAnswer(run, now)));
+        return placedAnswer(run, now);
       });
     },
 
-    /** Two-step flow (seed 003): reserves stock and coupon now; `pay` settles within the payment window. */
+    /** Two-step flow (seed 003): the reserve steps now; `pay` runs the settle steps within the payment window. */
     async create(userId: number, input: PlaceOrderInput): Promise<PendingOrder> {
       const { idempotencyKey, ...request } = input;
-      const claim = keyFor(userId, "orders.create", idempotencyKey, request);
-      return inTransaction(db, async (trx) => {
-        const now = clock.now();
-        if (claim) {
-          const earlier = await claimInTransaction<PendingOrder>(trx, claim, now);
-          if (earlier) return earlier.replay;
-        }
-        const priced = await price(trx, userId, request);
+      const priced = await priceFirst(userId, "orders.create", idempotencyKey, request);
+      return idempotently<PendingOrder>(userId, "orders.create", idempotencyKey, request, async (trx, now, answer) => {
         const paymentDueAt = new Date(now.getTime() + config.paymentWindowMs);
-        const orderId = await orderRepository.insertWithLines(
-          trx,
-          {
-            userId,
-            status: "pending_payment",
-            subtotalAmount: priced.subtotalAmount,
-            discountAmount: priced.discountAmount,
-            finalAmount: priced.finalAmount,
-            issuedCouponId: request.userCouponId ?? null,
-            paidAt: null,
-            paymentDueAt,
-            shippingAddress: request.shippingAddress ?? null,
-            at: now,
-          },
-          priced.lines,
-          null,
-        );
-        if (request.userCouponId) await coupons.use(trx, userId, request.userCouponId, priced.subtotalAmount, orderId);
-        await catalog.deductStock(trx, priced.stockLines, { orderId });
-        if (priced.fromCart)
-          await cart.removeBought(
-            trx,
-            userId,
-            priced.stockLines.map((l) => l.productId),
-          );
-        const result: PendingOrder = {
-          orderId,
-          status: "pending_payment",
-          subtotalAmount: priced.subtotalAmount,
-          discountAmount: priced.discountAmount,
-          finalAmount: priced.finalAmount,
-          paymentDueAt,
-          createdAt: now,
-        };
-        if (claim) await completeInTransaction(trx, claim, result, now);
-        return result;
+        const draft = { ...(priced ?? (await workflow.price(trx, userId, request))), paymentDueAt };
+        const run = forwardRun(trx, now, draft, ["reserve"]);
+        const pending = (): PendingOrder => ({ orderId: run.orderId, status: "pending_payment", ...run.draft.totals, paymentDueAt, createdAt: now });
+        await workflow.forward(run, () => answer(pending()));
+        return pending();
       });
     },
 
-    /** Pays a pending order from the wallet. */
-    async pay(userId: number, orderId: number, idempotencyKey?: string): Promise<PlacedOrder> {
-      const claim = keyFor(userId, "orders.pay", idempotencyKey, { orderId });
-      return inTransaction(db, async (trx) => {
-        const now = clock.now();
-        if (claim) {
-          const earlier = await claimInTransaction<PlacedOrder>(trx, claim, now);
-          if (earlier) return earlier.replay;
-        }
+    /** Pays a pending order from the wallet: the settle steps. */
+    pay(userId: number, orderId: number, idempotencyKey?: string): Promise<PlacedOrder> {
+      return idempotently<PlacedOrder>(userId, "orders.pay", idempotencyKey, { orderId }, async (trx, now, answer) => {
         const order = await orderRepository.lockOrder(trx, orderId);
         if (!order || order.user_id !== userId) throw new DomainError("ORDER_NOT_FOUND", { orderId });
         assertTransition(orderId, order.status, "paid");
         if (order.payment_due_at && order.payment_due_at <= now)
           throw new DomainError("ORDER_PAYMENT_EXPIRED", { orderId, paymentDueAt: order.payment_due_at });
-        const { balanceAfter } = await wallet.debit(trx, userId, order.final_amount, { orderId });
-        await orderRepository.setStatus(trx, orderId, "paid", now, { paidAt: now });
-        await orderRepository.insertPayment(trx, orderId, order.final_amount, now);
-        const lines = await orderRepository.lines(trx, orderId);
-        const priced = lines.map((l) => ({ productId: l.product_id, productName: l.product_name, unitPrice: l.unit_price, quantity: l.quantity }));
-        await sales.recordSale(trx, now, priced);
-        await enqueueEvents(trx, now, [
-          paidEvent(
-            orderId,
-            userId,
-            { subtotalAmount: order.subtotal_amount, discountAmount: order.discount_amount, finalAmount: order.final_amount },
-            priced,
-            now,
-          ),
-        ]);
-        const result: PlacedOrder = {
-          orderId,
-          status: "paid",
-          subtotalAmount: order.subtotal_amount,
-          discountAmount: order.discount_amount,
-          finalAmount: order.final_amount,
-          remainingBalance: balanceAfter,
-          createdAt: order.created_at,
-        };
-        if (claim) await completeInTransaction(trx, claim, result, now);
-        return result;
+        const draft = workflow.draftOf(order, await orderRepository.lines(trx, orderId));
+        const run = forwardRun(trx, now, draft, ["settle"], orderId);
+        await workflow.forward(run, () => answer(placedAnswer(run, order.created_at)));
+        return placedAnswer(run, order.created_at);
       });
     },
 
     /**
-     * Cancels before shipping, in one transaction: money back to the wallet, the coupon restored
-     * if still valid, stock back (movement log), the sales aggregate reversed, an outbox event.
+     * Cancels before shipping, in one transaction: the inverse of every step the order went
+     * through (money back, coupon restored if still valid, stock back, the sale taken back), an outbox event.
      */
     async cancel(actor: Actor, orderId: number, reason: string | undefined): Promise<CancelledOrder> {
       return inTransaction(db, async (trx) => {
@@ -397,7 +241,7 @@ export function createOrdersService(deps: OrdersDeps) {
         if (!order || (actor.role !== "admin" && order.user_id !== actor.userId)) throw new DomainError("ORDER_NOT_FOUND", { orderId });
         assertTransition(orderId, order.status, "cancelled");
         const cancelReason = reason ?? (actor.role === "admin" ? "cancelled by an operator" : "cancelled by the customer");
-        const { refundedAmount, couponRestored } = await unwind(trx, order, cancelReason, actor.userId);
+        const { refundedAmount, couponRestored } = await workflow.backward(trx, order, cancelReason, actor.userId);
         await orderRepository.setStatus(trx, orderId, "cancelled", now, { cancelledAt: now, cancelReason });
         await enqueueEvents(trx, now, [
           {
@@ -412,8 +256,8 @@ export function createOrdersService(deps: OrdersDeps) {
     },
 
     /**
-     * Refunds a delivered order (a return), admin only: money back to the wallet, the sales
-     * aggregate reversed, and the goods back in stock when they came back.
+     * Refunds a delivered order (a return), admin only: the inverses of the settle steps (money
+     * back, the sale taken back); the coupon stays used; the goods go back in stock only if they came back.
      */
     async refund(orderId: number, reason: string, restock: boolean, actorId: number): Promise<RefundedOrder> {
       return inTransaction(db, async (trx) => {
@@ -421,8 +265,7 @@ export function createOrdersService(deps: OrdersDeps) {
         const order = await orderRepository.lockOrder(trx, orderId);
         if (!order) throw new DomainError("ORDER_NOT_FOUND", { orderId });
         assertTransition(orderId, order.status, "refunded");
-        // A return: the money and the sales count go back; the coupon stays used; the goods only if they came back.
-        await unwind(trx, order, `returned: ${reason}`, actorId, { coupon: false, stock: restock });
+        await workflow.backward(trx, order, `returned: ${reason}`, actorId, restock ? ["coupon"] : ["coupon", "stock"]);
         await orderRepository.setStatus(trx, orderId, "refunded", now, { cancelledAt: now, cancelReason: reason });
         await enqueueEvents(trx, now, [
           {
@@ -446,7 +289,7 @@ export function createOrdersService(deps: OrdersDeps) {
         orderId: row.id,
         userId: row.user_id,
         status: row.status,
-        shippingAddress: row.shipping_address,
+        shippingAddress: await openAddress(row),
         lines: toLineViews(await orderRepository.lines(executor, orderId)),
       };
     },

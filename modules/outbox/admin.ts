@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Db } from "../../db/index.ts";
 import type { Clock } from "../kernel/index.ts";
-import { adminProcedure, DomainError, pageLimitSchema, router } from "../kernel/index.ts";
+import { adminProcedure, DomainError, noInput, pageLimitSchema, router, singleLineText } from "../kernel/index.ts";
 import { outboxRepository } from "./repository.ts";
 
 export interface DeliveryState {
@@ -40,8 +40,8 @@ export async function deliveryStates(
 const listInput = z
   .strictObject({
     status: z.enum(["pending", "sent", "dead"]).optional(),
-    destination: z.string().max(50).optional(),
-    type: z.string().max(100).optional(),
+    destination: singleLineText().max(50).optional(),
+    type: singleLineText().max(100).optional(),
     cursor: z.uuid().optional(),
     limit: pageLimitSchema,
   })
@@ -77,7 +77,7 @@ export function createOutboxRouter(db: Db, clock: Clock) {
         }
         return { eventId: input.eventId, retryAt: clock.now() };
       }),
-      stats: adminProcedure.query(() => outboxRepository.pendingStats(db, clock.now())),
+      stats: adminProcedure.input(noInput).query(() => outboxRepository.pendingStats(db, clock.now())),
     }),
   });
 }

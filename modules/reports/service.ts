@@ -5,7 +5,7 @@
 import { z } from "zod";
 import type { CatalogService } from "../catalog/index.ts";
 import type { Clock } from "../kernel/index.ts";
-import { DAY, DomainError, utcDay } from "../kernel/index.ts";
+import { DAY, DomainError, instantSchema, utcDay } from "../kernel/index.ts";
 import type { OrdersService } from "../orders/index.ts";
 import type { SalesService } from "../sales/index.ts";
 import type { WalletService } from "../wallet/index.ts";
@@ -14,8 +14,8 @@ export const periodInput = z
   .strictObject({
     /** The last `days` UTC days, today included; or an explicit [from, to) range. */
     days: z.number().int().min(1).max(366).default(7),
-    from: z.coerce.date().optional(),
-    to: z.coerce.date().optional(),
+    from: instantSchema.optional(),
+    to: instantSchema.optional(),
   })
   .default({ days: 7 });
 export type PeriodInput = z.infer<typeof periodInput>;

@@ -1,27 +1,75 @@
 import { sql } from "kysely";
 import type { Db, Tx } from "../../db/index.ts";
-import { LockRank, noteLock } from "../../db/index.ts";
+import { compiledQuery } from "../../db/index.ts";
+
+/** One advisory lock key for the roll-up: one roll-up at a time, across every instance. */
+const ROLL_UP_LOCK = 0x5a1e5_da11;
+
+/** On every paid order: compiled once (db/compiled.ts). */
+const insertPending = compiledQuery(
+  (_db, day: string, productIds: number[], quantities: number[], orderDelta: number) => sql`
+    INSERT INTO sales_pending (day, product_id, sold_quantity, order_count)
+    SELECT ${day}::date, line.product_id, line.quantity * ${orderDelta}::int4, ${orderDelta}::int4
+      FROM unnest(${productIds}::int8[], ${quantities}::int4[]) AS line(product_id, quantity)`,
+);
 
 export const salesRepository = {
   /**
-   * Adds (or with negative numbers takes back) one order's lines to the day's aggregate,
-   * product by product in ascending id order (lock rank SalesDaily).
+   * Appends one order's lines (negative quantities and order count to take a sale back) to the
+   * pending sales, in ONE statement. New rows only: no lock anybody else waits for.
    */
-  async apply(trx: Tx, day: string, lines: Array<{ productId: number; quantity: number }>, orderDelta: 1 | -1): Promise<void> {
-    const sorted = [...lines].sort((a, b) => a.productId - b.productId);
-    for (const line of sorted) {
-      noteLock(trx, LockRank.SalesDaily, line.productId);
-      await trx
-        .insertInto("sales_daily")
-        .values({ day, product_id: line.productId, sold_quantity: Math.max(0, line.quantity * orderDelta), order_count: Math.max(0, orderDelta) })
-        .onConflict((oc) =>
-          oc.columns(["day", "product_id"]).doUpdateSet((eb) => ({
-            sold_quantity: eb("sales_daily.sold_quantity", "+", line.quantity * orderDelta),
-            order_count: eb("sales_daily.order_count", "+", orderDelta),
-          })),
-        )
-        .execute();
-    }
+  async appendPending(trx: Tx, day: string, lines: Array<{ productId: number; quantity: number }>, orderDelta: 1 | -1): Promise<void> {
+    if (lines.length === 0) return;
+    await insertPending(
+      trx,
+      day,
+      lines.map((l) => l.productId),
+      lines.map((l) => l.quantity),
+      orderDelta,
+    );
+  },
+
+  /**
+   * Moves up to `batch` pending sales into sales_daily, in ONE statement (its own transaction):
+   * takes them out of sales_pending, sums them per (day, product), adds the sums to the rows that
+   * exist and inserts the others. Only one roll-up runs at a time (an advisory lock for the
+   * statement): a second caller takes nothing and returns 0 rather than wait. Nothing else writes
+   * sales_daily, so the roll-up is the only transaction that locks its rows (rank SalesDaily).
+   * Returns how many pending rows it rolled up.
+   */
+  async rollUp(db: Db, batch: number): Promise<number> {
+    const result = await sql<{ taken: number }>`
+      WITH gate AS (
+        SELECT pg_try_advisory_xact_lock(${ROLL_UP_LOCK}::int8) AS mine
+      ), taken AS (
+        DELETE FROM sales_pending
+         WHERE (SELECT mine FROM gate)
+           AND id IN (SELECT id FROM sales_pending ORDER BY id LIMIT ${batch})
+        RETURNING day, product_id, sold_quantity, order_count
+      ), summed AS (
+        SELECT day, product_id, sum(sold_quantity)::int4 AS sold_quantity, sum(order_count)::int4 AS order_count
+          FROM taken GROUP BY day, product_id
+      ), updated AS (
+        UPDATE sales_daily s
+           SET sold_quantity = s.sold_quantity + summed.sold_quantity, order_count = s.order_count + summed.order_count
+          FROM summed
+         WHERE s.day = summed.day AND s.product_id = summed.product_id
+      ), inserted AS (
+        -- Not ON CONFLICT: PostgreSQL checks the proposed row (a negative delta) before the conflict.
+        -- One roll-up at a time (the gate), so the rows this statement cannot see do not exist.
+        INSERT INTO sales_daily (day, product_id, sold_quantity, order_count)
+        SELECT day, product_id, sold_quantity, order_count FROM summed
+         WHERE NOT EXISTS (SELECT 1 FROM sales_daily s WHERE s.day = summed.day AND s.product_id = summed.product_id)
+         ORDER BY day, product_id
+      )
+      SELECT count(*)::int4 AS taken FROM taken`.execute(db);
+    return Number(result.rows[0]?.taken ?? 0);
+  },
+
+  /** How many sales wait to be rolled up (the roll-up's backlog). */
+  async pendingCount(db: Db): Promise<number> {
+    const result = await sql<{ n: number }>`SELECT count(*)::int8 AS n FROM sales_pending`.execute(db);
+    return Number(result.rows[0]?.n ?? 0);
   },
 
   /** Each day's `perDay` best sellers (index sales_daily_ranking_idx), best first. */

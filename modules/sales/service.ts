@@ -1,7 +1,8 @@
 import { z } from "zod";
 import type { Db, Tx } from "../../db/index.ts";
+import { pgErrorCode } from "../../db/index.ts";
 import type { CatalogService, StockLine } from "../catalog/index.ts";
-import type { Cache, Clock } from "../kernel/index.ts";
+import type { Cache, Clock, Logger } from "../kernel/index.ts";
 import { DAY, utcDay } from "../kernel/index.ts";
 import { salesRepository } from "./repository.ts";
 
@@ -22,6 +23,11 @@ export interface SalesDeps {
   popularTtlMs?: number;
   /** Below this many product-days in a window, aggregating them all beats reading each day's head (measured: ~20k). */
   aggregateBelowRows?: number;
+  /** How often the in-process roll-up moves pending sales into sales_daily (`start()`); default 250 ms. */
+  rollUpIntervalMs?: number;
+  /** Pending sales moved per roll-up statement; default 5,000. */
+  rollUpBatch?: number;
+  logger?: Logger;
 }
 
 interface SellerTotal {
@@ -71,7 +77,42 @@ async function aggregateAll(db: Db, fromDay: string, n: number): Promise<SellerT
 
 export type SalesService = ReturnType<typeof createSalesService>;
 
-export function createSalesService({ db, clock, cache, catalog, popularTtlMs = 5 * 60_000, aggregateBelowRows = 20_000 }: SalesDeps) {
+export function createSalesService({
+  db,
+  clock,
+  cache,
+  catalog,
+  popularTtlMs = 5 * 60_000,
+  aggregateBelowRows = 20_000,
+  rollUpIntervalMs = 250,
+  rollUpBatch = 5_000,
+  logger,
+}: SalesDeps) {
+  /**
+   * Moves every pending sale into sales_daily (several statements when the backlog is bigger than
+   * a batch). Returns how many it moved; 0 also when another roll-up (here or on another instance)
+   * holds the roll-up lock at that moment; that one is moving them.
+   */
+  async function rollUp(): Promise<number> {
+    let moved = 0;
+    for (let raced = 0; ; ) {
+      let n: number;
+      try {
+        n = await salesRepository.rollUp(db, rollUpBatch);
+      } catch (error) {
+        // A roll-up that committed between this statement's snapshot and its lock inserted a row
+        // this one could not see (unique violation); nothing was moved: a new statement sees it.
+        if (pgErrorCode(error) !== "23505" || ++raced > 3) throw error;
+        continue;
+      }
+      moved += n;
+      if (n < rollUpBatch) return moved;
+    }
+  }
+
+  let roller: ReturnType<typeof setInterval> | null = null;
+  let rolling: Promise<unknown> | null = null;
+
   // The pg_stats lookup costs about a millisecond: read it at most every ten seconds, often
   // enough that a table which just grew tenfold is not ranked the small-table way for long.
   let estimate: { rowsPerDay: number | null; readAt: number } | null = null;
@@ -82,6 +123,9 @@ export function createSalesService({ db, clock, cache, catalog, popularTtlMs = 5
   }
 
   async function computePopular(days: number, limit: number): Promise<PopularProducts> {
+    // Read your writes: the sales committed before this request count, not only those rolled up.
+    // A failed catch-up is not the reader's failure: the worker retries it, the answer is just older.
+    await rollUp().catch((error) => logger?.warn({ err: error }, "sales roll-up before a popular read failed"));
     const now = clock.now();
     const perDayRows = await rowsPerDay();
     const endDate = utcDay(now);
@@ -138,8 +182,37 @@ export function createSalesService({ db, clock, cache, catalog, popularTtlMs = 5
     popularUncached: computePopular,
 
     // ── for the orders module, inside its transaction ───────────────────────
-    recordSale: (trx: Tx, at: Date, lines: StockLine[]) => salesRepository.apply(trx, utcDay(at), lines, 1),
-    /** Takes a cancelled order back out of the day it was paid on. */
-    reverseSale: (trx: Tx, paidAt: Date, lines: StockLine[]) => salesRepository.apply(trx, utcDay(paidAt), lines, -1),
+    /**
+     * Counts a paid order's lines on the day it was paid. Appended to the pending sales (no lock);
+     * the roll-up adds them to sales_daily shortly after the order commits.
+     */
+    recordSale: (trx: Tx, at: Date, lines: StockLine[]) => salesRepository.appendPending(trx, utcDay(at), lines, 1),
+    /** Takes a cancelled or refunded order back out of the day it was paid on (the inverse of `recordSale`). */
+    reverseSale: (trx: Tx, paidAt: Date, lines: StockLine[]) => salesRepository.appendPending(trx, utcDay(paidAt), lines, -1),
+
+    // ── the roll-up ─────────────────────────────────────────────────────────
+    rollUp,
+    /** Sales committed but not yet in sales_daily: 0 means the aggregate is caught up. */
+    pendingSales: () => salesRepository.pendingCount(db),
+
+    /** Starts the in-process roll-up (every `rollUpIntervalMs`; several instances may run it). */
+    start(): void {
+      if (roller) return;
+      roller = setInterval(() => {
+        if (rolling) return;
+        rolling = rollUp()
+          .catch((error) => logger?.error({ err: error }, "sales roll-up failed"))
+          .finally(() => {
+            rolling = null;
+          });
+      }, rollUpIntervalMs);
+    },
+
+    /** Stops the roll-up and waits for a running one (what is left is rolled up by the next start or read). */
+    async stop(): Promise<void> {
+      if (roller) clearInterval(roller);
+      roller = null;
+      await rolling;
+    },
   };
 }

@@ -1,7 +1,7 @@
 /** Inputs (zod) and answers of the shipping module. */
 import { z } from "zod";
 import type { ShipmentStatus } from "../../db/index.ts";
-import { cursorSchema, idSchema, pageLimitSchema } from "../kernel/index.ts";
+import { cursorSchema, idSchema, pageLimitSchema, singleLineText } from "../kernel/index.ts";
 
 export type { ShipmentStatus };
 
@@ -14,9 +14,8 @@ export type ShipmentFilter = z.infer<typeof adminListInput>;
 
 export const setTrackingNumberInput = z.strictObject({
   orderId: idSchema,
-  carrier: z.string().trim().min(1).max(50),
-  trackingNumber: z
-    .string()
+  carrier: singleLineText().trim().min(1).max(50),
+  trackingNumber: singleLineText()
     .trim()
     .min(4)
     .max(64)

@@ -16,8 +16,8 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import type { Db, OrderStatus, ShipmentStatus, Tx } from "../../db/index.ts";
 import { inTransaction, pgConstraint, pgErrorCode } from "../../db/index.ts";
-import type { Clock, Logger, Page } from "../kernel/index.ts";
-import { DomainError, decodeCursor, encodeCursor, isDomainError } from "../kernel/index.ts";
+import type { Clock, Logger, Page, PiiCipher } from "../kernel/index.ts";
+import { createPiiCipher, DomainError, decodeCursor, developmentPiiKeys, encodeCursor, isDomainError } from "../kernel/index.ts";
 import type { OrdersService } from "../orders/index.ts";
 import { type DeliverableEvent, enqueueEvents, type OutboxEvent, PermanentDeliveryError } from "../outbox/index.ts";
 import { type Carrier, type CarrierBooking, CarrierTooLateError } from "./carrier.ts";
@@ -49,6 +49,8 @@ export interface ShippingDeps {
   orders: ShippingOrders;
   carrier: Carrier;
   webhook: { secret: string; toleranceSeconds?: number };
+  /** Seals the delivery address at rest (default: the development keys). */
+  cipher?: PiiCipher;
 }
 
 export const defaultWebhookToleranceSeconds = 300;
@@ -82,7 +84,9 @@ const defaultDescriptions: Record<CarrierWebhookBody["status"], string> = {
 
 const orderEventPayload = z.object({ orderId: z.number().int().positive() });
 
-function toSummary(row: ShipmentRow): ShipmentSummary {
+const ADDRESS_COLUMN = "shipping_shipments.address";
+
+function toSummary(row: ShipmentRow, address: string | null): ShipmentSummary {
   return {
     shipmentId: row.id,
     orderId: row.order_id,
@@ -90,7 +94,7 @@ function toSummary(row: ShipmentRow): ShipmentSummary {
     status: row.status,
     carrier: row.carrier,
     trackingNumber: row.tracking_number,
-    address: row.address,
+    address,
     requestedAt: row.requested_at,
     updatedAt: row.updated_at,
     deliveredAt: row.delivered_at,
@@ -101,6 +105,9 @@ export type ShippingService = ReturnType<typeof createShippingService>;
 
 export function createShippingService(deps: ShippingDeps) {
   const { db, clock, logger, orders, carrier } = deps;
+  const cipher = deps.cipher ?? createPiiCipher(developmentPiiKeys);
+  const openAddress = (row: ShipmentRow) => (row.address === null ? Promise.resolve(null) : cipher.open(row.address, ADDRESS_COLUMN));
+  const summaryOf = async (row: ShipmentRow) => toSummary(row, await openAddress(row));
   const webhook: CarrierWebhookConfig = { secret: deps.webhook.secret, toleranceSeconds: deps.webhook.toleranceSeconds ?? defaultWebhookToleranceSeconds };
   if (!webhook.secret) throw new Error("shipping: the carrier webhook secret must not be empty");
   if (!(Number.isInteger(webhook.toleranceSeconds) && webhook.toleranceSeconds > 0))
@@ -202,8 +209,12 @@ export function createShippingService(deps: ShippingDeps) {
       return;
     }
     shipment ??=
-      (await repo.insertRequested(db, { orderId, userId: order.userId, address: order.shippingAddress, at: clock.now() })) ??
-      (await repo.findByOrder(db, orderId));
+      (await repo.insertRequested(db, {
+        orderId,
+        userId: order.userId,
+        address: order.shippingAddress === null ? null : await cipher.seal(order.shippingAddress, ADDRESS_COLUMN),
+        at: clock.now(),
+      })) ?? (await repo.findByOrder(db, orderId));
     if (!shipment) throw new Error(`shipment of order ${orderId} vanished`);
     // Booked by an earlier delivery of this event (or by an operator): done.
     if (shipment.status !== "requested") return;
@@ -406,7 +417,7 @@ export function createShippingService(deps: ShippingDeps) {
   async function detail(row: ShipmentRow): Promise<ShipmentDetail> {
     const timeline = await repo.timeline(db, row.id);
     return {
-      ...toSummary(row),
+      ...(await summaryOf(row)),
       timeline: timeline.map((e) => ({
         status: e.status,
         description: e.description,
@@ -437,7 +448,7 @@ export function createShippingService(deps: ShippingDeps) {
         status: row.status,
         carrier: row.carrier,
         trackingNumber: row.tracking_number,
-        address: row.address,
+        address: await openAddress(row),
         timeline: timeline.map((e) => ({ status: e.status, description: e.description, occurredAt: e.occurred_at })),
       };
     },
@@ -449,7 +460,7 @@ export function createShippingService(deps: ShippingDeps) {
       const rows = await repo.list(db, { status: filter.status, beforeId, limit: filter.limit + 1 });
       const items = rows.slice(0, filter.limit);
       const last = items.at(-1);
-      return { items: items.map(toSummary), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.id) : null };
+      return { items: await Promise.all(items.map(summaryOf)), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.id) : null };
     },
 
     /**

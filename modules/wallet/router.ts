@@ -1,4 +1,4 @@
-import { adminProcedure, authedProcedure, router } from "../kernel/index.ts";
+import { adminProcedure, authedProcedure, noInput, router } from "../kernel/index.ts";
 import { adminLedgerInput, balanceInput, chargeInput, historyInput } from "./schema.ts";
 import type { WalletService } from "./service.ts";
 
@@ -11,7 +11,7 @@ export function createWalletRouter(wallet: WalletService) {
 
     admin: router({
       ledger: adminProcedure.input(adminLedgerInput).query(({ input }) => wallet.ledgerFor(input.userId, input.cursor, input.limit)),
-      verifyBooks: adminProcedure.query(() => wallet.verifyBooks()),
+      verifyBooks: adminProcedure.input(noInput).query(() => wallet.verifyBooks()),
     }),
   });
 }

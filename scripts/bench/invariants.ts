@@ -17,7 +17,8 @@
  *   orders    lines sum to the subtotal; an order that was paid has a payment row of its amount
  *   outbox    an order that was ever paid has exactly one order.paid event per destination, and
  *             an order never paid has none
- *   sales     sales_daily per product = units of the paid (not cancelled) orders' lines
+ *   sales     the roll-up has caught up (nothing left in sales_pending, waited for up to 15 s);
+ *             then sales_daily per product = units of the paid (not cancelled) orders' lines
  *   idempotency  no key left in progress
  *
  * Scenario expectations (exact coupon counts, exact stock) are added through `CheckOptions`.
@@ -97,7 +98,41 @@ async function stockChecks(db: Db, againstOrders: boolean): Promise<CheckResult[
   return results;
 }
 
-async function salesCheck(db: Db): Promise<CheckResult> {
+/**
+ * sales_daily is rolled up from sales_pending after each order commits (modules/sales), so it
+ * equals the paid order lines once the roll-up has caught up: wait until nothing is pending
+ * (the server's roll-up runs every 250 ms), at most `timeoutMs`. Null when there is no roll-up.
+ */
+async function waitForSalesRollUp(db: Db, timeoutMs = 15_000): Promise<{ waitedMs: number; pending: number } | null> {
+  if (!(await hasColumn(db, "sales_pending", "id"))) return null;
+  const started = performance.now();
+  for (;;) {
+    const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM sales_pending`.execute(db);
+    const pending = Number(r.rows[0]?.n ?? 0);
+    const waitedMs = performance.now() - started;
+    if (pending === 0 || waitedMs >= timeoutMs) return { waitedMs, pending };
+    await Bun.sleep(100);
+  }
+}
+
+async function salesCheck(db: Db): Promise<CheckResult[]> {
+  const rollUp = await waitForSalesRollUp(db);
+  const caughtUp: CheckResult[] = rollUp
+    ? [
+        {
+          name: "sales: roll-up caught up",
+          ok: rollUp.pending === 0,
+          detail:
+            rollUp.pending === 0
+              ? `nothing pending (waited ${Math.round(rollUp.waitedMs)} ms)`
+              : `${rollUp.pending} sales still pending after ${Math.round(rollUp.waitedMs)} ms`,
+        },
+      ]
+    : [];
+  return [...caughtUp, await salesTotalsCheck(db)];
+}
+
+async function salesTotalsCheck(db: Db): Promise<CheckResult> {
   return violations(
     db,
     "sales: sales_daily = paid order lines",
@@ -238,7 +273,7 @@ export async function checkInvariants(db: Db, options: CheckOptions = {}): Promi
              WHERE coalesce(e.n, 0) <> 1 OR x.aggregate_id IS NULL`,
         (n) => `${n} (order, destination) pairs without exactly one order.paid event`,
       ),
-      await salesCheck(db),
+      ...(await salesCheck(db)),
       await violations(
         db,
         "idempotency: no key left in progress",
@@ -247,7 +282,7 @@ export async function checkInvariants(db: Db, options: CheckOptions = {}): Promi
       ),
     );
   } else {
-    results.push(await salesCheck(db));
+    results.push(...(await salesCheck(db)));
   }
 
   for (const expected of options.coupons ?? []) {

@@ -3,7 +3,7 @@ import { codeOf, errorOf, startTestAgora, type TestAgora } from "../support/agor
 
 let t: TestAgora;
 beforeAll(async () => {
-  t = await startTestAgora({ config: { loginAttemptsPerAccount: 3 } });
+  t = await startTestAgora({ config: { loginAttemptsPerAccountAndAddress: 3 } });
 });
 afterAll(() => t.close());
 
@@ -65,7 +65,7 @@ describe("identity", () => {
     expect(await codeOf(t.client("x".repeat(43)).identity.me.query())).toBe("UNAUTHENTICATED");
   });
 
-  test("login is rate limited per account", async () => {
+  test("login is rate limited per account and address", async () => {
     const c = await t.signUpCustomer("limited");
     for (let i = 0; i < 3; i++) {
       expect(await codeOf(t.client().identity.login.mutate({ email: c.email, password: "wrong-password" }))).toBe("INVALID_CREDENTIALS");

@@ -1,10 +1,14 @@
 /**
- * One contract, two adapters: the in-process infra (embedded mode) and the Redis infra must
- * behave the same, so a module tested against one can run on the other.
+ * One contract, three adapters: the in-process infra (embedded mode), the Redis infra on one Redis
+ * and on a Redis Cluster must behave the same, so a module tested against one can run on the others.
+ * The cluster run needs `scripts/redis-cluster.sh start` (CI starts it; elsewhere it is skipped with
+ * a message when the cluster is not there).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createMemoryInfra, createRedisInfra, type Infra, ManualClock } from "../../modules/kernel/index.ts";
-import { createTestRedis } from "../support/redis.ts";
+import { createMemoryInfra, createRedisClient, createRedisInfra, type Infra, ManualClock, parseRedisClusterUrl } from "../../modules/kernel/index.ts";
+import { createTestRedis, createTestRedisCluster, redisClusterAvailability, testClusterNodes } from "../support/redis.ts";
+
+const cluster = await redisClusterAvailability();
 
 interface Harness {
   infra: Infra;
@@ -13,9 +17,10 @@ interface Harness {
   close(): Promise<void>;
 }
 
-const adapters: Array<{ name: string; start(): Promise<Harness> }> = [
+const adapters: Array<{ name: string; kind: Infra["kind"]; skip?: boolean; start(): Promise<Harness> }> = [
   {
     name: "memory",
+    kind: "memory",
     async start() {
       const clock = new ManualClock();
       return { infra: createMemoryInfra(clock, "contract:"), elapse: async (ms) => clock.advance(ms), close: async () => {} };
@@ -23,8 +28,18 @@ const adapters: Array<{ name: string; start(): Promise<Harness> }> = [
   },
   {
     name: "redis",
+    kind: "redis",
     async start() {
       const redis = await createTestRedis();
+      return { infra: createRedisInfra(redis.client, redis.prefix), elapse: (ms) => Bun.sleep(ms), close: () => redis.cleanup() };
+    },
+  },
+  {
+    name: "redis cluster",
+    kind: "redis",
+    skip: !cluster.up,
+    async start() {
+      const redis = await createTestRedisCluster();
       return { infra: createRedisInfra(redis.client, redis.prefix), elapse: (ms) => Bun.sleep(ms), close: () => redis.cleanup() };
     },
   },
@@ -38,7 +53,7 @@ const PAST_TTL = 160;
 const fresh = (label: string) => `${label}-${crypto.randomUUID()}`;
 
 for (const adapter of adapters) {
-  describe(`infra contract: ${adapter.name}`, () => {
+  describe.skipIf(adapter.skip === true)(`infra contract: ${adapter.name}`, () => {
     let h: Harness;
     beforeAll(async () => {
       h = await adapter.start();
@@ -46,7 +61,7 @@ for (const adapter of adapters) {
     afterAll(() => h.close());
 
     test("reports its kind and answers ping", async () => {
-      expect(h.infra.kind).toBe(adapter.name as Infra["kind"]);
+      expect(h.infra.kind).toBe(adapter.kind);
       expect(await h.infra.ping()).toBe(true);
     });
 
@@ -327,3 +342,51 @@ for (const adapter of adapters) {
     });
   });
 }
+
+describe("REDIS_URL", () => {
+  test("redis-cluster://[user:password@]host:port,… names a cluster's start nodes", () => {
+    expect(parseRedisClusterUrl("redis://127.0.0.1:6379")).toBeNull();
+    expect(parseRedisClusterUrl("redis-cluster://127.0.0.1:7001,127.0.0.1:7002/")).toEqual({
+      nodes: [
+        { host: "127.0.0.1", port: 7001 },
+        { host: "127.0.0.1", port: 7002 },
+      ],
+      username: undefined,
+      password: undefined,
+      tls: false,
+    });
+    expect(parseRedisClusterUrl("rediss-cluster://agora:s%40cret@[::1]:7001")).toEqual({
+      nodes: [{ host: "::1", port: 7001 }],
+      username: "agora",
+      password: "s@cret",
+      tls: true,
+    });
+    expect(() => parseRedisClusterUrl("redis-cluster://127.0.0.1")).toThrow(/host:port/);
+  });
+
+  test("a prefix with a brace is refused: it would put every key in one cluster slot", async () => {
+    const redis = await createTestRedis();
+    try {
+      expect(() => createRedisInfra(redis.client, "agora{x}:")).toThrow(/REDIS_PREFIX/);
+    } finally {
+      await redis.cleanup();
+    }
+  });
+
+  test.skipIf(!cluster.up)("the server's client for a redis-cluster:// URL runs commands and scripts across the cluster", async () => {
+    const client = createRedisClient(`redis-cluster://${testClusterNodes}`);
+    const infra = createRedisInfra(client, `test:${crypto.randomUUID().slice(0, 8)}:`);
+    try {
+      expect(await infra.ping()).toBe(true);
+      // Keys spread over the masters: each adapter call is single-key, so every slot works.
+      const keys = Array.from({ length: 30 }, (_, i) => `spread-${i}`);
+      await Promise.all(keys.map((k) => infra.cache.set(k, { k }, 10_000)));
+      expect(await Promise.all(keys.map((k) => infra.cache.get(k)))).toEqual(keys.map((k) => ({ k })));
+      const lock = await infra.locks.acquire("cluster-lock", 10_000);
+      expect(await lock?.release()).toBe(true);
+      await Promise.all(keys.map((k) => infra.cache.delete(k)));
+    } finally {
+      await infra.close();
+    }
+  });
+});

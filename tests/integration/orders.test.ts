@@ -171,6 +171,25 @@ describe("idempotency", () => {
     const theirs = await other.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }], idempotencyKey: "order-key-0001" });
     expect(theirs.orderId).not.toBe(first.orderId);
   });
+
+  test("a retry of an order that took the last unit replays it, though the product is now sold out", async () => {
+    // Orders are priced before their transaction, so a sold-out refusal costs no transaction; with
+    // a key already used, the refusal must not replace the first answer.
+    const c = await t.signUpCustomer("last-unit");
+    await t.fund(c, 100_000);
+    const p = await t.createProduct({ price: 10_000, stock: 1 });
+    const input = { items: [{ productId: p.id, quantity: 1 }], idempotencyKey: "order-key-last-unit" };
+    const first = await c.client.orders.place.mutate(input);
+    expect(await stockOf(p.id)).toBe(0);
+    expect(await c.client.orders.place.mutate(input)).toEqual(first);
+    // Without the key it is a new order, refused.
+    expect(await codeOf(c.client.orders.place.mutate({ items: input.items }))).toBe("INSUFFICIENT_STOCK");
+    // A used key with a different request that is refused anyway is still told the key was reused.
+    expect(await codeOf(c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 2 }], idempotencyKey: input.idempotencyKey }))).toBe(
+      "IDEMPOTENCY_KEY_REUSED",
+    );
+    expect(await balanceOf(c)).toBe(90_000);
+  });
 });
 
 describe("idempotency keys are kept for a day", () => {

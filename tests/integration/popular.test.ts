@@ -211,6 +211,8 @@ describe("cancellation", () => {
     // Cancelled today, paid on the 22nd: the 22nd's row goes down, today's is untouched.
     const cancelled = await buyer.client.orders.cancel.mutate({ orderId: orderIds.a1c4 as number });
     expect(cancelled.status).toBe("cancelled");
+    // sales_daily is rolled up after commit; reading the table itself, catch it up first.
+    await t.agora.services.sales.rollUp();
     const rows = await t.db
       .selectFrom("sales_daily")
       .select(["day", "product_id", "sold_quantity", "order_count"])
@@ -248,6 +250,7 @@ describe("cancellation", () => {
       [B.id, 4, 3],
       [C.id, 1, 1],
     ]);
+    await t.agora.services.sales.rollUp();
     const b = await t.db.selectFrom("sales_daily").select(["day", "sold_quantity", "order_count"]).where("product_id", "=", B.id).orderBy("day").execute();
     expect(b.map((r) => [r.day, r.sold_quantity, r.order_count])).toEqual([
       ["2026-11-21", 1, 1],

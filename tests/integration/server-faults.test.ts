@@ -95,7 +95,7 @@ describe("production start", () => {
     servers.push(server);
     expect(await server.process.exited).toBe(1);
     const output = server.output();
-    expect(output).toContain("PAYMENT_GATEWAY_URL, DATA_PLATFORM_URL, CARRIER_URL, SMTP_URL");
+    expect(output).toContain("PAYMENT_GATEWAY_URL, DATA_PLATFORM_URL, CARRIER_URL, SMTP_URL, SMS_URL");
     expect(output).toContain("AGORA_DEMO=true");
     expect(output.trim().split("\n")).toHaveLength(1);
   });

@@ -10,18 +10,23 @@ import { type Agora, createAgora } from "../../apps/server/compose.ts";
 import { type AgoraConfig, loadConfig } from "../../apps/server/config.ts";
 import type { Db } from "../../db/index.ts";
 import { createLogger, createMemoryInfra, createRedisInfra, type Infra, ManualClock } from "../../modules/kernel/index.ts";
+import type { NotificationSender } from "../../modules/notifications/index.ts";
 import { HttpDataPlatform } from "../../modules/outbox/index.ts";
 import { HttpCarrier } from "../../modules/shipping/index.ts";
 import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
 import { createTestDatabase, type TestDatabase } from "./postgres.ts";
-import { createTestRedis, type TestRedis } from "./redis.ts";
+import { createTestRedis, createTestRedisCluster, type TestRedis } from "./redis.ts";
 
 export interface TestAgoraOptions {
-  /** "redis" (default): real Redis under a fresh prefix; "memory": the in-process adapters. */
-  infra?: "redis" | "memory";
+  /** "redis" (default): real Redis under a fresh prefix; "cluster": the test Redis Cluster; "memory": the in-process adapters. */
+  infra?: "redis" | "cluster" | "memory";
+  /** Share another TestAgora's Redis (prefix included) instead of a fresh one; the owner cleans it up. */
+  sharedRedis?: TestRedis;
   clock?: ManualClock;
   config?: Partial<AgoraConfig>;
   poolSize?: number;
+  /** Default: the sender built from config (recording only, without SMTP_URL/SMS_URL). */
+  notificationSender?: NotificationSender;
 }
 
 export interface Customer {
@@ -67,7 +72,8 @@ let sequence = 0;
 export async function startTestAgora(options: TestAgoraOptions = {}): Promise<TestAgora> {
   const clock = options.clock ?? new ManualClock();
   const database = await createTestDatabase(options.poolSize ?? 20);
-  const redis = options.infra === "memory" ? null : await createTestRedis();
+  const redis =
+    options.sharedRedis ?? (options.infra === "memory" ? null : options.infra === "cluster" ? await createTestRedisCluster() : await createTestRedis());
   const infra = redis ? createRedisInfra(redis.client, redis.prefix) : createMemoryInfra(clock, `mem${++sequence}:`);
   const config: AgoraConfig = {
     ...loadConfig({}),
@@ -80,6 +86,13 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     // Charge recovery is driven by hand too (wallet.recoverCharges) after moving the clock.
     walletChargeRecoveryIntervalMs: 0,
     carrierWebhookSecret: "test-carrier-secret",
+    // Deliberately generous: tests fire hundreds of calls from one customer and one address.
+    // tests/integration/limits.test.ts sets small limits and checks them.
+    writesPerMinutePerCaller: 1_000_000,
+    writesPerMinutePerAddress: 1_000_000,
+    searchesPerMinutePerCaller: 1_000_000,
+    searchesPerMinutePerAddress: 1_000_000,
+    signUpsPerHourPerAddress: 1_000_000,
     ...options.config,
   };
   const gateway = startFakePaymentGateway();
@@ -91,6 +104,7 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     paymentGateway,
     dataPlatform: new HttpDataPlatform({ baseUrl: dataPlatform.url, timeoutMs: 500 }),
     carrier: new HttpCarrier({ baseUrl: carrier.url, timeoutMs: 1_000 }),
+    notificationSender: options.notificationSender,
   };
   const agora = createAgora({
     database: database.handle,
@@ -172,7 +186,7 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
       await gateway.stop();
       await dataPlatform.stop();
       await carrier.stop();
-      await redis?.cleanup();
+      if (!options.sharedRedis) await redis?.cleanup();
       await database.drop();
     },
   };

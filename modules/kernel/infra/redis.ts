@@ -1,7 +1,12 @@
-/** Redis adapters (ioredis). Every key carries the instance prefix so tests and tenants never collide. */
+/**
+ * Redis adapters (ioredis), for one Redis or a Redis Cluster. Every key carries the instance prefix so
+ * tests and tenants never collide. On a cluster every command and script must touch keys of one hash
+ * slot: the adapters here use one key each; a module's multi-key script puts a hash tag (`{…}`) in its
+ * keys (coupon admission does), so the prefix itself must not contain braces.
+ */
 import { createHash } from "node:crypto";
-import { Redis } from "ioredis";
-import { RateLimiterRedis } from "rate-limiter-flexible";
+import { Cluster, Redis } from "ioredis";
+import { RateLimiterMemory, RateLimiterRedis } from "rate-limiter-flexible";
 import superjson from "superjson";
 import { toDecision } from "./rate-limit-decision.ts";
 import type { Cache, Counters, Infra, Lock, LockManager, RateLimiter, RateLimitPolicy } from "./types.ts";
@@ -12,12 +17,14 @@ import type { Cache, Counters, Infra, Lock, LockManager, RateLimiter, RateLimitP
  */
 export function luaScript(lua: string) {
   const sha = createHash("sha1").update(lua).digest("hex");
-  return async (redis: Redis, keys: string[], args: Array<string | number>): Promise<unknown> => {
+  return async (redis: RedisClient, keys: string[], args: Array<string | number>): Promise<unknown> => {
+    // One array, not spread arguments: a seed may carry a large coupon's every holder.
+    const keysAndArgs = keys.concat(args.map(String));
     try {
-      return await redis.evalsha(sha, keys.length, ...keys, ...args);
+      return await redis.evalsha(sha, keys.length, keysAndArgs);
     } catch (error) {
       if (!String(error).includes("NOSCRIPT")) throw error;
-      return redis.eval(lua, keys.length, ...keys, ...args);
+      return redis.eval(lua, keys.length, keysAndArgs);
     }
   };
 }
@@ -29,22 +36,68 @@ if redis.call("GET", KEYS[1]) == ARGV[1] then
 end
 return 0`);
 
+/** One Redis or a cluster: both speak the same commands through ioredis. */
+export type RedisClient = Redis | Cluster;
+
+const CLUSTER_SCHEMES = ["redis-cluster:", "rediss-cluster:"];
+
 /**
- * `events` hears of lost and restored connections. Without an 'error' listener ioredis prints
- * "[ioredis] Unhandled error event" for every failed reconnect while Redis is down.
+ * `redis-cluster://[user:password@]host:port[,host:port…]` (or `rediss-cluster://` for TLS): the
+ * nodes a cluster client starts from; it learns the rest of the cluster from them.
  */
-export function createRedisClient(url: string, events?: { lost(error: Error): void; connected(): void }): Redis {
-  const redis = new Redis(url, {
-    maxRetriesPerRequest: 2,
-    enableAutoPipelining: true,
-    lazyConnect: false,
+export function parseRedisClusterUrl(url: string): { nodes: Array<{ host: string; port: number }>; username?: string; password?: string; tls: boolean } | null {
+  const scheme = CLUSTER_SCHEMES.find((s) => url.startsWith(`${s}//`));
+  if (!scheme) return null;
+  let rest = url.slice(scheme.length + 2).replace(/\/+$/, "");
+  let username: string | undefined;
+  let password: string | undefined;
+  const at = rest.lastIndexOf("@");
+  if (at >= 0) {
+    const auth = rest.slice(0, at);
+    rest = rest.slice(at + 1);
+    const colon = auth.indexOf(":");
+    username = decodeURIComponent(colon >= 0 ? auth.slice(0, colon) : auth) || undefined;
+    password = colon >= 0 ? decodeURIComponent(auth.slice(colon + 1)) : undefined;
+  }
+  const nodes = rest.split(",").map((node) => {
+    const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(node.trim());
+    if (!match) throw new Error(`REDIS_URL: "${node}" is not host:port in ${scheme}//host:port,host:port…`);
+    return { host: match[1] as string, port: Number(match[2]) };
   });
+  return { nodes, username, password, tls: scheme === "rediss-cluster:" };
+}
+
+/**
+ * `redis://…` for one Redis; `redis-cluster://host:port,host:port…` for a Redis Cluster. `events` hears
+ * of lost and restored connections. Without an 'error' listener ioredis prints "[ioredis] Unhandled
+ * error event" for every failed reconnect while Redis is down.
+ */
+export function createRedisClient(url: string, events?: { lost(error: Error): void; connected(): void }): RedisClient {
+  const cluster = parseRedisClusterUrl(url);
+  const redis: RedisClient = cluster
+    ? new Cluster(cluster.nodes, {
+        enableAutoPipelining: true,
+        lazyConnect: false,
+        redisOptions: {
+          maxRetriesPerRequest: 2,
+          username: cluster.username,
+          password: cluster.password,
+          ...(cluster.tls ? { tls: {} } : {}),
+        },
+      })
+    : new Redis(url, {
+        maxRetriesPerRequest: 2,
+        enableAutoPipelining: true,
+        lazyConnect: false,
+      });
   redis.on("error", (error: Error) => events?.lost(error));
   redis.on("ready", () => events?.connected());
   return redis;
 }
 
-export function createRedisInfra(redis: Redis, prefix = "agora:"): Infra {
+export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
+  // A brace in the prefix would become every key's hash tag, sending all of Agora's keys to one cluster slot.
+  if (/[{}]/.test(prefix)) throw new Error(`REDIS_PREFIX must not contain "{" or "}" (hash tags are added where needed): "${prefix}"`);
   const key = (k: string) => `${prefix}${k}`;
 
   const cache: Cache = {
@@ -102,6 +155,15 @@ export function createRedisInfra(redis: Redis, prefix = "agora:"): Infra {
         points: policy.points,
         duration: policy.durationSeconds,
         blockDuration: policy.blockSeconds ?? 0,
+        // Redis down: count in this process instead (limits stay on, per instance) rather than
+        // refusing every call or letting every call through; answer at once instead of queueing.
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: new RateLimiterMemory({
+          keyPrefix: key(`rl:${policy.name}`),
+          points: policy.points,
+          duration: policy.durationSeconds,
+          blockDuration: policy.blockSeconds ?? 0,
+        }),
       });
       return {
         consume: (k, points = 1) => toDecision(limiter.consume(k, points)),

@@ -53,7 +53,7 @@ export interface Infra {
   counters: Counters;
   rateLimiter(policy: RateLimitPolicy): RateLimiter;
   /** Raw client for modules with their own atomic scripts (coupon admission); null in memory mode. */
-  redis: import("ioredis").Redis | null;
+  redis: import("ioredis").Redis | import("ioredis").Cluster | null;
   /** Key prefix every adapter uses; scripts of other modules must use it too. */
   prefix: string;
   ping(): Promise<boolean>;

@@ -1,0 +1,324 @@
+/**
+ * The order path as one workflow. Every order goes through these steps, in this order, and each
+ * step's inverse is written beside it:
+ *
+ *   step      phase    forward                                        inverse (cancel, expiry, refund)
+ *   order     reserve  the order and its lines (paid at once: + payment)  — the caller sets the final status
+ *   sale      settle   counts the lines on the day paid; order.paid event  takes them back out of that day
+ *   payment   settle   debits the wallet, records the payment            money back to the wallet
+ *   coupon    reserve  marks the coupon used by the order                gives it back if still valid
+ *   stock     reserve  takes the stock (the flash-sale row: hot)         puts it back
+ *   cart      reserve  removes what was bought from the cart             —
+ *
+ * `create` runs the reserve steps, `pay` the settle steps, `place` all of them in one transaction;
+ * cancellation and expiry run the inverses of what the order did, refund those of a return.
+ * The list is also the global lock order (db/unit-of-work.ts): steps that lock nothing first, then
+ * wallet, issued coupon, stock, cart. The answer (and its idempotency key) is recorded before the
+ * hot step, so the flash-sale product's stock row is held for that statement and the commit only.
+ *
+ * Adding a step (loyalty points, say) is one entry in `createOrderWorkflow`, placed at its lock
+ * rank, calling the new module; the edges (place, create, pay, cancel, refund) do not change.
+ */
+import type { Db, Tx } from "../../db/index.ts";
+import type { CartService } from "../cart/index.ts";
+import type { CatalogService, InsufficientItem, Product, StockLine } from "../catalog/index.ts";
+import { normalizeLines } from "../catalog/index.ts";
+import type { CouponService, OrderTotals } from "../coupons/index.ts";
+import { orderTotals } from "../coupons/index.ts";
+import { createPiiCipher, DomainError, developmentPiiKeys, type PiiCipher } from "../kernel/index.ts";
+import { enqueueEvents } from "../outbox/index.ts";
+import type { SalesService } from "../sales/index.ts";
+import { isPaid } from "./lifecycle.ts";
+import { type OrderRow, orderRepository } from "./repository.ts";
+import type { PlaceOrderInput } from "./schema.ts";
+
+/** What orders need of the wallet: debit and refund inside the order's transaction. */
+export interface OrderWallet {
+  debit(trx: Tx, userId: number, amount: number, ref: { orderId: number }): Promise<{ previousBalance: number; balanceAfter: number }>;
+  refund(trx: Tx, userId: number, amount: number, ref: { orderId: number }): Promise<{ balanceAfter: number }>;
+}
+
+/** The column the shipping address is sealed under (modules/kernel/pii.ts). */
+export const SHIPPING_ADDRESS_COLUMN = "order_orders.shipping_address";
+
+export interface WorkflowDeps {
+  /** Seals the shipping address at rest (default: the development keys). */
+  cipher?: PiiCipher;
+  catalog: CatalogService;
+  cart: CartService;
+  coupons: CouponService;
+  wallet: OrderWallet;
+  sales: SalesService;
+}
+
+export interface OrderLine {
+  productId: number;
+  productName: string;
+  unitPrice: number;
+  quantity: number;
+}
+
+/** An order as priced: what the steps write. */
+export interface OrderDraft {
+  userId: number;
+  lines: OrderLine[];
+  /** One line per product, ascending: the stock lock order. */
+  stockLines: StockLine[];
+  totals: OrderTotals;
+  userCouponId: number | null;
+  shippingAddress: string | null;
+  fromCart: boolean;
+  /** Two-step orders: when the reservation lapses (set by `create`). */
+  paymentDueAt: Date | null;
+}
+
+export type Phase = "reserve" | "settle";
+
+/** One run of steps forward, inside the order's transaction. */
+export interface Forward {
+  trx: Tx;
+  now: Date;
+  draft: OrderDraft;
+  phases: readonly Phase[];
+  /** Set by the order step, or the existing order's id when paying it. */
+  orderId: number;
+  /** Set by the payment step. */
+  balanceAfter: number | null;
+}
+
+/** One run of inverses, inside the cancelling transaction (the order row is locked). */
+export interface Backward {
+  trx: Tx;
+  order: OrderRow;
+  lines: StockLine[];
+  reason: string;
+  actorId: number | null;
+  refundedAmount: number;
+  couponRestored: boolean;
+}
+
+export interface OrderStep {
+  name: "order" | "sale" | "payment" | "coupon" | "stock" | "cart" | (string & {});
+  phase: Phase;
+  /** Locks the flash-sale row: runs after the answer is recorded, with nothing but the commit after it. */
+  hot?: boolean;
+  apply(run: Forward): Promise<void>;
+  /** Absent: nothing to give back. */
+  undo?(run: Backward): Promise<void>;
+}
+
+function shortLines(lines: StockLine[], products: Map<number, Product>): InsufficientItem[] {
+  return lines
+    .filter((line) => (products.get(line.productId)?.stock ?? 0) < line.quantity)
+    .map((line) => ({
+      productId: line.productId,
+      productName: products.get(line.productId)?.name ?? "",
+      requestedQuantity: line.quantity,
+      availableStock: products.get(line.productId)?.stock ?? 0,
+    }));
+}
+
+export function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "lines" | "totals">, paidAt: Date) {
+  const { userId, totals, lines } = draft;
+  return {
+    aggregateType: "order",
+    aggregateId: orderId,
+    type: "order.paid",
+    payload: {
+      orderId,
+      userId,
+      subtotalAmount: totals.subtotalAmount,
+      discountAmount: totals.discountAmount,
+      finalAmount: totals.finalAmount,
+      paidAt: paidAt.toISOString(),
+      items: lines.map((l) => ({ productId: l.productId, productName: l.productName, unitPrice: l.unitPrice, quantity: l.quantity })),
+    },
+  };
+}
+
+export type OrderWorkflow = ReturnType<typeof createOrderWorkflow>;
+
+export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales, cipher = createPiiCipher(developmentPiiKeys) }: WorkflowDeps) {
+  const steps: OrderStep[] = [
+    {
+      name: "order",
+      phase: "reserve",
+      // Rows nobody else touches, in one statement before any lock. Placed and paid at once, the
+      // order is written paid with its payment row (the payment step then only debits).
+      async apply(run) {
+        const { draft, now } = run;
+        const paidNow = run.phases.includes("settle");
+        run.orderId = await orderRepository.insertWithLines(
+          run.trx,
+          {
+            userId: draft.userId,
+            status: paidNow ? "paid" : "pending_payment",
+            subtotalAmount: draft.totals.subtotalAmount,
+            discountAmount: draft.totals.discountAmount,
+            finalAmount: draft.totals.finalAmount,
+            issuedCouponId: draft.userCouponId,
+            paidAt: paidNow ? now : null,
+            paymentDueAt: paidNow ? null : draft.paymentDueAt,
+            shippingAddress: draft.shippingAddress,
+            at: now,
+          },
+          draft.lines,
+          paidNow ? draft.totals.finalAmount : null,
+        );
+      },
+    },
+    {
+      name: "sale",
+      phase: "settle",
+      // Appends only (sales_daily is rolled up after commit), so it takes no lock.
+      async apply(run) {
+        await sales.recordSale(run.trx, run.now, run.draft.stockLines);
+        await enqueueEvents(run.trx, run.now, [paidEvent(run.orderId, run.draft, run.now)]);
+      },
+      async undo(run) {
+        if (run.order.paid_at) await sales.reverseSale(run.trx, run.order.paid_at, run.lines);
+      },
+    },
+    {
+      name: "payment",
+      phase: "settle",
+      async apply(run) {
+        const { trx, draft, orderId, now } = run;
+        const { balanceAfter } = await wallet.debit(trx, draft.userId, draft.totals.finalAmount, { orderId });
+        run.balanceAfter = balanceAfter;
+        // Paying an order created earlier: it becomes paid here (placed at once, the order step wrote it paid).
+        if (!run.phases.includes("reserve")) await orderRepository.markPaid(trx, orderId, draft.totals.finalAmount, now);
+      },
+      async undo(run) {
+        const { trx, order } = run;
+        if (order.final_amount > 0) await wallet.refund(trx, order.user_id, order.final_amount, { orderId: order.id });
+        await orderRepository.markPaymentRefunded(trx, order.id);
+        run.refundedAmount = order.final_amount;
+      },
+    },
+    {
+      name: "coupon",
+      phase: "reserve",
+      async apply(run) {
+        const { trx, draft, orderId } = run;
+        if (draft.userCouponId) await coupons.use(trx, draft.userId, draft.userCouponId, draft.totals.subtotalAmount, orderId);
+      },
+      async undo(run) {
+        if (run.order.issued_coupon_id) run.couponRestored = await coupons.restore(run.trx, run.order.issued_coupon_id, run.order.id);
+      },
+    },
+    {
+      name: "stock",
+      phase: "reserve",
+      hot: true,
+      apply: (run) => catalog.deductStock(run.trx, run.draft.stockLines, { orderId: run.orderId }),
+      undo: (run) => catalog.releaseStock(run.trx, run.lines, { orderId: run.order.id, reason: run.reason, actorId: run.actorId }),
+    },
+    {
+      name: "cart",
+      phase: "reserve",
+      async apply(run) {
+        if (run.draft.fromCart)
+          await cart.removeBought(
+            run.trx,
+            run.draft.userId,
+            run.draft.stockLines.map((l) => l.productId),
+          );
+      },
+    },
+  ];
+
+  return {
+    steps,
+
+    /**
+     * Prices what the customer asked for: explicit items or the cart, current prices, the coupon's
+     * rule, totals by `orderTotals`. Takes no locks (plain reads, as inside a READ COMMITTED
+     * transaction), so it runs before the order's transaction: a sold-out crowd is turned away with
+     * one statement and no transaction.
+     */
+    async price(executor: Db | Tx, userId: number, input: Omit<PlaceOrderInput, "idempotencyKey">): Promise<OrderDraft> {
+      const fromCart = input.items === undefined;
+      const requested = normalizeLines(input.items ?? (await cart.linesFor(executor, userId)));
+      if (requested.length === 0) throw new DomainError("CART_EMPTY");
+      const products = await catalog.productsForSale(
+        executor,
+        requested.map((l) => l.productId),
+      );
+      const missing = requested.filter((l) => !products.has(l.productId)).map((l) => l.productId);
+      if (missing.length) throw new DomainError("PRODUCT_NOT_FOUND", { productId: missing[0], productIds: missing });
+      const short = shortLines(requested, products);
+      if (short.length) throw new DomainError("INSUFFICIENT_STOCK", { insufficientItems: short });
+
+      const lines = requested.map((l) => {
+        const product = products.get(l.productId) as Product;
+        return { productId: l.productId, productName: product.name, unitPrice: product.price, quantity: l.quantity };
+      });
+      const rule = input.userCouponId ? await coupons.ruleFor(executor, userId, input.userCouponId, orderTotals(lines, null).subtotalAmount) : null;
+      return {
+        userId,
+        lines,
+        stockLines: requested,
+        totals: orderTotals(lines, rule),
+        userCouponId: input.userCouponId ?? null,
+        // Sealed as soon as it is read: the draft carries what the row stores.
+        shippingAddress: input.shippingAddress ? await cipher.seal(input.shippingAddress, SHIPPING_ADDRESS_COLUMN) : null,
+        fromCart,
+        paymentDueAt: null,
+      };
+    },
+
+    /** An order already written (to pay it), as the steps see it. */
+    draftOf(order: OrderRow, lines: Array<{ product_id: number; product_name: string; unit_price: number; quantity: number }>): OrderDraft {
+      const orderLines = lines.map((l) => ({ productId: l.product_id, productName: l.product_name, unitPrice: l.unit_price, quantity: l.quantity }));
+      return {
+        userId: order.user_id,
+        lines: orderLines,
+        stockLines: normalizeLines(orderLines),
+        totals: { subtotalAmount: order.subtotal_amount, discountAmount: order.discount_amount, finalAmount: order.final_amount },
+        userCouponId: order.issued_coupon_id,
+        shippingAddress: order.shipping_address,
+        fromCart: false,
+        paymentDueAt: order.payment_due_at,
+      };
+    },
+
+    /**
+     * Runs the steps of `phases` forward, in order. `beforeHot` runs once, before the first hot
+     * step (or at the end when none runs): the caller records its answer there.
+     */
+    async forward(run: Forward, beforeHot: () => Promise<void>): Promise<void> {
+      let answered = false;
+      for (const step of steps) {
+        if (!run.phases.includes(step.phase)) continue;
+        if (step.hot && !answered) {
+          await beforeHot();
+          answered = true;
+        }
+        await step.apply(run);
+      }
+      if (!answered) await beforeHot();
+    },
+
+    /**
+     * Gives back what `order` still holds, in the same order (the lock order): its reservations, and
+     * its settlement if it was paid. `keep` names steps whose effect stays (a return keeps the
+     * coupon used, and the goods unless they came back).
+     */
+    async backward(
+      trx: Tx,
+      order: OrderRow,
+      reason: string,
+      actorId: number | null,
+      keep: readonly OrderStep["name"][] = [],
+    ): Promise<{ refundedAmount: number; couponRestored: boolean }> {
+      const lines = (await orderRepository.lines(trx, order.id)).map((l) => ({ productId: l.product_id, quantity: l.quantity }));
+      const run: Backward = { trx, order, lines: normalizeLines(lines), reason, actorId, refundedAmount: 0, couponRestored: false };
+      const phases: Phase[] = isPaid(order.status) ? ["reserve", "settle"] : ["reserve"];
+      for (const step of steps) {
+        if (step.undo && phases.includes(step.phase) && !keep.includes(step.name)) await step.undo(run);
+      }
+      return { refundedAmount: run.refundedAmount, couponRestored: run.couponRestored };
+    },
+  };
+}
