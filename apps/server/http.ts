@@ -10,6 +10,7 @@ import { sql } from "kysely";
 import { type DatabaseHandle, isConnectionError } from "../../db/index.ts";
 import { type CallLimits, DomainError, type Infra, isDomainError, type Logger, type Metrics, type RequestContext } from "../../modules/kernel/index.ts";
 import { createCarrierWebhookRoute } from "../../modules/shipping/index.ts";
+import { mountSessionRoutes, sessionCookieToken } from "../web/server/session.ts";
 import type { Services } from "./compose.ts";
 import type { AgoraConfig } from "./config.ts";
 import { mountOpenApi } from "./openapi.ts";
@@ -100,8 +101,8 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
   /** Plain JSON route: the Hono baseline the benchmarks compare against. */
   app.get("/ping", (c) => c.json({ pong: true }));
 
-  const sessionOf = async (authorization: string | undefined) => {
-    const token = bearerToken(authorization);
+  const sessionOf = async (authorization: string | undefined, cookieToken?: string | null) => {
+    const token = bearerToken(authorization) ?? cookieToken ?? null;
     if (!token) return null;
     return services.identity.resolveSession(token).catch((error: unknown) => {
       if (isConnectionError(error)) throw new DomainError("SERVICE_UNAVAILABLE", { dependency: "database", retryable: true });
@@ -134,7 +135,8 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
       // One HTTP request carries at most this many calls; the client splits larger batches (maxItems).
       maxBatchSize: config.maxBatchCalls,
       createContext: async (): Promise<RequestContext> => {
-        const session = await sessionOf(c.req.header("authorization"));
+        // API clients send a bearer token; the web pages an httpOnly session cookie.
+        const session = await sessionOf(c.req.header("authorization"), sessionCookieToken(c));
         return { requestId: id, ip, session, log: logger, metrics, limits };
       },
       // A rate-limited call says when to come back, as HTTP says it: the longest wait of the batch.
@@ -150,6 +152,7 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
 
   mountRestRoutes(app, router, logger, sessionOf);
   mountOpenApi(app, router);
+  mountSessionRoutes(app, services.identity); // the web pages' httpOnly session cookie
 
   // Signed carrier updates; outside /trpc, with a body limit of its own.
   const carrierWebhook = createCarrierWebhookRoute(services.shipping, { logger, maxBodyBytes: config.carrierWebhookMaxBytes });

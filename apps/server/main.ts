@@ -19,6 +19,7 @@ import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
 import { startFakeCarrier } from "../fakes/carrier.ts";
 import { startFakeDataPlatform } from "../fakes/data-platform.ts";
 import { startFakePaymentGateway } from "../fakes/payment-gateway.ts";
+import { mountWebPages } from "../web/serve.ts";
 import { createAgora } from "./compose.ts";
 import { loadConfig, startupRefusal } from "./config.ts";
 
@@ -99,6 +100,12 @@ if (config.admin) {
   logger.info({ adminId: admin.id, email: admin.email }, "admin account ready");
 }
 
+// The storefront at / and the operator console at /admin, built in memory at start (rebuilt on change under `bun run dev`).
+const webPages = await mountWebPages(agora.app, {
+  dev: process.env.AGORA_WEB_DEV === "1",
+  log: (message, err) => (err ? logger.error({ err }, message) : logger.info(message)),
+});
+
 const server = Bun.serve({ hostname: config.host, port: config.port, fetch: agora.app.fetch });
 agora.start();
 logger.info(
@@ -116,6 +123,7 @@ async function shutdown(signal: string) {
     process.exit(1);
   }, config.shutdownGraceMs);
   await server.stop(); // stops accepting, resolves once in-flight requests are done
+  webPages.stopWatching();
   await agora.stop();
   await fakeGateway?.stop();
   await fakeDataPlatform?.stop();

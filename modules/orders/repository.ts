@@ -187,4 +187,38 @@ export const orderRepository = {
       .orderBy(sql`1`)
       .execute();
   },
+
+  /**
+   * Buyers of a period (paid orders not cancelled or refunded): how many, how many bought for the first
+   * time (no kept paid order before `from`), their orders and takings, and how many bought 1, 2, 3, 4, 5+ times.
+   */
+  async buyerTotals(db: Executor, from: Date, to: Date) {
+    const result = await sql<{
+      buyers: string;
+      new_buyers: string;
+      orders: string;
+      amount: string;
+      once: string;
+      twice: string;
+      thrice: string;
+      four: string;
+      five_plus: string;
+    }>`
+      with kept as (
+        select user_id, paid_at, final_amount from order_orders
+        where paid_at is not null and status not in ('cancelled', 'refunded')
+      ), buyers as (
+        select user_id, count(*) as orders, sum(final_amount) as amount,
+          not exists (select 1 from kept earlier where earlier.user_id = kept.user_id and earlier.paid_at < ${from}) as is_new
+        from kept where paid_at >= ${from} and paid_at < ${to}
+        group by user_id
+      )
+      select count(*)::int8 as buyers, (count(*) filter (where is_new))::int8 as new_buyers,
+        coalesce(sum(orders), 0)::int8 as orders, coalesce(sum(amount), 0)::int8 as amount,
+        (count(*) filter (where orders = 1))::int8 as once, (count(*) filter (where orders = 2))::int8 as twice,
+        (count(*) filter (where orders = 3))::int8 as thrice, (count(*) filter (where orders = 4))::int8 as four,
+        (count(*) filter (where orders >= 5))::int8 as five_plus
+      from buyers`.execute(db);
+    return result.rows[0];
+  },
 };

@@ -325,6 +325,19 @@ export function createOrdersService(deps: OrdersDeps) {
       }));
     },
 
+    /** Buyers of a period for operators: new versus repeat, orders, takings, purchase frequency. */
+    async buyerTotals(from: Date, to: Date) {
+      const row = await orderRepository.buyerTotals(db, from, to);
+      const n = (value: string | undefined) => Number(value ?? 0);
+      return {
+        buyers: n(row?.buyers),
+        newBuyers: n(row?.new_buyers),
+        orders: n(row?.orders),
+        amount: n(row?.amount),
+        frequency: [n(row?.once), n(row?.twice), n(row?.thrice), n(row?.four), n(row?.five_plus)],
+      };
+    },
+
     async mine(userId: number, filter: { status?: OrderSummary["status"]; cursor?: string; limit: number }): Promise<Page<OrderSummary>> {
       return page({ ...filter, userId });
     },

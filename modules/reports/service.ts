@@ -22,7 +22,7 @@ export type PeriodInput = z.infer<typeof periodInput>;
 
 export interface ReportsDeps {
   clock: Clock;
-  orders: Pick<OrdersService, "dailyTotals">;
+  orders: Pick<OrdersService, "dailyTotals" | "buyerTotals">;
   catalog: Pick<CatalogService, "inventorySummary" | "lowStock">;
   wallet: Pick<WalletService, "totals">;
   sales: Pick<SalesService, "popularUncached">;
@@ -60,6 +60,24 @@ export function createReportsService({ clock, orders, catalog, wallet, sales }: 
 
   return {
     sales: salesReport,
+    /** Customer behaviour: new versus repeat buyers, average order value, purchase frequency. */
+    async customers(input: PeriodInput) {
+      const { from, to } = period(input);
+      const totals = await orders.buyerTotals(from, to);
+      const labels = ["1", "2", "3", "4", "5+"] as const;
+      return {
+        period: { from, to },
+        buyers: totals.buyers,
+        newBuyers: totals.newBuyers,
+        repeatBuyers: totals.buyers - totals.newBuyers,
+        orders: totals.orders,
+        amount: totals.amount,
+        // Whole won: money is never a fraction.
+        averageOrderValue: totals.orders > 0 ? Math.round(totals.amount / totals.orders) : 0,
+        ordersPerBuyer: totals.buyers > 0 ? Math.round((totals.orders / totals.buyers) * 100) / 100 : 0,
+        frequency: labels.map((orders, index) => ({ orders, buyers: totals.frequency[index] ?? 0 })),
+      };
+    },
     inventory: async () => ({ ...(await catalog.inventorySummary()), lowStockProducts: await catalog.lowStock(20) }),
     async overview(input: PeriodInput) {
       const { from, to, days } = period(input);

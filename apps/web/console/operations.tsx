@@ -1,0 +1,292 @@
+/** Coupons (create, list with issued and remaining), the outbox (pending and dead, retry), the notifications log. */
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { api } from "../shared/api.ts";
+import { ErrorNotice } from "../shared/errors.tsx";
+import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
+import { Empty, formValues, Loading, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
+
+function localInput(date: Date): string {
+  const shifted = new Date(date.getTime() - date.getTimezoneOffset() * 60_000);
+  return shifted.toISOString().slice(0, 16);
+}
+
+export function CouponsPage() {
+  const t = useT();
+  const lang = useLang();
+  const queries = useQueryClient();
+  const [includeEnded, setIncludeEnded] = useState(false);
+  const list = useQuery({ queryKey: ["admin-coupons", includeEnded], queryFn: () => api.coupons.admin.list.query({ includeEnded }), refetchInterval: 5000 });
+  const create = useMutation({
+    mutationFn: (v: Record<string, string>) =>
+      api.coupons.admin.create.mutate({
+        name: v.name ?? "",
+        discountType: v.discountType === "percent" ? "percent" : "fixed",
+        discountValue: Number(v.discountValue),
+        ...(v.maxDiscountAmount ? { maxDiscountAmount: Number(v.maxDiscountAmount) } : {}),
+        minOrderAmount: Number(v.minOrderAmount || 0),
+        totalQuantity: Number(v.totalQuantity),
+        issueStartsAt: new Date(v.issueStartsAt ?? ""),
+        issueEndsAt: new Date(v.issueEndsAt ?? ""),
+        validDays: Number(v.validDays || 30),
+      }),
+    onSuccess: () => void queries.invalidateQueries({ queryKey: ["admin-coupons"] }),
+  });
+  const now = new Date();
+  return (
+    <div className="stack">
+      <h1>{t("쿠폰", "Coupons")}</h1>
+      <form
+        className="card stack"
+        aria-label={t("쿠폰 만들기", "New coupon")}
+        onSubmit={(event) => {
+          event.preventDefault();
+          create.mutate(formValues(event.currentTarget));
+        }}
+      >
+        <h2>{t("쿠폰 만들기", "New coupon")}</h2>
+        <div className="row">
+          <label>
+            {t("쿠폰명", "Name")}
+            <input name="name" required maxLength={100} />
+          </label>
+          <label>
+            {t("할인 방식", "Type")}
+            <select name="discountType" defaultValue="fixed">
+              <option value="fixed">{t("정액 (원)", "Fixed (won)")}</option>
+              <option value="percent">{t("정률 (%)", "Percent")}</option>
+            </select>
+          </label>
+          <label>
+            {t("할인값", "Value")}
+            <input name="discountValue" type="number" min={1} required style={{ width: "8rem" }} />
+          </label>
+          <label>
+            {t("최대 할인 (정률)", "Cap (percent)")}
+            <input name="maxDiscountAmount" type="number" min={1} style={{ width: "8rem" }} />
+          </label>
+          <label>
+            {t("최소 주문 금액", "Min order")}
+            <input name="minOrderAmount" type="number" min={0} defaultValue={0} style={{ width: "8rem" }} />
+          </label>
+          <label>
+            {t("수량", "Quantity")}
+            <input name="totalQuantity" type="number" min={1} required style={{ width: "7rem" }} />
+          </label>
+          <label>
+            {t("발급 시작", "Opens")}
+            <input name="issueStartsAt" type="datetime-local" required defaultValue={localInput(now)} />
+          </label>
+          <label>
+            {t("발급 종료", "Closes")}
+            <input name="issueEndsAt" type="datetime-local" required defaultValue={localInput(new Date(now.getTime() + 7 * 86_400_000))} />
+          </label>
+          <label>
+            {t("유효기간 (일)", "Valid days")}
+            <input name="validDays" type="number" min={1} max={3650} defaultValue={30} style={{ width: "6rem" }} />
+          </label>
+        </div>
+        <ErrorNotice error={create.error} />
+        {create.isSuccess ? <Success>{t(`'${create.data.name}' 쿠폰을 만들었습니다.`, `Created '${create.data.name}'.`)}</Success> : null}
+        <div>
+          <button type="submit" disabled={create.isPending}>
+            {t("만들기", "Create")}
+          </button>
+        </div>
+      </form>
+      <label className="inline">
+        <input type="checkbox" checked={includeEnded} onChange={(e) => setIncludeEnded(e.target.checked)} /> {t("종료된 쿠폰 포함", "Include ended")}
+      </label>
+      <QueryView query={list} isEmpty={(d) => d.length === 0} empty={t("쿠폰이 없습니다.", "No coupons.")}>
+        {(coupons) => (
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th>ID</th>
+                  <th>{t("쿠폰명", "Name")}</th>
+                  <th>{t("할인", "Discount")}</th>
+                  <th className="num">{t("발급", "Issued")}</th>
+                  <th className="num">{t("남음", "Left")}</th>
+                  <th>{t("기간", "Window")}</th>
+                  <th>{t("상태", "State")}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {coupons.map((c) => (
+                  <tr key={c.couponId} data-testid="admin-coupon-row">
+                    <td>{c.couponId}</td>
+                    <td>{c.name}</td>
+                    <td>{c.discountType === "fixed" ? won(c.discountValue) : `${c.discountValue}%`}</td>
+                    <td className="num">
+                      {num(c.issuedQuantity)} / {num(c.totalQuantity)}
+                    </td>
+                    <td className="num">{num(c.remainingQuantity)}</td>
+                    <td className="small">
+                      {dateTime(c.issueStartsAt, lang)} – {dateTime(c.issueEndsAt, lang)}
+                    </td>
+                    <td>
+                      <StatusBadge status={c.state} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </QueryView>
+    </div>
+  );
+}
+
+export function OutboxPage() {
+  const t = useT();
+  const lang = useLang();
+  const queries = useQueryClient();
+  const [status, setStatus] = useState<"pending" | "dead" | "sent">("dead");
+  const list = useInfiniteQuery({
+    queryKey: ["outbox", status],
+    initialPageParam: null as string | null,
+    queryFn: ({ pageParam }) => api.outbox.admin.list.query({ status, ...(pageParam ? { cursor: pageParam } : {}), limit: 50 }),
+    getNextPageParam: (last) => last.nextCursor,
+  });
+  const retry = useMutation({
+    mutationFn: (eventId: string) => api.outbox.admin.retry.mutate({ eventId }),
+    onSuccess: () => void queries.invalidateQueries({ queryKey: ["outbox"] }),
+  });
+  const items = list.data?.pages.flatMap((p) => p.items) ?? [];
+  return (
+    <div className="stack">
+      <h1>{t("아웃박스", "Outbox")}</h1>
+      <div className="row" role="tablist">
+        {(["dead", "pending", "sent"] as const).map((s) => (
+          <button key={s} type="button" role="tab" aria-selected={status === s} className={status === s ? "" : "secondary"} onClick={() => setStatus(s)}>
+            {{ dead: t("실패 (dead)", "Dead"), pending: t("대기", "Pending"), sent: t("전송됨", "Sent") }[s]}
+          </button>
+        ))}
+      </div>
+      <ErrorNotice error={retry.error} />
+      {list.isPending ? (
+        <Loading />
+      ) : list.isError ? (
+        <ErrorNotice error={list.error} />
+      ) : items.length === 0 ? (
+        <Empty>{t("이벤트가 없습니다.", "No events.")}</Empty>
+      ) : (
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th>{t("이벤트", "Event")}</th>
+                <th>{t("대상", "Destination")}</th>
+                <th>{t("집합체", "Aggregate")}</th>
+                <th className="num">{t("시도", "Attempts")}</th>
+                <th>{t("다음 시도 / 오류", "Next try / error")}</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((e) => (
+                <tr key={e.id}>
+                  <td>
+                    {e.type}
+                    <div className="muted small">{dateTime(e.createdAt, lang)}</div>
+                  </td>
+                  <td>{e.destination}</td>
+                  <td>
+                    {e.aggregateType} #{e.aggregateId}
+                  </td>
+                  <td className="num">{e.attempts}</td>
+                  <td className="small">
+                    {e.status === "sent" ? dateTime(e.sentAt, lang) : dateTime(e.nextAttemptAt, lang)}
+                    {e.lastError ? <div className="muted">{e.lastError}</div> : null}
+                  </td>
+                  <td>
+                    {e.status !== "sent" ? (
+                      <button type="button" className="secondary" onClick={() => retry.mutate(e.id)}>
+                        {t("재시도", "Retry")}
+                      </button>
+                    ) : null}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {list.hasNextPage ? (
+        <button type="button" className="secondary" onClick={() => list.fetchNextPage()}>
+          {t("더 보기", "Load more")}
+        </button>
+      ) : null}
+    </div>
+  );
+}
+
+export function NotificationsPage() {
+  const t = useT();
+  const lang = useLang();
+  const [channel, setChannel] = useState<"" | "email" | "sms">("");
+  const list = useInfiniteQuery({
+    queryKey: ["notifications", channel],
+    initialPageParam: null as string | null,
+    queryFn: ({ pageParam }) => api.notifications.admin.list.query({ ...(channel ? { channel } : {}), ...(pageParam ? { cursor: pageParam } : {}), limit: 30 }),
+    getNextPageParam: (last) => last.nextCursor,
+  });
+  const items = list.data?.pages.flatMap((p) => p.items) ?? [];
+  return (
+    <div className="stack">
+      <h1>{t("알림 기록", "Notifications")}</h1>
+      <label>
+        {t("채널", "Channel")}
+        <select value={channel} onChange={(e) => setChannel(e.target.value as "" | "email" | "sms")} style={{ maxWidth: 200 }}>
+          <option value="">{t("전체", "All")}</option>
+          <option value="email">{t("이메일", "Email")}</option>
+          <option value="sms">SMS</option>
+        </select>
+      </label>
+      {list.isPending ? (
+        <Loading />
+      ) : list.isError ? (
+        <ErrorNotice error={list.error} />
+      ) : items.length === 0 ? (
+        <Empty>{t("보낸 알림이 없습니다.", "No notifications yet.")}</Empty>
+      ) : (
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th>{t("일시", "When")}</th>
+                <th>{t("채널", "Channel")}</th>
+                <th>{t("받는 사람", "Recipient")}</th>
+                <th>{t("내용", "Message")}</th>
+                <th>{t("상태", "Status")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((n) => (
+                <tr key={n.id}>
+                  <td className="small">{dateTime(n.createdAt, lang)}</td>
+                  <td>{n.channel}</td>
+                  <td>{n.recipient}</td>
+                  <td>
+                    <strong>{n.subject}</strong>
+                    <div className="muted small">{n.template}</div>
+                  </td>
+                  <td>
+                    <StatusBadge status={n.status} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {list.hasNextPage ? (
+        <button type="button" className="secondary" onClick={() => list.fetchNextPage()}>
+          {t("더 보기", "Load more")}
+        </button>
+      ) : null}
+    </div>
+  );
+}

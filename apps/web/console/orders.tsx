@@ -1,0 +1,322 @@
+/** Orders: search by status, customer and dates (paged on the server); detail with lines, payment, sync, shipment; cancel, refund, tracking number. */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { Link, useParams } from "wouter";
+import { api, domainCodeOf } from "../shared/api.ts";
+import { ErrorNotice } from "../shared/errors.tsx";
+import { dateTime, statusName, useLang, useT, won } from "../shared/i18n.ts";
+import { formValues, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
+
+const STATUSES = ["pending_payment", "paid", "preparing", "shipped", "delivered", "cancelled", "refunded", "expired"] as const;
+type OrderStatus = (typeof STATUSES)[number];
+type Filters = { status?: OrderStatus; userId?: number; from?: string; to?: string };
+
+export function OrdersPage() {
+  const t = useT();
+  const lang = useLang();
+  const initialUser = Number(new URLSearchParams(location.search).get("userId")) || undefined;
+  const [filters, setFilters] = useState<Filters>(initialUser ? { userId: initialUser } : {});
+  const [cursors, setCursors] = useState<Array<string | null>>([null]);
+  const cursor = cursors[cursors.length - 1] ?? null;
+  const orders = useQuery({
+    queryKey: ["admin-orders", filters, cursor],
+    queryFn: () =>
+      api.orders.admin.list.query({
+        ...filters,
+        ...(filters.from ? { from: new Date(filters.from) } : {}),
+        ...(filters.to ? { to: new Date(new Date(filters.to).getTime() + 86_400_000) } : {}),
+        ...(cursor ? { cursor } : {}),
+        limit: 25,
+      }),
+    placeholderData: (previous) => previous,
+  });
+  return (
+    <div className="stack">
+      <h1>{t("주문", "Orders")}</h1>
+      <form
+        className="filters"
+        aria-label={t("검색", "Search")}
+        onSubmit={(event) => {
+          event.preventDefault();
+          const v = formValues(event.currentTarget);
+          setFilters({
+            ...(v.status ? { status: v.status as OrderStatus } : {}),
+            ...(Number(v.userId) > 0 ? { userId: Number(v.userId) } : {}),
+            ...(v.from ? { from: v.from } : {}),
+            ...(v.to ? { to: v.to } : {}),
+          });
+          setCursors([null]);
+        }}
+      >
+        <label>
+          {t("상태", "Status")}
+          <select name="status" defaultValue={filters.status ?? ""}>
+            <option value="">{t("전체", "All")}</option>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {statusName(s, lang)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t("고객 ID", "Customer id")}
+          <input name="userId" type="number" min={1} defaultValue={filters.userId ?? ""} style={{ width: "7rem" }} />
+        </label>
+        <label>
+          {t("시작일", "From")}
+          <input name="from" type="date" defaultValue={filters.from ?? ""} />
+        </label>
+        <label>
+          {t("종료일", "To")}
+          <input name="to" type="date" defaultValue={filters.to ?? ""} />
+        </label>
+        <button type="submit">{t("검색", "Search")}</button>
+      </form>
+      <QueryView query={orders} isEmpty={(d) => d.items.length === 0} empty={t("조건에 맞는 주문이 없습니다.", "No orders match.")}>
+        {(d) => (
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th>{t("주문", "Order")}</th>
+                  <th>{t("고객", "Customer")}</th>
+                  <th>{t("주문일시", "Placed")}</th>
+                  <th>{t("상태", "Status")}</th>
+                  <th className="num">{t("할인", "Discount")}</th>
+                  <th className="num">{t("결제 금액", "Total")}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {d.items.map((o) => (
+                  <tr key={o.orderId} data-testid="admin-order-row">
+                    <td>
+                      <Link href={`/orders/${o.orderId}`}>#{o.orderId}</Link>
+                    </td>
+                    <td>
+                      <Link href={`/customers/${o.userId}`}>#{o.userId}</Link>
+                    </td>
+                    <td>{dateTime(o.createdAt, lang)}</td>
+                    <td>
+                      <StatusBadge status={o.status} />
+                    </td>
+                    <td className="num">{won(o.discountAmount)}</td>
+                    <td className="num">{won(o.finalAmount)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </QueryView>
+      <div className="row">
+        <button type="button" className="secondary" disabled={cursors.length <= 1} onClick={() => setCursors(cursors.slice(0, -1))}>
+          ← {t("이전", "Previous")}
+        </button>
+        <span className="muted">{t(`${cursors.length} 페이지`, `Page ${cursors.length}`)}</span>
+        <button
+          type="button"
+          className="secondary"
+          disabled={!orders.data?.nextCursor}
+          onClick={() => setCursors([...cursors, orders.data?.nextCursor ?? null])}
+        >
+          {t("다음", "Next")} →
+        </button>
+      </div>
+    </div>
+  );
+}
+
+export function OrderPage() {
+  const t = useT();
+  const lang = useLang();
+  const orderId = Number(useParams<{ id: string }>().id);
+  const queries = useQueryClient();
+  const [done, setDone] = useState<string | null>(null);
+  const order = useQuery({ queryKey: ["admin-order", orderId], queryFn: () => api.orders.admin.get.query({ orderId }) });
+  const shipment = useQuery({
+    queryKey: ["admin-order", orderId, "shipment"],
+    queryFn: async () => {
+      try {
+        return await api.shipping.admin.get.query({ orderId });
+      } catch (error) {
+        if (domainCodeOf(error) === "SHIPMENT_NOT_FOUND") return null;
+        throw error;
+      }
+    },
+  });
+  const refresh = (message: string) => {
+    setDone(message);
+    void queries.invalidateQueries({ queryKey: ["admin-order", orderId] });
+    void queries.invalidateQueries({ queryKey: ["admin-orders"] });
+  };
+  const cancel = useMutation({
+    mutationFn: (reason: string) => api.orders.admin.cancel.mutate({ orderId, reason }),
+    onSuccess: (r) => refresh(t(`취소했습니다. ${won(r.refundedAmount)} 환불`, `Cancelled; ${won(r.refundedAmount)} refunded`)),
+  });
+  const refund = useMutation({
+    mutationFn: (v: { reason: string; restock: boolean }) => api.orders.admin.refund.mutate({ orderId, ...v }),
+    onSuccess: (r) => refresh(t(`환불했습니다. ${won(r.refundedAmount)}`, `Refunded ${won(r.refundedAmount)}`)),
+  });
+  const tracking = useMutation({
+    mutationFn: (v: Record<string, string>) =>
+      api.shipping.admin.setTrackingNumber.mutate({ orderId, carrier: v.carrier ?? "", trackingNumber: v.trackingNumber ?? "" }),
+    onSuccess: () => refresh(t("송장번호를 저장했습니다.", "Tracking number saved.")),
+  });
+  return (
+    <QueryView query={order}>
+      {(o) => (
+        <div className="stack">
+          <p>
+            <Link href="/orders">← {t("주문 목록", "Orders")}</Link>
+          </p>
+          <h1>
+            {t("주문", "Order")} #{o.orderId} <StatusBadge status={o.status} />
+          </h1>
+          <p className="muted">
+            <Link href={`/customers/${o.userId}`}>{t(`고객 #${o.userId}`, `Customer #${o.userId}`)}</Link> · {dateTime(o.createdAt, lang)}
+            {o.shippingAddress ? ` · ${o.shippingAddress}` : ""}
+          </p>
+          {done ? <Success>{done}</Success> : null}
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th>{t("상품", "Product")}</th>
+                  <th className="num">{t("단가", "Price")}</th>
+                  <th className="num">{t("수량", "Qty")}</th>
+                  <th className="num">{t("금액", "Amount")}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {o.lines.map((l) => (
+                  <tr key={l.productId}>
+                    <td>
+                      <Link href={`/products/${l.productId}`}>{l.productName}</Link>
+                    </td>
+                    <td className="num">{won(l.unitPrice)}</td>
+                    <td className="num">{l.quantity}</td>
+                    <td className="num">{won(l.lineAmount)}</td>
+                  </tr>
+                ))}
+              </tbody>
+              <tfoot>
+                <tr>
+                  <th colSpan={3}>{t("할인", "Discount")}</th>
+                  <td className="num">-{won(o.discountAmount)}</td>
+                </tr>
+                <tr>
+                  <th colSpan={3}>{t("결제 금액", "Total")}</th>
+                  <td className="num price">{won(o.finalAmount)}</td>
+                </tr>
+              </tfoot>
+            </table>
+          </div>
+          <div className="row" style={{ alignItems: "flex-start" }}>
+            <section className="card" style={{ flex: "1 1 300px" }}>
+              <h2>{t("결제", "Payment")}</h2>
+              {o.payment ? (
+                <p>
+                  {won(o.payment.amount)} <StatusBadge status={o.payment.status} />
+                  <br />
+                  <span className="muted small">{dateTime(o.payment.createdAt, lang)}</span>
+                </p>
+              ) : (
+                <p className="muted">{t("결제 전", "Not paid")}</p>
+              )}
+              {o.cancelReason ? <p>{t(`사유: ${o.cancelReason}`, `Reason: ${o.cancelReason}`)}</p> : null}
+            </section>
+            <section className="card" style={{ flex: "1 1 300px" }}>
+              <h2>{t("데이터 플랫폼 동기화", "Data platform sync")}</h2>
+              {o.sync ? (
+                <p>
+                  <StatusBadge status={o.sync.status} /> {t(`시도 ${o.sync.attempts}회`, `${o.sync.attempts} attempts`)}
+                  {o.sync.syncedAt ? <span className="muted small"> · {dateTime(o.sync.syncedAt, lang)}</span> : null}
+                  {o.sync.lastError ? <span className="small"> · {o.sync.lastError}</span> : null}
+                </p>
+              ) : (
+                <p className="muted">{t("결제 후 동기화됩니다", "Synced after payment")}</p>
+              )}
+            </section>
+            <section className="card" style={{ flex: "1 1 300px" }}>
+              <h2>{t("배송", "Shipment")}</h2>
+              {shipment.data ? (
+                <div className="stack">
+                  <p>
+                    <StatusBadge status={shipment.data.status} /> {shipment.data.carrier ?? ""} <strong>{shipment.data.trackingNumber ?? ""}</strong>
+                  </p>
+                  <ol className="timeline small">
+                    {shipment.data.timeline.map((e) => (
+                      <li key={`${e.status}-${String(e.occurredAt)}`}>
+                        {statusName(e.status, lang)} · {dateTime(e.occurredAt, lang)}
+                        <div className="muted">{e.description}</div>
+                      </li>
+                    ))}
+                  </ol>
+                </div>
+              ) : (
+                <p className="muted">{t("배송 정보 없음", "No shipment")}</p>
+              )}
+            </section>
+          </div>
+          <div className="row" style={{ alignItems: "flex-start" }}>
+            <form
+              className="card stack"
+              style={{ flex: "1 1 300px" }}
+              aria-label={t("송장번호", "Tracking number")}
+              onSubmit={(event) => {
+                event.preventDefault();
+                tracking.mutate(formValues(event.currentTarget));
+              }}
+            >
+              <h2>{t("송장번호 입력", "Set tracking number")}</h2>
+              <label>
+                {t("택배사", "Carrier")}
+                <input name="carrier" required defaultValue={shipment.data?.carrier ?? "CJ대한통운"} />
+              </label>
+              <label>
+                {t("송장번호", "Tracking number")}
+                <input name="trackingNumber" required pattern="[A-Za-z0-9-]{4,64}" defaultValue={shipment.data?.trackingNumber ?? ""} />
+              </label>
+              <ErrorNotice error={tracking.error} />
+              <div>
+                <button type="submit" disabled={tracking.isPending}>
+                  {t("저장", "Save")}
+                </button>
+              </div>
+            </form>
+            <form
+              className="card stack"
+              style={{ flex: "1 1 300px" }}
+              aria-label={t("취소·환불", "Cancel or refund")}
+              onSubmit={(event) => {
+                event.preventDefault();
+                const v = formValues(event.currentTarget);
+                const reason = (v.reason ?? "").trim();
+                if (o.status === "delivered") refund.mutate({ reason, restock: v.restock === "on" });
+                else cancel.mutate(reason);
+              }}
+            >
+              <h2>{o.status === "delivered" ? t("환불", "Refund") : t("주문 취소", "Cancel order")}</h2>
+              <label>
+                {t("사유", "Reason")}
+                <input name="reason" required maxLength={500} />
+              </label>
+              {o.status === "delivered" ? (
+                <label className="inline">
+                  <input type="checkbox" name="restock" /> {t("반품 재입고", "Put the goods back in stock")}
+                </label>
+              ) : null}
+              <ErrorNotice error={cancel.error ?? refund.error} />
+              <div>
+                <button type="submit" className="danger" disabled={!["pending_payment", "paid", "preparing", "delivered"].includes(o.status)}>
+                  {o.status === "delivered" ? t("환불", "Refund") : t("취소", "Cancel")}
+                </button>
+              </div>
+            </form>
+          </div>
+        </div>
+      )}
+    </QueryView>
+  );
+}

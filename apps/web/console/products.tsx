@@ -1,0 +1,376 @@
+/** Products: list and search, create, edit, hide/show, delete, stock in/out/adjust, low-stock threshold, movements. */
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { Link, useLocation, useParams } from "wouter";
+import { api } from "../shared/api.ts";
+import { ErrorNotice } from "../shared/errors.tsx";
+import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
+import { Empty, formValues, Loading, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
+
+type ProductStatus = "active" | "hidden";
+
+export function ProductsPage() {
+  const t = useT();
+  const queries = useQueryClient();
+  const [, navigate] = useLocation();
+  const [query, setQuery] = useState("");
+  const [status, setStatus] = useState<"" | ProductStatus>("");
+  const [creating, setCreating] = useState(false);
+  const list = useInfiniteQuery({
+    queryKey: ["admin-products", query, status],
+    initialPageParam: null as string | null,
+    queryFn: ({ pageParam }) =>
+      api.catalog.admin.list.query({ ...(query ? { query } : {}), ...(status ? { status } : {}), ...(pageParam ? { cursor: pageParam } : {}), limit: 25 }),
+    getNextPageParam: (last) => last.nextCursor,
+  });
+  const create = useMutation({
+    mutationFn: (v: Record<string, string>) =>
+      api.catalog.admin.create.mutate({
+        name: v.name ?? "",
+        category: v.category ?? "",
+        price: Number(v.price),
+        description: v.description ?? "",
+        initialStock: Number(v.initialStock || 0),
+        lowStockThreshold: Number(v.lowStockThreshold || 10),
+        status: (v.status as ProductStatus) || "active",
+      }),
+    onSuccess: (product) => {
+      void queries.invalidateQueries({ queryKey: ["admin-products"] });
+      navigate(`/products/${product.id}`);
+    },
+  });
+  const items = list.data?.pages.flatMap((p) => p.items) ?? [];
+  return (
+    <div className="stack">
+      <div className="row spread">
+        <h1>{t("상품·재고", "Products & stock")}</h1>
+        <button type="button" onClick={() => setCreating(!creating)}>
+          {creating ? t("닫기", "Close") : t("상품 등록", "New product")}
+        </button>
+      </div>
+      {creating ? (
+        <form
+          className="card stack"
+          aria-label={t("상품 등록", "New product")}
+          onSubmit={(event) => {
+            event.preventDefault();
+            create.mutate(formValues(event.currentTarget));
+          }}
+        >
+          <div className="row">
+            <label>
+              {t("상품명", "Name")}
+              <input name="name" required maxLength={200} />
+            </label>
+            <label>
+              {t("카테고리", "Category")}
+              <input name="category" required maxLength={50} />
+            </label>
+            <label>
+              {t("가격 (원)", "Price (won)")}
+              <input name="price" type="number" min={0} required />
+            </label>
+            <label>
+              {t("초기 재고", "Initial stock")}
+              <input name="initialStock" type="number" min={0} defaultValue={0} />
+            </label>
+            <label>
+              {t("재고 부족 기준", "Low-stock threshold")}
+              <input name="lowStockThreshold" type="number" min={0} defaultValue={10} />
+            </label>
+            <label>
+              {t("상태", "Status")}
+              <select name="status" defaultValue="active">
+                <option value="active">{t("판매", "Active")}</option>
+                <option value="hidden">{t("숨김", "Hidden")}</option>
+              </select>
+            </label>
+          </div>
+          <label>
+            {t("설명", "Description")}
+            <textarea name="description" rows={3} maxLength={5000} />
+          </label>
+          <ErrorNotice error={create.error} />
+          <div>
+            <button type="submit" disabled={create.isPending}>
+              {t("등록", "Create")}
+            </button>
+          </div>
+        </form>
+      ) : null}
+      <form
+        className="filters"
+        aria-label={t("검색", "Search")}
+        onSubmit={(event) => {
+          event.preventDefault();
+          const v = formValues(event.currentTarget);
+          setQuery((v.query ?? "").trim());
+          setStatus((v.status as "" | ProductStatus) ?? "");
+        }}
+      >
+        <label>
+          {t("상품명 검색", "Search by name")}
+          <input name="query" type="search" defaultValue={query} />
+        </label>
+        <label>
+          {t("상태", "Status")}
+          <select name="status" defaultValue={status}>
+            <option value="">{t("판매·숨김", "Active & hidden")}</option>
+            <option value="active">{t("판매", "Active")}</option>
+            <option value="hidden">{t("숨김", "Hidden")}</option>
+          </select>
+        </label>
+        <button type="submit">{t("검색", "Search")}</button>
+      </form>
+      {list.isPending ? (
+        <Loading />
+      ) : list.isError ? (
+        <ErrorNotice error={list.error} />
+      ) : items.length === 0 ? (
+        <Empty>{t("상품이 없습니다.", "No products.")}</Empty>
+      ) : (
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th>ID</th>
+                <th>{t("상품명", "Name")}</th>
+                <th>{t("카테고리", "Category")}</th>
+                <th className="num">{t("가격", "Price")}</th>
+                <th className="num">{t("재고", "Stock")}</th>
+                <th>{t("상태", "Status")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((p) => (
+                <tr key={p.id} data-testid="product-row">
+                  <td>{p.id}</td>
+                  <td>
+                    <Link href={`/products/${p.id}`}>{p.name}</Link>
+                  </td>
+                  <td>{p.category}</td>
+                  <td className="num">{won(p.price)}</td>
+                  <td className="num">{num(p.stock)}</td>
+                  <td>
+                    <StatusBadge status={p.status} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {list.hasNextPage ? (
+        <button type="button" className="secondary" onClick={() => list.fetchNextPage()}>
+          {t("더 보기", "Load more")}
+        </button>
+      ) : null}
+    </div>
+  );
+}
+
+export function ProductPage() {
+  const t = useT();
+  const lang = useLang();
+  const productId = Number(useParams<{ id: string }>().id);
+  const queries = useQueryClient();
+  const [, navigate] = useLocation();
+  const [done, setDone] = useState<string | null>(null);
+  const product = useQuery({ queryKey: ["admin-product", productId], queryFn: () => api.catalog.admin.get.query({ productId }) });
+  const movements = useQuery({
+    queryKey: ["admin-product", productId, "movements"],
+    queryFn: () => api.catalog.admin.movements.query({ productId, limit: 30 }),
+  });
+  const refresh = (message: string) => {
+    setDone(message);
+    void queries.invalidateQueries({ queryKey: ["admin-product", productId] });
+    void queries.invalidateQueries({ queryKey: ["admin-products"] });
+  };
+  const update = useMutation({
+    mutationFn: (v: Record<string, string>) =>
+      api.catalog.admin.update.mutate({ productId, name: v.name ?? "", category: v.category ?? "", price: Number(v.price), description: v.description ?? "" }),
+    onSuccess: () => refresh(t("저장했습니다.", "Saved.")),
+  });
+  const setStatus = useMutation({
+    mutationFn: (status: ProductStatus) => api.catalog.admin.setStatus.mutate({ productId, status }),
+    onSuccess: () => refresh(t("상태를 바꿨습니다.", "Status changed.")),
+  });
+  const remove = useMutation({
+    mutationFn: () => api.catalog.admin.delete.mutate({ productId }),
+    onSuccess: () => {
+      void queries.invalidateQueries({ queryKey: ["admin-products"] });
+      navigate("/products");
+    },
+  });
+  const stock = useMutation({
+    mutationFn: (v: Record<string, string>) => {
+      const quantity = Number(v.quantity);
+      const reason = (v.reason ?? "").trim();
+      if (v.kind === "inbound") return api.catalog.admin.inbound.mutate({ productId, quantity, ...(reason ? { reason } : {}) });
+      if (v.kind === "outbound") return api.catalog.admin.outbound.mutate({ productId, quantity, ...(reason ? { reason } : {}) });
+      return api.catalog.admin.adjust.mutate({ productId, change: quantity, reason });
+    },
+    onSuccess: (level) => refresh(t(`재고가 ${num(level.stock)}개가 되었습니다.`, `Stock is now ${num(level.stock)}.`)),
+  });
+  const threshold = useMutation({
+    mutationFn: (value: number) => api.catalog.admin.setLowStockThreshold.mutate({ productId, threshold: value }),
+    onSuccess: () => refresh(t("기준을 저장했습니다.", "Threshold saved.")),
+  });
+  const kindName = (kind: string) =>
+    ({
+      inbound: t("입고", "Inbound"),
+      outbound: t("출고", "Outbound"),
+      adjustment: t("조정", "Adjust"),
+      sale: t("판매", "Sale"),
+      release: t("반환", "Release"),
+    })[kind] ?? kind;
+  return (
+    <QueryView query={product}>
+      {(p) => (
+        <div className="stack">
+          <p>
+            <Link href="/products">← {t("상품 목록", "Products")}</Link>
+          </p>
+          <h1>
+            {p.name} <StatusBadge status={p.status} />
+          </h1>
+          <div className="stats">
+            <div className="card stat">
+              <div className="label">{t("재고", "Stock")}</div>
+              <div className="value" data-testid="product-stock">
+                {num(p.stock)}
+              </div>
+            </div>
+            <div className="card stat">
+              <div className="label">{t("가격", "Price")}</div>
+              <div className="value">{won(p.price)}</div>
+            </div>
+          </div>
+          {done ? <Success>{done}</Success> : null}
+          <div className="row" style={{ alignItems: "flex-start" }}>
+            <form
+              className="card stack"
+              style={{ flex: "1 1 360px" }}
+              aria-label={t("재고 변경", "Stock change")}
+              onSubmit={(event) => {
+                event.preventDefault();
+                stock.mutate(formValues(event.currentTarget));
+              }}
+            >
+              <h2>{t("재고 입출고", "Stock in / out")}</h2>
+              <label>
+                {t("구분", "Kind")}
+                <select name="kind" defaultValue="inbound">
+                  <option value="inbound">{t("입고", "Inbound")}</option>
+                  <option value="outbound">{t("출고", "Outbound")}</option>
+                  <option value="adjust">{t("조정 (±)", "Adjust (±)")}</option>
+                </select>
+              </label>
+              <label>
+                {t("수량", "Quantity")}
+                <input name="quantity" type="number" required />
+              </label>
+              <label>
+                {t("사유", "Reason")}
+                <input name="reason" maxLength={200} />
+              </label>
+              <ErrorNotice error={stock.error} />
+              <div>
+                <button type="submit" disabled={stock.isPending}>
+                  {t("반영", "Apply")}
+                </button>
+              </div>
+            </form>
+            <form
+              className="card stack"
+              style={{ flex: "1 1 360px" }}
+              aria-label={t("상품 수정", "Edit product")}
+              onSubmit={(event) => {
+                event.preventDefault();
+                update.mutate(formValues(event.currentTarget));
+              }}
+            >
+              <h2>{t("상품 정보", "Details")}</h2>
+              <label>
+                {t("상품명", "Name")}
+                <input name="name" defaultValue={p.name} required />
+              </label>
+              <label>
+                {t("카테고리", "Category")}
+                <input name="category" defaultValue={p.category} required />
+              </label>
+              <label>
+                {t("가격 (원)", "Price (won)")}
+                <input name="price" type="number" min={0} defaultValue={p.price} required />
+              </label>
+              <label>
+                {t("설명", "Description")}
+                <textarea name="description" rows={3} defaultValue={p.description} />
+              </label>
+              <ErrorNotice error={update.error} />
+              <div className="row">
+                <button type="submit">{t("저장", "Save")}</button>
+                <button type="button" className="secondary" onClick={() => setStatus.mutate(p.status === "active" ? "hidden" : "active")}>
+                  {p.status === "active" ? t("숨기기", "Hide") : t("판매 재개", "Show")}
+                </button>
+                <button
+                  type="button"
+                  className="danger"
+                  onClick={() => {
+                    if (confirm(t("삭제하면 되돌릴 수 없습니다. 삭제할까요?", "Deleting cannot be undone. Delete?"))) remove.mutate();
+                  }}
+                >
+                  {t("삭제", "Delete")}
+                </button>
+              </div>
+              <ErrorNotice error={setStatus.error ?? remove.error} />
+            </form>
+          </div>
+          <form
+            className="card row"
+            onSubmit={(event) => {
+              event.preventDefault();
+              threshold.mutate(Number(formValues(event.currentTarget).threshold));
+            }}
+          >
+            <label>
+              {t("재고 부족 기준", "Low-stock threshold")}
+              <input name="threshold" type="number" min={0} required />
+            </label>
+            <button type="submit">{t("저장", "Save")}</button>
+            <ErrorNotice error={threshold.error} />
+          </form>
+          <h2>{t("입출고 기록", "Movements")}</h2>
+          <QueryView query={movements} isEmpty={(d) => d.items.length === 0} empty={t("기록이 없습니다.", "No movements.")}>
+            {(d) => (
+              <div className="table-wrap">
+                <table>
+                  <thead>
+                    <tr>
+                      <th>{t("일시", "When")}</th>
+                      <th>{t("구분", "Kind")}</th>
+                      <th className="num">{t("변화", "Change")}</th>
+                      <th className="num">{t("이후 재고", "After")}</th>
+                      <th>{t("사유", "Reason")}</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {d.items.map((m) => (
+                      <tr key={m.id}>
+                        <td>{dateTime(m.createdAt, lang)}</td>
+                        <td>{kindName(m.kind)}</td>
+                        <td className="num">{m.change > 0 ? `+${num(m.change)}` : num(m.change)}</td>
+                        <td className="num">{num(m.quantityAfter)}</td>
+                        <td>{m.reason ?? (m.orderId ? <Link href={`/orders/${m.orderId}`}>#{m.orderId}</Link> : "")}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+          </QueryView>
+        </div>
+      )}
+    </QueryView>
+  );
+}

@@ -1,0 +1,18 @@
+import { useQuery } from "@tanstack/react-query";
+import { api, domainCodeOf } from "./api.ts";
+
+/** The logged-in account, or null for a visitor (an unknown or expired cookie is a visitor). */
+export function useMe() {
+  return useQuery({
+    queryKey: ["me"],
+    queryFn: async () => {
+      try {
+        return await api.identity.me.query();
+      } catch (error) {
+        if (domainCodeOf(error) === "UNAUTHENTICATED") return null;
+        throw error;
+      }
+    },
+    staleTime: 60_000,
+  });
+}

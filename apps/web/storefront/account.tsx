@@ -1,0 +1,197 @@
+/** Sign-up, login, profile, password, logout. */
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { Link, useLocation } from "wouter";
+import { api, keepSession, logIn, logOut } from "../shared/api.ts";
+import { ErrorNotice } from "../shared/errors.tsx";
+import { dateOnly, useLang, useT } from "../shared/i18n.ts";
+import { useMe } from "../shared/session.ts";
+import { formValues, Loading, Success } from "../shared/ui.tsx";
+
+export function LoginPage() {
+  const t = useT();
+  const queries = useQueryClient();
+  const [, navigate] = useLocation();
+  const login = useMutation({
+    mutationFn: (v: { email: string; password: string }) => logIn(v.email, v.password),
+    onSuccess: async () => {
+      await queries.invalidateQueries();
+      navigate("/");
+    },
+  });
+  return (
+    <form
+      className="card stack"
+      style={{ maxWidth: 460, margin: "0 auto" }}
+      onSubmit={(event) => {
+        event.preventDefault();
+        const v = formValues(event.currentTarget);
+        login.mutate({ email: v.email ?? "", password: v.password ?? "" });
+      }}
+    >
+      <h1>{t("로그인", "Log in")}</h1>
+      <label>
+        {t("이메일", "Email")}
+        <input name="email" type="email" required autoComplete="email" />
+      </label>
+      <label>
+        {t("비밀번호", "Password")}
+        <input name="password" type="password" required autoComplete="current-password" />
+      </label>
+      <ErrorNotice error={login.error} />
+      <div className="row">
+        <button type="submit" disabled={login.isPending}>
+          {t("로그인", "Log in")}
+        </button>
+        <Link href="/signup">{t("회원가입", "Sign up")}</Link>
+      </div>
+    </form>
+  );
+}
+
+export function SignUpPage() {
+  const t = useT();
+  const queries = useQueryClient();
+  const [, navigate] = useLocation();
+  const signUp = useMutation({
+    mutationFn: async (v: Record<string, string>) => {
+      const session = await api.identity.signUp.mutate({
+        email: v.email ?? "",
+        password: v.password ?? "",
+        name: v.name ?? "",
+        ...(v.phone ? { phone: v.phone } : {}),
+      });
+      await keepSession(session.token);
+    },
+    onSuccess: async () => {
+      await queries.invalidateQueries();
+      navigate("/");
+    },
+  });
+  return (
+    <form
+      className="card stack"
+      style={{ maxWidth: 460, margin: "0 auto" }}
+      onSubmit={(event) => {
+        event.preventDefault();
+        signUp.mutate(formValues(event.currentTarget));
+      }}
+    >
+      <h1>{t("회원가입", "Sign up")}</h1>
+      <label>
+        {t("이름", "Name")}
+        <input name="name" required maxLength={100} autoComplete="name" />
+      </label>
+      <label>
+        {t("이메일", "Email")}
+        <input name="email" type="email" required autoComplete="email" />
+      </label>
+      <label>
+        {t("비밀번호 (8자 이상)", "Password (8+ characters)")}
+        <input name="password" type="password" required minLength={8} maxLength={128} autoComplete="new-password" />
+      </label>
+      <label>
+        {t("휴대폰 (선택)", "Phone (optional)")}
+        <input name="phone" type="tel" autoComplete="tel" />
+      </label>
+      <ErrorNotice error={signUp.error} />
+      <div>
+        <button type="submit" disabled={signUp.isPending}>
+          {t("가입하기", "Create account")}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+export function AccountPage() {
+  const t = useT();
+  const lang = useLang();
+  const me = useMe();
+  const queries = useQueryClient();
+  const [, navigate] = useLocation();
+  const [saved, setSaved] = useState(false);
+  const profile = useMutation({
+    mutationFn: (v: Record<string, string>) => api.identity.updateProfile.mutate({ name: v.name ?? "", phone: v.phone ? v.phone : null }),
+    onSuccess: (user) => {
+      queries.setQueryData(["me"], user);
+      setSaved(true);
+    },
+  });
+  const password = useMutation({
+    mutationFn: (v: Record<string, string>) =>
+      api.identity.changePassword.mutate({ currentPassword: v.currentPassword ?? "", newPassword: v.newPassword ?? "" }),
+  });
+  const logout = useMutation({
+    mutationFn: logOut,
+    onSuccess: () => navigate("/"),
+  });
+  if (me.isPending) return <Loading />;
+  if (!me.data)
+    return (
+      <p>
+        <Link href="/login">{t("로그인", "Log in")}</Link>
+      </p>
+    );
+  return (
+    <div className="stack">
+      <h1>{t("내 정보", "My account")}</h1>
+      <p className="muted">
+        {me.data.email} · {t(`가입일 ${dateOnly(me.data.createdAt, lang)}`, `member since ${dateOnly(me.data.createdAt, lang)}`)}
+      </p>
+      <form
+        className="card stack"
+        onSubmit={(event) => {
+          event.preventDefault();
+          setSaved(false);
+          profile.mutate(formValues(event.currentTarget));
+        }}
+      >
+        <h2>{t("프로필", "Profile")}</h2>
+        <label>
+          {t("이름", "Name")}
+          <input name="name" defaultValue={me.data.name} required />
+        </label>
+        <label>
+          {t("휴대폰", "Phone")}
+          <input name="phone" defaultValue={me.data.phone ?? ""} type="tel" />
+        </label>
+        <ErrorNotice error={profile.error} />
+        {saved ? <Success>{t("저장했습니다.", "Saved.")}</Success> : null}
+        <div>
+          <button type="submit">{t("저장", "Save")}</button>
+        </div>
+      </form>
+      <form
+        className="card stack"
+        onSubmit={(event) => {
+          event.preventDefault();
+          password.mutate(formValues(event.currentTarget));
+          event.currentTarget.reset();
+        }}
+      >
+        <h2>{t("비밀번호 변경", "Change password")}</h2>
+        <label>
+          {t("현재 비밀번호", "Current password")}
+          <input name="currentPassword" type="password" required autoComplete="current-password" />
+        </label>
+        <label>
+          {t("새 비밀번호 (8자 이상)", "New password (8+ characters)")}
+          <input name="newPassword" type="password" required minLength={8} autoComplete="new-password" />
+        </label>
+        <ErrorNotice error={password.error} />
+        {password.isSuccess ? (
+          <Success>{t("비밀번호를 바꿨습니다. 다른 기기의 로그인은 종료되었습니다.", "Password changed; other sessions were ended.")}</Success>
+        ) : null}
+        <div>
+          <button type="submit">{t("변경", "Change")}</button>
+        </div>
+      </form>
+      <div>
+        <button type="button" className="secondary" onClick={() => logout.mutate()}>
+          {t("로그아웃", "Log out")}
+        </button>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,220 @@
+/** The cart and checkout: change and remove lines, pick a coupon (validated, showing the discount), pay in one step. */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMemo, useState } from "react";
+import { Link, useLocation } from "wouter";
+import { api, newIdempotencyKey } from "../shared/api.ts";
+import { ErrorNotice } from "../shared/errors.tsx";
+import { dateOnly, useLang, useT, won } from "../shared/i18n.ts";
+import { useMe } from "../shared/session.ts";
+import { Empty, QueryView } from "../shared/ui.tsx";
+
+function LoginFirst() {
+  const t = useT();
+  return (
+    <Empty>
+      {t("로그인 후 이용할 수 있습니다.", "Please log in first.")} <Link href="/login">{t("로그인", "Log in")}</Link>
+    </Empty>
+  );
+}
+
+export function CartPage() {
+  const me = useMe();
+  const t = useT();
+  if (me.isPending) return null;
+  if (!me.data) return <LoginFirst />;
+  return (
+    <div className="stack">
+      <h1>{t("장바구니", "Cart")}</h1>
+      <CartLines />
+    </div>
+  );
+}
+
+function CartLines() {
+  const t = useT();
+  const queries = useQueryClient();
+  const cart = useQuery({ queryKey: ["cart"], queryFn: () => api.cart.get.query() });
+  const [lineError, setLineError] = useState<unknown>(null);
+  const setQuantity = useMutation({
+    mutationFn: (v: { productId: number; quantity: number }) => api.cart.setQuantity.mutate(v),
+    onSuccess: (data) => {
+      setLineError(null);
+      queries.setQueryData(["cart"], data);
+    },
+    onError: (error) => {
+      setLineError(error);
+      void queries.invalidateQueries({ queryKey: ["cart"] });
+    },
+  });
+  const remove = useMutation({
+    mutationFn: (productId: number) => api.cart.removeItem.mutate({ productId }),
+    onSuccess: (data) => queries.setQueryData(["cart"], data),
+    onError: setLineError,
+  });
+  return (
+    <QueryView
+      query={cart}
+      isEmpty={(c) => c.items.length === 0}
+      empty={
+        <>
+          {t("장바구니가 비어 있습니다.", "Your cart is empty.")} <Link href="/products">{t("상품 보러 가기", "Browse products")}</Link>
+        </>
+      }
+    >
+      {(c) => (
+        <>
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th>{t("상품", "Product")}</th>
+                  <th className="num hide-mobile">{t("단가", "Price")}</th>
+                  <th>{t("수량", "Qty")}</th>
+                  <th className="num">{t("금액", "Amount")}</th>
+                  <th>
+                    <span className="sr-only">{t("삭제", "Remove")}</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {c.items.map((line) => (
+                  <tr key={line.productId} data-testid="cart-line">
+                    <td>
+                      <Link href={`/products/${line.productId}`}>{line.name}</Link>
+                      {!line.available ? (
+                        <div className="badge bad">
+                          {line.stock > 0 ? t(`재고 ${line.stock}개뿐`, `only ${line.stock} left`) : t("구매 불가", "unavailable")}
+                        </div>
+                      ) : null}
+                    </td>
+                    <td className="num hide-mobile">{won(line.unitPrice)}</td>
+                    <td>
+                      <input
+                        type="number"
+                        min={1}
+                        max={99}
+                        defaultValue={line.quantity}
+                        key={`${line.productId}-${line.quantity}`}
+                        aria-label={t(`${line.name} 수량`, `${line.name} quantity`)}
+                        style={{ width: "4.5rem" }}
+                        onBlur={(event) => {
+                          const quantity = Number(event.currentTarget.value);
+                          if (quantity >= 1 && quantity !== line.quantity) setQuantity.mutate({ productId: line.productId, quantity });
+                        }}
+                        onKeyDown={(event) => {
+                          if (event.key === "Enter") event.currentTarget.blur();
+                        }}
+                      />
+                    </td>
+                    <td className="num">{won(line.lineAmount)}</td>
+                    <td>
+                      <button type="button" className="secondary" onClick={() => remove.mutate(line.productId)}>
+                        {t("삭제", "Remove")}
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <ErrorNotice error={lineError} />
+          <p className="row spread">
+            <span>{t(`총 ${c.totalQuantity}개`, `${c.totalQuantity} items`)}</span>
+            <span className="price" data-testid="cart-total">
+              {won(c.totalAmount)}
+            </span>
+          </p>
+          <Checkout subtotal={c.totalAmount} orderable={c.orderable} />
+        </>
+      )}
+    </QueryView>
+  );
+}
+
+function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolean }) {
+  const t = useT();
+  const lang = useLang();
+  const queries = useQueryClient();
+  const [, navigate] = useLocation();
+  const [userCouponId, setUserCouponId] = useState<number | null>(null);
+  const [address, setAddress] = useState("");
+  const idempotencyKey = useMemo(() => newIdempotencyKey(), []);
+  const coupons = useQuery({ queryKey: ["coupons", "mine", "available"], queryFn: () => api.coupons.mine.query({ status: "available" }) });
+  const balance = useQuery({ queryKey: ["wallet", "balance"], queryFn: () => api.wallet.balance.query() });
+  const preview = useQuery({
+    queryKey: ["coupon-preview", userCouponId, subtotal],
+    queryFn: () => api.coupons.validate.query({ userCouponId: userCouponId as number, orderAmount: subtotal }),
+    enabled: userCouponId !== null,
+    retry: false,
+  });
+  const place = useMutation({
+    mutationFn: () =>
+      api.orders.place.mutate({
+        ...(userCouponId !== null ? { userCouponId } : {}),
+        ...(address.trim() ? { shippingAddress: address.trim() } : {}),
+        idempotencyKey,
+      }),
+    onSuccess: (order) => {
+      void queries.invalidateQueries();
+      navigate(`/orders/${order.orderId}`);
+    },
+  });
+  const finalAmount = preview.data?.finalAmount ?? subtotal;
+  return (
+    <section className="card stack" aria-labelledby="checkout-title">
+      <h2 id="checkout-title">{t("결제", "Checkout")}</h2>
+      <label>
+        {t("쿠폰", "Coupon")}
+        <select value={userCouponId ?? ""} onChange={(event) => setUserCouponId(event.target.value ? Number(event.target.value) : null)}>
+          <option value="">{t("사용 안 함", "None")}</option>
+          {coupons.data?.map((coupon) => (
+            <option key={coupon.userCouponId} value={coupon.userCouponId}>
+              {coupon.couponName} ({coupon.discountType === "fixed" ? won(coupon.discountValue) : `${coupon.discountValue}%`}, ~
+              {dateOnly(coupon.expiresAt, lang)})
+            </option>
+          ))}
+        </select>
+      </label>
+      {userCouponId !== null && preview.isError ? <ErrorNotice error={preview.error} /> : null}
+      <label>
+        {t("배송지", "Shipping address")}
+        <input
+          value={address}
+          onChange={(e) => setAddress(e.target.value)}
+          placeholder={t("서울시 중구 세종대로 110", "Street, city")}
+          autoComplete="street-address"
+        />
+      </label>
+      <table style={{ maxWidth: 420 }}>
+        <tbody>
+          <tr>
+            <th>{t("상품 금액", "Subtotal")}</th>
+            <td className="num">{won(subtotal)}</td>
+          </tr>
+          <tr>
+            <th>{t("쿠폰 할인", "Coupon discount")}</th>
+            <td className="num" data-testid="discount">
+              -{won(preview.data?.discountAmount ?? 0)}
+            </td>
+          </tr>
+          <tr>
+            <th>{t("결제 금액", "To pay")}</th>
+            <td className="num price" data-testid="final-amount">
+              {won(finalAmount)}
+            </td>
+          </tr>
+          <tr>
+            <th>{t("지갑 잔액", "Wallet balance")}</th>
+            <td className="num">{won(balance.data?.balance ?? 0)}</td>
+          </tr>
+        </tbody>
+      </table>
+      <ErrorNotice error={place.error} />
+      <div>
+        <button type="button" onClick={() => place.mutate()} disabled={!orderable || place.isPending || (userCouponId !== null && !preview.isSuccess)}>
+          {place.isPending ? t("결제 중…", "Paying…") : t(`${won(finalAmount)} 결제하기`, `Pay ${won(finalAmount)}`)}
+        </button>
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,117 @@
+/** The storefront (고객 인터페이스), served at `/`. */
+import { QueryClientProvider, useQuery } from "@tanstack/react-query";
+import { StrictMode, useState } from "react";
+import { createRoot } from "react-dom/client";
+import { Link, Route, Switch, useLocation } from "wouter";
+import { api, queryClient } from "../shared/api.ts";
+import { initialLang, type Lang, LangContext, saveLang, useT } from "../shared/i18n.ts";
+import { useMe } from "../shared/session.ts";
+import { LangSwitch } from "../shared/ui.tsx";
+import { AccountPage, LoginPage, SignUpPage } from "./account.tsx";
+import { CartPage } from "./cart.tsx";
+import { CatalogPage, HomePage, ProductPage } from "./catalog.tsx";
+import { CouponsPage } from "./coupons.tsx";
+import { OrderPage, OrdersPage } from "./orders.tsx";
+import { WalletPage } from "./wallet.tsx";
+
+function NavLink({ href, children }: { href: string; children: string }) {
+  const [location] = useLocation();
+  const current = href === "/" ? location === "/" : location.startsWith(href);
+  return (
+    <Link href={href} aria-current={current ? "page" : undefined}>
+      {children}
+    </Link>
+  );
+}
+
+function CartCount() {
+  const me = useMe();
+  const cart = useQuery({ queryKey: ["cart"], queryFn: () => api.cart.get.query(), enabled: !!me.data });
+  const count = cart.data?.totalQuantity ?? 0;
+  return count > 0 ? (
+    <span className="badge" data-testid="cart-count">
+      {count}
+    </span>
+  ) : null;
+}
+
+function Header() {
+  const t = useT();
+  const me = useMe();
+  return (
+    <header className="top">
+      <div className="bar">
+        <Link className="brand" href="/">
+          Agora<span>.</span>
+        </Link>
+        <nav className="main" aria-label={t("주 메뉴", "Main")}>
+          <NavLink href="/products">{t("상품", "Products")}</NavLink>
+          <NavLink href="/coupons">{t("쿠폰", "Coupons")}</NavLink>
+          <NavLink href="/cart">{t("장바구니", "Cart")}</NavLink>
+          <CartCount />
+          {me.data ? (
+            <>
+              <NavLink href="/orders">{t("주문내역", "Orders")}</NavLink>
+              <NavLink href="/wallet">{t("지갑", "Wallet")}</NavLink>
+              <NavLink href="/account">{me.data.name}</NavLink>
+            </>
+          ) : (
+            <>
+              <NavLink href="/login">{t("로그인", "Log in")}</NavLink>
+              <NavLink href="/signup">{t("회원가입", "Sign up")}</NavLink>
+            </>
+          )}
+        </nav>
+        <LangSwitch />
+      </div>
+    </header>
+  );
+}
+
+function NotFound() {
+  const t = useT();
+  return (
+    <div className="empty">
+      <h1>{t("페이지를 찾을 수 없습니다", "Page not found")}</h1>
+      <Link href="/">{t("홈으로", "Home")}</Link>
+    </div>
+  );
+}
+
+function App() {
+  const [lang, setLangState] = useState<Lang>(initialLang);
+  const setLang = (next: Lang) => {
+    saveLang(next);
+    setLangState(next);
+  };
+  return (
+    <LangContext.Provider value={{ lang, setLang }}>
+      <QueryClientProvider client={queryClient}>
+        <Header />
+        <main id="content">
+          <Switch>
+            <Route path="/" component={HomePage} />
+            <Route path="/products" component={CatalogPage} />
+            <Route path="/products/:id" component={ProductPage} />
+            <Route path="/cart" component={CartPage} />
+            <Route path="/wallet" component={WalletPage} />
+            <Route path="/coupons" component={CouponsPage} />
+            <Route path="/orders" component={OrdersPage} />
+            <Route path="/orders/:id" component={OrderPage} />
+            <Route path="/login" component={LoginPage} />
+            <Route path="/signup" component={SignUpPage} />
+            <Route path="/account" component={AccountPage} />
+            <Route component={NotFound} />
+          </Switch>
+        </main>
+      </QueryClientProvider>
+    </LangContext.Provider>
+  );
+}
+
+saveLang(initialLang());
+createRoot(document.getElementById("root") as HTMLElement).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);

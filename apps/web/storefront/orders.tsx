@@ -1,0 +1,200 @@
+/** Order history and detail: status, payment, the shipment timeline, cancel before shipping. */
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Link, useParams } from "wouter";
+import { api, domainCodeOf } from "../shared/api.ts";
+import { ErrorNotice } from "../shared/errors.tsx";
+import { dateTime, statusName, useLang, useT, won } from "../shared/i18n.ts";
+import { Empty, Loading, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
+
+export function OrdersPage() {
+  const t = useT();
+  const lang = useLang();
+  const orders = useInfiniteQuery({
+    queryKey: ["orders"],
+    initialPageParam: null as string | null,
+    queryFn: ({ pageParam }) => api.orders.mine.query(pageParam ? { cursor: pageParam } : {}),
+    getNextPageParam: (last) => last.nextCursor,
+  });
+  const items = orders.data?.pages.flatMap((p) => p.items) ?? [];
+  return (
+    <div className="stack">
+      <h1>{t("주문내역", "Orders")}</h1>
+      {orders.isPending ? (
+        <Loading />
+      ) : orders.isError ? (
+        <ErrorNotice error={orders.error} />
+      ) : items.length === 0 ? (
+        <Empty>{t("아직 주문이 없습니다.", "No orders yet.")}</Empty>
+      ) : (
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th>{t("주문번호", "Order")}</th>
+                <th>{t("주문일시", "Placed")}</th>
+                <th>{t("상태", "Status")}</th>
+                <th className="num">{t("결제 금액", "Paid")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((o) => (
+                <tr key={o.orderId} data-testid="order-row">
+                  <td>
+                    <Link href={`/orders/${o.orderId}`}>#{o.orderId}</Link>
+                  </td>
+                  <td>{dateTime(o.createdAt, lang)}</td>
+                  <td>
+                    <StatusBadge status={o.status} />
+                  </td>
+                  <td className="num">{won(o.finalAmount)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {orders.hasNextPage ? (
+        <button type="button" className="secondary" onClick={() => orders.fetchNextPage()}>
+          {t("더 보기", "Load more")}
+        </button>
+      ) : null}
+    </div>
+  );
+}
+
+export function OrderPage() {
+  const t = useT();
+  const lang = useLang();
+  const orderId = Number(useParams<{ id: string }>().id);
+  const queries = useQueryClient();
+  const order = useQuery({ queryKey: ["order", orderId], queryFn: () => api.orders.get.query({ orderId }) });
+  const tracking = useQuery({
+    queryKey: ["tracking", orderId],
+    queryFn: async () => {
+      try {
+        return await api.shipping.track.query({ orderId });
+      } catch (error) {
+        if (domainCodeOf(error) === "SHIPMENT_NOT_FOUND") return null;
+        throw error;
+      }
+    },
+    enabled: !!order.data && order.data.status !== "pending_payment",
+  });
+  const cancel = useMutation({
+    mutationFn: () => api.orders.cancel.mutate({ orderId }),
+    onSuccess: () => void queries.invalidateQueries(),
+  });
+  return (
+    <QueryView query={order}>
+      {(o) => (
+        <div className="stack">
+          <p>
+            <Link href="/orders">← {t("주문내역", "Orders")}</Link>
+          </p>
+          <h1>
+            {t("주문", "Order")} #{o.orderId} <StatusBadge status={o.status} />
+          </h1>
+          <div className="muted">{dateTime(o.createdAt, lang)}</div>
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th>{t("상품", "Product")}</th>
+                  <th className="num">{t("단가", "Price")}</th>
+                  <th className="num">{t("수량", "Qty")}</th>
+                  <th className="num">{t("금액", "Amount")}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {o.lines.map((line) => (
+                  <tr key={line.productId}>
+                    <td>{line.productName}</td>
+                    <td className="num">{won(line.unitPrice)}</td>
+                    <td className="num">{line.quantity}</td>
+                    <td className="num">{won(line.lineAmount)}</td>
+                  </tr>
+                ))}
+              </tbody>
+              <tfoot>
+                <tr>
+                  <th colSpan={3}>{t("상품 금액", "Subtotal")}</th>
+                  <td className="num">{won(o.subtotalAmount)}</td>
+                </tr>
+                <tr>
+                  <th colSpan={3}>{t("쿠폰 할인", "Discount")}</th>
+                  <td className="num">-{won(o.discountAmount)}</td>
+                </tr>
+                <tr>
+                  <th colSpan={3}>{t("결제 금액", "Total")}</th>
+                  <td className="num price" data-testid="order-final">
+                    {won(o.finalAmount)}
+                  </td>
+                </tr>
+              </tfoot>
+            </table>
+          </div>
+          <section className="card">
+            <h2>{t("결제", "Payment")}</h2>
+            {o.payment ? (
+              <p>
+                {t("지갑 결제", "Wallet")} · {won(o.payment.amount)} · <StatusBadge status={o.payment.status} /> · {dateTime(o.payment.createdAt, lang)}
+              </p>
+            ) : (
+              <p className="muted">{t("결제 전입니다.", "Not paid.")}</p>
+            )}
+            {o.cancelReason ? <p>{t(`사유: ${o.cancelReason}`, `Reason: ${o.cancelReason}`)}</p> : null}
+          </section>
+          <section className="card" aria-live="polite">
+            <h2>{t("배송", "Shipment")}</h2>
+            {o.shippingAddress ? <p className="muted">{o.shippingAddress}</p> : null}
+            {tracking.isPending && tracking.fetchStatus !== "idle" ? (
+              <Loading />
+            ) : tracking.isError ? (
+              <ErrorNotice error={tracking.error} />
+            ) : !tracking.data ? (
+              <p className="muted">{t("배송 정보가 아직 없습니다.", "No shipment yet.")}</p>
+            ) : (
+              <div className="stack" data-testid="shipment">
+                <p>
+                  <StatusBadge status={tracking.data.status} /> {tracking.data.carrier ?? ""}{" "}
+                  {tracking.data.trackingNumber ? (
+                    <span>
+                      {t("송장번호", "Tracking no.")} <strong data-testid="tracking-number">{tracking.data.trackingNumber}</strong>
+                    </span>
+                  ) : null}
+                </p>
+                <ol className="timeline">
+                  {tracking.data.timeline.map((entry) => (
+                    <li key={`${entry.status}-${String(entry.occurredAt)}`}>
+                      <strong>{statusName(entry.status, lang)}</strong> <span className="muted small">{dateTime(entry.occurredAt, lang)}</span>
+                      <div className="small">{entry.description}</div>
+                    </li>
+                  ))}
+                </ol>
+              </div>
+            )}
+          </section>
+          {["pending_payment", "paid", "preparing"].includes(o.status) ? (
+            <div>
+              <button
+                type="button"
+                className="danger"
+                disabled={cancel.isPending}
+                onClick={() => {
+                  if (confirm(t("주문을 취소할까요? 결제 금액은 지갑으로 돌아갑니다.", "Cancel this order? The amount goes back to your wallet.")))
+                    cancel.mutate();
+                }}
+              >
+                {t("주문 취소", "Cancel order")}
+              </button>
+            </div>
+          ) : null}
+          {cancel.isSuccess ? (
+            <Success>{t(`취소했습니다. ${won(cancel.data.refundedAmount)} 환불`, `Cancelled. ${won(cancel.data.refundedAmount)} refunded`)}</Success>
+          ) : null}
+          <ErrorNotice error={cancel.error} />
+        </div>
+      )}
+    </QueryView>
+  );
+}
