@@ -7,4 +7,13 @@ export { DataFolderInUseError, type DataFolderOwner, dataFolderOwner } from "./d
 export { migrateToLatest } from "./migrate.ts";
 export * from "./schema.ts";
 export type { Db, Tx } from "./unit-of-work.ts";
-export { inTransaction, isConnectionError, LockOrderViolation, LockRank, noteLock, pgConstraint, pgErrorCode } from "./unit-of-work.ts";
+export {
+  checkLockOrderAtRuntime,
+  inTransaction,
+  isConnectionError,
+  LockOrderViolation,
+  LockRank,
+  noteLock,
+  pgConstraint,
+  pgErrorCode,
+} from "./unit-of-work.ts";

@@ -48,7 +48,12 @@ export const LockRank = {
 } as const;
 export type LockRank = (typeof LockRank)[keyof typeof LockRank];
 
-const checkLockOrder = process.env.NODE_ENV !== "production";
+let checkLockOrder = true;
+
+/** The lock-order checker runs everywhere but production (the composition root decides, from NODE_ENV). */
+export function checkLockOrderAtRuntime(on: boolean): void {
+  checkLockOrder = on;
+}
 interface LockTrail {
   rank: number;
   key: number;

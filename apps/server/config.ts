@@ -1,3 +1,4 @@
+import { z } from "zod";
 import type { PiiKeys } from "../../modules/kernel/index.ts";
 
 /** Every setting Agora reads, with its default. README lists the same table. */
@@ -90,125 +91,208 @@ export interface AgoraConfig {
   maxBatchCalls: number;
 }
 
-/** A limit: a positive integer (0 or less would refuse everything, which no one means). */
-function limit(env: Env, name: string, fallback: number): number {
-  const value = int(env, name, fallback);
-  if (value < 1) throw new Error(`${name} must be at least 1, got ${value}`);
-  return value;
-}
-
 type Env = Record<string, string | undefined>;
 
-function int(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value)) throw new Error(`${name} must be an integer, got "${raw}"`);
-  return value;
+// ── the environment, as one zod schema ──────────────────────────────────────
+// Every variable Agora reads, its type, its bounds and its default. An empty value counts as unset.
+// Bounds refuse what cannot work (a pool of 0 connections, 0 outbox attempts), naming the variable.
+
+const wholeNumber = (min: number, max: number) =>
+  z.coerce.number({ error: "must be a whole number" }).int("must be a whole number").min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+const whole = (fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER) => wholeNumber(min, max).default(fallback);
+const flag = (fallback: boolean) =>
+  z
+    .enum(["true", "false"], { error: "must be true or false" })
+    .default(fallback ? "true" : "false")
+    .transform((v) => v === "true");
+const text = z.string().min(1);
+const list = z
+  .string()
+  .default("")
+  .transform((v) =>
+    v
+      .split(",")
+      .map((item) => item.trim())
+      .filter(Boolean),
+  );
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  HOST: text.default("127.0.0.1"),
+  PORT: whole(3000, 0, 65_535),
+  DATABASE_URL: text.optional(),
+  DATA_DIR: text.default("./data"),
+  DB_POOL_SIZE: whole(20, 1, 1_000),
+  DB_CONNECT_TIMEOUT_MS: whole(15_000),
+  REDIS_URL: text.optional(),
+  REDIS_PREFIX: z.string().default("agora:"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  CORS_ORIGINS: list,
+  BODY_LIMIT_BYTES: whole(256 * 1024, 1_024),
+  TRUST_PROXY: flag(false),
+  ADMIN_EMAIL: z.string().trim().toLowerCase().optional(),
+  ADMIN_PASSWORD: z.string().min(8, "must be 8+ characters").optional(),
+  ADMIN_NAME: text.default("Administrator"),
+  SESSION_TTL_HOURS: whole(24 * 7),
+  SESSION_CACHE_SECONDS: whole(30, 0),
+  PASSWORD_MEMORY_COST: whole(19_456, 8),
+  PASSWORD_TIME_COST: whole(2),
+  SHUTDOWN_GRACE_MS: whole(10_000),
+  PAYMENT_GATEWAY_URL: text.optional(),
+  PAYMENT_GATEWAY_TIMEOUT_MS: whole(5_000),
+  PAYMENT_GATEWAY_API_KEY: text.optional(),
+  WALLET_CHARGE_LEASE_MS: wholeNumber(1, Number.MAX_SAFE_INTEGER).optional(),
+  WALLET_CHARGE_RECOVERY_INTERVAL_MS: whole(5_000, 0),
+  WALLET_CHARGE_MIN: whole(1_000),
+  WALLET_CHARGE_MAX: whole(1_000_000),
+  WALLET_MAX_BALANCE: whole(10_000_000),
+  ORDER_PAYMENT_WINDOW_MINUTES: whole(15),
+  POPULAR_CACHE_SECONDS: whole(300, 0),
+  COUPON_REDIS_ADMISSION: flag(true),
+  DATA_PLATFORM_URL: text.optional(),
+  DATA_PLATFORM_TIMEOUT_MS: whole(5_000),
+  DATA_PLATFORM_API_KEY: text.optional(),
+  OUTBOX_POLLER_ENABLED: flag(true),
+  OUTBOX_POLL_INTERVAL_MS: whole(1_000),
+  OUTBOX_BATCH_SIZE: whole(50),
+  OUTBOX_LEASE_MS: whole(60_000),
+  OUTBOX_BACKOFF_SECONDS: z
+    .string()
+    .default("300,900")
+    .transform((v, ctx) => {
+      const seconds = v.split(",").map((item) => Number(item.trim()));
+      if (seconds.some((n) => !Number.isFinite(n) || n < 0)) ctx.addIssue({ code: "custom", message: "must be a comma-separated list of seconds" });
+      return seconds;
+    }),
+  OUTBOX_MAX_ATTEMPTS: whole(3),
+  CARRIER_URL: text.optional(),
+  CARRIER_TIMEOUT_MS: whole(5_000),
+  CARRIER_API_KEY: text.optional(),
+  CARRIER_WEBHOOK_SECRET: text.optional(),
+  CARRIER_WEBHOOK_TOLERANCE_SECONDS: whole(300),
+  CARRIER_WEBHOOK_MAX_BYTES: whole(65_536, 1_024),
+  SMTP_URL: text.optional(),
+  SMTP_FROM: text.default("Agora <no-reply@agora.local>"),
+  SMTP_TIMEOUT_MS: whole(10_000),
+  SMS_URL: text.optional(),
+  SMS_API_KEY: text.optional(),
+  SMS_FROM: text.optional(),
+  SMS_TIMEOUT_MS: whole(5_000),
+  NOTIFY_OPERATOR_EMAILS: list,
+  IDEMPOTENCY_KEY_TTL_HOURS: whole(24),
+  AGORA_DEMO: flag(false),
+  PII_KEYS: list,
+  PII_KEY_ID: text.optional(),
+  PII_INDEX_KEY: text.optional(),
+  LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS: whole(10),
+  LOGIN_ATTEMPTS_PER_ADDRESS: whole(100),
+  WRITES_PER_MINUTE_PER_CALLER: whole(120),
+  WRITES_PER_MINUTE_PER_ADDRESS: whole(1_200),
+  SEARCHES_PER_MINUTE_PER_CALLER: whole(120),
+  SEARCHES_PER_MINUTE_PER_ADDRESS: whole(1_200),
+  SIGNUPS_PER_HOUR_PER_ADDRESS: whole(20),
+  MAX_BATCH_CALLS: whole(50),
+});
+
+/** A setting that cannot work: the message names every such variable and what it must be. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
 }
 
 export function loadConfig(env: Env = process.env): AgoraConfig {
-  const adminEmail = env.ADMIN_EMAIL?.trim();
-  const adminPassword = env.ADMIN_PASSWORD;
-  if (adminEmail && (!adminPassword || adminPassword.length < 8)) throw new Error("ADMIN_PASSWORD must be set (8+ characters) when ADMIN_EMAIL is");
+  const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
+  const parsed = envSchema.safeParse(given);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]);
+      return `${name} ${issue.message.replace(/^Invalid input: /, "")} (got "${given[name] ?? ""}")`;
+    });
+    throw new ConfigError(`invalid settings:\n  ${lines.join("\n  ")}`);
+  }
+  const e = parsed.data;
+  if (e.ADMIN_EMAIL && !e.ADMIN_PASSWORD) throw new ConfigError("ADMIN_PASSWORD must be set (8+ characters) when ADMIN_EMAIL is");
   return {
-    nodeEnv: env.NODE_ENV ?? "development",
-    host: env.HOST ?? "127.0.0.1",
-    port: int(env, "PORT", 3000),
-    databaseUrl: env.DATABASE_URL || undefined,
-    dataDir: env.DATA_DIR ?? "./data",
-    dbPoolSize: int(env, "DB_POOL_SIZE", 20),
-    dbConnectTimeoutMs: int(env, "DB_CONNECT_TIMEOUT_MS", 15_000),
-    redisUrl: env.REDIS_URL || undefined,
-    redisPrefix: env.REDIS_PREFIX ?? "agora:",
-    logLevel: env.LOG_LEVEL ?? "info",
-    corsOrigins: (env.CORS_ORIGINS ?? "")
-      .split(",")
-      .map((o) => o.trim())
-      .filter(Boolean),
-    bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 256 * 1024),
-    trustProxy: env.TRUST_PROXY === "true",
-    admin: adminEmail && adminPassword ? { email: adminEmail.toLowerCase(), password: adminPassword, name: env.ADMIN_NAME ?? "Administrator" } : null,
-    sessionTtlHours: int(env, "SESSION_TTL_HOURS", 24 * 7),
-    sessionCacheSeconds: int(env, "SESSION_CACHE_SECONDS", 30),
-    passwordMemoryCost: int(env, "PASSWORD_MEMORY_COST", 19_456),
-    passwordTimeCost: int(env, "PASSWORD_TIME_COST", 2),
-    shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10_000),
-    paymentGatewayUrl: env.PAYMENT_GATEWAY_URL || undefined,
-    paymentGatewayTimeoutMs: int(env, "PAYMENT_GATEWAY_TIMEOUT_MS", 5_000),
-    paymentGatewayApiKey: env.PAYMENT_GATEWAY_API_KEY || undefined,
-    walletChargeLeaseMs: int(env, "WALLET_CHARGE_LEASE_MS", int(env, "PAYMENT_GATEWAY_TIMEOUT_MS", 5_000) + 10_000),
-    walletChargeRecoveryIntervalMs: int(env, "WALLET_CHARGE_RECOVERY_INTERVAL_MS", 5_000),
-    chargeMin: int(env, "WALLET_CHARGE_MIN", 1_000),
-    chargeMax: int(env, "WALLET_CHARGE_MAX", 1_000_000),
-    maxBalance: int(env, "WALLET_MAX_BALANCE", 10_000_000),
-    orderPaymentWindowMinutes: int(env, "ORDER_PAYMENT_WINDOW_MINUTES", 15),
-    popularCacheSeconds: int(env, "POPULAR_CACHE_SECONDS", 300),
-    couponRedisAdmission: env.COUPON_REDIS_ADMISSION !== "false",
-    dataPlatformUrl: env.DATA_PLATFORM_URL || undefined,
-    dataPlatformTimeoutMs: int(env, "DATA_PLATFORM_TIMEOUT_MS", 5_000),
-    dataPlatformApiKey: env.DATA_PLATFORM_API_KEY || undefined,
-    outboxPollerEnabled: env.OUTBOX_POLLER_ENABLED !== "false",
-    outboxPollIntervalMs: int(env, "OUTBOX_POLL_INTERVAL_MS", 1_000),
-    outboxBatchSize: int(env, "OUTBOX_BATCH_SIZE", 50),
-    outboxLeaseMs: int(env, "OUTBOX_LEASE_MS", 60_000),
-    outboxBackoffSeconds: (env.OUTBOX_BACKOFF_SECONDS ?? "300,900").split(",").map((v) => {
-      const seconds = Number(v.trim());
-      if (!Number.isFinite(seconds) || seconds < 0)
-        throw new Error(`OUTBOX_BACKOFF_SECONDS must be a comma-separated list of seconds, got "${env.OUTBOX_BACKOFF_SECONDS}"`);
-      return seconds;
-    }),
-    outboxMaxAttempts: int(env, "OUTBOX_MAX_ATTEMPTS", 3),
-    carrierUrl: env.CARRIER_URL || undefined,
-    carrierTimeoutMs: int(env, "CARRIER_TIMEOUT_MS", 5_000),
-    carrierApiKey: env.CARRIER_API_KEY || undefined,
-    carrierWebhookSecret: env.CARRIER_WEBHOOK_SECRET || undefined,
-    carrierWebhookToleranceSeconds: int(env, "CARRIER_WEBHOOK_TOLERANCE_SECONDS", 300),
-    carrierWebhookMaxBytes: int(env, "CARRIER_WEBHOOK_MAX_BYTES", 65_536),
-    smtpUrl: env.SMTP_URL || undefined,
-    smtpFrom: env.SMTP_FROM ?? "Agora <no-reply@agora.local>",
-    smtpTimeoutMs: int(env, "SMTP_TIMEOUT_MS", 10_000),
-    smsUrl: env.SMS_URL || undefined,
-    smsApiKey: env.SMS_API_KEY || undefined,
-    smsFrom: env.SMS_FROM || undefined,
-    smsTimeoutMs: int(env, "SMS_TIMEOUT_MS", 5_000),
-    notifyOperatorEmails: (env.NOTIFY_OPERATOR_EMAILS ?? "")
-      .split(",")
-      .map((e) => e.trim())
-      .filter(Boolean),
-    idempotencyKeyTtlHours: int(env, "IDEMPOTENCY_KEY_TTL_HOURS", 24),
-    demo: env.AGORA_DEMO === "true",
-    piiKeys: piiKeysFrom(env),
-    // ── limits on what costs (input-policy work; issue 8, finding 5) ──
-    loginAttemptsPerAccountAndAddress: limit(env, "LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS", 10),
-    loginAttemptsPerAddress: limit(env, "LOGIN_ATTEMPTS_PER_ADDRESS", 100),
-    writesPerMinutePerCaller: limit(env, "WRITES_PER_MINUTE_PER_CALLER", 120),
-    writesPerMinutePerAddress: limit(env, "WRITES_PER_MINUTE_PER_ADDRESS", 1_200),
-    searchesPerMinutePerCaller: limit(env, "SEARCHES_PER_MINUTE_PER_CALLER", 120),
-    searchesPerMinutePerAddress: limit(env, "SEARCHES_PER_MINUTE_PER_ADDRESS", 1_200),
-    signUpsPerHourPerAddress: limit(env, "SIGNUPS_PER_HOUR_PER_ADDRESS", 20),
-    maxBatchCalls: limit(env, "MAX_BATCH_CALLS", 50),
+    nodeEnv: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    dbPoolSize: e.DB_POOL_SIZE,
+    dbConnectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
+    redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
+    logLevel: e.LOG_LEVEL,
+    corsOrigins: e.CORS_ORIGINS,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    trustProxy: e.TRUST_PROXY,
+    admin: e.ADMIN_EMAIL && e.ADMIN_PASSWORD ? { email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD, name: e.ADMIN_NAME } : null,
+    sessionTtlHours: e.SESSION_TTL_HOURS,
+    sessionCacheSeconds: e.SESSION_CACHE_SECONDS,
+    passwordMemoryCost: e.PASSWORD_MEMORY_COST,
+    passwordTimeCost: e.PASSWORD_TIME_COST,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    paymentGatewayUrl: e.PAYMENT_GATEWAY_URL,
+    paymentGatewayTimeoutMs: e.PAYMENT_GATEWAY_TIMEOUT_MS,
+    paymentGatewayApiKey: e.PAYMENT_GATEWAY_API_KEY,
+    walletChargeLeaseMs: e.WALLET_CHARGE_LEASE_MS ?? e.PAYMENT_GATEWAY_TIMEOUT_MS + 10_000,
+    walletChargeRecoveryIntervalMs: e.WALLET_CHARGE_RECOVERY_INTERVAL_MS,
+    chargeMin: e.WALLET_CHARGE_MIN,
+    chargeMax: e.WALLET_CHARGE_MAX,
+    maxBalance: e.WALLET_MAX_BALANCE,
+    orderPaymentWindowMinutes: e.ORDER_PAYMENT_WINDOW_MINUTES,
+    popularCacheSeconds: e.POPULAR_CACHE_SECONDS,
+    couponRedisAdmission: e.COUPON_REDIS_ADMISSION,
+    dataPlatformUrl: e.DATA_PLATFORM_URL,
+    dataPlatformTimeoutMs: e.DATA_PLATFORM_TIMEOUT_MS,
+    dataPlatformApiKey: e.DATA_PLATFORM_API_KEY,
+    outboxPollerEnabled: e.OUTBOX_POLLER_ENABLED,
+    outboxPollIntervalMs: e.OUTBOX_POLL_INTERVAL_MS,
+    outboxBatchSize: e.OUTBOX_BATCH_SIZE,
+    outboxLeaseMs: e.OUTBOX_LEASE_MS,
+    outboxBackoffSeconds: e.OUTBOX_BACKOFF_SECONDS,
+    outboxMaxAttempts: e.OUTBOX_MAX_ATTEMPTS,
+    carrierUrl: e.CARRIER_URL,
+    carrierTimeoutMs: e.CARRIER_TIMEOUT_MS,
+    carrierApiKey: e.CARRIER_API_KEY,
+    carrierWebhookSecret: e.CARRIER_WEBHOOK_SECRET,
+    carrierWebhookToleranceSeconds: e.CARRIER_WEBHOOK_TOLERANCE_SECONDS,
+    carrierWebhookMaxBytes: e.CARRIER_WEBHOOK_MAX_BYTES,
+    smtpUrl: e.SMTP_URL,
+    smtpFrom: e.SMTP_FROM,
+    smtpTimeoutMs: e.SMTP_TIMEOUT_MS,
+    smsUrl: e.SMS_URL,
+    smsApiKey: e.SMS_API_KEY,
+    smsFrom: e.SMS_FROM,
+    smsTimeoutMs: e.SMS_TIMEOUT_MS,
+    notifyOperatorEmails: e.NOTIFY_OPERATOR_EMAILS,
+    idempotencyKeyTtlHours: e.IDEMPOTENCY_KEY_TTL_HOURS,
+    demo: e.AGORA_DEMO,
+    piiKeys: piiKeysFrom(e.PII_KEYS, e.PII_KEY_ID, e.PII_INDEX_KEY),
+    loginAttemptsPerAccountAndAddress: e.LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS,
+    loginAttemptsPerAddress: e.LOGIN_ATTEMPTS_PER_ADDRESS,
+    writesPerMinutePerCaller: e.WRITES_PER_MINUTE_PER_CALLER,
+    writesPerMinutePerAddress: e.WRITES_PER_MINUTE_PER_ADDRESS,
+    searchesPerMinutePerCaller: e.SEARCHES_PER_MINUTE_PER_CALLER,
+    searchesPerMinutePerAddress: e.SEARCHES_PER_MINUTE_PER_ADDRESS,
+    signUpsPerHourPerAddress: e.SIGNUPS_PER_HOUR_PER_ADDRESS,
+    maxBatchCalls: e.MAX_BATCH_CALLS,
   };
 }
 
 /** PII_KEYS="id:base64,id2:base64" (32-byte keys), PII_KEY_ID (default: the last listed), PII_INDEX_KEY (32 bytes, base64). */
-function piiKeysFrom(env: Env): PiiKeys | null {
-  const listed = (env.PII_KEYS ?? "")
-    .split(",")
-    .map((entry) => entry.trim())
-    .filter(Boolean);
+function piiKeysFrom(listed: string[], keyId: string | undefined, indexKey: string | undefined): PiiKeys | null {
   if (listed.length === 0) {
-    if (env.PII_INDEX_KEY || env.PII_KEY_ID) throw new Error("PII_KEY_ID and PII_INDEX_KEY need PII_KEYS");
+    if (indexKey || keyId) throw new ConfigError("PII_KEY_ID and PII_INDEX_KEY need PII_KEYS");
     return null;
   }
   const keys: Record<string, string> = {};
   for (const entry of listed) {
     const colon = entry.indexOf(":");
-    if (colon <= 0) throw new Error(`PII_KEYS must be a comma-separated list of id:base64key, got "${entry.slice(0, 20)}…"`);
+    if (colon <= 0) throw new ConfigError(`PII_KEYS must be a comma-separated list of id:base64key, got "${entry.slice(0, 20)}…"`);
     keys[entry.slice(0, colon)] = entry.slice(colon + 1);
   }
-  if (!env.PII_INDEX_KEY) throw new Error("PII_INDEX_KEY must be set with PII_KEYS (32 random bytes, base64: openssl rand -base64 32)");
-  return { keys, currentKeyId: env.PII_KEY_ID || (Object.keys(keys).at(-1) as string), indexKey: env.PII_INDEX_KEY };
+  if (!indexKey) throw new ConfigError("PII_INDEX_KEY must be set with PII_KEYS (32 random bytes, base64: openssl rand -base64 32)");
+  return { keys, currentKeyId: keyId || (Object.keys(keys).at(-1) as string), indexKey };
 }
 
 /** The outside systems this configuration would serve from a built-in fake, by the variable that names the real one. */

@@ -3,6 +3,7 @@
  * REDIS_URL is set (in-process adapters otherwise), migrations, the first admin, the HTTP server.
  * Stops cleanly on SIGTERM/SIGINT: no new connections, in-flight requests drained, pollers stopped, pools closed.
  */
+import { checkLockOrderAtRuntime } from "../../db/index.ts";
 import { openAndMigrate, StartupError } from "../../db/startup.ts";
 import {
   createLogger,
@@ -11,6 +12,7 @@ import {
   createOutageLog,
   createRedisClient,
   createRedisInfra,
+  exposeErrorDetails,
   systemClock,
 } from "../../modules/kernel/index.ts";
 import { HttpDataPlatform } from "../../modules/outbox/index.ts";
@@ -21,15 +23,26 @@ import { startFakeDataPlatform } from "../fakes/data-platform.ts";
 import { startFakePaymentGateway } from "../fakes/payment-gateway.ts";
 import { mountWebPages } from "../web/serve.ts";
 import { createAgora } from "./compose.ts";
-import { loadConfig, startupRefusal } from "./config.ts";
+import { type AgoraConfig, builtInFakes, ConfigError, loadConfig, startupRefusal } from "./config.ts";
 
-const config = loadConfig();
+let config: AgoraConfig;
+try {
+  config = loadConfig();
+} catch (error) {
+  // A setting that cannot work: one message naming the variables, no stack.
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(`agora: ${error.message}`);
+  process.exit(1);
+}
 const refusal = startupRefusal(config);
 if (refusal) {
   console.error(`agora: ${refusal}`);
   process.exit(1);
 }
-const logger = createLogger(config.logLevel);
+// NODE_ENV is read in one place (config.ts); what depends on it is set from here.
+exposeErrorDetails(config.nodeEnv === "development");
+checkLockOrderAtRuntime(config.nodeEnv !== "production");
+const logger = createLogger(config.logLevel, { pretty: config.nodeEnv === "development" && process.stdout.isTTY === true });
 
 // A stray rejection is a bug to log, not a reason to take every customer's request down with it.
 process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
@@ -108,8 +121,19 @@ const webPages = await mountWebPages(agora.app, {
 
 const server = Bun.serve({ hostname: config.host, port: config.port, fetch: agora.app.fetch });
 agora.start();
+// The effective settings in one line: what a newcomer or an operator checks first.
+const fakes = builtInFakes(config);
 logger.info(
-  { url: `http://${server.hostname}:${server.port}`, database: database.kind, cache: infra.kind, nodeEnv: config.nodeEnv },
+  {
+    url: `http://${server.hostname}:${server.port}`,
+    nodeEnv: config.nodeEnv,
+    database: database.kind === "pglite" ? `pglite ${config.dataDir}` : `postgres (pool ${config.dbPoolSize})`,
+    cache: infra.kind,
+    builtInFakes: fakes.length ? fakes.map((name) => name.replace(/_URL$/, "").toLowerCase()) : "none",
+    outboxPoller: config.outboxPollerEnabled,
+    couponRedisAdmission: config.couponRedisAdmission && infra.kind === "redis",
+    admin: config.admin?.email ?? null,
+  },
   database.kind === "pglite" ? "Agora is up (embedded PGlite: for trying Agora; deploy on PostgreSQL)" : "Agora is up",
 );
 

@@ -33,4 +33,4 @@ export {
   wonSchema,
 } from "./schemas.ts";
 export type { ProcedureMeta, RequestContext, Role, Session } from "./trpc.ts";
-export { adminProcedure, authedProcedure, createCallerFactory, publicProcedure, router } from "./trpc.ts";
+export { adminProcedure, authedProcedure, createCallerFactory, exposeErrorDetails, publicProcedure, router } from "./trpc.ts";

@@ -1,16 +1,20 @@
 /** Structured logs (pino) and Prometheus metrics (prom-client), shared by every module. */
 import pino, { type Logger } from "pino";
+import pretty from "pino-pretty";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export type { Logger };
 
-export function createLogger(level = process.env.LOG_LEVEL ?? "info"): Logger {
-  return pino({
+/** JSON lines; `pretty`: readable lines for a developer's terminal (pino-pretty, in-process). */
+export function createLogger(level = "info", options: { pretty?: boolean } = {}): Logger {
+  const settings = {
     level,
     base: { service: "agora" },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: ["password", "*.password", "token", "*.token", "headers.authorization"],
-  });
+  };
+  if (!options.pretty) return pino(settings);
+  return pino(settings, pretty({ colorize: true, translateTime: "HH:MM:ss.l", ignore: "pid,hostname,service" }));
 }
 
 export interface Metrics {

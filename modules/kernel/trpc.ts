@@ -56,14 +56,20 @@ const guardedSuperjson = {
 };
 
 /** Stack traces are shown only to a developer's own server. */
-const exposeStacks = process.env.NODE_ENV === "development";
+let exposeStacks = false;
+
+/** Stack traces and inner error messages reach the client only on a developer's own server (the composition root decides, from NODE_ENV). */
+export function exposeErrorDetails(on: boolean): void {
+  exposeStacks = on;
+}
 
 const t = initTRPC
   .context<RequestContext>()
   .meta<ProcedureMeta>()
   .create({
     transformer: guardedSuperjson,
-    isDev: exposeStacks,
+    // Stacks are always computed; the formatter below passes them on only while exposeStacks is on.
+    isDev: true,
     errorFormatter({ shape, error }) {
       const domain = error instanceof DomainError ? error : null;
       const zodError = error.cause instanceof ZodError ? error.cause : null;

@@ -42,3 +42,32 @@ describe("startupRefusal", () => {
     expect(two.piiKeys?.currentKeyId).toBe("k2");
   });
 });
+
+describe("the environment schema", () => {
+  test("refuses impossible values in one message naming every variable", () => {
+    let message = "";
+    try {
+      loadConfig({ DB_POOL_SIZE: "0", OUTBOX_MAX_ATTEMPTS: "0", PORT: "abc", TRUST_PROXY: "yes", OUTBOX_BACKOFF_SECONDS: "300,-1" });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(
+      message
+        .split("\n")
+        .slice(1)
+        .map((line) => line.trim().split(" ")[0]),
+    ).toEqual(["PORT", "DB_POOL_SIZE", "TRUST_PROXY", "OUTBOX_BACKOFF_SECONDS", "OUTBOX_MAX_ATTEMPTS"]);
+    expect(message).toContain('DB_POOL_SIZE must be at least 1 (got "0")');
+  });
+
+  test("empty values count as unset; defaults and derived defaults apply", () => {
+    const config = loadConfig({ PORT: "", PAYMENT_GATEWAY_TIMEOUT_MS: "2000", CORS_ORIGINS: "https://a.example, https://b.example" });
+    expect([config.port, config.walletChargeLeaseMs, config.corsOrigins, config.outboxBackoffSeconds]).toEqual([
+      3000,
+      12_000,
+      ["https://a.example", "https://b.example"],
+      [300, 900],
+    ]);
+    expect(() => loadConfig({ ADMIN_EMAIL: "a@b.c" })).toThrow("ADMIN_PASSWORD must be set");
+  });
+});
