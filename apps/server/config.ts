@@ -190,7 +190,8 @@ export const envSchema = z.object({
   WRITES_PER_MINUTE_PER_ADDRESS: whole(1_200),
   SEARCHES_PER_MINUTE_PER_CALLER: whole(120),
   SEARCHES_PER_MINUTE_PER_ADDRESS: whole(1_200),
-  SIGNUPS_PER_HOUR_PER_ADDRESS: whole(20),
+  // Default: 20 in production, 1,000 elsewhere (a developer's machine signs many customers up from loopback: the seed, the examples).
+  SIGNUPS_PER_HOUR_PER_ADDRESS: wholeNumber(1, Number.MAX_SAFE_INTEGER).optional(),
   MAX_BATCH_CALLS: whole(50),
 });
 
@@ -274,7 +275,7 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     writesPerMinutePerAddress: e.WRITES_PER_MINUTE_PER_ADDRESS,
     searchesPerMinutePerCaller: e.SEARCHES_PER_MINUTE_PER_CALLER,
     searchesPerMinutePerAddress: e.SEARCHES_PER_MINUTE_PER_ADDRESS,
-    signUpsPerHourPerAddress: e.SIGNUPS_PER_HOUR_PER_ADDRESS,
+    signUpsPerHourPerAddress: e.SIGNUPS_PER_HOUR_PER_ADDRESS ?? (e.NODE_ENV === "production" ? 20 : 1_000),
     maxBatchCalls: e.MAX_BATCH_CALLS,
   };
 }

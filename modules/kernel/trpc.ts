@@ -124,7 +124,7 @@ const observed = t.middleware(async ({ ctx, path, type, next }) => {
 /** Counts the call against the limits that apply to it (mutations: writes; declared costs), before its input is read. */
 const limited = t.middleware(async ({ ctx, type, meta, next }) => {
   if (ctx.limits) {
-    const decision = await ctx.limits.consume({ type, cost: meta?.cost, userId: ctx.session?.userId ?? null, ip: ctx.ip });
+    const decision = await ctx.limits.consume({ type, cost: meta?.cost, userId: ctx.session?.userId ?? null, role: ctx.session?.role ?? null, ip: ctx.ip });
     if (!decision.allowed) throw new DomainError("RATE_LIMITED", { retryAfterSeconds: Math.max(1, Math.ceil(decision.retryAfterMs / 1000)) });
   }
   return next();

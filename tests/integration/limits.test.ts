@@ -148,3 +148,19 @@ describe("login", () => {
     expect(codes).toEqual([...Array(6).fill("INVALID_CREDENTIALS"), "RATE_LIMITED"]);
   });
 });
+
+describe("operators", () => {
+  test("an admin is not limited per caller: importing a catalog is many writes", async () => {
+    const { createCallLimits, createMemoryInfra, ManualClock } = await import("../../modules/kernel/index.ts");
+    const limits = createCallLimits(createMemoryInfra(new ManualClock(), "admin-limits:"), {
+      writesPerMinutePerCaller: 2,
+      writesPerMinutePerAddress: 1_000,
+      searchesPerMinutePerCaller: 2,
+      searchesPerMinutePerAddress: 1_000,
+      signUpsPerHourPerAddress: 2,
+    });
+    const call = (role: "customer" | "admin") => limits.consume({ type: "mutation", cost: undefined, userId: role === "admin" ? 1 : 2, role, ip: null });
+    expect((await Promise.all([call("admin"), call("admin"), call("admin")])).map((d) => d.allowed)).toEqual([true, true, true]);
+    expect((await Promise.all([call("customer"), call("customer"), call("customer")])).map((d) => d.allowed)).toEqual([true, true, false]);
+  });
+});
