@@ -5,7 +5,7 @@ import { Link, useParams } from "wouter";
 import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { dateOnly, dateTime, useLang, useT, won } from "../shared/i18n.ts";
-import { Empty, formValues, Loading, QueryView, StatusBadge } from "../shared/ui.tsx";
+import { Empty, formValues, Loading, LoadMore, QueryView, StatusBadge } from "../shared/ui.tsx";
 
 export function CustomersPage() {
   const t = useT();
@@ -82,11 +82,7 @@ export function CustomersPage() {
           </table>
         </div>
       )}
-      {list.hasNextPage ? (
-        <button type="button" className="secondary" onClick={() => list.fetchNextPage()}>
-          {t("더 보기", "Load more")}
-        </button>
-      ) : null}
+      <LoadMore pages={list} />
     </div>
   );
 }

@@ -4,7 +4,7 @@ import { useState } from "react";
 import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
-import { Empty, formValues, Loading, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
+import { Empty, formValues, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
 function localInput(date: Date): string {
   const shifted = new Date(date.getTime() - date.getTimezoneOffset() * 60_000);
@@ -214,11 +214,7 @@ export function OutboxPage() {
           </table>
         </div>
       )}
-      {list.hasNextPage ? (
-        <button type="button" className="secondary" onClick={() => list.fetchNextPage()}>
-          {t("더 보기", "Load more")}
-        </button>
-      ) : null}
+      <LoadMore pages={list} />
     </div>
   );
 }
@@ -282,11 +278,7 @@ export function NotificationsPage() {
           </table>
         </div>
       )}
-      {list.hasNextPage ? (
-        <button type="button" className="secondary" onClick={() => list.fetchNextPage()}>
-          {t("더 보기", "Load more")}
-        </button>
-      ) : null}
+      <LoadMore pages={list} />
     </div>
   );
 }

@@ -5,7 +5,7 @@ import { Link, useLocation, useParams } from "wouter";
 import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
-import { Empty, formValues, Loading, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
+import { Empty, formValues, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
 type ProductStatus = "active" | "hidden";
 
@@ -160,11 +160,7 @@ export function ProductsPage() {
           </table>
         </div>
       )}
-      {list.hasNextPage ? (
-        <button type="button" className="secondary" onClick={() => list.fetchNextPage()}>
-          {t("더 보기", "Load more")}
-        </button>
-      ) : null}
+      <LoadMore pages={list} />
     </div>
   );
 }

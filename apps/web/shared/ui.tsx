@@ -35,6 +35,17 @@ export function QueryView<T>({
   return <>{children(query.data)}</>;
 }
 
+/** The "load more" button under a paged list; nothing once the last page is in. */
+export function LoadMore({ pages }: { pages: { hasNextPage: boolean; isFetchingNextPage: boolean; fetchNextPage: () => unknown } }) {
+  const t = useT();
+  if (!pages.hasNextPage) return null;
+  return (
+    <button type="button" className="secondary" onClick={() => pages.fetchNextPage()} disabled={pages.isFetchingNextPage}>
+      {t("더 보기", "Load more")}
+    </button>
+  );
+}
+
 export function StatusBadge({ status }: { status: string }) {
   const lang = useLang();
   return <span className={`badge ${statusTone(status)}`}>{statusName(status, lang)}</span>;

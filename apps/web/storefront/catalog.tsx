@@ -6,7 +6,7 @@ import { api, type Out } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { num, useT, won } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
-import { Empty, Loading, QueryView, Success } from "../shared/ui.tsx";
+import { Empty, Loading, LoadMore, QueryView, Success } from "../shared/ui.tsx";
 
 type Product = Out<typeof api.catalog.get.query>;
 
@@ -184,9 +184,7 @@ export function CatalogPage() {
           </div>
           {products.hasNextPage ? (
             <p style={{ textAlign: "center" }}>
-              <button type="button" className="secondary" onClick={() => products.fetchNextPage()} disabled={products.isFetchingNextPage}>
-                {t("더 보기", "Load more")}
-              </button>
+              <LoadMore pages={products} />
             </p>
           ) : null}
         </>

@@ -4,7 +4,7 @@ import { Link, useParams } from "wouter";
 import { api, domainCodeOf } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { dateTime, statusName, useLang, useT, won } from "../shared/i18n.ts";
-import { Empty, Loading, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
+import { Empty, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
 export function OrdersPage() {
   const t = useT();
@@ -53,11 +53,7 @@ export function OrdersPage() {
           </table>
         </div>
       )}
-      {orders.hasNextPage ? (
-        <button type="button" className="secondary" onClick={() => orders.fetchNextPage()}>
-          {t("더 보기", "Load more")}
-        </button>
-      ) : null}
+      <LoadMore pages={orders} />
     </div>
   );
 }

@@ -6,7 +6,7 @@ import { api, newIdempotencyKey } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { dateTime, useLang, useT, won } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
-import { Empty, Loading, Success } from "../shared/ui.tsx";
+import { Empty, Loading, LoadMore, Success } from "../shared/ui.tsx";
 
 export function WalletPage() {
   const t = useT();
@@ -120,11 +120,7 @@ export function WalletPage() {
           </table>
         </div>
       )}
-      {history.hasNextPage ? (
-        <button type="button" className="secondary" onClick={() => history.fetchNextPage()}>
-          {t("더 보기", "Load more")}
-        </button>
-      ) : null}
+      <LoadMore pages={history} />
     </div>
   );
 }
