@@ -39,6 +39,7 @@ export const domainErrorCatalog = {
   CHARGE_AMOUNT_OUT_OF_RANGE: { trpc: "BAD_REQUEST", message: "The charge amount is out of range" },
   BALANCE_LIMIT_EXCEEDED: { trpc: "BAD_REQUEST", message: "The balance would exceed its limit" },
   INSUFFICIENT_BALANCE: { trpc: "BAD_REQUEST", message: "Not enough balance", ref: "PAY001" },
+  PAYMENT_SPLIT_INVALID: { trpc: "BAD_REQUEST", message: "The wallet part of a split payment is more than the order's total" },
   // cart
   CART_ITEM_NOT_FOUND: { trpc: "NOT_FOUND", message: "The product is not in your cart" },
   CART_FULL: { trpc: "BAD_REQUEST", message: "Your cart has too many lines" },
