@@ -342,7 +342,7 @@ export function createOrdersService(deps: OrdersDeps) {
             aggregateType: "order",
             aggregateId: orderId,
             type: "order.cancelled",
-            payload: { orderId, userId: order.user_id, refundedAmount, couponRestored, reason: cancelReason, cancelledAt: now.toISOString() },
+            payload: { orderId, userId: order.user_id, refundedAmount, refunded, couponRestored, reason: cancelReason, cancelledAt: now.toISOString() },
           },
         ]);
         const result: CancelledOrder = { orderId, status: "cancelled", refundedAmount, refunded, couponRestored, cancelledAt: now };
@@ -380,7 +380,15 @@ export function createOrdersService(deps: OrdersDeps) {
             aggregateType: "order",
             aggregateId: orderId,
             type: "order.refunded",
-            payload: { orderId, userId: order.user_id, refundedAmount: order.final_amount, restocked: restock, reason, refundedAt: now.toISOString() },
+            payload: {
+              orderId,
+              userId: order.user_id,
+              refundedAmount: back.refundedAmount,
+              refunded: back.refunded,
+              restocked: restock,
+              reason,
+              refundedAt: now.toISOString(),
+            },
           },
         ]);
         const result: RefundedOrder = {

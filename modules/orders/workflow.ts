@@ -186,8 +186,8 @@ function shortLines(lines: StockLine[], products: Map<number, Product>): Insuffi
     }));
 }
 
-export function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "lines" | "totals">, paidAt: Date) {
-  const { userId, totals, lines } = draft;
+export function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "lines" | "totals" | "payment">, paidAt: Date) {
+  const { userId, totals, lines, payment } = draft;
   return {
     aggregateType: "order",
     aggregateId: orderId,
@@ -200,6 +200,10 @@ export function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "l
       finalAmount: totals.finalAmount,
       paidAt: paidAt.toISOString(),
       items: lines.map((l) => ({ productId: l.productId, productName: l.productName, unitPrice: l.unitPrice, quantity: l.quantity })),
+      payments: [
+        ...(payment.card > 0 ? [{ method: "card", amount: payment.card }] : []),
+        ...(payment.wallet > 0 || payment.card === 0 ? [{ method: "wallet", amount: payment.wallet }] : []),
+      ],
     },
   };
 }
