@@ -196,7 +196,7 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
       <fieldset className="row" data-testid="payment-method">
         <legend>{t("결제 수단", "Payment method")}</legend>
         {(["wallet", "card", "split"] as const).map((m) => (
-          <label key={m} className="row">
+          <label key={m} className="inline">
             <input type="radio" name="payment-method" value={m} checked={method === m} onChange={() => setMethod(m)} />
             {methodName[m]}
           </label>
