@@ -3,7 +3,7 @@ import { defineErrors, refusal } from "../kernel/index.ts";
 import type { InsufficientItem } from "./schema.ts";
 
 export const catalogErrors = defineErrors({
-  PRODUCT_NOT_FOUND: refusal<{ productId: number | undefined; productIds?: number[] }>({ kind: "not_found", message: "No such product", ref: "P001" }),
+  PRODUCT_NOT_FOUND: refusal<{ productId: number; productIds?: number[] }>({ kind: "not_found", message: "No such product", ref: "P001" }),
   INSUFFICIENT_STOCK: refusal<{ insufficientItems: InsufficientItem[]; availableStock?: number }>({
     kind: "invalid",
     message: "Not enough stock",

@@ -247,7 +247,8 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales, cip
         requested.map((l) => l.productId),
       );
       const missing = requested.filter((l) => !products.has(l.productId)).map((l) => l.productId);
-      if (missing.length) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId: missing[0], productIds: missing });
+      const [firstMissing] = missing;
+      if (firstMissing !== undefined) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId: firstMissing, productIds: missing });
       const short = shortLines(requested, products);
       if (short.length) throw catalogErrors.INSUFFICIENT_STOCK.create({ insufficientItems: short });
 
