@@ -21,11 +21,12 @@
  */
 import type { Db, Tx } from "../../db/index.ts";
 import type { CartService } from "../cart/index.ts";
+import { cartErrors } from "../cart/index.ts";
 import type { CatalogService, InsufficientItem, Product, StockLine } from "../catalog/index.ts";
-import { normalizeLines } from "../catalog/index.ts";
+import { catalogErrors, normalizeLines } from "../catalog/index.ts";
 import type { CouponService, OrderTotals } from "../coupons/index.ts";
 import { orderTotals } from "../coupons/index.ts";
-import { createPiiCipher, DomainError, developmentPiiKeys, type PiiCipher } from "../kernel/index.ts";
+import { createPiiCipher, developmentPiiKeys, type PiiCipher } from "../kernel/index.ts";
 import { enqueueEvents } from "../outbox/index.ts";
 import type { SalesService } from "../sales/index.ts";
 import { isPaid } from "./lifecycle.ts";
@@ -240,15 +241,16 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales, cip
     async price(executor: Db | Tx, userId: number, input: Omit<PlaceOrderInput, "idempotencyKey">): Promise<OrderDraft> {
       const fromCart = input.items === undefined;
       const requested = normalizeLines(input.items ?? (await cart.linesFor(executor, userId)));
-      if (requested.length === 0) throw new DomainError("CART_EMPTY");
+      if (requested.length === 0) throw cartErrors.CART_EMPTY.create();
       const products = await catalog.productsForSale(
         executor,
         requested.map((l) => l.productId),
       );
       const missing = requested.filter((l) => !products.has(l.productId)).map((l) => l.productId);
-      if (missing.length) throw new DomainError("PRODUCT_NOT_FOUND", { productId: missing[0], productIds: missing });
+      const [firstMissing] = missing;
+      if (firstMissing !== undefined) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId: firstMissing, productIds: missing });
       const short = shortLines(requested, products);
-      if (short.length) throw new DomainError("INSUFFICIENT_STOCK", { insufficientItems: short });
+      if (short.length) throw catalogErrors.INSUFFICIENT_STOCK.create({ insufficientItems: short });
 
       const lines = requested.map((l) => {
         const product = products.get(l.productId) as Product;
