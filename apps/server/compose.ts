@@ -140,7 +140,16 @@ export function createAgora(deps: AgoraDeps): Agora {
       },
       logger,
     );
-  const notifications = createNotificationService({ db, clock, logger, identity, catalog, sender, operators: { emails: config.notifyOperatorEmails } });
+  const notifications = createNotificationService({
+    db,
+    clock,
+    logger,
+    identity,
+    catalog,
+    sender,
+    cipher,
+    operators: { emails: config.notifyOperatorEmails },
+  });
   const reports = createReportsService({ clock, orders, catalog, wallet, sales });
   const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders, shipping, notifications, reports };
   const outboxPoller = createOutboxPoller({
