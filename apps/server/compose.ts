@@ -163,7 +163,8 @@ export function createAgora(deps: AgoraDeps): Agora {
       notifications: notifications.handleOutboxEvent,
     },
     onDead: (event, error) => notifications.alertOperators(deadEventAlert(event, error)),
-    listen: database.listen,
+    // DATABASE_LISTEN_URL=off: no LISTEN, the poller looks every interval.
+    listen: config.databaseListenUrl === null ? undefined : database.listen,
     config: {
       pollIntervalMs: config.outboxPollIntervalMs,
       batchSize: config.outboxBatchSize,

@@ -50,6 +50,7 @@ process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unha
 const opened = await openAndMigrate(
   {
     url: config.databaseUrl,
+    listenUrl: config.databaseListenUrl ?? undefined,
     dataDir: config.dataDir,
     poolSize: config.dbPoolSize,
     connectTimeoutMs: config.dbConnectTimeoutMs,
