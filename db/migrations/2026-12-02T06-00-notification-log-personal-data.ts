@@ -15,9 +15,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     CREATE UNIQUE INDEX notification_messages_source_idx
       ON notification_messages (source_event_id, channel, recipient_index, template) WHERE source_event_id IS NOT NULL`.execute(db);
+  // What the start-up pass looks for: empty once sealed, so every later start finds nothing at once.
+  await sql`CREATE INDEX notification_messages_unsealed_idx ON notification_messages (id) WHERE recipient_index IS NULL`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`DROP INDEX notification_messages_unsealed_idx`.execute(db);
   await sql`DROP INDEX notification_messages_source_idx`.execute(db);
   await sql`ALTER TABLE notification_messages DROP COLUMN recipient_index`.execute(db);
   // Sealed recipients are all distinct texts: the old key only holds again once they are opened (no SQL can).
