@@ -90,6 +90,16 @@ module.exports = {
       to: { path: "^apps/server/index\\.ts$", dependencyTypesNot: ["type-only"] },
     },
     {
+      // (g) domain code knows nothing of the transport: services throw DomainError and the edge maps
+      // it (modules/kernel/trpc-errors.ts). Under modules/, only the kernel's tRPC adapter speaks tRPC;
+      // routers build on its procedures.
+      name: "transport-only-in-kernel-adapter",
+      severity: "error",
+      comment: "under modules/, only modules/kernel/trpc.ts and trpc-errors.ts may import @trpc/server",
+      from: { path: "^modules/", pathNot: "^modules/kernel/trpc(-errors)?\\.ts$" },
+      to: { path: "(^|/)node_modules/@trpc/server/" },
+    },
+    {
       // Without this a mistyped or unresolved path would silently escape every rule above.
       name: "not-to-unresolvable",
       severity: "error",

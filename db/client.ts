@@ -57,6 +57,11 @@ export interface ConnectionEvents {
 export interface DatabaseOptions {
   /** postgres://… ; when absent an embedded PGlite is used. */
   url?: string;
+  /**
+   * Where `listen` connects (default: `url`). Behind PgBouncer in transaction mode `url` cannot carry
+   * LISTEN (the session that listens is handed to others between statements): give a direct URL.
+   */
+  listenUrl?: string;
   /** PGlite data folder (default ./data). */
   dataDir?: string;
   poolSize?: number;
@@ -104,7 +109,9 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       kind: "postgres",
       poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       async listen(channel, onNotify) {
-        const stop = await listenOnOwnConnection(options.url as string, channel, onNotify);
+        // The test notification goes through the pool, the way the outbox trigger's notifications travel.
+        const notify = async (payload: string) => void (await pool.query("SELECT pg_notify($1, $2)", [channel, payload]));
+        const stop = await listenOnOwnConnection(options.listenUrl ?? (options.url as string), channel, onNotify, notify);
         const unsubscribe = async () => {
           listeners.delete(unsubscribe);
           await stop();
@@ -142,12 +149,25 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   };
 }
 
+/** How long the LISTEN connection waits for its own test notification before it calls LISTEN broken. */
+const LISTEN_PROBE_MS = 2_000;
+
 /**
  * A pg client of its own for LISTEN (a pooled connection would be handed to queries and lose it).
  * A dropped connection is opened again after a second; `onNotify` then runs once, as events may
  * have arrived while nobody listened.
+ *
+ * After LISTEN a test notification is sent through the pool (`notify`) and awaited: through PgBouncer
+ * in transaction mode LISTEN "succeeds" on a server connection the listener no longer holds between
+ * statements, and notifications sent from other connections never reach it. That fails here,
+ * loudly, instead of leaving a poller waiting in vain.
  */
-async function listenOnOwnConnection(url: string, channel: string, onNotify: (payload?: string) => void): Promise<() => Promise<void>> {
+async function listenOnOwnConnection(
+  url: string,
+  channel: string,
+  onNotify: (payload?: string) => void,
+  notify: (payload: string) => Promise<void>,
+): Promise<() => Promise<void>> {
   let stopped = false;
   let client: pg.Client | null = null;
   let retry: ReturnType<typeof setTimeout> | null = null;
@@ -160,8 +180,15 @@ async function listenOnOwnConnection(url: string, channel: string, onNotify: (pa
   };
   const connect = async (): Promise<void> => {
     const next = new pg.Client({ connectionString: url, application_name: "agora-listen" });
+    const probe = `agora-listen-probe-${crypto.randomUUID()}`;
+    let probed: () => void = () => {};
+    const probeArrived = new Promise<void>((resolve) => {
+      probed = resolve;
+    });
     next.on("notification", (message) => {
-      if (message.channel === channel) onNotify(message.payload);
+      if (message.channel !== channel) return;
+      if (message.payload === probe) probed();
+      else onNotify(message.payload);
     });
     const lost = () => {
       if (client !== next) return;
@@ -174,6 +201,20 @@ async function listenOnOwnConnection(url: string, channel: string, onNotify: (pa
     try {
       await next.connect();
       await next.query(`LISTEN ${next.escapeIdentifier(channel)}`);
+      await notify(probe);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const heard = await Promise.race([
+        probeArrived.then(() => true),
+        new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), LISTEN_PROBE_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!heard) {
+        throw new Error(
+          `LISTEN ${channel}: a test notification did not come back within ${LISTEN_PROBE_MS} ms. A pooler in transaction mode (PgBouncer) cannot carry LISTEN: set DATABASE_LISTEN_URL to a direct PostgreSQL URL, or to "off" to poll`,
+        );
+      }
     } catch (error) {
       void next.end().catch(() => {});
       throw error;

@@ -340,7 +340,10 @@ export interface OutboxWaitingPollersTable {
 export interface NotificationMessagesTable {
   id: Generated<number>;
   channel: "email" | "sms";
+  /** Sealed (kernel/pii.ts), like subject and body; rows logged before encryption hold plaintext until sealed at start. */
   recipient: string;
+  /** Keyed blind index of the recipient: part of the de-duplication key. Null only on rows not yet sealed. */
+  recipient_index: string | null;
   template: string;
   subject: string;
   body: string;

@@ -154,7 +154,16 @@ export function createAgora(deps: AgoraDeps): Agora {
       },
       logger,
     );
-  const notifications = createNotificationService({ db, clock, logger, identity, catalog, sender, operators: { emails: config.notifyOperatorEmails } });
+  const notifications = createNotificationService({
+    db,
+    clock,
+    logger,
+    identity,
+    catalog,
+    sender,
+    cipher,
+    operators: { emails: config.notifyOperatorEmails },
+  });
   const reports = createReportsService({ clock, orders, catalog, wallet, sales });
   const services: Services = { identity, catalog, cart, coupons, wallet, cardPayments, sales, orders, shipping, notifications, reports };
   const outboxPoller = createOutboxPoller({
@@ -168,7 +177,8 @@ export function createAgora(deps: AgoraDeps): Agora {
       notifications: notifications.handleOutboxEvent,
     },
     onDead: (event, error) => notifications.alertOperators(deadEventAlert(event, error)),
-    listen: database.listen,
+    // DATABASE_LISTEN_URL=off: no LISTEN, the poller looks every interval.
+    listen: config.databaseListenUrl === null ? undefined : database.listen,
     config: {
       pollIntervalMs: config.outboxPollIntervalMs,
       batchSize: config.outboxBatchSize,

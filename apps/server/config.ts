@@ -7,6 +7,12 @@ export interface AgoraConfig {
   host: string;
   port: number;
   databaseUrl: string | undefined;
+  /**
+   * Where the outbox poller LISTENs for new events: undefined → DATABASE_URL; a URL → that one (a
+   * direct connection when DATABASE_URL goes through PgBouncer in transaction mode, which cannot
+   * carry LISTEN); null ("off") → no LISTEN, the poller looks every OUTBOX_POLL_INTERVAL_MS.
+   */
+  databaseListenUrl: string | null | undefined;
   dataDir: string;
   dbPoolSize: number;
   /** How long a request waits for a database connection (pool queue included) before SERVICE_UNAVAILABLE. */
@@ -121,6 +127,11 @@ export const envSchema = z.object({
   HOST: text.default("127.0.0.1"),
   PORT: whole(3000, 0, 65_535),
   DATABASE_URL: text.optional(),
+  DATABASE_LISTEN_URL: z
+    .string()
+    .trim()
+    .refine((value) => value === "off" || /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL or "off"')
+    .optional(),
   DATA_DIR: text.default("./data"),
   DB_POOL_SIZE: whole(20, 1, 1_000),
   DB_CONNECT_TIMEOUT_MS: whole(15_000),
@@ -217,6 +228,7 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     host: e.HOST,
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
+    databaseListenUrl: e.DATABASE_LISTEN_URL === "off" ? null : e.DATABASE_LISTEN_URL,
     dataDir: e.DATA_DIR,
     dbPoolSize: e.DB_POOL_SIZE,
     dbConnectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,

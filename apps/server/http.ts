@@ -8,7 +8,16 @@ import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { sql } from "kysely";
 import { type DatabaseHandle, isConnectionError } from "../../db/index.ts";
-import { type CallLimits, DomainError, type Infra, isDomainError, type Logger, type Metrics, type RequestContext } from "../../modules/kernel/index.ts";
+import {
+  type CallLimits,
+  domainErrorOf,
+  type Infra,
+  kernelErrors,
+  type Logger,
+  type Metrics,
+  type RequestContext,
+  toTrpcError,
+} from "../../modules/kernel/index.ts";
 import { createCarrierWebhookRoute } from "../../modules/shipping/index.ts";
 import { mountSessionRoutes, sessionCookieToken } from "../web/server/session.ts";
 import type { Services } from "./compose.ts";
@@ -105,7 +114,8 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
     const token = bearerToken(authorization) ?? cookieToken ?? null;
     if (!token) return null;
     return services.identity.resolveSession(token).catch((error: unknown) => {
-      if (isConnectionError(error)) throw new DomainError("SERVICE_UNAVAILABLE", { dependency: "database", retryable: true });
+      // Thrown while the context is made, before any procedure: answer as the procedures would (503).
+      if (isConnectionError(error)) throw toTrpcError(kernelErrors.SERVICE_UNAVAILABLE.create({ dependency: "database", retryable: true }));
       throw error;
     });
   };
@@ -141,7 +151,10 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
       },
       // A rate-limited call says when to come back, as HTTP says it: the longest wait of the batch.
       responseMeta: ({ errors }) => {
-        const waits = errors.flatMap((error) => (isDomainError(error, "RATE_LIMITED") ? [Number(error.details.retryAfterSeconds) || 1] : []));
+        const waits = errors.flatMap((error) => {
+          const domain = domainErrorOf(error);
+          return kernelErrors.RATE_LIMITED.is(domain) ? [Number(domain.details.retryAfterSeconds) || 1] : [];
+        });
         return waits.length > 0 ? { headers: new Headers({ "Retry-After": String(Math.max(...waits)) }) } : {};
       },
       onError: ({ error, path }) => {

@@ -51,6 +51,7 @@ process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unha
 const opened = await openAndMigrate(
   {
     url: config.databaseUrl,
+    listenUrl: config.databaseListenUrl ?? undefined,
     dataDir: config.dataDir,
     poolSize: config.dbPoolSize,
     connectTimeoutMs: config.dbConnectTimeoutMs,
@@ -123,6 +124,10 @@ const agora = createAgora({
 // Rows written before encryption, or under a retired key, are sealed before the first request.
 const resealed = await agora.services.identity.resealPersonalData();
 if (resealed) logger.info({ rows: resealed }, "personal data sealed under the current key");
+// Messages logged before the log was sealed: sealed and indexed before the outbox poller starts, as
+// until then they are outside the de-duplication key. Old-key rows wait for `bun run pii:reencrypt`.
+const sealedMessages = await agora.services.notifications.resealPersonalData({ plaintextOnly: true });
+if (sealedMessages) logger.info({ rows: sealedMessages }, "notification log: messages from before encryption sealed");
 
 if (config.admin) {
   const admin = await agora.services.identity.ensureAdmin({ email: config.admin.email, password: config.admin.password, name: config.admin.name });

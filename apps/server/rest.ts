@@ -11,7 +11,7 @@
 import { TRPCError } from "@trpc/server";
 import type { Context, Hono } from "hono";
 import { ZodError, z } from "zod";
-import { createCallerFactory, DomainError, type Logger, type RequestContext, type Session } from "../../modules/kernel/index.ts";
+import { createCallerFactory, domainErrorOf, httpStatusOfKind, type Logger, type RequestContext, type Session } from "../../modules/kernel/index.ts";
 import type { AppRouter } from "./router.ts";
 
 export interface RestRoute {
@@ -140,10 +140,12 @@ export function mountRestRoutes(
       return c.json(await call(), status as 200);
     } catch (error) {
       if (error instanceof BadBody) return c.json({ error: "VALIDATION_FAILED", message: error.message }, 400);
-      if (error instanceof DomainError) {
+      // The same mapping as the tRPC answers: the refusal's kind decides the status.
+      const domain = domainErrorOf(error);
+      if (domain) {
         return c.json(
-          { error: error.domainCode, message: error.message, ...(error.ref ? { code: error.ref } : {}), ...error.details },
-          (httpStatusOf[error.code] ?? 500) as 400,
+          { error: domain.domainCode, message: domain.message, ...(domain.ref ? { code: domain.ref } : {}), ...domain.details },
+          httpStatusOfKind(domain.kind) as 400,
         );
       }
       if (error instanceof TRPCError && error.cause instanceof ZodError) {

@@ -14,6 +14,7 @@ import * as identityPersonalData from "./2026-12-02T00-01-identity-personal-data
 import * as salesPending from "./2026-12-02T00-10-sales-pending.ts";
 import * as outboxDelivery from "./2026-12-02T00-20-outbox-delivery.ts";
 import * as couponSlots from "./2026-12-02T05-00-coupon-slots-admission-epoch.ts";
+import * as notificationLogPersonalData from "./2026-12-02T06-00-notification-log-personal-data.ts";
 import * as cardPaymentsRefunds from "./2026-12-02T09-00-card-payments-refunds.ts";
 
 export const migrations: Record<string, Migration> = {
@@ -28,5 +29,6 @@ export const migrations: Record<string, Migration> = {
   "2026-12-02T00-10-sales-pending": salesPending,
   "2026-12-02T00-20-outbox-delivery": outboxDelivery,
   "2026-12-02T05-00-coupon-slots-admission-epoch": couponSlots,
+  "2026-12-02T06-00-notification-log-personal-data": notificationLogPersonalData,
   "2026-12-02T09-00-card-payments-refunds": cardPaymentsRefunds,
 };

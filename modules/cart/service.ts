@@ -1,8 +1,9 @@
 import type { Db, Tx } from "../../db/index.ts";
 import { inTransaction, pgErrorCode } from "../../db/index.ts";
 import type { CatalogService, StockLine } from "../catalog/index.ts";
+import { catalogErrors } from "../catalog/index.ts";
 import type { Clock } from "../kernel/index.ts";
-import { DomainError } from "../kernel/index.ts";
+import { cartErrors } from "./errors.ts";
 import { cartRepository } from "./repository.ts";
 import { type Cart, MAX_CART_LINES, MAX_LINE_QUANTITY } from "./schema.ts";
 
@@ -18,10 +19,10 @@ export function createCartService({ db, clock, catalog }: CartDeps) {
   /** The product must be on sale and its stock (share-locked until commit) must cover `quantity`. */
   async function requireStock(trx: Tx, productId: number, quantity: number): Promise<void> {
     const products = await catalog.productsForSale(trx, [productId]);
-    if (!products.has(productId)) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+    if (!products.has(productId)) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId });
     const short = await catalog.checkStock(trx, [{ productId, quantity }]);
     const item = short[0];
-    if (item) throw new DomainError("INSUFFICIENT_STOCK", { insufficientItems: short, availableStock: item.availableStock });
+    if (item) throw catalogErrors.INSUFFICIENT_STOCK.create({ insufficientItems: short, availableStock: item.availableStock });
   }
 
   async function view(userId: number): Promise<Cart> {
@@ -66,14 +67,14 @@ export function createCartService({ db, clock, catalog }: CartDeps) {
         await requireStock(trx, productId, quantity);
         await cartRepository.lockCart(trx, userId);
         const existing = await cartRepository.find(trx, userId, productId);
-        if (!existing && (await cartRepository.countLines(trx, userId)) >= MAX_CART_LINES) throw new DomainError("CART_FULL", { maxLines: MAX_CART_LINES });
+        if (!existing && (await cartRepository.countLines(trx, userId)) >= MAX_CART_LINES) throw cartErrors.CART_FULL.create({ maxLines: MAX_CART_LINES });
         const total = (existing?.quantity ?? 0) + quantity;
-        if (total > MAX_LINE_QUANTITY) throw new DomainError("CART_LINE_LIMIT", { productId, maxQuantity: MAX_LINE_QUANTITY });
+        if (total > MAX_LINE_QUANTITY) throw cartErrors.CART_LINE_LIMIT.create({ productId, maxQuantity: MAX_LINE_QUANTITY });
         if (existing) await requireStock(trx, productId, total); // the same stock row, already share-locked
         try {
           await cartRepository.addTo(trx, userId, productId, quantity, clock.now());
         } catch (error) {
-          if (pgErrorCode(error) === "23503") throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+          if (pgErrorCode(error) === "23503") throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId });
           throw error;
         }
       });
@@ -82,7 +83,7 @@ export function createCartService({ db, clock, catalog }: CartDeps) {
 
     async setQuantity(userId: number, productId: number, quantity: number): Promise<Cart> {
       await inTransaction(db, async (trx) => {
-        if (!(await cartRepository.find(trx, userId, productId))) throw new DomainError("CART_ITEM_NOT_FOUND", { productId });
+        if (!(await cartRepository.find(trx, userId, productId))) throw cartErrors.CART_ITEM_NOT_FOUND.create({ productId });
         await requireStock(trx, productId, quantity);
         await cartRepository.setQuantity(trx, userId, productId, quantity, clock.now());
       });
@@ -90,7 +91,7 @@ export function createCartService({ db, clock, catalog }: CartDeps) {
     },
 
     async remove(userId: number, productId: number): Promise<Cart> {
-      if ((await cartRepository.remove(db, userId, [productId])) === 0) throw new DomainError("CART_ITEM_NOT_FOUND", { productId });
+      if ((await cartRepository.remove(db, userId, [productId])) === 0) throw cartErrors.CART_ITEM_NOT_FOUND.create({ productId });
       return view(userId);
     },
 

@@ -2,8 +2,9 @@ import { z } from "zod";
 import type { Db, StockMovementKind, Tx } from "../../db/index.ts";
 import { inTransaction, pgErrorCode } from "../../db/index.ts";
 import type { Clock, Page } from "../kernel/index.ts";
-import { DomainError, decodeCursor, encodeCursor } from "../kernel/index.ts";
+import { decodeCursor, encodeCursor } from "../kernel/index.ts";
 import { enqueueEvents, type OutboxEvent } from "../outbox/index.ts";
+import { catalogErrors } from "./errors.ts";
 import { inventoryRepository, type ProductRow, productRepository, type SortCursor, type StockChange } from "./repository.ts";
 import type { BrowseFilter, CreateProductInput, InsufficientItem, Product, StockLevel, StockLine } from "./schema.ts";
 
@@ -122,7 +123,7 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
 
   async function stockLevel(executor: Db | Tx, productId: number): Promise<StockLevel> {
     const stock = await inventoryRepository.findStock(executor, productId);
-    if (!stock) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+    if (!stock) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId });
     return { productId, stock: stock.quantity, inStock: stock.quantity > 0, lowStockThreshold: stock.low_stock_threshold, updatedAt: stock.updated_at };
   }
 
@@ -131,8 +132,8 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
       const { refused } = await applyStockChanges(trx, [{ productId, change }], meta);
       if (refused.length > 0) {
         const exists = await inventoryRepository.findStock(trx, productId);
-        if (!exists) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
-        throw new DomainError("INVALID_STOCK_CHANGE", { productId, change, availableStock: exists.quantity });
+        if (!exists) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId });
+        throw catalogErrors.INVALID_STOCK_CHANGE.create({ productId, change, availableStock: exists.quantity });
       }
       return stockLevel(trx, productId);
     });
@@ -140,7 +141,7 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
 
   async function getVisible(productId: number, audience: Audience): Promise<Product> {
     const row = await productRepository.findById(db, productId);
-    if (!row || (audience === "public" && row.status !== "active") || row.status === "deleted") throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+    if (!row || (audience === "public" && row.status !== "active") || row.status === "deleted") throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId });
     return toProduct(row);
   }
 
@@ -182,12 +183,12 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
     },
 
     async update(productId: number, patch: { name?: string; category?: string; price?: number; description?: string }): Promise<Product> {
-      if (!(await productRepository.update(db, productId, patch, clock.now()))) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+      if (!(await productRepository.update(db, productId, patch, clock.now()))) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId });
       return getVisible(productId, "admin");
     },
 
     async setStatus(productId: number, status: "active" | "hidden" | "deleted"): Promise<void> {
-      if (!(await productRepository.update(db, productId, { status }, clock.now()))) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+      if (!(await productRepository.update(db, productId, { status }, clock.now()))) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId });
     },
 
     inbound: (productId: number, quantity: number, reason: string | undefined, actorId: number) =>
@@ -198,7 +199,7 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
       adminStockChange(productId, change, { kind: "adjustment", reason, actorId }),
 
     async setLowStockThreshold(productId: number, threshold: number): Promise<StockLevel> {
-      if (!(await inventoryRepository.setThreshold(db, productId, threshold, clock.now()))) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
+      if (!(await inventoryRepository.setThreshold(db, productId, threshold, clock.now()))) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId });
       return stockLevel(db, productId);
     },
 
@@ -256,13 +257,13 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
       await getVisible(productId, "public");
       return inTransaction(db, async (trx) => {
         const [stock] = await inventoryRepository.lockShared(trx, [productId]);
-        if (!stock) throw new DomainError("PRODUCT_NOT_FOUND", { productId });
-        if (stock.quantity > 0) throw new DomainError("PRODUCT_IN_STOCK", { productId, stock: stock.quantity });
+        if (!stock) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId });
+        if (stock.quantity > 0) throw catalogErrors.PRODUCT_IN_STOCK.create({ productId, stock: stock.quantity });
         try {
           const signupId = await inventoryRepository.insertRestockSignup(trx, { productId, userId, channel, at: clock.now() });
           return { signupId, productId, channel };
         } catch (error) {
-          if (pgErrorCode(error) === "23505") throw new DomainError("ALREADY_SUBSCRIBED", { productId });
+          if (pgErrorCode(error) === "23505") throw catalogErrors.ALREADY_SUBSCRIBED.create({ productId });
           throw error;
         }
       });
@@ -296,7 +297,7 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
         wanted.map((l) => ({ productId: l.productId, change: -l.quantity })),
         { kind: "sale", orderId: meta.orderId, actorId: meta.actorId ?? null },
       );
-      if (refused.length > 0) throw new DomainError("INSUFFICIENT_STOCK", { insufficientItems: await insufficientItems(trx, refused) });
+      if (refused.length > 0) throw catalogErrors.INSUFFICIENT_STOCK.create({ insufficientItems: await insufficientItems(trx, refused) });
     },
 
     /** Puts stock back (cancelled or lapsed order). */

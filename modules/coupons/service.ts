@@ -1,7 +1,7 @@
 import type { Db, Tx } from "../../db/index.ts";
 import { inTransaction, pgConstraint, pgErrorCode } from "../../db/index.ts";
 import type { Clock, Infra, Logger } from "../kernel/index.ts";
-import { DAY, DomainError } from "../kernel/index.ts";
+import { DAY, type DomainError } from "../kernel/index.ts";
 import {
   type Admission,
   type AdmissionKeys,
@@ -12,6 +12,7 @@ import {
   noAdmission,
 } from "./admission.ts";
 import { type DiscountRule, discountFor } from "./discount.ts";
+import { couponsErrors } from "./errors.ts";
 import { type CouponRow, couponRepository } from "./repository.ts";
 import type { CouponPage, CouponView, CreateCouponInput, IssuedCoupon, MyCoupon } from "./schema.ts";
 
@@ -154,11 +155,11 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
    */
   async function refusal(executor: Db | Tx, couponId: number, userId: number, now: Date): Promise<DomainError> {
     const coupon = await couponRepository.findCoupon(executor, couponId);
-    if (!coupon) return new DomainError("COUPON_NOT_FOUND", { couponId });
-    if (await couponRepository.hasIssued(executor, couponId, userId)) return new DomainError("ALREADY_ISSUED", { couponId });
-    if (now < coupon.issue_starts_at) return new DomainError("COUPON_NOT_OPEN", { couponId, issueStartsAt: coupon.issue_starts_at });
-    if (now >= coupon.issue_ends_at) return new DomainError("COUPON_CLOSED", { couponId, issueEndsAt: coupon.issue_ends_at });
-    return new DomainError("COUPON_SOLD_OUT", { couponId, remainingQuantity: 0 });
+    if (!coupon) return couponsErrors.COUPON_NOT_FOUND.create({ couponId });
+    if (await couponRepository.hasIssued(executor, couponId, userId)) return couponsErrors.ALREADY_ISSUED.create({ couponId });
+    if (now < coupon.issue_starts_at) return couponsErrors.COUPON_NOT_OPEN.create({ couponId, issueStartsAt: coupon.issue_starts_at });
+    if (now >= coupon.issue_ends_at) return couponsErrors.COUPON_CLOSED.create({ couponId, issueEndsAt: coupon.issue_ends_at });
+    return couponsErrors.COUPON_SOLD_OUT.create({ couponId, remainingQuantity: 0 });
   }
 
   /**
@@ -178,7 +179,7 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
         try {
           issued = await couponRepository.insertIssued(trx, { couponId, userId, slot, couponQuantity: taken.total_quantity, issuedAt: now, expiresAt });
         } catch (error) {
-          if (isUniqueViolation(error, "coupon_issued_one_per_customer")) throw new DomainError("ALREADY_ISSUED", { couponId });
+          if (isUniqueViolation(error, "coupon_issued_one_per_customer")) throw couponsErrors.ALREADY_ISSUED.create({ couponId });
           throw error;
         }
         if (issued) {
@@ -234,7 +235,7 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
     } catch (error) {
       const holds = isUniqueViolation(error, "coupon_issued_one_per_customer");
       await giveBack(couponId, userId, slot, holds);
-      if (holds) throw new DomainError("ALREADY_ISSUED", { couponId });
+      if (holds) throw couponsErrors.ALREADY_ISSUED.create({ couponId });
       throw error;
     }
     if (issued) {
@@ -256,16 +257,16 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
   async function requireOwned(executor: Db | Tx, userId: number, userCouponId: number, lock: "none" | "share" | "update"): Promise<IssuedRow> {
     const row = await couponRepository.findIssued(executor, userCouponId, lock);
     // Another customer's coupon is answered exactly like a missing one.
-    if (!row || row.user_id !== userId) throw new DomainError("COUPON_NOT_OWNED", { userCouponId });
+    if (!row || row.user_id !== userId) throw couponsErrors.COUPON_NOT_OWNED.create({ userCouponId });
     return row;
   }
 
   /** The checks every use of a coupon passes; returns the discount on `orderAmount`. */
   function checkUsable(row: IssuedRow, orderAmount: number, now: Date): number {
-    if (row.status === "used") throw new DomainError("COUPON_ALREADY_USED", { userCouponId: row.id, orderId: row.order_id });
-    if (row.expires_at <= now) throw new DomainError("COUPON_EXPIRED", { userCouponId: row.id, expiresAt: row.expires_at });
+    if (row.status === "used") throw couponsErrors.COUPON_ALREADY_USED.create({ userCouponId: row.id, orderId: row.order_id });
+    if (row.expires_at <= now) throw couponsErrors.COUPON_EXPIRED.create({ userCouponId: row.id, expiresAt: row.expires_at });
     if (orderAmount < row.min_order_amount)
-      throw new DomainError("COUPON_MIN_ORDER_NOT_MET", { userCouponId: row.id, minOrderAmount: row.min_order_amount, orderAmount });
+      throw couponsErrors.COUPON_MIN_ORDER_NOT_MET.create({ userCouponId: row.id, minOrderAmount: row.min_order_amount, orderAmount });
     return discountFor(ruleOf(row), orderAmount);
   }
 
@@ -301,7 +302,7 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
 
     async get(couponId: number) {
       const row = await couponRepository.findCoupon(db, couponId);
-      if (!row) throw new DomainError("COUPON_NOT_FOUND", { couponId });
+      if (!row) throw couponsErrors.COUPON_NOT_FOUND.create({ couponId });
       const usage = await couponRepository.usageCounts(db, couponId);
       return { ...toView(row, clock.now()), usedQuantity: Number(usage.used) };
     },
@@ -316,15 +317,15 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
         switch (admitted.kind) {
           case "sold_out":
             if (admitted.auditDue) await audit(couponId);
-            throw new DomainError("COUPON_SOLD_OUT", { couponId, remainingQuantity: 0 });
+            throw couponsErrors.COUPON_SOLD_OUT.create({ couponId, remainingQuantity: 0 });
           case "not_open":
-            throw new DomainError("COUPON_NOT_OPEN", { couponId, issueStartsAt: admitted.issueStartsAt });
+            throw couponsErrors.COUPON_NOT_OPEN.create({ couponId, issueStartsAt: admitted.issueStartsAt });
           case "closed":
-            throw new DomainError("COUPON_CLOSED", { couponId, issueEndsAt: admitted.issueEndsAt });
+            throw couponsErrors.COUPON_CLOSED.create({ couponId, issueEndsAt: admitted.issueEndsAt });
           case "already_holder":
             // Redis remembers a holder; confirm in the database (a cheap indexed read) before saying no.
             // Not there: an issue in flight, or a slot lost with its process. The database path decides.
-            if (await couponRepository.hasIssued(db, couponId, userId)) throw new DomainError("ALREADY_ISSUED", { couponId });
+            if (await couponRepository.hasIssued(db, couponId, userId)) throw couponsErrors.ALREADY_ISSUED.create({ couponId });
             return issueInDatabase(userId, couponId);
           case "skipped":
             return issueInDatabase(userId, couponId);
@@ -363,7 +364,7 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
 
     async history(userId: number | null, userCouponId: number) {
       const row = userId === null ? await couponRepository.findIssued(db, userCouponId) : await requireOwned(db, userId, userCouponId, "none");
-      if (!row) throw new DomainError("COUPON_NOT_FOUND", { userCouponId });
+      if (!row) throw couponsErrors.COUPON_NOT_FOUND.create({ userCouponId });
       const entries = await couponRepository.history(db, userCouponId);
       return { userCouponId, couponId: row.coupon_id, entries: entries.map((e) => ({ action: e.action, orderId: e.order_id, at: e.created_at })) };
     },

@@ -1,4 +1,5 @@
 /** idempotency: customer-scoped keys that make retries safe. */
+export { idempotencyErrors } from "./errors.ts";
 export type { IdempotentRequest, KeyId } from "./service.ts";
 export {
   claimBeforeCallingOut,

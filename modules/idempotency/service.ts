@@ -7,7 +7,8 @@
 import { createHash } from "node:crypto";
 import superjson from "superjson";
 import type { Db, Tx } from "../../db/index.ts";
-import { DomainError } from "../kernel/index.ts";
+
+import { idempotencyErrors } from "./errors.ts";
 import { idempotencyRepository, type KeyId } from "./repository.ts";
 
 export type { KeyId };
@@ -40,8 +41,8 @@ export function hashRequest(input: unknown): string {
 type Existing = Awaited<ReturnType<typeof idempotencyRepository.find>>;
 
 function replayOrRefuse<T>(request: IdempotentRequest, existing: NonNullable<Existing>): { replay: T } {
-  if (existing.request_hash !== request.requestHash) throw new DomainError("IDEMPOTENCY_KEY_REUSED", { key: request.key });
-  if (existing.status !== "completed") throw new DomainError("IDEMPOTENCY_IN_PROGRESS", { key: request.key });
+  if (existing.request_hash !== request.requestHash) throw idempotencyErrors.IDEMPOTENCY_KEY_REUSED.create({ key: request.key });
+  if (existing.status !== "completed") throw idempotencyErrors.IDEMPOTENCY_IN_PROGRESS.create({ key: request.key });
   return { replay: superjson.parse<T>(JSON.stringify(existing.response)) };
 }
 
@@ -52,7 +53,7 @@ function replayOrRefuse<T>(request: IdempotentRequest, existing: NonNullable<Exi
 export async function claimInTransaction<T>(trx: Tx, request: IdempotentRequest, at: Date): Promise<{ replay: T } | null> {
   if (await idempotencyRepository.tryInsert(trx, request, request.requestHash, "in_progress", at)) return null;
   const existing = await idempotencyRepository.find(trx, request);
-  if (!existing) throw new DomainError("IDEMPOTENCY_IN_PROGRESS", { key: request.key });
+  if (!existing) throw idempotencyErrors.IDEMPOTENCY_IN_PROGRESS.create({ key: request.key });
   return replayOrRefuse<T>(request, existing);
 }
 

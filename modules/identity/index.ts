@@ -1,4 +1,5 @@
 /** identity: accounts, sessions, roles. Other modules resolve sessions and contacts through this surface. */
+export { identityErrors } from "./errors.ts";
 export { createIdentityRouter } from "./router.ts";
 export type { UserProfile } from "./schema.ts";
 export type { Contact, IdentityConfig, IdentityDeps, IdentityService, IssuedSession } from "./service.ts";

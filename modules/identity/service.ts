@@ -3,7 +3,8 @@ import { z } from "zod";
 import type { Db } from "../../db/index.ts";
 import { pgErrorCode } from "../../db/index.ts";
 import type { Clock, Infra, Logger, Page, PiiCipher, RateLimitPolicy, Session } from "../kernel/index.ts";
-import { createPiiCipher, DomainError, decodeCursor, developmentPiiKeys, encodeCursor } from "../kernel/index.ts";
+import { createPiiCipher, decodeCursor, developmentPiiKeys, encodeCursor, kernelErrors } from "../kernel/index.ts";
+import { identityErrors } from "./errors.ts";
 import { createIdentityRepository, type UserRow } from "./repository.ts";
 import type { LoginInput, SignUpInput, UserProfile } from "./schema.ts";
 
@@ -105,14 +106,14 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
     try {
       return await identityRepository.insertUser(db, { email: input.email, passwordHash, name: input.name, phone: input.phone ?? null, role, at: clock.now() });
     } catch (error) {
-      if (pgErrorCode(error) === "23505") throw new DomainError("EMAIL_TAKEN", { email: input.email });
+      if (pgErrorCode(error) === "23505") throw identityErrors.EMAIL_TAKEN.create({ email: input.email });
       throw error;
     }
   }
 
   async function requireUser(userId: number): Promise<UserRow> {
     const user = await identityRepository.findUserById(db, userId);
-    if (!user) throw new DomainError("USER_NOT_FOUND", { userId });
+    if (!user) throw identityErrors.USER_NOT_FOUND.create({ userId });
     return user;
   }
 
@@ -129,12 +130,12 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
       const [pair, fromAddress] = await Promise.all([perAccountAndAddress.consume(pairKey), perAddress.consume(address)]);
       if (!pair.allowed || !fromAddress.allowed) {
         const retryAfterMs = Math.max(pair.retryAfterMs, fromAddress.retryAfterMs);
-        throw new DomainError("RATE_LIMITED", { retryAfterSeconds: Math.ceil(retryAfterMs / 1000) });
+        throw kernelErrors.RATE_LIMITED.create({ retryAfterSeconds: Math.ceil(retryAfterMs / 1000) });
       }
       const user = await identityRepository.findUserByEmail(db, input.email);
       const valid = await Bun.password.verify(input.password, user?.password_hash ?? (await decoyHash));
-      if (!user || !valid) throw new DomainError("INVALID_CREDENTIALS");
-      if (user.status !== "active") throw new DomainError("ACCOUNT_DEACTIVATED");
+      if (!user || !valid) throw identityErrors.INVALID_CREDENTIALS.create();
+      if (user.status !== "active") throw identityErrors.ACCOUNT_DEACTIVATED.create();
       await perAccountAndAddress.reset(pairKey);
       return issueSession(user, ip);
     },
@@ -173,14 +174,14 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
 
     async updateProfile(userId: number, patch: { name?: string; phone?: string | null }): Promise<UserProfile> {
       const row = await identityRepository.updateUser(db, userId, patch, clock.now());
-      if (!row) throw new DomainError("USER_NOT_FOUND", { userId });
+      if (!row) throw identityErrors.USER_NOT_FOUND.create({ userId });
       return toProfile(row);
     },
 
     /** Changes the password and ends every other session of the account. */
     async changePassword(session: Session, currentPassword: string, newPassword: string): Promise<void> {
       const user = await requireUser(session.userId);
-      if (!(await Bun.password.verify(currentPassword, user.password_hash))) throw new DomainError("INVALID_CREDENTIALS");
+      if (!(await Bun.password.verify(currentPassword, user.password_hash))) throw identityErrors.INVALID_CREDENTIALS.create();
       const now = clock.now();
       const passwordHash = await Bun.password.hash(newPassword, hashOptions);
       const ended = await db.transaction().execute(async (trx) => {
@@ -208,7 +209,7 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
     /** Lets a deactivated account log in again (its old sessions stay ended). */
     async reactivate(userId: number): Promise<UserProfile> {
       const row = await identityRepository.updateUser(db, userId, { status: "active" }, clock.now());
-      if (!row) throw new DomainError("USER_NOT_FOUND", { userId });
+      if (!row) throw identityErrors.USER_NOT_FOUND.create({ userId });
       return toProfile(row);
     },
 
@@ -218,11 +219,11 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
 
     /** Deactivates an account and ends all its sessions at once. An admin cannot lock themself out. */
     async deactivate(userId: number, actorId: number): Promise<UserProfile> {
-      if (userId === actorId) throw new DomainError("FORBIDDEN", { userId }, "You cannot deactivate your own account");
+      if (userId === actorId) throw kernelErrors.FORBIDDEN.create({ userId }, "You cannot deactivate your own account");
       const now = clock.now();
       const { profile, ended } = await db.transaction().execute(async (trx) => {
         const row = await identityRepository.updateUser(trx, userId, { status: "deactivated" }, now);
-        if (!row) throw new DomainError("USER_NOT_FOUND", { userId });
+        if (!row) throw identityErrors.USER_NOT_FOUND.create({ userId });
         return { profile: toProfile(row), ended: await identityRepository.revokeUserSessions(trx, userId, now) };
       });
       await forgetSessions(ended);

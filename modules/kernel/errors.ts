@@ -1,98 +1,128 @@
 /**
- * Domain errors: one type, a stable code, details for the client, and the one table that maps
- * each code to a tRPC code. `ref` is the code the design documents (seeds) use, where they name one.
+ * Domain errors: one error type and the kinds of refusal. Nothing here knows the transport: each
+ * module declares its own codes in its `errors.ts` with `defineErrors` and exports them from its
+ * `index.ts`; the edge (kernel/trpc-errors.ts, used by the tRPC procedures and the REST views) turns a
+ * kind into a tRPC code and HTTP status. `ref` is the code the design documents (seeds) use, where
+ * they name one. To add codes, copy modules/orders/errors.ts.
  */
-import { TRPCError } from "@trpc/server";
 
-type TrpcCode =
-  | "BAD_REQUEST"
-  | "UNAUTHORIZED"
-  | "FORBIDDEN"
-  | "NOT_FOUND"
-  | "CONFLICT"
-  | "TOO_MANY_REQUESTS"
-  | "PRECONDITION_FAILED"
-  | "UNPROCESSABLE_CONTENT"
-  | "SERVICE_UNAVAILABLE"
-  | "BAD_GATEWAY";
+/** What kind of "no" a refusal is; the edge maps each kind to one tRPC code and HTTP status. */
+export const errorKinds = [
+  "invalid", // the request cannot be done as asked (400)
+  "unauthenticated", // who is asking is unknown or not proven (401)
+  "forbidden", // known, but not allowed (403)
+  "not_found", // no such thing, or not visible to this caller (404)
+  "conflict", // the thing's current state says no (409)
+  "unprocessable", // the request contradicts an earlier one (422)
+  "rate_limited", // too many calls; details say when to come back (429)
+  "unavailable", // something Agora depends on did not answer; retry (503)
+] as const;
 
-export const domainErrorCatalog = {
-  // any procedure
-  SERVICE_UNAVAILABLE: { trpc: "SERVICE_UNAVAILABLE", message: "A service Agora depends on is unavailable; retry shortly" },
-  // identity
-  UNAUTHENTICATED: { trpc: "UNAUTHORIZED", message: "Log in first" },
-  INVALID_CREDENTIALS: { trpc: "UNAUTHORIZED", message: "Email or password is wrong" },
-  ACCOUNT_DEACTIVATED: { trpc: "FORBIDDEN", message: "This account is deactivated" },
-  FORBIDDEN: { trpc: "FORBIDDEN", message: "You may not do this" },
-  EMAIL_TAKEN: { trpc: "CONFLICT", message: "This email is already registered" },
-  USER_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such customer" },
-  RATE_LIMITED: { trpc: "TOO_MANY_REQUESTS", message: "Too many attempts; try again later" },
-  // catalog and inventory
-  PRODUCT_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such product", ref: "P001" },
-  INSUFFICIENT_STOCK: { trpc: "BAD_REQUEST", message: "Not enough stock", ref: "P002" },
-  INVALID_STOCK_CHANGE: { trpc: "BAD_REQUEST", message: "Stock cannot go below zero" },
-  PRODUCT_IN_STOCK: { trpc: "CONFLICT", message: "The product is in stock; no restock sign-up needed" },
-  ALREADY_SUBSCRIBED: { trpc: "CONFLICT", message: "You already signed up for this product" },
-  // wallet
-  PAYMENT_DECLINED: { trpc: "BAD_REQUEST", message: "The payment was declined" },
-  PAYMENT_GATEWAY_UNAVAILABLE: { trpc: "SERVICE_UNAVAILABLE", message: "The payment gateway did not answer" },
-  CHARGE_AMOUNT_OUT_OF_RANGE: { trpc: "BAD_REQUEST", message: "The charge amount is out of range" },
-  BALANCE_LIMIT_EXCEEDED: { trpc: "BAD_REQUEST", message: "The balance would exceed its limit" },
-  INSUFFICIENT_BALANCE: { trpc: "BAD_REQUEST", message: "Not enough balance", ref: "PAY001" },
-  PAYMENT_SPLIT_INVALID: { trpc: "BAD_REQUEST", message: "The wallet part of a split payment is more than the order's total" },
-  // cart
-  CART_ITEM_NOT_FOUND: { trpc: "NOT_FOUND", message: "The product is not in your cart" },
-  CART_FULL: { trpc: "BAD_REQUEST", message: "Your cart has too many lines" },
-  CART_EMPTY: { trpc: "BAD_REQUEST", message: "Your cart is empty" },
-  CART_LINE_LIMIT: { trpc: "BAD_REQUEST", message: "A cart line cannot hold that many units" },
-  // coupons
-  COUPON_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such coupon" },
-  COUPON_SOLD_OUT: { trpc: "CONFLICT", message: "The coupon is sold out", ref: "C001" },
-  COUPON_NOT_OPEN: { trpc: "BAD_REQUEST", message: "The coupon cannot be issued yet", ref: "C002" },
-  COUPON_CLOSED: { trpc: "BAD_REQUEST", message: "The coupon can no longer be issued", ref: "C003" },
-  ALREADY_ISSUED: { trpc: "CONFLICT", message: "You already have this coupon", ref: "C004" },
-  COUPON_NOT_OWNED: { trpc: "NOT_FOUND", message: "You do not have this coupon" },
-  COUPON_ALREADY_USED: { trpc: "CONFLICT", message: "The coupon was already used" },
-  COUPON_EXPIRED: { trpc: "BAD_REQUEST", message: "The coupon has expired" },
-  COUPON_MIN_ORDER_NOT_MET: { trpc: "BAD_REQUEST", message: "The order does not reach the coupon's minimum amount" },
-  // orders
-  ORDER_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such order" },
-  INVALID_ORDER_STATE: { trpc: "CONFLICT", message: "The order cannot do this in its current state" },
-  ORDER_PAYMENT_EXPIRED: { trpc: "CONFLICT", message: "The order was not paid in time" },
-  IDEMPOTENCY_KEY_REUSED: { trpc: "UNPROCESSABLE_CONTENT", message: "This idempotency key was used for a different request" },
-  IDEMPOTENCY_IN_PROGRESS: { trpc: "CONFLICT", message: "A request with this idempotency key is still running" },
-  // after the sale
-  SHIPMENT_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such shipment" },
-  SHIPMENT_INVALID_STATE: { trpc: "CONFLICT", message: "The shipment cannot do this in its current state" },
-  TRACKING_NUMBER_TAKEN: { trpc: "CONFLICT", message: "This tracking number belongs to another shipment" },
-  OUTBOX_EVENT_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such outbox event" },
-  OUTBOX_EVENT_NOT_RETRYABLE: { trpc: "CONFLICT", message: "The event was sent already, or is being sent right now" },
-  INVALID_SIGNATURE: { trpc: "UNAUTHORIZED", message: "The signature is not valid" },
-  // reports
-  INVALID_PERIOD: { trpc: "BAD_REQUEST", message: "The period must start before it ends and span at most 366 days" },
-} as const satisfies Record<string, { trpc: TrpcCode; message: string; ref?: string }>;
+export type ErrorKind = (typeof errorKinds)[number];
 
-export type DomainCode = keyof typeof domainErrorCatalog;
+/** One code as a module declares it. `Details` types what `create` takes (set it with `refusal<Details>`). */
+export interface ErrorSpec<Details extends object = Record<never, never>> {
+  readonly kind: ErrorKind;
+  readonly message: string;
+  readonly ref?: string;
+  /** Type only: never set at runtime. */
+  readonly __details?: Details;
+}
 
-/**
- * A rule said no. Extends TRPCError so tRPC answers with the mapped code and HTTP status,
- * and the error formatter exposes `domainCode`, `ref` and `details`.
- */
-export class DomainError<Details extends Record<string, unknown> = Record<string, unknown>> extends TRPCError {
-  readonly domainCode: DomainCode;
-  readonly details: Details;
+/** A code's spec, its details typed: `refusal<{ orderId: number }>({ kind: "not_found", message: "No such order" })`. */
+export function refusal<Details extends object = Record<never, never>>(spec: { kind: ErrorKind; message: string; ref?: string }): ErrorSpec<Details> {
+  return spec;
+}
+
+/** `create()` takes no details when the code has none, and an optional message that replaces the default. */
+type CreateArgs<Details> = Record<never, never> extends Details ? [details?: Details, message?: string] : [details: Details, message?: string];
+
+/** One declared code: throw `definition.create(details)`, test with `definition.is(error)`. */
+export class ErrorDefinition<Code extends string = string, Details extends object = Record<string, unknown>> {
+  readonly kind: ErrorKind;
+  readonly message: string;
   readonly ref: string | undefined;
 
-  constructor(domainCode: DomainCode, details?: Details, message?: string) {
-    const entry = domainErrorCatalog[domainCode];
-    super({ code: entry.trpc, message: message ?? entry.message });
-    this.name = "DomainError";
-    this.domainCode = domainCode;
-    this.details = (details ?? {}) as Details;
-    this.ref = "ref" in entry ? entry.ref : undefined;
+  constructor(
+    readonly code: Code,
+    spec: ErrorSpec<Details>,
+  ) {
+    this.kind = spec.kind;
+    this.message = spec.message;
+    this.ref = spec.ref;
+  }
+
+  create(...[details, message]: CreateArgs<Details>): DomainError<Details, Code> {
+    return new DomainError(this, (details ?? {}) as Details, message);
+  }
+
+  is(error: unknown): error is DomainError<Details, Code> {
+    return error instanceof DomainError && error.domainCode === this.code;
   }
 }
 
-export function isDomainError(error: unknown, code?: DomainCode): error is DomainError {
+type DetailsOf<Spec> = Spec extends ErrorSpec<infer Details> ? Details : never;
+
+export type ErrorSet<Specs extends Record<string, ErrorSpec<object>>> = {
+  readonly [Code in keyof Specs & string]: ErrorDefinition<Code, DetailsOf<Specs[Code]>>;
+};
+
+/** A module's codes: the keys are the stable codes clients see (`data.domainCode`); never rename one. */
+export function defineErrors<const Specs extends Record<string, ErrorSpec<object>>>(specs: Specs): ErrorSet<Specs> {
+  const set: Record<string, ErrorDefinition> = {};
+  for (const [code, spec] of Object.entries(specs)) set[code] = new ErrorDefinition(code, spec as ErrorSpec<Record<string, unknown>>);
+  return Object.freeze(set) as ErrorSet<Specs>;
+}
+
+/** True for a value `defineErrors` made (the API docs test collects every module's codes with it). */
+export function isErrorSet(value: unknown): value is Record<string, ErrorDefinition> {
+  if (typeof value !== "object" || value === null) return false;
+  const entries = Object.values(value);
+  return entries.length > 0 && entries.every((entry) => entry instanceof ErrorDefinition);
+}
+
+/** A rule said no: a stable code, its kind, the seeds' ref, and details for the client. */
+export class DomainError<Details extends object = Record<string, unknown>, Code extends string = string> extends Error {
+  readonly domainCode: Code;
+  readonly kind: ErrorKind;
+  readonly ref: string | undefined;
+  readonly details: Details;
+
+  constructor(definition: ErrorDefinition<Code, Details>, details: Details, message?: string) {
+    super(message ?? definition.message);
+    this.name = "DomainError";
+    this.domainCode = definition.code;
+    this.kind = definition.kind;
+    this.ref = definition.ref;
+    this.details = details;
+  }
+}
+
+/**
+ * True for a domain error (of `code`, if given). Prefer `someErrors.CODE.is(error)`, which types the
+ * details; this is for a code of a module the caller may not import.
+ */
+export function isDomainError(error: unknown, code?: string): error is DomainError {
   return error instanceof DomainError && (code === undefined || error.domainCode === code);
 }
+
+/** The domain error itself, or the one a transport error carries as its cause (what a server-side caller throws). */
+export function domainErrorOf(error: unknown): DomainError | null {
+  if (error instanceof DomainError) return error;
+  const cause = error instanceof Error ? error.cause : undefined;
+  return cause instanceof DomainError ? cause : null;
+}
+
+/**
+ * Codes no one module owns: the kernel's base procedures throw them for any procedure (who is asking,
+ * may they, too many calls, the database is down). Modules reuse them rather than declare look-alikes.
+ */
+export const kernelErrors = defineErrors({
+  SERVICE_UNAVAILABLE: refusal<{ dependency: string; retryable: boolean }>({
+    kind: "unavailable",
+    message: "A service Agora depends on is unavailable; retry shortly",
+  }),
+  UNAUTHENTICATED: refusal({ kind: "unauthenticated", message: "Log in first" }),
+  FORBIDDEN: refusal<{ userId?: number }>({ kind: "forbidden", message: "You may not do this" }),
+  RATE_LIMITED: refusal<{ retryAfterSeconds: number }>({ kind: "rate_limited", message: "Too many attempts; try again later" }),
+});

@@ -1,8 +1,8 @@
 /** kernel: what every module shares — tRPC and base procedures, the domain error, the clock, ports for Redis. */
 export type { Clock } from "./clock.ts";
 export { DAY, HOUR, ManualClock, MINUTE, systemClock, utcDay } from "./clock.ts";
-export type { DomainCode } from "./errors.ts";
-export { DomainError, domainErrorCatalog, isDomainError } from "./errors.ts";
+export type { ErrorKind, ErrorSet, ErrorSpec } from "./errors.ts";
+export { DomainError, defineErrors, domainErrorOf, ErrorDefinition, errorKinds, isDomainError, isErrorSet, kernelErrors, refusal } from "./errors.ts";
 export type { JsonAnswer, JsonEndpoint } from "./http-json.ts";
 export { checkEndpoint, getJson, HttpTransportError, postJson } from "./http-json.ts";
 export { createMemoryInfra } from "./infra/memory.ts";
@@ -34,3 +34,4 @@ export {
 } from "./schemas.ts";
 export type { ProcedureMeta, RequestContext, Role, Session } from "./trpc.ts";
 export { adminProcedure, authedProcedure, createCallerFactory, exposeErrorDetails, publicProcedure, router } from "./trpc.ts";
+export { httpStatusOfKind, TRPCDomainError, toTrpcError, trpcCodeOfKind } from "./trpc-errors.ts";

@@ -6,10 +6,11 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import { ZodError, ZodRealError, z } from "zod";
 import { isConnectionError } from "../../db/index.ts";
-import { DomainError } from "./errors.ts";
+import { domainErrorOf, kernelErrors } from "./errors.ts";
 import type { Logger, Metrics } from "./observability.ts";
 import type { CallCost, CallLimits } from "./rate-limits.ts";
 import { envelopeViolation, inputViolations } from "./schemas.ts";
+import { toTrpcError } from "./trpc-errors.ts";
 
 export type Role = "customer" | "admin";
 
@@ -71,7 +72,7 @@ const t = initTRPC
     // Stacks are always computed; the formatter below passes them on only while exposeStacks is on.
     isDev: true,
     errorFormatter({ shape, error }) {
-      const domain = error instanceof DomainError ? error : null;
+      const domain = domainErrorOf(error);
       const zodError = error.cause instanceof ZodError ? error.cause : null;
       const internal = error.code === "INTERNAL_SERVER_ERROR";
       return {
@@ -97,13 +98,26 @@ export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
 /**
+ * The one place a domain error becomes a tRPC error: services throw DomainError (tRPC wraps whatever a
+ * procedure throws as INTERNAL_SERVER_ERROR with it as the cause), and this outermost middleware answers
+ * with the kind's tRPC code instead (kernel/trpc-errors.ts). The formatter then reads the cause.
+ */
+const domainErrorsAnswerByKind = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (result.ok) return result;
+  const domain = domainErrorOf(result.error);
+  if (domain && result.error.code === "INTERNAL_SERVER_ERROR") throw toTrpcError(domain);
+  return result;
+});
+
+/**
  * A statement caught on a dropped or refused database connection is not the caller's fault and not
  * a bug: it answers SERVICE_UNAVAILABLE (503, retryable). The pool reconnects on the next request.
  */
 const databaseOutagesAreRetryable = t.middleware(async ({ next }) => {
   const result = await next();
-  if (!result.ok && !(result.error instanceof DomainError) && isConnectionError(result.error.cause ?? result.error)) {
-    throw new DomainError("SERVICE_UNAVAILABLE", { dependency: "database", retryable: true });
+  if (!result.ok && !domainErrorOf(result.error) && isConnectionError(result.error.cause ?? result.error)) {
+    throw kernelErrors.SERVICE_UNAVAILABLE.create({ dependency: "database", retryable: true });
   }
   return result;
 });
@@ -113,10 +127,12 @@ const observed = t.middleware(async ({ ctx, path, type, next }) => {
   const started = performance.now();
   const result = await next();
   const seconds = (performance.now() - started) / 1000;
-  const outcome = result.ok ? "ok" : result.error instanceof DomainError ? result.error.domainCode : result.error.code;
+  const domain = result.ok ? null : domainErrorOf(result.error);
+  const outcome = result.ok ? "ok" : (domain?.domainCode ?? result.error.code);
   ctx.metrics?.procedureDuration.observe({ procedure: path, type, outcome }, seconds);
   const entry = { requestId: ctx.requestId, procedure: path, userId: ctx.session?.userId ?? null, durationMs: Math.round(seconds * 10000) / 10, outcome };
-  if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR") ctx.log.error({ ...entry, err: result.error.cause ?? result.error }, "procedure failed");
+  if (!result.ok && !domain && result.error.code === "INTERNAL_SERVER_ERROR")
+    ctx.log.error({ ...entry, err: result.error.cause ?? result.error }, "procedure failed");
   else ctx.log.info(entry, "procedure");
   return result;
 });
@@ -125,20 +141,20 @@ const observed = t.middleware(async ({ ctx, path, type, next }) => {
 const limited = t.middleware(async ({ ctx, type, meta, next }) => {
   if (ctx.limits) {
     const decision = await ctx.limits.consume({ type, cost: meta?.cost, userId: ctx.session?.userId ?? null, role: ctx.session?.role ?? null, ip: ctx.ip });
-    if (!decision.allowed) throw new DomainError("RATE_LIMITED", { retryAfterSeconds: Math.max(1, Math.ceil(decision.retryAfterMs / 1000)) });
+    if (!decision.allowed) throw kernelErrors.RATE_LIMITED.create({ retryAfterSeconds: Math.max(1, Math.ceil(decision.retryAfterMs / 1000)) });
   }
   return next();
 });
 
-export const publicProcedure = t.procedure.use(observed).use(databaseOutagesAreRetryable).use(limited);
+export const publicProcedure = t.procedure.use(domainErrorsAnswerByKind).use(observed).use(databaseOutagesAreRetryable).use(limited);
 
 /** Any logged-in account (customers; admins may shop too). */
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (!ctx.session) throw new DomainError("UNAUTHENTICATED");
+  if (!ctx.session) throw kernelErrors.UNAUTHENTICATED.create();
   return next({ ctx: { ...ctx, session: ctx.session } });
 });
 
 export const adminProcedure = authedProcedure.use(({ ctx, next }) => {
-  if (ctx.session.role !== "admin") throw new DomainError("FORBIDDEN");
+  if (ctx.session.role !== "admin") throw kernelErrors.FORBIDDEN.create();
   return next({ ctx });
 });

@@ -1,9 +1,21 @@
-/** All SQL of notifications: notification_messages. */
+/**
+ * All SQL of notifications: notification_messages. The recipient (an email or a phone number), the
+ * subject and the body (they carry the customer's name, order lines, tracking numbers) are sealed
+ * here, at the edge of storage: the service sees plaintext rows, the database ciphertext and a keyed
+ * blind index of the recipient (modules/kernel/pii.ts). The de-duplication key
+ * (source_event_id, channel, recipient_index, template) is on that index: a sealed value is random
+ * on every write, so only the index can say two recipients are the same.
+ */
 import type { Selectable } from "kysely";
 import type { Db, NotificationMessagesTable, Tx } from "../../db/index.ts";
+import type { PiiCipher } from "../kernel/index.ts";
 
 type Executor = Db | Tx;
 export type MessageRow = Selectable<NotificationMessagesTable>;
+
+const RECIPIENT = "notification_messages.recipient";
+const SUBJECT = "notification_messages.subject";
+const BODY = "notification_messages.body";
 
 export interface NewMessage {
   channel: "email" | "sms";
@@ -24,84 +36,166 @@ export interface MessageKey {
   template: string;
 }
 
-function values(message: NewMessage) {
+export type NotificationRepository = ReturnType<typeof createNotificationRepository>;
+
+export function createNotificationRepository(cipher: PiiCipher) {
+  /**
+   * The recipient exactly as sent: the same text the plaintext unique key compared before sealing,
+   * so de-duplication means what it meant (emails reach here lower-cased by identity and config).
+   */
+  const recipientIndex = (recipient: string) => cipher.blindIndex(recipient, RECIPIENT);
+
+  async function sealed(message: NewMessage) {
+    const [recipient, subject, body] = await Promise.all([
+      cipher.seal(message.recipient, RECIPIENT),
+      cipher.seal(message.subject, SUBJECT),
+      cipher.seal(message.body, BODY),
+    ]);
+    return {
+      channel: message.channel,
+      recipient,
+      recipient_index: recipientIndex(message.recipient),
+      template: message.template,
+      subject,
+      body,
+      user_id: message.userId,
+      source_event_id: message.sourceEventId,
+      created_at: message.at,
+      status: "sent" as const,
+    };
+  }
+
+  async function opened(row: MessageRow): Promise<MessageRow> {
+    const [recipient, subject, body] = await Promise.all([
+      cipher.open(row.recipient, RECIPIENT),
+      cipher.open(row.subject, SUBJECT),
+      cipher.open(row.body, BODY),
+    ]);
+    return { ...row, recipient, subject, body };
+  }
+
   return {
-    channel: message.channel,
-    recipient: message.recipient,
-    template: message.template,
-    subject: message.subject,
-    body: message.body,
-    user_id: message.userId,
-    source_event_id: message.sourceEventId,
-    created_at: message.at,
-    status: "sent" as const,
+    /**
+     * Claims the right to send a message caused by an event: inserts it as sent unless its key
+     * exists. Returns the new id, or undefined when an earlier delivery already holds the key.
+     */
+    async claim(db: Executor, message: NewMessage & { sourceEventId: string }): Promise<number | undefined> {
+      const row = await db
+        .insertInto("notification_messages")
+        .values(await sealed(message))
+        .onConflict((oc) => oc.columns(["source_event_id", "channel", "recipient_index", "template"]).where("source_event_id", "is not", null).doNothing())
+        .returning("id")
+        .executeTakeFirst();
+      return row?.id;
+    },
+
+    /**
+     * Takes back a message whose earlier attempt failed, in one conditional UPDATE: of two
+     * deliveries racing for it, one gets the id, the other undefined. Text and time are refreshed
+     * to what is sent now.
+     */
+    async reclaimFailed(db: Executor, key: MessageKey, fresh: { subject: string; body: string; at: Date }): Promise<number | undefined> {
+      const [subject, body] = await Promise.all([cipher.seal(fresh.subject, SUBJECT), cipher.seal(fresh.body, BODY)]);
+      const row = await db
+        .updateTable("notification_messages")
+        .set({ status: "sent", subject, body, created_at: fresh.at })
+        .where("source_event_id", "=", key.sourceEventId)
+        .where("channel", "=", key.channel)
+        .where("recipient_index", "=", recipientIndex(key.recipient))
+        .where("template", "=", key.template)
+        .where("status", "=", "failed")
+        .returning("id")
+        .executeTakeFirst();
+      return row?.id;
+    },
+
+    /** A message no event caused (nothing to deduplicate against). */
+    async insert(db: Executor, message: NewMessage): Promise<number> {
+      const row = await db
+        .insertInto("notification_messages")
+        .values(await sealed(message))
+        .returning("id")
+        .executeTakeFirstOrThrow();
+      return row.id;
+    },
+
+    async markFailed(db: Executor, id: number): Promise<void> {
+      await db.updateTable("notification_messages").set({ status: "failed" }).where("id", "=", id).execute();
+    },
+
+    /** Newest first, keyset-paged by id, opened. */
+    async list(
+      db: Executor,
+      filter: {
+        channel?: "email" | "sms";
+        template?: string;
+        userId?: number;
+        status?: "sent" | "failed";
+        sourceEventId?: string;
+        beforeId?: number;
+        limit: number;
+      },
+    ): Promise<MessageRow[]> {
+      let q = db.selectFrom("notification_messages").selectAll().orderBy("id", "desc").limit(filter.limit);
+      if (filter.channel) q = q.where("channel", "=", filter.channel);
+      if (filter.template) q = q.where("template", "=", filter.template);
+      if (filter.userId !== undefined) q = q.where("user_id", "=", filter.userId);
+      if (filter.status) q = q.where("status", "=", filter.status);
+      if (filter.sourceEventId) q = q.where("source_event_id", "=", filter.sourceEventId);
+      if (filter.beforeId !== undefined) q = q.where("id", "<", filter.beforeId);
+      return Promise.all((await q.execute()).map(opened));
+    },
+
+    /**
+     * Seals what is not sealed under the current key (messages logged before encryption, or under an
+     * old key) and fills their blind index, `batch` rows at a time. Returns how many rows it rewrote.
+     * `plaintextOnly`: just the rows from before encryption (what the server does at start: until
+     * they have an index they are outside the de-duplication key); a key rotation is pii:reencrypt's.
+     */
+    async resealPersonalData(db: Db, options: { batch?: number; plaintextOnly?: boolean } = {}): Promise<number> {
+      const batch = options.batch ?? 500;
+      const current = `pii1:${cipher.currentKeyId}:`;
+      let rewritten = 0;
+      let afterId = 0;
+      for (;;) {
+        const rows = await db
+          .selectFrom("notification_messages")
+          .select(["id", "recipient", "subject", "body"])
+          .where("id", ">", afterId)
+          .where((eb) =>
+            options.plaintextOnly
+              ? eb("recipient_index", "is", null)
+              : eb.or([
+                  eb("recipient_index", "is", null),
+                  eb("recipient", "not like", `${current}%`),
+                  eb("subject", "not like", `${current}%`),
+                  eb("body", "not like", `${current}%`),
+                ]),
+          )
+          .orderBy("id")
+          .limit(batch)
+          .execute();
+        if (rows.length === 0) return rewritten;
+        for (const row of rows) {
+          const [recipient, subject, body] = await Promise.all([
+            cipher.open(row.recipient, RECIPIENT),
+            cipher.open(row.subject, SUBJECT),
+            cipher.open(row.body, BODY),
+          ]);
+          const [sealedRecipient, sealedSubject, sealedBody] = await Promise.all([
+            cipher.seal(recipient, RECIPIENT),
+            cipher.seal(subject, SUBJECT),
+            cipher.seal(body, BODY),
+          ]);
+          await db
+            .updateTable("notification_messages")
+            .set({ recipient: sealedRecipient, recipient_index: recipientIndex(recipient), subject: sealedSubject, body: sealedBody })
+            .where("id", "=", row.id)
+            .execute();
+          rewritten++;
+        }
+        afterId = rows.at(-1)?.id ?? afterId;
+      }
+    },
   };
 }
-
-export const notificationRepository = {
-  /**
-   * Claims the right to send a message caused by an event: inserts it as sent unless its key
-   * exists. Returns the new id, or undefined when an earlier delivery already holds the key.
-   */
-  async claim(db: Executor, message: NewMessage & { sourceEventId: string }): Promise<number | undefined> {
-    const row = await db
-      .insertInto("notification_messages")
-      .values(values(message))
-      .onConflict((oc) => oc.columns(["source_event_id", "channel", "recipient", "template"]).where("source_event_id", "is not", null).doNothing())
-      .returning("id")
-      .executeTakeFirst();
-    return row?.id;
-  },
-
-  /**
-   * Takes back a message whose earlier attempt failed, in one conditional UPDATE: of two
-   * deliveries racing for it, one gets the id, the other undefined. Text and time are refreshed
-   * to what is sent now.
-   */
-  async reclaimFailed(db: Executor, key: MessageKey, fresh: { subject: string; body: string; at: Date }): Promise<number | undefined> {
-    const row = await db
-      .updateTable("notification_messages")
-      .set({ status: "sent", subject: fresh.subject, body: fresh.body, created_at: fresh.at })
-      .where("source_event_id", "=", key.sourceEventId)
-      .where("channel", "=", key.channel)
-      .where("recipient", "=", key.recipient)
-      .where("template", "=", key.template)
-      .where("status", "=", "failed")
-      .returning("id")
-      .executeTakeFirst();
-    return row?.id;
-  },
-
-  /** A message no event caused (nothing to deduplicate against). */
-  async insert(db: Executor, message: NewMessage): Promise<number> {
-    const row = await db.insertInto("notification_messages").values(values(message)).returning("id").executeTakeFirstOrThrow();
-    return row.id;
-  },
-
-  async markFailed(db: Executor, id: number): Promise<void> {
-    await db.updateTable("notification_messages").set({ status: "failed" }).where("id", "=", id).execute();
-  },
-
-  /** Newest first, keyset-paged by id. */
-  list(
-    db: Executor,
-    filter: {
-      channel?: "email" | "sms";
-      template?: string;
-      userId?: number;
-      status?: "sent" | "failed";
-      sourceEventId?: string;
-      beforeId?: number;
-      limit: number;
-    },
-  ): Promise<MessageRow[]> {
-    let q = db.selectFrom("notification_messages").selectAll().orderBy("id", "desc").limit(filter.limit);
-    if (filter.channel) q = q.where("channel", "=", filter.channel);
-    if (filter.template) q = q.where("template", "=", filter.template);
-    if (filter.userId !== undefined) q = q.where("user_id", "=", filter.userId);
-    if (filter.status) q = q.where("status", "=", filter.status);
-    if (filter.sourceEventId) q = q.where("source_event_id", "=", filter.sourceEventId);
-    if (filter.beforeId !== undefined) q = q.where("id", "<", filter.beforeId);
-    return q.execute();
-  },
-};

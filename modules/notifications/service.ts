@@ -10,6 +10,8 @@
  *      "failed", take the row back with one conditional UPDATE (failed → sent), else skip;
  *   3. send; if the sender throws, mark the row "failed" and throw, so the outbox retries the
  *      event. The retry skips what was sent and takes back what failed.
+ * The key is on the recipient's blind index, not the recipient: the log stores it sealed
+ * (repository.ts).
  * So a redelivered event (a retry, a lease that ran out, two pollers) sends nothing twice, and a
  * failed send is neither lost nor repeated; two deliveries racing for one message cannot both
  * win the INSERT or the UPDATE. A row left "failed" after the event went dead shows which
@@ -24,10 +26,10 @@
 import { z } from "zod";
 import type { Db } from "../../db/index.ts";
 import type { Contact } from "../identity/index.ts";
-import type { Clock, Logger, Page } from "../kernel/index.ts";
+import type { Clock, Logger, Page, PiiCipher } from "../kernel/index.ts";
 import { decodeCursor, encodeCursor, isDomainError } from "../kernel/index.ts";
 import { type DeliverableEvent, PermanentDeliveryError } from "../outbox/index.ts";
-import { type MessageRow, notificationRepository } from "./repository.ts";
+import { createNotificationRepository, type MessageRow } from "./repository.ts";
 import { type DeliveryReport, eventPayloads, type ListMessagesFilter, type NotificationMessage, type NotifiedEventType } from "./schema.ts";
 import { type Channel, type NotificationSender, SenderConfigurationError } from "./sender.ts";
 import type { Rendered, TemplateName } from "./templates.ts";
@@ -52,6 +54,8 @@ export interface NotificationDeps {
   identity: ContactBook;
   catalog: ProductNames;
   sender: NotificationSender;
+  /** Seals recipients and texts in the log (the one identity and orders use). */
+  cipher: PiiCipher;
   /** Where low-stock and dead-event alerts go; empty → every active admin account. */
   operators?: { emails: string[] };
 }
@@ -92,7 +96,16 @@ function errorText(error: unknown): string {
 
 export type NotificationService = ReturnType<typeof createNotificationService>;
 
-export function createNotificationService({ db, clock, logger, identity, catalog, sender, operators }: NotificationDeps) {
+/**
+ * `bun run pii:reencrypt`'s pass over the log, without a whole service (it needs no sender or
+ * contacts): seals every message not sealed under the cipher's current key. Returns rows rewritten.
+ */
+export function resealNotificationLog(db: Db, cipher: PiiCipher): Promise<number> {
+  return createNotificationRepository(cipher).resealPersonalData(db);
+}
+
+export function createNotificationService({ db, clock, logger, identity, catalog, sender, cipher, operators }: NotificationDeps) {
+  const notificationRepository = createNotificationRepository(cipher);
   // Normalized once: a configured address listed twice is one operator.
   const configuredOperators = [...new Set((operators?.emails ?? []).map((e) => e.trim().toLowerCase()).filter(Boolean))];
 
@@ -273,7 +286,14 @@ export function createNotificationService({ db, clock, logger, identity, catalog
       );
     },
 
-    /** Admin: what was sent (or recorded), newest first. */
+    /**
+     * Seals messages logged before encryption (and, unless `plaintextOnly`, re-seals those under an
+     * older key); returns how many rows it rewrote. The server runs it with `plaintextOnly` at start,
+     * before the outbox poller, `bun run pii:reencrypt` in full.
+     */
+    resealPersonalData: (options: { plaintextOnly?: boolean } = {}) => notificationRepository.resealPersonalData(db, options),
+
+    /** Admin: what was sent (or recorded), newest first, recipients and texts opened. */
     async list(filter: ListMessagesFilter): Promise<Page<NotificationMessage>> {
       const { cursor, limit, ...where } = filter;
       const rows = await notificationRepository.list(db, { ...where, beforeId: decodeCursor(cursor, cursorShape), limit: limit + 1 });

@@ -1,4 +1,5 @@
 /** orders: place and pay in one transaction, the two-step flow, cancellation, history. */
+export { ordersErrors } from "./errors.ts";
 export type { OrderStatus } from "./lifecycle.ts";
 export { allowedTransitions, canTransition, isPaid } from "./lifecycle.ts";
 export { createOrdersRouter } from "./router.ts";

@@ -1,6 +1,7 @@
 /** Order states and the moves between them, in one place. Anything else is INVALID_ORDER_STATE. */
 import type { OrderStatus } from "../../db/index.ts";
-import { DomainError } from "../kernel/index.ts";
+
+import { ordersErrors } from "./errors.ts";
 
 export type { OrderStatus };
 
@@ -20,7 +21,7 @@ export function canTransition(from: OrderStatus, to: OrderStatus): boolean {
 }
 
 export function assertTransition(orderId: number, from: OrderStatus, to: OrderStatus): void {
-  if (!canTransition(from, to)) throw new DomainError("INVALID_ORDER_STATE", { orderId, status: from, attempted: to, allowed: allowedTransitions[from] });
+  if (!canTransition(from, to)) throw ordersErrors.INVALID_ORDER_STATE.create({ orderId, status: from, attempted: to, allowed: allowedTransitions[from] });
 }
 
 /** Money was taken for the order (and must go back if it is cancelled). */

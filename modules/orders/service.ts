@@ -3,8 +3,9 @@ import type { Db, Tx } from "../../db/index.ts";
 import { inTransaction } from "../../db/index.ts";
 import { claimInTransaction, completeInTransaction, hashRequest, type IdempotentRequest, keyWasUsed } from "../idempotency/index.ts";
 import type { Clock, Logger, Page, Role } from "../kernel/index.ts";
-import { createPiiCipher, DomainError, decodeCursor, developmentPiiKeys, encodeCursor, isDomainError, MINUTE } from "../kernel/index.ts";
+import { createPiiCipher, decodeCursor, developmentPiiKeys, encodeCursor, isDomainError, MINUTE } from "../kernel/index.ts";
 import { deliveryStates, enqueueEvents } from "../outbox/index.ts";
+import { ordersErrors } from "./errors.ts";
 import type { OrderStatus } from "./lifecycle.ts";
 import { assertTransition, isPaid } from "./lifecycle.ts";
 import { type OrderRow, orderRepository } from "./repository.ts";
@@ -301,10 +302,10 @@ export function createOrdersService(deps: OrdersDeps) {
       return withOutside(outside, () =>
         idempotently<PlacedOrder>(userId, "orders.pay", idempotencyKey, request, async (trx, now, answer) => {
           const order = await orderRepository.lockOrder(trx, orderId);
-          if (!order || order.user_id !== userId) throw new DomainError("ORDER_NOT_FOUND", { orderId });
+          if (!order || order.user_id !== userId) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
           assertTransition(orderId, order.status, "paid");
           if (order.payment_due_at && order.payment_due_at <= now)
-            throw new DomainError("ORDER_PAYMENT_EXPIRED", { orderId, paymentDueAt: order.payment_due_at });
+            throw ordersErrors.ORDER_PAYMENT_EXPIRED.create({ orderId, paymentDueAt: order.payment_due_at });
           const draft = workflow.draftOf(order, await orderRepository.lines(trx, orderId), payment);
           const run = forwardRun(trx, now, draft, ["settle"], outside, orderId);
           await workflow.forward(run, () => answer(placedAnswer(run, order.created_at)));
@@ -321,7 +322,7 @@ export function createOrdersService(deps: OrdersDeps) {
       const { cancelled, afterCommit } = await inTransaction(db, async (trx) => {
         const now = clock.now();
         const order = await orderRepository.lockOrder(trx, orderId);
-        if (!order || (actor.role !== "admin" && order.user_id !== actor.userId)) throw new DomainError("ORDER_NOT_FOUND", { orderId });
+        if (!order || (actor.role !== "admin" && order.user_id !== actor.userId)) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
         assertTransition(orderId, order.status, "cancelled");
         const cancelReason = reason ?? (actor.role === "admin" ? "cancelled by an operator" : "cancelled by the customer");
         const { refundedAmount, refunded, couponRestored, afterCommit } = await workflow.backward(trx, order, cancelReason, actor.userId);
@@ -361,7 +362,7 @@ export function createOrdersService(deps: OrdersDeps) {
       const { returned, afterCommit } = await inTransaction(db, async (trx) => {
         const now = clock.now();
         const order = await orderRepository.lockOrder(trx, orderId);
-        if (!order) throw new DomainError("ORDER_NOT_FOUND", { orderId });
+        if (!order) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
         assertTransition(orderId, order.status, "refunded");
         const back = await workflow.backward(trx, order, `returned: ${reason}`, actorId, restock ? ["coupon"] : ["coupon", "stock"]);
         // A refund is not a cancellation: its own fields and record.
@@ -427,7 +428,7 @@ export function createOrdersService(deps: OrdersDeps) {
      */
     async advanceForShipping(trx: Tx, orderId: number, to: "preparing" | "shipped" | "delivered"): Promise<{ from: OrderStatus; userId: number }> {
       const order = await orderRepository.lockOrder(trx, orderId);
-      if (!order) throw new DomainError("ORDER_NOT_FOUND", { orderId });
+      if (!order) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
       if (order.status !== to) {
         assertTransition(orderId, order.status, to);
         await orderRepository.setStatus(trx, orderId, to, clock.now());
@@ -471,7 +472,7 @@ export function createOrdersService(deps: OrdersDeps) {
     async get(actor: Actor, orderId: number): Promise<OrderDetail> {
       const row = await orderRepository.findOrder(db, orderId);
       // Another customer's order is answered exactly like a missing one.
-      if (!row || (actor.role !== "admin" && row.user_id !== actor.userId)) throw new DomainError("ORDER_NOT_FOUND", { orderId });
+      if (!row || (actor.role !== "admin" && row.user_id !== actor.userId)) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
       return detail(row);
     },
 

@@ -28,13 +28,16 @@
  */
 import type { Db, Tx } from "../../db/index.ts";
 import type { CartService } from "../cart/index.ts";
+import { cartErrors } from "../cart/index.ts";
 import type { CatalogService, InsufficientItem, Product, StockLine } from "../catalog/index.ts";
-import { normalizeLines } from "../catalog/index.ts";
+import { catalogErrors, normalizeLines } from "../catalog/index.ts";
 import type { CouponService, OrderTotals } from "../coupons/index.ts";
 import { orderTotals } from "../coupons/index.ts";
-import { createPiiCipher, DomainError, developmentPiiKeys, type PiiCipher } from "../kernel/index.ts";
+import { createPiiCipher, developmentPiiKeys, type PiiCipher } from "../kernel/index.ts";
 import { enqueueEvents } from "../outbox/index.ts";
 import type { SalesService } from "../sales/index.ts";
+import { walletErrors } from "../wallet/index.ts";
+import { ordersErrors } from "./errors.ts";
 import { isPaid } from "./lifecycle.ts";
 import { type NewPayment, type OrderRow, orderRepository } from "./repository.ts";
 import type { PlaceOrderInput } from "./schema.ts";
@@ -85,7 +88,7 @@ export function planPayment(choice: PaymentChoice | undefined, finalAmount: numb
       return { wallet: 0, card: finalAmount };
     default: {
       const walletAmount = (choice as { walletAmount: number }).walletAmount;
-      if (walletAmount > finalAmount) throw new DomainError("PAYMENT_SPLIT_INVALID", { walletAmount, finalAmount });
+      if (walletAmount > finalAmount) throw ordersErrors.PAYMENT_SPLIT_INVALID.create({ walletAmount, finalAmount });
       return { wallet: walletAmount, card: finalAmount - walletAmount };
     }
   }
@@ -258,7 +261,7 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, card, sale
         const { trx, draft, orderId, now, outside } = run;
         // The card first: its row ranks before the wallet in the lock order.
         if (draft.payment.card > 0) {
-          if (outside.card?.amount !== draft.payment.card) throw new DomainError("PAYMENT_GATEWAY_UNAVAILABLE", { failure: "unknown", retryable: true });
+          if (outside.card?.amount !== draft.payment.card) throw walletErrors.PAYMENT_GATEWAY_UNAVAILABLE.create({ failure: "unknown", retryable: true });
           const { cardPaymentId } = outside.card;
           await card.attach(trx, cardPaymentId, orderId);
           outside.cardTaken = true;
@@ -333,15 +336,16 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, card, sale
     async price(executor: Db | Tx, userId: number, input: Omit<PlaceOrderInput, "idempotencyKey">): Promise<OrderDraft> {
       const fromCart = input.items === undefined;
       const requested = normalizeLines(input.items ?? (await cart.linesFor(executor, userId)));
-      if (requested.length === 0) throw new DomainError("CART_EMPTY");
+      if (requested.length === 0) throw cartErrors.CART_EMPTY.create();
       const products = await catalog.productsForSale(
         executor,
         requested.map((l) => l.productId),
       );
       const missing = requested.filter((l) => !products.has(l.productId)).map((l) => l.productId);
-      if (missing.length) throw new DomainError("PRODUCT_NOT_FOUND", { productId: missing[0], productIds: missing });
+      const [firstMissing] = missing;
+      if (firstMissing !== undefined) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId: firstMissing, productIds: missing });
       const short = shortLines(requested, products);
-      if (short.length) throw new DomainError("INSUFFICIENT_STOCK", { insufficientItems: short });
+      if (short.length) throw catalogErrors.INSUFFICIENT_STOCK.create({ insufficientItems: short });
 
       const lines = requested.map((l) => {
         const product = products.get(l.productId) as Product;

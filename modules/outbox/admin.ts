@@ -1,7 +1,8 @@
 import { z } from "zod";
 import type { Db } from "../../db/index.ts";
 import type { Clock } from "../kernel/index.ts";
-import { adminProcedure, DomainError, noInput, pageLimitSchema, router, singleLineText } from "../kernel/index.ts";
+import { adminProcedure, noInput, pageLimitSchema, router, singleLineText } from "../kernel/index.ts";
+import { outboxErrors } from "./errors.ts";
 import { outboxRepository } from "./repository.ts";
 import { outboxNow } from "./service.ts";
 
@@ -74,8 +75,8 @@ export function createOutboxRouter(db: Db, clock: Clock) {
         const retryAt = await outboxRepository.retryNow(db, input.eventId, outboxNow(clock));
         if (!retryAt) {
           const exists = await outboxRepository.find(db, input.eventId);
-          if (!exists) throw new DomainError("OUTBOX_EVENT_NOT_FOUND", { eventId: input.eventId });
-          throw new DomainError("OUTBOX_EVENT_NOT_RETRYABLE", { eventId: input.eventId, status: exists.status, leasedUntil: exists.locked_until });
+          if (!exists) throw outboxErrors.OUTBOX_EVENT_NOT_FOUND.create({ eventId: input.eventId });
+          throw outboxErrors.OUTBOX_EVENT_NOT_RETRYABLE.create({ eventId: input.eventId, status: exists.status, leasedUntil: exists.locked_until });
         }
         return { eventId: input.eventId, retryAt };
       }),

@@ -1,8 +1,10 @@
 /** outbox: events written with the change they announce, delivered by an in-process poller. */
+
 export type { DeliveryState } from "./admin.ts";
 export { createOutboxRouter, deliveryStates } from "./admin.ts";
 export type { DataPlatform, DataPlatformEvent, HttpDataPlatformOptions } from "./data-platform.ts";
 export { dataPlatformHandler, HttpDataPlatform } from "./data-platform.ts";
+export { outboxErrors } from "./errors.ts";
 export type { DeliverableEvent, ListenForNotifications, OutboxHandler, OutboxPoller, OutboxPollerConfig, OutboxPollerDeps, PollResult } from "./poller.ts";
 export { createOutboxPoller, defaultOutboxPollerConfig, PermanentDeliveryError, retryDelayMs } from "./poller.ts";
 export type { Destination } from "./routes.ts";

@@ -25,7 +25,7 @@
 import { uuidv7 } from "uuidv7";
 import type { Db, Tx } from "../../db/index.ts";
 import type { Clock, Logger } from "../kernel/index.ts";
-import { DomainError } from "../kernel/index.ts";
+import { walletErrors } from "../wallet/index.ts";
 import { type AuthorizationLookup, type CardGateway, CardGatewayRefusedError, CardGatewayUnavailableError } from "./gateway.ts";
 import { cardPaymentRepository } from "./repository.ts";
 
@@ -70,7 +70,7 @@ export function createCardPaymentsService({ db, clock, gateway, logger, config: 
   let recoveryTimer: ReturnType<typeof setInterval> | null = null;
   const leaseFromNow = () => new Date(clock.now().getTime() + config.leaseMs);
   const unavailable = (error?: unknown) =>
-    new DomainError("PAYMENT_GATEWAY_UNAVAILABLE", { failure: error instanceof CardGatewayUnavailableError ? error.failure : "unknown", retryable: true });
+    walletErrors.PAYMENT_GATEWAY_UNAVAILABLE.create({ failure: error instanceof CardGatewayUnavailableError ? error.failure : "unknown", retryable: true });
 
   /** Voids the authorization of a row in "voiding". */
   async function finishVoid(row: Pick<Row, "id" | "gateway_key" | "gateway_reference">): Promise<void> {
@@ -170,7 +170,7 @@ export function createCardPaymentsService({ db, clock, gateway, logger, config: 
       const at = clock.now();
       if (decision.status === "declined") {
         await cardPaymentRepository.move(db, cardPaymentId, ["authorizing"], "declined", at);
-        throw new DomainError("PAYMENT_DECLINED", { reason: decision.reason, gatewayCode: decision.code });
+        throw walletErrors.PAYMENT_DECLINED.create({ reason: decision.reason, gatewayCode: decision.code });
       }
       // Anything else only a lookup could answer for a fresh key: recovery settles the row.
       if (decision.status !== "authorized") throw unavailable();

@@ -5,10 +5,11 @@
 import { z } from "zod";
 import type { CatalogService } from "../catalog/index.ts";
 import type { Clock } from "../kernel/index.ts";
-import { DAY, DomainError, instantSchema, utcDay } from "../kernel/index.ts";
+import { DAY, instantSchema, utcDay } from "../kernel/index.ts";
 import type { OrdersService } from "../orders/index.ts";
 import type { SalesService } from "../sales/index.ts";
 import type { WalletService } from "../wallet/index.ts";
+import { reportsErrors } from "./errors.ts";
 
 export const periodInput = z
   .strictObject({
@@ -35,8 +36,8 @@ export function createReportsService({ clock, orders, catalog, wallet, sales }: 
     const startOfTomorrow = new Date(`${utcDay(new Date(clock.now().getTime() + DAY))}T00:00:00Z`);
     const to = input.to ?? startOfTomorrow;
     const from = input.from ?? new Date(to.getTime() - input.days * DAY);
-    if (from >= to) throw new DomainError("INVALID_PERIOD", { from, to });
-    if (to.getTime() - from.getTime() > 366 * DAY) throw new DomainError("INVALID_PERIOD", { from, to, maxDays: 366 });
+    if (from >= to) throw reportsErrors.INVALID_PERIOD.create({ from, to });
+    if (to.getTime() - from.getTime() > 366 * DAY) throw reportsErrors.INVALID_PERIOD.create({ from, to, maxDays: 366 });
     return { from, to, days: Math.ceil((to.getTime() - from.getTime()) / DAY) };
   }
 

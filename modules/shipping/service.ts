@@ -17,10 +17,12 @@ import { z } from "zod";
 import type { Db, OrderStatus, ShipmentStatus, Tx } from "../../db/index.ts";
 import { inTransaction, pgConstraint, pgErrorCode } from "../../db/index.ts";
 import type { Clock, Logger, Page, PiiCipher } from "../kernel/index.ts";
-import { createPiiCipher, DomainError, decodeCursor, developmentPiiKeys, encodeCursor, isDomainError } from "../kernel/index.ts";
+import { createPiiCipher, decodeCursor, developmentPiiKeys, encodeCursor } from "../kernel/index.ts";
 import type { OrdersService } from "../orders/index.ts";
+import { ordersErrors } from "../orders/index.ts";
 import { type DeliverableEvent, enqueueEvents, type OutboxEvent, PermanentDeliveryError } from "../outbox/index.ts";
 import { type Carrier, type CarrierBooking, CarrierTooLateError } from "./carrier.ts";
+import { shippingErrors } from "./errors.ts";
 import { shippingRepository as repo, type ShipmentRow } from "./repository.ts";
 import {
   type CarrierWebhookBody,
@@ -247,7 +249,7 @@ export function createShippingService(deps: ShippingDeps) {
     } catch (error) {
       if (pgErrorCode(error) === "23505")
         throw new PermanentDeliveryError(`carrier answered tracking number ${booked.trackingNumber}, which belongs to another shipment`);
-      if (!isDomainError(error, "INVALID_ORDER_STATE")) throw error;
+      if (!ordersErrors.INVALID_ORDER_STATE.is(error)) throw error;
       const status = error.details.status as OrderStatus;
       if (!gone.has(status)) {
         logger.warn({ orderId, orderStatus: status, shipmentId }, "order moved on while booking; keeping it as it is");
@@ -279,8 +281,8 @@ export function createShippingService(deps: ShippingDeps) {
 
   // ── carrier webhooks ─────────────────────────────────────────────────────
 
-  function invalidSignature(reason: "missing" | "malformed" | "expired" | "mismatch"): DomainError {
-    return new DomainError("INVALID_SIGNATURE", { reason });
+  function invalidSignature(reason: "missing" | "malformed" | "expired" | "mismatch") {
+    return shippingErrors.INVALID_SIGNATURE.create({ reason });
   }
 
   /** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<rawBody>")>`; several v1 entries are allowed (key rotation at the carrier). */
@@ -326,7 +328,7 @@ export function createShippingService(deps: ShippingDeps) {
       await orders.advanceForShipping(trx, orderId, to);
       return true;
     } catch (error) {
-      if (!isDomainError(error, "INVALID_ORDER_STATE")) throw error;
+      if (!ordersErrors.INVALID_ORDER_STATE.is(error)) throw error;
       const from = error.details.status as OrderStatus;
       if (to === "delivered" && (from === "paid" || from === "preparing")) {
         await orders.advanceForShipping(trx, orderId, "shipped");
@@ -398,7 +400,7 @@ export function createShippingService(deps: ShippingDeps) {
     verifySignature(rawBody, signatureHeader);
     const update = parseWebhook(rawBody);
     const shipment = await repo.findByTrackingNumber(db, update.trackingNumber);
-    if (!shipment) throw new DomainError("SHIPMENT_NOT_FOUND", { trackingNumber: update.trackingNumber });
+    if (!shipment) throw shippingErrors.SHIPMENT_NOT_FOUND.create({ trackingNumber: update.trackingNumber });
     if (await repo.hasCarrierEvent(db, update.eventId)) return { status: "duplicate" };
     try {
       const result = await inTransaction(db, (trx) => applyCarrierUpdate(trx, shipment, update));
@@ -430,7 +432,7 @@ export function createShippingService(deps: ShippingDeps) {
 
   async function get(orderId: number): Promise<ShipmentDetail> {
     const row = await repo.findByOrder(db, orderId);
-    if (!row) throw new DomainError("SHIPMENT_NOT_FOUND", { orderId });
+    if (!row) throw shippingErrors.SHIPMENT_NOT_FOUND.create({ orderId });
     return detail(row);
   }
 
@@ -441,7 +443,7 @@ export function createShippingService(deps: ShippingDeps) {
     /** The customer's view of their order's shipment. Another customer's order answers exactly like a missing one. */
     async track(userId: number, orderId: number): Promise<ShipmentTracking> {
       const row = await repo.findByOrder(db, orderId);
-      if (!row || row.user_id !== userId) throw new DomainError("SHIPMENT_NOT_FOUND", { orderId });
+      if (!row || row.user_id !== userId) throw shippingErrors.SHIPMENT_NOT_FOUND.create({ orderId });
       const timeline = await repo.timeline(db, row.id);
       return {
         orderId: row.order_id,
@@ -470,9 +472,9 @@ export function createShippingService(deps: ShippingDeps) {
      */
     async setTrackingNumber(orderId: number, carrierName: string, trackingNumber: string, actorId?: number): Promise<ShipmentDetail> {
       const seen = await repo.findByOrder(db, orderId);
-      if (!seen) throw new DomainError("SHIPMENT_NOT_FOUND", { orderId });
+      if (!seen) throw shippingErrors.SHIPMENT_NOT_FOUND.create({ orderId });
       if (seen.status === "cancelled")
-        throw new DomainError("SHIPMENT_INVALID_STATE", { orderId, shipmentStatus: seen.status }, "A cancelled shipment cannot get a tracking number");
+        throw shippingErrors.SHIPMENT_INVALID_STATE.create({ orderId, shipmentStatus: seen.status }, "A cancelled shipment cannot get a tracking number");
       try {
         await inTransaction(db, async (trx) => {
           const now = clock.now();
@@ -480,7 +482,7 @@ export function createShippingService(deps: ShippingDeps) {
           if (seen.status === "requested") await orders.advanceForShipping(trx, orderId, "preparing");
           const locked = await repo.lockShipment(trx, seen.id);
           if (!locked || locked.status === "cancelled")
-            throw new DomainError("SHIPMENT_INVALID_STATE", { orderId, shipmentStatus: "cancelled" }, "A cancelled shipment cannot get a tracking number");
+            throw shippingErrors.SHIPMENT_INVALID_STATE.create({ orderId, shipmentStatus: "cancelled" }, "A cancelled shipment cannot get a tracking number");
           if (locked.carrier === carrierName && locked.tracking_number === trackingNumber) return;
           const status = locked.status === "requested" ? "ready" : locked.status;
           await repo.update(trx, locked.id, { status, carrier: carrierName, trackingNumber, at: now });
@@ -499,7 +501,7 @@ export function createShippingService(deps: ShippingDeps) {
         });
       } catch (error) {
         if (pgErrorCode(error) === "23505" && pgConstraint(error) === "shipping_shipments_tracking_idx") {
-          throw new DomainError("TRACKING_NUMBER_TAKEN", { orderId, trackingNumber });
+          throw shippingErrors.TRACKING_NUMBER_TAKEN.create({ orderId, trackingNumber });
         }
         throw error;
       }

@@ -14,7 +14,8 @@
  *   405 / 413 / 415, and 500 { error: { code: "INTERNAL_SERVER_ERROR" } } with no detail (logged here)
  */
 import type { Logger } from "../kernel/index.ts";
-import { domainErrorCatalog, isDomainError } from "../kernel/index.ts";
+import { isDomainError } from "../kernel/index.ts";
+import { shippingErrors } from "./errors.ts";
 import { InvalidWebhookPayloadError, type ShippingService } from "./service.ts";
 
 export interface CarrierWebhookRouteOptions {
@@ -69,14 +70,14 @@ export function createCarrierWebhookRoute(service: Pick<ShippingService, "handle
       const result = await service.handleCarrierWebhook(rawBody, request.headers.get(SIGNATURE_HEADER));
       return Response.json(result, { status: 200 });
     } catch (error) {
-      if (isDomainError(error, "INVALID_SIGNATURE")) {
+      if (shippingErrors.INVALID_SIGNATURE.is(error)) {
         logger?.warn({ reason: error.details.reason }, "carrier webhook refused: invalid signature");
-        return errorResponse(401, "INVALID_SIGNATURE", domainErrorCatalog.INVALID_SIGNATURE.message);
+        return errorResponse(401, "INVALID_SIGNATURE", shippingErrors.INVALID_SIGNATURE.message);
       }
       if (error instanceof InvalidWebhookPayloadError) return errorResponse(400, error.code, error.message, { fieldErrors: error.fieldErrors });
-      if (isDomainError(error, "SHIPMENT_NOT_FOUND")) {
+      if (shippingErrors.SHIPMENT_NOT_FOUND.is(error)) {
         logger?.warn({ trackingNumber: error.details.trackingNumber }, "carrier webhook for an unknown tracking number");
-        return errorResponse(404, "SHIPMENT_NOT_FOUND", domainErrorCatalog.SHIPMENT_NOT_FOUND.message);
+        return errorResponse(404, "SHIPMENT_NOT_FOUND", shippingErrors.SHIPMENT_NOT_FOUND.message);
       }
       // Any other rule said no (e.g. the order can no longer move that way): retrying will not help,
       // so answer 422 with the code rather than a 500 the carrier would retry forever.

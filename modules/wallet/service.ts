@@ -43,13 +43,15 @@ import {
   completeInTransaction,
   hashRequest,
   type IdempotentRequest,
+  idempotencyErrors,
   type KeyId,
   releaseAbandonedClaim,
   releaseClaim,
   staleClaims,
 } from "../idempotency/index.ts";
 import type { Clock, Logger, Page } from "../kernel/index.ts";
-import { DomainError, decodeCursor, encodeCursor, isDomainError } from "../kernel/index.ts";
+import { DomainError, decodeCursor, type ErrorDefinition, encodeCursor } from "../kernel/index.ts";
+import { walletErrors } from "./errors.ts";
 import { type ChargeLookup, type PaymentGateway, PaymentGatewayUnavailableError } from "./gateway.ts";
 import { walletRepository } from "./repository.ts";
 import type { BooksReport, ChargeResult, DebitResult, LedgerEntry, RefundResult, WalletBalance } from "./schema.ts";
@@ -137,12 +139,12 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
 
   function checkBounds(amount: number): void {
     if (!Number.isSafeInteger(amount) || amount < config.minCharge || amount > config.maxCharge) {
-      throw new DomainError("CHARGE_AMOUNT_OUT_OF_RANGE", { amount, minAmount: config.minCharge, maxAmount: config.maxCharge });
+      throw walletErrors.CHARGE_AMOUNT_OUT_OF_RANGE.create({ amount, minAmount: config.minCharge, maxAmount: config.maxCharge });
     }
   }
 
-  function limitExceeded(amount: number, currentBalance: number): DomainError {
-    return new DomainError("BALANCE_LIMIT_EXCEEDED", {
+  function limitExceeded(amount: number, currentBalance: number) {
+    return walletErrors.BALANCE_LIMIT_EXCEEDED.create({
       amount,
       currentBalance,
       maxBalance: config.maxBalance,
@@ -150,15 +152,20 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
     });
   }
 
+  /** A stored refusal as the error it was: its details were made by the same definition. */
+  function refusedAgain(stored: Extract<StoredCharge, { outcome: "refused" }>): DomainError {
+    return new DomainError(walletErrors[stored.code] as ErrorDefinition<string, Record<string, unknown>>, stored.details);
+  }
+
   function replay(stored: StoredCharge): ChargeResult {
     if (stored.outcome === "charged") return stored.result;
-    throw new DomainError(stored.code, stored.details);
+    throw refusedAgain(stored);
   }
 
   const leaseFromNow = () => new Date(clock.now().getTime() + config.chargeLeaseMs);
   const gatewayUnavailable = (error: unknown) => {
     const failure = error instanceof PaymentGatewayUnavailableError ? error.failure : "unknown";
-    return new DomainError("PAYMENT_GATEWAY_UNAVAILABLE", { failure, retryable: true });
+    return walletErrors.PAYMENT_GATEWAY_UNAVAILABLE.create({ failure, retryable: true });
   };
 
   /**
@@ -173,7 +180,7 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
         const claim = await claimBeforeCallingOut<StoredCharge>(db, request, clock.now());
         return claim ? claim.replay : null;
       } catch (error) {
-        if (!isDomainError(error, "IDEMPOTENCY_IN_PROGRESS")) throw error;
+        if (!idempotencyErrors.IDEMPOTENCY_IN_PROGRESS.is(error)) throw error;
         if (await settleAbandoned(request, gatewayKey)) continue;
         if (performance.now() + delay > deadline) throw error;
       }
@@ -208,7 +215,7 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
       case "declined":
         await walletRepository.moveAttempt(db, attempt.id, ["pending"], "declined", at);
         if (key) await releaseClaim(db, key);
-        throw new DomainError("PAYMENT_DECLINED", { reason: decision.reason, gatewayCode: decision.code });
+        throw walletErrors.PAYMENT_DECLINED.create({ reason: decision.reason, gatewayCode: decision.code });
       case "voided":
         // Only a lookup answers this: we voided it, and died before recording that.
         return finishVoid(attempt, key, decision.reference);
@@ -216,7 +223,7 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
         // The lease has run out, so no request of ours is still on its way: nothing was charged.
         await walletRepository.moveAttempt(db, attempt.id, ["pending"], "failed", at);
         if (key) await releaseClaim(db, key);
-        throw new DomainError("PAYMENT_GATEWAY_UNAVAILABLE", { failure: "unknown", retryable: true });
+        throw walletErrors.PAYMENT_GATEWAY_UNAVAILABLE.create({ failure: "unknown", retryable: true });
     }
   }
 
@@ -259,7 +266,7 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
     if (credited === "settled-elsewhere") {
       // Recovery (or the customer's retry) settled it first: answer with what it wrote.
       const entry = await walletRepository.findChargeEntry(db, attempt.userId, reference);
-      if (!entry) throw new DomainError("PAYMENT_GATEWAY_UNAVAILABLE", { failure: "unknown", retryable: true });
+      if (!entry) throw walletErrors.PAYMENT_GATEWAY_UNAVAILABLE.create({ failure: "unknown", retryable: true });
       return {
         previousBalance: entry.balance_after - entry.amount,
         chargedAmount: entry.amount,
@@ -298,7 +305,7 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
       await walletRepository.moveAttempt(trx, attempt.id, ["pending", "voiding"], "voided", clock.now(), { reference });
       if (key) await completeInTransaction(trx, key, stored, clock.now());
     });
-    throw new DomainError(stored.code, stored.details);
+    throw refusedAgain(stored);
   }
 
   /** Settles an attempt whose request is gone: asks the gateway what it decided. */
@@ -449,7 +456,7 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
         // are exact and a charge that committed in between is not missed.
         const currentBalance = (await walletRepository.lockAccount(trx, userId)) ?? 0;
         if (currentBalance < amount)
-          throw new DomainError("INSUFFICIENT_BALANCE", { requiredAmount: amount, currentBalance, shortfall: amount - currentBalance });
+          throw walletErrors.INSUFFICIENT_BALANCE.create({ requiredAmount: amount, currentBalance, shortfall: amount - currentBalance });
         debited = await walletRepository.debitWithEntry(trx, userId, amount, meta.orderId, at);
         if (debited === undefined) throw new Error("wallet.debit: refused while holding the account lock");
       }

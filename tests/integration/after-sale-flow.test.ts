@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { MINUTE } from "../../modules/kernel/index.ts";
 import { type Customer, codeOf, startTestAgora, type TestAgora } from "../support/agora.ts";
+import { openMessages } from "../support/notification-log.ts";
 
 let t: TestAgora;
 let buyer: Customer;
@@ -22,7 +23,14 @@ async function drainOutbox(): Promise<void> {
 }
 
 async function messagesFor(template: string) {
-  return t.db.selectFrom("notification_messages").select(["recipient", "channel", "template", "body"]).where("template", "=", template).orderBy("id").execute();
+  return openMessages(
+    await t.db
+      .selectFrom("notification_messages")
+      .select(["recipient", "channel", "template", "body"])
+      .where("template", "=", template)
+      .orderBy("id")
+      .execute(),
+  );
 }
 
 describe("a paid order, end to end", () => {

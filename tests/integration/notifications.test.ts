@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { createTransport } from "nodemailer";
-import { createCallerFactory, createLogger, MINUTE, type Session } from "../../modules/kernel/index.ts";
+import { createCallerFactory, createLogger, createPiiCipher, developmentPiiKeys, MINUTE, type Session } from "../../modules/kernel/index.ts";
 import {
   ChannelSender,
   createNotificationService,
@@ -20,6 +20,7 @@ import {
 } from "../../modules/notifications/index.ts";
 import { createOutboxPoller, type DeliverableEvent, type OutboxPoller, PermanentDeliveryError } from "../../modules/outbox/index.ts";
 import { type Customer, startTestAgora, type TestAgora } from "../support/agora.ts";
+import { openMessages } from "../support/notification-log.ts";
 
 /** The recording sender, counting what it was given; `failNext` makes the next sends throw. */
 class CountingSender extends RecordingSender {
@@ -40,6 +41,7 @@ class CountingSender extends RecordingSender {
 }
 
 const silent = createLogger("silent");
+const cipher = createPiiCipher(developmentPiiKeys);
 const OPERATORS = ["ops-a@agora.test", "ops-b@agora.test"];
 
 let t: TestAgora;
@@ -57,6 +59,7 @@ beforeAll(async () => {
     identity: t.agora.services.identity,
     catalog: t.agora.services.catalog,
     sender,
+    cipher,
     // Written with a duplicate and odd case on purpose: two operators.
     operators: { emails: [...OPERATORS, " OPS-A@agora.test "] },
   });
@@ -71,12 +74,12 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-function messagesWhere(filter: { userId?: number; sourceEventIds?: string[]; template?: string }) {
+async function messagesWhere(filter: { userId?: number; sourceEventIds?: string[]; template?: string }) {
   let q = t.db.selectFrom("notification_messages").selectAll().orderBy("id");
   if (filter.userId !== undefined) q = q.where("user_id", "=", filter.userId);
   if (filter.sourceEventIds) q = filter.sourceEventIds.length ? q.where("source_event_id", "in", filter.sourceEventIds) : q.where("id", "<", 0);
   if (filter.template) q = q.where("template", "=", filter.template);
-  return q.execute();
+  return openMessages(await q.execute());
 }
 
 /** The outbox rows for notifications of an aggregate, oldest first. */
@@ -268,6 +271,7 @@ describe("stock", () => {
       identity,
       catalog: t.agora.services.catalog,
       sender: fallbackSender,
+      cipher,
       operators: { emails: [] },
     });
 
@@ -465,6 +469,7 @@ describe("misconfiguration", () => {
         email: new RecordingSender(),
         sms: new SmtpSender({ from: "no-reply@agora.test", transporter: createTransport({ jsonTransport: true }) }),
       }),
+      cipher,
       operators: { emails: OPERATORS },
     });
     const error = await misrouted

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { createIdentityService, defaultIdentityConfig } from "../../modules/identity/index.ts";
 import { createPiiCipher, developmentPiiKeys, type PiiKeys } from "../../modules/kernel/index.ts";
+import { resealNotificationLog } from "../../modules/notifications/index.ts";
+import type { DeliverableEvent } from "../../modules/outbox/index.ts";
 import { codeOf, startTestAgora, type TestAgora } from "../support/agora.ts";
 
 const key = (fill: string) => Buffer.alloc(32, fill).toString("base64");
@@ -81,6 +83,116 @@ describe("accounts at rest", () => {
     expect(await search("9876")).toEqual([]);
     const [found] = (await admin.client.identity.admin.listCustomers.query({ query: "Jiwoo" })).items;
     expect(found).toMatchObject({ email: "park.find@agora.test", phone: "010 9876 5432" });
+  });
+});
+
+describe("the notification log at rest", () => {
+  const shipped = (userId: number, orderId: number, id: string = crypto.randomUUID()): DeliverableEvent => ({
+    id,
+    type: "shipment.shipped",
+    destination: "notifications",
+    aggregateType: "order",
+    aggregateId: String(orderId),
+    payload: { orderId, userId, carrier: "CJ대한통운", trackingNumber: "6543-2109-8765" },
+    attempts: 0,
+    createdAt: t.clock.now(),
+  });
+  const rawMessages = (sourceEventId: string) =>
+    t.db.selectFrom("notification_messages").selectAll().where("source_event_id", "=", sourceEventId).orderBy("id").execute();
+
+  test("recipients, subjects and bodies are stored sealed; the operator's list shows them in the clear", async () => {
+    const session = await t
+      .client()
+      .identity.signUp.mutate({ email: "log.seal@agora.test", password: "correct-horse-battery", name: "홍길동", phone: "010-2468-1357" });
+    const event = shipped(session.user.id, 4242);
+    await t.agora.services.notifications.handleOutboxEvent(event);
+
+    const raw = await rawMessages(event.id);
+    expect(raw.map((m) => m.channel)).toEqual(["email", "sms"]);
+    for (const row of raw) {
+      for (const column of [row.recipient, row.subject, row.body]) expect(column.startsWith("pii1:dev:")).toBe(true);
+      expect(row.recipient_index).toEqual(expect.any(String));
+    }
+    const stored = JSON.stringify(raw);
+    for (const secret of ["log.seal", "agora.test", "2468", "1357", "홍길동", "6543-2109-8765"]) expect(stored).not.toContain(secret);
+
+    const admin = await t.admin();
+    const listed = (await admin.client.notifications.admin.list.query({ sourceEventId: event.id })).items;
+    expect(listed.map((m) => [m.channel, m.recipient])).toEqual([
+      ["sms", "010-2468-1357"],
+      ["email", "log.seal@agora.test"],
+    ]);
+    expect(listed[1]?.body).toContain("홍길동");
+    expect(listed[1]?.subject).toBe("[Agora] 상품 발송 · 주문번호 4242");
+  });
+
+  test("still one message per (event, channel, recipient, template): the unique key is on the blind index", async () => {
+    const c = await t
+      .client()
+      .identity.signUp.mutate({ email: "log.once@agora.test", password: "correct-horse-battery", name: "Once", phone: "010-1111-2222" });
+    const event = shipped(c.user.id, 4343);
+    // Two deliveries at the same time, and one more after: sealing makes every stored recipient different text.
+    await Promise.all([t.agora.services.notifications.handleOutboxEvent(event), t.agora.services.notifications.handleOutboxEvent(event)]);
+    await t.agora.services.notifications.handleOutboxEvent(event);
+    const raw = await rawMessages(event.id);
+    expect(raw.map((m) => m.channel)).toEqual(["email", "sms"]);
+
+    // The database itself refuses a second row for the same key, though its sealed recipient differs.
+    const [email] = raw;
+    if (!email) throw new Error("no email row");
+    const cipher = createPiiCipher(developmentPiiKeys);
+    const twin = await t.db
+      .insertInto("notification_messages")
+      .values({
+        channel: "email",
+        recipient: await cipher.seal("log.once@agora.test", "notification_messages.recipient"),
+        recipient_index: email.recipient_index,
+        template: email.template,
+        subject: email.subject,
+        body: email.body,
+        created_at: t.clock.now(),
+        user_id: c.user.id,
+        source_event_id: event.id,
+      })
+      .execute()
+      .catch((error: { code?: string }) => error.code);
+    expect(twin).toBe("23505");
+  });
+
+  test("messages logged before encryption are sealed at start, and a redelivered event does not send them again", async () => {
+    const c = await t.client().identity.signUp.mutate({ email: "log.legacy@agora.test", password: "correct-horse-battery", name: "Legacy" });
+    const event = shipped(c.user.id, 4444);
+    // What the log held before: plaintext, no index.
+    await sql`INSERT INTO notification_messages (channel, recipient, template, subject, body, created_at, user_id, source_event_id, status)
+      VALUES ('email', 'log.legacy@agora.test', 'shipment.shipped', '[Agora] 상품 발송 · 주문번호 4444', 'Legacy 고객님', now(), ${c.user.id}, ${event.id}, 'sent')`.execute(
+      t.db,
+    );
+    expect(await t.agora.services.notifications.resealPersonalData({ plaintextOnly: true })).toBe(1);
+    expect(await t.agora.services.notifications.resealPersonalData({ plaintextOnly: true })).toBe(0);
+    const [legacy] = await rawMessages(event.id);
+    expect(legacy?.recipient.startsWith("pii1:dev:")).toBe(true);
+    expect(JSON.stringify(legacy)).not.toContain("legacy");
+
+    await t.agora.services.notifications.handleOutboxEvent(event);
+    expect((await rawMessages(event.id)).map((m) => m.id)).toEqual([legacy?.id as number]);
+  });
+
+  test("pii:reencrypt's pass re-seals every logged message under the new key; the old key can then go", async () => {
+    const rotatedKeys = { keys: { ...developmentPiiKeys.keys, k3: key("log-rotation") }, currentKeyId: "k3", indexKey: developmentPiiKeys.indexKey };
+    const before = await t.db.selectFrom("notification_messages").select(["id", "recipient_index"]).orderBy("id").execute();
+    expect(before.length).toBeGreaterThanOrEqual(5);
+    expect(await resealNotificationLog(t.db, createPiiCipher(rotatedKeys))).toBe(before.length);
+    expect(await resealNotificationLog(t.db, createPiiCipher(rotatedKeys))).toBe(0);
+
+    const after = await t.db.selectFrom("notification_messages").selectAll().orderBy("id").execute();
+    const onlyNew = createPiiCipher({ keys: { k3: key("log-rotation") }, currentKeyId: "k3", indexKey: developmentPiiKeys.indexKey });
+    for (const row of after) {
+      for (const column of [row.recipient, row.subject, row.body]) expect(onlyNew.keyIdOf(column)).toBe("k3");
+      await onlyNew.open(row.body, "notification_messages.body");
+    }
+    // The index is keyed by the index key alone: rotating the sealing key leaves it as it was.
+    expect(after.map((m) => m.recipient_index)).toEqual(before.map((m) => m.recipient_index));
+    expect(await Promise.all(after.map((m) => onlyNew.open(m.recipient, "notification_messages.recipient")))).toContain("log.legacy@agora.test");
   });
 });
 

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import type { Selectable } from "kysely";
 import { type FakeCarrier, signCarrierWebhook, startFakeCarrier } from "../../apps/fakes/carrier.ts";
 import type { OutboxEventsTable } from "../../db/index.ts";
-import { createCallerFactory, createLogger, HOUR, isDomainError, MINUTE } from "../../modules/kernel/index.ts";
+import { createCallerFactory, createLogger, domainErrorOf, HOUR, isDomainError, MINUTE } from "../../modules/kernel/index.ts";
 import { createOutboxPoller, type DeliverableEvent } from "../../modules/outbox/index.ts";
 import {
   type Carrier,
@@ -148,7 +148,8 @@ async function domainCode(call: Promise<unknown>): Promise<string> {
   try {
     await call;
   } catch (error) {
-    if (isDomainError(error)) return error.domainCode;
+    const domain = domainErrorOf(error);
+    if (domain) return domain.domainCode;
     const code = (error as { code?: string }).code;
     return code ?? String(error);
   }

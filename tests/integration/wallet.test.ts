@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { TRPCError } from "@trpc/server";
 import { type FakePaymentGateway, startFakePaymentGateway } from "../../apps/fakes/payment-gateway.ts";
 import { inTransaction, LockOrderViolation, LockRank, noteLock, pgErrorCode } from "../../db/index.ts";
-import { createCallerFactory, createLogger, DomainError } from "../../modules/kernel/index.ts";
+import { createCallerFactory, createLogger, DomainError, domainErrorOf, trpcCodeOfKind } from "../../modules/kernel/index.ts";
 import { createWalletRouter, createWalletService, HttpPaymentGateway, type WalletConfig, type WalletService } from "../../modules/wallet/index.ts";
 import { type Customer, startTestAgora, type TestAgora } from "../support/agora.ts";
 
@@ -42,12 +42,13 @@ async function callerFor(who: Customer | null) {
   return createCaller({ requestId: "wallet-test", ip: null, session, log: createLogger("silent"), metrics: null });
 }
 
-/** The rejection of a call: a DomainError (domain code) or a TRPCError (tRPC code). */
+/** The rejection of a call: a domain error (domain code, carried by the TRPCError the caller throws) or a TRPCError (tRPC code). */
 async function failureOf(call: Promise<unknown>): Promise<{ code: string; trpcCode: string; details: Record<string, unknown> }> {
   try {
     await call;
   } catch (error) {
-    if (error instanceof DomainError) return { code: error.domainCode, trpcCode: error.code, details: error.details };
+    const domain = domainErrorOf(error);
+    if (domain) return { code: domain.domainCode, trpcCode: error instanceof TRPCError ? error.code : trpcCodeOfKind[domain.kind], details: domain.details };
     if (error instanceof TRPCError) return { code: error.code, trpcCode: error.code, details: {} };
     throw error;
   }

@@ -15,7 +15,7 @@ import { HttpDataPlatform } from "../../modules/outbox/index.ts";
 import { HttpCardGateway } from "../../modules/payments/index.ts";
 import { HttpCarrier } from "../../modules/shipping/index.ts";
 import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
-import { createTestDatabase, type TestDatabase } from "./postgres.ts";
+import { createTestDatabase, type TestDatabase, type TestDatabaseRoute } from "./postgres.ts";
 import { createTestRedis, createTestRedisCluster, type TestRedis } from "./redis.ts";
 
 export interface TestAgoraOptions {
@@ -26,6 +26,8 @@ export interface TestAgoraOptions {
   clock?: ManualClock;
   config?: Partial<AgoraConfig>;
   poolSize?: number;
+  /** How the pool reaches the test database (default: directly; pgbouncer.test.ts goes through PgBouncer). */
+  databaseRoute?: TestDatabaseRoute;
   /** Default: the sender built from config (recording only, without SMTP_URL/SMS_URL). */
   notificationSender?: NotificationSender;
 }
@@ -72,7 +74,7 @@ let sequence = 0;
 
 export async function startTestAgora(options: TestAgoraOptions = {}): Promise<TestAgora> {
   const clock = options.clock ?? new ManualClock();
-  const database = await createTestDatabase(options.poolSize ?? 20);
+  const database = await createTestDatabase(options.poolSize ?? 20, options.databaseRoute);
   const redis =
     options.sharedRedis ?? (options.infra === "memory" ? null : options.infra === "cluster" ? await createTestRedisCluster() : await createTestRedis());
   const infra = redis ? createRedisInfra(redis.client, redis.prefix) : createMemoryInfra(clock, `mem${++sequence}:`);

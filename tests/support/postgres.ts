@@ -110,7 +110,15 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-export async function createTestDatabase(poolSize = 20): Promise<TestDatabase> {
+export interface TestDatabaseRoute {
+  /** The URL the pool connects to, from the direct one (e.g. the same database through PgBouncer). */
+  connectUrl(directUrl: string): string;
+  /** Runs after the pool is closed, before the database is dropped (e.g. tell a pooler to let go of it). */
+  beforeDrop?(name: string): Promise<void>;
+}
+
+/** A fresh database from the migrated template; `route` sends the pool another way (the default: directly). */
+export async function createTestDatabase(poolSize = 20, route?: TestDatabaseRoute): Promise<TestDatabase> {
   const url = await serverUrl();
   const template = await ensureTemplate();
   const name = `agora_t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
@@ -122,7 +130,7 @@ export async function createTestDatabase(poolSize = 20): Promise<TestDatabase> {
     await admin.end();
   }
   const dbUrl = withDatabase(url, name);
-  const handle = await createDatabase({ url: dbUrl, poolSize });
+  const handle = await createDatabase({ url: route ? route.connectUrl(dbUrl) : dbUrl, poolSize });
   let dropped = false;
   return {
     handle,
@@ -132,6 +140,7 @@ export async function createTestDatabase(poolSize = 20): Promise<TestDatabase> {
       if (dropped) return;
       dropped = true;
       await handle.close();
+      await route?.beforeDrop?.(name);
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       try {

@@ -3,10 +3,11 @@
  * (createAppRouter only captures its services), and the test checks that every procedure has its
  * "### `path`" section and every such section names a live procedure, that each section's kind, access
  * level and "may be omitted" input match the procedure, and that the error catalogue table and every
- * domain code the document names agree with `domainErrorCatalog`.
+ * domain code the document names agree with the codes the modules declare (every `defineErrors` set a
+ * module's index.ts exports) and the edge's mapping of their kinds.
  */
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { TRPC_ERROR_CODES_BY_KEY } from "@trpc/server/rpc";
@@ -15,12 +16,14 @@ import { createAppRouter } from "../../apps/server/router.ts";
 import {
   createCallerFactory,
   createLogger,
-  type DomainCode,
   DomainError,
-  domainErrorCatalog,
-  isDomainError,
+  domainErrorOf,
+  type ErrorDefinition,
+  isErrorSet,
   type RequestContext,
   type Session,
+  toTrpcError,
+  trpcCodeOfKind,
 } from "../../modules/kernel/index.ts";
 import { createOutboxRouter } from "../../modules/outbox/index.ts";
 
@@ -56,7 +59,14 @@ interface ProcedureDef {
 const procedures = router._def.procedures as unknown as Record<string, { _def: ProcedureDef }>;
 const procedurePaths = Object.keys(procedures).sort();
 
-const catalogue = domainErrorCatalog as Record<string, { trpc: string; message: string; ref?: string }>;
+/** Every code every module declares: the error sets its index.ts exports. */
+const declared: ErrorDefinition[] = [];
+for (const folder of readdirSync(join(repoRoot, "modules"), { withFileTypes: true })) {
+  if (!folder.isDirectory()) continue;
+  const exports: Record<string, unknown> = await import(join(repoRoot, "modules", folder.name, "index.ts"));
+  for (const value of Object.values(exports)) if (isErrorSet(value)) declared.push(...Object.values(value));
+}
+const catalogue: Record<string, ErrorDefinition> = Object.fromEntries(declared.map((definition) => [definition.code, definition]));
 const domainCodes = new Set(Object.keys(catalogue));
 const documentedCodes = new Set([...domainCodes, "VALIDATION_FAILED"]);
 
@@ -119,7 +129,7 @@ async function refusalOf(path: string, session: Session | null): Promise<string 
     await (node as (input?: unknown) => Promise<unknown>)(undefined);
     return null;
   } catch (error) {
-    return isDomainError(error) ? error.domainCode : null;
+    return domainErrorOf(error)?.domainCode ?? null;
   }
 }
 
@@ -234,7 +244,13 @@ describe("docs/api.md: the error catalogue table", () => {
     expect(rows.length).toBeGreaterThan(0);
   });
 
-  test("every domain code in domainErrorCatalog has a row, and every row a known code, once", () => {
+  test("no two modules declare the same code", () => {
+    const codes = declared.map((definition) => definition.code);
+    expect(codes.length).toBeGreaterThan(40);
+    expect(codes.filter((code, i) => codes.indexOf(code) !== i)).toEqual([]);
+  });
+
+  test("every domain code the modules declare has a row, and every row a known code, once", () => {
     const listed = rows.map((cells) => cells[1] ?? "");
     expect([...domainCodes].filter((code) => !listed.includes(code))).toEqual([]);
     expect(listed.filter((code) => !documentedCodes.has(code))).toEqual([]);
@@ -246,7 +262,7 @@ describe("docs/api.md: the error catalogue table", () => {
       if (code === "VALIDATION_FAILED") return trpc === "BAD_REQUEST" && http === "400" ? [] : [`${code}: ${trpc} ${http}`];
       const entry = catalogue[code];
       if (!entry) return [];
-      const expected = [entry.trpc, String(getHTTPStatusCodeFromError(new DomainError(code as DomainCode))), entry.ref ?? "—"];
+      const expected = [trpcCodeOfKind[entry.kind], String(getHTTPStatusCodeFromError(toTrpcError(new DomainError(entry, {})))), entry.ref ?? "—"];
       return [trpc, http, ref].join(" ") === expected.join(" ") ? [] : [`${code}: documented ${[trpc, http, ref].join(" ")}, is ${expected.join(" ")}`];
     });
     expect(wrong).toEqual([]);

@@ -17,7 +17,7 @@ describe("boundary check on tests/fixtures/boundary-violation", () => {
 
   test("fails", () => {
     expect(exitCode).toBe(1);
-    expect(output).toContain("✖ 14 boundary violations");
+    expect(output).toContain("✖ 15 boundary violations");
   });
 
   test("really cruises the TypeScript files", () => {
@@ -50,6 +50,10 @@ describe("boundary check on tests/fixtures/boundary-violation", () => {
     'sql-outside-repository: modules/beta/service.ts:11 sql template tag "sql`"',
   ])("reports %s", (violation) => {
     expect(output).toContain(`✖ ${violation}\n`);
+  });
+
+  test("reports transport-only-in-kernel-adapter: a module's service importing @trpc/server", () => {
+    expect(output).toMatch(/✖ transport-only-in-kernel-adapter: modules\/alpha\/service\.ts → \S*node_modules\/@trpc\/server\//);
   });
 
   test.each([

@@ -70,4 +70,11 @@ describe("the environment schema", () => {
     ]);
     expect(() => loadConfig({ ADMIN_EMAIL: "a@b.c" })).toThrow("ADMIN_PASSWORD must be set");
   });
+
+  test("DATABASE_LISTEN_URL: unset follows DATABASE_URL, a direct URL, or off (poll only); anything else is refused", () => {
+    expect(loadConfig({}).databaseListenUrl).toBeUndefined();
+    expect(loadConfig({ DATABASE_LISTEN_URL: "postgres://db.internal:5432/agora" }).databaseListenUrl).toBe("postgres://db.internal:5432/agora");
+    expect(loadConfig({ DATABASE_LISTEN_URL: "off" }).databaseListenUrl).toBeNull();
+    expect(() => loadConfig({ DATABASE_LISTEN_URL: "db.internal:5432" })).toThrow('DATABASE_LISTEN_URL must be a postgres:// URL or "off"');
+  });
 });
