@@ -200,6 +200,9 @@ export interface OrderOrdersTable {
   payment_due_at: NullableTimestamp;
   cancelled_at: NullableTimestamp;
   cancel_reason: string | null;
+  /** A return after delivery: when the money went back, and why (not a cancellation). */
+  refunded_at: NullableTimestamp;
+  refund_reason: string | null;
   shipping_address: string | null;
 }
 
@@ -213,13 +216,66 @@ export interface OrderLinesTable {
   line_amount: number;
 }
 
+export type PaymentMethod = "wallet" | "card";
+
+/** One row per method an order was paid with (a split payment has two). */
 export interface OrderPaymentsTable {
   id: Generated<number>;
   order_id: number;
-  method: "wallet";
+  method: PaymentMethod;
   amount: number;
   status: "paid" | "refunded";
+  /** The card payment (payment_card_payments) behind a card row; null for the wallet. */
+  card_payment_id: number | null;
   created_at: Timestamp;
+}
+
+/** Money an order gave back, per source: once per order (a cancellation after payment, or a return). */
+export interface OrderRefundsTable {
+  id: Generated<number>;
+  order_id: number;
+  kind: "cancellation" | "return";
+  wallet_amount: number;
+  card_amount: number;
+  reason: string;
+  /** Who asked (customer or operator); null for the system. */
+  actor_id: number | null;
+  created_at: Timestamp;
+}
+
+// ── payments (card) ───────────────────────────────────────────────────────
+/**
+ * authorizing → authorized → capturing → captured → reversing → reversed (an order's card payment)
+ * authorizing → declined | failed;  authorized → voiding → voided (no order took it)
+ */
+export type CardPaymentStatus =
+  | "authorizing"
+  | "authorized"
+  | "declined"
+  | "failed"
+  | "voiding"
+  | "voided"
+  | "capturing"
+  | "captured"
+  | "reversing"
+  | "reversed";
+
+/** A card authorization recorded before the gateway is called; settled by the request or by recovery. */
+export interface PaymentCardPaymentsTable {
+  id: Generated<number>;
+  user_id: number;
+  amount: number;
+  /** The Idempotency-Key the gateway sees for the authorization (and, suffixed, its capture, void, refund). */
+  gateway_key: string;
+  status: CardPaymentStatus;
+  /** The order that took the authorization (set in the order's transaction). */
+  order_id: number | null;
+  gateway_reference: string | null;
+  /** Until then the request that made it settles it; after, the recovery worker may. */
+  lease_until: Timestamp;
+  recovery_attempts: Generated<number>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
 }
 
 // ── sales (popular products) ──────────────────────────────────────────────
@@ -342,6 +398,8 @@ export interface Database {
   order_orders: OrderOrdersTable;
   order_lines: OrderLinesTable;
   order_payments: OrderPaymentsTable;
+  order_refunds: OrderRefundsTable;
+  payment_card_payments: PaymentCardPaymentsTable;
   sales_daily: SalesDailyTable;
   sales_pending: SalesPendingTable;
   idempotency_keys: IdempotencyKeysTable;

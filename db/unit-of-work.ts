@@ -37,6 +37,8 @@ export const LockRank = {
   IdempotencyKey: 1,
   Order: 2,
   ChargeAttempt: 3,
+  /** An order's card payment (payment_card_payments): the rank of charge attempts, no transaction takes both. */
+  CardPayment: 3,
   Wallet: 4,
   Coupon: 5,
   IssuedCoupon: 6,

@@ -18,6 +18,7 @@ import { dataFolderOwner } from "../db/index.ts";
 import { openAndMigrate, StartupError } from "../db/startup.ts";
 import { createLogger, createMemoryInfra, systemClock } from "../modules/kernel/index.ts";
 import type { DataPlatform } from "../modules/outbox/index.ts";
+import { type CardGateway, CardGatewayUnavailableError } from "../modules/payments/index.ts";
 import type { Carrier } from "../modules/shipping/index.ts";
 import { type PaymentGateway, PaymentGatewayUnavailableError } from "../modules/wallet/index.ts";
 
@@ -199,6 +200,14 @@ const noPaymentGateway: PaymentGateway = {
   lookup: () => Promise.reject(new PaymentGatewayUnavailableError("network", "the seed script has no payment gateway")),
 };
 
+const noCardGateway: CardGateway = {
+  authorize: () => Promise.reject(new CardGatewayUnavailableError("network", "the seed script has no payment gateway")),
+  capture: () => Promise.reject(new CardGatewayUnavailableError("network", "the seed script has no payment gateway")),
+  voidAuthorization: () => Promise.reject(new CardGatewayUnavailableError("network", "the seed script has no payment gateway")),
+  refund: () => Promise.reject(new CardGatewayUnavailableError("network", "the seed script has no payment gateway")),
+  lookup: () => Promise.reject(new CardGatewayUnavailableError("network", "the seed script has no payment gateway")),
+};
+
 /** Nothing is sent anywhere while seeding (no poller runs either). */
 const noDataPlatform: DataPlatform = {
   publish: () => Promise.reject(new Error("the seed script sends no events")),
@@ -355,7 +364,7 @@ async function main(argv: string[]): Promise<void> {
         logger: createLogger("silent"),
         metrics: null,
         config,
-        ports: { paymentGateway: noPaymentGateway, dataPlatform: noDataPlatform, carrier: noCarrier },
+        ports: { paymentGateway: noPaymentGateway, cardGateway: noCardGateway, dataPlatform: noDataPlatform, carrier: noCarrier },
       });
       await agora.services.identity.ensureAdmin(config.admin);
       const inProcess = ((input: string | URL | Request, init?: RequestInit) =>

@@ -12,8 +12,19 @@
  *   POST /v1/charges/:reference/void    → 200 { status: "voided", reference } | 404 | 409 (declined charge)
  *   GET  /v1/charges/by-key/:key        → 200 { status: "approved" | "voided", reference } | { status: "declined", code, reason }
  *                                         | 404 { status: "not_found" } (no charge was ever decided with this key)
+ *
+ * Card payments of orders (authorize at placement, capture after the order commits):
+ *   POST /v1/authorizations             Idempotency-Key header, { userId, amount, currency? }
+ *     200 { status: "authorized", reference } | 402 declined | 503 | 409 key mismatch | 400 | no answer (same rules as charges)
+ *   POST /v1/authorizations/:ref/capture → 200 { status: "captured", reference } (again: the same)
+ *                                         | 409 { code: "AUTHORIZATION_VOIDED" } | 503 (failCapturesNext) | 404
+ *   POST /v1/authorizations/:ref/void    → 200 { status: "voided", reference } | 409 { code: "ALREADY_CAPTURED" } | 404
+ *   POST /v1/authorizations/:ref/refund  → 200 { status: "refunded", reference, amount } (again: the same)
+ *                                         | 409 { code: "NOT_CAPTURED" } | 404
+ *   GET  /v1/authorizations/by-key/:key  → 200 { status: "authorized" | "captured" | "voided" | "refunded", reference }
+ *                                         | { status: "declined", code, reason } | 404 { status: "not_found" }
  *   GET  /_stats                        → stats()
- *   POST /_control                      → { configure?, declineNext?, failNext?, hangNext?, approveThenHang?, reset? }; answers the state
+ *   POST /_control                      → { configure?, declineNext?, failNext?, hangNext?, approveThenHang?, failCapturesNext?, reset? }; answers the state
  *   GET  /health
  *
  * Rules, in the order they apply to a charge request:
@@ -27,6 +38,10 @@
  * records the charge and then never answers: the "answer lost in transit" case. `approveThenHang(n)`
  * says the same for a test of "the gateway approved, then the caller died": the charge is captured,
  * the caller never hears it, and only a lookup by key (recovery) finds it.
+ *
+ * Authorizations follow the same rules 1-3 and share the script queue: a scripted decline, failure or
+ * hang applies to the next new charge OR authorization, whichever comes first. `failCapturesNext(n)`
+ * makes the next n captures answer 503 (the authorization stays uncaptured until a retry).
  *
  * Run standalone: `bun apps/fakes/payment-gateway.ts` (PORT, default 4010; FAKE_GATEWAY_* env, see bottom).
  */
@@ -81,6 +96,27 @@ export interface FakeGatewayStats {
   capturedAmount: number;
   /** Requests being handled right now. */
   inFlight: number;
+  /** Every POST /v1/authorizations that reached the handler. */
+  authorizationRequests: number;
+  /** New authorizations approved (replays not counted; declines count in `declined`). */
+  authorized: number;
+  captured: number;
+  /** Authorizations voided before capture. */
+  authorizationsVoided: number;
+  refunded: number;
+  /** Won captured from cards by orders (refunds not subtracted). */
+  cardCapturedAmount: number;
+  /** Won refunded to cards. */
+  cardRefundedAmount: number;
+}
+
+export interface FakeAuthorization {
+  reference: string | null;
+  idempotencyKey: string;
+  userId: number;
+  amount: number;
+  status: "authorized" | "declined" | "captured" | "voided" | "refunded";
+  code: FakeDeclineCode | null;
 }
 
 export interface FakeCharge {
@@ -107,6 +143,10 @@ export interface FakeGatewayControl {
   queued(): number;
   /** Every decided charge, oldest first. */
   charges(): FakeCharge[];
+  /** Every decided card authorization (orders), oldest first. */
+  authorizations(): FakeAuthorization[];
+  /** The next n captures answer 503 and capture nothing. */
+  failCapturesNext(n?: number): void;
   /** Back to the start options: empties scripts, stats and the idempotency memory. */
   reset(): void;
 }
@@ -128,6 +168,12 @@ interface Remembered {
   answer: Answer;
   charge: FakeCharge;
 }
+interface RememberedAuthorization {
+  userId: number;
+  amount: number;
+  answer: Answer;
+  authorization: FakeAuthorization;
+}
 
 const defaults: FakeGatewayBehaviour = { latencyMs: 0, latencyJitterMs: 0, failureRate: 0, declineRate: 0, perChargeLimit: 2_000_000 };
 
@@ -145,6 +191,13 @@ function emptyStats(): FakeGatewayStats {
     lookups: 0,
     capturedAmount: 0,
     inFlight: 0,
+    authorizationRequests: 0,
+    authorized: 0,
+    captured: 0,
+    authorizationsVoided: 0,
+    refunded: 0,
+    cardCapturedAmount: 0,
+    cardRefundedAmount: 0,
   };
 }
 
@@ -170,6 +223,9 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
   let stats = emptyStats();
   let memory = new Map<string, Remembered>();
   let byReference = new Map<string, Remembered>();
+  let authorizations = new Map<string, RememberedAuthorization>();
+  let authorizationsByReference = new Map<string, RememberedAuthorization>();
+  let failingCaptures = 0;
   let sequence = 0;
   const hung = new Set<() => void>();
 
@@ -193,12 +249,19 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
     },
     queued: () => scripts.length,
     charges: () => [...memory.values()].map((r) => ({ ...r.charge })),
+    authorizations: () => [...authorizations.values()].map((r) => ({ ...r.authorization })),
+    failCapturesNext(n = 1) {
+      failingCaptures += n;
+    },
     reset() {
       behaviour = { ...start };
       scripts = [];
       stats = { ...emptyStats(), inFlight: stats.inFlight };
       memory = new Map();
       byReference = new Map();
+      authorizations = new Map();
+      authorizationsByReference = new Map();
+      failingCaptures = 0;
     },
   };
 
@@ -227,6 +290,33 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
       stats.approved++;
       stats.capturedAmount += amount;
     }
+    return remembered;
+  }
+
+  function declineAnswer(code: FakeDeclineCode, what: string): Answer {
+    return {
+      status: 402,
+      body: {
+        status: "declined",
+        code,
+        reason: code === "LIMIT_EXCEEDED" ? `The amount exceeds the card's per-${what} limit` : `The card issuer declined the ${what}`,
+      },
+    };
+  }
+
+  function authorize(key: string, userId: number, amount: number, code: FakeDeclineCode | null): RememberedAuthorization {
+    const reference = code ? null : `au_${String(++sequence).padStart(6, "0")}_${crypto.randomUUID().slice(0, 8)}`;
+    const answer: Answer = code ? declineAnswer(code, "charge") : { status: 200, body: { status: "authorized", reference } };
+    const remembered: RememberedAuthorization = {
+      userId,
+      amount,
+      answer,
+      authorization: { reference, idempotencyKey: key, userId, amount, status: code ? "declined" : "authorized", code },
+    };
+    authorizations.set(key, remembered);
+    if (reference) authorizationsByReference.set(reference, remembered);
+    if (code) stats.declined++;
+    else stats.authorized++;
     return remembered;
   }
 
@@ -326,6 +416,106 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
     return c.json({ status: charge.status, reference: charge.reference });
   });
 
+  app.post("/v1/authorizations", async (c) => {
+    stats.authorizationRequests++;
+    const key = c.req.header("idempotency-key")?.trim();
+    const body = (await c.req.json().catch(() => null)) as { userId?: unknown; amount?: unknown } | null;
+    if (!key || key.length > 255 || !body || !positiveInt(body.userId) || !positiveInt(body.amount)) {
+      stats.rejected++;
+      return c.json(
+        { status: "error", code: "BAD_REQUEST", reason: "Idempotency-Key header and a body { userId, amount } of positive integers are required" },
+        400,
+      );
+    }
+    const { userId, amount } = body;
+    // Synchronous until the first await, as for charges: one key decides once.
+    const seen = authorizations.get(key);
+    let outcome: { answer: Answer } | { fail: true } | { hang: true };
+    if (seen) {
+      if (seen.userId !== userId || seen.amount !== amount) {
+        stats.mismatched++;
+        return c.json({ status: "error", code: "IDEMPOTENCY_KEY_MISMATCH", reason: "This key was used for a different authorization" }, 409);
+      }
+      stats.replayed++;
+      outcome = { answer: seen.answer };
+    } else {
+      const script = scripts.shift();
+      if (script?.kind === "fail" || (!script && behaviour.failureRate > 0 && random() < behaviour.failureRate)) outcome = { fail: true };
+      else if (script?.kind === "hang" && !script.afterCharging) outcome = { hang: true };
+      else {
+        let code: FakeDeclineCode | null = null;
+        if (script?.kind === "decline") code = script.code;
+        else if (amount > behaviour.perChargeLimit) code = "LIMIT_EXCEEDED";
+        else if (!script && behaviour.declineRate > 0 && random() < behaviour.declineRate) code = "CARD_DECLINED";
+        const decided = authorize(key, userId, amount, code);
+        outcome = script?.kind === "hang" ? { hang: true } : { answer: decided.answer };
+      }
+    }
+    await sleep(behaviour.latencyMs + (behaviour.latencyJitterMs > 0 ? Math.floor(random() * (behaviour.latencyJitterMs + 1)) : 0));
+    if ("hang" in outcome) return hang(c.req.raw.signal);
+    if ("fail" in outcome) {
+      stats.failed++;
+      return c.json({ status: "error", code: "UNAVAILABLE", reason: "The gateway is temporarily unavailable" }, 503);
+    }
+    return c.json(outcome.answer.body, outcome.answer.status);
+  });
+
+  app.post("/v1/authorizations/:reference/capture", async (c) => {
+    const remembered = authorizationsByReference.get(c.req.param("reference"));
+    await sleep(behaviour.latencyMs);
+    if (!remembered) return c.json({ status: "error", code: "NOT_FOUND" }, 404);
+    const { authorization } = remembered;
+    if (authorization.status === "voided") return c.json({ status: "error", code: "AUTHORIZATION_VOIDED" }, 409);
+    if (authorization.status === "authorized") {
+      if (failingCaptures > 0) {
+        failingCaptures--;
+        stats.failed++;
+        return c.json({ status: "error", code: "UNAVAILABLE", reason: "The gateway is temporarily unavailable" }, 503);
+      }
+      authorization.status = "captured";
+      stats.captured++;
+      stats.cardCapturedAmount += remembered.amount;
+    }
+    return c.json({ status: "captured", reference: authorization.reference });
+  });
+
+  app.post("/v1/authorizations/:reference/void", async (c) => {
+    const remembered = authorizationsByReference.get(c.req.param("reference"));
+    await sleep(behaviour.latencyMs);
+    if (!remembered) return c.json({ status: "error", code: "NOT_FOUND" }, 404);
+    const { authorization } = remembered;
+    if (authorization.status === "captured" || authorization.status === "refunded") return c.json({ status: "error", code: "ALREADY_CAPTURED" }, 409);
+    if (authorization.status === "authorized") {
+      authorization.status = "voided";
+      stats.authorizationsVoided++;
+    }
+    return c.json({ status: "voided", reference: authorization.reference });
+  });
+
+  app.post("/v1/authorizations/:reference/refund", async (c) => {
+    const remembered = authorizationsByReference.get(c.req.param("reference"));
+    await sleep(behaviour.latencyMs);
+    if (!remembered) return c.json({ status: "error", code: "NOT_FOUND" }, 404);
+    const { authorization } = remembered;
+    if (authorization.status !== "captured" && authorization.status !== "refunded") return c.json({ status: "error", code: "NOT_CAPTURED" }, 409);
+    if (authorization.status === "captured") {
+      authorization.status = "refunded";
+      stats.refunded++;
+      stats.cardRefundedAmount += remembered.amount;
+    }
+    return c.json({ status: "refunded", reference: authorization.reference, amount: remembered.amount });
+  });
+
+  app.get("/v1/authorizations/by-key/:key", async (c) => {
+    stats.lookups++;
+    const remembered = authorizations.get(c.req.param("key"));
+    await sleep(behaviour.latencyMs);
+    if (!remembered) return c.json({ status: "not_found" }, 404);
+    const { authorization } = remembered;
+    if (authorization.status === "declined") return c.json(remembered.answer.body);
+    return c.json({ status: authorization.status, reference: authorization.reference });
+  });
+
   app.get("/_stats", (c) => c.json({ ...stats }));
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.post("/_control", async (c) => {
@@ -336,6 +526,7 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
       failNext?: number;
       hangNext?: { n?: number; afterCharging?: boolean };
       approveThenHang?: number;
+      failCapturesNext?: number;
     };
     try {
       if (body.reset) control.reset();
@@ -344,6 +535,7 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
       if (body.failNext) control.failNext(body.failNext);
       if (body.hangNext) control.hangNext(body.hangNext.n ?? 1, { afterCharging: body.hangNext.afterCharging ?? false });
       if (body.approveThenHang) control.approveThenHang(body.approveThenHang);
+      if (body.failCapturesNext) control.failCapturesNext(body.failCapturesNext);
     } catch (error) {
       return c.json({ error: String(error) }, 400);
     }

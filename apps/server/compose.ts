@@ -19,6 +19,7 @@ import {
 } from "../../modules/notifications/index.ts";
 import { createOrdersService, type OrdersService } from "../../modules/orders/index.ts";
 import { createOutboxPoller, createOutboxRouter, type DataPlatform, dataPlatformHandler, type OutboxPoller } from "../../modules/outbox/index.ts";
+import { type CardGateway, type CardPaymentsService, createCardPaymentsService } from "../../modules/payments/index.ts";
 import { createReportsService, type ReportsService } from "../../modules/reports/index.ts";
 import { createSalesService, type SalesService } from "../../modules/sales/index.ts";
 import { type Carrier, createShippingService, type ShippingService } from "../../modules/shipping/index.ts";
@@ -33,6 +34,8 @@ export interface Services {
   cart: CartService;
   coupons: CouponService;
   wallet: WalletService;
+  /** Card payments of orders (authorize, capture, refund) and their recovery. */
+  cardPayments: CardPaymentsService;
   sales: SalesService;
   orders: OrdersService;
   shipping: ShippingService;
@@ -43,6 +46,8 @@ export interface Services {
 /** The outside world, behind ports: real adapters in production, fakes over HTTP in tests and dev. */
 export interface Ports {
   paymentGateway: PaymentGateway;
+  /** The same gateway's card-payment API (authorize, capture, void, refund) for orders paid by card. */
+  cardGateway: CardGateway;
   dataPlatform: DataPlatform;
   carrier: Carrier;
   /** Default: SMTP when SMTP_URL is set, otherwise recorded only. */
@@ -103,6 +108,14 @@ export function createAgora(deps: AgoraDeps): Agora {
       recoveryIntervalMs: config.walletChargeRecoveryIntervalMs,
     },
   });
+  // Card payments share the wallet charges' lease and recovery cadence: the same gateway, the same timeout.
+  const cardPayments = createCardPaymentsService({
+    db,
+    clock,
+    logger,
+    gateway: ports.cardGateway,
+    config: { leaseMs: config.walletChargeLeaseMs, recoveryIntervalMs: config.walletChargeRecoveryIntervalMs },
+  });
   const sales = createSalesService({ db, clock, cache: infra.cache, catalog, popularTtlMs: config.popularCacheSeconds * 1000, logger });
   const orders = createOrdersService({
     db,
@@ -112,6 +125,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     cart,
     coupons,
     wallet,
+    card: cardPayments,
     sales,
     cipher,
     config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000 },
@@ -151,7 +165,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     operators: { emails: config.notifyOperatorEmails },
   });
   const reports = createReportsService({ clock, orders, catalog, wallet, sales });
-  const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders, shipping, notifications, reports };
+  const services: Services = { identity, catalog, cart, coupons, wallet, cardPayments, sales, orders, shipping, notifications, reports };
   const outboxPoller = createOutboxPoller({
     db,
     clock,
@@ -196,6 +210,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     start() {
       orders.start();
       if (config.walletChargeRecoveryIntervalMs > 0) wallet.start();
+      cardPayments.start();
       sales.start();
       if (config.outboxPollerEnabled) outboxPoller.start();
       housekeeping ??= setInterval(purgeIdempotencyKeys, 3_600_000);
@@ -203,6 +218,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     async stop() {
       orders.stop();
       wallet.stop();
+      cardPayments.stop();
       await sales.stop();
       if (housekeeping) clearInterval(housekeeping);
       housekeeping = null;

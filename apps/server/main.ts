@@ -16,6 +16,7 @@ import {
   systemClock,
 } from "../../modules/kernel/index.ts";
 import { HttpDataPlatform } from "../../modules/outbox/index.ts";
+import { HttpCardGateway } from "../../modules/payments/index.ts";
 import { HttpCarrier } from "../../modules/shipping/index.ts";
 import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
 import { startFakeCarrier } from "../fakes/carrier.ts";
@@ -81,6 +82,13 @@ const paymentGateway = new HttpPaymentGateway({
   apiKey: config.paymentGatewayApiKey,
 });
 
+// Orders paid by card use the same gateway's authorization API.
+const cardGateway = new HttpCardGateway({
+  baseUrl: config.paymentGatewayUrl ?? (fakeGateway?.url as string),
+  timeoutMs: config.paymentGatewayTimeoutMs,
+  apiKey: config.paymentGatewayApiKey,
+});
+
 const fakeDataPlatform = config.dataPlatformUrl ? null : startFakeDataPlatform();
 if (fakeDataPlatform) logger.warn({ url: fakeDataPlatform.url }, "DATA_PLATFORM_URL is unset: paid orders are synced to the built-in fake data platform");
 const dataPlatform = new HttpDataPlatform({
@@ -103,7 +111,15 @@ const carrier = new HttpCarrier({
   apiKey: config.carrierApiKey,
 });
 
-const agora = createAgora({ database, infra, clock: systemClock, logger, metrics: createMetrics(), config, ports: { paymentGateway, dataPlatform, carrier } });
+const agora = createAgora({
+  database,
+  infra,
+  clock: systemClock,
+  logger,
+  metrics: createMetrics(),
+  config,
+  ports: { paymentGateway, cardGateway, dataPlatform, carrier },
+});
 
 // Rows written before encryption, or under a retired key, are sealed before the first request.
 const resealed = await agora.services.identity.resealPersonalData();

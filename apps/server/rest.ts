@@ -72,7 +72,14 @@ export const restRoutes: RestRoute[] = [
   },
   { method: "get", path: "/api/users/balance", procedure: "wallet.balance", summary: "The caller's balance", tag: "wallet", auth: true },
   { method: "post", path: "/api/users/balance/charge", procedure: "wallet.charge", summary: "Charge the caller's balance by card", tag: "wallet", auth: true },
-  { method: "post", path: "/api/orders", procedure: "orders.place", summary: "Place and pay an order from the balance", tag: "orders", auth: true },
+  {
+    method: "post",
+    path: "/api/orders",
+    procedure: "orders.place",
+    summary: "Place and pay an order (wallet by default, card or split)",
+    tag: "orders",
+    auth: true,
+  },
 ];
 
 const httpStatusOf: Record<string, number> = {

@@ -65,6 +65,39 @@ describe("order texts", () => {
     expect(body.split("\n").at(-1)).toBe("결제 금액: 34,500원 (지갑 결제)");
   });
 
+  test("paid by card, or split: the text names each source", () => {
+    const last = (payments: Array<{ method: "wallet" | "card"; amount: number }>) =>
+      orderPaidEmail({ ...paid, payments })
+        .body.split("\n")
+        .at(-1);
+    expect(last([{ method: "card", amount: 31_500 }])).toBe("결제 금액: 31,500원 (카드 결제)");
+    expect(last([{ method: "wallet", amount: 31_500 }])).toBe("결제 금액: 31,500원 (지갑 결제)");
+    expect(
+      last([
+        { method: "card", amount: 21_500 },
+        { method: "wallet", amount: 10_000 },
+      ]),
+    ).toBe("결제 금액: 31,500원 (지갑 10,000원 + 카드 21,500원)");
+  });
+
+  test("a refund names where the money went back", () => {
+    const line = (refunded: { wallet: number; card: number }) =>
+      orderRefundedEmail({ name: "Lee", orderId: 9, refundedAmount: refunded.wallet + refunded.card, refunded, reason: "x" })
+        .body.split("\n")
+        .at(-1);
+    expect(line({ wallet: 0, card: 5_000 })).toBe("환불 금액: 5,000원 (카드로 환불되었습니다)");
+    expect(line({ wallet: 2_000, card: 3_000 })).toBe("환불 금액: 5,000원 (지갑 2,000원, 카드 3,000원으로 환불되었습니다)");
+    const cancelled = orderCancelledEmail({
+      name: "Lee",
+      orderId: 9,
+      refundedAmount: 5_000,
+      refunded: { wallet: 5_000, card: 0 },
+      couponRestored: false,
+      reason: "x",
+    });
+    expect(cancelled.body.split("\n").at(-1)).toBe("환불 금액: 5,000원 (지갑으로 환불되었습니다)");
+  });
+
   test("cancelled: the refund and the restored coupon; a cancelled pending order refunds nothing", () => {
     expect(orderCancelledEmail({ name: "김민지", orderId: 7, refundedAmount: 31_500, couponRestored: true, reason: "단순 변심" })).toEqual({
       subject: "[Agora] 주문 취소 · 주문번호 7",

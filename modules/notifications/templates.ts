@@ -49,6 +49,27 @@ export interface OrderPaidFacts {
   subtotalAmount: number;
   discountAmount: number;
   finalAmount: number;
+  /** What each method paid; absent: the wallet paid it all. */
+  payments?: Array<{ method: "wallet" | "card"; amount: number }>;
+}
+
+export interface RefundedBySource {
+  wallet: number;
+  card: number;
+}
+
+/** "지갑 결제", "카드 결제", or both with their amounts. */
+function paidBy(payments: OrderPaidFacts["payments"]): string {
+  const card = payments?.find((p) => p.method === "card")?.amount ?? 0;
+  const wallet = payments?.find((p) => p.method === "wallet")?.amount ?? 0;
+  if (card === 0) return "지갑 결제";
+  return wallet === 0 ? "카드 결제" : `지갑 ${won(wallet)} + 카드 ${won(card)}`;
+}
+
+/** Where the money went back: the wallet (also for events before card payments), the card, or both. */
+function refundedTo(refunded: RefundedBySource | undefined): string {
+  if (!refunded || refunded.card === 0) return "지갑으로 환불되었습니다";
+  return refunded.wallet === 0 ? "카드로 환불되었습니다" : `지갑 ${won(refunded.wallet)}, 카드 ${won(refunded.card)}으로 환불되었습니다`;
 }
 
 export function orderPaidEmail(f: OrderPaidFacts): Rendered {
@@ -62,7 +83,7 @@ export function orderPaidEmail(f: OrderPaidFacts): Rendered {
       "",
       `상품 금액: ${won(f.subtotalAmount)}`,
       f.discountAmount > 0 && `할인: -${won(f.discountAmount)}`,
-      `결제 금액: ${won(f.finalAmount)} (지갑 결제)`,
+      `결제 금액: ${won(f.finalAmount)} (${paidBy(f.payments)})`,
     ),
   };
 }
@@ -71,6 +92,7 @@ export interface OrderCancelledFacts {
   name: string;
   orderId: number;
   refundedAmount: number;
+  refunded?: RefundedBySource;
   couponRestored: boolean;
   reason: string;
 }
@@ -84,7 +106,7 @@ export function orderCancelledEmail(f: OrderCancelledFacts): Rendered {
       `주문번호: ${f.orderId}`,
       `취소 사유: ${f.reason}`,
       // A pending order is cancelled before any money moved: nothing to give back.
-      f.refundedAmount > 0 ? `환불 금액: ${won(f.refundedAmount)} (지갑으로 환불되었습니다)` : "결제 전 주문이라 환불할 금액이 없습니다.",
+      f.refundedAmount > 0 ? `환불 금액: ${won(f.refundedAmount)} (${refundedTo(f.refunded)})` : "결제 전 주문이라 환불할 금액이 없습니다.",
       f.couponRestored && "사용하신 쿠폰이 복원되었습니다.",
     ),
   };
@@ -94,6 +116,7 @@ export interface OrderRefundedFacts {
   name: string;
   orderId: number;
   refundedAmount: number;
+  refunded?: RefundedBySource;
   reason: string;
 }
 
@@ -105,7 +128,7 @@ export function orderRefundedEmail(f: OrderRefundedFacts): Rendered {
       "",
       `주문번호: ${f.orderId}`,
       `환불 사유: ${f.reason}`,
-      `환불 금액: ${won(f.refundedAmount)} (지갑으로 환불되었습니다)`,
+      `환불 금액: ${won(f.refundedAmount)} (${refundedTo(f.refunded)})`,
     ),
   };
 }

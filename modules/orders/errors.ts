@@ -13,4 +13,8 @@ export const ordersErrors = defineErrors({
     message: "The order cannot do this in its current state",
   }),
   ORDER_PAYMENT_EXPIRED: refusal<{ orderId: number; paymentDueAt: Date | null }>({ kind: "conflict", message: "The order was not paid in time" }),
+  PAYMENT_SPLIT_INVALID: refusal<{ walletAmount: number; finalAmount: number }>({
+    kind: "invalid",
+    message: "The wallet part of a split payment is more than the order's total",
+  }),
 });

@@ -3,6 +3,17 @@ export { ordersErrors } from "./errors.ts";
 export type { OrderStatus } from "./lifecycle.ts";
 export { allowedTransitions, canTransition, isPaid } from "./lifecycle.ts";
 export { createOrdersRouter } from "./router.ts";
-export type { CancelledOrder, OrderDetail, OrderLineView, OrderSummary, PendingOrder, PlacedOrder, RefundedOrder, ShippableOrder } from "./schema.ts";
-export type { Actor, OrdersConfig, OrdersDeps, OrdersService, OrderWallet } from "./service.ts";
+export type {
+  CancelledOrder,
+  OrderDetail,
+  OrderLineView,
+  OrderPaymentView,
+  OrderRefundView,
+  OrderSummary,
+  PendingOrder,
+  PlacedOrder,
+  RefundedOrder,
+  ShippableOrder,
+} from "./schema.ts";
+export type { Actor, OrderCard, OrdersConfig, OrdersDeps, OrdersService, OrderWallet, PaymentChoice } from "./service.ts";
 export { createOrdersService, defaultOrdersConfig } from "./service.ts";

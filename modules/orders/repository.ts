@@ -1,5 +1,5 @@
-import { type Selectable, sql } from "kysely";
-import type { Db, OrderOrdersTable, OrderStatus, Tx } from "../../db/index.ts";
+import { type Insertable, type Selectable, sql } from "kysely";
+import type { Db, OrderOrdersTable, OrderRefundsTable, OrderStatus, PaymentMethod, Tx } from "../../db/index.ts";
 import { compiledQuery, LockRank, noteLock } from "../../db/index.ts";
 
 type Executor = Db | Tx;
@@ -16,6 +16,12 @@ export interface NewOrder {
   paymentDueAt: Date | null;
   shippingAddress: string | null;
   at: Date;
+}
+
+export interface NewPayment {
+  method: PaymentMethod;
+  amount: number;
+  cardPaymentId: number | null;
 }
 
 /** The order path's first statement, compiled once (db/compiled.ts). */
@@ -36,7 +42,9 @@ const insertOrderWithLines = compiledQuery(
     productNames: string[],
     unitPrices: number[],
     quantities: number[],
-    paymentAmount: number | null,
+    paymentMethods: string[],
+    paymentAmounts: number[],
+    cardPaymentIds: Array<number | null>,
   ) => sql<{ id: number }>`
       WITH o AS (
         INSERT INTO order_orders (user_id, status, subtotal_amount, discount_amount, final_amount, issued_coupon_id, paid_at, payment_due_at, shipping_address, created_at, updated_at)
@@ -49,22 +57,23 @@ const insertOrderWithLines = compiledQuery(
           FROM o, unnest(${productIds}::int8[], ${productNames}::text[], ${unitPrices}::int8[], ${quantities}::int4[])
                AS line(product_id, product_name, unit_price, quantity)
       ), p AS (
-        INSERT INTO order_payments (order_id, method, amount, status, created_at)
-        SELECT o.id, 'wallet', ${paymentAmount}::int8, 'paid', o.created_at FROM o WHERE ${paymentAmount}::int8 IS NOT NULL
+        INSERT INTO order_payments (order_id, method, amount, status, card_payment_id, created_at)
+        SELECT o.id, pay.method, pay.amount, 'paid', pay.card_payment_id, o.created_at
+          FROM o, unnest(${paymentMethods}::text[], ${paymentAmounts}::int8[], ${cardPaymentIds}::int8[]) AS pay(method, amount, card_payment_id)
       )
       SELECT id FROM o`,
 );
 
 export const orderRepository = {
   /**
-   * The order, its lines and (when it is paid now) its payment, in ONE statement: these rows are
+   * The order, its lines and (when it is paid now) its payments, in ONE statement: these rows are
    * new and contended by nobody, so they go in with a single round trip before any lock is taken.
    */
   async insertWithLines(
     trx: Tx,
     order: NewOrder,
     lines: Array<{ productId: number; productName: string; unitPrice: number; quantity: number }>,
-    paymentAmount: number | null,
+    payments: NewPayment[],
   ): Promise<number> {
     const result = await insertOrderWithLines(
       trx,
@@ -82,19 +91,23 @@ export const orderRepository = {
       lines.map((l) => l.productName),
       lines.map((l) => l.unitPrice),
       lines.map((l) => l.quantity),
-      paymentAmount,
+      payments.map((p) => p.method),
+      payments.map((p) => p.amount),
+      payments.map((p) => p.cardPaymentId),
     );
     return Number(result.rows[0]?.id);
   },
 
-  /** A pending order (locked by the caller) becomes paid, with its payment row: ONE statement. */
-  async markPaid(trx: Tx, orderId: number, amount: number, at: Date): Promise<void> {
+  /** A pending order (locked by the caller) becomes paid, with its payment rows: ONE statement. */
+  async markPaid(trx: Tx, orderId: number, payments: NewPayment[], at: Date): Promise<void> {
     await sql`
       WITH paid AS (
         UPDATE order_orders SET status = 'paid', paid_at = ${at}, updated_at = ${at} WHERE id = ${orderId} RETURNING id
       )
-      INSERT INTO order_payments (order_id, method, amount, status, created_at)
-      SELECT id, 'wallet', ${amount}, 'paid', ${at} FROM paid`.execute(trx);
+      INSERT INTO order_payments (order_id, method, amount, status, card_payment_id, created_at)
+      SELECT paid.id, pay.method, pay.amount, 'paid', pay.card_payment_id, ${at}
+        FROM paid, unnest(${payments.map((p) => p.method)}::text[], ${payments.map((p) => p.amount)}::int8[],
+                          ${payments.map((p) => p.cardPaymentId)}::int8[]) AS pay(method, amount, card_payment_id)`.execute(trx);
   },
 
   async markPaymentRefunded(trx: Tx, orderId: number): Promise<void> {
@@ -124,8 +137,27 @@ export const orderRepository = {
       .execute();
   },
 
-  payment(db: Executor, orderId: number) {
-    return db.selectFrom("order_payments").select(["method", "amount", "status", "created_at"]).where("order_id", "=", orderId).executeTakeFirst();
+  /** The order's payment rows, card first (the lock order when they are given back). */
+  payments(db: Executor, orderId: number) {
+    return db
+      .selectFrom("order_payments")
+      .select(["method", "amount", "status", "card_payment_id", "created_at"])
+      .where("order_id", "=", orderId)
+      .orderBy("method")
+      .execute();
+  },
+
+  async insertRefund(trx: Tx, refund: Insertable<OrderRefundsTable>): Promise<void> {
+    await trx.insertInto("order_refunds").values(refund).execute();
+  },
+
+  refunds(db: Executor, orderId: number) {
+    return db
+      .selectFrom("order_refunds")
+      .select(["kind", "wallet_amount", "card_amount", "reason", "actor_id", "created_at"])
+      .where("order_id", "=", orderId)
+      .orderBy("id")
+      .execute();
   },
 
   async setStatus(
@@ -133,7 +165,7 @@ export const orderRepository = {
     orderId: number,
     status: OrderStatus,
     at: Date,
-    extra: { paidAt?: Date; cancelledAt?: Date; cancelReason?: string | null } = {},
+    extra: { paidAt?: Date; cancelledAt?: Date; cancelReason?: string | null; refundedAt?: Date; refundReason?: string } = {},
   ): Promise<void> {
     await trx
       .updateTable("order_orders")
@@ -142,6 +174,7 @@ export const orderRepository = {
         updated_at: at,
         ...(extra.paidAt ? { paid_at: extra.paidAt } : {}),
         ...(extra.cancelledAt ? { cancelled_at: extra.cancelledAt, cancel_reason: extra.cancelReason ?? null } : {}),
+        ...(extra.refundedAt ? { refunded_at: extra.refundedAt, refund_reason: extra.refundReason ?? null } : {}),
       })
       .where("id", "=", orderId)
       .execute();

@@ -4,6 +4,7 @@ import {
   adminOrdersInput,
   adminRefundOrderInput,
   cancelOrderInput,
+  createOrderInput,
   myOrdersInput,
   orderIdInput,
   payOrderInput,
@@ -13,12 +14,12 @@ import type { OrdersService } from "./service.ts";
 
 export function createOrdersRouter(orders: OrdersService) {
   return router({
-    /** One step: place and pay from the wallet. Answers { orderId, finalAmount, remainingBalance, ... }. */
+    /** One step: place and pay (wallet, card or split; the wallet without `payment`). Answers { orderId, finalAmount, remainingBalance, payments, ... }. */
     place: authedProcedure.input(placeOrderInput).mutation(({ input, ctx }) => orders.place(ctx.session.userId, input)),
     /** Two steps: reserve now (pending payment) ... */
-    create: authedProcedure.input(placeOrderInput).mutation(({ input, ctx }) => orders.create(ctx.session.userId, input)),
+    create: authedProcedure.input(createOrderInput).mutation(({ input, ctx }) => orders.create(ctx.session.userId, input)),
     /** ... and pay within the payment window. */
-    pay: authedProcedure.input(payOrderInput).mutation(({ input, ctx }) => orders.pay(ctx.session.userId, input.orderId, input.idempotencyKey)),
+    pay: authedProcedure.input(payOrderInput).mutation(({ input, ctx }) => orders.pay(ctx.session.userId, input.orderId, input.idempotencyKey, input.payment)),
     // The customer routes act as a customer even for an admin's session: operators use orders.admin.*.
     cancel: authedProcedure
       .input(cancelOrderInput)

@@ -1,19 +1,30 @@
 import { z } from "zod";
-import { cursorSchema, idempotencyKeySchema, idSchema, instantSchema, multilineText, pageLimitSchema, singleLineText } from "../kernel/index.ts";
+import { cursorSchema, idempotencyKeySchema, idSchema, instantSchema, multilineText, pageLimitSchema, singleLineText, wonSchema } from "../kernel/index.ts";
 import type { OrderStatus } from "./lifecycle.ts";
 
 const orderItemSchema = z.strictObject({ productId: idSchema, quantity: z.number().int().min(1).max(99) });
 
+/**
+ * How the order is paid: the wallet (also when absent), the card, or both — `walletAmount` from the
+ * wallet and the rest by card. A wallet part above the order's total is PAYMENT_SPLIT_INVALID.
+ */
+export const paymentChoiceSchema = z.discriminatedUnion("method", [
+  z.strictObject({ method: z.literal("wallet") }),
+  z.strictObject({ method: z.literal("card") }),
+  z.strictObject({ method: z.literal("split"), walletAmount: wonSchema }),
+]);
+
 /** Items given explicitly, or (without `items`) the whole cart. */
-export const placeOrderInput = z.strictObject({
+export const createOrderInput = z.strictObject({
   items: z.array(orderItemSchema).min(1).max(50).optional(),
   shippingAddress: multilineText().trim().min(5).max(500).optional(),
   userCouponId: idSchema.optional(),
   idempotencyKey: idempotencyKeySchema.optional(),
 });
+export const placeOrderInput = createOrderInput.extend({ payment: paymentChoiceSchema.optional() });
 export type PlaceOrderInput = z.infer<typeof placeOrderInput>;
 
-export const payOrderInput = z.strictObject({ orderId: idSchema, idempotencyKey: idempotencyKeySchema.optional() });
+export const payOrderInput = z.strictObject({ orderId: idSchema, payment: paymentChoiceSchema.optional(), idempotencyKey: idempotencyKeySchema.optional() });
 export const orderIdInput = z.strictObject({ orderId: idSchema });
 export const cancelOrderInput = z.strictObject({ orderId: idSchema, reason: singleLineText().trim().min(1).max(500).optional() });
 export const adminCancelOrderInput = z.strictObject({ orderId: idSchema, reason: singleLineText().trim().min(1).max(500) });
@@ -45,7 +56,10 @@ export interface PlacedOrder {
   subtotalAmount: number;
   discountAmount: number;
   finalAmount: number;
+  /** The wallet's balance after the order (unchanged when the card paid it all). */
   remainingBalance: number;
+  /** What each method paid. */
+  payments: Array<{ method: "wallet" | "card"; amount: number }>;
   createdAt: Date;
 }
 
@@ -80,7 +94,28 @@ export interface OrderSummary {
   paymentDueAt: Date | null;
   cancelledAt: Date | null;
   cancelReason: string | null;
+  /** A return after delivery (not a cancellation): when and why the money went back. */
+  refundedAt: Date | null;
+  refundReason: string | null;
   shippingAddress: string | null;
+}
+
+export interface OrderPaymentView {
+  method: "wallet" | "card";
+  amount: number;
+  status: "paid" | "refunded";
+  createdAt: Date;
+}
+
+/** Money an order gave back, per source. */
+export interface OrderRefundView {
+  kind: "cancellation" | "return";
+  walletAmount: number;
+  cardAmount: number;
+  reason: string;
+  /** Who asked; null when the system did. */
+  actorId: number | null;
+  createdAt: Date;
 }
 
 export interface OrderDetail extends OrderSummary {
@@ -94,13 +129,19 @@ export interface OrderDetail extends OrderSummary {
     nextRetryAt: Date | null;
     syncedAt: Date | null;
   } | null;
-  payment: { method: "wallet"; amount: number; status: "paid" | "refunded"; createdAt: Date } | null;
+  /** The whole payment: its method ("split" when both paid), total and status; null before payment. */
+  payment: { method: "wallet" | "card" | "split"; amount: number; status: "paid" | "refunded"; createdAt: Date } | null;
+  /** One row per method that paid. */
+  payments: OrderPaymentView[];
+  refunds: OrderRefundView[];
 }
 
 export interface RefundedOrder {
   orderId: number;
   status: "refunded";
   refundedAmount: number;
+  /** Where the money went back. */
+  refunded: { wallet: number; card: number };
   restocked: boolean;
   refundedAt: Date;
 }
@@ -118,6 +159,8 @@ export interface CancelledOrder {
   orderId: number;
   status: "cancelled";
   refundedAmount: number;
+  /** Where the money went back (both 0 for an unpaid order). */
+  refunded: { wallet: number; card: number };
   couponRestored: boolean;
   cancelledAt: Date;
 }

@@ -7,7 +7,7 @@ import { createPiiCipher, decodeCursor, developmentPiiKeys, encodeCursor, isDoma
 import { deliveryStates, enqueueEvents } from "../outbox/index.ts";
 import { ordersErrors } from "./errors.ts";
 import type { OrderStatus } from "./lifecycle.ts";
-import { assertTransition } from "./lifecycle.ts";
+import { assertTransition, isPaid } from "./lifecycle.ts";
 import { type OrderRow, orderRepository } from "./repository.ts";
 import type {
   CancelledOrder,
@@ -21,9 +21,20 @@ import type {
   RefundedOrder,
   ShippableOrder,
 } from "./schema.ts";
-import { createOrderWorkflow, type Forward, type OrderDraft, type Phase, SHIPPING_ADDRESS_COLUMN, type WorkflowDeps } from "./workflow.ts";
+import {
+  createOrderWorkflow,
+  type Forward,
+  type OrderDraft,
+  type Outside,
+  type PaymentChoice,
+  type PaymentPlan,
+  type Phase,
+  planPayment,
+  SHIPPING_ADDRESS_COLUMN,
+  type WorkflowDeps,
+} from "./workflow.ts";
 
-export type { OrderWallet } from "./workflow.ts";
+export type { OrderCard, OrderWallet, PaymentChoice } from "./workflow.ts";
 
 export interface OrdersConfig {
   /** How long a two-step (pending payment) order keeps its stock and coupon. */
@@ -59,6 +70,8 @@ function toSummary(row: OrderRow, shippingAddress: string | null): OrderSummary 
     paymentDueAt: row.payment_due_at,
     cancelledAt: row.cancelled_at,
     cancelReason: row.cancel_reason,
+    refundedAt: row.refunded_at,
+    refundReason: row.refund_reason,
     shippingAddress,
   };
 }
@@ -78,16 +91,34 @@ export function createOrdersService(deps: OrdersDeps) {
   const summaryOf = async (row: OrderRow) => toSummary(row, await openAddress(row));
 
   async function detail(row: OrderRow): Promise<OrderDetail> {
-    const [lines, payment, sync] = await Promise.all([
+    const [lines, payments, refunds, sync] = await Promise.all([
       orderRepository.lines(db, row.id),
-      orderRepository.payment(db, row.id),
+      orderRepository.payments(db, row.id),
+      orderRepository.refunds(db, row.id),
       deliveryStates(db, "order", [row.id], "order.paid", "data-platform"),
     ]);
     const state = sync.get(String(row.id));
+    const [first] = payments;
     return {
       ...(await summaryOf(row)),
       lines: toLineViews(lines),
-      payment: payment ? { method: payment.method, amount: payment.amount, status: payment.status, createdAt: payment.created_at } : null,
+      payment: first
+        ? {
+            method: payments.length > 1 ? "split" : first.method,
+            amount: payments.reduce((sum, p) => sum + p.amount, 0),
+            status: first.status,
+            createdAt: first.created_at,
+          }
+        : null,
+      payments: payments.map((p) => ({ method: p.method, amount: p.amount, status: p.status, createdAt: p.created_at })),
+      refunds: refunds.map((r) => ({
+        kind: r.kind,
+        walletAmount: r.wallet_amount,
+        cardAmount: r.card_amount,
+        reason: r.reason,
+        actorId: r.actor_id,
+        createdAt: r.created_at,
+      })),
       sync: state
         ? {
             synced: state.synced,
@@ -152,23 +183,58 @@ export function createOrdersService(deps: OrdersDeps) {
     }
   }
 
-  const forwardRun = (trx: Tx, now: Date, draft: OrderDraft, phases: Phase[], orderId = 0): Forward => ({
+  const nothingOutside = (): Outside => ({ card: null, cardTaken: false, afterCommit: [] });
+
+  const forwardRun = (trx: Tx, now: Date, draft: OrderDraft, phases: Phase[], outside: Outside, orderId = 0): Forward => ({
     trx,
     now,
     draft,
     phases,
     orderId,
     balanceAfter: null,
+    outside,
   });
 
   function placedAnswer(run: Forward, createdAt: Date): PlacedOrder {
+    const { wallet, card } = run.draft.payment;
     return {
       orderId: run.orderId,
       status: "paid",
       ...run.draft.totals,
       remainingBalance: run.balanceAfter ?? 0,
+      payments: [
+        ...(card > 0 ? [{ method: "card" as const, amount: card }] : []),
+        ...(wallet > 0 || card === 0 ? [{ method: "wallet" as const, amount: wallet }] : []),
+      ],
       createdAt,
     };
+  }
+
+  /**
+   * The outside calls before the transaction (the card authorization). Skipped when the key was used
+   * before: the transaction replays that answer and needs nothing from outside.
+   */
+  async function prepareOutside(userId: number, scope: string, key: string | undefined, plan: PaymentPlan | undefined): Promise<Outside> {
+    if (!plan || plan.card === 0) return nothingOutside();
+    if (key && (await keyWasUsed(db, { userId, scope, key }))) return nothingOutside();
+    return workflow.prepare(userId, plan);
+  }
+
+  /** Runs the transaction, then the after-commit work; an authorization it did not take is let go. */
+  async function withOutside<T>(outside: Outside, transaction: () => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await transaction();
+    } catch (error) {
+      await workflow.finish(outside, false);
+      throw error;
+    }
+    await workflow.finish(outside, true);
+    return result;
+  }
+
+  async function runAfterCommit(work: Array<() => Promise<void>>): Promise<void> {
+    for (const step of work) await step();
   }
 
   async function sweepExpired(batch = 100): Promise<number> {
@@ -191,15 +257,21 @@ export function createOrdersService(deps: OrdersDeps) {
   let sweeper: ReturnType<typeof setInterval> | null = null;
 
   return {
-    /** Places and pays an order in ONE transaction (seed 004 §2): every step of the workflow. */
+    /**
+     * Places and pays an order in ONE transaction (seed 004 §2): every step of the workflow. A card
+     * part is authorized before the transaction and captured after it (workflow.ts, `prepare`).
+     */
     async place(userId: number, input: PlaceOrderInput): Promise<PlacedOrder> {
       const { idempotencyKey, ...request } = input;
       const priced = await priceFirst(userId, "orders.place", idempotencyKey, request);
-      return idempotently<PlacedOrder>(userId, "orders.place", idempotencyKey, request, async (trx, now, answer) => {
-        const run = forwardRun(trx, now, priced ?? (await workflow.price(trx, userId, request)), ["reserve", "settle"]);
-        await workflow.forward(run, () => answer(placedAnswer(run, now)));
-        return placedAnswer(run, now);
-      });
+      const outside = await prepareOutside(userId, "orders.place", idempotencyKey, priced?.payment);
+      return withOutside(outside, () =>
+        idempotently<PlacedOrder>(userId, "orders.place", idempotencyKey, request, async (trx, now, answer) => {
+          const run = forwardRun(trx, now, priced ?? (await workflow.price(trx, userId, request)), ["reserve", "settle"], outside);
+          await workflow.forward(run, () => answer(placedAnswer(run, now)));
+          return placedAnswer(run, now);
+        }),
+      );
     },
 
     /** Two-step flow (seed 003): the reserve steps now; `pay` runs the settle steps within the payment window. */
@@ -209,26 +281,37 @@ export function createOrdersService(deps: OrdersDeps) {
       return idempotently<PendingOrder>(userId, "orders.create", idempotencyKey, request, async (trx, now, answer) => {
         const paymentDueAt = new Date(now.getTime() + config.paymentWindowMs);
         const draft = { ...(priced ?? (await workflow.price(trx, userId, request))), paymentDueAt };
-        const run = forwardRun(trx, now, draft, ["reserve"]);
+        const run = forwardRun(trx, now, draft, ["reserve"], nothingOutside());
         const pending = (): PendingOrder => ({ orderId: run.orderId, status: "pending_payment", ...run.draft.totals, paymentDueAt, createdAt: now });
         await workflow.forward(run, () => answer(pending()));
         return pending();
       });
     },
 
-    /** Pays a pending order from the wallet: the settle steps. */
-    pay(userId: number, orderId: number, idempotencyKey?: string): Promise<PlacedOrder> {
-      return idempotently<PlacedOrder>(userId, "orders.pay", idempotencyKey, { orderId }, async (trx, now, answer) => {
-        const order = await orderRepository.lockOrder(trx, orderId);
-        if (!order || order.user_id !== userId) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
-        assertTransition(orderId, order.status, "paid");
-        if (order.payment_due_at && order.payment_due_at <= now)
-          throw ordersErrors.ORDER_PAYMENT_EXPIRED.create({ orderId, paymentDueAt: order.payment_due_at });
-        const draft = workflow.draftOf(order, await orderRepository.lines(trx, orderId));
-        const run = forwardRun(trx, now, draft, ["settle"], orderId);
-        await workflow.forward(run, () => answer(placedAnswer(run, order.created_at)));
-        return placedAnswer(run, order.created_at);
-      });
+    /** Pays a pending order (the wallet unless `payment` says otherwise): the settle steps. */
+    async pay(userId: number, orderId: number, idempotencyKey?: string, payment?: PaymentChoice): Promise<PlacedOrder> {
+      // The request as before card payments when no method is given (same idempotency hash).
+      const request = payment ? { orderId, payment } : { orderId };
+      let outside = nothingOutside();
+      if (payment && payment.method !== "wallet") {
+        // Read without a lock to learn the amount; the transaction checks it all again under the lock.
+        const order = await orderRepository.findOrder(db, orderId);
+        const payable = order?.user_id === userId && order.status === "pending_payment" && !(order.payment_due_at && order.payment_due_at <= clock.now());
+        if (order && payable) outside = await prepareOutside(userId, "orders.pay", idempotencyKey, planPayment(payment, order.final_amount));
+      }
+      return withOutside(outside, () =>
+        idempotently<PlacedOrder>(userId, "orders.pay", idempotencyKey, request, async (trx, now, answer) => {
+          const order = await orderRepository.lockOrder(trx, orderId);
+          if (!order || order.user_id !== userId) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
+          assertTransition(orderId, order.status, "paid");
+          if (order.payment_due_at && order.payment_due_at <= now)
+            throw ordersErrors.ORDER_PAYMENT_EXPIRED.create({ orderId, paymentDueAt: order.payment_due_at });
+          const draft = workflow.draftOf(order, await orderRepository.lines(trx, orderId), payment);
+          const run = forwardRun(trx, now, draft, ["settle"], outside, orderId);
+          await workflow.forward(run, () => answer(placedAnswer(run, order.created_at)));
+          return placedAnswer(run, order.created_at);
+        }),
+      );
     },
 
     /**
@@ -236,24 +319,39 @@ export function createOrdersService(deps: OrdersDeps) {
      * through (money back, coupon restored if still valid, stock back, the sale taken back), an outbox event.
      */
     async cancel(actor: Actor, orderId: number, reason: string | undefined): Promise<CancelledOrder> {
-      return inTransaction(db, async (trx) => {
+      const { cancelled, afterCommit } = await inTransaction(db, async (trx) => {
         const now = clock.now();
         const order = await orderRepository.lockOrder(trx, orderId);
         if (!order || (actor.role !== "admin" && order.user_id !== actor.userId)) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
         assertTransition(orderId, order.status, "cancelled");
         const cancelReason = reason ?? (actor.role === "admin" ? "cancelled by an operator" : "cancelled by the customer");
-        const { refundedAmount, couponRestored } = await workflow.backward(trx, order, cancelReason, actor.userId);
+        const { refundedAmount, refunded, couponRestored, afterCommit } = await workflow.backward(trx, order, cancelReason, actor.userId);
         await orderRepository.setStatus(trx, orderId, "cancelled", now, { cancelledAt: now, cancelReason });
+        if (isPaid(order.status)) {
+          await orderRepository.insertRefund(trx, {
+            order_id: orderId,
+            kind: "cancellation",
+            wallet_amount: refunded.wallet,
+            card_amount: refunded.card,
+            reason: cancelReason,
+            actor_id: actor.userId,
+            created_at: now,
+          });
+        }
         await enqueueEvents(trx, now, [
           {
             aggregateType: "order",
             aggregateId: orderId,
             type: "order.cancelled",
-            payload: { orderId, userId: order.user_id, refundedAmount, couponRestored, reason: cancelReason, cancelledAt: now.toISOString() },
+            payload: { orderId, userId: order.user_id, refundedAmount, refunded, couponRestored, reason: cancelReason, cancelledAt: now.toISOString() },
           },
         ]);
-        return { orderId, status: "cancelled", refundedAmount, couponRestored, cancelledAt: now };
+        const result: CancelledOrder = { orderId, status: "cancelled", refundedAmount, refunded, couponRestored, cancelledAt: now };
+        return { cancelled: result, afterCommit };
       });
+      // The card's money goes back after the commit (recovery finishes it if this process dies).
+      await runAfterCommit(afterCommit);
+      return cancelled;
     },
 
     /**
@@ -261,23 +359,51 @@ export function createOrdersService(deps: OrdersDeps) {
      * back, the sale taken back); the coupon stays used; the goods go back in stock only if they came back.
      */
     async refund(orderId: number, reason: string, restock: boolean, actorId: number): Promise<RefundedOrder> {
-      return inTransaction(db, async (trx) => {
+      const { returned, afterCommit } = await inTransaction(db, async (trx) => {
         const now = clock.now();
         const order = await orderRepository.lockOrder(trx, orderId);
         if (!order) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
         assertTransition(orderId, order.status, "refunded");
-        await workflow.backward(trx, order, `returned: ${reason}`, actorId, restock ? ["coupon"] : ["coupon", "stock"]);
-        await orderRepository.setStatus(trx, orderId, "refunded", now, { cancelledAt: now, cancelReason: reason });
+        const back = await workflow.backward(trx, order, `returned: ${reason}`, actorId, restock ? ["coupon"] : ["coupon", "stock"]);
+        // A refund is not a cancellation: its own fields and record.
+        await orderRepository.setStatus(trx, orderId, "refunded", now, { refundedAt: now, refundReason: reason });
+        await orderRepository.insertRefund(trx, {
+          order_id: orderId,
+          kind: "return",
+          wallet_amount: back.refunded.wallet,
+          card_amount: back.refunded.card,
+          reason,
+          actor_id: actorId,
+          created_at: now,
+        });
         await enqueueEvents(trx, now, [
           {
             aggregateType: "order",
             aggregateId: orderId,
             type: "order.refunded",
-            payload: { orderId, userId: order.user_id, refundedAmount: order.final_amount, restocked: restock, reason, refundedAt: now.toISOString() },
+            payload: {
+              orderId,
+              userId: order.user_id,
+              refundedAmount: back.refundedAmount,
+              refunded: back.refunded,
+              restocked: restock,
+              reason,
+              refundedAt: now.toISOString(),
+            },
           },
         ]);
-        return { orderId, status: "refunded", refundedAmount: order.final_amount, restocked: restock, refundedAt: now };
+        const result: RefundedOrder = {
+          orderId,
+          status: "refunded",
+          refundedAmount: back.refundedAmount,
+          refunded: back.refunded,
+          restocked: restock,
+          refundedAt: now,
+        };
+        return { returned: result, afterCommit: back.afterCommit };
       });
+      await runAfterCommit(afterCommit);
+      return returned;
     },
 
     // ── for the shipping module ─────────────────────────────────────────────

@@ -5,7 +5,9 @@
  *   step      phase    forward                                        inverse (cancel, expiry, refund)
  *   order     reserve  the order and its lines (paid at once: + payment)  — the caller sets the final status
  *   sale      settle   counts the lines on the day paid; order.paid event  takes them back out of that day
- *   payment   settle   debits the wallet, records the payment            money back to the wallet
+ *   payment   settle   takes the card authorization, debits the wallet   money back to where it came from
+ *                      (the card held BEFORE the transaction, captured   (card refunded or let go after the
+ *                      after it; see `prepare`)                          commit; wallet credited)
  *   coupon    reserve  marks the coupon used by the order                gives it back if still valid
  *   stock     reserve  takes the stock (the flash-sale row: hot)         puts it back
  *   cart      reserve  removes what was bought from the cart             —
@@ -15,6 +17,11 @@
  * The list is also the global lock order (db/unit-of-work.ts): steps that lock nothing first, then
  * wallet, issued coupon, stock, cart. The answer (and its idempotency key) is recorded before the
  * hot step, so the flash-sale product's stock row is held for that statement and the commit only.
+ *
+ * Payment methods are a port with two adapters: the wallet (inside the transaction) and the card
+ * (modules/payments: an outside call, so it is authorized in `prepare`, before the transaction and
+ * its locks, and captured, let go or refunded in the `afterCommit` work the run collects). A split
+ * payment is both, its wallet part chosen by the customer. Every payment row says its method.
  *
  * Adding a step (loyalty points, say) is one entry in `createOrderWorkflow`, placed at its lock
  * rank, calling the new module; the edges (place, create, pay, cancel, refund) do not change.
@@ -29,14 +36,62 @@ import { orderTotals } from "../coupons/index.ts";
 import { createPiiCipher, developmentPiiKeys, type PiiCipher } from "../kernel/index.ts";
 import { enqueueEvents } from "../outbox/index.ts";
 import type { SalesService } from "../sales/index.ts";
+import { walletErrors } from "../wallet/index.ts";
+import { ordersErrors } from "./errors.ts";
 import { isPaid } from "./lifecycle.ts";
-import { type OrderRow, orderRepository } from "./repository.ts";
+import { type NewPayment, type OrderRow, orderRepository } from "./repository.ts";
 import type { PlaceOrderInput } from "./schema.ts";
 
 /** What orders need of the wallet: debit and refund inside the order's transaction. */
 export interface OrderWallet {
   debit(trx: Tx, userId: number, amount: number, ref: { orderId: number }): Promise<{ previousBalance: number; balanceAfter: number }>;
   refund(trx: Tx, userId: number, amount: number, ref: { orderId: number }): Promise<{ balanceAfter: number }>;
+}
+
+/**
+ * What orders need of card payments (modules/payments): an authorization held before the order's
+ * transaction, taken inside it, captured after it; and a reversal marked inside the cancelling
+ * transaction and settled after it. The after-commit calls never throw (recovery finishes them).
+ */
+export interface OrderCard {
+  authorize(userId: number, amount: number): Promise<{ cardPaymentId: number; amount: number }>;
+  attach(trx: Tx, cardPaymentId: number, orderId: number): Promise<void>;
+  capture(cardPaymentId: number): Promise<void>;
+  release(cardPaymentId: number): Promise<void>;
+  reverse(trx: Tx, cardPaymentId: number): Promise<void>;
+  settleReversal(cardPaymentId: number): Promise<void>;
+}
+
+/** How the customer pays: absent means the wallet (the API before card payments). */
+export type PaymentChoice = { method: "wallet" } | { method: "card" } | { method: "split"; walletAmount: number };
+
+/** What each source pays, won; they add up to the order's final amount. */
+export interface PaymentPlan {
+  wallet: number;
+  card: number;
+}
+
+/** The outside half of a run: the card held before the transaction, and what to do after the commit. */
+export interface Outside {
+  card: { cardPaymentId: number; amount: number } | null;
+  /** Set when the transaction took the card authorization. */
+  cardTaken: boolean;
+  afterCommit: Array<() => Promise<void>>;
+}
+
+/** Splits the final amount between the sources. PAYMENT_SPLIT_INVALID: the wallet part is more than the order. */
+export function planPayment(choice: PaymentChoice | undefined, finalAmount: number): PaymentPlan {
+  switch (choice?.method ?? "wallet") {
+    case "wallet":
+      return { wallet: finalAmount, card: 0 };
+    case "card":
+      return { wallet: 0, card: finalAmount };
+    default: {
+      const walletAmount = (choice as { walletAmount: number }).walletAmount;
+      if (walletAmount > finalAmount) throw ordersErrors.PAYMENT_SPLIT_INVALID.create({ walletAmount, finalAmount });
+      return { wallet: walletAmount, card: finalAmount - walletAmount };
+    }
+  }
 }
 
 /** The column the shipping address is sealed under (modules/kernel/pii.ts). */
@@ -49,6 +104,7 @@ export interface WorkflowDeps {
   cart: CartService;
   coupons: CouponService;
   wallet: OrderWallet;
+  card: OrderCard;
   sales: SalesService;
 }
 
@@ -71,6 +127,8 @@ export interface OrderDraft {
   fromCart: boolean;
   /** Two-step orders: when the reservation lapses (set by `create`). */
   paymentDueAt: Date | null;
+  /** What each source pays (settle phase). */
+  payment: PaymentPlan;
 }
 
 export type Phase = "reserve" | "settle";
@@ -85,6 +143,7 @@ export interface Forward {
   orderId: number;
   /** Set by the payment step. */
   balanceAfter: number | null;
+  outside: Outside;
 }
 
 /** One run of inverses, inside the cancelling transaction (the order row is locked). */
@@ -95,7 +154,10 @@ export interface Backward {
   reason: string;
   actorId: number | null;
   refundedAmount: number;
+  /** What went back to each source. */
+  refunded: PaymentPlan;
   couponRestored: boolean;
+  afterCommit: Array<() => Promise<void>>;
 }
 
 export interface OrderStep {
@@ -106,6 +168,14 @@ export interface OrderStep {
   apply(run: Forward): Promise<void>;
   /** Absent: nothing to give back. */
   undo?(run: Backward): Promise<void>;
+}
+
+/** The payment rows a paid order gets: one per source that pays something (the wallet row also for a zero total). */
+function paymentRows(plan: PaymentPlan, outside: Outside): NewPayment[] {
+  const rows: NewPayment[] = [];
+  if (plan.card > 0 && outside.card) rows.push({ method: "card", amount: plan.card, cardPaymentId: outside.card.cardPaymentId });
+  if (plan.wallet > 0 || rows.length === 0) rows.push({ method: "wallet", amount: plan.wallet, cardPaymentId: null });
+  return rows;
 }
 
 function shortLines(lines: StockLine[], products: Map<number, Product>): InsufficientItem[] {
@@ -119,8 +189,8 @@ function shortLines(lines: StockLine[], products: Map<number, Product>): Insuffi
     }));
 }
 
-export function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "lines" | "totals">, paidAt: Date) {
-  const { userId, totals, lines } = draft;
+export function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "lines" | "totals" | "payment">, paidAt: Date) {
+  const { userId, totals, lines, payment } = draft;
   return {
     aggregateType: "order",
     aggregateId: orderId,
@@ -133,19 +203,23 @@ export function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "l
       finalAmount: totals.finalAmount,
       paidAt: paidAt.toISOString(),
       items: lines.map((l) => ({ productId: l.productId, productName: l.productName, unitPrice: l.unitPrice, quantity: l.quantity })),
+      payments: [
+        ...(payment.card > 0 ? [{ method: "card", amount: payment.card }] : []),
+        ...(payment.wallet > 0 || payment.card === 0 ? [{ method: "wallet", amount: payment.wallet }] : []),
+      ],
     },
   };
 }
 
 export type OrderWorkflow = ReturnType<typeof createOrderWorkflow>;
 
-export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales, cipher = createPiiCipher(developmentPiiKeys) }: WorkflowDeps) {
+export function createOrderWorkflow({ catalog, cart, coupons, wallet, card, sales, cipher = createPiiCipher(developmentPiiKeys) }: WorkflowDeps) {
   const steps: OrderStep[] = [
     {
       name: "order",
       phase: "reserve",
       // Rows nobody else touches, in one statement before any lock. Placed and paid at once, the
-      // order is written paid with its payment row (the payment step then only debits).
+      // order is written paid with its payment rows (the payment step then only takes the money).
       async apply(run) {
         const { draft, now } = run;
         const paidNow = run.phases.includes("settle");
@@ -164,7 +238,7 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales, cip
             at: now,
           },
           draft.lines,
-          paidNow ? draft.totals.finalAmount : null,
+          paidNow ? paymentRows(draft.payment, run.outside) : [],
         );
       },
     },
@@ -184,17 +258,38 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales, cip
       name: "payment",
       phase: "settle",
       async apply(run) {
-        const { trx, draft, orderId, now } = run;
-        const { balanceAfter } = await wallet.debit(trx, draft.userId, draft.totals.finalAmount, { orderId });
+        const { trx, draft, orderId, now, outside } = run;
+        // The card first: its row ranks before the wallet in the lock order.
+        if (draft.payment.card > 0) {
+          if (outside.card?.amount !== draft.payment.card) throw walletErrors.PAYMENT_GATEWAY_UNAVAILABLE.create({ failure: "unknown", retryable: true });
+          const { cardPaymentId } = outside.card;
+          await card.attach(trx, cardPaymentId, orderId);
+          outside.cardTaken = true;
+          outside.afterCommit.push(() => card.capture(cardPaymentId));
+        }
+        // A zero wallet part debits nothing and reads the balance the answer reports.
+        const { balanceAfter } = await wallet.debit(trx, draft.userId, draft.payment.wallet, { orderId });
         run.balanceAfter = balanceAfter;
         // Paying an order created earlier: it becomes paid here (placed at once, the order step wrote it paid).
-        if (!run.phases.includes("reserve")) await orderRepository.markPaid(trx, orderId, draft.totals.finalAmount, now);
+        if (!run.phases.includes("reserve")) await orderRepository.markPaid(trx, orderId, paymentRows(draft.payment, outside), now);
       },
       async undo(run) {
         const { trx, order } = run;
-        if (order.final_amount > 0) await wallet.refund(trx, order.user_id, order.final_amount, { orderId: order.id });
+        // Back to where the money came from: the card row first (lock order), then the wallet.
+        const payments = await orderRepository.payments(trx, order.id);
+        for (const payment of payments.filter((p) => p.status === "paid")) {
+          if (payment.method === "card" && payment.card_payment_id !== null) {
+            const cardPaymentId = payment.card_payment_id;
+            await card.reverse(trx, cardPaymentId);
+            run.afterCommit.push(() => card.settleReversal(cardPaymentId));
+            run.refunded.card += payment.amount;
+          }
+        }
+        const walletAmount = payments.filter((p) => p.status === "paid" && p.method === "wallet").reduce((sum, p) => sum + p.amount, 0);
+        if (walletAmount > 0) await wallet.refund(trx, order.user_id, walletAmount, { orderId: order.id });
+        run.refunded.wallet += walletAmount;
         await orderRepository.markPaymentRefunded(trx, order.id);
-        run.refundedAmount = order.final_amount;
+        run.refundedAmount = run.refunded.wallet + run.refunded.card;
       },
     },
     {
@@ -257,21 +352,27 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales, cip
         return { productId: l.productId, productName: product.name, unitPrice: product.price, quantity: l.quantity };
       });
       const rule = input.userCouponId ? await coupons.ruleFor(executor, userId, input.userCouponId, orderTotals(lines, null).subtotalAmount) : null;
+      const totals = orderTotals(lines, rule);
       return {
         userId,
         lines,
         stockLines: requested,
-        totals: orderTotals(lines, rule),
+        totals,
         userCouponId: input.userCouponId ?? null,
         // Sealed as soon as it is read: the draft carries what the row stores.
         shippingAddress: input.shippingAddress ? await cipher.seal(input.shippingAddress, SHIPPING_ADDRESS_COLUMN) : null,
         fromCart,
         paymentDueAt: null,
+        payment: planPayment(input.payment, totals.finalAmount),
       };
     },
 
     /** An order already written (to pay it), as the steps see it. */
-    draftOf(order: OrderRow, lines: Array<{ product_id: number; product_name: string; unit_price: number; quantity: number }>): OrderDraft {
+    draftOf(
+      order: OrderRow,
+      lines: Array<{ product_id: number; product_name: string; unit_price: number; quantity: number }>,
+      payment: PaymentChoice | undefined,
+    ): OrderDraft {
       const orderLines = lines.map((l) => ({ productId: l.product_id, productName: l.product_name, unitPrice: l.unit_price, quantity: l.quantity }));
       return {
         userId: order.user_id,
@@ -282,7 +383,27 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales, cip
         shippingAddress: order.shipping_address,
         fromCart: false,
         paymentDueAt: order.payment_due_at,
+        payment: planPayment(payment, order.final_amount),
       };
+    },
+
+    /**
+     * Before the transaction: the outside calls the settle steps need (the card part is authorized
+     * here, so no lock waits on the gateway). Throws PAYMENT_DECLINED or PAYMENT_GATEWAY_UNAVAILABLE,
+     * having changed nothing else.
+     */
+    async prepare(userId: number, plan: PaymentPlan): Promise<Outside> {
+      const held = plan.card > 0 ? await card.authorize(userId, plan.card) : null;
+      return { card: held, cardTaken: false, afterCommit: [] };
+    },
+
+    /**
+     * After the transaction, committed or not: runs the after-commit work if it committed, and lets
+     * go of an authorization the transaction did not take (it failed, or replayed an earlier answer).
+     */
+    async finish(outside: Outside, committed: boolean): Promise<void> {
+      if (committed) for (const work of outside.afterCommit) await work();
+      if (outside.card && !(committed && outside.cardTaken)) await card.release(outside.card.cardPaymentId);
     },
 
     /**
@@ -313,14 +434,24 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, sales, cip
       reason: string,
       actorId: number | null,
       keep: readonly OrderStep["name"][] = [],
-    ): Promise<{ refundedAmount: number; couponRestored: boolean }> {
+    ): Promise<{ refundedAmount: number; refunded: PaymentPlan; couponRestored: boolean; afterCommit: Backward["afterCommit"] }> {
       const lines = (await orderRepository.lines(trx, order.id)).map((l) => ({ productId: l.product_id, quantity: l.quantity }));
-      const run: Backward = { trx, order, lines: normalizeLines(lines), reason, actorId, refundedAmount: 0, couponRestored: false };
+      const run: Backward = {
+        trx,
+        order,
+        lines: normalizeLines(lines),
+        reason,
+        actorId,
+        refundedAmount: 0,
+        refunded: { wallet: 0, card: 0 },
+        couponRestored: false,
+        afterCommit: [],
+      };
       const phases: Phase[] = isPaid(order.status) ? ["reserve", "settle"] : ["reserve"];
       for (const step of steps) {
         if (step.undo && phases.includes(step.phase) && !keep.includes(step.name)) await step.undo(run);
       }
-      return { refundedAmount: run.refundedAmount, couponRestored: run.couponRestored };
+      return { refundedAmount: run.refundedAmount, refunded: run.refunded, couponRestored: run.couponRestored, afterCommit: run.afterCommit };
     },
   };
 }

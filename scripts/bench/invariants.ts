@@ -8,17 +8,21 @@
  *             one "issued" history entry per issued coupon
  *   stock     never negative; equals the sum of its movement log; equals initial stock
  *             (inbound/outbound/adjustment movements) minus the units of orders holding stock
- *             (every order not cancelled or expired)
+ *             (every order not cancelled or expired, nor returned with the goods put back)
  *   wallet    every balance = the sum of its ledger, and = the balance_after of its last entry
- *   money     Σ balances + Σ order payments still held (order_payments 'paid')
+ *   money     Σ balances + Σ wallet order payments still held (order_payments 'wallet', 'paid')
  *               = Σ card charges credited (ledger 'charge')            (money is conserved)
- *             every order payment has its ledger entry (−amount), every refunded one its refund;
+ *             every wallet order payment has its ledger entry (−amount), every refunded one its refund;
  *             and, when the fake gateway's numbers are given, Σ charges = what the gateway captured
- *   orders    lines sum to the subtotal; an order that was paid has a payment row of its amount
+ *             for wallets, and Σ card order payments held = what it captured from cards − refunded
+ *   card      every card order payment matches its card record (amount; paid ↔ captured, refunded ↔
+ *             reversed); no card record left owing the gateway a call (recovery has caught up)
+ *   orders    lines sum to the subtotal; an order that was paid has payment rows adding up to its
+ *             amount; a refund record gives back exactly what its refunded payments took, per source
  *   outbox    an order that was ever paid has exactly one order.paid event per destination, and
  *             an order never paid has none
  *   sales     the roll-up has caught up (nothing left in sales_pending, waited for up to 15 s);
- *             then sales_daily per product = units of the paid (not cancelled) orders' lines
+ *             then sales_daily per product = units of the paid (not cancelled nor refunded) orders' lines
  *   idempotency  no key left in progress
  *
  * Scenario expectations (exact coupon counts, exact stock) are added through `CheckOptions`.
@@ -43,13 +47,17 @@ export interface CheckOptions {
   coupons?: Array<{ couponId: number; expectedIssued: number }>;
   /** Products whose stock must be exactly this. */
   products?: Array<{ productId: number; expectedStock: number }>;
-  /** What the card gateway captured (approved minus voided), to compare with the ledger's charges. */
+  /** What the card gateway captured for wallet charges (approved minus voided), to compare with the ledger's charges. */
   gatewayCapturedAmount?: number;
+  /** What the gateway captured from cards for orders, minus what it refunded to them. */
+  gatewayCardNetAmount?: number;
 }
 
-const HOLDS_STOCK = sql`o.status NOT IN ('cancelled', 'expired')`;
-/** Statuses in which the money of a paid order stays with the shop (orders/lifecycle.ts isPaid, plus a refund after delivery). */
-const COUNTS_AS_SOLD = sql`o.status IN ('paid', 'preparing', 'shipped', 'delivered', 'refunded')`;
+/** Orders whose goods are out of stock: not cancelled or expired, nor returned with the goods put back (a 'release' movement). */
+const HOLDS_STOCK = sql`o.status NOT IN ('cancelled', 'expired')
+  AND NOT (o.status = 'refunded' AND EXISTS (SELECT 1 FROM inventory_movements r WHERE r.order_id = o.id AND r.kind = 'release'))`;
+/** Statuses in which a paid order counts as sold (orders/lifecycle.ts isPaid): a refund takes the sale back out, like a cancellation. */
+const COUNTS_AS_SOLD = sql`o.status IN ('paid', 'preparing', 'shipped', 'delivered')`;
 
 async function violations(db: Db, name: string, query: RawBuilder<Record<string, unknown>>, describe: (n: number) => string): Promise<CheckResult> {
   const counted = await sql<{ total: number; sample: unknown[] | null }>`
@@ -199,12 +207,12 @@ export async function checkInvariants(db: Db, options: CheckOptions = {}): Promi
 
     const money = await sql<{ balances: number; held: number; charges: number; payments: number; refunds: number; paid_out: number; refunded: number }>`
       SELECT (SELECT coalesce(sum(balance), 0) FROM wallet_accounts) AS balances,
-             (SELECT coalesce(sum(amount), 0) FROM order_payments WHERE status = 'paid') AS held,
+             (SELECT coalesce(sum(amount), 0) FROM order_payments WHERE status = 'paid' AND method = 'wallet') AS held,
              (SELECT coalesce(sum(amount), 0) FROM wallet_ledger WHERE kind = 'charge') AS charges,
              (SELECT coalesce(-sum(amount), 0) FROM wallet_ledger WHERE kind = 'payment') AS payments,
              (SELECT coalesce(sum(amount), 0) FROM wallet_ledger WHERE kind = 'refund') AS refunds,
-             (SELECT coalesce(sum(amount), 0) FROM order_payments) AS paid_out,
-             (SELECT coalesce(sum(amount), 0) FROM order_payments WHERE status = 'refunded') AS refunded`.execute(db);
+             (SELECT coalesce(sum(amount), 0) FROM order_payments WHERE method = 'wallet') AS paid_out,
+             (SELECT coalesce(sum(amount), 0) FROM order_payments WHERE status = 'refunded' AND method = 'wallet') AS refunded`.execute(db);
     const m = money.rows[0] ?? { balances: 0, held: 0, charges: 0, payments: 0, refunds: 0, paid_out: 0, refunded: 0 };
     const [balances, held, charges, payments, refunds, paidOut, refunded] = [m.balances, m.held, m.charges, m.payments, m.refunds, m.paid_out, m.refunded].map(
       Number,
@@ -215,7 +223,7 @@ export async function checkInvariants(db: Db, options: CheckOptions = {}): Promi
       detail: `Σ balances ${balances} + Σ payments held ${held} = ${balances + held}; Σ charges ${charges}${balances + held === charges ? "" : ` (off by ${balances + held - charges})`}`,
     });
     results.push({
-      name: "money: ledger payments/refunds = order payments",
+      name: "money: ledger payments/refunds = wallet order payments",
       ok: payments === paidOut && refunds === refunded,
       detail: `ledger payments ${payments} vs order payments ${paidOut}; ledger refunds ${refunds} vs refunded payments ${refunded}`,
     });
@@ -226,13 +234,23 @@ export async function checkInvariants(db: Db, options: CheckOptions = {}): Promi
         detail: `ledger charges ${charges}, gateway captured ${options.gatewayCapturedAmount}`,
       });
     }
+    if (options.gatewayCardNetAmount !== undefined) {
+      const r = await sql<{ held: number }>`
+        SELECT coalesce(sum(amount), 0) AS held FROM order_payments WHERE method = 'card' AND status = 'paid'`.execute(db);
+      const cardHeld = Number(r.rows[0]?.held ?? 0);
+      results.push({
+        name: "money: card payments held = captured − refunded by the gateway",
+        ok: cardHeld === options.gatewayCardNetAmount,
+        detail: `card order payments held ${cardHeld}, gateway captured − refunded ${options.gatewayCardNetAmount}`,
+      });
+    }
     results.push(
       await violations(
         db,
         "money: each payment has its ledger entry",
         sql`SELECT p.order_id, p.amount, count(l.id)::int AS entries FROM order_payments p
               LEFT JOIN wallet_ledger l ON l.order_id = p.order_id AND l.kind = 'payment' AND l.amount = -p.amount
-             WHERE p.amount > 0 GROUP BY p.order_id, p.amount HAVING count(l.id) <> 1`,
+             WHERE p.amount > 0 AND p.method = 'wallet' GROUP BY p.order_id, p.amount HAVING count(l.id) <> 1`,
         (n) => `${n} order payments without exactly one matching ledger entry`,
       ),
       await violations(
@@ -245,13 +263,44 @@ export async function checkInvariants(db: Db, options: CheckOptions = {}): Promi
       await violations(
         db,
         "orders: a paid order has its payment",
-        sql`SELECT o.id, o.status, o.final_amount, p.amount, p.status AS payment_status FROM order_orders o
-              LEFT JOIN order_payments p ON p.order_id = o.id
-             WHERE o.paid_at IS NOT NULL AND (p.order_id IS NULL OR p.amount <> o.final_amount
-                OR (p.status = 'paid') <> (o.status IN ('paid', 'preparing', 'shipped', 'delivered')))`,
-        (n) => `${n} paid orders without a matching payment`,
+        sql`SELECT o.id, o.status, o.final_amount, p.amount, p.statuses FROM order_orders o
+              LEFT JOIN (SELECT order_id, sum(amount) AS amount, array_agg(DISTINCT status) AS statuses FROM order_payments GROUP BY order_id) p
+                ON p.order_id = o.id
+             WHERE o.paid_at IS NOT NULL AND (p.order_id IS NULL OR p.amount <> o.final_amount OR cardinality(p.statuses) <> 1
+                OR (p.statuses[1] = 'paid') <> (o.status IN ('paid', 'preparing', 'shipped', 'delivered')))`,
+        (n) => `${n} paid orders without matching payments`,
+      ),
+      await violations(
+        db,
+        "orders: a refund gives back its refunded payments, per source",
+        sql`SELECT r.order_id, r.wallet_amount, r.card_amount, p.wallet, p.card FROM order_refunds r
+              LEFT JOIN (SELECT order_id, sum(amount) FILTER (WHERE method = 'wallet') AS wallet, sum(amount) FILTER (WHERE method = 'card') AS card
+                           FROM order_payments WHERE status = 'refunded' GROUP BY order_id) p ON p.order_id = r.order_id
+             WHERE r.wallet_amount <> coalesce(p.wallet, 0) OR r.card_amount <> coalesce(p.card, 0)`,
+        (n) => `${n} refund records that do not match their refunded payments`,
       ),
     );
+    if (await hasColumn(db, "payment_card_payments", "id")) {
+      results.push(
+        await violations(
+          db,
+          "card: every card order payment matches its card record",
+          sql`SELECT p.order_id, p.amount, p.status, c.amount AS card_amount, c.status AS card_status, c.order_id AS card_order_id
+                FROM order_payments p LEFT JOIN payment_card_payments c ON c.id = p.card_payment_id
+               WHERE p.method = 'card' AND (c.id IS NULL OR c.amount <> p.amount OR c.order_id <> p.order_id
+                  OR (p.status = 'paid' AND c.status NOT IN ('capturing', 'captured'))
+                  OR (p.status = 'refunded' AND c.status NOT IN ('reversing', 'reversed')))`,
+          (n) => `${n} card order payments whose card record disagrees`,
+        ),
+        await violations(
+          db,
+          "card: no card payment left owing the gateway a call",
+          sql`SELECT id, status, amount, order_id FROM payment_card_payments
+               WHERE status IN ('authorizing', 'authorized', 'voiding', 'capturing', 'reversing')`,
+          (n) => `${n} card payments not settled with the gateway`,
+        ),
+      );
+    }
 
     // One row per (event, destination) once the outbox has destinations; one row per event before.
     const perDestination = await hasColumn(db, "outbox_events", "destination");

@@ -241,9 +241,10 @@ async function startCarrier(stage: StageName, serverPort: number, secret: string
   return carrier;
 }
 
-async function gatewayCaptured(gateway: Child): Promise<number> {
-  const stats = (await (await fetch(`${gateway.url}/_stats`)).json()) as { capturedAmount: number };
-  return stats.capturedAmount;
+/** What the gateway captured for wallet charges, and from cards for orders net of card refunds. */
+async function gatewayCaptured(gateway: Child): Promise<Pick<CheckOptions, "gatewayCapturedAmount" | "gatewayCardNetAmount">> {
+  const stats = (await (await fetch(`${gateway.url}/_stats`)).json()) as { capturedAmount: number; cardCapturedAmount: number; cardRefundedAmount: number };
+  return { gatewayCapturedAmount: stats.capturedAmount, gatewayCardNetAmount: stats.cardCapturedAmount - stats.cardRefundedAmount };
 }
 
 /** How many customers the flash stage signs up and how it hands them out. */
@@ -439,8 +440,8 @@ async function startStage(
     },
     async check(extra: CheckOptions = {}) {
       progress(name, "checking invariants");
-      const captured = name === "flash" && (extra.scope ?? "all") === "all" ? await gatewayCaptured(fakes.gateway) : undefined;
-      return checkInvariants(database.handle.db, { gatewayCapturedAmount: captured, ...extra });
+      const captured = name === "flash" && (extra.scope ?? "all") === "all" ? await gatewayCaptured(fakes.gateway) : {};
+      return checkInvariants(database.handle.db, { ...captured, ...extra });
     },
     async redisKeys(pattern) {
       const keys: string[] = [];

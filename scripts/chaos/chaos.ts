@@ -212,13 +212,23 @@ export async function runScenario(scenario: Scenario, options: ChaosOptions): Pr
     note(`settled in ${settleSeconds.toFixed(1)} s (${openAttempts} charge attempts open, ${pendingEvents} events pending)`);
     await scenario.afterSettle?.(ctx);
 
-    const gatewayStats = await getJson<{ capturedAmount: number; approved: number; voided: number; lookups: number }>(`${env.gateway.url}/_stats`);
+    const gatewayStats = await getJson<{
+      capturedAmount: number;
+      approved: number;
+      voided: number;
+      lookups: number;
+      cardCapturedAmount: number;
+      cardRefundedAmount: number;
+    }>(`${env.gateway.url}/_stats`);
     const applied = await getJson<AppliedEvent[]>(`${env.dataPlatform.url}/_applied`);
     note(
       `gateway: ${gatewayStats.approved} approved, ${gatewayStats.voided} voided, ${gatewayStats.lookups} lookups, ${gatewayStats.capturedAmount} won captured; data platform: ${applied.length} events applied`,
     );
 
-    const invariants = await checkInvariants(db, { gatewayCapturedAmount: gatewayStats.capturedAmount });
+    const invariants = await checkInvariants(db, {
+      gatewayCapturedAmount: gatewayStats.capturedAmount,
+      gatewayCardNetAmount: gatewayStats.cardCapturedAmount - gatewayStats.cardRefundedAmount,
+    });
     const { checks, tally } = await chaosChecks({
       db,
       storm,

@@ -495,7 +495,14 @@ describe("history: issued → used → restored", () => {
     t.clock.advance(HOUR);
     const restoredAt = t.clock.now();
     const cancelled = await c.client.orders.cancel.mutate({ orderId: placed.orderId });
-    expect(cancelled).toEqual({ orderId: placed.orderId, status: "cancelled", refundedAmount: 23_000, couponRestored: true, cancelledAt: restoredAt });
+    expect(cancelled).toEqual({
+      orderId: placed.orderId,
+      status: "cancelled",
+      refundedAmount: 23_000,
+      refunded: { wallet: 23_000, card: 0 },
+      couponRestored: true,
+      cancelledAt: restoredAt,
+    });
     expect(await issuedRow(issued.userCouponId)).toEqual({ status: "available", used_at: null, order_id: null });
     expect(await balanceOf(c)).toBe(100_000);
     expect((await c.client.coupons.mine.query({ status: "available" })).map((m) => m.userCouponId)).toEqual([issued.userCouponId]);

@@ -66,10 +66,11 @@ describe("placing an order (one transaction)", () => {
       "items",
       "orderId",
       "paidAt",
+      "payments",
       "subtotalAmount",
       "userId",
     ]);
-    expect(events[0]?.payload).toMatchObject({ finalAmount: 34_500 });
+    expect(events[0]?.payload).toMatchObject({ finalAmount: 34_500, payments: [{ method: "wallet", amount: 34_500 }] });
 
     const ledger = await c.client.wallet.history.query({});
     expect(ledger.items[0]).toMatchObject({ kind: "payment", amount: -34_500, balanceAfter: 65_500, orderId: placed.orderId });

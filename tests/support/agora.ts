@@ -12,6 +12,7 @@ import type { Db } from "../../db/index.ts";
 import { createLogger, createMemoryInfra, createRedisInfra, type Infra, ManualClock } from "../../modules/kernel/index.ts";
 import type { NotificationSender } from "../../modules/notifications/index.ts";
 import { HttpDataPlatform } from "../../modules/outbox/index.ts";
+import { HttpCardGateway } from "../../modules/payments/index.ts";
 import { HttpCarrier } from "../../modules/shipping/index.ts";
 import { HttpPaymentGateway } from "../../modules/wallet/index.ts";
 import { createTestDatabase, type TestDatabase, type TestDatabaseRoute } from "./postgres.ts";
@@ -104,6 +105,7 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
   const carrier = startFakeCarrier({ webhookSecret: "test-carrier-secret", now: () => clock.now(), webhookFetch: (request) => agoraFetch(request) });
   const ports = {
     paymentGateway,
+    cardGateway: new HttpCardGateway({ baseUrl: gateway.url, timeoutMs: 1_000 }),
     dataPlatform: new HttpDataPlatform({ baseUrl: dataPlatform.url, timeoutMs: 500 }),
     carrier: new HttpCarrier({ baseUrl: carrier.url, timeoutMs: 1_000 }),
     notificationSender: options.notificationSender,

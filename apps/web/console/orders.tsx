@@ -215,16 +215,64 @@ export function OrderPage() {
           <div className="row" style={{ alignItems: "flex-start" }}>
             <section className="card" style={{ flex: "1 1 300px" }}>
               <h2>{t("결제", "Payment")}</h2>
-              {o.payment ? (
-                <p>
-                  {won(o.payment.amount)} <StatusBadge status={o.payment.status} />
-                  <br />
-                  <span className="muted small">{dateTime(o.payment.createdAt, lang)}</span>
-                </p>
+              {o.payments.length > 0 ? (
+                <table data-testid="order-payments">
+                  <thead>
+                    <tr>
+                      <th>{t("수단", "Method")}</th>
+                      <th className="num">{t("금액", "Amount")}</th>
+                      <th>{t("상태", "Status")}</th>
+                      <th>{t("시각", "At")}</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {o.payments.map((p) => (
+                      <tr key={p.method}>
+                        <td>{p.method === "card" ? t("카드", "Card") : t("지갑", "Wallet")}</td>
+                        <td className="num">{won(p.amount)}</td>
+                        <td>
+                          <StatusBadge status={p.status} />
+                        </td>
+                        <td className="muted small">{dateTime(p.createdAt, lang)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
               ) : (
                 <p className="muted">{t("결제 전", "Not paid")}</p>
               )}
-              {o.cancelReason ? <p>{t(`사유: ${o.cancelReason}`, `Reason: ${o.cancelReason}`)}</p> : null}
+              {o.cancelReason ? <p>{t(`취소 사유: ${o.cancelReason}`, `Cancelled: ${o.cancelReason}`)}</p> : null}
+            </section>
+            <section className="card" style={{ flex: "1 1 300px" }}>
+              <h2>{t("환불", "Refunds")}</h2>
+              {o.refunds.length > 0 ? (
+                <table data-testid="order-refunds">
+                  <thead>
+                    <tr>
+                      <th>{t("종류", "Kind")}</th>
+                      <th className="num">{t("지갑", "Wallet")}</th>
+                      <th className="num">{t("카드", "Card")}</th>
+                      <th>{t("사유", "Reason")}</th>
+                      <th>{t("요청자", "By")}</th>
+                      <th>{t("시각", "At")}</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {o.refunds.map((r) => (
+                      <tr key={String(r.createdAt)}>
+                        <td>{r.kind === "return" ? t("반품", "Return") : t("취소", "Cancellation")}</td>
+                        <td className="num">{won(r.walletAmount)}</td>
+                        <td className="num">{won(r.cardAmount)}</td>
+                        <td>{r.reason}</td>
+                        <td>{r.actorId === null ? t("시스템", "System") : r.actorId === o.userId ? t("고객", "Customer") : `#${r.actorId}`}</td>
+                        <td className="muted small">{dateTime(r.createdAt, lang)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              ) : (
+                <p className="muted">{t("환불 없음", "No refunds")}</p>
+              )}
             </section>
             <section className="card" style={{ flex: "1 1 300px" }}>
               <h2>{t("데이터 플랫폼 동기화", "Data platform sync")}</h2>

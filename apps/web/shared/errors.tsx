@@ -105,6 +105,11 @@ export const messages: Record<string, Message> = {
     detail: (d, lang) => (d.status ? pick(lang, `현재 상태: ${String(d.status)}`, `Current status: ${String(d.status)}`) : ""),
   },
   ORDER_PAYMENT_EXPIRED: { title: ["결제 기한이 지났습니다", "The payment window has passed"] },
+  PAYMENT_SPLIT_INVALID: {
+    title: ["지갑 결제 금액이 주문 금액보다 큽니다", "The wallet part is more than the order's total"],
+    detail: (d, lang) =>
+      pick(lang, `최대 ${won(n(d.finalAmount))}까지 지갑으로 결제할 수 있습니다.`, `At most ${won(n(d.finalAmount))} can come from the wallet.`),
+  },
   IDEMPOTENCY_KEY_REUSED: { title: ["같은 요청 키가 다른 내용으로 쓰였습니다", "The request key was used for something else"] },
   IDEMPOTENCY_IN_PROGRESS: { title: ["처리 중입니다. 잠시 후 다시 시도해 주세요", "Still being processed; retry shortly"] },
   SHIPMENT_NOT_FOUND: { title: ["아직 배송 정보가 없습니다", "No shipment yet"] },

@@ -138,6 +138,8 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
   const [, navigate] = useLocation();
   const [userCouponId, setUserCouponId] = useState<number | null>(null);
   const [address, setAddress] = useState("");
+  const [method, setMethod] = useState<"wallet" | "card" | "split">("wallet");
+  const [walletPart, setWalletPart] = useState("");
   const idempotencyKey = useMemo(() => newIdempotencyKey(), []);
   const coupons = useQuery({ queryKey: ["coupons", "mine", "available"], queryFn: () => api.coupons.mine.query({ status: "available" }) });
   const balance = useQuery({ queryKey: ["wallet", "balance"], queryFn: () => api.wallet.balance.query() });
@@ -152,6 +154,7 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
       api.orders.place.mutate({
         ...(userCouponId !== null ? { userCouponId } : {}),
         ...(address.trim() ? { shippingAddress: address.trim() } : {}),
+        payment: method === "split" ? { method, walletAmount: splitWallet } : { method },
         idempotencyKey,
       }),
     onSuccess: (order) => {
@@ -160,6 +163,11 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
     },
   });
   const finalAmount = preview.data?.finalAmount ?? subtotal;
+  const walletBalance = balance.data?.balance ?? 0;
+  // Split: what the customer typed, else as much as the wallet holds; the card pays the rest.
+  const splitWallet = Math.max(0, Math.min(finalAmount, walletPart.trim() ? Math.floor(Number(walletPart)) || 0 : walletBalance));
+  const cardPart = method === "card" ? finalAmount : method === "split" ? finalAmount - splitWallet : 0;
+  const methodName = { wallet: t("지갑", "Wallet"), card: t("카드", "Card"), split: t("지갑 + 카드", "Wallet + card") };
   return (
     <section className="card stack" aria-labelledby="checkout-title">
       <h2 id="checkout-title">{t("결제", "Checkout")}</h2>
@@ -185,6 +193,31 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
           autoComplete="street-address"
         />
       </label>
+      <fieldset className="row" data-testid="payment-method">
+        <legend>{t("결제 수단", "Payment method")}</legend>
+        {(["wallet", "card", "split"] as const).map((m) => (
+          <label key={m} className="inline">
+            <input type="radio" name="payment-method" value={m} checked={method === m} onChange={() => setMethod(m)} />
+            {methodName[m]}
+          </label>
+        ))}
+      </fieldset>
+      {method === "split" ? (
+        <label>
+          {t("지갑에서 결제할 금액", "From the wallet (won)")}
+          <input
+            type="number"
+            inputMode="numeric"
+            min={0}
+            max={finalAmount}
+            step={1}
+            value={walletPart}
+            placeholder={String(Math.min(walletBalance, finalAmount))}
+            onChange={(e) => setWalletPart(e.target.value)}
+            data-testid="split-wallet-amount"
+          />
+        </label>
+      ) : null}
       <table style={{ maxWidth: 420 }}>
         <tbody>
           <tr>
@@ -205,8 +238,22 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
           </tr>
           <tr>
             <th>{t("지갑 잔액", "Wallet balance")}</th>
-            <td className="num">{won(balance.data?.balance ?? 0)}</td>
+            <td className="num">{won(walletBalance)}</td>
           </tr>
+          {method !== "wallet" ? (
+            <>
+              <tr>
+                <th>{t("지갑 결제", "Paid from the wallet")}</th>
+                <td className="num">{won(finalAmount - cardPart)}</td>
+              </tr>
+              <tr>
+                <th>{t("카드 결제", "Paid by card")}</th>
+                <td className="num" data-testid="card-amount">
+                  {won(cardPart)}
+                </td>
+              </tr>
+            </>
+          ) : null}
         </tbody>
       </table>
       <ErrorNotice error={place.error} />

@@ -131,14 +131,32 @@ export function OrderPage() {
           </div>
           <section className="card">
             <h2>{t("결제", "Payment")}</h2>
-            {o.payment ? (
-              <p>
-                {t("지갑 결제", "Wallet")} · {won(o.payment.amount)} · <StatusBadge status={o.payment.status} /> · {dateTime(o.payment.createdAt, lang)}
-              </p>
+            {o.payments.length > 0 ? (
+              <ul data-testid="order-payments">
+                {o.payments.map((p) => (
+                  <li key={p.method}>
+                    {p.method === "card" ? t("카드 결제", "Card") : t("지갑 결제", "Wallet")} · {won(p.amount)} · <StatusBadge status={p.status} /> ·{" "}
+                    {dateTime(p.createdAt, lang)}
+                  </li>
+                ))}
+              </ul>
             ) : (
               <p className="muted">{t("결제 전입니다.", "Not paid.")}</p>
             )}
-            {o.cancelReason ? <p>{t(`사유: ${o.cancelReason}`, `Reason: ${o.cancelReason}`)}</p> : null}
+            {o.cancelReason ? <p>{t(`취소 사유: ${o.cancelReason}`, `Cancelled: ${o.cancelReason}`)}</p> : null}
+            {o.refunds.length > 0 ? (
+              <>
+                <h3>{t("환불", "Refunds")}</h3>
+                <ul data-testid="order-refunds">
+                  {o.refunds.map((r) => (
+                    <li key={String(r.createdAt)}>
+                      {r.kind === "return" ? t("반품 환불", "Return") : t("취소 환불", "Cancellation")} · {t("지갑", "wallet")} {won(r.walletAmount)} ·{" "}
+                      {t("카드", "card")} {won(r.cardAmount)} · {r.reason} · {dateTime(r.createdAt, lang)}
+                    </li>
+                  ))}
+                </ul>
+              </>
+            ) : null}
           </section>
           <section className="card" aria-live="polite">
             <h2>{t("배송", "Shipment")}</h2>
@@ -177,7 +195,14 @@ export function OrderPage() {
                 className="danger"
                 disabled={cancel.isPending}
                 onClick={() => {
-                  if (confirm(t("주문을 취소할까요? 결제 금액은 지갑으로 돌아갑니다.", "Cancel this order? The amount goes back to your wallet.")))
+                  if (
+                    confirm(
+                      t(
+                        "주문을 취소할까요? 결제 금액은 결제한 수단(지갑, 카드)으로 돌아갑니다.",
+                        "Cancel this order? The amount goes back to how you paid (wallet, card).",
+                      ),
+                    )
+                  )
                     cancel.mutate();
                 }}
               >
