@@ -10,6 +10,7 @@ import { DomainError } from "./errors.ts";
 import type { Logger, Metrics } from "./observability.ts";
 import type { CallCost, CallLimits } from "./rate-limits.ts";
 import { envelopeViolation, inputViolations } from "./schemas.ts";
+import { serializedFormOf } from "./serialized.ts";
 
 export type Role = "customer" | "admin";
 
@@ -52,7 +53,12 @@ const guardedSuperjson = {
       return superjson.deserialize(raw as any);
     },
   },
-  output: superjson,
+  output: {
+    serialize: (value: unknown) => serializedFormOf(value) ?? superjson.serialize(value),
+    deserialize: (raw: unknown) =>
+      // biome-ignore lint/suspicious/noExplicitAny: superjson's own parameter type
+      superjson.deserialize(raw as any),
+  },
 };
 
 /** Stack traces are shown only to a developer's own server. */
