@@ -5,6 +5,7 @@
 import { mkdirSync } from "node:fs";
 import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
 import pg from "pg";
+import { preparedNameOf } from "./compiled.ts";
 import { lockDataFolder } from "./data-folder-lock.ts";
 import type { Database } from "./schema.ts";
 
@@ -70,6 +71,30 @@ export interface DatabaseOptions {
   events?: ConnectionEvents;
   /** Written into the PGlite folder's lock (the server's URL), so others know whom to ask. */
   lockOwnerUrl?: string;
+  /**
+   * Run the statements compiled once (db/compiled.ts) as named prepared statements (default true).
+   * Off for a pooler that cannot keep them (PgBouncer in transaction mode before 1.21, or without
+   * max_prepared_statements).
+   */
+  preparedStatements?: boolean;
+}
+
+const NAMES_STATEMENTS = Symbol("agora.namesStatements");
+
+/**
+ * Makes a pool client send the compiled statements by name: Kysely calls `query(text, values)`, and
+ * a text that db/compiled.ts knows goes out as `{ name, text, values }`, parsed once per connection.
+ */
+function namingCompiledStatements(client: pg.PoolClient): pg.PoolClient {
+  const marked = client as pg.PoolClient & { [NAMES_STATEMENTS]?: true };
+  if (marked[NAMES_STATEMENTS]) return client;
+  marked[NAMES_STATEMENTS] = true;
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as { query: unknown }).query = (text: unknown, values?: unknown, callback?: unknown) => {
+    const name = typeof text === "string" && Array.isArray(values) ? preparedNameOf(text) : undefined;
+    return name ? query({ name, text, values }, callback) : query(text, values, callback);
+  };
+  return client;
 }
 
 export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
@@ -96,10 +121,13 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       Client: pg.Client,
       options: pool.options,
       connect: () =>
-        pool.connect().catch((error: Error) => {
-          events?.lost(error);
-          throw error;
-        }),
+        pool.connect().then(
+          (client) => (options.preparedStatements === false ? client : namingCompiledStatements(client)),
+          (error: Error) => {
+            events?.lost(error);
+            throw error;
+          },
+        ),
       end: () => pool.end(),
     };
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingPool }) });

@@ -16,6 +16,18 @@ import type { Database } from "./schema.ts";
 
 type Executor = Kysely<Database>;
 
+/**
+ * The SQL text of every compiled statement and the name it is prepared under. db/client.ts runs
+ * these as named prepared statements: PostgreSQL parses each once per connection instead of on
+ * every call (the order path's statements are CTEs whose parse and plan is much of their cost).
+ */
+const preparedNames = new Map<string, string>();
+
+/** The prepared-statement name of a compiled statement's SQL text; undefined for any other SQL. */
+export function preparedNameOf(sqlText: string): string | undefined {
+  return preparedNames.get(sqlText);
+}
+
 /** Stands for argument `index` while the statement is compiled. */
 class Placeholder {
   constructor(readonly index: number) {}
@@ -40,6 +52,7 @@ export function compiledQuery<Args extends unknown[], Row>(
       const used = new Set(sources.flatMap((s) => (s instanceof Placeholder ? [s.index] : [])));
       if (used.size !== arity) throw new Error(`compiledQuery: ${arity - used.size} argument(s) are not parameters of the statement`);
       cached = { template, sources };
+      if (!preparedNames.has(template.sql)) preparedNames.set(template.sql, `agora_compiled_${preparedNames.size + 1}`);
     }
     const { template, sources } = cached;
     const parameters = sources.map((s) => (s instanceof Placeholder ? args[s.index] : s.value));

@@ -13,6 +13,11 @@ export interface AgoraConfig {
    * carry LISTEN); null ("off") → no LISTEN, the poller looks every OUTBOX_POLL_INTERVAL_MS.
    */
   databaseListenUrl: string | null | undefined;
+  /**
+   * The order path's fixed statements (db/compiled.ts) go as named prepared statements; off for a
+   * pooler that cannot keep them (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
+   */
+  databasePreparedStatements: boolean;
   dataDir: string;
   dbPoolSize: number;
   /** How long a request waits for a database connection (pool queue included) before SERVICE_UNAVAILABLE. */
@@ -132,6 +137,7 @@ export const envSchema = z.object({
     .trim()
     .refine((value) => value === "off" || /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL or "off"')
     .optional(),
+  DATABASE_PREPARED_STATEMENTS: flag(true),
   DATA_DIR: text.default("./data"),
   DB_POOL_SIZE: whole(20, 1, 1_000),
   DB_CONNECT_TIMEOUT_MS: whole(15_000),
@@ -229,6 +235,7 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     databaseListenUrl: e.DATABASE_LISTEN_URL === "off" ? null : e.DATABASE_LISTEN_URL,
+    databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS,
     dataDir: e.DATA_DIR,
     dbPoolSize: e.DB_POOL_SIZE,
     dbConnectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,

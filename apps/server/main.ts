@@ -52,6 +52,7 @@ const opened = await openAndMigrate(
   {
     url: config.databaseUrl,
     listenUrl: config.databaseListenUrl ?? undefined,
+    preparedStatements: config.databasePreparedStatements,
     dataDir: config.dataDir,
     poolSize: config.dbPoolSize,
     connectTimeoutMs: config.dbConnectTimeoutMs,

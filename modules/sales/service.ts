@@ -171,7 +171,8 @@ export function createSalesService({
     async popular(days: number, limit: number): Promise<PopularProducts> {
       if (popularTtlMs <= 0) return computePopular(days, limit);
       const key = `popular:${days}days:${limit}`;
-      const cached = await cache.get<PopularProducts>(key);
+      // The same frozen answer while the cached one is unchanged: not decoded nor serialized again per reader.
+      const cached = await cache.getShared<PopularProducts>(key);
       if (cached) return cached;
       const fresh = await computePopular(days, limit);
       await cache.set(key, fresh, popularTtlMs);

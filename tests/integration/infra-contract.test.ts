@@ -80,6 +80,21 @@ for (const adapter of adapters) {
         await cache.delete(key); // deleting a missing key is fine
       });
 
+      test("getShared: the same frozen value while the stored value is unchanged, a new one after a set or delete", async () => {
+        const { cache } = h.infra;
+        const key = fresh("shared");
+        expect(await cache.getShared(key)).toBeUndefined();
+        await cache.set(key, { name: "Celadon Mug", price: 12_000 }, 60_000);
+        const first = await cache.getShared<{ name: string; price: number }>(key);
+        expect(first).toEqual({ name: "Celadon Mug", price: 12_000 });
+        expect(await cache.getShared(key)).toBe(first);
+        expect(Object.isFrozen(first)).toBe(true);
+        await cache.set(key, { name: "Celadon Bowl", price: 9_000 }, 60_000);
+        expect(await cache.getShared(key)).toEqual({ name: "Celadon Bowl", price: 9_000 });
+        await cache.delete(key);
+        expect(await cache.getShared(key)).toBeUndefined();
+      });
+
       test("falsy values are cached values, not misses", async () => {
         const { cache } = h.infra;
         for (const value of [0, false, "", null, []]) {

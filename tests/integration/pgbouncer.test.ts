@@ -2,7 +2,8 @@
  * Agora behind PgBouncer in transaction pooling mode (Debian's package; scripts/pgbouncer.sh starts it
  * on 127.0.0.1:6432 and this file starts it when it is installed but not running). Between two
  * transactions a client may land on another server connection, so nothing may outlive a transaction:
- * no named prepared statements (PgBouncer < 1.21 cannot carry them), no session settings, no session
+ * no named prepared statements unless PgBouncer >= 1.21 keeps them (DATABASE_PREPARED_STATEMENTS=false turns
+ * them off; Debian 12 ships 1.18), no session settings, no session
  * advisory locks, and no LISTEN (DATABASE_LISTEN_URL gives the poller a direct connection).
  *
  * Real flows run through it, several customers at once so that transactions interleave on PgBouncer's
@@ -62,6 +63,9 @@ beforeAll(async () => {
   t = await startTestAgora({
     databaseRoute: {
       connectUrl: throughBouncer,
+      // Debian 12's PgBouncer is 1.18: no max_prepared_statements, so the order path's named statements
+      // are turned off, as DATABASE_PREPARED_STATEMENTS=false does for a server behind it.
+      preparedStatements: false,
       // PgBouncer keeps server connections to the database open; let go of them so it can be dropped.
       beforeDrop: async (name) => void (await bouncerAdmin(`KILL "${name}"`).catch(() => {})),
     },

@@ -300,6 +300,11 @@ describe("cache on Redis", () => {
     // A new order does not show while the key lives; deleting the key shows it.
     await c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 2 }] });
     expect(await r.client().sales.popular.query({ days: 3, limit: 5 })).toEqual(first);
+    // Read from the cache, the answer is one shared frozen value (decoded and serialized once).
+    const sales = r.agora.services.sales;
+    const shared = await sales.popular(3, 5);
+    expect(await sales.popular(3, 5)).toBe(shared);
+    expect(Object.isFrozen(shared.products)).toBe(true);
     await redis.del(key);
     const fresh = await r.client().sales.popular.query({ days: 3, limit: 5 });
     expect(fresh.products.map((x) => [x.productId, x.soldQuantity, x.orderCount])).toEqual([[p.id, 5, 2]]);

@@ -115,6 +115,8 @@ export interface TestDatabaseRoute {
   connectUrl(directUrl: string): string;
   /** Runs after the pool is closed, before the database is dropped (e.g. tell a pooler to let go of it). */
   beforeDrop?(name: string): Promise<void>;
+  /** false: no named prepared statements (DATABASE_PREPARED_STATEMENTS=false), for a pooler that cannot keep them. */
+  preparedStatements?: boolean;
 }
 
 /** A fresh database from the migrated template; `route` sends the pool another way (the default: directly). */
@@ -130,7 +132,11 @@ export async function createTestDatabase(poolSize = 20, route?: TestDatabaseRout
     await admin.end();
   }
   const dbUrl = withDatabase(url, name);
-  const handle = await createDatabase({ url: route ? route.connectUrl(dbUrl) : dbUrl, poolSize });
+  const handle = await createDatabase({
+    url: route ? route.connectUrl(dbUrl) : dbUrl,
+    poolSize,
+    preparedStatements: route?.preparedStatements,
+  });
   let dropped = false;
   return {
     handle,

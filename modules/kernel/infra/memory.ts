@@ -2,6 +2,7 @@
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import superjson from "superjson";
 import type { Clock } from "../clock.ts";
+import { sharedDecoder } from "../serialized.ts";
 import { toDecision } from "./rate-limit-decision.ts";
 import type { Cache, Counters, Infra, Lock, LockManager, RateLimiter, RateLimitPolicy } from "./types.ts";
 
@@ -41,6 +42,11 @@ class MemoryCache implements Cache {
   async get<T>(key: string): Promise<T | undefined> {
     const raw = this.map.get(`cache:${key}`);
     return raw === undefined ? undefined : superjson.parse<T>(raw);
+  }
+  private readonly shared = sharedDecoder();
+  async getShared<T extends object>(key: string): Promise<T | undefined> {
+    const raw = this.map.get(`cache:${key}`);
+    return raw === undefined ? undefined : this.shared<T>(key, raw);
   }
   async set<T>(key: string, value: T, ttlMs: number): Promise<void> {
     this.map.set(`cache:${key}`, superjson.stringify(value), ttlMs);

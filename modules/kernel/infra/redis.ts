@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { Cluster, Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis } from "rate-limiter-flexible";
 import superjson from "superjson";
+import { sharedDecoder } from "../serialized.ts";
 import { toDecision } from "./rate-limit-decision.ts";
 import type { Cache, Counters, Infra, Lock, LockManager, RateLimiter, RateLimitPolicy } from "./types.ts";
 
@@ -102,10 +103,15 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
 
   // A cache is best effort: with Redis down a read is a miss (the caller asks the database) and a
   // write is skipped. Deleting still fails loudly: a revoked session must not stay cached unnoticed.
+  const shared = sharedDecoder();
   const cache: Cache = {
     async get<T>(k: string) {
       const raw = await redis.get(key(`cache:${k}`)).catch(() => null);
       return raw === null ? undefined : superjson.parse<T>(raw);
+    },
+    async getShared<T extends object>(k: string) {
+      const raw = await redis.get(key(`cache:${k}`)).catch(() => null);
+      return raw === null ? undefined : shared<T>(k, raw);
     },
     async set<T>(k: string, value: T, ttlMs: number) {
       await redis.set(key(`cache:${k}`), superjson.stringify(value), "PX", ttlMs).catch(() => undefined);

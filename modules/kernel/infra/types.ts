@@ -5,6 +5,11 @@
  */
 export interface Cache {
   get<T>(key: string): Promise<T | undefined>;
+  /**
+   * Like `get`, for a value many readers are handed unchanged: while the stored value stays the
+   * same, every call returns the same deeply frozen object, whose tRPC serialization is kept.
+   */
+  getShared<T extends object>(key: string): Promise<T | undefined>;
   set<T>(key: string, value: T, ttlMs: number): Promise<void>;
   delete(key: string): Promise<void>;
 }

@@ -1,0 +1,49 @@
+/**
+ * Answers served many times unchanged (a cached popular list to a crowd) keep their superjson form:
+ * the tRPC transformer (trpc.ts) sends the kept form instead of walking the value again.
+ */
+import superjson from "superjson";
+
+type Serialized = ReturnType<typeof superjson.serialize>;
+
+const serializedAnswers = new WeakMap<object, Serialized>();
+
+/**
+ * Marks `value` as an answer served many times unchanged: it is frozen, deeply (a caller cannot
+ * change what the next one gets), and its superjson form is computed once, now.
+ */
+export function serializeOnce<T extends object>(value: T): T {
+  if (!serializedAnswers.has(value)) serializedAnswers.set(value, superjson.serialize(deepFreeze(value)));
+  return value;
+}
+
+/** The kept superjson form of a value marked with `serializeOnce`; undefined for any other value. */
+export function serializedFormOf(value: unknown): Serialized | undefined {
+  return typeof value === "object" && value !== null ? serializedAnswers.get(value) : undefined;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+/**
+ * Decodes cached strings (superjson) for `Cache.getShared`: while a key's stored string stays the
+ * same, every reader gets the same frozen value, decoded and serialized once. Holds the last string
+ * of at most `maxKeys` keys.
+ */
+export function sharedDecoder(maxKeys = 1_000) {
+  const last = new Map<string, { raw: string; value: unknown }>();
+  return <T>(key: string, raw: string): T => {
+    const held = last.get(key);
+    if (held && held.raw === raw) return held.value as T;
+    const value = superjson.parse<T>(raw);
+    if (typeof value === "object" && value !== null) serializeOnce(value);
+    if (last.size >= maxKeys) last.clear();
+    last.set(key, { raw, value });
+    return value;
+  };
+}

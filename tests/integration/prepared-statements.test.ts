@@ -1,0 +1,49 @@
+/**
+ * Statements compiled once (db/compiled.ts) run as named prepared statements on PostgreSQL: parsed
+ * once per connection, then only bound and executed. Off with `preparedStatements: false` (a pooler
+ * that cannot keep them).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
+import { compiledQuery, createDatabase, type DatabaseHandle, inTransaction } from "../../db/index.ts";
+import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
+
+const productsAbove = compiledQuery((_db, minimumId: number) => sql<{ n: number }>`SELECT count(*)::int AS n FROM catalog_products WHERE id > ${minimumId}`);
+
+let database: TestDatabase;
+let unprepared: DatabaseHandle;
+
+beforeAll(async () => {
+  database = await createTestDatabase(2);
+  unprepared = await createDatabase({ url: database.url, poolSize: 1, preparedStatements: false });
+});
+
+afterAll(async () => {
+  await unprepared?.close();
+  await database?.drop();
+});
+
+const preparedOnConnection = (trx: Parameters<Parameters<typeof inTransaction>[1]>[0]) =>
+  sql<{ name: string; statement: string }>`SELECT name, statement FROM pg_prepared_statements`.execute(trx).then((r) => r.rows);
+
+describe("compiled statements", () => {
+  test("run as one named prepared statement per connection, with the same answers", async () => {
+    const { prepared, answers } = await inTransaction(database.handle.db, async (trx) => {
+      const answers = [(await productsAbove(trx, 0)).rows[0]?.n, (await productsAbove(trx, 1_000_000)).rows[0]?.n];
+      return { prepared: await preparedOnConnection(trx), answers };
+    });
+    expect(answers).toEqual([0, 0]);
+    const ours = prepared.filter((p) => p.statement.includes("FROM catalog_products WHERE id >"));
+    expect(ours).toHaveLength(1);
+    expect(ours[0]?.name).toMatch(/^agora_compiled_\d+$/);
+  });
+
+  test("other statements are not prepared, nor anything with preparedStatements: false", async () => {
+    const prepared = await inTransaction(unprepared.db, async (trx) => {
+      await productsAbove(trx, 0);
+      await sql`SELECT count(*) FROM catalog_products WHERE id > ${5}`.execute(trx);
+      return preparedOnConnection(trx);
+    });
+    expect(prepared).toEqual([]);
+  });
+});

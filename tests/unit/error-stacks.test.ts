@@ -1,0 +1,41 @@
+/** Stack traces reach the client only on a developer's own server (exposeErrorDetails), and are read only then. */
+import { afterEach, describe, expect, test } from "bun:test";
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { createLogger, DomainError, exposeErrorDetails, publicProcedure, type RequestContext, router } from "../../modules/kernel/index.ts";
+
+const silent = createLogger("silent");
+
+const app = router({
+  soldOut: publicProcedure.query(() => {
+    throw new DomainError("COUPON_SOLD_OUT", { couponId: 1, remainingQuantity: 0 });
+  }),
+});
+
+async function errorData(): Promise<Record<string, unknown>> {
+  const response = await fetchRequestHandler({
+    endpoint: "/trpc",
+    req: new Request("http://agora.test/trpc/soldOut"),
+    router: app,
+    createContext: (): RequestContext => ({ requestId: "r", ip: null, session: null, log: silent, metrics: null, limits: null }),
+  });
+  const body = (await response.json()) as { error: { json: { data: Record<string, unknown> } } };
+  return body.error.json.data;
+}
+
+afterEach(() => exposeErrorDetails(false));
+
+describe("error stacks", () => {
+  test("hidden by default: the answer carries the domain code and no stack", async () => {
+    const data = await errorData();
+    expect(data.domainCode).toBe("COUPON_SOLD_OUT");
+    expect(data.stack).toBeUndefined();
+  });
+
+  test("shown on a developer's server", async () => {
+    exposeErrorDetails(true);
+    const data = await errorData();
+    expect(data.domainCode).toBe("COUPON_SOLD_OUT");
+    expect(typeof data.stack).toBe("string");
+    expect(data.stack as string).toContain("DomainError");
+  });
+});

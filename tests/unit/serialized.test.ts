@@ -1,0 +1,38 @@
+/** Cached answers decoded and serialized once (modules/kernel/serialized.ts): same value while the stored string is the same. */
+import { describe, expect, test } from "bun:test";
+import superjson from "superjson";
+import { serializedFormOf, serializeOnce, sharedDecoder } from "../../modules/kernel/index.ts";
+
+describe("sharedDecoder", () => {
+  const answer = { period: { days: 3, at: new Date("2026-11-24T00:00:00Z") }, products: [{ rank: 1, productId: 7, name: "Fig" }] };
+
+  test("the same stored string gives the same frozen value, whose superjson form is kept", () => {
+    const decode = sharedDecoder();
+    const raw = superjson.stringify(answer);
+    const first = decode<typeof answer>("popular:3days:5", raw);
+    expect(first).toEqual(answer);
+    expect(decode<typeof answer>("popular:3days:5", raw)).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(Object.isFrozen(first.products[0])).toBe(true);
+    expect(serializedFormOf(first)).toEqual(superjson.serialize(answer));
+  });
+
+  test("a changed string, or another key, is decoded anew", () => {
+    const decode = sharedDecoder();
+    const first = decode<typeof answer>("k", superjson.stringify(answer));
+    const changed = decode<typeof answer>("k", superjson.stringify({ ...answer, products: [] }));
+    expect(changed).not.toBe(first);
+    expect(changed.products).toEqual([]);
+    expect(decode<typeof answer>("other", superjson.stringify(answer))).not.toBe(first);
+  });
+
+  test("values never marked have no kept form", () => {
+    expect(serializedFormOf({ a: 1 })).toBeUndefined();
+    expect(serializedFormOf("text")).toBeUndefined();
+    const marked = serializeOnce({ a: [1, 2] });
+    expect(serializedFormOf(marked)).toEqual({ json: { a: [1, 2] } });
+    expect(() => {
+      (marked.a as number[]).push(3);
+    }).toThrow();
+  });
+});
