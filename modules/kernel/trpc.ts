@@ -95,7 +95,8 @@ const t = initTRPC
           details: domain?.details ?? null,
           fieldErrors: zodError ? z.flattenError(zodError).fieldErrors : null,
           formErrors: zodError ? z.flattenError(zodError).formErrors : null,
-          ...(exposeStacks ? { stack: error.stack } : {}),
+          // A refusal's own stack (where the module threw it), not the edge's wrapper.
+          ...(exposeStacks ? { stack: (domain ?? error).stack } : {}),
         },
       };
     },

@@ -1,13 +1,14 @@
 /** Stack traces reach the client only on a developer's own server (exposeErrorDetails), and are read only then. */
 import { afterEach, describe, expect, test } from "bun:test";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
-import { createLogger, DomainError, exposeErrorDetails, publicProcedure, type RequestContext, router } from "../../modules/kernel/index.ts";
+import { couponsErrors } from "../../modules/coupons/index.ts";
+import { createLogger, exposeErrorDetails, publicProcedure, type RequestContext, router } from "../../modules/kernel/index.ts";
 
 const silent = createLogger("silent");
 
 const app = router({
   soldOut: publicProcedure.query(() => {
-    throw new DomainError("COUPON_SOLD_OUT", { couponId: 1, remainingQuantity: 0 });
+    throw couponsErrors.COUPON_SOLD_OUT.create({ couponId: 1, remainingQuantity: 0 });
   }),
 });
 
