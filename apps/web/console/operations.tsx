@@ -1,6 +1,7 @@
-/** Coupons (create, list with issued and remaining), the outbox (pending and dead, retry), the notifications log. */
+/** Coupons (create, list with issued and remaining; each one's issue history in coupon.tsx), the outbox (pending and dead, retry), the notifications log. */
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
+import { Link } from "wouter";
 import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
@@ -116,7 +117,9 @@ export function CouponsPage() {
                 {coupons.map((c) => (
                   <tr key={c.couponId} data-testid="admin-coupon-row">
                     <td>{c.couponId}</td>
-                    <td>{c.name}</td>
+                    <td>
+                      <Link href={`/coupons/${c.couponId}`}>{c.name}</Link>
+                    </td>
                     <td>{c.discountType === "fixed" ? won(c.discountValue) : `${c.discountValue}%`}</td>
                     <td className="num">
                       {num(c.issuedQuantity)} / {num(c.totalQuantity)}
