@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { idSchema, instantSchema, singleLineText, wonSchema } from "../kernel/index.ts";
+import { idSchema, instantSchema, singleLineText, wonSchema } from "../kernel/schemas.ts";
 
 export const createCouponInput = z
   .strictObject({
