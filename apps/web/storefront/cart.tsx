@@ -2,8 +2,10 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { Link, useLocation } from "wouter";
+import { placeOrderInput } from "../../../modules/orders/schema.ts";
 import { api, newIdempotencyKey } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
+import { Field, useSchemaCheck } from "../shared/forms.tsx";
 import { dateOnly, useLang, useT, won } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
 import { Empty, QueryView } from "../shared/ui.tsx";
@@ -147,13 +149,14 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
     enabled: userCouponId !== null,
     retry: false,
   });
+  const checkout = useSchemaCheck();
+  const orderInput = {
+    ...(userCouponId !== null ? { userCouponId } : {}),
+    ...(address.trim() ? { shippingAddress: address.trim() } : {}),
+    idempotencyKey,
+  };
   const place = useMutation({
-    mutationFn: () =>
-      api.orders.place.mutate({
-        ...(userCouponId !== null ? { userCouponId } : {}),
-        ...(address.trim() ? { shippingAddress: address.trim() } : {}),
-        idempotencyKey,
-      }),
+    mutationFn: () => api.orders.place.mutate(orderInput),
     onSuccess: (order) => {
       void queries.invalidateQueries();
       navigate(`/orders/${order.orderId}`);
@@ -176,15 +179,14 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
         </select>
       </label>
       {userCouponId !== null && preview.isError ? <ErrorNotice error={preview.error} /> : null}
-      <label>
-        {t("배송지", "Shipping address")}
+      <Field label={t("배송지", "Shipping address")} error={checkout.errors.shippingAddress}>
         <input
           value={address}
           onChange={(e) => setAddress(e.target.value)}
           placeholder={t("서울시 중구 세종대로 110", "Street, city")}
           autoComplete="street-address"
         />
-      </label>
+      </Field>
       <table style={{ maxWidth: 420 }}>
         <tbody>
           <tr>
@@ -211,7 +213,13 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
       </table>
       <ErrorNotice error={place.error} />
       <div>
-        <button type="button" onClick={() => place.mutate()} disabled={!orderable || place.isPending || (userCouponId !== null && !preview.isSuccess)}>
+        <button
+          type="button"
+          onClick={(event) => {
+            if (checkout.passes(placeOrderInput, orderInput, event.currentTarget.closest("section"))) place.mutate();
+          }}
+          disabled={!orderable || place.isPending || (userCouponId !== null && !preview.isSuccess)}
+        >
           {place.isPending ? t("결제 중…", "Paying…") : t(`${won(finalAmount)} 결제하기`, `Pay ${won(finalAmount)}`)}
         </button>
       </div>
