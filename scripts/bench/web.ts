@@ -202,7 +202,7 @@ function renderSection(r: {
     `Measured ${new Date().toISOString().slice(0, 16)}Z on the shared 2-core machine, load average ${r.load1.toFixed(1)} at the end of the run: it was busy with other helpers' test runs, so these are upper bounds.`,
     `Headless Chromium over loopback, ${PAGE_LOADS} cold loads each (new browser context, no cache; one warm-up load first). "Meaningful": the first product card (storefront) or the dashboard's sales figure (console) is on screen. Budget: ≤ 1 s.`,
     "",
-    markdownTable(["page", "meaningful p50", "meaningful max", "first contentful paint p50", "load event p50", "≤ 1 s"], loadRows, [
+    markdownTable(["page", "meaningful p50 (ms)", "meaningful max (ms)", "first contentful paint p50 (ms)", "load event p50 (ms)", "≤ 1 s"], loadRows, [
       false,
       true,
       true,
@@ -214,7 +214,7 @@ function renderSection(r: {
     `The console's order search, \`orders.admin.list\` (20 a page, paged on the server by cursor), over ${ORDERS.toLocaleString("en")} orders (seeded with one INSERT … SELECT generate_series in ${r.seedSeconds.toFixed(1)} s), ${SEARCHES} sequential calls each through the typed client:`,
     "",
     markdownTable(
-      ["search", "p50", "p99", "items"],
+      ["search", "p50 (ms)", "p99 (ms)", "items"],
       r.searchRows.map((s) => [s.name, fmtMs(s.p50), fmtMs(s.p99), String(s.items)]),
       [false, true, true, true],
     ),
