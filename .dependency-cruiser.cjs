@@ -14,6 +14,9 @@ const root = process.cwd();
 /** @type {Record<string, string[]>} */
 const graph = JSON.parse(fs.readFileSync(path.join(root, "modules/dependency-graph.json"), "utf8"));
 
+/** A module's input contracts: `modules/<name>/schema.ts` (the kernel's is `schemas.ts`). */
+const schemaFile = "^modules/[^/]+/schemas?\\.ts$";
+
 const escapeRegExp = (name) => name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 // (a) one rule per declared module: it may import only itself and the modules it lists.
@@ -37,7 +40,7 @@ module.exports = {
       severity: "error",
       comment: "a module may import another module only through its index.ts",
       from: { path: "^modules/([^/]+)/" },
-      to: { path: "^modules/", pathNot: ["^modules/$1/", "^modules/[^/]+/index\\.ts$"] },
+      to: { path: "^modules/", pathNot: ["^modules/$1/", "^modules/[^/]+/index\\.ts$", schemaFile] },
     },
     {
       // (f) apps, scripts, tests (anything outside modules/) see a module only through its index.ts.
@@ -46,7 +49,25 @@ module.exports = {
       severity: "error",
       comment: "code outside modules/ may import a module only through its index.ts",
       from: { pathNot: "^modules/" },
-      to: { path: "^modules/", pathNot: "^modules/[^/]+/index\\.ts$" },
+      to: { path: "^modules/", pathNot: ["^modules/[^/]+/index\\.ts$", schemaFile] },
+    },
+    {
+      // (g) a module's schema file is its second public surface, the input contracts: the procedures and the
+      // web pages' forms validate with the same zod objects. So it stays pure: zod and other schema files only
+      // (type-only imports are erased and may name anything).
+      name: "schema-imports-only-schemas",
+      severity: "error",
+      comment: "a module's schema.ts may import only zod and other modules' schema files (types excepted)",
+      from: { path: schemaFile },
+      to: { pathNot: [schemaFile, "(^|/)node_modules/zod/"], dependencyTypesNot: ["type-only"] },
+    },
+    {
+      // (h) the browser bundles see modules only through their schema files, never server code.
+      name: "web-imports-module-schemas-only",
+      severity: "error",
+      comment: "apps/web pages may import from modules/ only schema files (the input contracts)",
+      from: { path: "^apps/web/(storefront|console|shared)/" },
+      to: { path: "^(modules|db)/", pathNot: schemaFile },
     },
     {
       // (b) runtime cycles break module initialisation order. A cycle with a type-only edge is erased

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { idSchema } from "../kernel/index.ts";
+import { idSchema } from "../kernel/schemas.ts";
 
 /** Bounds a real shop sets: a line holds at most 99 units, a cart at most 50 lines. */
 export const MAX_LINE_QUANTITY = 99;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { cursorSchema, idSchema, multilineText, pageLimitSchema, singleLineText, wonSchema } from "../kernel/index.ts";
+import { cursorSchema, idSchema, multilineText, pageLimitSchema, singleLineText, wonSchema } from "../kernel/schemas.ts";
 
 export const productStatusSchema = z.enum(["active", "hidden"]);
 const categorySchema = singleLineText().trim().min(1).max(50);

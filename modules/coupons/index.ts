@@ -4,6 +4,6 @@ export type { DiscountRule, OrderTotals } from "./discount.ts";
 export { discountFor, orderTotals } from "./discount.ts";
 export { couponsErrors } from "./errors.ts";
 export { createCouponRouter } from "./router.ts";
-export type { CouponView, IssuedCoupon, MyCoupon } from "./schema.ts";
+export type { CouponView, IssuedCoupon, IssuedCouponEntry, MyCoupon } from "./schema.ts";
 export type { CouponDeps, CouponService } from "./service.ts";
 export { createCouponService, renewAdmissionEpoch } from "./service.ts";

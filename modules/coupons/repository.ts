@@ -237,6 +237,19 @@ export const couponRepository = {
     return q.execute();
   },
 
+  /** A coupon's issued coupons by slot (the unique (coupon_id, slot) index), after slot `after`. */
+  listIssuedForCoupon(db: Executor, couponId: number, page: { limit: number; after?: number; used?: boolean }) {
+    let q = db
+      .selectFrom("coupon_issued")
+      .select(["id", "user_id", "slot", "status", "issued_at", "expires_at", "used_at", "order_id"])
+      .where("coupon_id", "=", couponId)
+      .orderBy("slot")
+      .limit(page.limit);
+    if (page.after !== undefined) q = q.where("slot", ">", page.after);
+    if (page.used !== undefined) q = q.where("status", page.used ? "=" : "<>", "used");
+    return q.execute();
+  },
+
   async markUsed(trx: Tx, issuedCouponId: number, orderId: number, at: Date): Promise<void> {
     await trx.updateTable("coupon_issued").set({ status: "used", used_at: at, order_id: orderId }).where("id", "=", issuedCouponId).execute();
   },

@@ -1,5 +1,14 @@
 import { adminProcedure, authedProcedure, publicProcedure, router } from "../kernel/index.ts";
-import { adminListCouponsInput, couponIdInput, createCouponInput, listCouponsInput, myCouponsInput, userCouponIdInput, validateCouponInput } from "./schema.ts";
+import {
+  adminIssuedCouponsInput,
+  adminListCouponsInput,
+  couponIdInput,
+  createCouponInput,
+  listCouponsInput,
+  myCouponsInput,
+  userCouponIdInput,
+  validateCouponInput,
+} from "./schema.ts";
 import type { CouponService } from "./service.ts";
 
 export function createCouponRouter(coupons: CouponService) {
@@ -14,6 +23,7 @@ export function createCouponRouter(coupons: CouponService) {
       list: adminProcedure.input(adminListCouponsInput).query(({ input }) => coupons.listAll(input.includeEnded, input)),
       get: adminProcedure.input(couponIdInput).query(({ input }) => coupons.get(input.couponId)),
       history: adminProcedure.input(userCouponIdInput).query(({ input }) => coupons.history(null, input.userCouponId)),
+      issued: adminProcedure.input(adminIssuedCouponsInput).query(({ input }) => coupons.listIssued(input)),
       resetAdmission: adminProcedure.input(couponIdInput).mutation(async ({ input }) => {
         await coupons.resetAdmission(input.couponId);
         return { reset: true as const };

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { idSchema, instantSchema, singleLineText, wonSchema } from "../kernel/index.ts";
+import { idSchema, instantSchema, singleLineText, wonSchema } from "../kernel/schemas.ts";
 
 export const createCouponInput = z
   .strictObject({
@@ -29,6 +29,13 @@ export const listCouponsInput = z.strictObject(couponPage).prefault({});
 export const myCouponsInput = z.strictObject({ status: z.enum(["available", "used", "expired"]).optional(), ...couponPage }).prefault({});
 export const validateCouponInput = z.strictObject({ userCouponId: idSchema, orderAmount: wonSchema.max(100_000_000_000) });
 export const adminListCouponsInput = z.strictObject({ includeEnded: z.boolean().default(false), ...couponPage }).prefault({});
+/** Who got a coupon, first come first: paged by slot (`after`: the last item's `slot`), optionally only used or unused ones. */
+export const adminIssuedCouponsInput = z.strictObject({
+  couponId: idSchema,
+  used: z.boolean().optional(),
+  limit: couponPage.limit,
+  after: z.number().int().min(1).max(10_000_000).optional(),
+});
 export interface CouponPage {
   limit: number;
   after?: number;
@@ -64,6 +71,19 @@ export interface MyCoupon extends IssuedCoupon {
   maxDiscountAmount: number | null;
   minOrderAmount: number;
   status: "available" | "used" | "expired";
+  usedAt: Date | null;
+  orderId: number | null;
+}
+
+/** One issued coupon as the operator sees it: who got it, when, and whether an order used it. */
+export interface IssuedCouponEntry {
+  userCouponId: number;
+  userId: number;
+  /** The place in the first-come line: 1 is the first customer to get the coupon. */
+  slot: number;
+  status: "available" | "used" | "expired";
+  issuedAt: Date;
+  expiresAt: Date;
   usedAt: Date | null;
   orderId: number | null;
 }

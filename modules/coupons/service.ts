@@ -14,7 +14,7 @@ import {
 import { type DiscountRule, discountFor } from "./discount.ts";
 import { couponsErrors } from "./errors.ts";
 import { type CouponRow, couponRepository } from "./repository.ts";
-import type { CouponPage, CouponView, CreateCouponInput, IssuedCoupon, MyCoupon } from "./schema.ts";
+import type { CouponPage, CouponView, CreateCouponInput, IssuedCoupon, IssuedCouponEntry, MyCoupon } from "./schema.ts";
 
 export interface CouponDeps {
   db: Db;
@@ -360,6 +360,25 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
         const discountAmount = checkUsable(row, orderAmount, clock.now());
         return { userCouponId, couponName: row.name, orderAmount, discountAmount, finalAmount: orderAmount - discountAmount };
       });
+    },
+
+    /** Who got the coupon, in slot order (first come first), a page at a time. */
+    async listIssued(input: { couponId: number; used?: boolean; limit: number; after?: number }): Promise<IssuedCouponEntry[]> {
+      const rows = await couponRepository.listIssuedForCoupon(db, input.couponId, input);
+      // An empty page of a coupon that does not exist is an unknown coupon, not an empty list.
+      if (rows.length === 0 && !(await couponRepository.findCoupon(db, input.couponId)))
+        throw couponsErrors.COUPON_NOT_FOUND.create({ couponId: input.couponId });
+      const now = clock.now();
+      return rows.map((row) => ({
+        userCouponId: row.id,
+        userId: row.user_id,
+        slot: row.slot,
+        status: row.status === "used" ? "used" : row.expires_at <= now ? "expired" : "available",
+        issuedAt: row.issued_at,
+        expiresAt: row.expires_at,
+        usedAt: row.used_at,
+        orderId: row.order_id,
+      }));
     },
 
     async history(userId: number | null, userCouponId: number) {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { cursorSchema, idSchema, pageLimitSchema, singleLineText } from "../kernel/index.ts";
+import { cursorSchema, idSchema, pageLimitSchema, singleLineText } from "../kernel/schemas.ts";
 
 export const emailSchema = z
   .email()

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { cursorSchema, idSchema, pageLimitSchema, singleLineText } from "../kernel/index.ts";
+import { cursorSchema, idSchema, pageLimitSchema, singleLineText } from "../kernel/schemas.ts";
 
 /**
  * The payloads of the events routed to "notifications" (modules/outbox/routes.ts), as far as

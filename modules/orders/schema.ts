@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { cursorSchema, idempotencyKeySchema, idSchema, instantSchema, multilineText, pageLimitSchema, singleLineText, wonSchema } from "../kernel/index.ts";
+import { cursorSchema, idempotencyKeySchema, idSchema, instantSchema, multilineText, pageLimitSchema, singleLineText, wonSchema } from "../kernel/schemas.ts";
 import type { OrderStatus } from "./lifecycle.ts";
 
 const orderItemSchema = z.strictObject({ productId: idSchema, quantity: z.number().int().min(1).max(99) });

@@ -1,7 +1,7 @@
 /** Inputs (zod) and answers of the shipping module. */
 import { z } from "zod";
 import type { ShipmentStatus } from "../../db/index.ts";
-import { cursorSchema, idSchema, pageLimitSchema, singleLineText } from "../kernel/index.ts";
+import { cursorSchema, idSchema, pageLimitSchema, singleLineText } from "../kernel/schemas.ts";
 
 export type { ShipmentStatus };
 

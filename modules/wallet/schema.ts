@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { LedgerEntryKind } from "../../db/index.ts";
-import { cursorSchema, idempotencyKeySchema, idSchema, pageLimitSchema } from "../kernel/index.ts";
+import { cursorSchema, idempotencyKeySchema, idSchema, pageLimitSchema } from "../kernel/schemas.ts";
 
 /**
  * The amount is only checked to be a safe integer here: the bounds are a rule of the service

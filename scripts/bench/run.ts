@@ -6,6 +6,7 @@
  *   bun run bench coupon-storm charge-storm
  *   bun run bench list                    the scenarios and their targets
  *   bun run bench scale                   coupon-storm and order-rush-spread on 1, 2 and 3 server instances
+ *   bun run bench web [--docs]            page loads of / and /admin in Chromium, order search over 100,000 orders
  *
  * Options:
  *   --docs / --no-docs        write docs/benchmarks.md and docs/benchmarks.json (default: only for `all`)
@@ -563,6 +564,8 @@ function printRow(row: ScenarioRow): void {
 
 async function main(): Promise<number> {
   installSignalHandlers();
+  // The web pages' budgets are a bench of their own (scripts/bench/web.ts): page loads in Chromium, the order search.
+  if (process.argv[2] === "web") return (await import("./web.ts")).runWebBench({ docs: process.argv.includes("--docs") });
   const options = parseArgs(process.argv.slice(2));
   const scenarios = allScenarios({ orderKeys: options.orderKeys, chargeConnections: options.chargeConnections });
   if (options.names.length === 0 || options.names.includes("list") || options.names.includes("help")) {

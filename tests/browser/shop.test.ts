@@ -14,7 +14,7 @@ import { type FakePaymentGateway, startFakePaymentGateway } from "../../apps/fak
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 import { createTestRedis, type TestRedis } from "../support/redis.ts";
 import { freePort, type ServerProcess, startServerProcess } from "../support/server-process.ts";
-import { chromiumAvailable, launchChromium, screenshot } from "./browser.ts";
+import { chromiumAvailable, focusWithoutRing, launchChromium, screenshot, seriousAxeViolations, unlabelledControls } from "./browser.ts";
 
 const ADMIN = { email: "operator@agora.test", password: "operator-password-1" };
 const PRODUCT = "브라우저 테스트 키보드";
@@ -135,8 +135,16 @@ run("the shop in the browser", () => {
     await operator.getByRole("link", { name: "쿠폰" }).click();
     const coupon = operator.getByRole("form", { name: "쿠폰 만들기" });
     await coupon.getByLabel("쿠폰명").fill(COUPON);
-    await coupon.getByLabel("할인값").fill("5000");
+    // The form checks with the procedure's own schema: a percent over 100 is refused at its field, and nothing is sent.
+    await coupon.getByLabel("할인 방식").selectOption("percent");
+    await coupon.getByLabel("할인값").fill("150");
     await coupon.getByLabel("수량").fill("1");
+    await coupon.getByRole("button", { name: "만들기" }).click();
+    await coupon.getByTestId("field-error").filter({ hasText: "a percent discount is 1 to 100" }).waitFor();
+    expect(await coupon.getByLabel("할인값").getAttribute("aria-invalid")).toBe("true");
+    expect(await adminApi.coupons.admin.list.query()).toHaveLength(0);
+    await coupon.getByLabel("할인 방식").selectOption("fixed");
+    await coupon.getByLabel("할인값").fill("5000");
     await coupon.getByRole("button", { name: "만들기" }).click();
     await operator.getByText(`'${COUPON}' 쿠폰을 만들었습니다.`).waitFor();
     await operator.getByRole("cell", { name: COUPON }).waitFor();
@@ -154,6 +162,18 @@ run("the shop in the browser", () => {
     await screenshot(customer, "storefront-home-mobile", { fullPage: false });
     await customer.getByRole("link", { name: "회원가입" }).click();
     await customer.getByLabel("이름").fill("김민지");
+    await customer.getByLabel("이메일").fill("minji@example");
+    await customer.getByLabel("비밀번호 (8자 이상)").fill("short");
+    await customer.getByRole("button", { name: "가입하기" }).click();
+    // identity's signUpInput, in the page: each bad field says why, the first one takes focus, no account is made.
+    const signUp = customer.getByRole("form", { name: "회원가입" });
+    await signUp.getByTestId("field-error").nth(1).waitFor();
+    expect(await signUp.getByLabel("이메일").getAttribute("aria-invalid")).toBe("true");
+    expect(await signUp.getByLabel("비밀번호 (8자 이상)").getAttribute("aria-invalid")).toBe("true");
+    expect(await signUp.getByLabel("이름").getAttribute("aria-invalid")).toBeNull();
+    await customer.waitForFunction("document.activeElement?.name === 'email'");
+    await screenshot(customer, "storefront-signup-errors", { fullPage: false });
+    expect((await adminApi.identity.admin.listCustomers.query({})).items).toHaveLength(0);
     await customer.getByLabel("이메일").fill("minji@example.com");
     await customer.getByLabel("비밀번호 (8자 이상)").fill("minji-password");
     await customer.getByRole("button", { name: "가입하기" }).click();
@@ -236,6 +256,19 @@ run("the shop in the browser", () => {
     await operator.getByText("송장번호를 저장했습니다.").waitFor();
     await screenshot(operator, "console-order");
 
+    // The coupon's issue history: the customer got slot 1 and used it on this order.
+    await operator.getByRole("link", { name: "쿠폰" }).click();
+    await operator.getByRole("link", { name: COUPON }).click();
+    await operator.getByRole("heading", { name: COUPON }).waitFor();
+    const issued = operator.getByTestId("coupon-issued-row");
+    await issued
+      .filter({ hasText: "사용함" })
+      .getByRole("link", { name: `#${state.orderId}` })
+      .waitFor();
+    expect(await issued.count()).toBe(1);
+    await shows(operator.getByTestId("coupon-used"), "1");
+    await screenshot(operator, "console-coupon");
+
     await operator.getByRole("link", { name: "리포트" }).click();
     await operator.getByTestId("report-paid-orders").filter({ hasText: "1" }).waitFor();
     await shows(operator.getByTestId("report-net"), "₩35,000");
@@ -298,6 +331,49 @@ run("the shop in the browser", () => {
     await customer.locator('[data-code="NOT_ADMIN"]').waitFor();
     expect(await customer.getByRole("link", { name: "리포트" }).count()).toBe(0);
   }, 90_000);
+
+  test("each main page of both apps has no serious or critical axe-core violation, labels every control and shows keyboard focus", async () => {
+    const found: Record<string, unknown> = {};
+    const audit = async (page: Page, name: string, path: string, ready: (page: Page) => Promise<unknown>, options: { focus?: boolean } = {}) => {
+      await page.goto(`${server.url}${path}`);
+      await ready(page);
+      const violations = await seriousAxeViolations(page);
+      const unlabelled = await unlabelledControls(page);
+      const noRing = options.focus ? await focusWithoutRing(page) : [];
+      if (violations.length + unlabelled.length + noRing.length > 0) found[name] = { violations, unlabelled, noRing };
+    };
+    const heading = (page: Page) => page.locator("h1").first().waitFor();
+    const visitor = await newPage(390);
+    await audit(visitor, "storefront home (visitor)", "/", (p) => p.getByTestId("product-card").first().waitFor(), { focus: true });
+    await audit(visitor, "storefront login", "/login", heading, { focus: true });
+    await audit(visitor, "storefront sign-up", "/signup", heading);
+    await audit(visitor, "console login", "/admin", heading, { focus: true });
+
+    await audit(customer, "storefront home", "/", (p) => p.getByTestId("product-card").first().waitFor());
+    await audit(customer, "storefront product", `/products/${state.productId}`, (p) => p.getByRole("button", { name: "장바구니 담기" }).waitFor(), {
+      focus: true,
+    });
+    await audit(customer, "storefront cart", "/cart", heading);
+    await audit(customer, "storefront wallet", "/wallet", (p) => p.getByTestId("wallet-balance").waitFor());
+    await audit(customer, "storefront coupons", "/coupons", (p) => p.getByTestId("coupon-card").first().waitFor());
+    await audit(customer, "storefront orders", "/orders", (p) => p.getByTestId("order-row").first().waitFor());
+    await audit(customer, "storefront order", `/orders/${state.orderId}`, (p) => p.getByTestId("order-final").waitFor());
+    await audit(customer, "storefront account", "/account", heading);
+
+    await audit(operator, "console dashboard", "/admin", (p) => p.getByTestId("today-sales").waitFor(), { focus: true });
+    await audit(operator, "console products", "/admin/products", (p) => p.getByRole("link", { name: PRODUCT }).waitFor());
+    await audit(operator, "console product", `/admin/products/${state.productId}`, (p) => p.getByTestId("product-stock").waitFor(), { focus: true });
+    await audit(operator, "console orders", "/admin/orders", (p) => p.getByTestId("admin-order-row").first().waitFor());
+    await audit(operator, "console order", `/admin/orders/${state.orderId}`, heading);
+    await audit(operator, "console customers", "/admin/customers", heading);
+    await audit(operator, "console coupons", "/admin/coupons", (p) => p.getByTestId("admin-coupon-row").first().waitFor());
+    await audit(operator, "console coupon", `/admin/coupons/${state.couponId}`, (p) => p.getByTestId("coupon-issued-row").first().waitFor());
+    await audit(operator, "console reports", "/admin/reports", (p) => p.getByTestId("report-net").waitFor());
+    await audit(operator, "console outbox", "/admin/outbox", heading);
+    await audit(operator, "console notifications", "/admin/notifications", heading);
+    await operator.goto(`${server.url}/admin/orders`); // where the next test expects the operator
+    expect(found).toEqual({});
+  }, 300_000);
 
   test("the pages switch to English", async () => {
     await operator.getByRole("combobox", { name: "Language / 언어" }).selectOption("en");

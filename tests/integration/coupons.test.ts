@@ -358,6 +358,43 @@ describe("my coupons", () => {
   });
 });
 
+describe("admin: a coupon's issue history", () => {
+  test("lists who got it in slot order, used or not, paged on the server; COUPON_NOT_FOUND for an unknown coupon", async () => {
+    const product = await t.createProduct({ price: 20_000, stock: 10 });
+    const coupon = await createCoupon({ name: "History", totalQuantity: 5 });
+    const customers = [];
+    for (const name of ["first", "second", "third"]) {
+      const c = await t.signUpCustomer(`history-${name}`);
+      customers.push({ c, issued: await c.client.coupons.issue.mutate({ couponId: coupon.couponId }) });
+    }
+    const [first, second, third] = customers as [(typeof customers)[0], (typeof customers)[0], (typeof customers)[0]];
+    await t.fund(second.c, 50_000);
+    const placed = await second.c.client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }], userCouponId: second.issued.userCouponId });
+
+    const all = await admin.client.coupons.admin.issued.query({ couponId: coupon.couponId });
+    expect(all.map((e) => [e.slot, e.userCouponId, e.status])).toEqual([
+      [1, first.issued.userCouponId, "available"],
+      [2, second.issued.userCouponId, "used"],
+      [3, third.issued.userCouponId, "available"],
+    ]);
+    expect(all[1]).toMatchObject({ userId: second.c.id, orderId: placed.orderId, usedAt: t.clock.now(), issuedAt: second.issued.issuedAt });
+    expect(all[0]).toMatchObject({ userId: first.c.id, orderId: null, usedAt: null, expiresAt: first.issued.expiresAt });
+
+    const page1 = await admin.client.coupons.admin.issued.query({ couponId: coupon.couponId, limit: 2 });
+    expect(page1.map((e) => e.slot)).toEqual([1, 2]);
+    const page2 = await admin.client.coupons.admin.issued.query({ couponId: coupon.couponId, limit: 2, after: 2 });
+    expect(page2.map((e) => e.slot)).toEqual([3]);
+    expect((await admin.client.coupons.admin.issued.query({ couponId: coupon.couponId, used: true })).map((e) => e.slot)).toEqual([2]);
+    expect((await admin.client.coupons.admin.issued.query({ couponId: coupon.couponId, used: false })).map((e) => e.slot)).toEqual([1, 3]);
+
+    const unclaimed = await createCoupon({ name: "Nobody yet" });
+    expect(await admin.client.coupons.admin.issued.query({ couponId: unclaimed.couponId })).toEqual([]);
+    expect(await codeOf(admin.client.coupons.admin.issued.query({ couponId: 999_999 }))).toBe("COUPON_NOT_FOUND");
+    expect(await codeOf(first.c.client.coupons.admin.issued.query({ couponId: coupon.couponId }))).toBe("FORBIDDEN");
+    await badRequest(admin.client.coupons.admin.issued.query({ couponId: coupon.couponId, limit: 101 }));
+  });
+});
+
 describe("validating a coupon", () => {
   test("fixed: the amount off; percent: floor(amount × pct / 100) held under the cap", async () => {
     const c = await t.signUpCustomer("validator");

@@ -8,6 +8,7 @@ import { ErrorNotice } from "../shared/errors.tsx";
 import { initialLang, type Lang, LangContext, saveLang, useT } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
 import { formValues, LangSwitch, Loading } from "../shared/ui.tsx";
+import { CouponPage } from "./coupon.tsx";
 import { CustomerPage, CustomersPage } from "./customers.tsx";
 import { DashboardPage } from "./dashboard.tsx";
 import { CouponsPage, NotificationsPage, OutboxPage } from "./operations.tsx";
@@ -115,6 +116,7 @@ function Console() {
           <Route path="/customers" component={CustomersPage} />
           <Route path="/customers/:id" component={CustomerPage} />
           <Route path="/coupons" component={CouponsPage} />
+          <Route path="/coupons/:id" component={CouponPage} />
           <Route path="/reports" component={ReportsPage} />
           <Route path="/outbox" component={OutboxPage} />
           <Route path="/notifications" component={NotificationsPage} />

@@ -1,8 +1,12 @@
-/** Coupons (create, list with issued and remaining), the outbox (pending and dead, retry), the notifications log. */
+/** Coupons (create, list with issued and remaining; each one's issue history in coupon.tsx), the outbox (pending and dead, retry), the notifications log. */
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
+import { Link } from "wouter";
+import type { z } from "zod";
+import { createCouponInput } from "../../../modules/coupons/schema.ts";
 import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
+import { Field, numberField, useSchemaCheck } from "../shared/forms.tsx";
 import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
 import { Empty, formValues, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
@@ -17,19 +21,9 @@ export function CouponsPage() {
   const queries = useQueryClient();
   const [includeEnded, setIncludeEnded] = useState(false);
   const list = useQuery({ queryKey: ["admin-coupons", includeEnded], queryFn: () => api.coupons.admin.list.query({ includeEnded }), refetchInterval: 5000 });
+  const createForm = useSchemaCheck();
   const create = useMutation({
-    mutationFn: (v: Record<string, string>) =>
-      api.coupons.admin.create.mutate({
-        name: v.name ?? "",
-        discountType: v.discountType === "percent" ? "percent" : "fixed",
-        discountValue: Number(v.discountValue),
-        ...(v.maxDiscountAmount ? { maxDiscountAmount: Number(v.maxDiscountAmount) } : {}),
-        minOrderAmount: Number(v.minOrderAmount || 0),
-        totalQuantity: Number(v.totalQuantity),
-        issueStartsAt: new Date(v.issueStartsAt ?? ""),
-        issueEndsAt: new Date(v.issueEndsAt ?? ""),
-        validDays: Number(v.validDays || 30),
-      }),
+    mutationFn: (input: z.input<typeof createCouponInput>) => api.coupons.admin.create.mutate(input),
     onSuccess: () => void queries.invalidateQueries({ queryKey: ["admin-coupons"] }),
   });
   const now = new Date();
@@ -39,17 +33,30 @@ export function CouponsPage() {
       <form
         className="card stack"
         aria-label={t("쿠폰 만들기", "New coupon")}
+        noValidate
         onSubmit={(event) => {
           event.preventDefault();
-          create.mutate(formValues(event.currentTarget));
+          const v = formValues(event.currentTarget);
+          const input = {
+            name: v.name ?? "",
+            discountType: v.discountType === "percent" ? "percent" : "fixed",
+            discountValue: numberField(v.discountValue) as number,
+            ...(v.maxDiscountAmount ? { maxDiscountAmount: numberField(v.maxDiscountAmount) as number } : {}),
+            minOrderAmount: numberField(v.minOrderAmount) ?? 0,
+            totalQuantity: numberField(v.totalQuantity) as number,
+            // datetime-local is local time without an offset; an empty one stays an (invalid) empty string.
+            issueStartsAt: v.issueStartsAt ? new Date(v.issueStartsAt) : "",
+            issueEndsAt: v.issueEndsAt ? new Date(v.issueEndsAt) : "",
+            validDays: numberField(v.validDays) ?? 30,
+          } as const;
+          if (createForm.passes(createCouponInput, input, event.currentTarget)) create.mutate(input);
         }}
       >
         <h2>{t("쿠폰 만들기", "New coupon")}</h2>
         <div className="row">
-          <label>
-            {t("쿠폰명", "Name")}
+          <Field label={t("쿠폰명", "Name")} error={createForm.errors.name}>
             <input name="name" required maxLength={100} />
-          </label>
+          </Field>
           <label>
             {t("할인 방식", "Type")}
             <select name="discountType" defaultValue="fixed">
@@ -57,34 +64,27 @@ export function CouponsPage() {
               <option value="percent">{t("정률 (%)", "Percent")}</option>
             </select>
           </label>
-          <label>
-            {t("할인값", "Value")}
+          <Field label={t("할인값", "Value")} error={createForm.errors.discountValue}>
             <input name="discountValue" type="number" min={1} required style={{ width: "8rem" }} />
-          </label>
-          <label>
-            {t("최대 할인 (정률)", "Cap (percent)")}
+          </Field>
+          <Field label={t("최대 할인 (정률)", "Cap (percent)")} error={createForm.errors.maxDiscountAmount}>
             <input name="maxDiscountAmount" type="number" min={1} style={{ width: "8rem" }} />
-          </label>
-          <label>
-            {t("최소 주문 금액", "Min order")}
+          </Field>
+          <Field label={t("최소 주문 금액", "Min order")} error={createForm.errors.minOrderAmount}>
             <input name="minOrderAmount" type="number" min={0} defaultValue={0} style={{ width: "8rem" }} />
-          </label>
-          <label>
-            {t("수량", "Quantity")}
+          </Field>
+          <Field label={t("수량", "Quantity")} error={createForm.errors.totalQuantity}>
             <input name="totalQuantity" type="number" min={1} required style={{ width: "7rem" }} />
-          </label>
-          <label>
-            {t("발급 시작", "Opens")}
+          </Field>
+          <Field label={t("발급 시작", "Opens")} error={createForm.errors.issueStartsAt}>
             <input name="issueStartsAt" type="datetime-local" required defaultValue={localInput(now)} />
-          </label>
-          <label>
-            {t("발급 종료", "Closes")}
+          </Field>
+          <Field label={t("발급 종료", "Closes")} error={createForm.errors.issueEndsAt}>
             <input name="issueEndsAt" type="datetime-local" required defaultValue={localInput(new Date(now.getTime() + 7 * 86_400_000))} />
-          </label>
-          <label>
-            {t("유효기간 (일)", "Valid days")}
+          </Field>
+          <Field label={t("유효기간 (일)", "Valid days")} error={createForm.errors.validDays}>
             <input name="validDays" type="number" min={1} max={3650} defaultValue={30} style={{ width: "6rem" }} />
-          </label>
+          </Field>
         </div>
         <ErrorNotice error={create.error} />
         {create.isSuccess ? <Success>{t(`'${create.data.name}' 쿠폰을 만들었습니다.`, `Created '${create.data.name}'.`)}</Success> : null}
@@ -116,7 +116,9 @@ export function CouponsPage() {
                 {coupons.map((c) => (
                   <tr key={c.couponId} data-testid="admin-coupon-row">
                     <td>{c.couponId}</td>
-                    <td>{c.name}</td>
+                    <td>
+                      <Link href={`/coupons/${c.couponId}`}>{c.name}</Link>
+                    </td>
                     <td>{c.discountType === "fixed" ? won(c.discountValue) : `${c.discountValue}%`}</td>
                     <td className="num">
                       {num(c.issuedQuantity)} / {num(c.totalQuantity)}

@@ -2,8 +2,11 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useLocation, useParams } from "wouter";
+import type { z } from "zod";
+import { adjustInput, createProductInput, inboundInput, updateProductInput } from "../../../modules/catalog/schema.ts";
 import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
+import { Field, numberField, useSchemaCheck } from "../shared/forms.tsx";
 import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
 import { Empty, formValues, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
@@ -23,17 +26,9 @@ export function ProductsPage() {
       api.catalog.admin.list.query({ ...(query ? { query } : {}), ...(status ? { status } : {}), ...(pageParam ? { cursor: pageParam } : {}), limit: 25 }),
     getNextPageParam: (last) => last.nextCursor,
   });
+  const createForm = useSchemaCheck();
   const create = useMutation({
-    mutationFn: (v: Record<string, string>) =>
-      api.catalog.admin.create.mutate({
-        name: v.name ?? "",
-        category: v.category ?? "",
-        price: Number(v.price),
-        description: v.description ?? "",
-        initialStock: Number(v.initialStock || 0),
-        lowStockThreshold: Number(v.lowStockThreshold || 10),
-        status: (v.status as ProductStatus) || "active",
-      }),
+    mutationFn: (input: z.input<typeof createProductInput>) => api.catalog.admin.create.mutate(input),
     onSuccess: (product) => {
       void queries.invalidateQueries({ queryKey: ["admin-products"] });
       navigate(`/products/${product.id}`);
@@ -52,32 +47,38 @@ export function ProductsPage() {
         <form
           className="card stack"
           aria-label={t("상품 등록", "New product")}
+          noValidate
           onSubmit={(event) => {
             event.preventDefault();
-            create.mutate(formValues(event.currentTarget));
+            const v = formValues(event.currentTarget);
+            const input = {
+              name: v.name ?? "",
+              category: v.category ?? "",
+              price: numberField(v.price) as number,
+              description: v.description ?? "",
+              initialStock: numberField(v.initialStock) ?? 0,
+              lowStockThreshold: numberField(v.lowStockThreshold) ?? 10,
+              status: (v.status as ProductStatus) || "active",
+            };
+            if (createForm.passes(createProductInput, input, event.currentTarget)) create.mutate(input);
           }}
         >
           <div className="row">
-            <label>
-              {t("상품명", "Name")}
+            <Field label={t("상품명", "Name")} error={createForm.errors.name}>
               <input name="name" required maxLength={200} />
-            </label>
-            <label>
-              {t("카테고리", "Category")}
+            </Field>
+            <Field label={t("카테고리", "Category")} error={createForm.errors.category}>
               <input name="category" required maxLength={50} />
-            </label>
-            <label>
-              {t("가격 (원)", "Price (won)")}
+            </Field>
+            <Field label={t("가격 (원)", "Price (won)")} error={createForm.errors.price}>
               <input name="price" type="number" min={0} required />
-            </label>
-            <label>
-              {t("초기 재고", "Initial stock")}
+            </Field>
+            <Field label={t("초기 재고", "Initial stock")} error={createForm.errors.initialStock}>
               <input name="initialStock" type="number" min={0} defaultValue={0} />
-            </label>
-            <label>
-              {t("재고 부족 기준", "Low-stock threshold")}
+            </Field>
+            <Field label={t("재고 부족 기준", "Low-stock threshold")} error={createForm.errors.lowStockThreshold}>
               <input name="lowStockThreshold" type="number" min={0} defaultValue={10} />
-            </label>
+            </Field>
             <label>
               {t("상태", "Status")}
               <select name="status" defaultValue="active">
@@ -86,10 +87,9 @@ export function ProductsPage() {
               </select>
             </label>
           </div>
-          <label>
-            {t("설명", "Description")}
+          <Field label={t("설명", "Description")} error={createForm.errors.description}>
             <textarea name="description" rows={3} maxLength={5000} />
-          </label>
+          </Field>
           <ErrorNotice error={create.error} />
           <div>
             <button type="submit" disabled={create.isPending}>
@@ -182,9 +182,9 @@ export function ProductPage() {
     void queries.invalidateQueries({ queryKey: ["admin-product", productId] });
     void queries.invalidateQueries({ queryKey: ["admin-products"] });
   };
+  const updateForm = useSchemaCheck();
   const update = useMutation({
-    mutationFn: (v: Record<string, string>) =>
-      api.catalog.admin.update.mutate({ productId, name: v.name ?? "", category: v.category ?? "", price: Number(v.price), description: v.description ?? "" }),
+    mutationFn: (input: z.input<typeof updateProductInput>) => api.catalog.admin.update.mutate(input),
     onSuccess: () => refresh(t("저장했습니다.", "Saved.")),
   });
   const setStatus = useMutation({
@@ -198,13 +198,19 @@ export function ProductPage() {
       navigate("/products");
     },
   });
+  const stockForm = useSchemaCheck();
+  /** The stock form's input for its kind, with the schema of the procedure it calls. */
+  const stockMove = (v: Record<string, string>) => {
+    const quantity = numberField(v.quantity) as number;
+    const reason = (v.reason ?? "").trim();
+    if (v.kind === "inbound" || v.kind === "outbound")
+      return { kind: v.kind, schema: inboundInput, input: { productId, quantity, ...(reason ? { reason } : {}) } } as const;
+    return { kind: "adjust", schema: adjustInput, input: { productId, change: quantity, reason } } as const;
+  };
   const stock = useMutation({
-    mutationFn: (v: Record<string, string>) => {
-      const quantity = Number(v.quantity);
-      const reason = (v.reason ?? "").trim();
-      if (v.kind === "inbound") return api.catalog.admin.inbound.mutate({ productId, quantity, ...(reason ? { reason } : {}) });
-      if (v.kind === "outbound") return api.catalog.admin.outbound.mutate({ productId, quantity, ...(reason ? { reason } : {}) });
-      return api.catalog.admin.adjust.mutate({ productId, change: quantity, reason });
+    mutationFn: (move: ReturnType<typeof stockMove>) => {
+      if (move.kind === "adjust") return api.catalog.admin.adjust.mutate(move.input);
+      return move.kind === "inbound" ? api.catalog.admin.inbound.mutate(move.input) : api.catalog.admin.outbound.mutate(move.input);
     },
     onSuccess: (level) => refresh(t(`재고가 ${num(level.stock)}개가 되었습니다.`, `Stock is now ${num(level.stock)}.`)),
   });
@@ -248,9 +254,11 @@ export function ProductPage() {
               className="card stack"
               style={{ flex: "1 1 360px" }}
               aria-label={t("재고 변경", "Stock change")}
+              noValidate
               onSubmit={(event) => {
                 event.preventDefault();
-                stock.mutate(formValues(event.currentTarget));
+                const move = stockMove(formValues(event.currentTarget));
+                if (stockForm.passes(move.schema, move.input, event.currentTarget)) stock.mutate(move);
               }}
             >
               <h2>{t("재고 입출고", "Stock in / out")}</h2>
@@ -262,14 +270,12 @@ export function ProductPage() {
                   <option value="adjust">{t("조정 (±)", "Adjust (±)")}</option>
                 </select>
               </label>
-              <label>
-                {t("수량", "Quantity")}
+              <Field label={t("수량", "Quantity")} error={stockForm.errors.quantity ?? stockForm.errors.change}>
                 <input name="quantity" type="number" required />
-              </label>
-              <label>
-                {t("사유", "Reason")}
+              </Field>
+              <Field label={t("사유", "Reason")} error={stockForm.errors.reason}>
                 <input name="reason" maxLength={200} />
-              </label>
+              </Field>
               <ErrorNotice error={stock.error} />
               <div>
                 <button type="submit" disabled={stock.isPending}>
@@ -281,28 +287,33 @@ export function ProductPage() {
               className="card stack"
               style={{ flex: "1 1 360px" }}
               aria-label={t("상품 수정", "Edit product")}
+              noValidate
               onSubmit={(event) => {
                 event.preventDefault();
-                update.mutate(formValues(event.currentTarget));
+                const v = formValues(event.currentTarget);
+                const input = {
+                  productId,
+                  name: v.name ?? "",
+                  category: v.category ?? "",
+                  price: numberField(v.price) as number,
+                  description: v.description ?? "",
+                };
+                if (updateForm.passes(updateProductInput, input, event.currentTarget)) update.mutate(input);
               }}
             >
               <h2>{t("상품 정보", "Details")}</h2>
-              <label>
-                {t("상품명", "Name")}
+              <Field label={t("상품명", "Name")} error={updateForm.errors.name}>
                 <input name="name" defaultValue={p.name} required />
-              </label>
-              <label>
-                {t("카테고리", "Category")}
+              </Field>
+              <Field label={t("카테고리", "Category")} error={updateForm.errors.category}>
                 <input name="category" defaultValue={p.category} required />
-              </label>
-              <label>
-                {t("가격 (원)", "Price (won)")}
+              </Field>
+              <Field label={t("가격 (원)", "Price (won)")} error={updateForm.errors.price}>
                 <input name="price" type="number" min={0} defaultValue={p.price} required />
-              </label>
-              <label>
-                {t("설명", "Description")}
+              </Field>
+              <Field label={t("설명", "Description")} error={updateForm.errors.description}>
                 <textarea name="description" rows={3} defaultValue={p.description} />
-              </label>
+              </Field>
               <ErrorNotice error={update.error} />
               <div className="row">
                 <button type="submit">{t("저장", "Save")}</button>

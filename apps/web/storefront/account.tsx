@@ -2,8 +2,10 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useLocation } from "wouter";
+import { loginInput, type SignUpInput, signUpInput, updateProfileInput } from "../../../modules/identity/schema.ts";
 import { api, keepSession, logIn, logOut } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
+import { Field, FormError, useSchemaCheck } from "../shared/forms.tsx";
 import { dateOnly, useLang, useT } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
 import { formValues, Loading, Success } from "../shared/ui.tsx";
@@ -12,6 +14,7 @@ export function LoginPage() {
   const t = useT();
   const queries = useQueryClient();
   const [, navigate] = useLocation();
+  const form = useSchemaCheck();
   const login = useMutation({
     mutationFn: (v: { email: string; password: string }) => logIn(v.email, v.password),
     onSuccess: async () => {
@@ -23,21 +26,22 @@ export function LoginPage() {
     <form
       className="card stack"
       style={{ maxWidth: 460, margin: "0 auto" }}
+      aria-label={t("로그인", "Log in")}
+      noValidate
       onSubmit={(event) => {
         event.preventDefault();
         const v = formValues(event.currentTarget);
-        login.mutate({ email: v.email ?? "", password: v.password ?? "" });
+        const input = { email: v.email ?? "", password: v.password ?? "" };
+        if (form.passes(loginInput, input, event.currentTarget)) login.mutate(input);
       }}
     >
       <h1>{t("로그인", "Log in")}</h1>
-      <label>
-        {t("이메일", "Email")}
+      <Field label={t("이메일", "Email")} error={form.errors.email}>
         <input name="email" type="email" required autoComplete="email" />
-      </label>
-      <label>
-        {t("비밀번호", "Password")}
+      </Field>
+      <Field label={t("비밀번호", "Password")} error={form.errors.password}>
         <input name="password" type="password" required autoComplete="current-password" />
-      </label>
+      </Field>
       <ErrorNotice error={login.error} />
       <div className="row">
         <button type="submit" disabled={login.isPending}>
@@ -53,14 +57,10 @@ export function SignUpPage() {
   const t = useT();
   const queries = useQueryClient();
   const [, navigate] = useLocation();
+  const form = useSchemaCheck();
   const signUp = useMutation({
-    mutationFn: async (v: Record<string, string>) => {
-      const session = await api.identity.signUp.mutate({
-        email: v.email ?? "",
-        password: v.password ?? "",
-        name: v.name ?? "",
-        ...(v.phone ? { phone: v.phone } : {}),
-      });
+    mutationFn: async (input: SignUpInput) => {
+      const session = await api.identity.signUp.mutate(input);
       await keepSession(session.token);
     },
     onSuccess: async () => {
@@ -72,28 +72,28 @@ export function SignUpPage() {
     <form
       className="card stack"
       style={{ maxWidth: 460, margin: "0 auto" }}
+      aria-label={t("회원가입", "Sign up")}
+      noValidate
       onSubmit={(event) => {
         event.preventDefault();
-        signUp.mutate(formValues(event.currentTarget));
+        const v = formValues(event.currentTarget);
+        const input: SignUpInput = { email: v.email ?? "", password: v.password ?? "", name: v.name ?? "", ...(v.phone ? { phone: v.phone } : {}) };
+        if (form.passes(signUpInput, input, event.currentTarget)) signUp.mutate(input);
       }}
     >
       <h1>{t("회원가입", "Sign up")}</h1>
-      <label>
-        {t("이름", "Name")}
+      <Field label={t("이름", "Name")} error={form.errors.name}>
         <input name="name" required maxLength={100} autoComplete="name" />
-      </label>
-      <label>
-        {t("이메일", "Email")}
+      </Field>
+      <Field label={t("이메일", "Email")} error={form.errors.email}>
         <input name="email" type="email" required autoComplete="email" />
-      </label>
-      <label>
-        {t("비밀번호 (8자 이상)", "Password (8+ characters)")}
+      </Field>
+      <Field label={t("비밀번호 (8자 이상)", "Password (8+ characters)")} error={form.errors.password}>
         <input name="password" type="password" required minLength={8} maxLength={128} autoComplete="new-password" />
-      </label>
-      <label>
-        {t("휴대폰 (선택)", "Phone (optional)")}
+      </Field>
+      <Field label={t("휴대폰 (선택)", "Phone (optional)")} error={form.errors.phone}>
         <input name="phone" type="tel" autoComplete="tel" />
-      </label>
+      </Field>
       <ErrorNotice error={signUp.error} />
       <div>
         <button type="submit" disabled={signUp.isPending}>
@@ -111,8 +111,9 @@ export function AccountPage() {
   const queries = useQueryClient();
   const [, navigate] = useLocation();
   const [saved, setSaved] = useState(false);
+  const profileForm = useSchemaCheck();
   const profile = useMutation({
-    mutationFn: (v: Record<string, string>) => api.identity.updateProfile.mutate({ name: v.name ?? "", phone: v.phone ? v.phone : null }),
+    mutationFn: (input: { name: string; phone: string | null }) => api.identity.updateProfile.mutate(input),
     onSuccess: (user) => {
       queries.setQueryData(["me"], user);
       setSaved(true);
@@ -141,21 +142,24 @@ export function AccountPage() {
       </p>
       <form
         className="card stack"
+        aria-label={t("프로필", "Profile")}
+        noValidate
         onSubmit={(event) => {
           event.preventDefault();
           setSaved(false);
-          profile.mutate(formValues(event.currentTarget));
+          const v = formValues(event.currentTarget);
+          const input = { name: v.name ?? "", phone: v.phone ? v.phone : null };
+          if (profileForm.passes(updateProfileInput, input, event.currentTarget)) profile.mutate(input);
         }}
       >
         <h2>{t("프로필", "Profile")}</h2>
-        <label>
-          {t("이름", "Name")}
-          <input name="name" defaultValue={me.data.name} required />
-        </label>
-        <label>
-          {t("휴대폰", "Phone")}
-          <input name="phone" defaultValue={me.data.phone ?? ""} type="tel" />
-        </label>
+        <Field label={t("이름", "Name")} error={profileForm.errors.name}>
+          <input name="name" defaultValue={me.data.name} required autoComplete="name" />
+        </Field>
+        <Field label={t("휴대폰", "Phone")} error={profileForm.errors.phone}>
+          <input name="phone" defaultValue={me.data.phone ?? ""} type="tel" autoComplete="tel" />
+        </Field>
+        <FormError errors={profileForm.errors} />
         <ErrorNotice error={profile.error} />
         {saved ? <Success>{t("저장했습니다.", "Saved.")}</Success> : null}
         <div>
@@ -164,6 +168,7 @@ export function AccountPage() {
       </form>
       <form
         className="card stack"
+        aria-label={t("비밀번호 변경", "Change password")}
         onSubmit={(event) => {
           event.preventDefault();
           password.mutate(formValues(event.currentTarget));

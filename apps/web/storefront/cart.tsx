@@ -2,8 +2,10 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { Link, useLocation } from "wouter";
+import { placeOrderInput } from "../../../modules/orders/schema.ts";
 import { api, newIdempotencyKey } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
+import { Field, useSchemaCheck } from "../shared/forms.tsx";
 import { dateOnly, useLang, useT, won } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
 import { Empty, QueryView } from "../shared/ui.tsx";
@@ -149,23 +151,24 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
     enabled: userCouponId !== null,
     retry: false,
   });
+  const finalAmount = preview.data?.finalAmount ?? subtotal;
+  const walletBalance = balance.data?.balance ?? 0;
+  // Split: what the customer typed, else as much as the wallet holds; the card pays the rest.
+  const splitWallet = Math.max(0, Math.min(finalAmount, walletPart.trim() ? Math.floor(Number(walletPart)) || 0 : walletBalance));
+  const checkout = useSchemaCheck();
+  const orderInput = {
+    ...(userCouponId !== null ? { userCouponId } : {}),
+    ...(address.trim() ? { shippingAddress: address.trim() } : {}),
+    payment: method === "split" ? { method, walletAmount: splitWallet } : { method },
+    idempotencyKey,
+  };
   const place = useMutation({
-    mutationFn: () =>
-      api.orders.place.mutate({
-        ...(userCouponId !== null ? { userCouponId } : {}),
-        ...(address.trim() ? { shippingAddress: address.trim() } : {}),
-        payment: method === "split" ? { method, walletAmount: splitWallet } : { method },
-        idempotencyKey,
-      }),
+    mutationFn: () => api.orders.place.mutate(orderInput),
     onSuccess: (order) => {
       void queries.invalidateQueries();
       navigate(`/orders/${order.orderId}`);
     },
   });
-  const finalAmount = preview.data?.finalAmount ?? subtotal;
-  const walletBalance = balance.data?.balance ?? 0;
-  // Split: what the customer typed, else as much as the wallet holds; the card pays the rest.
-  const splitWallet = Math.max(0, Math.min(finalAmount, walletPart.trim() ? Math.floor(Number(walletPart)) || 0 : walletBalance));
   const cardPart = method === "card" ? finalAmount : method === "split" ? finalAmount - splitWallet : 0;
   const methodName = { wallet: t("지갑", "Wallet"), card: t("카드", "Card"), split: t("지갑 + 카드", "Wallet + card") };
   return (
@@ -184,15 +187,14 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
         </select>
       </label>
       {userCouponId !== null && preview.isError ? <ErrorNotice error={preview.error} /> : null}
-      <label>
-        {t("배송지", "Shipping address")}
+      <Field label={t("배송지", "Shipping address")} error={checkout.errors.shippingAddress}>
         <input
           value={address}
           onChange={(e) => setAddress(e.target.value)}
           placeholder={t("서울시 중구 세종대로 110", "Street, city")}
           autoComplete="street-address"
         />
-      </label>
+      </Field>
       <fieldset className="row" data-testid="payment-method">
         <legend>{t("결제 수단", "Payment method")}</legend>
         {(["wallet", "card", "split"] as const).map((m) => (
@@ -258,7 +260,13 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
       </table>
       <ErrorNotice error={place.error} />
       <div>
-        <button type="button" onClick={() => place.mutate()} disabled={!orderable || place.isPending || (userCouponId !== null && !preview.isSuccess)}>
+        <button
+          type="button"
+          onClick={(event) => {
+            if (checkout.passes(placeOrderInput, orderInput, event.currentTarget.closest("section"))) place.mutate();
+          }}
+          disabled={!orderable || place.isPending || (userCouponId !== null && !preview.isSuccess)}
+        >
           {place.isPending ? t("결제 중…", "Paying…") : t(`${won(finalAmount)} 결제하기`, `Pay ${won(finalAmount)}`)}
         </button>
       </div>

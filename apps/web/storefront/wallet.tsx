@@ -2,8 +2,10 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useSearch } from "wouter";
+import { chargeInput } from "../../../modules/wallet/schema.ts";
 import { api, newIdempotencyKey } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
+import { Field, useSchemaCheck } from "../shared/forms.tsx";
 import { dateTime, useLang, useT, won } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
 import { Empty, Loading, LoadMore, Success } from "../shared/ui.tsx";
@@ -25,6 +27,7 @@ export function WalletPage() {
     getNextPageParam: (last) => last.nextCursor,
     enabled: !!me.data,
   });
+  const chargeForm = useSchemaCheck();
   const charge = useMutation({
     mutationFn: () => api.wallet.charge.mutate({ amount, idempotencyKey }),
     onSuccess: () => {
@@ -55,16 +58,17 @@ export function WalletPage() {
       </div>
       <form
         className="card stack"
+        aria-label={t("충전하기", "Charge")}
+        noValidate
         onSubmit={(event) => {
           event.preventDefault();
-          charge.mutate();
+          if (chargeForm.passes(chargeInput, { amount, idempotencyKey }, event.currentTarget)) charge.mutate();
         }}
       >
         <h2>{t("충전하기", "Charge")}</h2>
-        <label>
-          {t("충전 금액 (원)", "Amount (won)")}
+        <Field label={t("충전 금액 (원)", "Amount (won)")} error={chargeForm.errors.amount}>
           <input name="amount" type="number" min={1000} step={1000} value={amount} onChange={(e) => setAmount(Number(e.target.value))} required />
-        </label>
+        </Field>
         <div className="row">
           {[10_000, 50_000, 100_000].map((preset) => (
             <button key={preset} type="button" className="secondary" onClick={() => setAmount(preset)}>
