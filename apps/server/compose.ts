@@ -5,7 +5,7 @@
  */
 import type { DatabaseHandle } from "../../db/index.ts";
 import { type CartService, createCartService } from "../../modules/cart/index.ts";
-import { type CatalogService, createCatalogService } from "../../modules/catalog/index.ts";
+import { type CatalogService, createCatalogService, inventoryBackInStock, inventoryLowStock } from "../../modules/catalog/index.ts";
 import { type CouponService, createCouponService } from "../../modules/coupons/index.ts";
 import { purgeKeysOlderThan } from "../../modules/idempotency/index.ts";
 import { createIdentityService, defaultIdentityConfig, type IdentityConfig, type IdentityService } from "../../modules/identity/index.ts";
@@ -16,12 +16,29 @@ import {
   deadEventAlert,
   type NotificationSender,
   type NotificationService,
+  notificationsSubscription,
 } from "../../modules/notifications/index.ts";
-import { createOrdersService, type OrdersService } from "../../modules/orders/index.ts";
-import { createOutboxPoller, createOutboxRouter, type DataPlatform, dataPlatformHandler, type OutboxPoller } from "../../modules/outbox/index.ts";
+import { createOrdersService, type OrdersService, orderCancelled, orderPaid, orderRefunded } from "../../modules/orders/index.ts";
+import {
+  createEventPublisher,
+  createOutboxPoller,
+  createOutboxRouter,
+  type DataPlatform,
+  dataPlatformHandler,
+  type EventPublisher,
+  type OutboxPoller,
+  subscribe,
+} from "../../modules/outbox/index.ts";
 import { createReportsService, type ReportsService } from "../../modules/reports/index.ts";
 import { createSalesService, type SalesService } from "../../modules/sales/index.ts";
-import { type Carrier, createShippingService, type ShippingService } from "../../modules/shipping/index.ts";
+import {
+  type Carrier,
+  createShippingService,
+  type ShippingService,
+  shipmentDelivered,
+  shipmentShipped,
+  shippingSubscription,
+} from "../../modules/shipping/index.ts";
 import { createWalletService, type PaymentGateway, type WalletService } from "../../modules/wallet/index.ts";
 import type { AgoraConfig } from "./config.ts";
 import { createHttpApp } from "./http.ts";
@@ -61,6 +78,8 @@ export interface AgoraDeps {
 
 export interface Agora {
   services: Services;
+  /** Publishes the modules' events to the subscribers wired below. */
+  events: EventPublisher;
   /** Sends outbox events; started with the server unless OUTBOX_POLLER_ENABLED=false (tests drive it with runOnce). */
   outboxPoller: OutboxPoller;
   router: AppRouter;
@@ -82,12 +101,22 @@ export function identityConfigFrom(config: AgoraConfig): IdentityConfig {
   };
 }
 
+/** The external data platform (seed 004): paid, cancelled and refunded orders and shipment steps. */
+export const dataPlatformSubscription = subscribe("data-platform", [orderPaid, orderCancelled, orderRefunded, shipmentShipped, shipmentDelivered]);
+
+/**
+ * Who receives which event: each consumer declares its subscription in its own module; this is
+ * the one place they meet. The publisher writes one outbox row per (event, subscribed destination).
+ */
+export const subscriptions = [dataPlatformSubscription, shippingSubscription, notificationsSubscription] as const;
+
 export function createAgora(deps: AgoraDeps): Agora {
   const { database, infra, clock, config, logger, ports } = deps;
   const db = database.db;
   const cipher = createPiiCipher(config.piiKeys ?? developmentPiiKeys);
   const identity = createIdentityService({ db, clock, infra, logger, cipher, config: identityConfigFrom(config) });
-  const catalog = createCatalogService({ db, clock });
+  const events = createEventPublisher(subscriptions);
+  const catalog = createCatalogService({ db, clock, events });
   const cart = createCartService({ db, clock, catalog });
   const coupons = createCouponService({ db, clock, infra, logger, redisAdmission: config.couponRedisAdmission });
   const wallet = createWalletService({
@@ -113,6 +142,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     coupons,
     wallet,
     sales,
+    events,
     cipher,
     config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000 },
   });
@@ -123,6 +153,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     orders,
     carrier: ports.carrier,
     cipher,
+    events,
     // main.ts refuses to start in production without a secret; elsewhere a fixed dev secret is fine.
     webhook: { secret: config.carrierWebhookSecret ?? "dev-carrier-webhook-secret", toleranceSeconds: config.carrierWebhookToleranceSeconds },
   });
@@ -149,9 +180,9 @@ export function createAgora(deps: AgoraDeps): Agora {
     logger,
     metrics: deps.metrics,
     handlers: {
-      "data-platform": dataPlatformHandler(ports.dataPlatform),
-      shipping: shipping.handleOutboxEvent,
-      notifications: notifications.handleOutboxEvent,
+      [dataPlatformSubscription.destination]: dataPlatformHandler(ports.dataPlatform),
+      [shippingSubscription.destination]: shipping.handleOutboxEvent,
+      [notificationsSubscription.destination]: notifications.handleOutboxEvent,
     },
     onDead: (event, error) => notifications.alertOperators(deadEventAlert(event, error)),
     listen: database.listen,
@@ -180,6 +211,7 @@ export function createAgora(deps: AgoraDeps): Agora {
 
   return {
     services,
+    events,
     outboxPoller,
     router,
     app,

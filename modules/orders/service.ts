@@ -4,7 +4,8 @@ import { inTransaction } from "../../db/index.ts";
 import { claimInTransaction, completeInTransaction, hashRequest, type IdempotentRequest, keyWasUsed } from "../idempotency/index.ts";
 import type { Clock, Logger, Page, Role } from "../kernel/index.ts";
 import { createPiiCipher, DomainError, decodeCursor, developmentPiiKeys, encodeCursor, isDomainError, MINUTE } from "../kernel/index.ts";
-import { deliveryStates, enqueueEvents } from "../outbox/index.ts";
+import { deliveryStates } from "../outbox/index.ts";
+import { orderCancelled, orderRefunded } from "./events.ts";
 import type { OrderStatus } from "./lifecycle.ts";
 import { assertTransition } from "./lifecycle.ts";
 import { type OrderRow, orderRepository } from "./repository.ts";
@@ -243,13 +244,15 @@ export function createOrdersService(deps: OrdersDeps) {
         const cancelReason = reason ?? (actor.role === "admin" ? "cancelled by an operator" : "cancelled by the customer");
         const { refundedAmount, couponRestored } = await workflow.backward(trx, order, cancelReason, actor.userId);
         await orderRepository.setStatus(trx, orderId, "cancelled", now, { cancelledAt: now, cancelReason });
-        await enqueueEvents(trx, now, [
-          {
-            aggregateType: "order",
-            aggregateId: orderId,
-            type: "order.cancelled",
-            payload: { orderId, userId: order.user_id, refundedAmount, couponRestored, reason: cancelReason, cancelledAt: now.toISOString() },
-          },
+        await deps.events.publish(trx, now, [
+          orderCancelled.event(orderId, {
+            orderId,
+            userId: order.user_id,
+            refundedAmount,
+            couponRestored,
+            reason: cancelReason,
+            cancelledAt: now.toISOString(),
+          }),
         ]);
         return { orderId, status: "cancelled", refundedAmount, couponRestored, cancelledAt: now };
       });
@@ -267,13 +270,15 @@ export function createOrdersService(deps: OrdersDeps) {
         assertTransition(orderId, order.status, "refunded");
         await workflow.backward(trx, order, `returned: ${reason}`, actorId, restock ? ["coupon"] : ["coupon", "stock"]);
         await orderRepository.setStatus(trx, orderId, "refunded", now, { cancelledAt: now, cancelReason: reason });
-        await enqueueEvents(trx, now, [
-          {
-            aggregateType: "order",
-            aggregateId: orderId,
-            type: "order.refunded",
-            payload: { orderId, userId: order.user_id, refundedAmount: order.final_amount, restocked: restock, reason, refundedAt: now.toISOString() },
-          },
+        await deps.events.publish(trx, now, [
+          orderRefunded.event(orderId, {
+            orderId,
+            userId: order.user_id,
+            refundedAmount: order.final_amount,
+            restocked: restock,
+            reason,
+            refundedAt: now.toISOString(),
+          }),
         ]);
         return { orderId, status: "refunded", refundedAmount: order.final_amount, restocked: restock, refundedAt: now };
       });

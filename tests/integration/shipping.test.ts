@@ -38,6 +38,7 @@ function build(port: Carrier): ShippingService {
     orders: t.agora.services.orders,
     carrier: port,
     webhook: { secret: SECRET, toleranceSeconds: 300 },
+    events: t.agora.events,
   });
 }
 
