@@ -40,6 +40,7 @@ import {
   shippingSubscription,
 } from "../../modules/shipping/index.ts";
 import { createWalletService, type PaymentGateway, type WalletService } from "../../modules/wallet/index.ts";
+import { createWebhookService, type WebhookService, webhookDeliverySubscription, webhooksSubscription } from "../../modules/webhooks/index.ts";
 import type { AgoraConfig } from "./config.ts";
 import { createHttpApp } from "./http.ts";
 import { type AppRouter, createAppRouter } from "./router.ts";
@@ -55,6 +56,7 @@ export interface Services {
   shipping: ShippingService;
   notifications: NotificationService;
   reports: ReportsService;
+  webhooks: WebhookService;
 }
 
 /** The outside world, behind ports: real adapters in production, fakes over HTTP in tests and dev. */
@@ -108,7 +110,13 @@ export const dataPlatformSubscription = subscribe("data-platform", [orderPaid, o
  * Who receives which event: each consumer declares its subscription in its own module; this is
  * the one place they meet. The publisher writes one outbox row per (event, subscribed destination).
  */
-export const subscriptions = [dataPlatformSubscription, shippingSubscription, notificationsSubscription] as const;
+export const subscriptions = [
+  dataPlatformSubscription,
+  shippingSubscription,
+  notificationsSubscription,
+  webhooksSubscription,
+  webhookDeliverySubscription,
+] as const;
 
 export function createAgora(deps: AgoraDeps): Agora {
   const { database, infra, clock, config, logger, ports } = deps;
@@ -173,7 +181,15 @@ export function createAgora(deps: AgoraDeps): Agora {
     );
   const notifications = createNotificationService({ db, clock, logger, identity, catalog, sender, operators: { emails: config.notifyOperatorEmails } });
   const reports = createReportsService({ clock, orders, catalog, wallet, sales });
-  const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders, shipping, notifications, reports };
+  const webhooks = createWebhookService({
+    db,
+    clock,
+    logger,
+    cipher,
+    events,
+    config: { allowPrivateTargets: config.webhookAllowPrivateTargets, timeoutMs: config.webhookTimeoutMs },
+  });
+  const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders, shipping, notifications, reports, webhooks };
   const outboxPoller = createOutboxPoller({
     db,
     clock,
@@ -183,8 +199,15 @@ export function createAgora(deps: AgoraDeps): Agora {
       [dataPlatformSubscription.destination]: dataPlatformHandler(ports.dataPlatform),
       [shippingSubscription.destination]: shipping.handleOutboxEvent,
       [notificationsSubscription.destination]: notifications.handleOutboxEvent,
+      [webhooksSubscription.destination]: webhooks.handleEvent,
+      [webhookDeliverySubscription.destination]: webhooks.handleDelivery,
     },
-    onDead: (event, error) => notifications.alertOperators(deadEventAlert(event, error)),
+    onDead: async (event, error) => {
+      // Both, whichever fails: the operators hear of it even if the webhook log cannot be updated.
+      const [logged, alerted] = await Promise.allSettled([webhooks.onDead(event, error), notifications.alertOperators(deadEventAlert(event, error))]);
+      if (alerted.status === "rejected") throw alerted.reason;
+      if (logged.status === "rejected") throw logged.reason;
+    },
     listen: database.listen,
     config: {
       pollIntervalMs: config.outboxPollIntervalMs,

@@ -67,6 +67,9 @@ export const domainErrorCatalog = {
   OUTBOX_EVENT_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such outbox event" },
   OUTBOX_EVENT_NOT_RETRYABLE: { trpc: "CONFLICT", message: "The event was sent already, or is being sent right now" },
   INVALID_SIGNATURE: { trpc: "UNAUTHORIZED", message: "The signature is not valid" },
+  // webhooks
+  WEBHOOK_ENDPOINT_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such webhook endpoint" },
+  WEBHOOK_TARGET_NOT_ALLOWED: { trpc: "BAD_REQUEST", message: "Webhooks cannot be sent to this address" },
   // reports
   INVALID_PERIOD: { trpc: "BAD_REQUEST", message: "The period must start before it ends and span at most 366 days" },
 } as const satisfies Record<string, { trpc: TrpcCode; message: string; ref?: string }>;

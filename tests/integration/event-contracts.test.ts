@@ -101,16 +101,18 @@ describe("a payload that breaks its contract fails at the producer", () => {
 });
 
 describe("routing comes from the consumers' subscriptions", () => {
-  test("the destinations of each event are the ones the outbox routed before contracts", () => {
+  test("the destinations of each event come from the subscriptions (the same as the outbox routed before contracts, plus webhooks)", () => {
     const routes = Object.fromEntries(createEventPublisher(subscriptions).routes);
     expect(routes).toEqual({
-      "order.paid": ["data-platform", "shipping", "notifications"],
-      "order.cancelled": ["data-platform", "shipping", "notifications"],
-      "order.refunded": ["data-platform", "notifications"],
-      "shipment.shipped": ["data-platform", "notifications"],
-      "shipment.delivered": ["data-platform", "notifications"],
+      // As before contracts, plus the webhooks fan-out and its per-endpoint deliveries.
+      "order.paid": ["data-platform", "shipping", "notifications", "webhooks"],
+      "order.cancelled": ["data-platform", "shipping", "notifications", "webhooks"],
+      "order.refunded": ["data-platform", "notifications", "webhooks"],
+      "shipment.shipped": ["data-platform", "notifications", "webhooks"],
+      "shipment.delivered": ["data-platform", "notifications", "webhooks"],
       "inventory.low_stock": ["notifications"],
-      "inventory.back_in_stock": ["notifications"],
+      "inventory.back_in_stock": ["notifications", "webhooks"],
+      "webhook.delivery": ["webhook"],
     });
     expect([dataPlatformSubscription, shippingSubscription, notificationsSubscription].map((s) => s.destination)).toEqual([
       "data-platform",
