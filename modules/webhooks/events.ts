@@ -4,13 +4,15 @@
  * and declares dead on its own (destination "webhook").
  */
 import { z } from "zod";
-import { inventoryBackInStock } from "../catalog/index.ts";
 import { orderCancelled, orderPaid, orderRefunded } from "../orders/index.ts";
 import { defineEvent, subscribe } from "../outbox/index.ts";
 import { shipmentDelivered, shipmentShipped } from "../shipping/index.ts";
 
-/** The events an integrator can ask for (destination "webhooks": the fan-out). */
-export const webhooksSubscription = subscribe("webhooks", [orderPaid, orderCancelled, orderRefunded, shipmentShipped, shipmentDelivered, inventoryBackInStock]);
+/**
+ * The events an integrator can ask for (destination "webhooks": the fan-out): orders and shipments.
+ * Stock notices stay inside (a restock sign-up is one customer's request to us, not a partner's business).
+ */
+export const webhooksSubscription = subscribe("webhooks", [orderPaid, orderCancelled, orderRefunded, shipmentShipped, shipmentDelivered]);
 
 export const webhookEventTypes = webhooksSubscription.events.map((contract) => contract.type);
 export type WebhookEventType = (typeof webhookEventTypes)[number];

@@ -111,7 +111,7 @@ describe("routing comes from the consumers' subscriptions", () => {
       "shipment.shipped": ["data-platform", "notifications", "webhooks"],
       "shipment.delivered": ["data-platform", "notifications", "webhooks"],
       "inventory.low_stock": ["notifications"],
-      "inventory.back_in_stock": ["notifications", "webhooks"],
+      "inventory.back_in_stock": ["notifications"],
       "webhook.delivery": ["webhook"],
     });
     expect([dataPlatformSubscription, shippingSubscription, notificationsSubscription].map((s) => s.destination)).toEqual([

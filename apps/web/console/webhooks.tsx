@@ -6,7 +6,7 @@ import { ErrorNotice } from "../shared/errors.tsx";
 import { dateTime, useLang, useT } from "../shared/i18n.ts";
 import { Empty, Loading, LoadMore, StatusBadge, Success } from "../shared/ui.tsx";
 
-const eventTypes = ["order.paid", "order.cancelled", "order.refunded", "shipment.shipped", "shipment.delivered", "inventory.back_in_stock"] as const;
+const eventTypes = ["order.paid", "order.cancelled", "order.refunded", "shipment.shipped", "shipment.delivered"] as const;
 type EventType = (typeof eventTypes)[number];
 
 function Deliveries({ endpointId }: { endpointId: number }) {
