@@ -330,6 +330,35 @@ export interface OutboxEventsTable {
   destination: string;
 }
 
+// ── webhooks ──────────────────────────────────────────────────────────────
+export interface WebhookEndpointsTable {
+  id: Generated<number>;
+  url: string;
+  /** Sealed (kernel/pii.ts), column "webhook_endpoints.secret". */
+  secret: string;
+  event_types: string[];
+  description: Generated<string>;
+  status: Generated<"active" | "paused">;
+  created_by: number | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  endpoint_id: number;
+  /** The id integrators de-duplicate by: the same for every endpoint and every attempt. */
+  event_id: string;
+  event_type: string;
+  status: Generated<"pending" | "delivered" | "failed" | "dead" | "skipped">;
+  attempts: Generated<number>;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: Timestamp;
+  last_attempt_at: NullableTimestamp;
+  delivered_at: NullableTimestamp;
+}
+
 /** A poller with nothing to do that listens for NOTIFY: inserts into outbox_events notify while one waits. */
 export interface OutboxWaitingPollersTable {
   owner: string;
@@ -404,6 +433,8 @@ export interface Database {
   sales_pending: SalesPendingTable;
   idempotency_keys: IdempotencyKeysTable;
   outbox_events: OutboxEventsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
   outbox_waiting_pollers: OutboxWaitingPollersTable;
   notification_messages: NotificationMessagesTable;
   shipping_shipments: ShippingShipmentsTable;

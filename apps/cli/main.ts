@@ -334,7 +334,7 @@ const outbox = defineCommand({
       args: {
         ...common,
         status: { type: "string", description: "Only this status: pending, sent or dead" },
-        destination: { type: "string", description: "data-platform, shipping or notifications" },
+        destination: { type: "string", description: "data-platform, shipping, notifications, webhooks (fan-out) or webhook (one endpoint)" },
         limit: { type: "string", default: "20", description: "How many (1..100)" },
         cursor: { type: "string", description: "The previous page's nextCursor" },
       },

@@ -5,7 +5,7 @@
  */
 import type { DatabaseHandle } from "../../db/index.ts";
 import { type CartService, createCartService } from "../../modules/cart/index.ts";
-import { type CatalogService, createCatalogService } from "../../modules/catalog/index.ts";
+import { type CatalogService, createCatalogService, inventoryBackInStock, inventoryLowStock } from "../../modules/catalog/index.ts";
 import { type CouponService, createCouponService } from "../../modules/coupons/index.ts";
 import { purgeKeysOlderThan } from "../../modules/idempotency/index.ts";
 import { createIdentityService, defaultIdentityConfig, type IdentityConfig, type IdentityService } from "../../modules/identity/index.ts";
@@ -16,14 +16,32 @@ import {
   deadEventAlert,
   type NotificationSender,
   type NotificationService,
+  notificationsSubscription,
 } from "../../modules/notifications/index.ts";
-import { createOrdersService, type OrdersService } from "../../modules/orders/index.ts";
-import { createOutboxPoller, createOutboxRouter, type DataPlatform, dataPlatformHandler, type OutboxPoller } from "../../modules/outbox/index.ts";
+import { createOrdersService, type OrdersService, orderCancelled, orderPaid, orderRefunded } from "../../modules/orders/index.ts";
+import {
+  createEventPublisher,
+  createOutboxPoller,
+  createOutboxRouter,
+  type DataPlatform,
+  dataPlatformHandler,
+  type EventPublisher,
+  type OutboxPoller,
+  subscribe,
+} from "../../modules/outbox/index.ts";
 import { type CardGateway, type CardPaymentsService, createCardPaymentsService } from "../../modules/payments/index.ts";
 import { createReportsService, type ReportsService } from "../../modules/reports/index.ts";
 import { createSalesService, type SalesService } from "../../modules/sales/index.ts";
-import { type Carrier, createShippingService, type ShippingService } from "../../modules/shipping/index.ts";
+import {
+  type Carrier,
+  createShippingService,
+  type ShippingService,
+  shipmentDelivered,
+  shipmentShipped,
+  shippingSubscription,
+} from "../../modules/shipping/index.ts";
 import { createWalletService, type PaymentGateway, type WalletService } from "../../modules/wallet/index.ts";
+import { createWebhookService, type WebhookService, webhookDeliverySubscription, webhooksSubscription } from "../../modules/webhooks/index.ts";
 import type { AgoraConfig } from "./config.ts";
 import { createHttpApp } from "./http.ts";
 import { type AppRouter, createAppRouter } from "./router.ts";
@@ -41,6 +59,7 @@ export interface Services {
   shipping: ShippingService;
   notifications: NotificationService;
   reports: ReportsService;
+  webhooks: WebhookService;
 }
 
 /** The outside world, behind ports: real adapters in production, fakes over HTTP in tests and dev. */
@@ -66,6 +85,8 @@ export interface AgoraDeps {
 
 export interface Agora {
   services: Services;
+  /** Publishes the modules' events to the subscribers wired below. */
+  events: EventPublisher;
   /** Sends outbox events; started with the server unless OUTBOX_POLLER_ENABLED=false (tests drive it with runOnce). */
   outboxPoller: OutboxPoller;
   router: AppRouter;
@@ -87,12 +108,28 @@ export function identityConfigFrom(config: AgoraConfig): IdentityConfig {
   };
 }
 
+/** The external data platform (seed 004): paid, cancelled and refunded orders and shipment steps. */
+export const dataPlatformSubscription = subscribe("data-platform", [orderPaid, orderCancelled, orderRefunded, shipmentShipped, shipmentDelivered]);
+
+/**
+ * Who receives which event: each consumer declares its subscription in its own module; this is
+ * the one place they meet. The publisher writes one outbox row per (event, subscribed destination).
+ */
+export const subscriptions = [
+  dataPlatformSubscription,
+  shippingSubscription,
+  notificationsSubscription,
+  webhooksSubscription,
+  webhookDeliverySubscription,
+] as const;
+
 export function createAgora(deps: AgoraDeps): Agora {
   const { database, infra, clock, config, logger, ports } = deps;
   const db = database.db;
   const cipher = createPiiCipher(config.piiKeys ?? developmentPiiKeys);
   const identity = createIdentityService({ db, clock, infra, logger, cipher, config: identityConfigFrom(config) });
-  const catalog = createCatalogService({ db, clock });
+  const events = createEventPublisher(subscriptions);
+  const catalog = createCatalogService({ db, clock, events });
   const cart = createCartService({ db, clock, catalog });
   const coupons = createCouponService({ db, clock, infra, logger, redisAdmission: config.couponRedisAdmission });
   const wallet = createWalletService({
@@ -127,6 +164,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     wallet,
     card: cardPayments,
     sales,
+    events,
     cipher,
     config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000 },
   });
@@ -137,6 +175,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     orders,
     carrier: ports.carrier,
     cipher,
+    events,
     // main.ts refuses to start in production without a secret; elsewhere a fixed dev secret is fine.
     webhook: { secret: config.carrierWebhookSecret ?? "dev-carrier-webhook-secret", toleranceSeconds: config.carrierWebhookToleranceSeconds },
   });
@@ -165,18 +204,33 @@ export function createAgora(deps: AgoraDeps): Agora {
     operators: { emails: config.notifyOperatorEmails },
   });
   const reports = createReportsService({ clock, orders, catalog, wallet, sales });
-  const services: Services = { identity, catalog, cart, coupons, wallet, cardPayments, sales, orders, shipping, notifications, reports };
+  const webhooks = createWebhookService({
+    db,
+    clock,
+    logger,
+    cipher,
+    events,
+    config: { allowPrivateTargets: config.webhookAllowPrivateTargets, timeoutMs: config.webhookTimeoutMs },
+  });
+  const services: Services = { identity, catalog, cart, coupons, wallet, cardPayments, sales, orders, shipping, notifications, reports, webhooks };
   const outboxPoller = createOutboxPoller({
     db,
     clock,
     logger,
     metrics: deps.metrics,
     handlers: {
-      "data-platform": dataPlatformHandler(ports.dataPlatform),
-      shipping: shipping.handleOutboxEvent,
-      notifications: notifications.handleOutboxEvent,
+      [dataPlatformSubscription.destination]: dataPlatformHandler(ports.dataPlatform),
+      [shippingSubscription.destination]: shipping.handleOutboxEvent,
+      [notificationsSubscription.destination]: notifications.handleOutboxEvent,
+      [webhooksSubscription.destination]: webhooks.handleEvent,
+      [webhookDeliverySubscription.destination]: webhooks.handleDelivery,
     },
-    onDead: (event, error) => notifications.alertOperators(deadEventAlert(event, error)),
+    onDead: async (event, error) => {
+      // Both, whichever fails: the operators hear of it even if the webhook log cannot be updated.
+      const [logged, alerted] = await Promise.allSettled([webhooks.onDead(event, error), notifications.alertOperators(deadEventAlert(event, error))]);
+      if (alerted.status === "rejected") throw alerted.reason;
+      if (logged.status === "rejected") throw logged.reason;
+    },
     // DATABASE_LISTEN_URL=off: no LISTEN, the poller looks every interval.
     listen: config.databaseListenUrl === null ? undefined : database.listen,
     config: {
@@ -204,6 +258,7 @@ export function createAgora(deps: AgoraDeps): Agora {
 
   return {
     services,
+    events,
     outboxPoller,
     router,
     app,

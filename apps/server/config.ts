@@ -70,6 +70,9 @@ export interface AgoraConfig {
   carrierWebhookSecret: string | undefined;
   carrierWebhookToleranceSeconds: number;
   carrierWebhookMaxBytes: number;
+  /** Webhook endpoints may point at loopback and private addresses (tests, internal integrations). */
+  webhookAllowPrivateTargets: boolean;
+  webhookTimeoutMs: number;
   /** Unset: emails are only recorded (notifications.admin.list shows them). */
   smtpUrl: string | undefined;
   smtpFrom: string;
@@ -188,6 +191,11 @@ export const envSchema = z.object({
   CARRIER_WEBHOOK_SECRET: text.optional(),
   CARRIER_WEBHOOK_TOLERANCE_SECONDS: whole(300),
   CARRIER_WEBHOOK_MAX_BYTES: whole(65_536, 1_024),
+  // Integrators' webhook endpoints on loopback or private addresses (and names resolving to them) are
+  // refused unless this is true: an integrator must not make Agora call its own internals. For tests
+  // and integrations inside the operator's own network.
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: flag(false),
+  WEBHOOK_TIMEOUT_MS: whole(10_000),
   SMTP_URL: text.optional(),
   SMTP_FROM: text.default("Agora <no-reply@agora.local>"),
   SMTP_TIMEOUT_MS: whole(10_000),
@@ -277,6 +285,8 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     carrierWebhookSecret: e.CARRIER_WEBHOOK_SECRET,
     carrierWebhookToleranceSeconds: e.CARRIER_WEBHOOK_TOLERANCE_SECONDS,
     carrierWebhookMaxBytes: e.CARRIER_WEBHOOK_MAX_BYTES,
+    webhookAllowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS,
+    webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS,
     smtpUrl: e.SMTP_URL,
     smtpFrom: e.SMTP_FROM,
     smtpTimeoutMs: e.SMTP_TIMEOUT_MS,

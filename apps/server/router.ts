@@ -11,6 +11,7 @@ import { createReportsRouter } from "../../modules/reports/index.ts";
 import { createSalesRouter } from "../../modules/sales/index.ts";
 import { createShippingRouter } from "../../modules/shipping/index.ts";
 import { createWalletRouter } from "../../modules/wallet/index.ts";
+import { createWebhooksRouter } from "../../modules/webhooks/index.ts";
 import type { Services } from "./compose.ts";
 
 export function createAppRouter(services: Services, outbox: ReturnType<typeof createOutboxRouter>) {
@@ -27,6 +28,7 @@ export function createAppRouter(services: Services, outbox: ReturnType<typeof cr
     shipping: createShippingRouter(services.shipping),
     notifications: createNotificationsRouter(services.notifications),
     reports: createReportsRouter(services.reports),
+    webhooks: createWebhooksRouter(services.webhooks),
     outbox,
   });
 }

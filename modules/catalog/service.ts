@@ -3,14 +3,17 @@ import type { Db, StockMovementKind, Tx } from "../../db/index.ts";
 import { inTransaction, pgErrorCode } from "../../db/index.ts";
 import type { Clock, Page } from "../kernel/index.ts";
 import { decodeCursor, encodeCursor } from "../kernel/index.ts";
-import { enqueueEvents, type OutboxEvent } from "../outbox/index.ts";
+import type { EventPublisher, OutboxEvent } from "../outbox/index.ts";
 import { catalogErrors } from "./errors.ts";
+import { inventoryBackInStock, inventoryLowStock } from "./events.ts";
 import { inventoryRepository, type ProductRow, productRepository, type SortCursor, type StockChange } from "./repository.ts";
 import type { BrowseFilter, CreateProductInput, InsufficientItem, Product, StockLevel, StockLine } from "./schema.ts";
 
 export interface CatalogDeps {
   db: Db;
   clock: Clock;
+  /** Publishes the catalog's events (events.ts) to their subscribers. */
+  events: EventPublisher;
 }
 
 type Audience = "public" | "admin";
@@ -48,7 +51,7 @@ interface MovementMeta {
 
 export type CatalogService = ReturnType<typeof createCatalogService>;
 
-export function createCatalogService({ db, clock }: CatalogDeps) {
+export function createCatalogService({ db, clock, events: publisher }: CatalogDeps) {
   async function insufficientItems(executor: Db | Tx, refused: StockLine[]): Promise<InsufficientItem[]> {
     const rows = await productRepository.findByIds(
       executor,
@@ -93,12 +96,7 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
     for (const a of applied) {
       const before = a.quantityAfter - (changeOf.get(a.productId) ?? 0);
       if (before >= a.threshold && a.quantityAfter < a.threshold) {
-        events.push({
-          aggregateType: "product",
-          aggregateId: a.productId,
-          type: "inventory.low_stock",
-          payload: { productId: a.productId, quantity: a.quantityAfter, threshold: a.threshold },
-        });
+        events.push(inventoryLowStock.event(a.productId, { productId: a.productId, quantity: a.quantityAfter, threshold: a.threshold }));
       }
     }
     // Back from zero: every open restock sign-up gets one notification, then closes.
@@ -107,17 +105,10 @@ export function createCatalogService({ db, clock }: CatalogDeps) {
       if (before !== 0 || a.quantityAfter <= 0) continue;
       const signups = await inventoryRepository.closeRestockSignups(trx, a.productId, now);
       for (const signup of signups) {
-        events.push({
-          // Each sign-up is its own aggregate: the outbox keeps order per aggregate, and one
-          // customer's notice need not wait behind another's.
-          aggregateType: "restock_signup",
-          aggregateId: signup.id,
-          type: "inventory.back_in_stock",
-          payload: { productId: a.productId, userId: signup.user_id, channel: signup.channel, signupId: signup.id },
-        });
+        events.push(inventoryBackInStock.event(signup.id, { productId: a.productId, userId: signup.user_id, channel: signup.channel, signupId: signup.id }));
       }
     }
-    await enqueueEvents(trx, now, events);
+    await publisher.publish(trx, now, events);
     return { refused, applied };
   }
 

@@ -25,12 +25,15 @@
 
 import { z } from "zod";
 import type { Db } from "../../db/index.ts";
+import { inventoryBackInStock, inventoryLowStock } from "../catalog/index.ts";
 import type { Contact } from "../identity/index.ts";
 import type { Clock, Logger, Page, PiiCipher } from "../kernel/index.ts";
 import { decodeCursor, encodeCursor, isDomainError } from "../kernel/index.ts";
-import { type DeliverableEvent, PermanentDeliveryError } from "../outbox/index.ts";
+import { orderCancelled, orderPaid, orderRefunded } from "../orders/index.ts";
+import { type DeliverableEvent, eventHandler, PermanentDeliveryError, subscribe } from "../outbox/index.ts";
+import { shipmentDelivered, shipmentShipped } from "../shipping/index.ts";
 import { createNotificationRepository, type MessageRow } from "./repository.ts";
-import { type DeliveryReport, eventPayloads, type ListMessagesFilter, type NotificationMessage, type NotifiedEventType } from "./schema.ts";
+import type { DeliveryReport, ListMessagesFilter, NotificationMessage } from "./schema.ts";
 import { type Channel, type NotificationSender, SenderConfigurationError } from "./sender.ts";
 import type { Rendered, TemplateName } from "./templates.ts";
 import * as templates from "./templates.ts";
@@ -74,6 +77,17 @@ interface Operator {
 }
 
 const cursorShape = z.number().int().positive();
+
+/** The events that become messages; their payloads are read with the producers' contracts. */
+export const notificationsSubscription = subscribe("notifications", [
+  orderPaid,
+  orderCancelled,
+  orderRefunded,
+  shipmentShipped,
+  shipmentDelivered,
+  inventoryBackInStock,
+  inventoryLowStock,
+]);
 
 function toMessage(row: MessageRow): NotificationMessage {
   return {
@@ -139,11 +153,14 @@ export function createNotificationService({ db, clock, logger, identity, catalog
     return { channel: "sms", recipient: contact.phone, userId: contact.userId, template, rendered };
   }
 
-  function payloadOf<T extends NotifiedEventType>(type: T, event: DeliverableEvent): z.infer<(typeof eventPayloads)[T]> {
-    const parsed = eventPayloads[type].safeParse(event.payload);
-    // A malformed payload stays malformed on every retry.
-    if (!parsed.success) throw new PermanentDeliveryError(`notifications: invalid ${type} payload: ${z.prettifyError(parsed.error)}`);
-    return parsed.data as z.infer<(typeof eventPayloads)[T]>;
+  type ShipmentStep = z.output<typeof shipmentShipped.schema>;
+  async function shipmentMessages(step: ShipmentStep, shipped: boolean): Promise<PlannedMessage[]> {
+    const template = shipped ? "shipment.shipped" : "shipment.delivered";
+    const c = await customer(step.userId);
+    const facts = { name: c.name, orderId: step.orderId, carrier: step.carrier, trackingNumber: step.trackingNumber };
+    const messages = [email(c, template, shipped ? templates.shipmentShippedEmail(facts) : templates.shipmentDeliveredEmail(facts))];
+    if (c.phone) messages.push(sms({ ...c, phone: c.phone }, template, shipped ? templates.shipmentShippedSms(facts) : templates.shipmentDeliveredSms(facts)));
+    return messages;
   }
 
   /**
@@ -151,54 +168,41 @@ export function createNotificationService({ db, clock, logger, identity, catalog
    * email only: they carry amounts and lines. Shipment steps are time-sensitive: by email, and by
    * SMS too when the customer gave a phone number.
    */
-  async function plan(event: DeliverableEvent): Promise<PlannedMessage[]> {
-    switch (event.type) {
-      case "order.paid": {
-        const p = payloadOf("order.paid", event);
-        const c = await customer(p.userId);
-        return [email(c, "order.paid", templates.orderPaidEmail({ name: c.name, ...p }))];
-      }
-      case "order.cancelled": {
-        const p = payloadOf("order.cancelled", event);
-        const c = await customer(p.userId);
-        return [email(c, "order.cancelled", templates.orderCancelledEmail({ name: c.name, ...p }))];
-      }
-      case "order.refunded": {
-        const p = payloadOf("order.refunded", event);
-        const c = await customer(p.userId);
-        return [email(c, "order.refunded", templates.orderRefundedEmail({ name: c.name, ...p }))];
-      }
-      case "shipment.shipped":
-      case "shipment.delivered": {
-        const p = payloadOf(event.type, event);
-        const c = await customer(p.userId);
-        const facts = { name: c.name, orderId: p.orderId, carrier: p.carrier ?? null, trackingNumber: p.trackingNumber ?? null };
-        const shipped = event.type === "shipment.shipped";
-        const messages = [email(c, event.type, shipped ? templates.shipmentShippedEmail(facts) : templates.shipmentDeliveredEmail(facts))];
-        if (c.phone)
-          messages.push(sms({ ...c, phone: c.phone }, event.type, shipped ? templates.shipmentShippedSms(facts) : templates.shipmentDeliveredSms(facts)));
-        return messages;
-      }
-      case "inventory.back_in_stock": {
-        const p = payloadOf("inventory.back_in_stock", event);
-        const [c, name] = await Promise.all([customer(p.userId), productName(p.productId)]);
-        const facts = { name: c.name, productId: p.productId, productName: name };
-        // The channel the customer chose; SMS without a phone number on file falls back to email.
-        if (p.channel === "sms" && c.phone) return [sms({ ...c, phone: c.phone }, "inventory.back_in_stock", templates.backInStockSms(facts))];
-        return [email(c, "inventory.back_in_stock", templates.backInStockEmail(facts))];
-      }
-      case "inventory.low_stock": {
-        const p = payloadOf("inventory.low_stock", event);
-        const [ops, name] = await Promise.all([operatorList(), productName(p.productId)]);
-        // Nobody to tell: dead at once, so it shows in outbox.admin.list instead of vanishing.
-        if (ops.length === 0) throw new PermanentDeliveryError("notifications: no operator to notify (set NOTIFY_OPERATOR_EMAILS or create an admin)");
-        const rendered = templates.lowStockEmail({ productId: p.productId, productName: name, quantity: p.quantity, threshold: p.threshold });
-        return ops.map((op) => ({ channel: "email" as const, recipient: op.email, userId: op.userId, template: "inventory.low_stock" as const, rendered }));
-      }
-      default:
-        throw new PermanentDeliveryError(`notifications: no message for event type ${event.type}`);
-    }
-  }
+  const plan = {
+    async "order.paid"(p: z.output<typeof orderPaid.schema>): Promise<PlannedMessage[]> {
+      const c = await customer(p.userId);
+      return [email(c, "order.paid", templates.orderPaidEmail({ name: c.name, ...p }))];
+    },
+    async "order.cancelled"(p: z.output<typeof orderCancelled.schema>): Promise<PlannedMessage[]> {
+      const c = await customer(p.userId);
+      return [email(c, "order.cancelled", templates.orderCancelledEmail({ name: c.name, ...p }))];
+    },
+    async "order.refunded"(p: z.output<typeof orderRefunded.schema>): Promise<PlannedMessage[]> {
+      const c = await customer(p.userId);
+      return [email(c, "order.refunded", templates.orderRefundedEmail({ name: c.name, ...p }))];
+    },
+    "shipment.shipped": (p: ShipmentStep) => shipmentMessages(p, true),
+    "shipment.delivered": (p: ShipmentStep) => shipmentMessages(p, false),
+    async "inventory.back_in_stock"(p: z.output<typeof inventoryBackInStock.schema>): Promise<PlannedMessage[]> {
+      const [c, name] = await Promise.all([customer(p.userId), productName(p.productId)]);
+      const facts = { name: c.name, productId: p.productId, productName: name };
+      // The channel the customer chose; SMS without a phone number on file falls back to email.
+      if (p.channel === "sms" && c.phone) return [sms({ ...c, phone: c.phone }, "inventory.back_in_stock", templates.backInStockSms(facts))];
+      return [email(c, "inventory.back_in_stock", templates.backInStockEmail(facts))];
+    },
+    async "inventory.low_stock"(p: z.output<typeof inventoryLowStock.schema>): Promise<PlannedMessage[]> {
+      const [ops, name] = await Promise.all([operatorList(), productName(p.productId)]);
+      // Nobody to tell: dead at once, so it shows in outbox.admin.list instead of vanishing.
+      if (ops.length === 0) throw new PermanentDeliveryError("notifications: no operator to notify (set NOTIFY_OPERATOR_EMAILS or create an admin)");
+      const rendered = templates.lowStockEmail({ productId: p.productId, productName: name, quantity: p.quantity, threshold: p.threshold });
+      return ops.map((op) => ({ channel: "email" as const, recipient: op.email, userId: op.userId, template: "inventory.low_stock" as const, rendered }));
+    },
+  };
+  const send =
+    <P>(planned: (payload: P) => Promise<PlannedMessage[]>) =>
+    async (payload: P, event: DeliverableEvent): Promise<void> => {
+      await deliverAll(await planned(payload), event.id);
+    };
 
   /** Claims, sends and records one message; see the header for the protocol. */
   async function deliverOne(message: PlannedMessage, sourceEventId: string | null): Promise<"sent" | "skipped"> {
@@ -262,9 +266,15 @@ export function createNotificationService({ db, clock, logger, identity, catalog
 
   return {
     /** The outbox handler for destination "notifications". Throws to have the event retried. */
-    handleOutboxEvent: async (event: DeliverableEvent): Promise<void> => {
-      await deliverAll(await plan(event), event.id);
-    },
+    handleOutboxEvent: eventHandler(notificationsSubscription, {
+      "order.paid": send(plan["order.paid"]),
+      "order.cancelled": send(plan["order.cancelled"]),
+      "order.refunded": send(plan["order.refunded"]),
+      "shipment.shipped": send(plan["shipment.shipped"]),
+      "shipment.delivered": send(plan["shipment.delivered"]),
+      "inventory.back_in_stock": send(plan["inventory.back_in_stock"]),
+      "inventory.low_stock": send(plan["inventory.low_stock"]),
+    }),
 
     /**
      * Emails every operator. With `sourceEventId` (a dead outbox event) each operator is told

@@ -1,5 +1,7 @@
 /** orders: place and pay in one transaction, the two-step flow, cancellation, history. */
 export { ordersErrors } from "./errors.ts";
+export type { OrderPaidPayload } from "./events.ts";
+export { orderCancelled, orderPaid, orderRefunded } from "./events.ts";
 export type { OrderStatus } from "./lifecycle.ts";
 export { allowedTransitions, canTransition, isPaid } from "./lifecycle.ts";
 export { createOrdersRouter } from "./router.ts";

@@ -4,8 +4,9 @@ import { inTransaction } from "../../db/index.ts";
 import { claimInTransaction, completeInTransaction, hashRequest, type IdempotentRequest, keyWasUsed } from "../idempotency/index.ts";
 import type { Clock, Logger, Page, Role } from "../kernel/index.ts";
 import { createPiiCipher, decodeCursor, developmentPiiKeys, encodeCursor, isDomainError, MINUTE } from "../kernel/index.ts";
-import { deliveryStates, enqueueEvents } from "../outbox/index.ts";
+import { deliveryStates } from "../outbox/index.ts";
 import { ordersErrors } from "./errors.ts";
+import { orderCancelled, orderRefunded } from "./events.ts";
 import type { OrderStatus } from "./lifecycle.ts";
 import { assertTransition, isPaid } from "./lifecycle.ts";
 import { type OrderRow, orderRepository } from "./repository.ts";
@@ -338,13 +339,16 @@ export function createOrdersService(deps: OrdersDeps) {
             created_at: now,
           });
         }
-        await enqueueEvents(trx, now, [
-          {
-            aggregateType: "order",
-            aggregateId: orderId,
-            type: "order.cancelled",
-            payload: { orderId, userId: order.user_id, refundedAmount, refunded, couponRestored, reason: cancelReason, cancelledAt: now.toISOString() },
-          },
+        await deps.events.publish(trx, now, [
+          orderCancelled.event(orderId, {
+            orderId,
+            userId: order.user_id,
+            refundedAmount,
+            refunded,
+            couponRestored,
+            reason: cancelReason,
+            cancelledAt: now.toISOString(),
+          }),
         ]);
         const result: CancelledOrder = { orderId, status: "cancelled", refundedAmount, refunded, couponRestored, cancelledAt: now };
         return { cancelled: result, afterCommit };
@@ -376,21 +380,16 @@ export function createOrdersService(deps: OrdersDeps) {
           actor_id: actorId,
           created_at: now,
         });
-        await enqueueEvents(trx, now, [
-          {
-            aggregateType: "order",
-            aggregateId: orderId,
-            type: "order.refunded",
-            payload: {
-              orderId,
-              userId: order.user_id,
-              refundedAmount: back.refundedAmount,
-              refunded: back.refunded,
-              restocked: restock,
-              reason,
-              refundedAt: now.toISOString(),
-            },
-          },
+        await deps.events.publish(trx, now, [
+          orderRefunded.event(orderId, {
+            orderId,
+            userId: order.user_id,
+            refundedAmount: back.refundedAmount,
+            refunded: back.refunded,
+            restocked: restock,
+            reason,
+            refundedAt: now.toISOString(),
+          }),
         ]);
         const result: RefundedOrder = {
           orderId,

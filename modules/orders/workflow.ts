@@ -34,10 +34,11 @@ import { catalogErrors, normalizeLines } from "../catalog/index.ts";
 import type { CouponService, OrderTotals } from "../coupons/index.ts";
 import { orderTotals } from "../coupons/index.ts";
 import { createPiiCipher, developmentPiiKeys, type PiiCipher } from "../kernel/index.ts";
-import { enqueueEvents } from "../outbox/index.ts";
+import type { EventPublisher } from "../outbox/index.ts";
 import type { SalesService } from "../sales/index.ts";
 import { walletErrors } from "../wallet/index.ts";
 import { ordersErrors } from "./errors.ts";
+import { orderPaid } from "./events.ts";
 import { isPaid } from "./lifecycle.ts";
 import { type NewPayment, type OrderRow, orderRepository } from "./repository.ts";
 import type { PlaceOrderInput } from "./schema.ts";
@@ -106,6 +107,8 @@ export interface WorkflowDeps {
   wallet: OrderWallet;
   card: OrderCard;
   sales: SalesService;
+  /** Publishes the order's events (events.ts) to their subscribers. */
+  events: EventPublisher;
 }
 
 export interface OrderLine {
@@ -191,29 +194,24 @@ function shortLines(lines: StockLine[], products: Map<number, Product>): Insuffi
 
 export function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "lines" | "totals" | "payment">, paidAt: Date) {
   const { userId, totals, lines, payment } = draft;
-  return {
-    aggregateType: "order",
-    aggregateId: orderId,
-    type: "order.paid",
-    payload: {
-      orderId,
-      userId,
-      subtotalAmount: totals.subtotalAmount,
-      discountAmount: totals.discountAmount,
-      finalAmount: totals.finalAmount,
-      paidAt: paidAt.toISOString(),
-      items: lines.map((l) => ({ productId: l.productId, productName: l.productName, unitPrice: l.unitPrice, quantity: l.quantity })),
-      payments: [
-        ...(payment.card > 0 ? [{ method: "card", amount: payment.card }] : []),
-        ...(payment.wallet > 0 || payment.card === 0 ? [{ method: "wallet", amount: payment.wallet }] : []),
-      ],
-    },
-  };
+  return orderPaid.event(orderId, {
+    orderId,
+    userId,
+    subtotalAmount: totals.subtotalAmount,
+    discountAmount: totals.discountAmount,
+    finalAmount: totals.finalAmount,
+    paidAt: paidAt.toISOString(),
+    items: lines.map((l) => ({ productId: l.productId, productName: l.productName, unitPrice: l.unitPrice, quantity: l.quantity })),
+    payments: [
+      ...(payment.card > 0 ? [{ method: "card" as const, amount: payment.card }] : []),
+      ...(payment.wallet > 0 || payment.card === 0 ? [{ method: "wallet" as const, amount: payment.wallet }] : []),
+    ],
+  });
 }
 
 export type OrderWorkflow = ReturnType<typeof createOrderWorkflow>;
 
-export function createOrderWorkflow({ catalog, cart, coupons, wallet, card, sales, cipher = createPiiCipher(developmentPiiKeys) }: WorkflowDeps) {
+export function createOrderWorkflow({ catalog, cart, coupons, wallet, card, sales, events, cipher = createPiiCipher(developmentPiiKeys) }: WorkflowDeps) {
   const steps: OrderStep[] = [
     {
       name: "order",
@@ -248,7 +246,7 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, card, sale
       // Appends only (sales_daily is rolled up after commit), so it takes no lock.
       async apply(run) {
         await sales.recordSale(run.trx, run.now, run.draft.stockLines);
-        await enqueueEvents(run.trx, run.now, [paidEvent(run.orderId, run.draft, run.now)]);
+        await events.publish(run.trx, run.now, [paidEvent(run.orderId, run.draft, run.now)]);
       },
       async undo(run) {
         if (run.order.paid_at) await sales.reverseSale(run.trx, run.order.paid_at, run.lines);

@@ -11,7 +11,8 @@ export interface DataPlatformEvent {
   type: string;
   occurredAt: Date;
   aggregate: { type: string; id: string };
-  data: Record<string, unknown>;
+  /** The event's payload, as its producer's contract defines it. */
+  data: unknown;
 }
 
 export interface DataPlatform {

@@ -1,13 +1,10 @@
-/** outbox: events written with the change they announce, delivered by an in-process poller. */
-
+/** outbox: typed events written with the change they announce, one row per subscribed destination, delivered by an in-process poller. Knows no module. */
 export type { DeliveryState } from "./admin.ts";
 export { createOutboxRouter, deliveryStates } from "./admin.ts";
+export type { EventContract, EventHandlers, EventPublisher, OutboxEvent, Subscription } from "./contract.ts";
+export { createEventPublisher, defineEvent, eventHandler, subscribe } from "./contract.ts";
 export type { DataPlatform, DataPlatformEvent, HttpDataPlatformOptions } from "./data-platform.ts";
 export { dataPlatformHandler, HttpDataPlatform } from "./data-platform.ts";
 export { outboxErrors } from "./errors.ts";
 export type { DeliverableEvent, ListenForNotifications, OutboxHandler, OutboxPoller, OutboxPollerConfig, OutboxPollerDeps, PollResult } from "./poller.ts";
 export { createOutboxPoller, defaultOutboxPollerConfig, PermanentDeliveryError, retryDelayMs } from "./poller.ts";
-export type { Destination } from "./routes.ts";
-export { destinations, outboxRoutes } from "./routes.ts";
-export type { OutboxEvent } from "./service.ts";
-export { enqueueEvents } from "./service.ts";

@@ -18,7 +18,6 @@ import type { Db } from "../../db/index.ts";
 import type { Clock, Logger, Metrics } from "../kernel/index.ts";
 import { MINUTE } from "../kernel/index.ts";
 import { outboxRepository } from "./repository.ts";
-import type { Destination } from "./routes.ts";
 import { outboxNow } from "./service.ts";
 
 export interface DeliverableEvent {
@@ -27,7 +26,8 @@ export interface DeliverableEvent {
   destination: string;
   aggregateType: string;
   aggregateId: string;
-  payload: Record<string, unknown>;
+  /** The JSON the producer wrote; a consumer reads it with the producer's contract (contract.ts). */
+  payload: unknown;
   /** Attempts made before this one. */
   attempts: number;
   createdAt: Date;
@@ -76,7 +76,8 @@ export interface OutboxPollerDeps {
   clock: Clock;
   logger: Logger;
   metrics?: Metrics | null;
-  handlers: Partial<Record<Destination, OutboxHandler>>;
+  /** One per destination (the subscriptions wired in apps/server/compose.ts). */
+  handlers: Readonly<Record<string, OutboxHandler>>;
   onDead?: (event: DeliverableEvent, error: string) => Promise<void>;
   config?: Partial<OutboxPollerConfig>;
   /** Distinguishes this poller's leases from other instances'. */
@@ -109,7 +110,7 @@ function toDeliverable(row: ClaimedRow): DeliverableEvent {
     destination: row.destination,
     aggregateType: row.aggregate_type,
     aggregateId: row.aggregate_id,
-    payload: row.payload as Record<string, unknown>,
+    payload: row.payload,
     attempts: row.attempts,
     createdAt: row.created_at,
   };
@@ -119,7 +120,7 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
   const { db, clock, logger, metrics, handlers, onDead, listen, random = Math.random } = deps;
   const config = { ...defaultOutboxPollerConfig, ...deps.config };
   const owner = deps.instanceId ?? `poller-${crypto.randomUUID().slice(0, 8)}`;
-  const served = Object.keys(handlers) as Destination[];
+  const served = Object.keys(handlers);
   const now = () => outboxNow(clock);
 
   /**
@@ -154,7 +155,7 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
   }
 
   async function deliver(event: DeliverableEvent, result: PollResult): Promise<void> {
-    const handler = handlers[event.destination as Destination];
+    const handler = handlers[event.destination];
     try {
       if (!handler) throw new PermanentDeliveryError(`no handler for destination ${event.destination}`);
       await handler(event);

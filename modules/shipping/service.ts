@@ -18,11 +18,11 @@ import type { Db, OrderStatus, ShipmentStatus, Tx } from "../../db/index.ts";
 import { inTransaction, pgConstraint, pgErrorCode } from "../../db/index.ts";
 import type { Clock, Logger, Page, PiiCipher } from "../kernel/index.ts";
 import { createPiiCipher, decodeCursor, developmentPiiKeys, encodeCursor } from "../kernel/index.ts";
-import type { OrdersService } from "../orders/index.ts";
-import { ordersErrors } from "../orders/index.ts";
-import { type DeliverableEvent, enqueueEvents, type OutboxEvent, PermanentDeliveryError } from "../outbox/index.ts";
+import { type OrdersService, orderCancelled, orderPaid, ordersErrors } from "../orders/index.ts";
+import { type DeliverableEvent, type EventPublisher, eventHandler, type OutboxEvent, PermanentDeliveryError, subscribe } from "../outbox/index.ts";
 import { type Carrier, type CarrierBooking, CarrierTooLateError } from "./carrier.ts";
 import { shippingErrors } from "./errors.ts";
+import { shipmentDelivered, shipmentShipped } from "./events.ts";
 import { shippingRepository as repo, type ShipmentRow } from "./repository.ts";
 import {
   type CarrierWebhookBody,
@@ -53,7 +53,12 @@ export interface ShippingDeps {
   webhook: { secret: string; toleranceSeconds?: number };
   /** Seals the delivery address at rest (default: the development keys). */
   cipher?: PiiCipher;
+  /** Publishes shipping's events (events.ts) to their subscribers. */
+  events: EventPublisher;
 }
+
+/** What shipping receives from the outbox: paid orders to book, cancelled ones to call off. */
+export const shippingSubscription = subscribe("shipping", [orderPaid, orderCancelled]);
 
 export const defaultWebhookToleranceSeconds = 300;
 
@@ -84,8 +89,6 @@ const defaultDescriptions: Record<CarrierWebhookBody["status"], string> = {
   delivered: "Delivered",
 };
 
-const orderEventPayload = z.object({ orderId: z.number().int().positive() });
-
 const ADDRESS_COLUMN = "shipping_shipments.address";
 
 function toSummary(row: ShipmentRow, address: string | null): ShipmentSummary {
@@ -114,12 +117,6 @@ export function createShippingService(deps: ShippingDeps) {
   if (!webhook.secret) throw new Error("shipping: the carrier webhook secret must not be empty");
   if (!(Number.isInteger(webhook.toleranceSeconds) && webhook.toleranceSeconds > 0))
     throw new Error("shipping: webhook.toleranceSeconds must be a positive integer");
-
-  function orderIdOf(event: DeliverableEvent): number {
-    const parsed = orderEventPayload.safeParse(event.payload);
-    if (!parsed.success) throw new PermanentDeliveryError(`${event.type} ${event.id}: payload has no valid orderId`);
-    return parsed.data.orderId;
-  }
 
   /** Records a line of the timeline on a locked shipment, without changing its status. */
   async function note(shipmentId: number, status: string, description: string): Promise<void> {
@@ -181,8 +178,7 @@ export function createShippingService(deps: ShippingDeps) {
     await cancelShipment(shipmentId, reason, booking.trackingNumber);
   }
 
-  async function onOrderPaid(event: DeliverableEvent): Promise<void> {
-    const orderId = orderIdOf(event);
+  async function onOrderPaid({ orderId }: { orderId: number }, event: DeliverableEvent): Promise<void> {
     const order = await orders.shippable(db, orderId);
     if (!order) throw new PermanentDeliveryError(`order.paid ${event.id}: order ${orderId} does not exist`);
     const book = (address: string) =>
@@ -260,24 +256,15 @@ export function createShippingService(deps: ShippingDeps) {
     }
   }
 
-  async function onOrderCancelled(event: DeliverableEvent): Promise<void> {
-    const shipment = await repo.findByOrder(db, orderIdOf(event));
+  async function onOrderCancelled({ orderId }: { orderId: number }): Promise<void> {
+    const shipment = await repo.findByOrder(db, orderId);
     // Nothing booked yet: order.paid, when it comes, finds the order cancelled and books nothing.
     if (!shipment) return;
     await cancelShipment(shipment.id, "cancelled");
   }
 
-  /** An OutboxHandler for destination "shipping": throw to retry, PermanentDeliveryError for hopeless. */
-  async function handleOutboxEvent(event: DeliverableEvent): Promise<void> {
-    switch (event.type) {
-      case "order.paid":
-        return onOrderPaid(event);
-      case "order.cancelled":
-        return onOrderCancelled(event);
-      default:
-        throw new PermanentDeliveryError(`shipping does not handle ${event.type}`);
-    }
-  }
+  /** The outbox handler of `shippingSubscription`: throw to retry, PermanentDeliveryError for hopeless. */
+  const handleOutboxEvent = eventHandler(shippingSubscription, { "order.paid": onOrderPaid, "order.cancelled": onOrderCancelled });
 
   // ── carrier webhooks ─────────────────────────────────────────────────────
 
@@ -377,7 +364,7 @@ export function createShippingService(deps: ShippingDeps) {
       );
       return { status: "applied" };
     }
-    const payload = {
+    const step = {
       orderId: shipment.order_id,
       userId: shipment.user_id,
       trackingNumber: shipment.tracking_number,
@@ -385,9 +372,9 @@ export function createShippingService(deps: ShippingDeps) {
       occurredAt: occurredAt.toISOString(),
     };
     const events: OutboxEvent[] = [];
-    if (rank(shipment.status) < progress.in_transit) events.push({ aggregateType: "shipment", aggregateId: shipment.id, type: "shipment.shipped", payload });
-    if (target === "delivered") events.push({ aggregateType: "shipment", aggregateId: shipment.id, type: "shipment.delivered", payload });
-    await enqueueEvents(trx, now, events);
+    if (rank(shipment.status) < progress.in_transit) events.push(shipmentShipped.event(shipment.id, step));
+    if (target === "delivered") events.push(shipmentDelivered.event(shipment.id, step));
+    await deps.events.publish(trx, now, events);
     return { status: "applied" };
   }
 

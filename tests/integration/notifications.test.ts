@@ -7,6 +7,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { createTransport } from "nodemailer";
+import type { z } from "zod";
+import { inventoryLowStock } from "../../modules/catalog/index.ts";
 import { createCallerFactory, createLogger, createPiiCipher, developmentPiiKeys, MINUTE, type Session } from "../../modules/kernel/index.ts";
 import {
   ChannelSender,
@@ -18,7 +20,9 @@ import {
   RecordingSender,
   SmtpSender,
 } from "../../modules/notifications/index.ts";
-import { createOutboxPoller, type DeliverableEvent, type OutboxPoller, PermanentDeliveryError } from "../../modules/outbox/index.ts";
+import { orderPaid, orderRefunded } from "../../modules/orders/index.ts";
+import { createOutboxPoller, type DeliverableEvent, type EventContract, type OutboxPoller, PermanentDeliveryError } from "../../modules/outbox/index.ts";
+import { shipmentDelivered, shipmentShipped } from "../../modules/shipping/index.ts";
 import { type Customer, startTestAgora, type TestAgora } from "../support/agora.ts";
 import { openMessages } from "../support/notification-log.ts";
 
@@ -96,8 +100,10 @@ async function notificationEvents(subjectId: number, type: string) {
 }
 
 /** An event as the poller hands it over, for flows that have no producer yet. */
-function event(type: string, payload: Record<string, unknown>, id: string = crypto.randomUUID()): DeliverableEvent {
-  return { id, type, destination: "notifications", aggregateType: "test", aggregateId: "0", payload, attempts: 0, createdAt: t.clock.now() };
+/** An event as the outbox would deliver it, made through its producer's contract (so it fits). */
+function event<Contract extends EventContract>(contract: Contract, payload: z.input<Contract["schema"]>, id: string = crypto.randomUUID()): DeliverableEvent {
+  const made = contract.event(0, payload);
+  return { id, destination: "notifications", ...made, attempts: 0, createdAt: t.clock.now() };
 }
 
 async function buyer(label: string, funds = 1_000_000): Promise<Customer> {
@@ -176,9 +182,9 @@ describe("customers hear about their orders", () => {
     const mobile = await withPhone("mobile", "010-1234-5678");
     const noPhone = await t.signUpCustomer("nophone");
     const shipped = { orderId: 501, trackingNumber: "6543-2109-8765", carrier: "CJ대한통운", occurredAt: t.clock.now().toISOString() };
-    await notifications.handleOutboxEvent(event("shipment.shipped", { ...shipped, userId: mobile.id }));
-    await notifications.handleOutboxEvent(event("shipment.delivered", { ...shipped, userId: mobile.id }));
-    await notifications.handleOutboxEvent(event("shipment.shipped", { ...shipped, orderId: 502, userId: noPhone.id }));
+    await notifications.handleOutboxEvent(event(shipmentShipped, { ...shipped, userId: mobile.id }));
+    await notifications.handleOutboxEvent(event(shipmentDelivered, { ...shipped, userId: mobile.id }));
+    await notifications.handleOutboxEvent(event(shipmentShipped, { ...shipped, orderId: 502, userId: noPhone.id }));
 
     const toMobile = await messagesWhere({ userId: mobile.id });
     expect(toMobile.map((m) => [m.template, m.channel, m.recipient])).toEqual([
@@ -195,7 +201,7 @@ describe("customers hear about their orders", () => {
   test("refunded (admin refund of a delivered order): an email with the amount", async () => {
     const c = await t.signUpCustomer("refund");
     await notifications.handleOutboxEvent(
-      event("order.refunded", { orderId: 777, userId: c.id, refundedAmount: 1_250_000, restocked: true, reason: "파손", refundedAt: "x" }),
+      event(orderRefunded, { orderId: 777, userId: c.id, refundedAmount: 1_250_000, restocked: true, reason: "파손", refundedAt: t.clock.now().toISOString() }),
     );
     const [message] = await messagesWhere({ userId: c.id });
     expect(message).toMatchObject({ template: "order.refunded", channel: "email", recipient: c.email, subject: "[Agora] 환불 완료 · 주문번호 777" });
@@ -276,7 +282,7 @@ describe("stock", () => {
     });
 
     const p = await t.createProduct({ name: "보조 배터리", price: 1_000, stock: 3 });
-    const lowStock = event("inventory.low_stock", { productId: p.id, quantity: 2, threshold: 5 });
+    const lowStock = event(inventoryLowStock, { productId: p.id, quantity: 2, threshold: 5 });
     await fallback.handleOutboxEvent(lowStock);
     await fallback.alertOperators({ subject: "점검", body: "테스트 알림" });
 
@@ -301,7 +307,7 @@ describe("exactly once per (event, channel, recipient, template)", () => {
     const placed = await c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }] });
     const [row] = await notificationEvents(placed.orderId, "order.paid");
     if (!row) throw new Error("no order.paid row for notifications");
-    const asDelivered = event("order.paid", row.payload as Record<string, unknown>, row.id);
+    const asDelivered = event(orderPaid, orderPaid.schema.parse(row.payload), row.id);
     const callsBefore = sender.calls;
 
     await notifications.handleOutboxEvent(asDelivered);
@@ -312,7 +318,13 @@ describe("exactly once per (event, channel, recipient, template)", () => {
     expect(sender.calls - callsBefore).toBe(1);
     expect(await messagesWhere({ sourceEventIds: [row.id] })).toHaveLength(1);
 
-    const shipped = event("shipment.shipped", { orderId: placed.orderId, userId: c.id, trackingNumber: "1", carrier: "우체국" });
+    const shipped = event(shipmentShipped, {
+      orderId: placed.orderId,
+      userId: c.id,
+      trackingNumber: "1",
+      carrier: "우체국",
+      occurredAt: t.clock.now().toISOString(),
+    });
     await Promise.all([notifications.handleOutboxEvent(shipped), notifications.handleOutboxEvent(shipped), notifications.handleOutboxEvent(shipped)]);
     expect(sender.calls - callsBefore).toBe(2);
     expect(await messagesWhere({ sourceEventIds: [shipped.id] })).toHaveLength(1);
@@ -400,14 +412,19 @@ describe("dead events alert the operators", () => {
       ["operator.alert", "email", "ops-b@agora.test", "sent"],
     ]);
     expect(alerts[0]?.subject).toBe("[Agora 운영] 이벤트 전달 실패 · order.teleported → notifications");
-    expect(alerts[0]?.body).toContain("마지막 오류: notifications: no message for event type order.teleported");
+    expect(alerts[0]?.body).toContain("마지막 오류: notifications: no handler for event type order.teleported");
     expect(alerts[0]?.body).toContain("대상 집계: order 31337");
 
     const dead = await t.db.selectFrom("outbox_events").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
     expect(dead).toMatchObject({ status: "dead", attempts: 1 });
     const callsBefore = sender.calls;
     const messagesBefore = (await notifications.list({ limit: 100 })).items.length;
-    await notifications.alertOperators(deadEventAlert({ ...event(dead.type, {}, id), aggregateType: "order", aggregateId: "31337" }, "again"));
+    await notifications.alertOperators(
+      deadEventAlert(
+        { ...event(inventoryLowStock, { productId: 1, quantity: 0, threshold: 1 }, id), type: dead.type, aggregateType: "order", aggregateId: "31337" },
+        "again",
+      ),
+    );
     expect(sender.calls).toBe(callsBefore);
     expect((await notifications.list({ limit: 100 })).items.length).toBe(messagesBefore);
     expect(await messagesWhere({ sourceEventIds: [id] })).toHaveLength(2);
@@ -473,7 +490,7 @@ describe("misconfiguration", () => {
       operators: { emails: OPERATORS },
     });
     const error = await misrouted
-      .handleOutboxEvent(event("shipment.delivered", { orderId: 1, userId: c.id, trackingNumber: null, carrier: null }))
+      .handleOutboxEvent(event(shipmentDelivered, { orderId: 1, userId: c.id, trackingNumber: null, carrier: null, occurredAt: t.clock.now().toISOString() }))
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PermanentDeliveryError);
     expect((error as Error).message).toBe(
@@ -489,13 +506,25 @@ describe("misconfiguration", () => {
 describe("admin list", () => {
   test("newest first, paged by cursor, filtered by channel, template, user, status and event", async () => {
     const c = await withPhone("listed", "010-5555-6666");
-    const shippedEvent = event("shipment.shipped", { orderId: 9001, userId: c.id, trackingNumber: "T-1", carrier: "한진택배" });
+    const shippedEvent = event(shipmentShipped, {
+      orderId: 9001,
+      userId: c.id,
+      trackingNumber: "T-1",
+      carrier: "한진택배",
+      occurredAt: t.clock.now().toISOString(),
+    });
     await notifications.handleOutboxEvent(shippedEvent); // email + sms
-    await notifications.handleOutboxEvent(event("shipment.delivered", { orderId: 9001, userId: c.id, trackingNumber: "T-1", carrier: "한진택배" })); // email + sms
-    await notifications.handleOutboxEvent(event("order.refunded", { orderId: 9001, userId: c.id, refundedAmount: 5_000, reason: "반품" })); // email
+    await notifications.handleOutboxEvent(
+      event(shipmentDelivered, { orderId: 9001, userId: c.id, trackingNumber: "T-1", carrier: "한진택배", occurredAt: t.clock.now().toISOString() }),
+    ); // email + sms
+    await notifications.handleOutboxEvent(
+      event(orderRefunded, { orderId: 9001, userId: c.id, refundedAmount: 5_000, restocked: false, reason: "반품", refundedAt: t.clock.now().toISOString() }),
+    ); // email
     sender.failNext = 1;
     await expect(
-      notifications.handleOutboxEvent(event("order.refunded", { orderId: 9002, userId: c.id, refundedAmount: 1_000, reason: "반품" })),
+      notifications.handleOutboxEvent(
+        event(orderRefunded, { orderId: 9002, userId: c.id, refundedAmount: 1_000, restocked: false, reason: "반품", refundedAt: t.clock.now().toISOString() }),
+      ),
     ).rejects.toThrow("provider unavailable");
 
     const page1 = await notifications.list({ userId: c.id, limit: 4 });

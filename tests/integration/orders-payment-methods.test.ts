@@ -36,7 +36,18 @@ async function deliver(orderId: number): Promise<void> {
 /** A second process on the same database and gateway, whose card adapter is `cardPort`. */
 function processWith(cardPort: OrderCard) {
   const { catalog, cart, coupons, wallet, sales } = t.agora.services;
-  return createOrdersService({ db: t.db, clock: t.clock, logger: createLogger("silent"), catalog, cart, coupons, wallet, sales, card: cardPort });
+  return createOrdersService({
+    db: t.db,
+    clock: t.clock,
+    logger: createLogger("silent"),
+    catalog,
+    cart,
+    coupons,
+    wallet,
+    sales,
+    events: t.agora.events,
+    card: cardPort,
+  });
 }
 
 describe("paying by card", () => {

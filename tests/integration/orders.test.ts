@@ -58,6 +58,7 @@ describe("placing an order (one transaction)", () => {
       ["order.paid", "data-platform"],
       ["order.paid", "notifications"],
       ["order.paid", "shipping"],
+      ["order.paid", "webhooks"],
     ]);
     // The same shape whichever flow paid it: exactly these fields.
     expect(Object.keys(events[0]?.payload as object).sort()).toEqual([

@@ -2,13 +2,18 @@
  * The running outbox poller (start/stop, not runOnce): woken by NOTIFY when events arrive, and
  * per-aggregate order kept while two pollers send many events at once.
  */
+
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import pg from "pg";
+import { z } from "zod";
 import { inTransaction } from "../../db/index.ts";
 import { createLogger } from "../../modules/kernel/index.ts";
-import { createOutboxPoller, type DeliverableEvent, enqueueEvents, type OutboxHandler } from "../../modules/outbox/index.ts";
+import { createEventPublisher, createOutboxPoller, type DeliverableEvent, defineEvent, type OutboxHandler, subscribe } from "../../modules/outbox/index.ts";
 import { startTestAgora, type TestAgora } from "../support/agora.ts";
 
+/** A numbered test event, sent to the data platform only. */
+const numbered = defineEvent("test.numbered", "order", z.strictObject({ n: z.number().int() }));
+const publisher = createEventPublisher([subscribe("data-platform", [numbered])]);
 let t: TestAgora;
 const silent = createLogger("silent");
 
@@ -29,10 +34,10 @@ async function eventually(check: () => Promise<boolean>, ms: number): Promise<bo
 
 async function enqueue(events: Array<{ aggregateId: number; n: number }>): Promise<void> {
   await inTransaction(t.db, (trx) =>
-    enqueueEvents(
+    publisher.publish(
       trx,
       t.clock.now(),
-      events.map((e) => ({ aggregateType: "order", aggregateId: e.aggregateId, type: "order.cancelled", payload: { n: e.n } })),
+      events.map((e) => numbered.event(e.aggregateId, { n: e.n })),
     ),
   );
 }
@@ -63,7 +68,7 @@ describe("wake-up on NOTIFY", () => {
       await enqueue([{ aggregateId: 700_001, n: 0 }]);
       // Without the NOTIFY it would wait out the hour; a few seconds is plenty for the wake-up.
       expect(await eventually(async () => received.length === 1, 5_000)).toBe(true);
-      expect(received[0]).toMatchObject({ aggregateId: "700001", type: "order.cancelled", payload: { n: 0 } });
+      expect(received[0]).toMatchObject({ aggregateId: "700001", type: "test.numbered", payload: { n: 0 } });
 
       // Having found nothing more, it waits again, and the next event wakes it again.
       expect(await eventually(registered, 5_000)).toBe(true);
@@ -125,7 +130,7 @@ describe("order under concurrency", () => {
       inFlight.add(event.aggregateId);
       await Bun.sleep(Math.floor(Math.random() * 4));
       inFlight.delete(event.aggregateId);
-      seen.set(event.aggregateId, [...(seen.get(event.aggregateId) ?? []), event.payload.n as number]);
+      seen.set(event.aggregateId, [...(seen.get(event.aggregateId) ?? []), numbered.parse(event).n]);
     };
     const pollers = ["left", "right"].map((instanceId) =>
       createOutboxPoller({

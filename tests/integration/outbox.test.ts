@@ -2,12 +2,25 @@
  * The outbox against real PostgreSQL and a fake data platform over real HTTP: retries on the
  * schedule, dead events, several pollers sharing the work, and a poller that dies mid-batch.
  */
+
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { z } from "zod";
 import { inTransaction } from "../../db/index.ts";
 import { createLogger, MINUTE } from "../../modules/kernel/index.ts";
-import { createOutboxPoller, type DeliverableEvent, dataPlatformHandler, enqueueEvents, HttpDataPlatform } from "../../modules/outbox/index.ts";
+import {
+  createEventPublisher,
+  createOutboxPoller,
+  type DeliverableEvent,
+  dataPlatformHandler,
+  defineEvent,
+  HttpDataPlatform,
+  subscribe,
+} from "../../modules/outbox/index.ts";
 import { type Customer, codeOf, startTestAgora, type TestAgora } from "../support/agora.ts";
 
+/** A numbered test event, sent to the data platform only. */
+const numbered = defineEvent("test.numbered", "order", z.strictObject({ n: z.number().int() }));
+const publisher = createEventPublisher([subscribe("data-platform", [numbered])]);
 let t: TestAgora;
 let buyer: Customer;
 const silent = createLogger("silent");
@@ -145,10 +158,10 @@ describe("order within an aggregate", () => {
 describe("several pollers", () => {
   async function enqueue(count: number): Promise<void> {
     await inTransaction(t.db, (trx) =>
-      enqueueEvents(
+      publisher.publish(
         trx,
         t.clock.now(),
-        Array.from({ length: count }, (_, i) => ({ aggregateType: "order", aggregateId: 900_000 + i, type: "order.cancelled", payload: { n: i } })),
+        Array.from({ length: count }, (_, i) => numbered.event(900_000 + i, { n: i })),
       ),
     );
   }

@@ -38,6 +38,7 @@ function build(port: Carrier): ShippingService {
     orders: t.agora.services.orders,
     carrier: port,
     webhook: { secret: SECRET, toleranceSeconds: 300 },
+    events: t.agora.events,
   });
 }
 
@@ -105,6 +106,8 @@ const shipmentEvents = (shipmentId: number) =>
     .select(["type", "destination", "payload"])
     .where("aggregate_type", "=", "shipment")
     .where("aggregate_id", "=", String(shipmentId))
+    // The integrators' fan-out (one more row per event) is tested in webhooks.test.ts.
+    .where("destination", "<>", "webhooks")
     .orderBy("type")
     .orderBy("destination")
     .execute();

@@ -15,6 +15,7 @@ import { CouponsPage, NotificationsPage, OutboxPage } from "./operations.tsx";
 import { OrderPage, OrdersPage } from "./orders.tsx";
 import { ProductPage, ProductsPage } from "./products.tsx";
 import { ReportsPage } from "./reports.tsx";
+import { WebhooksPage } from "./webhooks.tsx";
 
 function SideLink({ href, children }: { href: string; children: string }) {
   const [location] = useLocation();
@@ -98,6 +99,7 @@ function Console() {
         <SideLink href="/reports">{t("리포트", "Reports")}</SideLink>
         <SideLink href="/outbox">{t("아웃박스", "Outbox")}</SideLink>
         <SideLink href="/notifications">{t("알림 기록", "Notifications")}</SideLink>
+        <SideLink href="/webhooks">{t("웹훅", "Webhooks")}</SideLink>
         <div style={{ marginTop: "1.5rem", padding: "0 .7rem" }} className="stack small">
           <div>{me.data.name}</div>
           <LangSwitch />
@@ -120,6 +122,7 @@ function Console() {
           <Route path="/reports" component={ReportsPage} />
           <Route path="/outbox" component={OutboxPage} />
           <Route path="/notifications" component={NotificationsPage} />
+          <Route path="/webhooks" component={WebhooksPage} />
           <Route>{t("페이지를 찾을 수 없습니다", "Page not found")}</Route>
         </Switch>
       </main>

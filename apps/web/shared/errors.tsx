@@ -117,6 +117,8 @@ export const messages: Record<string, Message> = {
   TRACKING_NUMBER_TAKEN: { title: ["다른 배송에 쓰인 송장번호입니다", "Another shipment has this tracking number"] },
   OUTBOX_EVENT_NOT_FOUND: { title: ["이벤트를 찾을 수 없습니다", "No such event"] },
   OUTBOX_EVENT_NOT_RETRYABLE: { title: ["재시도할 수 없는 이벤트입니다 (이미 전송되었거나 전송 중)", "Not retryable (sent, or being sent)"] },
+  WEBHOOK_ENDPOINT_NOT_FOUND: { title: ["웹훅 엔드포인트를 찾을 수 없습니다", "No such webhook endpoint"] },
+  WEBHOOK_TARGET_NOT_ALLOWED: { title: ["이 주소로는 웹훅을 보낼 수 없습니다 (내부·사설 주소)", "Webhooks cannot go to this address (internal or private)"] },
   INVALID_PERIOD: { title: ["기간이 올바르지 않습니다", "That period is not valid"] },
   SERVICE_UNAVAILABLE: { title: ["일시적으로 서비스를 이용할 수 없습니다. 잠시 후 다시 시도해 주세요", "Temporarily unavailable; please retry"] },
   VALIDATION_FAILED: {

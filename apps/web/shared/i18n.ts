@@ -87,6 +87,8 @@ const orderStatusNames: Record<string, [string, string]> = {
   ended: ["종료", "Ended"],
   available: ["사용 가능", "Available"],
   used: ["사용함", "Used"],
+  paused: ["일시 중지", "Paused"],
+  skipped: ["건너뜀", "Skipped"],
 };
 
 export function statusName(status: string, lang: Lang): string {
@@ -96,7 +98,7 @@ export function statusName(status: string, lang: Lang): string {
 
 export function statusTone(status: string): "ok" | "warn" | "bad" | "" {
   if (["paid", "delivered", "sent", "available", "active", "open"].includes(status)) return "ok";
-  if (["pending_payment", "preparing", "pending", "requested", "ready", "upcoming", "hidden"].includes(status)) return "warn";
+  if (["pending_payment", "preparing", "pending", "requested", "ready", "upcoming", "hidden", "paused", "skipped"].includes(status)) return "warn";
   if (["cancelled", "refunded", "expired", "dead", "failed", "deactivated", "sold_out", "ended", "used"].includes(status)) return "bad";
   return "";
 }
