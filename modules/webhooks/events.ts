@@ -7,6 +7,7 @@ import { z } from "zod";
 import { orderCancelled, orderPaid, orderRefunded } from "../orders/index.ts";
 import { defineEvent, subscribe } from "../outbox/index.ts";
 import { shipmentDelivered, shipmentShipped } from "../shipping/index.ts";
+import { webhookEventTypes } from "./schema.ts";
 
 /**
  * The events an integrator can ask for (destination "webhooks": the fan-out): orders and shipments.
@@ -14,8 +15,12 @@ import { shipmentDelivered, shipmentShipped } from "../shipping/index.ts";
  */
 export const webhooksSubscription = subscribe("webhooks", [orderPaid, orderCancelled, orderRefunded, shipmentShipped, shipmentDelivered]);
 
-export const webhookEventTypes = webhooksSubscription.events.map((contract) => contract.type);
-export type WebhookEventType = (typeof webhookEventTypes)[number];
+// schema.ts spells the same list for the forms; a drift between the two fails at start and in every test.
+const subscribed = webhooksSubscription.events.map((contract) => contract.type).sort();
+if (subscribed.join() !== [...webhookEventTypes].sort().join())
+  throw new Error(
+    `webhooks: schema.ts's webhookEventTypes (${webhookEventTypes.join(", ")}) must name webhooksSubscription's events (${subscribed.join(", ")})`,
+  );
 
 /** The body an integrator receives: the same envelope the data platform gets. */
 export const webhookBody = z.strictObject({

@@ -1,8 +1,14 @@
 import { z } from "zod";
-import { cursorSchema, idSchema, pageLimitSchema, singleLineText } from "../kernel/index.ts";
-import { webhookEventTypes } from "./events.ts";
+import { cursorSchema, idSchema, pageLimitSchema, singleLineText } from "../kernel/schemas.ts";
 
-const eventType = z.enum(webhookEventTypes as [string, ...string[]]);
+/**
+ * The event types an integrator can ask for. Written out here so the console's forms can share this
+ * schema (schema files stay pure); events.ts checks it names exactly webhooksSubscription's events.
+ */
+export const webhookEventTypes = ["order.paid", "order.cancelled", "order.refunded", "shipment.shipped", "shipment.delivered"] as const;
+export type WebhookEventType = (typeof webhookEventTypes)[number];
+
+const eventType = z.enum(webhookEventTypes);
 
 export const createEndpointInput = z.strictObject({
   url: z.url({ protocol: /^https?$/ }).max(2000),
