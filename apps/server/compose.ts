@@ -2,52 +2,28 @@
  * The composition root: builds every module's service from the database, the Redis-or-memory
  * infra, the clock and the external ports, then the router and the Hono app.
  * Tests call `createAgora` with their own database, clock and fakes.
+ *
+ * Imports in apps/server run one way: main → compose → http → rest/openapi → router → services
+ * (checked by `no-circular-server` in .dependency-cruiser.cjs).
  */
 import type { DatabaseHandle } from "../../db/index.ts";
-import { type CartService, createCartService } from "../../modules/cart/index.ts";
-import { type CatalogService, createCatalogService } from "../../modules/catalog/index.ts";
-import { type CouponService, createCouponService } from "../../modules/coupons/index.ts";
+import { createCartService } from "../../modules/cart/index.ts";
+import { createCatalogService } from "../../modules/catalog/index.ts";
+import { createCouponService } from "../../modules/coupons/index.ts";
 import { purgeKeysOlderThan } from "../../modules/idempotency/index.ts";
-import { createIdentityService, defaultIdentityConfig, type IdentityConfig, type IdentityService } from "../../modules/identity/index.ts";
+import { createIdentityService, defaultIdentityConfig, type IdentityConfig } from "../../modules/identity/index.ts";
 import { type Clock, createCallLimits, createPiiCipher, developmentPiiKeys, type Infra, type Logger, type Metrics } from "../../modules/kernel/index.ts";
-import {
-  createNotificationSender,
-  createNotificationService,
-  deadEventAlert,
-  type NotificationSender,
-  type NotificationService,
-} from "../../modules/notifications/index.ts";
-import { createOrdersService, type OrdersService } from "../../modules/orders/index.ts";
-import { createOutboxPoller, createOutboxRouter, type DataPlatform, dataPlatformHandler, type OutboxPoller } from "../../modules/outbox/index.ts";
-import { createReportsService, type ReportsService } from "../../modules/reports/index.ts";
-import { createSalesService, type SalesService } from "../../modules/sales/index.ts";
-import { type Carrier, createShippingService, type ShippingService } from "../../modules/shipping/index.ts";
-import { createWalletService, type PaymentGateway, type WalletService } from "../../modules/wallet/index.ts";
+import { createNotificationSender, createNotificationService, deadEventAlert } from "../../modules/notifications/index.ts";
+import { createOrdersService } from "../../modules/orders/index.ts";
+import { createOutboxPoller, createOutboxRouter, dataPlatformHandler, type OutboxPoller } from "../../modules/outbox/index.ts";
+import { createReportsService } from "../../modules/reports/index.ts";
+import { createSalesService } from "../../modules/sales/index.ts";
+import { createShippingService } from "../../modules/shipping/index.ts";
+import { createWalletService } from "../../modules/wallet/index.ts";
 import type { AgoraConfig } from "./config.ts";
 import { createHttpApp } from "./http.ts";
 import { type AppRouter, createAppRouter } from "./router.ts";
-
-export interface Services {
-  identity: IdentityService;
-  catalog: CatalogService;
-  cart: CartService;
-  coupons: CouponService;
-  wallet: WalletService;
-  sales: SalesService;
-  orders: OrdersService;
-  shipping: ShippingService;
-  notifications: NotificationService;
-  reports: ReportsService;
-}
-
-/** The outside world, behind ports: real adapters in production, fakes over HTTP in tests and dev. */
-export interface Ports {
-  paymentGateway: PaymentGateway;
-  dataPlatform: DataPlatform;
-  carrier: Carrier;
-  /** Default: SMTP when SMTP_URL is set, otherwise recorded only. */
-  notificationSender?: NotificationSender;
-}
+import type { Ports, Services } from "./services.ts";
 
 export interface AgoraDeps {
   database: DatabaseHandle;
