@@ -47,7 +47,7 @@ export interface Agora {
   stop(): Promise<void>;
 }
 
-export function identityConfigFrom(config: AgoraConfig): IdentityConfig {
+function identityConfigFrom(config: AgoraConfig): IdentityConfig {
   return {
     ...defaultIdentityConfig,
     sessionTtlMs: config.sessionTtlHours * 60 * 60 * 1000,

@@ -1,6 +1,6 @@
 /** coupons: first-come-first-served issue, one per customer; validation, use and restore for orders. */
 export type { DiscountRule, OrderTotals } from "./discount.ts";
-export { discountFor, orderTotals } from "./discount.ts";
+export { orderTotals } from "./discount.ts";
 export { createCouponRouter } from "./router.ts";
 export type { CouponView, IssuedCoupon, MyCoupon } from "./schema.ts";
 export type { CouponDeps, CouponService } from "./service.ts";

@@ -370,11 +370,6 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
 
     // ── for the orders module, inside its transaction ───────────────────────
 
-    /** The discount a coupon gives, without locking (the order locks it later with `use`). */
-    async quote(executor: Db | Tx, userId: number, userCouponId: number, orderAmount: number): Promise<number> {
-      return checkUsable(await requireOwned(executor, userId, userCouponId, "none"), orderAmount, clock.now());
-    },
-
     /** The rule of a coupon the customer may use on an order of `orderAmount` (same checks as `quote`), for `orderTotals`. */
     async ruleFor(executor: Db | Tx, userId: number, userCouponId: number, orderAmount: number): Promise<DiscountRule> {
       const row = await requireOwned(executor, userId, userCouponId, "none");
@@ -382,14 +377,16 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
       return ruleOf(row);
     },
 
-    /** Locks the coupon (rank IssuedCoupon), checks it again, marks it used by the order. */
-    async use(trx: Tx, userId: number, userCouponId: number, orderAmount: number, orderId: number): Promise<number> {
+    /**
+     * Locks the coupon (rank IssuedCoupon), checks it again, marks it used by the order. The order's
+     * discount is not recomputed here: the order priced it once, with `ruleFor` and `orderTotals`.
+     */
+    async use(trx: Tx, userId: number, userCouponId: number, orderAmount: number, orderId: number): Promise<void> {
       const row = await requireOwned(trx, userId, userCouponId, "update");
-      const discount = checkUsable(row, orderAmount, clock.now());
       const now = clock.now();
+      checkUsable(row, orderAmount, now);
       await couponRepository.markUsed(trx, userCouponId, orderId, now);
       await couponRepository.insertHistory(trx, { issuedCouponId: userCouponId, action: "used", orderId, at: now });
-      return discount;
     },
 
     /** Gives a used coupon back after its order was cancelled, if it has not expired. */

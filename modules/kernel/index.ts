@@ -14,7 +14,7 @@ export { createLogger, createMetrics, createOutageLog } from "./observability.ts
 export type { PiiCipher, PiiKeys } from "./pii.ts";
 export { createPiiCipher, developmentPiiKeys } from "./pii.ts";
 export type { CallCost, CallLimits, CallToLimit, RateLimitSettings } from "./rate-limits.ts";
-export { createCallLimits, defaultRateLimitSettings } from "./rate-limits.ts";
+export { createCallLimits } from "./rate-limits.ts";
 export type { Page } from "./schemas.ts";
 export {
   cursorSchema,

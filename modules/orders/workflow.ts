@@ -118,7 +118,7 @@ function shortLines(lines: StockLine[], products: Map<number, Product>): Insuffi
     }));
 }
 
-export function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "lines" | "totals">, paidAt: Date) {
+function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "lines" | "totals">, paidAt: Date) {
   const { userId, totals, lines } = draft;
   return {
     aggregateType: "order",

@@ -4,7 +4,7 @@ export { createOutboxRouter, deliveryStates } from "./admin.ts";
 export type { DataPlatform, DataPlatformEvent, HttpDataPlatformOptions } from "./data-platform.ts";
 export { dataPlatformHandler, HttpDataPlatform } from "./data-platform.ts";
 export type { DeliverableEvent, ListenForNotifications, OutboxHandler, OutboxPoller, OutboxPollerConfig, OutboxPollerDeps, PollResult } from "./poller.ts";
-export { createOutboxPoller, defaultOutboxPollerConfig, PermanentDeliveryError, retryDelayMs } from "./poller.ts";
+export { createOutboxPoller, PermanentDeliveryError } from "./poller.ts";
 export type { Destination } from "./routes.ts";
 export { destinations, outboxRoutes } from "./routes.ts";
 export type { OutboxEvent } from "./service.ts";
