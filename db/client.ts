@@ -7,6 +7,7 @@ import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
 import pg from "pg";
 import { lockDataFolder } from "./data-folder-lock.ts";
 import type { Database } from "./schema.ts";
+import { type Db, outsideTransaction } from "./unit-of-work.ts";
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
@@ -32,7 +33,7 @@ export interface PoolStats {
 }
 
 export interface DatabaseHandle {
-  db: Kysely<Database>;
+  db: Db;
   kind: "postgres" | "pglite";
   poolStats(): PoolStats;
   /**
@@ -97,7 +98,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
         }),
       end: () => pool.end(),
     };
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingPool }) });
+    const db = outsideTransaction(new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingPool }) }));
     const listeners = new Set<() => Promise<void>>();
     return {
       db,
@@ -129,7 +130,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     extensions: { pg_trgm },
     parsers: { [INT8_OID]: parseInteger, [NUMERIC_OID]: parseInteger, [DATE_OID]: keepString },
   });
-  const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
+  const db = outsideTransaction(new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) }));
   return {
     db,
     kind: "pglite",

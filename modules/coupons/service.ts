@@ -253,9 +253,8 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
     return null;
   }
 
-  async function requireOwned(executor: Db | Tx, userId: number, userCouponId: number, lock: "none" | "share" | "update"): Promise<IssuedRow> {
-    const row = await couponRepository.findIssued(executor, userCouponId, lock);
-    // Another customer's coupon is answered exactly like a missing one.
+  /** The customer's own coupon; another customer's is answered exactly like a missing one. */
+  function owned(row: IssuedRow | undefined, userId: number, userCouponId: number): IssuedRow {
     if (!row || row.user_id !== userId) throw new DomainError("COUPON_NOT_OWNED", { userCouponId });
     return row;
   }
@@ -355,14 +354,15 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
     /** What a coupon would take off an order amount, checked under a shared lock. */
     async validate(userId: number, userCouponId: number, orderAmount: number) {
       return inTransaction(db, async (trx) => {
-        const row = await requireOwned(trx, userId, userCouponId, "share");
+        const row = owned(await couponRepository.lockIssued(trx, userCouponId, "share"), userId, userCouponId);
         const discountAmount = checkUsable(row, orderAmount, clock.now());
         return { userCouponId, couponName: row.name, orderAmount, discountAmount, finalAmount: orderAmount - discountAmount };
       });
     },
 
     async history(userId: number | null, userCouponId: number) {
-      const row = userId === null ? await couponRepository.findIssued(db, userCouponId) : await requireOwned(db, userId, userCouponId, "none");
+      const found = await couponRepository.findIssued(db, userCouponId);
+      const row = userId === null ? found : owned(found, userId, userCouponId);
       if (!row) throw new DomainError("COUPON_NOT_FOUND", { userCouponId });
       const entries = await couponRepository.history(db, userCouponId);
       return { userCouponId, couponId: row.coupon_id, entries: entries.map((e) => ({ action: e.action, orderId: e.order_id, at: e.created_at })) };
@@ -372,7 +372,7 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
 
     /** The rule of a coupon the customer may use on an order of `orderAmount` (same checks as `quote`), for `orderTotals`. */
     async ruleFor(executor: Db | Tx, userId: number, userCouponId: number, orderAmount: number): Promise<DiscountRule> {
-      const row = await requireOwned(executor, userId, userCouponId, "none");
+      const row = owned(await couponRepository.findIssued(executor, userCouponId), userId, userCouponId);
       checkUsable(row, orderAmount, clock.now());
       return ruleOf(row);
     },
@@ -382,7 +382,7 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
      * discount is not recomputed here: the order priced it once, with `ruleFor` and `orderTotals`.
      */
     async use(trx: Tx, userId: number, userCouponId: number, orderAmount: number, orderId: number): Promise<void> {
-      const row = await requireOwned(trx, userId, userCouponId, "update");
+      const row = owned(await couponRepository.lockIssued(trx, userCouponId, "update"), userId, userCouponId);
       const now = clock.now();
       checkUsable(row, orderAmount, now);
       await couponRepository.markUsed(trx, userCouponId, orderId, now);
@@ -391,7 +391,7 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
 
     /** Gives a used coupon back after its order was cancelled, if it has not expired. */
     async restore(trx: Tx, userCouponId: number, orderId: number): Promise<boolean> {
-      const row = await couponRepository.findIssued(trx, userCouponId, "update");
+      const row = await couponRepository.lockIssued(trx, userCouponId, "update");
       const now = clock.now();
       if (row?.status !== "used" || row.order_id !== orderId || row.expires_at <= now) return false;
       await couponRepository.markAvailable(trx, userCouponId);

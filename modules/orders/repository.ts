@@ -89,6 +89,7 @@ export const orderRepository = {
 
   /** A pending order (locked by the caller) becomes paid, with its payment row: ONE statement. */
   async markPaid(trx: Tx, orderId: number, amount: number, at: Date): Promise<void> {
+    noteLock(trx, LockRank.Order, orderId);
     await sql`
       WITH paid AS (
         UPDATE order_orders SET status = 'paid', paid_at = ${at}, updated_at = ${at} WHERE id = ${orderId} RETURNING id
@@ -97,7 +98,9 @@ export const orderRepository = {
       SELECT id, 'wallet', ${amount}, 'paid', ${at} FROM paid`.execute(trx);
   },
 
+  /** The order's payment row counts as part of the order (rank Order): it is only written under the order's lock. */
   async markPaymentRefunded(trx: Tx, orderId: number): Promise<void> {
+    noteLock(trx, LockRank.Order, orderId);
     await trx.updateTable("order_payments").set({ status: "refunded" }).where("order_id", "=", orderId).execute();
   },
 
@@ -135,6 +138,7 @@ export const orderRepository = {
     at: Date,
     extra: { paidAt?: Date; cancelledAt?: Date; cancelReason?: string | null } = {},
   ): Promise<void> {
+    noteLock(trx, LockRank.Order, orderId);
     await trx
       .updateTable("order_orders")
       .set({
