@@ -4,7 +4,7 @@ export { DAY, HOUR, ManualClock, MINUTE, systemClock, utcDay } from "./clock.ts"
 export type { DomainCode } from "./errors.ts";
 export { DomainError, domainErrorCatalog, isDomainError } from "./errors.ts";
 export type { JsonAnswer, JsonClient, JsonEndpoint } from "./http-json.ts";
-export { HttpTransportError, jsonClient, refusedForGood } from "./http-json.ts";
+export { jsonClient, refusedForGood } from "./http-json.ts";
 export { createMemoryInfra } from "./infra/memory.ts";
 export type { RedisClient } from "./infra/redis.ts";
 export { createRedisClient, createRedisInfra, luaScript, parseRedisClusterUrl } from "./infra/redis.ts";
