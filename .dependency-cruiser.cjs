@@ -80,6 +80,15 @@ module.exports = {
       to: { circular: true, viaOnly: { dependencyTypesNot: ["type-only"] } },
     },
     {
+      // (b') the server's composition runs one way: main → compose → http → rest/openapi → router → services.
+      // Here even a type-only cycle is refused: it ties files together that should read top to bottom.
+      name: "no-circular-server",
+      severity: "error",
+      comment: "apps/server imports run one way (main → compose → http → rest/openapi → router → services), type-only imports included",
+      from: { path: "^apps/server/" },
+      to: { circular: true },
+    },
+    {
       // (c) the db layer is the bottom: schema, migrations, unit of work.
       name: "db-imports-no-modules-or-apps",
       severity: "error",

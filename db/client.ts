@@ -8,6 +8,7 @@ import pg from "pg";
 import { preparedNameOf } from "./compiled.ts";
 import { lockDataFolder } from "./data-folder-lock.ts";
 import type { Database } from "./schema.ts";
+import { type Db, outsideTransaction } from "./unit-of-work.ts";
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
@@ -33,7 +34,7 @@ export interface PoolStats {
 }
 
 export interface DatabaseHandle {
-  db: Kysely<Database>;
+  db: Db;
   kind: "postgres" | "pglite";
   poolStats(): PoolStats;
   /**
@@ -130,7 +131,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
         ),
       end: () => pool.end(),
     };
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingPool }) });
+    const db = outsideTransaction(new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingPool }) }));
     const listeners = new Set<() => Promise<void>>();
     return {
       db,
@@ -164,7 +165,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     extensions: { pg_trgm },
     parsers: { [INT8_OID]: parseInteger, [NUMERIC_OID]: parseInteger, [DATE_OID]: keepString },
   });
-  const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
+  const db = outsideTransaction(new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) }));
   return {
     db,
     kind: "pglite",

@@ -3,7 +3,7 @@ export { BackupError, backupDatabase, restoreDatabase } from "./backup.ts";
 export type { ConnectionEvents, DatabaseHandle, DatabaseOptions, PoolStats } from "./client.ts";
 export { createDatabase } from "./client.ts";
 export { compiledQuery } from "./compiled.ts";
-export { DataFolderInUseError, type DataFolderOwner, dataFolderOwner } from "./data-folder-lock.ts";
+export { type DataFolderOwner, dataFolderOwner } from "./data-folder-lock.ts";
 export { migrateToLatest } from "./migrate.ts";
 export * from "./schema.ts";
 export type { Db, Tx } from "./unit-of-work.ts";

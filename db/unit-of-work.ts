@@ -8,9 +8,9 @@
  * coupon issues free of deadlocks.
  *
  *   1. IdempotencyKey    idempotency_keys row of (customer, scope, key)
- *   2. Order             order_orders row (pay, cancel, ship)
+ *   2. Order             order_orders row (pay, cancel, ship), and its order_payments row (written only under it)
  *   3. ChargeAttempt     wallet_charge_attempts row (settling a card charge: before the account it credits)
- *   4. Wallet            wallet_accounts row of the customer
+ *   4. Wallet            wallet_accounts row of the customer (a new wallet_ledger row share-locks it through its key)
  *   5. Coupon            coupon_coupons row (issue on the database path; Redis winners insert at their slot)
  *   6. IssuedCoupon      coupon_issued row (use, restore)
  *   7. Stock             inventory_stock rows, by ascending product id
@@ -23,15 +23,37 @@
  * Hot rows (a flash-sale product's stock) come late so they are held for the shortest time: an
  * order takes its product's stock row as its last statement before COMMIT (cart rows of an order
  * placed from the cart come after it), see modules/orders/workflow.ts.
- * Repositories call `noteLock` before each locking statement; outside production it throws
- * when a transaction goes against the order, so a test catches a violation before a deadlock does.
+ * Repositories call `noteLock` before each locking statement, writes to a row the transaction
+ * locked already included (noting a held lock again is free); outside production it throws when a
+ * transaction goes against the order, so a test catches a violation before a deadlock does.
+ * A repository function that takes `Db | Tx` notes its lock when `executor.isTransaction` (the
+ * union narrows on it; no cast). A lone statement on `Db` holds its locks for itself only.
+ *
+ * Not ranked, because nobody waits on them: appends of new rows whose foreign keys point at rows
+ * the transaction holds already or at rows nobody locks (outbox_events, sales_pending, order_lines,
+ * coupon_history, shipping_tracking_events); the
+ * NOTIFY an outbox insert may send takes PostgreSQL's notify lock at COMMIT, after every row lock.
+ *
+ * `Db` and `Tx` are disjoint types (`isTransaction: false` / `true`): a lock helper that takes a
+ * `Tx` cannot be handed the database outside a transaction, and `db as Tx` does not compile.
  */
 import type { Kysely, Transaction } from "kysely";
 import type { Database } from "./schema.ts";
 
-export type Db = Kysely<Database>;
+/**
+ * The database outside any transaction. `isTransaction: false` makes it and `Tx` disjoint: a `Db`
+ * cannot be passed (nor cast, `db as Tx` does not compile) where a transaction is needed, and a
+ * `Db | Tx` narrows on `executor.isTransaction`.
+ */
+export type Db = Kysely<Database> & { readonly isTransaction: false };
 /** A Kysely transaction. Lock helpers take only this, so no lock is ever taken outside one. */
 export type Tx = Transaction<Database>;
+
+/** The one place a `Kysely` becomes a `Db`: the client factory, for the instance it creates. */
+export function outsideTransaction(db: Kysely<Database>): Db {
+  if (db.isTransaction) throw new Error("outsideTransaction: this Kysely instance is a transaction");
+  return db as Db;
+}
 
 export const LockRank = {
   IdempotencyKey: 1,

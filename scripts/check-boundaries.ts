@@ -7,6 +7,8 @@
  * 1. The module graph (modules/dependency-graph.json) is well formed and acyclic, and declares every module folder.
  * 2. dependency-cruiser with .dependency-cruiser.cjs (rules generated from that graph) over apps, modules, db, scripts, tests.
  * 3. Query building and SQL under modules/ live only in `repository.ts` / `*.repository.ts` (colocated `*.test.ts` exempt).
+ * 4. No cast to `Tx` under modules/: a row lock is taken only inside a transaction (db/unit-of-work.ts). `Db` and `Tx`
+ *    are disjoint types, so `db as Tx` does not compile; a `Db | Tx` narrows on `isTransaction`, so no cast is needed.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
@@ -167,6 +169,30 @@ export function checkSql(root: string): Violation[] {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 4. No casts to Tx
+
+export function checkTxCasts(root: string): Violation[] {
+  const violations: Violation[] = [];
+  for (const file of listTsFiles(join(root, "modules"))) {
+    const path = relative(root, file);
+    readFileSync(file, "utf8")
+      .split("\n")
+      .forEach((line, index) => {
+        const code = line.trimStart();
+        if (code.startsWith("//") || code.startsWith("*") || code.startsWith("/*")) return;
+        if (/\bas\s+Tx\b/.test(line)) {
+          violations.push({
+            rule: "cast-to-tx",
+            where: `${path}:${index + 1}`,
+            detail: "take a Tx parameter, or narrow a Db | Tx on `isTransaction`: a cast lets a lock type-check outside a transaction",
+          });
+        }
+      });
+  }
+  return violations;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 export function checkBoundaries(root: string): { ok: boolean; lines: string[] } {
   const lines: string[] = [`Checking boundaries in ${relative(process.cwd(), root) || "."}`];
@@ -183,7 +209,10 @@ export function checkBoundaries(root: string): { ok: boolean; lines: string[] } 
   const sqlViolations = checkSql(root);
   lines.push(`sql outside repositories: ${sqlViolations.length} violations`, ...sqlViolations.map(format));
 
-  const total = graphViolations.length + report.violations.length + sqlViolations.length;
+  const castViolations = checkTxCasts(root);
+  lines.push(`casts to Tx: ${castViolations.length} violations`, ...castViolations.map(format));
+
+  const total = graphViolations.length + report.violations.length + sqlViolations.length + castViolations.length;
   lines.push(total === 0 ? "✔ boundaries hold" : `✖ ${total} boundary violations`);
   return { ok: total === 0, lines };
 }

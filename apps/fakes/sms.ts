@@ -113,7 +113,7 @@ export function startFakeSmsProvider(options: { port?: number; hostname?: string
 }
 
 /** Bytes as Korean carriers count them: ASCII 1, anything else 2. */
-export function smsBytes(text: string): number {
+function smsBytes(text: string): number {
   let bytes = 0;
   for (const char of text) bytes += char.charCodeAt(0) < 0x80 ? 1 : 2;
   return bytes;

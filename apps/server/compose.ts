@@ -2,76 +2,38 @@
  * The composition root: builds every module's service from the database, the Redis-or-memory
  * infra, the clock and the external ports, then the router and the Hono app.
  * Tests call `createAgora` with their own database, clock and fakes.
+ *
+ * Imports in apps/server run one way: main → compose → http → rest/openapi → router → services
+ * (checked by `no-circular-server` in .dependency-cruiser.cjs).
  */
 import type { DatabaseHandle } from "../../db/index.ts";
-import { type CartService, createCartService } from "../../modules/cart/index.ts";
-import { type CatalogService, createCatalogService, inventoryBackInStock, inventoryLowStock } from "../../modules/catalog/index.ts";
-import { type CouponService, createCouponService } from "../../modules/coupons/index.ts";
+import { createCartService } from "../../modules/cart/index.ts";
+import { createCatalogService, inventoryBackInStock, inventoryLowStock } from "../../modules/catalog/index.ts";
+import { createCouponService } from "../../modules/coupons/index.ts";
 import { purgeKeysOlderThan } from "../../modules/idempotency/index.ts";
-import { createIdentityService, defaultIdentityConfig, type IdentityConfig, type IdentityService } from "../../modules/identity/index.ts";
+import { createIdentityService, defaultIdentityConfig, type IdentityConfig } from "../../modules/identity/index.ts";
 import { type Clock, createCallLimits, createPiiCipher, developmentPiiKeys, type Infra, type Logger, type Metrics } from "../../modules/kernel/index.ts";
-import {
-  createNotificationSender,
-  createNotificationService,
-  deadEventAlert,
-  type NotificationSender,
-  type NotificationService,
-  notificationsSubscription,
-} from "../../modules/notifications/index.ts";
-import { createOrdersService, type OrdersService, orderCancelled, orderPaid, orderRefunded } from "../../modules/orders/index.ts";
+import { createNotificationSender, createNotificationService, deadEventAlert, notificationsSubscription } from "../../modules/notifications/index.ts";
+import { createOrdersService, orderCancelled, orderPaid, orderRefunded } from "../../modules/orders/index.ts";
 import {
   createEventPublisher,
   createOutboxPoller,
   createOutboxRouter,
-  type DataPlatform,
   dataPlatformHandler,
   type EventPublisher,
   type OutboxPoller,
   subscribe,
 } from "../../modules/outbox/index.ts";
-import { type CardGateway, type CardPaymentsService, createCardPaymentsService } from "../../modules/payments/index.ts";
-import { createReportsService, type ReportsService } from "../../modules/reports/index.ts";
-import { createSalesService, type SalesService } from "../../modules/sales/index.ts";
-import {
-  type Carrier,
-  createShippingService,
-  type ShippingService,
-  shipmentDelivered,
-  shipmentShipped,
-  shippingSubscription,
-} from "../../modules/shipping/index.ts";
-import { createWalletService, type PaymentGateway, type WalletService } from "../../modules/wallet/index.ts";
-import { createWebhookService, type WebhookService, webhookDeliverySubscription, webhooksSubscription } from "../../modules/webhooks/index.ts";
+import { createCardPaymentsService } from "../../modules/payments/index.ts";
+import { createReportsService } from "../../modules/reports/index.ts";
+import { createSalesService } from "../../modules/sales/index.ts";
+import { createShippingService, shipmentDelivered, shipmentShipped, shippingSubscription } from "../../modules/shipping/index.ts";
+import { createWalletService } from "../../modules/wallet/index.ts";
+import { createWebhookService, webhookDeliverySubscription, webhooksSubscription } from "../../modules/webhooks/index.ts";
 import type { AgoraConfig } from "./config.ts";
 import { createHttpApp } from "./http.ts";
 import { type AppRouter, createAppRouter } from "./router.ts";
-
-export interface Services {
-  identity: IdentityService;
-  catalog: CatalogService;
-  cart: CartService;
-  coupons: CouponService;
-  wallet: WalletService;
-  /** Card payments of orders (authorize, capture, refund) and their recovery. */
-  cardPayments: CardPaymentsService;
-  sales: SalesService;
-  orders: OrdersService;
-  shipping: ShippingService;
-  notifications: NotificationService;
-  reports: ReportsService;
-  webhooks: WebhookService;
-}
-
-/** The outside world, behind ports: real adapters in production, fakes over HTTP in tests and dev. */
-export interface Ports {
-  paymentGateway: PaymentGateway;
-  /** The same gateway's card-payment API (authorize, capture, void, refund) for orders paid by card. */
-  cardGateway: CardGateway;
-  dataPlatform: DataPlatform;
-  carrier: Carrier;
-  /** Default: SMTP when SMTP_URL is set, otherwise recorded only. */
-  notificationSender?: NotificationSender;
-}
+import type { Ports, Services } from "./services.ts";
 
 export interface AgoraDeps {
   database: DatabaseHandle;
@@ -97,7 +59,7 @@ export interface Agora {
   stop(): Promise<void>;
 }
 
-export function identityConfigFrom(config: AgoraConfig): IdentityConfig {
+function identityConfigFrom(config: AgoraConfig): IdentityConfig {
   return {
     ...defaultIdentityConfig,
     sessionTtlMs: config.sessionTtlHours * 60 * 60 * 1000,

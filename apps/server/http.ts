@@ -20,11 +20,11 @@ import {
 } from "../../modules/kernel/index.ts";
 import { createCarrierWebhookRoute } from "../../modules/shipping/index.ts";
 import { mountSessionRoutes, sessionCookieToken } from "../web/server/session.ts";
-import type { Services } from "./compose.ts";
 import type { AgoraConfig } from "./config.ts";
 import { mountOpenApi } from "./openapi.ts";
 import { mountRestRoutes } from "./rest.ts";
 import type { AppRouter } from "./router.ts";
+import type { Services } from "./services.ts";
 
 export interface HttpDeps {
   database: DatabaseHandle;

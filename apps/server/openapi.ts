@@ -27,7 +27,7 @@ function errorResponse(description: string) {
   return { description, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } };
 }
 
-export function openApiDocument(router: AppRouter) {
+function openApiDocument(router: AppRouter) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of restRoutes) {
     const schema = inputJsonSchemaOf(router, route.procedure) as JsonSchema | null;

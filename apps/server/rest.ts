@@ -98,7 +98,7 @@ class BadBody extends Error {}
 type AnyProcedure = { _def: { inputs: unknown[] } };
 
 /** The zod input schema of a procedure, if it takes input. */
-export function inputSchemaOf(router: AppRouter, procedure: string): z.ZodType | null {
+function inputSchemaOf(router: AppRouter, procedure: string): z.ZodType | null {
   const found = (router._def.procedures as unknown as Record<string, AnyProcedure | undefined>)[procedure];
   if (!found) throw new Error(`REST route names an unknown procedure: ${procedure}`);
   return (found._def.inputs[0] as z.ZodType | undefined) ?? null;

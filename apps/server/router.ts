@@ -12,7 +12,7 @@ import { createSalesRouter } from "../../modules/sales/index.ts";
 import { createShippingRouter } from "../../modules/shipping/index.ts";
 import { createWalletRouter } from "../../modules/wallet/index.ts";
 import { createWebhooksRouter } from "../../modules/webhooks/index.ts";
-import type { Services } from "./compose.ts";
+import type { Services } from "./services.ts";
 
 export function createAppRouter(services: Services, outbox: ReturnType<typeof createOutboxRouter>) {
   return router({

@@ -64,12 +64,13 @@ export const cartRepository = {
 
   async remove(db: Executor, userId: number, productIds: number[]): Promise<number> {
     if (productIds.length === 0) return 0;
-    if (db.isTransaction) noteLock(db as Tx, LockRank.Cart, userId);
+    if (db.isTransaction) noteLock(db, LockRank.Cart, userId);
     const result = await db.deleteFrom("cart_items").where("user_id", "=", userId).where("product_id", "in", productIds).executeTakeFirst();
     return Number(result.numDeletedRows);
   },
 
   async clear(db: Executor, userId: number): Promise<number> {
+    if (db.isTransaction) noteLock(db, LockRank.Cart, userId);
     const result = await db.deleteFrom("cart_items").where("user_id", "=", userId).executeTakeFirst();
     return Number(result.numDeletedRows);
   },

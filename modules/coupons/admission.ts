@@ -146,7 +146,7 @@ if ttl > 0 then redis.call("PEXPIRE", KEYS[4], ttl) end
 return 0`);
 
 /** The slots not taken below the highest taken one, and the next slot after it. */
-export function freeSlotsOf(taken: Array<{ slot: number }>): { free: number[]; next: number } {
+function freeSlotsOf(taken: Array<{ slot: number }>): { free: number[]; next: number } {
   const highest = taken.reduce((max, t) => Math.max(max, t.slot), 0);
   const used = new Uint8Array(highest + 1);
   for (const t of taken) used[t.slot] = 1;

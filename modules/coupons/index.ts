@@ -1,7 +1,7 @@
 /** coupons: first-come-first-served issue, one per customer; validation, use and restore for orders. */
 
 export type { DiscountRule, OrderTotals } from "./discount.ts";
-export { discountFor, orderTotals } from "./discount.ts";
+export { orderTotals } from "./discount.ts";
 export { couponsErrors } from "./errors.ts";
 export { createCouponRouter } from "./router.ts";
 export type { CouponView, IssuedCoupon, IssuedCouponEntry, MyCoupon } from "./schema.ts";

@@ -30,6 +30,14 @@ const issuedWithCoupon = [
   "c.min_order_amount",
 ] as const;
 
+function issuedById(db: Executor, issuedCouponId: number) {
+  return db
+    .selectFrom("coupon_issued as i")
+    .innerJoin("coupon_coupons as c", "c.id", "i.coupon_id")
+    .select(issuedWithCoupon)
+    .where("i.id", "=", issuedCouponId);
+}
+
 export const couponRepository = {
   async insertCoupon(db: Executor, coupon: Insertable<CouponCouponsTable>): Promise<CouponRow> {
     const row = await db.insertInto("coupon_coupons").values(coupon).returningAll().executeTakeFirstOrThrow();
@@ -202,23 +210,22 @@ export const couponRepository = {
       .execute();
   },
 
+  /** A customer's coupon with its rule, without locking it. */
+  findIssued(db: Executor, issuedCouponId: number) {
+    return issuedById(db, issuedCouponId).executeTakeFirst();
+  },
+
   /**
-   * A customer's coupon with its rule; `lock` share-locks (validate) or exclusive-locks (use, restore) it.
+   * A customer's coupon with its rule, locked until the transaction ends (rank IssuedCoupon):
+   * share-locked (validate) or exclusive-locked (use, restore). Takes a `Tx` only: no lock outside one.
    * The exclusive lock is FOR NO KEY UPDATE (what updating its status takes anyway), not FOR UPDATE: an
    * order row referencing the coupon takes FOR KEY SHARE on it through its foreign key when inserted,
    * before the wallet lock, and FOR UPDATE would wait on that, deadlocking two orders with one coupon.
    */
-  findIssued(db: Executor, issuedCouponId: number, lock: "none" | "share" | "update" = "none") {
-    let q = db
-      .selectFrom("coupon_issued as i")
-      .innerJoin("coupon_coupons as c", "c.id", "i.coupon_id")
-      .select(issuedWithCoupon)
-      .where("i.id", "=", issuedCouponId);
-    if (lock !== "none") {
-      noteLock(db as Tx, LockRank.IssuedCoupon, issuedCouponId);
-      q = lock === "share" ? q.forShare("i") : q.forNoKeyUpdate("i");
-    }
-    return q.executeTakeFirst();
+  lockIssued(trx: Tx, issuedCouponId: number, mode: "share" | "update") {
+    noteLock(trx, LockRank.IssuedCoupon, issuedCouponId);
+    const q = issuedById(trx, issuedCouponId);
+    return (mode === "share" ? q.forShare("i") : q.forNoKeyUpdate("i")).executeTakeFirst();
   },
 
   /** Newest first; a page starts after (below) issued coupon `after`. */
@@ -251,10 +258,12 @@ export const couponRepository = {
   },
 
   async markUsed(trx: Tx, issuedCouponId: number, orderId: number, at: Date): Promise<void> {
+    noteLock(trx, LockRank.IssuedCoupon, issuedCouponId);
     await trx.updateTable("coupon_issued").set({ status: "used", used_at: at, order_id: orderId }).where("id", "=", issuedCouponId).execute();
   },
 
   async markAvailable(trx: Tx, issuedCouponId: number): Promise<void> {
+    noteLock(trx, LockRank.IssuedCoupon, issuedCouponId);
     await trx.updateTable("coupon_issued").set({ status: "available", used_at: null, order_id: null }).where("id", "=", issuedCouponId).execute();
   },
 

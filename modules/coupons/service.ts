@@ -254,9 +254,8 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
     return null;
   }
 
-  async function requireOwned(executor: Db | Tx, userId: number, userCouponId: number, lock: "none" | "share" | "update"): Promise<IssuedRow> {
-    const row = await couponRepository.findIssued(executor, userCouponId, lock);
-    // Another customer's coupon is answered exactly like a missing one.
+  /** The customer's own coupon; another customer's is answered exactly like a missing one. */
+  function owned(row: IssuedRow | undefined, userId: number, userCouponId: number): IssuedRow {
     if (!row || row.user_id !== userId) throw couponsErrors.COUPON_NOT_OWNED.create({ userCouponId });
     return row;
   }
@@ -356,7 +355,7 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
     /** What a coupon would take off an order amount, checked under a shared lock. */
     async validate(userId: number, userCouponId: number, orderAmount: number) {
       return inTransaction(db, async (trx) => {
-        const row = await requireOwned(trx, userId, userCouponId, "share");
+        const row = owned(await couponRepository.lockIssued(trx, userCouponId, "share"), userId, userCouponId);
         const discountAmount = checkUsable(row, orderAmount, clock.now());
         return { userCouponId, couponName: row.name, orderAmount, discountAmount, finalAmount: orderAmount - discountAmount };
       });
@@ -382,7 +381,8 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
     },
 
     async history(userId: number | null, userCouponId: number) {
-      const row = userId === null ? await couponRepository.findIssued(db, userCouponId) : await requireOwned(db, userId, userCouponId, "none");
+      const found = await couponRepository.findIssued(db, userCouponId);
+      const row = userId === null ? found : owned(found, userId, userCouponId);
       if (!row) throw couponsErrors.COUPON_NOT_FOUND.create({ userCouponId });
       const entries = await couponRepository.history(db, userCouponId);
       return { userCouponId, couponId: row.coupon_id, entries: entries.map((e) => ({ action: e.action, orderId: e.order_id, at: e.created_at })) };
@@ -390,31 +390,28 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
 
     // ── for the orders module, inside its transaction ───────────────────────
 
-    /** The discount a coupon gives, without locking (the order locks it later with `use`). */
-    async quote(executor: Db | Tx, userId: number, userCouponId: number, orderAmount: number): Promise<number> {
-      return checkUsable(await requireOwned(executor, userId, userCouponId, "none"), orderAmount, clock.now());
-    },
-
     /** The rule of a coupon the customer may use on an order of `orderAmount` (same checks as `quote`), for `orderTotals`. */
     async ruleFor(executor: Db | Tx, userId: number, userCouponId: number, orderAmount: number): Promise<DiscountRule> {
-      const row = await requireOwned(executor, userId, userCouponId, "none");
+      const row = owned(await couponRepository.findIssued(executor, userCouponId), userId, userCouponId);
       checkUsable(row, orderAmount, clock.now());
       return ruleOf(row);
     },
 
-    /** Locks the coupon (rank IssuedCoupon), checks it again, marks it used by the order. */
-    async use(trx: Tx, userId: number, userCouponId: number, orderAmount: number, orderId: number): Promise<number> {
-      const row = await requireOwned(trx, userId, userCouponId, "update");
-      const discount = checkUsable(row, orderAmount, clock.now());
+    /**
+     * Locks the coupon (rank IssuedCoupon), checks it again, marks it used by the order. The order's
+     * discount is not recomputed here: the order priced it once, with `ruleFor` and `orderTotals`.
+     */
+    async use(trx: Tx, userId: number, userCouponId: number, orderAmount: number, orderId: number): Promise<void> {
+      const row = owned(await couponRepository.lockIssued(trx, userCouponId, "update"), userId, userCouponId);
       const now = clock.now();
+      checkUsable(row, orderAmount, now);
       await couponRepository.markUsed(trx, userCouponId, orderId, now);
       await couponRepository.insertHistory(trx, { issuedCouponId: userCouponId, action: "used", orderId, at: now });
-      return discount;
     },
 
     /** Gives a used coupon back after its order was cancelled, if it has not expired. */
     async restore(trx: Tx, userCouponId: number, orderId: number): Promise<boolean> {
-      const row = await couponRepository.findIssued(trx, userCouponId, "update");
+      const row = await couponRepository.lockIssued(trx, userCouponId, "update");
       const now = clock.now();
       if (row?.status !== "used" || row.order_id !== orderId || row.expires_at <= now) return false;
       await couponRepository.markAvailable(trx, userCouponId);

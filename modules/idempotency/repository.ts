@@ -31,7 +31,7 @@ export const idempotencyRepository = {
    * the same key makes this wait until that transaction ends: the unique key serializes retries.
    */
   async tryInsert(executor: Db | Tx, id: KeyId, requestHash: string, status: "in_progress" | "completed", at: Date): Promise<boolean> {
-    if (executor.isTransaction) noteLock(executor as Tx, LockRank.IdempotencyKey);
+    if (executor.isTransaction) noteLock(executor, LockRank.IdempotencyKey);
     const result = await insertKey(executor, id.userId, id.scope, id.key, requestHash, status, at);
     return result.rows.length > 0;
   },
@@ -52,6 +52,7 @@ export const idempotencyRepository = {
 
   /** Deletes the key while it is in progress (and, with `claimedBefore`, only if claimed before then). */
   async deleteInProgress(executor: Db | Tx, id: KeyId, claimedBefore?: Date): Promise<boolean> {
+    if (executor.isTransaction) noteLock(executor, LockRank.IdempotencyKey);
     const result = await executor
       .deleteFrom("idempotency_keys")
       .where("user_id", "=", id.userId)

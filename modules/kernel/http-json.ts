@@ -1,7 +1,10 @@
 /**
- * The one way Agora's HTTP adapters (payment gateway, carrier, data platform) talk to the outside:
- * a JSON POST carrying an Idempotency-Key (or a GET for a lookup), with one timeout over the whole exchange (it also
- * aborts a body that never finishes). Each adapter maps the outcome to its own errors.
+ * The one way Agora's HTTP adapters (payment gateway, carrier, data platform, SMS provider) talk to
+ * the outside: a JSON POST carrying an Idempotency-Key (or a GET for a lookup), with one timeout over
+ * the whole exchange (it also aborts a body that never finishes). `jsonClient` checks the endpoint
+ * once and turns a transport failure into the adapter's own error; each adapter maps the answer.
+ * No retries here: a retry of a call to the outside is durable (the outbox, the charge recovery),
+ * with the same idempotency key, not a loop in the request.
  */
 export interface JsonEndpoint {
   /** e.g. http://127.0.0.1:4010 (no trailing slash needed). */
@@ -32,11 +35,11 @@ export interface JsonAnswer {
   text: string;
 }
 
-export function checkEndpoint(endpoint: JsonEndpoint, name: string): void {
+function checkEndpoint(endpoint: JsonEndpoint, name: string): void {
   if (!Number.isInteger(endpoint.timeoutMs) || endpoint.timeoutMs <= 0) throw new Error(`${name}: timeoutMs must be a positive integer`);
 }
 
-export function postJson(endpoint: JsonEndpoint, path: string, idempotencyKey: string, payload: unknown): Promise<JsonAnswer> {
+function postJson(endpoint: JsonEndpoint, path: string, idempotencyKey: string, payload: unknown): Promise<JsonAnswer> {
   return exchange(endpoint, path, {
     method: "POST",
     headers: { "Content-Type": "application/json", "Idempotency-Key": idempotencyKey },
@@ -45,7 +48,7 @@ export function postJson(endpoint: JsonEndpoint, path: string, idempotencyKey: s
 }
 
 /** A read (a lookup): no body, no idempotency key; the same timeout and errors as postJson. */
-export function getJson(endpoint: JsonEndpoint, path: string): Promise<JsonAnswer> {
+function getJson(endpoint: JsonEndpoint, path: string): Promise<JsonAnswer> {
   return exchange(endpoint, path, { method: "GET", headers: {} });
 }
 
@@ -69,4 +72,37 @@ async function exchange(endpoint: JsonEndpoint, path: string, init: { method: st
     if (timedOut) throw new HttpTransportError("timeout", `no answer within ${endpoint.timeoutMs} ms`, { cause: error });
     throw new HttpTransportError("network", `unreachable: ${String(error)}`, { cause: error });
   }
+}
+
+export interface JsonClient {
+  /** A JSON POST with an Idempotency-Key: the other side answers the same key with the same answer. */
+  post(path: string, idempotencyKey: string, payload: unknown): Promise<JsonAnswer>;
+  /** A read (a lookup): no body, no idempotency key. */
+  get(path: string): Promise<JsonAnswer>;
+}
+
+/**
+ * An adapter's connection to `endpoint` (checked now; `name` says whose it is in the error). A
+ * timeout or network failure comes out as `onTransportFailure(error)`, the adapter's own error;
+ * every answer, whatever its status, is returned for the adapter to map.
+ */
+export function jsonClient(endpoint: JsonEndpoint, name: string, onTransportFailure: (error: HttpTransportError) => Error): JsonClient {
+  checkEndpoint(endpoint, name);
+  const call = async (exchange: () => Promise<JsonAnswer>): Promise<JsonAnswer> => {
+    try {
+      return await exchange();
+    } catch (error) {
+      if (error instanceof HttpTransportError) throw onTransportFailure(error);
+      throw error;
+    }
+  };
+  return {
+    post: (path, idempotencyKey, payload) => call(() => postJson(endpoint, path, idempotencyKey, payload)),
+    get: (path) => call(() => getJson(endpoint, path)),
+  };
+}
+
+/** A refusal that retrying will not change: a 4xx other than 408 (timeout) and 429 (throttled). */
+export function refusedForGood(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
 }

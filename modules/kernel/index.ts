@@ -3,8 +3,8 @@ export type { Clock } from "./clock.ts";
 export { DAY, HOUR, ManualClock, MINUTE, systemClock, utcDay } from "./clock.ts";
 export type { ErrorKind, ErrorSet, ErrorSpec } from "./errors.ts";
 export { DomainError, defineErrors, domainErrorOf, ErrorDefinition, errorKinds, isDomainError, isErrorSet, kernelErrors, refusal } from "./errors.ts";
-export type { JsonAnswer, JsonEndpoint } from "./http-json.ts";
-export { checkEndpoint, getJson, HttpTransportError, postJson } from "./http-json.ts";
+export type { JsonAnswer, JsonClient, JsonEndpoint } from "./http-json.ts";
+export { jsonClient, refusedForGood } from "./http-json.ts";
 export { createMemoryInfra } from "./infra/memory.ts";
 export type { RedisClient } from "./infra/redis.ts";
 export { createRedisClient, createRedisInfra, luaScript, parseRedisClusterUrl } from "./infra/redis.ts";
@@ -14,7 +14,7 @@ export { createLogger, createMetrics, createOutageLog } from "./observability.ts
 export type { PiiCipher, PiiKeys } from "./pii.ts";
 export { createPiiCipher, developmentPiiKeys } from "./pii.ts";
 export type { CallCost, CallLimits, CallToLimit, RateLimitSettings } from "./rate-limits.ts";
-export { createCallLimits, defaultRateLimitSettings } from "./rate-limits.ts";
+export { createCallLimits } from "./rate-limits.ts";
 export type { Page } from "./schemas.ts";
 export {
   cursorSchema,

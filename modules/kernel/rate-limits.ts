@@ -18,7 +18,7 @@ export interface RateLimitSettings {
   signUpsPerHourPerAddress: number;
 }
 
-export const defaultRateLimitSettings: RateLimitSettings = {
+const defaultRateLimitSettings: RateLimitSettings = {
   writesPerMinutePerCaller: 120,
   writesPerMinutePerAddress: 1_200,
   searchesPerMinutePerCaller: 120,

@@ -13,7 +13,7 @@
  *     and the same key makes the provider send it once.
  */
 import { createTransport, type Transporter } from "nodemailer";
-import { checkEndpoint, HttpTransportError, type JsonEndpoint, type Logger, postJson } from "../kernel/index.ts";
+import { type JsonClient, type JsonEndpoint, jsonClient, type Logger } from "../kernel/index.ts";
 
 export type Channel = "email" | "sms";
 
@@ -102,27 +102,19 @@ export interface HttpSmsSenderOptions extends JsonEndpoint {
 }
 
 export class HttpSmsSender implements NotificationSender {
-  readonly #options: HttpSmsSenderOptions;
+  readonly #from: string | undefined;
+  readonly #http: JsonClient;
 
   constructor(options: HttpSmsSenderOptions) {
-    checkEndpoint(options, "HttpSmsSender");
-    this.#options = options;
+    this.#from = options.from;
+    // The message row that failed records its template; the error says what went wrong with the provider.
+    this.#http = jsonClient(options, "HttpSmsSender", (error) => new Error(`SMS provider: ${error.message}`, { cause: error }));
   }
 
   async send(message: OutgoingMessage): Promise<void> {
     if (message.channel !== "sms") throw new SenderConfigurationError(`HttpSmsSender sends SMS only, not ${message.channel} (template ${message.template})`);
     const key = message.id === undefined ? `agora-sms-${crypto.randomUUID()}` : `agora-notification-${message.id}`;
-    let answer: Awaited<ReturnType<typeof postJson>>;
-    try {
-      answer = await postJson(this.#options, "/v1/messages", key, {
-        to: message.to,
-        ...(this.#options.from ? { from: this.#options.from } : {}),
-        text: message.body,
-      });
-    } catch (error) {
-      if (error instanceof HttpTransportError) throw new Error(`SMS provider: ${error.message} (template ${message.template})`, { cause: error });
-      throw error;
-    }
+    const answer = await this.#http.post("/v1/messages", key, { to: message.to, ...(this.#from ? { from: this.#from } : {}), text: message.body });
     const accepted = (answer.body as { status?: unknown } | null)?.status === "accepted";
     if (answer.status < 200 || answer.status >= 300 || !accepted) {
       throw new Error(`SMS provider answered ${answer.status} (template ${message.template}): ${answer.text.slice(0, 200)}`);

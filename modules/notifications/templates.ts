@@ -5,7 +5,7 @@
  * stable across a deploy while events are in flight.
  */
 
-export const templateNames = [
+const templateNames = [
   "order.paid",
   "order.cancelled",
   "order.refunded",

@@ -3,7 +3,7 @@ export { ordersErrors } from "./errors.ts";
 export type { OrderPaidPayload } from "./events.ts";
 export { orderCancelled, orderPaid, orderRefunded } from "./events.ts";
 export type { OrderStatus } from "./lifecycle.ts";
-export { allowedTransitions, canTransition, isPaid } from "./lifecycle.ts";
+export { assertTransition, canTransition } from "./lifecycle.ts";
 export { createOrdersRouter } from "./router.ts";
 export type {
   CancelledOrder,
@@ -18,4 +18,4 @@ export type {
   ShippableOrder,
 } from "./schema.ts";
 export type { Actor, OrderCard, OrdersConfig, OrdersDeps, OrdersService, OrderWallet, PaymentChoice } from "./service.ts";
-export { createOrdersService, defaultOrdersConfig } from "./service.ts";
+export { createOrdersService } from "./service.ts";

@@ -100,6 +100,7 @@ export const orderRepository = {
 
   /** A pending order (locked by the caller) becomes paid, with its payment rows: ONE statement. */
   async markPaid(trx: Tx, orderId: number, payments: NewPayment[], at: Date): Promise<void> {
+    noteLock(trx, LockRank.Order, orderId);
     await sql`
       WITH paid AS (
         UPDATE order_orders SET status = 'paid', paid_at = ${at}, updated_at = ${at} WHERE id = ${orderId} RETURNING id
@@ -110,7 +111,9 @@ export const orderRepository = {
                           ${payments.map((p) => p.cardPaymentId)}::int8[]) AS pay(method, amount, card_payment_id)`.execute(trx);
   },
 
+  /** The order's payment row counts as part of the order (rank Order): it is only written under the order's lock. */
   async markPaymentRefunded(trx: Tx, orderId: number): Promise<void> {
+    noteLock(trx, LockRank.Order, orderId);
     await trx.updateTable("order_payments").set({ status: "refunded" }).where("order_id", "=", orderId).execute();
   },
 
@@ -167,6 +170,7 @@ export const orderRepository = {
     at: Date,
     extra: { paidAt?: Date; cancelledAt?: Date; cancelReason?: string | null; refundedAt?: Date; refundReason?: string } = {},
   ): Promise<void> {
+    noteLock(trx, LockRank.Order, orderId);
     await trx
       .updateTable("order_orders")
       .set({

@@ -8,7 +8,7 @@ import { deliveryStates } from "../outbox/index.ts";
 import { ordersErrors } from "./errors.ts";
 import { orderCancelled, orderRefunded } from "./events.ts";
 import type { OrderStatus } from "./lifecycle.ts";
-import { assertTransition, isPaid } from "./lifecycle.ts";
+import { assertTransition, canTransition, isPaid } from "./lifecycle.ts";
 import { type OrderRow, orderRepository } from "./repository.ts";
 import type {
   CancelledOrder,
@@ -43,7 +43,7 @@ export interface OrdersConfig {
   sweepIntervalMs: number;
 }
 
-export const defaultOrdersConfig: OrdersConfig = { paymentWindowMs: 15 * MINUTE, sweepIntervalMs: 30_000 };
+const defaultOrdersConfig: OrdersConfig = { paymentWindowMs: 15 * MINUTE, sweepIntervalMs: 30_000 };
 
 export interface OrdersDeps extends WorkflowDeps {
   db: Db;
@@ -422,17 +422,23 @@ export function createOrdersService(deps: OrdersDeps) {
 
     /**
      * Moves an order along with its shipment, inside the caller's transaction: locks the order
-     * (rank Order, before the shipment), checks the move, and returns the status it had.
+     * (rank Order, before the shipment) and moves it if the lifecycle allows. Returns the status it
+     * had and whether it is now at `to`; a move the lifecycle refuses changes nothing (`reached`
+     * false), and the caller decides from `from` (see canTransition, assertTransition).
      * Moving to where it already is, is a no-op (carrier updates may repeat).
      */
-    async advanceForShipping(trx: Tx, orderId: number, to: "preparing" | "shipped" | "delivered"): Promise<{ from: OrderStatus; userId: number }> {
+    async advanceForShipping(
+      trx: Tx,
+      orderId: number,
+      to: "preparing" | "shipped" | "delivered",
+    ): Promise<{ from: OrderStatus; userId: number; reached: boolean }> {
       const order = await orderRepository.lockOrder(trx, orderId);
       if (!order) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
-      if (order.status !== to) {
-        assertTransition(orderId, order.status, to);
-        await orderRepository.setStatus(trx, orderId, to, clock.now());
-      }
-      return { from: order.status, userId: order.user_id };
+      const from = order.status;
+      if (from === to) return { from, userId: order.user_id, reached: true };
+      if (!canTransition(from, to)) return { from, userId: order.user_id, reached: false };
+      await orderRepository.setStatus(trx, orderId, to, clock.now());
+      return { from, userId: order.user_id, reached: true };
     },
 
     sweepExpired,

@@ -192,7 +192,7 @@ function shortLines(lines: StockLine[], products: Map<number, Product>): Insuffi
     }));
 }
 
-export function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "lines" | "totals" | "payment">, paidAt: Date) {
+function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "lines" | "totals" | "payment">, paidAt: Date) {
   const { userId, totals, lines, payment } = draft;
   return orderPaid.event(orderId, {
     orderId,

@@ -3,7 +3,7 @@
  * shipment steps are sent to it. The event id travels as `Idempotency-Key`, so an event sent
  * twice (a retry after a lost answer, an expired lease) is applied once downstream.
  */
-import { checkEndpoint, HttpTransportError, type JsonAnswer, type JsonEndpoint, postJson } from "../kernel/index.ts";
+import { type JsonClient, type JsonEndpoint, jsonClient, refusedForGood } from "../kernel/index.ts";
 import { type DeliverableEvent, type OutboxHandler, PermanentDeliveryError } from "./poller.ts";
 
 export interface DataPlatformEvent {
@@ -24,26 +24,21 @@ export interface DataPlatform {
 export type HttpDataPlatformOptions = JsonEndpoint;
 
 export class HttpDataPlatform implements DataPlatform {
-  readonly #endpoint: HttpDataPlatformOptions;
+  readonly #http: JsonClient;
   constructor(options: HttpDataPlatformOptions) {
-    checkEndpoint(options, "HttpDataPlatform");
-    this.#endpoint = options;
+    this.#http = jsonClient(
+      options,
+      "HttpDataPlatform",
+      (error) => new Error(error.kind === "timeout" ? `data platform timed out: ${error.message}` : `data platform ${error.message}`, { cause: error }),
+    );
   }
 
   async publish(event: DataPlatformEvent): Promise<void> {
-    let answer: JsonAnswer;
-    try {
-      answer = await postJson(this.#endpoint, "/v1/events", event.id, event);
-    } catch (error) {
-      if (error instanceof HttpTransportError)
-        throw new Error(error.kind === "timeout" ? `data platform timed out: ${error.message}` : `data platform ${error.message}`, { cause: error });
-      throw error;
-    }
-    const { status, text } = answer;
+    const { status, text } = await this.#http.post("/v1/events", event.id, event);
     if (status >= 200 && status < 300) return;
     const excerpt = text.slice(0, 200);
     // 4xx other than timeouts and throttling: the event itself is refused, retrying will not help.
-    if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+    if (refusedForGood(status)) {
       throw new PermanentDeliveryError(`data platform refused the event: HTTP ${status} ${excerpt}`);
     }
     throw new Error(`data platform answered HTTP ${status} ${excerpt}`);

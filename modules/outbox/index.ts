@@ -7,4 +7,4 @@ export type { DataPlatform, DataPlatformEvent, HttpDataPlatformOptions } from ".
 export { dataPlatformHandler, HttpDataPlatform } from "./data-platform.ts";
 export { outboxErrors } from "./errors.ts";
 export type { DeliverableEvent, ListenForNotifications, OutboxHandler, OutboxPoller, OutboxPollerConfig, OutboxPollerDeps, PollResult } from "./poller.ts";
-export { createOutboxPoller, defaultOutboxPollerConfig, PermanentDeliveryError, retryDelayMs } from "./poller.ts";
+export { createOutboxPoller, PermanentDeliveryError } from "./poller.ts";

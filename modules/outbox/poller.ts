@@ -44,7 +44,7 @@ export class PermanentDeliveryError extends Error {
 export type ListenForNotifications = (channel: string, onNotify: () => void) => Promise<() => Promise<void>>;
 
 /** The channel the outbox_events insert trigger notifies (db/migrations/2026-12-02T00-20-outbox-delivery.ts). */
-export const OUTBOX_CHANNEL = "agora_outbox";
+const OUTBOX_CHANNEL = "agora_outbox";
 
 export interface OutboxPollerConfig {
   /** The most events one claim takes. */
@@ -61,7 +61,7 @@ export interface OutboxPollerConfig {
   concurrency: number;
 }
 
-export const defaultOutboxPollerConfig: OutboxPollerConfig = {
+const defaultOutboxPollerConfig: OutboxPollerConfig = {
   batchSize: 50,
   pollIntervalMs: 1_000,
   leaseMs: 60_000,
@@ -96,7 +96,7 @@ export interface PollResult {
 
 export type OutboxPoller = ReturnType<typeof createOutboxPoller>;
 
-export function retryDelayMs(config: Pick<OutboxPollerConfig, "backoffMs" | "jitterRatio">, failedAttempts: number, random: () => number): number {
+function retryDelayMs(config: Pick<OutboxPollerConfig, "backoffMs" | "jitterRatio">, failedAttempts: number, random: () => number): number {
   const base = config.backoffMs[Math.min(failedAttempts, config.backoffMs.length) - 1] ?? 0;
   return Math.max(0, Math.round(base * (1 + config.jitterRatio * (2 * random() - 1))));
 }

@@ -34,6 +34,11 @@ export const outboxRepository = {
    * `at` is the caller's (domain) time, recorded as created_at. The event is due at once: at the
    * database's now(), or at `at` if that is earlier (a test's clock in the past), never later, so
    * an instance whose clock runs ahead does not write events due in the future.
+   *
+   * Locks: none in the global order (db/unit-of-work.ts). The rows are new (uuidv7 keys, no foreign
+   * key), so nobody waits on them and they wait on nobody; the NOTIFY that wakes a waiting poller
+   * takes PostgreSQL's notify lock at COMMIT, after every row lock of the transaction. Hence no
+   * noteLock here, and events may be written at any step of a transaction.
    */
   async insertMany(trx: Tx, rows: NewOutboxRow[]): Promise<void> {
     if (rows.length === 0) return;

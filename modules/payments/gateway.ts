@@ -14,7 +14,7 @@
  * Anything else (5xx, timeouts, unreadable bodies) → CardGatewayUnavailableError: the outcome is unknown.
  */
 import { z } from "zod";
-import { checkEndpoint, getJson, HttpTransportError, type JsonAnswer, type JsonEndpoint, postJson } from "../kernel/index.ts";
+import { type JsonClient, type JsonEndpoint, jsonClient } from "../kernel/index.ts";
 
 export type AuthorizationOutcome = { status: "authorized"; reference: string } | { status: "declined"; reason: string; code: string };
 
@@ -61,17 +61,22 @@ const lookupBody = z.discriminatedUnion("status", [authorizedBody, declinedBody,
 const refusalBody = z.object({ code: z.enum(["AUTHORIZATION_VOIDED", "ALREADY_CAPTURED", "NOT_CAPTURED"]) });
 
 export class HttpCardGateway implements CardGateway {
-  readonly #endpoint: JsonEndpoint;
+  readonly #http: JsonClient;
 
   constructor(options: JsonEndpoint) {
-    checkEndpoint(options, "HttpCardGateway");
-    this.#endpoint = options;
+    this.#http = jsonClient(
+      options,
+      "HttpCardGateway",
+      (error) => new CardGatewayUnavailableError(error.kind, `payment gateway: ${error.message}`, { cause: error }),
+    );
   }
 
   async authorize(request: { userId: number; amount: number; idempotencyKey: string }): Promise<AuthorizationOutcome> {
-    const { status, body } = await this.#call(() =>
-      postJson(this.#endpoint, "/v1/authorizations", request.idempotencyKey, { userId: request.userId, amount: request.amount, currency: "KRW" }),
-    );
+    const { status, body } = await this.#http.post("/v1/authorizations", request.idempotencyKey, {
+      userId: request.userId,
+      amount: request.amount,
+      currency: "KRW",
+    });
     const parsed = status === 200 ? authorizedBody.safeParse(body) : status === 402 ? declinedBody.safeParse(body) : null;
     if (parsed?.success) return parsed.data;
     throw unavailable(status, "an authorization");
@@ -90,7 +95,7 @@ export class HttpCardGateway implements CardGateway {
   }
 
   async lookup(idempotencyKey: string): Promise<AuthorizationLookup> {
-    const { status, body } = await this.#call(() => getJson(this.#endpoint, `/v1/authorizations/by-key/${encodeURIComponent(idempotencyKey)}`));
+    const { status, body } = await this.#http.get(`/v1/authorizations/by-key/${encodeURIComponent(idempotencyKey)}`);
     if (status === 404) return { status: "not_found" };
     const parsed = lookupBody.safeParse(body);
     if (status === 200 && parsed.success) return parsed.data;
@@ -98,23 +103,12 @@ export class HttpCardGateway implements CardGateway {
   }
 
   async #act(action: "capture" | "void" | "refund", request: { reference: string; idempotencyKey: string }): Promise<void> {
-    const { status, body } = await this.#call(() =>
-      postJson(this.#endpoint, `/v1/authorizations/${encodeURIComponent(request.reference)}/${action}`, request.idempotencyKey, {}),
-    );
+    const { status, body } = await this.#http.post(`/v1/authorizations/${encodeURIComponent(request.reference)}/${action}`, request.idempotencyKey, {});
     if (status === 200) return;
     if (status === 404) throw new CardGatewayRefusedError("NOT_FOUND");
     const refusal = status === 409 ? refusalBody.safeParse(body) : null;
     if (refusal?.success) throw new CardGatewayRefusedError(refusal.data.code);
     throw unavailable(status, `a ${action}`);
-  }
-
-  async #call(exchange: () => Promise<JsonAnswer>): Promise<JsonAnswer> {
-    try {
-      return await exchange();
-    } catch (error) {
-      if (error instanceof HttpTransportError) throw new CardGatewayUnavailableError(error.kind, `payment gateway: ${error.message}`, { cause: error });
-      throw error;
-    }
   }
 }
 

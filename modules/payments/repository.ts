@@ -34,7 +34,7 @@ export const cardPaymentRepository = {
     at: Date,
     fields: { reference?: string; orderId?: number; leaseUntil?: Date } = {},
   ): Promise<boolean> {
-    if (executor.isTransaction) noteLock(executor as Tx, LockRank.CardPayment, id);
+    if (executor.isTransaction) noteLock(executor, LockRank.CardPayment, id);
     const result = await executor
       .updateTable("payment_card_payments")
       .set({

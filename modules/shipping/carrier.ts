@@ -16,7 +16,7 @@
  */
 
 import { z } from "zod";
-import { checkEndpoint, HttpTransportError, type JsonAnswer, type JsonEndpoint, postJson } from "../kernel/index.ts";
+import { type JsonClient, type JsonEndpoint, jsonClient, refusedForGood } from "../kernel/index.ts";
 import { PermanentDeliveryError } from "../outbox/index.ts";
 
 export interface CarrierItem {
@@ -60,15 +60,15 @@ export type HttpCarrierOptions = JsonEndpoint;
 const bookingBody = z.object({ carrier: z.string().min(1).max(100), trackingNumber: z.string().min(1).max(100) });
 
 export class HttpCarrier implements Carrier {
-  readonly #endpoint: HttpCarrierOptions;
+  readonly #http: JsonClient;
 
   constructor(options: HttpCarrierOptions) {
-    checkEndpoint(options, "HttpCarrier");
-    this.#endpoint = options;
+    // Retryable: the outbox tries again with the same key.
+    this.#http = jsonClient(options, "HttpCarrier", (error) => new Error(`carrier: ${error.message}`, { cause: error }));
   }
 
   async createShipment(request: CreateShipmentRequest): Promise<CarrierBooking> {
-    const { status, body, text } = await this.#post("/v1/shipments", request.idempotencyKey, {
+    const { status, body, text } = await this.#http.post("/v1/shipments", request.idempotencyKey, {
       orderId: request.orderId,
       address: request.address,
       items: request.items,
@@ -84,26 +84,16 @@ export class HttpCarrier implements Carrier {
 
   async cancelShipment(request: { trackingNumber: string }): Promise<void> {
     const path = `/v1/shipments/${encodeURIComponent(request.trackingNumber)}/cancel`;
-    const { status, text } = await this.#post(path, `cancel:${request.trackingNumber}`, {});
+    const { status, text } = await this.#http.post(path, `cancel:${request.trackingNumber}`, {});
     if (status >= 200 && status < 300) return;
     if (status === 409) throw new CarrierTooLateError(request.trackingNumber);
     throw failure(`cancel ${request.trackingNumber}`, status, text);
-  }
-
-  async #post(path: string, idempotencyKey: string, payload: unknown): Promise<JsonAnswer> {
-    try {
-      return await postJson(this.#endpoint, path, idempotencyKey, payload);
-    } catch (error) {
-      // Retryable: the outbox tries again with the same key.
-      if (error instanceof HttpTransportError) throw new Error(`carrier: ${error.message}`, { cause: error });
-      throw error;
-    }
   }
 }
 
 /** 4xx other than timeouts and throttling: the request itself is refused, retrying will not help. */
 function failure(what: string, status: number, text: string): Error {
   const message = `carrier refused to ${what}: HTTP ${status} ${text.slice(0, 200)}`.trim();
-  if (status >= 400 && status < 500 && status !== 408 && status !== 429) return new PermanentDeliveryError(message);
+  if (refusedForGood(status)) return new PermanentDeliveryError(message);
   return new Error(`carrier could not ${what}: HTTP ${status} ${text.slice(0, 200)}`.trim());
 }

@@ -7,6 +7,6 @@ export { shipmentDelivered, shipmentShipped } from "./events.ts";
 export { createShippingRouter } from "./router.ts";
 export type { CarrierWebhookBody, ShipmentDetail, ShipmentStatus, ShipmentSummary, ShipmentTracking, TimelineEntry, WebhookResult } from "./schema.ts";
 export type { CarrierWebhookConfig, ShippingDeps, ShippingOrders, ShippingService } from "./service.ts";
-export { createShippingService, defaultWebhookToleranceSeconds, InvalidWebhookPayloadError, shippingSubscription } from "./service.ts";
+export { createShippingService, shippingSubscription } from "./service.ts";
 export type { CarrierWebhookRouteOptions } from "./webhook-route.ts";
-export { createCarrierWebhookRoute, SIGNATURE_HEADER } from "./webhook-route.ts";
+export { createCarrierWebhookRoute } from "./webhook-route.ts";

@@ -51,6 +51,7 @@ export const shippingRepository = {
 
   /** Applies a change to a locked shipment. Throws 23505 (shipping_shipments_tracking_idx) when the tracking number is another shipment's. */
   async update(trx: Tx, shipmentId: number, patch: ShipmentPatch): Promise<ShipmentRow> {
+    noteLock(trx, LockRank.Shipment, shipmentId);
     return trx
       .updateTable("shipping_shipments")
       .set({

@@ -18,7 +18,7 @@ import type { Db, OrderStatus, ShipmentStatus, Tx } from "../../db/index.ts";
 import { inTransaction, pgConstraint, pgErrorCode } from "../../db/index.ts";
 import type { Clock, Logger, Page, PiiCipher } from "../kernel/index.ts";
 import { createPiiCipher, decodeCursor, developmentPiiKeys, encodeCursor } from "../kernel/index.ts";
-import { type OrdersService, orderCancelled, orderPaid, ordersErrors } from "../orders/index.ts";
+import { assertTransition, canTransition, type OrdersService, orderCancelled, orderPaid } from "../orders/index.ts";
 import { type DeliverableEvent, type EventPublisher, eventHandler, type OutboxEvent, PermanentDeliveryError, subscribe } from "../outbox/index.ts";
 import { type Carrier, type CarrierBooking, CarrierTooLateError } from "./carrier.ts";
 import { shippingErrors } from "./errors.ts";
@@ -60,7 +60,7 @@ export interface ShippingDeps {
 /** What shipping receives from the outbox: paid orders to book, cancelled ones to call off. */
 export const shippingSubscription = subscribe("shipping", [orderPaid, orderCancelled]);
 
-export const defaultWebhookToleranceSeconds = 300;
+const defaultWebhookToleranceSeconds = 300;
 
 /** The webhook body is not what the carrier contract says. Same code as tRPC's input validation failures. */
 export class InvalidWebhookPayloadError extends Error {
@@ -225,12 +225,15 @@ export function createShippingService(deps: ShippingDeps) {
 
     const booked = await book(order.shippingAddress);
     const shipmentId = shipment.id;
+    /** The order's status when the lifecycle refused to move it to preparing; null once booked. */
+    let refusedFrom: OrderStatus | null;
     try {
-      await inTransaction(db, async (trx) => {
+      refusedFrom = await inTransaction(db, async (trx) => {
         const now = clock.now();
-        await orders.advanceForShipping(trx, orderId, "preparing");
+        const move = await orders.advanceForShipping(trx, orderId, "preparing");
+        if (!move.reached) return move.from;
         const locked = await repo.lockShipment(trx, shipmentId);
-        if (locked?.status !== "requested") return; // a concurrent delivery of the same event got here first
+        if (locked?.status !== "requested") return null; // a concurrent delivery of the same event got here first
         await repo.update(trx, shipmentId, { status: "ready", carrier: booked.carrier, trackingNumber: booked.trackingNumber, at: now });
         await repo.insertTrackingEvent(trx, {
           shipmentId,
@@ -240,20 +243,23 @@ export function createShippingService(deps: ShippingDeps) {
           occurredAt: now,
           receivedAt: now,
         });
+        return null;
       });
-      logger.info({ orderId, shipmentId, carrier: booked.carrier, trackingNumber: booked.trackingNumber }, "shipment booked");
     } catch (error) {
       if (pgErrorCode(error) === "23505")
         throw new PermanentDeliveryError(`carrier answered tracking number ${booked.trackingNumber}, which belongs to another shipment`);
-      if (!ordersErrors.INVALID_ORDER_STATE.is(error)) throw error;
-      const status = error.details.status as OrderStatus;
-      if (!gone.has(status)) {
-        logger.warn({ orderId, orderStatus: status, shipmentId }, "order moved on while booking; keeping it as it is");
-        return;
-      }
-      // Cancelled while the carrier was booking: the booking must not ship. Handled here, not retried.
-      await undoBooking(shipmentId, booked, status);
+      throw error;
     }
+    if (refusedFrom === null) {
+      logger.info({ orderId, shipmentId, carrier: booked.carrier, trackingNumber: booked.trackingNumber }, "shipment booked");
+      return;
+    }
+    if (!gone.has(refusedFrom)) {
+      logger.warn({ orderId, orderStatus: refusedFrom, shipmentId }, "order moved on while booking; keeping it as it is");
+      return;
+    }
+    // Cancelled while the carrier was booking: the booking must not ship. Handled here, not retried.
+    await undoBooking(shipmentId, booked, refusedFrom);
   }
 
   async function onOrderCancelled({ orderId }: { orderId: number }): Promise<void> {
@@ -311,19 +317,13 @@ export function createShippingService(deps: ShippingDeps) {
    * A delivery reported before any in-transit update takes the order through "shipped" first.
    */
   async function moveOrder(trx: Tx, orderId: number, to: "shipped" | "delivered"): Promise<boolean> {
-    try {
-      await orders.advanceForShipping(trx, orderId, to);
-      return true;
-    } catch (error) {
-      if (!ordersErrors.INVALID_ORDER_STATE.is(error)) throw error;
-      const from = error.details.status as OrderStatus;
-      if (to === "delivered" && (from === "paid" || from === "preparing")) {
-        await orders.advanceForShipping(trx, orderId, "shipped");
-        await orders.advanceForShipping(trx, orderId, "delivered");
-        return true;
-      }
-      return false;
+    const move = await orders.advanceForShipping(trx, orderId, to);
+    if (move.reached) return true;
+    if (to === "delivered" && canTransition(move.from, "shipped")) {
+      await orders.advanceForShipping(trx, orderId, "shipped");
+      return (await orders.advanceForShipping(trx, orderId, "delivered")).reached;
     }
+    return false;
   }
 
   async function applyCarrierUpdate(trx: Tx, seen: ShipmentRow, update: CarrierWebhookBody): Promise<WebhookResult> {
@@ -465,8 +465,11 @@ export function createShippingService(deps: ShippingDeps) {
       try {
         await inTransaction(db, async (trx) => {
           const now = clock.now();
-          // Rank Order before rank Shipment; throws INVALID_ORDER_STATE if the order can no longer ship.
-          if (seen.status === "requested") await orders.advanceForShipping(trx, orderId, "preparing");
+          // Rank Order before rank Shipment; INVALID_ORDER_STATE if the order can no longer ship.
+          if (seen.status === "requested") {
+            const move = await orders.advanceForShipping(trx, orderId, "preparing");
+            if (!move.reached) assertTransition(orderId, move.from, "preparing");
+          }
           const locked = await repo.lockShipment(trx, seen.id);
           if (!locked || locked.status === "cancelled")
             throw shippingErrors.SHIPMENT_INVALID_STATE.create({ orderId, shipmentStatus: "cancelled" }, "A cancelled shipment cannot get a tracking number");

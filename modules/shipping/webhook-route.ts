@@ -24,7 +24,7 @@ export interface CarrierWebhookRouteOptions {
   logger?: Logger;
 }
 
-export const SIGNATURE_HEADER = "x-carrier-signature";
+const SIGNATURE_HEADER = "x-carrier-signature";
 
 function errorResponse(status: number, code: string, message: string, extra: Record<string, unknown> = {}): Response {
   return Response.json({ error: { code, message, ...extra } }, { status });

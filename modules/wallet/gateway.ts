@@ -20,7 +20,7 @@
  */
 
 import { z } from "zod";
-import { checkEndpoint, getJson, HttpTransportError, type JsonAnswer, type JsonEndpoint, postJson } from "../kernel/index.ts";
+import { type JsonClient, type JsonEndpoint, jsonClient } from "../kernel/index.ts";
 
 export interface ChargeRequest {
   userId: number;
@@ -80,15 +80,18 @@ const voidedBody = z.object({ status: z.literal("voided"), reference: z.string()
 const lookupBody = z.discriminatedUnion("status", [approvedBody, declinedBody, voidedBody]);
 
 export class HttpPaymentGateway implements PaymentGateway {
-  readonly #endpoint: HttpPaymentGatewayOptions;
+  readonly #http: JsonClient;
 
   constructor(options: HttpPaymentGatewayOptions) {
-    checkEndpoint(options, "HttpPaymentGateway");
-    this.#endpoint = options;
+    this.#http = jsonClient(
+      options,
+      "HttpPaymentGateway",
+      (error) => new PaymentGatewayUnavailableError(error.kind, `payment gateway: ${error.message}`, undefined, { cause: error }),
+    );
   }
 
   async charge(request: ChargeRequest): Promise<ChargeOutcome> {
-    const { status, body } = await this.#post("/v1/charges", request.idempotencyKey, { userId: request.userId, amount: request.amount, currency: "KRW" });
+    const { status, body } = await this.#http.post("/v1/charges", request.idempotencyKey, { userId: request.userId, amount: request.amount, currency: "KRW" });
     if (status === 200) {
       const parsed = approvedBody.safeParse(body);
       if (parsed.success) return { status: "approved", reference: parsed.data.reference };
@@ -102,34 +105,21 @@ export class HttpPaymentGateway implements PaymentGateway {
   }
 
   async voidCharge(request: VoidRequest): Promise<{ status: "voided"; reference: string }> {
-    const { status, body } = await this.#post(`/v1/charges/${encodeURIComponent(request.reference)}/void`, request.idempotencyKey, { reason: request.reason });
+    const { status, body } = await this.#http.post(`/v1/charges/${encodeURIComponent(request.reference)}/void`, request.idempotencyKey, {
+      reason: request.reason,
+    });
     const parsed = voidedBody.safeParse(body);
     if (status === 200 && parsed.success) return { status: "voided", reference: parsed.data.reference };
     throw new PaymentGatewayUnavailableError(status >= 500 ? "server_error" : "bad_response", `payment gateway answered ${status} to a void`, status);
   }
 
   async lookup(idempotencyKey: string): Promise<ChargeLookup> {
-    const { status, body } = await this.#call(() => getJson(this.#endpoint, `/v1/charges/by-key/${encodeURIComponent(idempotencyKey)}`));
+    const { status, body } = await this.#http.get(`/v1/charges/by-key/${encodeURIComponent(idempotencyKey)}`);
     if (status === 404) return { status: "not_found" };
     if (status === 200) {
       const parsed = lookupBody.safeParse(body);
       if (parsed.success) return parsed.data;
     }
     throw new PaymentGatewayUnavailableError(status >= 500 ? "server_error" : "bad_response", `payment gateway answered ${status} to a lookup`, status);
-  }
-
-  #post(path: string, idempotencyKey: string, payload: unknown): Promise<JsonAnswer> {
-    return this.#call(() => postJson(this.#endpoint, path, idempotencyKey, payload));
-  }
-
-  async #call(exchange: () => Promise<JsonAnswer>): Promise<JsonAnswer> {
-    try {
-      return await exchange();
-    } catch (error) {
-      if (error instanceof HttpTransportError) {
-        throw new PaymentGatewayUnavailableError(error.kind, `payment gateway: ${error.message}`, undefined, { cause: error });
-      }
-      throw error;
-    }
   }
 }

@@ -5,4 +5,4 @@ export { HttpPaymentGateway, PaymentGatewayUnavailableError } from "./gateway.ts
 export { createWalletRouter } from "./router.ts";
 export type { BooksMismatch, BooksReport, ChargeResult, DebitResult, LedgerEntry, RefundResult, WalletBalance } from "./schema.ts";
 export type { WalletConfig, WalletDeps, WalletService } from "./service.ts";
-export { CHARGE_SCOPE, createWalletService, defaultWalletConfig } from "./service.ts";
+export { CHARGE_SCOPE, createWalletService } from "./service.ts";

@@ -96,7 +96,7 @@ export const walletRepository = {
     at: Date,
     fields: { reference?: string; leaseUntil?: Date } = {},
   ): Promise<boolean> {
-    if (executor.isTransaction) noteLock(executor as Tx, LockRank.ChargeAttempt, id);
+    if (executor.isTransaction) noteLock(executor, LockRank.ChargeAttempt, id);
     const result = await executor
       .updateTable("wallet_charge_attempts")
       .set({
@@ -237,7 +237,9 @@ export const walletRepository = {
     return row.balance;
   },
 
+  /** A new row, but its foreign key share-locks the account row (rank Wallet): FOR UPDATE on it waits, and this on that. */
   async insertLedgerEntry(trx: Tx, entry: NewLedgerEntry): Promise<number> {
+    noteLock(trx, LockRank.Wallet, entry.userId);
     const row = await trx
       .insertInto("wallet_ledger")
       .values({

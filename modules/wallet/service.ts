@@ -74,7 +74,7 @@ export interface WalletConfig {
   recoveryIntervalMs: number;
 }
 
-export const defaultWalletConfig: WalletConfig = {
+const defaultWalletConfig: WalletConfig = {
   minCharge: 1_000,
   maxCharge: 1_000_000,
   maxBalance: 10_000_000,
