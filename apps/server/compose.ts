@@ -4,9 +4,11 @@
  * Tests call `createAgora` with their own database, clock and fakes.
  */
 import type { DatabaseHandle } from "../../db/index.ts";
+import { type AddressesService, createAddressesService } from "../../modules/addresses/index.ts";
 import { type CartService, createCartService } from "../../modules/cart/index.ts";
 import { type CatalogService, createCatalogService } from "../../modules/catalog/index.ts";
 import { type CouponService, createCouponService } from "../../modules/coupons/index.ts";
+import { type CustomersService, createCustomersService } from "../../modules/customers/index.ts";
 import { purgeKeysOlderThan } from "../../modules/idempotency/index.ts";
 import { createIdentityService, defaultIdentityConfig, type IdentityConfig, type IdentityService } from "../../modules/identity/index.ts";
 import { type Clock, createCallLimits, createPiiCipher, developmentPiiKeys, type Infra, type Logger, type Metrics } from "../../modules/kernel/index.ts";
@@ -38,6 +40,8 @@ export interface Services {
   shipping: ShippingService;
   notifications: NotificationService;
   reports: ReportsService;
+  addresses: AddressesService;
+  customers: CustomersService;
 }
 
 /** The outside world, behind ports: real adapters in production, fakes over HTTP in tests and dev. */
@@ -103,6 +107,7 @@ export function createAgora(deps: AgoraDeps): Agora {
       recoveryIntervalMs: config.walletChargeRecoveryIntervalMs,
     },
   });
+  const addresses = createAddressesService({ db, clock, cipher });
   const sales = createSalesService({ db, clock, cache: infra.cache, catalog, popularTtlMs: config.popularCacheSeconds * 1000, logger });
   const orders = createOrdersService({
     db,
@@ -113,6 +118,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     coupons,
     wallet,
     sales,
+    addressBook: addresses,
     cipher,
     config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000 },
   });
@@ -142,7 +148,8 @@ export function createAgora(deps: AgoraDeps): Agora {
     );
   const notifications = createNotificationService({ db, clock, logger, identity, catalog, sender, operators: { emails: config.notifyOperatorEmails } });
   const reports = createReportsService({ clock, orders, catalog, wallet, sales });
-  const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders, shipping, notifications, reports };
+  const customers = createCustomersService({ db, logger, identity, addresses, wallet, orders, shipping, notifications, catalog, cart });
+  const services: Services = { identity, catalog, cart, coupons, wallet, sales, orders, shipping, notifications, reports, addresses, customers };
   const outboxPoller = createOutboxPoller({
     db,
     clock,

@@ -14,6 +14,7 @@ import * as identityPersonalData from "./2026-12-02T00-01-identity-personal-data
 import * as salesPending from "./2026-12-02T00-10-sales-pending.ts";
 import * as outboxDelivery from "./2026-12-02T00-20-outbox-delivery.ts";
 import * as couponSlots from "./2026-12-02T05-00-coupon-slots-admission-epoch.ts";
+import * as customersAddresses from "./2026-12-02T08-00-customers-addresses.ts";
 
 export const migrations: Record<string, Migration> = {
   "2026-11-21T00-00-identity": identity,
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   "2026-12-02T00-10-sales-pending": salesPending,
   "2026-12-02T00-20-outbox-delivery": outboxDelivery,
   "2026-12-02T05-00-coupon-slots-admission-epoch": couponSlots,
+  "2026-12-02T08-00-customers-addresses": customersAddresses,
 };

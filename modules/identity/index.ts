@@ -1,5 +1,5 @@
 /** identity: accounts, sessions, roles. Other modules resolve sessions and contacts through this surface. */
 export { createIdentityRouter } from "./router.ts";
 export type { UserProfile } from "./schema.ts";
-export type { Contact, IdentityConfig, IdentityDeps, IdentityService, IssuedSession } from "./service.ts";
+export type { Contact, IdentityConfig, IdentityDeps, IdentityService, IssuedSession, RegisteredCustomer } from "./service.ts";
 export { createIdentityService, defaultIdentityConfig } from "./service.ts";

@@ -27,6 +27,12 @@ export const domainErrorCatalog = {
   EMAIL_TAKEN: { trpc: "CONFLICT", message: "This email is already registered" },
   USER_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such customer" },
   RATE_LIMITED: { trpc: "TOO_MANY_REQUESTS", message: "Too many attempts; try again later" },
+  PASSWORD_CHANGE_REQUIRED: { trpc: "FORBIDDEN", message: "Set a password of your own first (identity.changePassword)" },
+  // customers: address book and leaving
+  ADDRESS_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such address in your address book" },
+  ADDRESS_BOOK_FULL: { trpc: "BAD_REQUEST", message: "Your address book is full" },
+  ACCOUNT_HAS_BALANCE: { trpc: "CONFLICT", message: "The wallet still holds money: spend it or have it paid out first" },
+  ACCOUNT_HAS_OPEN_ORDERS: { trpc: "CONFLICT", message: "The account has orders that are not finished yet" },
   // catalog and inventory
   PRODUCT_NOT_FOUND: { trpc: "NOT_FOUND", message: "No such product", ref: "P001" },
   INSUFFICIENT_STOCK: { trpc: "BAD_REQUEST", message: "Not enough stock", ref: "P002" },

@@ -1,5 +1,5 @@
 /** All SQL of notifications: notification_messages. */
-import type { Selectable } from "kysely";
+import { type Selectable, sql } from "kysely";
 import type { Db, NotificationMessagesTable, Tx } from "../../db/index.ts";
 
 type Executor = Db | Tx;
@@ -80,6 +80,20 @@ export const notificationRepository = {
 
   async markFailed(db: Executor, id: number): Promise<void> {
     await db.updateTable("notification_messages").set({ status: "failed" }).where("id", "=", id).execute();
+  },
+
+  /**
+   * Erasing an account: its messages stay counted (what was sent, when, which template) but say no
+   * more who got them or what they said. The recipient becomes unique per row so the dedupe index
+   * (source event, channel, recipient, template) never sees two erased rows collide.
+   */
+  async eraseForUser(db: Executor, userId: number): Promise<number> {
+    const result = await db
+      .updateTable("notification_messages")
+      .set((eb) => ({ recipient: sql<string>`'erased:' || ${eb.ref("id")}`, subject: "(erased)", body: "(erased)" }))
+      .where("user_id", "=", userId)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
   },
 
   /** Newest first, keyset-paged by id. */

@@ -22,7 +22,7 @@
  */
 
 import { z } from "zod";
-import type { Db } from "../../db/index.ts";
+import type { Db, Tx } from "../../db/index.ts";
 import type { Contact } from "../identity/index.ts";
 import type { Clock, Logger, Page } from "../kernel/index.ts";
 import { decodeCursor, encodeCursor, isDomainError } from "../kernel/index.ts";
@@ -248,6 +248,9 @@ export function createNotificationService({ db, clock, logger, identity, catalog
   }
 
   return {
+    /** Erasing an account, inside that transaction: its messages keep their counts and lose who and what. */
+    eraseRecipientsOf: (trx: Tx, userId: number) => notificationRepository.eraseForUser(trx, userId),
+
     /** The outbox handler for destination "notifications". Throws to have the event retried. */
     handleOutboxEvent: async (event: DeliverableEvent): Promise<void> => {
       await deliverAll(await plan(event), event.id);

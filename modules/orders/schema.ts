@@ -4,14 +4,35 @@ import type { OrderStatus } from "./lifecycle.ts";
 
 const orderItemSchema = z.strictObject({ productId: idSchema, quantity: z.number().int().min(1).max(99) });
 
-/** Items given explicitly, or (without `items`) the whole cart. */
-export const placeOrderInput = z.strictObject({
-  items: z.array(orderItemSchema).min(1).max(50).optional(),
-  shippingAddress: multilineText().trim().min(5).max(500).optional(),
-  userCouponId: idSchema.optional(),
-  idempotencyKey: idempotencyKeySchema.optional(),
-});
+const shippingAddressSchema = multilineText().trim().min(5).max(500);
+
+/**
+ * Items given explicitly, or (without `items`) the whole cart. The address: given as text, or an
+ * address book entry by `addressId`, or (with neither) the address book's default.
+ */
+export const placeOrderInput = z
+  .strictObject({
+    items: z.array(orderItemSchema).min(1).max(50).optional(),
+    shippingAddress: shippingAddressSchema.optional(),
+    addressId: idSchema.optional(),
+    userCouponId: idSchema.optional(),
+    idempotencyKey: idempotencyKeySchema.optional(),
+  })
+  .refine((v) => v.shippingAddress === undefined || v.addressId === undefined, "give shippingAddress or addressId, not both");
 export type PlaceOrderInput = z.infer<typeof placeOrderInput>;
+
+/** A new address for an order not yet booked with the carrier: as text, or an address book entry. */
+export const changeAddressInput = z
+  .strictObject({ orderId: idSchema, shippingAddress: shippingAddressSchema.optional(), addressId: idSchema.optional() })
+  .refine((v) => (v.shippingAddress === undefined) !== (v.addressId === undefined), "give shippingAddress or addressId (one of them)");
+export const adminChangeAddressInput = z.strictObject({ orderId: idSchema, shippingAddress: shippingAddressSchema });
+
+/** An operator's edit of an unpaid order: the whole new list of lines. */
+export const adminEditLinesInput = z.strictObject({
+  orderId: idSchema,
+  items: z.array(orderItemSchema).min(1).max(50),
+  reason: singleLineText().trim().min(1).max(500),
+});
 
 export const payOrderInput = z.strictObject({ orderId: idSchema, idempotencyKey: idempotencyKeySchema.optional() });
 export const orderIdInput = z.strictObject({ orderId: idSchema });
@@ -112,6 +133,19 @@ export interface ShippableOrder {
   status: OrderStatus;
   shippingAddress: string | null;
   lines: OrderLineView[];
+}
+
+export interface ReorderResult {
+  /** What went into the cart, per product (quantities after capping). */
+  added: Array<{ productId: number; quantity: number }>;
+  /** Lines left out or cut: gone or hidden products, no stock, the cart's limits. */
+  skipped: Array<{
+    productId: number;
+    productName: string;
+    requestedQuantity: number;
+    addedQuantity: number;
+    reason: "not_for_sale" | "out_of_stock" | "stock_limit" | "line_limit" | "cart_full";
+  }>;
 }
 
 export interface CancelledOrder {

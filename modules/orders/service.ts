@@ -18,6 +18,7 @@ import type {
   PlacedOrder,
   PlaceOrderInput,
   RefundedOrder,
+  ReorderResult,
   ShippableOrder,
 } from "./schema.ts";
 import { createOrderWorkflow, type Forward, type OrderDraft, type Phase, SHIPPING_ADDRESS_COLUMN, type WorkflowDeps } from "./workflow.ts";
@@ -277,6 +278,75 @@ export function createOrdersService(deps: OrdersDeps) {
         ]);
         return { orderId, status: "refunded", refundedAmount: order.final_amount, restocked: restock, refundedAt: now };
       });
+    },
+
+    /**
+     * A new shipping address for an order not yet booked with the carrier (pending payment, or paid
+     * and waiting for its booking). Once booked (preparing) the label exists: INVALID_ORDER_STATE,
+     * cancel and order again. The shipping module compares the address it booked with under the
+     * order's lock, so a change that lands while a booking is under way is not lost (see shipping).
+     */
+    async changeAddress(actor: Actor, orderId: number, to: { shippingAddress?: string; addressId?: number }): Promise<OrderSummary> {
+      return inTransaction(db, async (trx) => {
+        const now = clock.now();
+        const order = await orderRepository.lockOrder(trx, orderId);
+        if (!order || (actor.role !== "admin" && order.user_id !== actor.userId)) throw new DomainError("ORDER_NOT_FOUND", { orderId });
+        if (order.status !== "pending_payment" && order.status !== "paid")
+          throw new DomainError("INVALID_ORDER_STATE", { orderId, status: order.status, attempted: "changeAddress", allowed: ["pending_payment", "paid"] });
+        // An address book entry is always the order owner's own (ADDRESS_NOT_FOUND otherwise).
+        const sealed = await workflow.shippingAddressOf(trx, order.user_id, to);
+        if (!sealed) throw new DomainError("ADDRESS_NOT_FOUND", { addressId: to.addressId ?? null });
+        await orderRepository.setShippingAddress(trx, orderId, sealed, now);
+        return summaryOf({ ...order, shipping_address: sealed, updated_at: now });
+      });
+    },
+
+    /**
+     * An operator replaces an unpaid (two-step) order's lines: today's prices, stock taken or given
+     * back for the difference, the held coupon checked against the new subtotal, all under the
+     * order's lock and the reserve steps' locks (workflow.editReserved). The payment window stays.
+     */
+    async editLines(orderId: number, items: Array<{ productId: number; quantity: number }>, reason: string, actorId: number): Promise<OrderDetail> {
+      const row = await inTransaction(db, async (trx) => {
+        const now = clock.now();
+        const order = await orderRepository.lockOrder(trx, orderId);
+        if (!order) throw new DomainError("ORDER_NOT_FOUND", { orderId });
+        if (order.status !== "pending_payment")
+          throw new DomainError("INVALID_ORDER_STATE", { orderId, status: order.status, attempted: "editLines", allowed: ["pending_payment"] });
+        if (order.payment_due_at && order.payment_due_at <= now)
+          throw new DomainError("ORDER_PAYMENT_EXPIRED", { orderId, paymentDueAt: order.payment_due_at });
+        // The operator and the reason are written with each stock movement of the edit.
+        await workflow.editReserved(trx, order, items, { actorId, reason: `order lines edited: ${reason}` }, now);
+        return orderRepository.findOrder(trx, orderId);
+      });
+      if (!row) throw new DomainError("ORDER_NOT_FOUND", { orderId });
+      return detail(row);
+    },
+
+    /** A past order's lines back into the customer's cart, in one call (cart.addMany's rules). */
+    async reorder(userId: number, orderId: number): Promise<ReorderResult> {
+      const order = await orderRepository.findOrder(db, orderId);
+      if (!order || order.user_id !== userId) throw new DomainError("ORDER_NOT_FOUND", { orderId });
+      const lines = await orderRepository.lines(db, orderId);
+      return deps.cart.addMany(
+        userId,
+        lines.map((l) => ({ productId: l.product_id, productName: l.product_name, quantity: l.quantity })),
+      );
+    },
+
+    // ── for erasing an account (customers module) ───────────────────────────
+
+    /**
+     * Inside the erasing transaction: locks the customer's orders (rank Order) and refuses while one
+     * is still under way (unpaid, paid, preparing, shipped: the shipment and the payment need it);
+     * otherwise erases the address copies. The orders, their lines and payments stay: the books.
+     */
+    async eraseInTransaction(trx: Tx, userId: number): Promise<{ orders: number }> {
+      const rows = await orderRepository.lockOrdersOf(trx, userId);
+      const open = rows.filter((r) => r.status === "pending_payment" || r.status === "paid" || r.status === "preparing" || r.status === "shipped");
+      if (open.length > 0) throw new DomainError("ACCOUNT_HAS_OPEN_ORDERS", { userId, orderIds: open.map((r) => r.id).slice(0, 20) });
+      await orderRepository.eraseShippingAddresses(trx, userId);
+      return { orders: rows.length };
     },
 
     // ── for the shipping module ─────────────────────────────────────────────

@@ -92,6 +92,13 @@ export const shippingRepository = {
     return row !== undefined;
   },
 
+  /** Erasing an account: the address copies on its shipments (rank Shipment; the shipments stay, with their tracking). */
+  async eraseAddressesOf(trx: Tx, userId: number): Promise<number> {
+    noteLock(trx, LockRank.Shipment, 0);
+    const result = await trx.updateTable("shipping_shipments").set({ address: null }).where("user_id", "=", userId).executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  },
+
   find(db: Executor, shipmentId: number): Promise<ShipmentRow | undefined> {
     return db.selectFrom("shipping_shipments").selectAll().where("id", "=", shipmentId).executeTakeFirst();
   },

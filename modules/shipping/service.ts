@@ -438,6 +438,9 @@ export function createShippingService(deps: ShippingDeps) {
     handleOutboxEvent,
     handleCarrierWebhook,
 
+    /** Erasing an account, inside that transaction: the address copies on its shipments go. */
+    eraseAddressesOf: (trx: Tx, userId: number) => repo.eraseAddressesOf(trx, userId),
+
     /** The customer's view of their order's shipment. Another customer's order answers exactly like a missing one. */
     async track(userId: number, orderId: number): Promise<ShipmentTracking> {
       const row = await repo.findByOrder(db, orderId);
