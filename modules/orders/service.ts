@@ -369,14 +369,19 @@ export function createOrdersService(deps: OrdersDeps) {
      * (rank Order, before the shipment), checks the move, and returns the status it had.
      * Moving to where it already is, is a no-op (carrier updates may repeat).
      */
-    async advanceForShipping(trx: Tx, orderId: number, to: "preparing" | "shipped" | "delivered"): Promise<{ from: OrderStatus; userId: number }> {
+    async advanceForShipping(
+      trx: Tx,
+      orderId: number,
+      to: "preparing" | "shipped" | "delivered",
+    ): Promise<{ from: OrderStatus; userId: number; shippingAddress: string | null }> {
       const order = await orderRepository.lockOrder(trx, orderId);
       if (!order) throw new DomainError("ORDER_NOT_FOUND", { orderId });
       if (order.status !== to) {
         assertTransition(orderId, order.status, to);
         await orderRepository.setStatus(trx, orderId, to, clock.now());
       }
-      return { from: order.status, userId: order.user_id };
+      // Read under the lock: the booking compares it with the address it booked (changeAddress).
+      return { from: order.status, userId: order.user_id, shippingAddress: await openAddress(order) };
     },
 
     sweepExpired,

@@ -22,6 +22,8 @@ export interface ShipmentPatch {
   carrier?: string;
   trackingNumber?: string;
   deliveredAt?: Date;
+  /** The address copy, sealed (the one the parcel was booked to). */
+  address?: string | null;
   at: Date;
 }
 
@@ -59,6 +61,7 @@ export const shippingRepository = {
         ...(patch.carrier !== undefined ? { carrier: patch.carrier } : {}),
         ...(patch.trackingNumber !== undefined ? { tracking_number: patch.trackingNumber } : {}),
         ...(patch.deliveredAt !== undefined ? { delivered_at: patch.deliveredAt } : {}),
+        ...(patch.address !== undefined ? { address: patch.address } : {}),
       })
       .where("id", "=", shipmentId)
       .returningAll()
