@@ -138,6 +138,11 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
   const [, navigate] = useLocation();
   const [userCouponId, setUserCouponId] = useState<number | null>(null);
   const [address, setAddress] = useState("");
+  /** An address book entry, or "new" (type one). Starts at the default entry when there is one. */
+  const [addressChoice, setAddressChoice] = useState<number | "new" | null>(null);
+  const book = useQuery({ queryKey: ["addresses", "checkout"], queryFn: () => api.addresses.list.query({ limit: 20 }) });
+  const entries = book.data?.items ?? [];
+  const chosen = addressChoice ?? entries.find((a) => a.isDefault)?.addressId ?? "new";
   const idempotencyKey = useMemo(() => newIdempotencyKey(), []);
   const coupons = useQuery({ queryKey: ["coupons", "mine", "available"], queryFn: () => api.coupons.mine.query({ status: "available" }) });
   const balance = useQuery({ queryKey: ["wallet", "balance"], queryFn: () => api.wallet.balance.query() });
@@ -151,7 +156,7 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
     mutationFn: () =>
       api.orders.place.mutate({
         ...(userCouponId !== null ? { userCouponId } : {}),
-        ...(address.trim() ? { shippingAddress: address.trim() } : {}),
+        ...(chosen !== "new" ? { addressId: chosen } : address.trim() ? { shippingAddress: address.trim() } : {}),
         idempotencyKey,
       }),
     onSuccess: (order) => {
@@ -176,15 +181,31 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
         </select>
       </label>
       {userCouponId !== null && preview.isError ? <ErrorNotice error={preview.error} /> : null}
-      <label>
-        {t("배송지", "Shipping address")}
-        <input
-          value={address}
-          onChange={(e) => setAddress(e.target.value)}
-          placeholder={t("서울시 중구 세종대로 110", "Street, city")}
-          autoComplete="street-address"
-        />
-      </label>
+      {entries.length > 0 ? (
+        <label>
+          {t("저장된 배송지", "Saved address")}
+          <select value={String(chosen)} onChange={(event) => setAddressChoice(event.target.value === "new" ? "new" : Number(event.target.value))}>
+            {entries.map((a) => (
+              <option key={a.addressId} value={a.addressId}>
+                {a.label}
+                {a.isDefault ? t(" (기본)", " (default)") : ""} — {a.address}
+              </option>
+            ))}
+            <option value="new">{t("새 주소 입력", "Enter another address")}</option>
+          </select>
+        </label>
+      ) : null}
+      {chosen === "new" ? (
+        <label>
+          {t("배송지", "Shipping address")}
+          <input
+            value={address}
+            onChange={(e) => setAddress(e.target.value)}
+            placeholder={t("서울시 중구 세종대로 110", "Street, city")}
+            autoComplete="street-address"
+          />
+        </label>
+      ) : null}
       <table style={{ maxWidth: 420 }}>
         <tbody>
           <tr>
