@@ -25,7 +25,26 @@ export interface IdentityUsersTable {
   /** Keyed blind index of the phone's digits: an operator's exact search. */
   phone_index: string | null;
   role: "customer" | "admin";
-  status: "active" | "deactivated";
+  status: "active" | "deactivated" | "deleted";
+  /** Registered by an operator with a temporary password: the customer must set their own first. */
+  must_change_password: Generated<boolean>;
+  /** Set when the account was erased (status 'deleted'); the row stays for the books. */
+  deleted_at: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** A customer's address book entry; recipient, phone and address sealed (kernel/pii.ts). */
+export interface CustomerAddressesTable {
+  id: Generated<number>;
+  user_id: number;
+  /** 1..20, unique per customer: the database's limit on the book's size. */
+  slot: number;
+  label: string;
+  recipient: string;
+  phone: string | null;
+  address: string;
+  is_default: Generated<boolean>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -412,6 +431,7 @@ export interface ShippingTrackingEventsTable {
 export interface Database {
   identity_users: IdentityUsersTable;
   identity_sessions: IdentitySessionsTable;
+  customer_addresses: CustomerAddressesTable;
   catalog_products: CatalogProductsTable;
   inventory_stock: InventoryStockTable;
   inventory_movements: InventoryMovementsTable;

@@ -7,9 +7,11 @@
  * (checked by `no-circular-server` in .dependency-cruiser.cjs).
  */
 import type { DatabaseHandle } from "../../db/index.ts";
+import { createAddressesService } from "../../modules/addresses/index.ts";
 import { createCartService } from "../../modules/cart/index.ts";
 import { createCatalogService, inventoryBackInStock, inventoryLowStock } from "../../modules/catalog/index.ts";
 import { createCouponService } from "../../modules/coupons/index.ts";
+import { createCustomersService } from "../../modules/customers/index.ts";
 import { purgeKeysOlderThan } from "../../modules/idempotency/index.ts";
 import { createIdentityService, defaultIdentityConfig, type IdentityConfig } from "../../modules/identity/index.ts";
 import { type Clock, createCallLimits, createPiiCipher, developmentPiiKeys, type Infra, type Logger, type Metrics } from "../../modules/kernel/index.ts";
@@ -115,6 +117,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     gateway: ports.cardGateway,
     config: { leaseMs: config.walletChargeLeaseMs, recoveryIntervalMs: config.walletChargeRecoveryIntervalMs },
   });
+  const addresses = createAddressesService({ db, clock, cipher });
   const sales = createSalesService({ db, clock, cache: infra.cache, catalog, popularTtlMs: config.popularCacheSeconds * 1000, logger });
   const orders = createOrdersService({
     db,
@@ -127,6 +130,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     card: cardPayments,
     sales,
     events,
+    addressBook: addresses,
     cipher,
     config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000 },
   });
@@ -174,7 +178,24 @@ export function createAgora(deps: AgoraDeps): Agora {
     events,
     config: { allowPrivateTargets: config.webhookAllowPrivateTargets, timeoutMs: config.webhookTimeoutMs },
   });
-  const services: Services = { identity, catalog, cart, coupons, wallet, cardPayments, sales, orders, shipping, notifications, reports, webhooks };
+
+  const customers = createCustomersService({ db, logger, identity, addresses, wallet, orders, shipping, notifications, catalog, cart });
+  const services: Services = {
+    identity,
+    catalog,
+    cart,
+    coupons,
+    wallet,
+    cardPayments,
+    sales,
+    orders,
+    shipping,
+    notifications,
+    reports,
+    webhooks,
+    addresses,
+    customers,
+  };
   const outboxPoller = createOutboxPoller({
     db,
     clock,

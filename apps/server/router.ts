@@ -1,7 +1,9 @@
 /** The composed tRPC router. Clients import `type AppRouter` from here and nothing else. */
+import { createAddressesRouter } from "../../modules/addresses/index.ts";
 import { createCartRouter } from "../../modules/cart/index.ts";
 import { createCatalogRouter } from "../../modules/catalog/index.ts";
 import { createCouponRouter } from "../../modules/coupons/index.ts";
+import { createCustomersRouter } from "../../modules/customers/index.ts";
 import { createIdentityRouter } from "../../modules/identity/index.ts";
 import { noInput, publicProcedure, router } from "../../modules/kernel/index.ts";
 import { createNotificationsRouter } from "../../modules/notifications/index.ts";
@@ -29,6 +31,8 @@ export function createAppRouter(services: Services, outbox: ReturnType<typeof cr
     notifications: createNotificationsRouter(services.notifications),
     reports: createReportsRouter(services.reports),
     webhooks: createWebhooksRouter(services.webhooks),
+    addresses: createAddressesRouter(services.addresses),
+    customers: createCustomersRouter(services.customers),
     outbox,
   });
 }

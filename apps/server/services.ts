@@ -3,9 +3,11 @@
  * world's ports. Its own file so that router.ts and http.ts can name them without importing
  * compose.ts, which imports them (apps/server imports run one way).
  */
+import type { AddressesService } from "../../modules/addresses/index.ts";
 import type { CartService } from "../../modules/cart/index.ts";
 import type { CatalogService } from "../../modules/catalog/index.ts";
 import type { CouponService } from "../../modules/coupons/index.ts";
+import type { CustomersService } from "../../modules/customers/index.ts";
 import type { IdentityService } from "../../modules/identity/index.ts";
 import type { NotificationSender, NotificationService } from "../../modules/notifications/index.ts";
 import type { OrdersService } from "../../modules/orders/index.ts";
@@ -31,6 +33,8 @@ export interface Services {
   notifications: NotificationService;
   reports: ReportsService;
   webhooks: WebhookService;
+  addresses: AddressesService;
+  customers: CustomersService;
 }
 
 /** The outside world, behind ports: real adapters in production, fakes over HTTP in tests and dev. */

@@ -15,6 +15,7 @@ import * as salesPending from "./2026-12-02T00-10-sales-pending.ts";
 import * as outboxDelivery from "./2026-12-02T00-20-outbox-delivery.ts";
 import * as couponSlots from "./2026-12-02T05-00-coupon-slots-admission-epoch.ts";
 import * as notificationLogPersonalData from "./2026-12-02T06-00-notification-log-personal-data.ts";
+import * as customersAddresses from "./2026-12-02T08-00-customers-addresses.ts";
 import * as webhooks from "./2026-12-02T08-00-webhooks.ts";
 import * as cardPaymentsRefunds from "./2026-12-02T09-00-card-payments-refunds.ts";
 
@@ -33,4 +34,5 @@ export const migrations: Record<string, Migration> = {
   "2026-12-02T06-00-notification-log-personal-data": notificationLogPersonalData,
   "2026-12-02T09-00-card-payments-refunds": cardPaymentsRefunds,
   "2026-12-02T08-00-webhooks": webhooks,
+  "2026-12-02T08-00-customers-addresses": customersAddresses,
 };

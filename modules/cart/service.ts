@@ -15,6 +15,19 @@ export interface CartDeps {
 
 export type CartService = ReturnType<typeof createCartService>;
 
+export interface AddedLine {
+  productId: number;
+  quantity: number;
+}
+
+export interface SkippedLine {
+  productId: number;
+  productName: string;
+  requestedQuantity: number;
+  addedQuantity: number;
+  reason: "not_for_sale" | "out_of_stock" | "stock_limit" | "line_limit" | "cart_full";
+}
+
 export function createCartService({ db, clock, catalog }: CartDeps) {
   /** The product must be on sale and its stock (share-locked until commit) must cover `quantity`. */
   async function requireStock(trx: Tx, productId: number, quantity: number): Promise<void> {
@@ -95,6 +108,59 @@ export function createCartService({ db, clock, catalog }: CartDeps) {
       return view(userId);
     },
 
+    /**
+     * Adds several lines at once (a re-order): products no longer for sale are left out, quantities
+     * are cut to the stock and the line limit, new lines stop at the cart's line limit; every line
+     * left out or cut is reported. Locks as `add` does: the stock rows (shared), then the cart.
+     */
+    async addMany(
+      userId: number,
+      wanted: Array<{ productId: number; productName: string; quantity: number }>,
+    ): Promise<{ added: AddedLine[]; skipped: SkippedLine[] }> {
+      const merged = new Map<number, { productName: string; quantity: number }>();
+      for (const w of wanted) merged.set(w.productId, { productName: w.productName, quantity: (merged.get(w.productId)?.quantity ?? 0) + w.quantity });
+      const ids = [...merged.keys()].sort((a, b) => a - b);
+      return inTransaction(db, async (trx) => {
+        const forSale = await catalog.productsForSale(trx, ids);
+        // Share-locks the stock rows (ascending), so the quantities read next hold until commit.
+        if (forSale.size > 0)
+          await catalog.checkStock(
+            trx,
+            [...forSale.keys()].map((productId) => ({ productId, quantity: 1 })),
+          );
+        const stock = await catalog.productsForSale(trx, [...forSale.keys()]);
+        await cartRepository.lockCart(trx, userId);
+        const inCart = new Map((await cartRepository.lines(trx, userId)).map((l) => [l.product_id, l.quantity]));
+        let lineCount = inCart.size;
+        const added: AddedLine[] = [];
+        const skipped: SkippedLine[] = [];
+        const now = clock.now();
+        for (const productId of ids) {
+          const { productName, quantity: requestedQuantity } = merged.get(productId) as { productName: string; quantity: number };
+          const product = stock.get(productId);
+          const skip = (reason: SkippedLine["reason"], addedQuantity = 0) => skipped.push({ productId, productName, requestedQuantity, addedQuantity, reason });
+          if (!product) {
+            skip("not_for_sale");
+            continue;
+          }
+          const already = inCart.get(productId) ?? 0;
+          if (already === 0 && lineCount >= MAX_CART_LINES) {
+            skip("cart_full");
+            continue;
+          }
+          const byStock = Math.max(0, product.stock - already);
+          const byLine = Math.max(0, MAX_LINE_QUANTITY - already);
+          const quantity = Math.min(requestedQuantity, byStock, byLine);
+          if (quantity < requestedQuantity) skip(byStock <= byLine ? (product.stock === 0 ? "out_of_stock" : "stock_limit") : "line_limit", quantity);
+          if (quantity === 0) continue;
+          await cartRepository.addTo(trx, userId, productId, quantity, now);
+          if (already === 0) lineCount++;
+          added.push({ productId, quantity });
+        }
+        return { added, skipped };
+      });
+    },
+
     async clear(userId: number): Promise<{ removedLines: number }> {
       return { removedLines: await cartRepository.clear(db, userId) };
     },
@@ -109,6 +175,12 @@ export function createCartService({ db, clock, catalog }: CartDeps) {
     /** Removes the bought products from the cart (lock rank Cart: after stock). */
     async removeBought(trx: Tx, userId: number, productIds: number[]): Promise<void> {
       await cartRepository.remove(trx, userId, productIds);
+    },
+
+    /** Erasing an account: the cart goes (rank Cart). */
+    async clearInTransaction(trx: Tx, userId: number): Promise<void> {
+      await cartRepository.lockCart(trx, userId);
+      await cartRepository.clear(trx, userId);
     },
   };
 }

@@ -276,6 +276,13 @@ export const inventoryRepository = {
     return row.id;
   },
 
+  /** Erasing an account: its restock sign-ups go (rank RestockSignup). */
+  async removeRestockSignupsOf(trx: Tx, userId: number): Promise<number> {
+    noteLock(trx, LockRank.RestockSignup, 0);
+    const result = await trx.deleteFrom("inventory_restock_subscriptions").where("user_id", "=", userId).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  },
+
   /** Closes every open sign-up of a product and returns who signed up. */
   closeRestockSignups(trx: Tx, productId: number, at: Date) {
     noteLock(trx, LockRank.RestockSignup, productId);

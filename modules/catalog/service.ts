@@ -74,7 +74,7 @@ export function createCatalogService({ db, clock, events: publisher }: CatalogDe
    */
   async function applyStockChanges(
     trx: Tx,
-    changes: Array<{ productId: number; change: number }>,
+    changes: Array<{ productId: number; change: number; kind?: MovementMeta["kind"] }>,
     meta: MovementMeta,
   ): Promise<{ refused: StockLine[]; applied: StockChange[] }> {
     const now = clock.now();
@@ -82,8 +82,8 @@ export function createCatalogService({ db, clock, events: publisher }: CatalogDe
     const refused: StockLine[] = [];
     const applied: StockChange[] = [];
     const movement = { kind: meta.kind, reason: meta.reason ?? null, actorId: meta.actorId ?? null, orderId: meta.orderId ?? null };
-    for (const { productId, change } of sorted) {
-      const result = await inventoryRepository.applyChange(trx, productId, change, movement, now);
+    for (const { productId, change, kind } of sorted) {
+      const result = await inventoryRepository.applyChange(trx, productId, change, kind ? { ...movement, kind } : movement, now);
       if (result) applied.push(result);
       else refused.push({ productId, quantity: Math.abs(change) });
     }
@@ -290,6 +290,26 @@ export function createCatalogService({ db, clock, events: publisher }: CatalogDe
       );
       if (refused.length > 0) throw catalogErrors.INSUFFICIENT_STOCK.create({ insufficientItems: await insufficientItems(trx, refused) });
     },
+
+    /**
+     * An unpaid order's lines changed: takes (negative) and gives back (positive) stock in one pass,
+     * in ascending product id (the lock order), logged as sales and releases of the order.
+     */
+    async changeStockForOrder(
+      trx: Tx,
+      changes: Array<{ productId: number; change: number }>,
+      meta: { orderId: number; actorId: number | null; reason: string },
+    ): Promise<void> {
+      const { refused } = await applyStockChanges(
+        trx,
+        changes.map((c) => ({ ...c, kind: c.change < 0 ? ("sale" as const) : ("release" as const) })),
+        { kind: "sale", orderId: meta.orderId, actorId: meta.actorId, reason: meta.reason },
+      );
+      if (refused.length > 0) throw catalogErrors.INSUFFICIENT_STOCK.create({ insufficientItems: await insufficientItems(trx, refused) });
+    },
+
+    /** Erasing an account, inside that transaction: its restock sign-ups go. */
+    eraseRestockSignups: (trx: Tx, userId: number) => inventoryRepository.removeRestockSignupsOf(trx, userId),
 
     /** Puts stock back (cancelled or lapsed order). */
     async releaseStock(trx: Tx, lines: StockLine[], meta: { orderId: number | null; reason: string; actorId?: number | null }): Promise<void> {

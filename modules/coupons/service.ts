@@ -409,6 +409,19 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
       await couponRepository.insertHistory(trx, { issuedCouponId: userCouponId, action: "used", orderId, at: now });
     },
 
+    /**
+     * The rule of a coupon an unpaid order holds, when its lines change: locked (rank IssuedCoupon),
+     * still held by that order, and the new subtotal still reaching its minimum. Its expiry was
+     * checked when the order took it; the order keeps it until paid, cancelled or lapsed.
+     */
+    async ruleForHeld(trx: Tx, userCouponId: number, orderId: number, orderAmount: number): Promise<DiscountRule> {
+      const row = await couponRepository.lockIssued(trx, userCouponId, "update");
+      if (row?.status !== "used" || row.order_id !== orderId) throw couponsErrors.COUPON_NOT_OWNED.create({ userCouponId });
+      if (orderAmount < row.min_order_amount)
+        throw couponsErrors.COUPON_MIN_ORDER_NOT_MET.create({ userCouponId, minOrderAmount: row.min_order_amount, orderAmount });
+      return ruleOf(row);
+    },
+
     /** Gives a used coupon back after its order was cancelled, if it has not expired. */
     async restore(trx: Tx, userCouponId: number, orderId: number): Promise<boolean> {
       const row = await couponRepository.lockIssued(trx, userCouponId, "update");

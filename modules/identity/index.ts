@@ -2,5 +2,5 @@
 export { identityErrors } from "./errors.ts";
 export { createIdentityRouter } from "./router.ts";
 export type { UserProfile } from "./schema.ts";
-export type { Contact, IdentityConfig, IdentityDeps, IdentityService, IssuedSession } from "./service.ts";
+export type { Contact, IdentityConfig, IdentityDeps, IdentityService, IssuedSession, RegisteredCustomer } from "./service.ts";
 export { createIdentityService, defaultIdentityConfig } from "./service.ts";

@@ -33,7 +33,7 @@ export function createIdentityRepository(cipher: PiiCipher) {
   return {
     async insertUser(
       db: Executor,
-      user: { email: string; passwordHash: string; name: string; phone: string | null; role: "customer" | "admin"; at: Date },
+      user: { email: string; passwordHash: string; name: string; phone: string | null; role: "customer" | "admin"; at: Date; mustChangePassword?: boolean },
     ): Promise<UserRow> {
       const [email, phone] = await Promise.all([cipher.seal(user.email, EMAIL), sealPhone(user.phone)]);
       const row = await db
@@ -47,6 +47,7 @@ export function createIdentityRepository(cipher: PiiCipher) {
           phone_index: phoneIndex(user.phone),
           role: user.role,
           status: "active",
+          must_change_password: user.mustChangePassword ?? false,
           created_at: user.at,
           updated_at: user.at,
         })
@@ -78,21 +79,63 @@ export function createIdentityRepository(cipher: PiiCipher) {
     async updateUser(
       db: Executor,
       id: number,
-      patch: { name?: string; phone?: string | null; passwordHash?: string; status?: "active" | "deactivated"; role?: "customer" | "admin" },
+      patch: {
+        name?: string;
+        email?: string;
+        phone?: string | null;
+        passwordHash?: string;
+        mustChangePassword?: boolean;
+        status?: "active" | "deactivated";
+        role?: "customer" | "admin";
+      },
       at: Date,
     ): Promise<UserRow | undefined> {
       const phone = patch.phone === undefined ? undefined : await sealPhone(patch.phone);
+      const email = patch.email === undefined ? undefined : await cipher.seal(patch.email, EMAIL);
       const row = await db
         .updateTable("identity_users")
         .set({
           ...(patch.name !== undefined ? { name: patch.name } : {}),
           ...(patch.phone !== undefined ? { phone, phone_index: phoneIndex(patch.phone) } : {}),
+          ...(patch.email !== undefined ? { email, email_index: emailIndex(patch.email) } : {}),
           ...(patch.passwordHash !== undefined ? { password_hash: patch.passwordHash } : {}),
+          ...(patch.mustChangePassword !== undefined ? { must_change_password: patch.mustChangePassword } : {}),
           ...(patch.status !== undefined ? { status: patch.status } : {}),
           ...(patch.role !== undefined ? { role: patch.role } : {}),
           updated_at: at,
         })
         .where("id", "=", id)
+        // An erased account stays erased: nothing writes personal data back into it.
+        .where("status", "<>", "deleted")
+        .returningAll()
+        .executeTakeFirst();
+      return openedMaybe(row);
+    },
+
+    /**
+     * Erases an account's personal data and closes it, keeping the row (orders, the ledger and
+     * coupons reference it). The email becomes a sealed tombstone unique to the row (the column and
+     * its unique index stay as they are), the name a fixed text, the phone nothing; the password
+     * hash one no password matches. Undefined when there is no such account or it is erased already.
+     */
+    async eraseUser(db: Executor, id: number, at: Date): Promise<UserRow | undefined> {
+      const tombstone = `deleted-${id}@deleted.invalid`;
+      const row = await db
+        .updateTable("identity_users")
+        .set({
+          name: "Deleted customer",
+          email: await cipher.seal(tombstone, EMAIL),
+          email_index: emailIndex(tombstone),
+          phone: null,
+          phone_index: null,
+          password_hash: "!erased",
+          must_change_password: false,
+          status: "deleted",
+          deleted_at: at,
+          updated_at: at,
+        })
+        .where("id", "=", id)
+        .where("status", "<>", "deleted")
         .returningAll()
         .executeTakeFirst();
       return openedMaybe(row);
@@ -104,12 +147,13 @@ export function createIdentityRepository(cipher: PiiCipher) {
      */
     async listUsers(
       db: Executor,
-      filter: { query?: string; status?: "active" | "deactivated"; role?: "customer" | "admin"; afterId?: number; limit: number },
+      filter: { query?: string; status?: "active" | "deactivated" | "deleted"; role?: "customer" | "admin"; afterId?: number; limit: number },
     ): Promise<UserRow[]> {
       let q = db.selectFrom("identity_users").selectAll().orderBy("id", "asc").limit(filter.limit);
       if (filter.role) q = q.where("role", "=", filter.role);
       if (filter.afterId !== undefined) q = q.where("id", ">", filter.afterId);
-      if (filter.status) q = q.where("status", "=", filter.status);
+      // Erased accounts are listed only when asked for by status: they hold nothing to find anyway.
+      q = filter.status ? q.where("status", "=", filter.status) : q.where("status", "<>", "deleted");
       if (filter.query) {
         const query = filter.query;
         const pattern = `%${query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -171,7 +215,7 @@ export function createIdentityRepository(cipher: PiiCipher) {
       return db
         .selectFrom("identity_sessions as s")
         .innerJoin("identity_users as u", "u.id", "s.user_id")
-        .select(["s.token_hash", "s.user_id", "s.expires_at", "u.role"])
+        .select(["s.token_hash", "s.user_id", "s.expires_at", "u.role", "u.must_change_password"])
         .where("s.token_hash", "=", tokenHash)
         .where("s.revoked_at", "is", null)
         .where("s.expires_at", ">", now)

@@ -1,5 +1,14 @@
 import { adminProcedure, authedProcedure, noInput, publicProcedure, router } from "../kernel/index.ts";
-import { changePasswordInput, listCustomersInput, loginInput, signUpInput, updateProfileInput, userIdInput } from "./schema.ts";
+import {
+  changePasswordInput,
+  listCustomersInput,
+  loginInput,
+  registerCustomerInput,
+  signUpInput,
+  updateCustomerInput,
+  updateProfileInput,
+  userIdInput,
+} from "./schema.ts";
 import type { IdentityService } from "./service.ts";
 
 export function createIdentityRouter(identity: IdentityService) {
@@ -21,6 +30,8 @@ export function createIdentityRouter(identity: IdentityService) {
     }),
     admin: router({
       listCustomers: adminProcedure.input(listCustomersInput).query(({ input }) => identity.listCustomers(input)),
+      registerCustomer: adminProcedure.input(registerCustomerInput).mutation(({ input }) => identity.registerCustomer(input)),
+      updateCustomer: adminProcedure.input(updateCustomerInput).mutation(({ input: { userId, ...patch } }) => identity.updateCustomer(userId, patch)),
       getCustomer: adminProcedure.input(userIdInput).query(({ input }) => identity.getCustomer(input.userId)),
       deactivate: adminProcedure.input(userIdInput).mutation(({ input, ctx }) => identity.deactivate(input.userId, ctx.session.userId)),
       reactivate: adminProcedure.input(userIdInput).mutation(({ input }) => identity.reactivate(input.userId)),

@@ -31,13 +31,20 @@ export const changePasswordInput = z.strictObject({ currentPassword: z.string().
 export const listCustomersInput = z
   .strictObject({
     query: singleLineText().trim().max(100).optional(),
-    status: z.enum(["active", "deactivated"]).optional(),
+    /** Without it, every account but erased ones. */
+    status: z.enum(["active", "deactivated", "deleted"]).optional(),
     /** Customers unless asked otherwise. */
     role: z.enum(["customer", "admin", "any"]).default("customer"),
     cursor: cursorSchema,
     limit: pageLimitSchema,
   })
   .prefault({});
+
+export const registerCustomerInput = z.strictObject({ email: emailSchema, name: nameSchema, phone: phoneSchema.optional() });
+
+export const updateCustomerInput = z
+  .strictObject({ userId: idSchema, name: nameSchema.optional(), email: emailSchema.optional(), phone: phoneSchema.nullable().optional() })
+  .refine((v) => v.name !== undefined || v.email !== undefined || v.phone !== undefined, "nothing to update");
 
 export const userIdInput = z.strictObject({ userId: idSchema });
 
@@ -47,6 +54,8 @@ export interface UserProfile {
   name: string;
   phone: string | null;
   role: "customer" | "admin";
-  status: "active" | "deactivated";
+  status: "active" | "deactivated" | "deleted";
+  /** Registered by an operator with a temporary password not yet replaced. */
+  mustChangePassword: boolean;
   createdAt: Date;
 }

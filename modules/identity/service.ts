@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
-import type { Db } from "../../db/index.ts";
+import type { Db, Tx } from "../../db/index.ts";
 import { pgErrorCode } from "../../db/index.ts";
 import type { Clock, Infra, Logger, Page, PiiCipher, RateLimitPolicy, Session } from "../kernel/index.ts";
 import { createPiiCipher, decodeCursor, developmentPiiKeys, encodeCursor, kernelErrors } from "../kernel/index.ts";
@@ -51,6 +51,12 @@ export interface IssuedSession {
   user: UserProfile;
 }
 
+/** A customer an operator registered: the temporary password is shown once, to hand to the customer. */
+export interface RegisteredCustomer {
+  user: UserProfile;
+  temporaryPassword: string;
+}
+
 export interface Contact {
   userId: number;
   email: string;
@@ -59,7 +65,16 @@ export interface Contact {
 }
 
 export function toProfile(row: UserRow): UserProfile {
-  return { id: row.id, email: row.email, name: row.name, phone: row.phone, role: row.role, status: row.status, createdAt: row.created_at };
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    phone: row.phone,
+    role: row.role,
+    status: row.status,
+    mustChangePassword: row.must_change_password,
+    createdAt: row.created_at,
+  };
 }
 
 export function hashToken(token: string): string {
@@ -95,16 +110,24 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
     await identityRepository.insertSession(db, { tokenHash, userId: user.id, at: now, expiresAt, ip });
     // Cached as it is issued: the customer's first request (often the one that counts, in a sale) skips the database.
     if (config.sessionCacheMs > 0) {
-      const session: Session = { userId: user.id, role: user.role, tokenHash, expiresAt };
+      const session: Session = { userId: user.id, role: user.role, tokenHash, expiresAt, mustChangePassword: user.must_change_password };
       await infra.cache.set(sessionKey(tokenHash), session, Math.min(config.sessionCacheMs, config.sessionTtlMs)).catch(() => {});
     }
     return { token, expiresAt, user: toProfile(user) };
   }
 
-  async function createAccount(input: SignUpInput, role: "customer" | "admin"): Promise<UserRow> {
+  async function createAccount(input: SignUpInput, role: "customer" | "admin", mustChangePassword = false): Promise<UserRow> {
     const passwordHash = await Bun.password.hash(input.password, hashOptions);
     try {
-      return await identityRepository.insertUser(db, { email: input.email, passwordHash, name: input.name, phone: input.phone ?? null, role, at: clock.now() });
+      return await identityRepository.insertUser(db, {
+        email: input.email,
+        passwordHash,
+        name: input.name,
+        phone: input.phone ?? null,
+        role,
+        at: clock.now(),
+        mustChangePassword,
+      });
     } catch (error) {
       if (pgErrorCode(error) === "23505") throw identityErrors.EMAIL_TAKEN.create({ email: input.email });
       throw error;
@@ -160,7 +183,13 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
       }
       const row = await identityRepository.findLiveSession(db, tokenHash, now);
       if (!row) return null;
-      const session: Session = { userId: row.user_id, role: row.role, tokenHash: row.token_hash, expiresAt: row.expires_at };
+      const session: Session = {
+        userId: row.user_id,
+        role: row.role,
+        tokenHash: row.token_hash,
+        expiresAt: row.expires_at,
+        ...(row.must_change_password ? { mustChangePassword: true } : {}),
+      };
       if (config.sessionCacheMs > 0) {
         const ttl = Math.min(config.sessionCacheMs, session.expiresAt.getTime() - now.getTime());
         if (ttl > 0) await infra.cache.set(sessionKey(tokenHash), session, ttl).catch(() => {});
@@ -178,22 +207,67 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
       return toProfile(row);
     },
 
-    /** Changes the password and ends every other session of the account. */
+    /**
+     * Changes the password and ends every other session of the account. A temporary password
+     * (an operator registered the account) stops being one: this session's cached copy is
+     * forgotten so the next call reads the account as free to do anything.
+     */
     async changePassword(session: Session, currentPassword: string, newPassword: string): Promise<void> {
       const user = await requireUser(session.userId);
       if (!(await Bun.password.verify(currentPassword, user.password_hash))) throw identityErrors.INVALID_CREDENTIALS.create();
       const now = clock.now();
       const passwordHash = await Bun.password.hash(newPassword, hashOptions);
       const ended = await db.transaction().execute(async (trx) => {
-        await identityRepository.updateUser(trx, user.id, { passwordHash }, now);
+        await identityRepository.updateUser(trx, user.id, { passwordHash, mustChangePassword: false }, now);
         return identityRepository.revokeUserSessions(trx, user.id, now, session.tokenHash);
       });
-      await forgetSessions(ended);
+      await forgetSessions(user.must_change_password ? [...ended, session.tokenHash] : ended);
     },
+
+    /**
+     * An operator registers a customer: a temporary password (random, 128 bits) the customer must
+     * replace at their first login. It is answered once and stored only as its hash.
+     */
+    async registerCustomer(input: { email: string; name: string; phone?: string }): Promise<RegisteredCustomer> {
+      const temporaryPassword = randomBytes(16).toString("base64url");
+      const row = await createAccount({ ...input, password: temporaryPassword }, "customer", true);
+      return { user: toProfile(row), temporaryPassword };
+    },
+
+    /** An operator edits a customer's profile (an erased account cannot be edited: USER_NOT_FOUND). */
+    async updateCustomer(userId: number, patch: { name?: string; email?: string; phone?: string | null }): Promise<UserProfile> {
+      try {
+        const row = await identityRepository.updateUser(db, userId, patch, clock.now());
+        if (!row) throw identityErrors.USER_NOT_FOUND.create({ userId });
+        return toProfile(row);
+      } catch (error) {
+        if (pgErrorCode(error) === "23505") throw identityErrors.EMAIL_TAKEN.create({ email: patch.email ?? "" });
+        throw error;
+      }
+    },
+
+    /** The password check before a customer deletes their own account. */
+    async verifyPassword(userId: number, password: string): Promise<void> {
+      const user = await requireUser(userId);
+      if (!(await Bun.password.verify(password, user.password_hash))) throw identityErrors.INVALID_CREDENTIALS.create();
+    },
+
+    /**
+     * Erases the account inside the caller's transaction (customers.delete): personal data replaced,
+     * every session ended. Returns the ended sessions' hashes for `forgetSessions` after the commit.
+     */
+    async eraseInTransaction(trx: Tx, userId: number): Promise<{ profile: UserProfile; deletedAt: Date; endedSessions: string[] }> {
+      const now = clock.now();
+      const row = await identityRepository.eraseUser(trx, userId, now);
+      if (!row) throw identityErrors.USER_NOT_FOUND.create({ userId });
+      return { profile: toProfile(row), deletedAt: now, endedSessions: await identityRepository.revokeUserSessions(trx, userId, now) };
+    },
+
+    forgetSessions,
 
     async listCustomers(filter: {
       query?: string;
-      status?: "active" | "deactivated";
+      status?: "active" | "deactivated" | "deleted";
       role?: "customer" | "admin" | "any";
       cursor?: string;
       limit: number;
@@ -250,7 +324,8 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
 
     /** Names and addresses for notifications. */
     async getContacts(userIds: number[]): Promise<Contact[]> {
-      const rows = await identityRepository.findUsersByIds(db, userIds);
+      // An erased account has no contact: nothing is sent to it any more.
+      const rows = (await identityRepository.findUsersByIds(db, userIds)).filter((row) => row.status !== "deleted");
       return rows.map((row) => ({ userId: row.id, email: row.email, name: row.name, phone: row.phone }));
     },
 

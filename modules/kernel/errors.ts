@@ -123,6 +123,8 @@ export const kernelErrors = defineErrors({
     message: "A service Agora depends on is unavailable; retry shortly",
   }),
   UNAUTHENTICATED: refusal({ kind: "unauthenticated", message: "Log in first" }),
+  // authedProcedure refuses every procedure but a few until an operator-given password is replaced.
+  PASSWORD_CHANGE_REQUIRED: refusal({ kind: "forbidden", message: "Set a password of your own first (identity.changePassword)" }),
   FORBIDDEN: refusal<{ userId?: number }>({ kind: "forbidden", message: "You may not do this" }),
   RATE_LIMITED: refusal<{ retryAfterSeconds: number }>({ kind: "rate_limited", message: "Too many attempts; try again later" }),
 });

@@ -21,7 +21,12 @@ export interface Session {
   /** sha256 of the bearer token: what logout revokes. */
   tokenHash: string;
   expiresAt: Date;
+  /** An operator registered the account with a temporary password: only changing it is allowed. */
+  mustChangePassword?: boolean;
 }
+
+/** What an account with a temporary password may still call. */
+const allowedBeforePasswordChange = new Set(["identity.changePassword", "identity.me", "identity.logout"]);
 
 export interface RequestContext {
   requestId: string;
@@ -157,8 +162,9 @@ const limited = t.middleware(async ({ ctx, type, meta, next }) => {
 export const publicProcedure = t.procedure.use(domainErrorsAnswerByKind).use(observed).use(databaseOutagesAreRetryable).use(limited);
 
 /** Any logged-in account (customers; admins may shop too). */
-export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
+export const authedProcedure = publicProcedure.use(({ ctx, path, next }) => {
   if (!ctx.session) throw kernelErrors.UNAUTHENTICATED.create();
+  if (ctx.session.mustChangePassword && !allowedBeforePasswordChange.has(path)) throw kernelErrors.PASSWORD_CHANGE_REQUIRED.create();
   return next({ ctx: { ...ctx, session: ctx.session } });
 });
 

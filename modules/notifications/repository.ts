@@ -6,7 +6,7 @@
  * (source_event_id, channel, recipient_index, template) is on that index: a sealed value is random
  * on every write, so only the index can say two recipients are the same.
  */
-import type { Selectable } from "kysely";
+import { type Selectable, sql } from "kysely";
 import type { Db, NotificationMessagesTable, Tx } from "../../db/index.ts";
 import type { PiiCipher } from "../kernel/index.ts";
 
@@ -117,6 +117,26 @@ export function createNotificationRepository(cipher: PiiCipher) {
         .returning("id")
         .executeTakeFirstOrThrow();
       return row.id;
+    },
+
+    /**
+     * Erasing an account: its messages stay counted (what was sent, when, which template) but say no
+     * more who got them or what they said. Recipient and its index become unique per row, so the dedupe
+     * index (source event, channel, recipient_index, template) never sees two erased rows collide, and
+     * the start-up sealing pass (rows without an index) leaves them alone.
+     */
+    async eraseForUser(db: Executor, userId: number): Promise<number> {
+      const result = await db
+        .updateTable("notification_messages")
+        .set((eb) => ({
+          recipient: sql<string>`'erased:' || ${eb.ref("id")}`,
+          recipient_index: sql<string>`'erased:' || ${eb.ref("id")}`,
+          subject: "(erased)",
+          body: "(erased)",
+        }))
+        .where("user_id", "=", userId)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows);
     },
 
     async markFailed(db: Executor, id: number): Promise<void> {

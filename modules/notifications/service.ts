@@ -24,7 +24,7 @@
  */
 
 import { z } from "zod";
-import type { Db } from "../../db/index.ts";
+import type { Db, Tx } from "../../db/index.ts";
 import { inventoryBackInStock, inventoryLowStock } from "../catalog/index.ts";
 import type { Contact } from "../identity/index.ts";
 import type { Clock, Logger, Page, PiiCipher } from "../kernel/index.ts";
@@ -265,6 +265,9 @@ export function createNotificationService({ db, clock, logger, identity, catalog
   }
 
   return {
+    /** Erasing an account, inside that transaction: its messages keep their counts and lose who and what. */
+    eraseRecipientsOf: (trx: Tx, userId: number) => notificationRepository.eraseForUser(trx, userId),
+
     /** The outbox handler for destination "notifications". Throws to have the event retried. */
     handleOutboxEvent: eventHandler(notificationsSubscription, {
       "order.paid": send(plan["order.paid"]),

@@ -8,7 +8,13 @@ import { defineErrors, refusal } from "../kernel/index.ts";
 
 export const ordersErrors = defineErrors({
   ORDER_NOT_FOUND: refusal<{ orderId: number }>({ kind: "not_found", message: "No such order" }),
-  INVALID_ORDER_STATE: refusal<{ orderId: number; status: OrderStatus; attempted: OrderStatus; allowed: readonly OrderStatus[] }>({
+  // attempted: the status asked for, or an edit that only some states allow.
+  INVALID_ORDER_STATE: refusal<{
+    orderId: number;
+    status: OrderStatus;
+    attempted: OrderStatus | "changeAddress" | "editLines";
+    allowed: readonly OrderStatus[];
+  }>({
     kind: "conflict",
     message: "The order cannot do this in its current state",
   }),
@@ -17,4 +23,6 @@ export const ordersErrors = defineErrors({
     kind: "invalid",
     message: "The wallet part of a split payment is more than the order's total",
   }),
+  // Deleting an account (modules/customers) waits until its orders are finished.
+  ACCOUNT_HAS_OPEN_ORDERS: refusal<{ userId: number; orderIds: number[] }>({ kind: "conflict", message: "The account has orders that are not finished yet" }),
 });

@@ -15,7 +15,9 @@ export type {
   PendingOrder,
   PlacedOrder,
   RefundedOrder,
+  ReorderResult,
   ShippableOrder,
 } from "./schema.ts";
 export type { Actor, OrderCard, OrdersConfig, OrdersDeps, OrdersService, OrderWallet, PaymentChoice } from "./service.ts";
 export { createOrdersService } from "./service.ts";
+export type { OrderAddressBook } from "./workflow.ts";

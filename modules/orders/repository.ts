@@ -127,6 +127,51 @@ export const orderRepository = {
     return trx.selectFrom("order_orders").selectAll().where("id", "=", orderId).forNoKeyUpdate().executeTakeFirst();
   },
 
+  /** An unpaid order's lines replaced and its totals with them (the order locked by the caller). */
+  async replaceLines(
+    trx: Tx,
+    orderId: number,
+    lines: Array<{ productId: number; productName: string; unitPrice: number; quantity: number }>,
+    totals: { subtotalAmount: number; discountAmount: number; finalAmount: number },
+    at: Date,
+  ): Promise<void> {
+    await trx.deleteFrom("order_lines").where("order_id", "=", orderId).execute();
+    await trx
+      .insertInto("order_lines")
+      .values(
+        lines.map((l) => ({
+          order_id: orderId,
+          product_id: l.productId,
+          product_name: l.productName,
+          unit_price: l.unitPrice,
+          quantity: l.quantity,
+          line_amount: l.unitPrice * l.quantity,
+        })),
+      )
+      .execute();
+    await trx
+      .updateTable("order_orders")
+      .set({ subtotal_amount: totals.subtotalAmount, discount_amount: totals.discountAmount, final_amount: totals.finalAmount, updated_at: at })
+      .where("id", "=", orderId)
+      .execute();
+  },
+
+  async setShippingAddress(trx: Tx, orderId: number, sealedAddress: string, at: Date): Promise<void> {
+    await trx.updateTable("order_orders").set({ shipping_address: sealedAddress, updated_at: at }).where("id", "=", orderId).execute();
+  },
+
+  /** Every order of a customer, locked (rank Order, ascending id): erasing the account waits for pay, cancel and ship. */
+  lockOrdersOf(trx: Tx, userId: number) {
+    noteLock(trx, LockRank.Order, 0);
+    return trx.selectFrom("order_orders").select(["id", "status"]).where("user_id", "=", userId).orderBy("id").forNoKeyUpdate().execute();
+  },
+
+  /** The customer's address copies on their orders erased (the orders themselves stay: the books need them). */
+  async eraseShippingAddresses(trx: Tx, userId: number): Promise<number> {
+    const result = await trx.updateTable("order_orders").set({ shipping_address: null }).where("user_id", "=", userId).executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  },
+
   findOrder(db: Executor, orderId: number): Promise<OrderRow | undefined> {
     return db.selectFrom("order_orders").selectAll().where("id", "=", orderId).executeTakeFirst();
   },

@@ -1,9 +1,12 @@
 import { adminProcedure, authedProcedure, noInput, router } from "../kernel/index.ts";
 import {
   adminCancelOrderInput,
+  adminChangeAddressInput,
+  adminEditLinesInput,
   adminOrdersInput,
   adminRefundOrderInput,
   cancelOrderInput,
+  changeAddressInput,
   createOrderInput,
   myOrdersInput,
   orderIdInput,
@@ -24,12 +27,22 @@ export function createOrdersRouter(orders: OrdersService) {
     cancel: authedProcedure
       .input(cancelOrderInput)
       .mutation(({ input, ctx }) => orders.cancel({ userId: ctx.session.userId, role: "customer" }, input.orderId, input.reason)),
+    changeAddress: authedProcedure
+      .input(changeAddressInput)
+      .mutation(({ input: { orderId, ...to }, ctx }) => orders.changeAddress({ userId: ctx.session.userId, role: "customer" }, orderId, to)),
+    reorder: authedProcedure.input(orderIdInput).mutation(({ input, ctx }) => orders.reorder(ctx.session.userId, input.orderId)),
     mine: authedProcedure.input(myOrdersInput).query(({ input, ctx }) => orders.mine(ctx.session.userId, input)),
     get: authedProcedure.input(orderIdInput).query(({ input, ctx }) => orders.get({ userId: ctx.session.userId, role: "customer" }, input.orderId)),
     admin: router({
       list: adminProcedure.input(adminOrdersInput).query(({ input }) => orders.adminList(input)),
       get: adminProcedure.input(orderIdInput).query(({ input, ctx }) => orders.get(ctx.session, input.orderId)),
       cancel: adminProcedure.input(adminCancelOrderInput).mutation(({ input, ctx }) => orders.cancel(ctx.session, input.orderId, input.reason)),
+      changeAddress: adminProcedure
+        .input(adminChangeAddressInput)
+        .mutation(({ input, ctx }) => orders.changeAddress(ctx.session, input.orderId, { shippingAddress: input.shippingAddress })),
+      editLines: adminProcedure
+        .input(adminEditLinesInput)
+        .mutation(({ input, ctx }) => orders.editLines(input.orderId, input.items, input.reason, ctx.session.userId)),
       refund: adminProcedure
         .input(adminRefundOrderInput)
         .mutation(({ input, ctx }) => orders.refund(input.orderId, input.reason, input.restock, ctx.session.userId)),

@@ -14,15 +14,40 @@ export const paymentChoiceSchema = z.discriminatedUnion("method", [
   z.strictObject({ method: z.literal("split"), walletAmount: wonSchema }),
 ]);
 
-/** Items given explicitly, or (without `items`) the whole cart. */
-export const createOrderInput = z.strictObject({
+const shippingAddressSchema = multilineText().trim().min(5).max(500);
+
+/**
+ * Items given explicitly, or (without `items`) the whole cart. The address: given as text, or an
+ * address book entry by `addressId`, or (with neither) the address book's default.
+ */
+const orderRequest = z.strictObject({
   items: z.array(orderItemSchema).min(1).max(50).optional(),
-  shippingAddress: multilineText().trim().min(5).max(500).optional(),
+  shippingAddress: shippingAddressSchema.optional(),
+  addressId: idSchema.optional(),
   userCouponId: idSchema.optional(),
   idempotencyKey: idempotencyKeySchema.optional(),
 });
-export const placeOrderInput = createOrderInput.extend({ payment: paymentChoiceSchema.optional() });
+const oneAddress = (v: { shippingAddress?: string; addressId?: number }) => v.shippingAddress === undefined || v.addressId === undefined;
+const oneAddressMessage = "give shippingAddress or addressId, not both";
+
+/** The two-step flow's first step: the order, unpaid. */
+export const createOrderInput = orderRequest.refine(oneAddress, oneAddressMessage);
+/** Placed and paid in one step. */
+export const placeOrderInput = orderRequest.extend({ payment: paymentChoiceSchema.optional() }).refine(oneAddress, oneAddressMessage);
 export type PlaceOrderInput = z.infer<typeof placeOrderInput>;
+
+/** A new address for an order not yet booked with the carrier: as text, or an address book entry. */
+export const changeAddressInput = z
+  .strictObject({ orderId: idSchema, shippingAddress: shippingAddressSchema.optional(), addressId: idSchema.optional() })
+  .refine((v) => (v.shippingAddress === undefined) !== (v.addressId === undefined), "give shippingAddress or addressId (one of them)");
+export const adminChangeAddressInput = z.strictObject({ orderId: idSchema, shippingAddress: shippingAddressSchema });
+
+/** An operator's edit of an unpaid order: the whole new list of lines. */
+export const adminEditLinesInput = z.strictObject({
+  orderId: idSchema,
+  items: z.array(orderItemSchema).min(1).max(50),
+  reason: singleLineText().trim().min(1).max(500),
+});
 
 export const payOrderInput = z.strictObject({ orderId: idSchema, payment: paymentChoiceSchema.optional(), idempotencyKey: idempotencyKeySchema.optional() });
 export const orderIdInput = z.strictObject({ orderId: idSchema });
@@ -153,6 +178,19 @@ export interface ShippableOrder {
   status: OrderStatus;
   shippingAddress: string | null;
   lines: OrderLineView[];
+}
+
+export interface ReorderResult {
+  /** What went into the cart, per product (quantities after capping). */
+  added: Array<{ productId: number; quantity: number }>;
+  /** Lines left out or cut: gone or hidden products, no stock, the cart's limits. */
+  skipped: Array<{
+    productId: number;
+    productName: string;
+    requestedQuantity: number;
+    addedQuantity: number;
+    reason: "not_for_sale" | "out_of_stock" | "stock_limit" | "line_limit" | "cart_full";
+  }>;
 }
 
 export interface CancelledOrder {

@@ -20,6 +20,7 @@ import type {
   PlacedOrder,
   PlaceOrderInput,
   RefundedOrder,
+  ReorderResult,
   ShippableOrder,
 } from "./schema.ts";
 import {
@@ -405,6 +406,76 @@ export function createOrdersService(deps: OrdersDeps) {
       return returned;
     },
 
+    /**
+     * A new shipping address for an order not yet booked with the carrier (pending payment, or paid
+     * and waiting for its booking). Once booked (preparing) the label exists: INVALID_ORDER_STATE,
+     * cancel and order again. The shipping module compares the address it booked with under the
+     * order's lock, so a change that lands while a booking is under way is not lost (see shipping).
+     */
+    async changeAddress(actor: Actor, orderId: number, to: { shippingAddress?: string; addressId?: number }): Promise<OrderSummary> {
+      return inTransaction(db, async (trx) => {
+        const now = clock.now();
+        const order = await orderRepository.lockOrder(trx, orderId);
+        if (!order || (actor.role !== "admin" && order.user_id !== actor.userId)) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
+        if (order.status !== "pending_payment" && order.status !== "paid")
+          throw ordersErrors.INVALID_ORDER_STATE.create({ orderId, status: order.status, attempted: "changeAddress", allowed: ["pending_payment", "paid"] });
+        // An address book entry is always the order owner's own (ADDRESS_NOT_FOUND otherwise).
+        const sealed = await workflow.shippingAddressOf(trx, order.user_id, to);
+        // The input names one or the other (changeAddressInput); an unknown entry is the address book's ADDRESS_NOT_FOUND.
+        if (!sealed) throw new Error("changeAddress: neither an address nor an address book entry was given");
+        await orderRepository.setShippingAddress(trx, orderId, sealed, now);
+        return summaryOf({ ...order, shipping_address: sealed, updated_at: now });
+      });
+    },
+
+    /**
+     * An operator replaces an unpaid (two-step) order's lines: today's prices, stock taken or given
+     * back for the difference, the held coupon checked against the new subtotal, all under the
+     * order's lock and the reserve steps' locks (workflow.editReserved). The payment window stays.
+     */
+    async editLines(orderId: number, items: Array<{ productId: number; quantity: number }>, reason: string, actorId: number): Promise<OrderDetail> {
+      const row = await inTransaction(db, async (trx) => {
+        const now = clock.now();
+        const order = await orderRepository.lockOrder(trx, orderId);
+        if (!order) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
+        if (order.status !== "pending_payment")
+          throw ordersErrors.INVALID_ORDER_STATE.create({ orderId, status: order.status, attempted: "editLines", allowed: ["pending_payment"] });
+        if (order.payment_due_at && order.payment_due_at <= now)
+          throw ordersErrors.ORDER_PAYMENT_EXPIRED.create({ orderId, paymentDueAt: order.payment_due_at });
+        // The operator and the reason are written with each stock movement of the edit.
+        await workflow.editReserved(trx, order, items, { actorId, reason: `order lines edited: ${reason}` }, now);
+        return orderRepository.findOrder(trx, orderId);
+      });
+      if (!row) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
+      return detail(row);
+    },
+
+    /** A past order's lines back into the customer's cart, in one call (cart.addMany's rules). */
+    async reorder(userId: number, orderId: number): Promise<ReorderResult> {
+      const order = await orderRepository.findOrder(db, orderId);
+      if (!order || order.user_id !== userId) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
+      const lines = await orderRepository.lines(db, orderId);
+      return deps.cart.addMany(
+        userId,
+        lines.map((l) => ({ productId: l.product_id, productName: l.product_name, quantity: l.quantity })),
+      );
+    },
+
+    // ── for erasing an account (customers module) ───────────────────────────
+
+    /**
+     * Inside the erasing transaction: locks the customer's orders (rank Order) and refuses while one
+     * is still under way (unpaid, paid, preparing, shipped: the shipment and the payment need it);
+     * otherwise erases the address copies. The orders, their lines and payments stay: the books.
+     */
+    async eraseInTransaction(trx: Tx, userId: number): Promise<{ orders: number }> {
+      const rows = await orderRepository.lockOrdersOf(trx, userId);
+      const open = rows.filter((r) => r.status === "pending_payment" || r.status === "paid" || r.status === "preparing" || r.status === "shipped");
+      if (open.length > 0) throw ordersErrors.ACCOUNT_HAS_OPEN_ORDERS.create({ userId, orderIds: open.map((r) => r.id).slice(0, 20) });
+      await orderRepository.eraseShippingAddresses(trx, userId);
+      return { orders: rows.length };
+    },
+
     // ── for the shipping module ─────────────────────────────────────────────
 
     /** An order as shipping sees it (no lock). */
@@ -431,14 +502,16 @@ export function createOrdersService(deps: OrdersDeps) {
       trx: Tx,
       orderId: number,
       to: "preparing" | "shipped" | "delivered",
-    ): Promise<{ from: OrderStatus; userId: number; reached: boolean }> {
+    ): Promise<{ from: OrderStatus; userId: number; reached: boolean; shippingAddress: string | null }> {
       const order = await orderRepository.lockOrder(trx, orderId);
       if (!order) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
       const from = order.status;
-      if (from === to) return { from, userId: order.user_id, reached: true };
-      if (!canTransition(from, to)) return { from, userId: order.user_id, reached: false };
+      // Read under the lock: the booking compares it with the address it booked (changeAddress).
+      const shippingAddress = await openAddress(order);
+      if (from === to) return { from, userId: order.user_id, reached: true, shippingAddress };
+      if (!canTransition(from, to)) return { from, userId: order.user_id, reached: false, shippingAddress };
       await orderRepository.setStatus(trx, orderId, to, clock.now());
-      return { from, userId: order.user_id, reached: true };
+      return { from, userId: order.user_id, reached: true, shippingAddress };
     },
 
     sweepExpired,

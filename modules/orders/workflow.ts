@@ -95,6 +95,14 @@ export function planPayment(choice: PaymentChoice | undefined, finalAmount: numb
   }
 }
 
+/**
+ * What orders need of the customer's address book: the text of a named entry (the customer's own),
+ * or without one the default (null when there is none).
+ */
+export interface OrderAddressBook {
+  shippingAddressFor(executor: Db | Tx, userId: number, addressId?: number): Promise<string | null>;
+}
+
 /** The column the shipping address is sealed under (modules/kernel/pii.ts). */
 export const SHIPPING_ADDRESS_COLUMN = "order_orders.shipping_address";
 
@@ -109,6 +117,8 @@ export interface WorkflowDeps {
   sales: SalesService;
   /** Publishes the order's events (events.ts) to their subscribers. */
   events: EventPublisher;
+  /** Without it, an order ships only to an address given with it. */
+  addressBook?: OrderAddressBook;
 }
 
 export interface OrderLine {
@@ -211,7 +221,40 @@ function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "lines" |
 
 export type OrderWorkflow = ReturnType<typeof createOrderWorkflow>;
 
-export function createOrderWorkflow({ catalog, cart, coupons, wallet, card, sales, events, cipher = createPiiCipher(developmentPiiKeys) }: WorkflowDeps) {
+export function createOrderWorkflow({
+  catalog,
+  cart,
+  coupons,
+  wallet,
+  card,
+  sales,
+  events,
+  addressBook,
+  cipher = createPiiCipher(developmentPiiKeys),
+}: WorkflowDeps) {
+  /** The address given, else the named address book entry, else the default one; sealed as soon as it is read. */
+  async function shippingAddressOf(executor: Db | Tx, userId: number, input: { shippingAddress?: string; addressId?: number }): Promise<string | null> {
+    const text = input.shippingAddress ?? (addressBook ? await addressBook.shippingAddressFor(executor, userId, input.addressId) : null);
+    return text ? cipher.seal(text, SHIPPING_ADDRESS_COLUMN) : null;
+  }
+
+  /**
+   * Lines at today's prices for what is asked, products on sale only (PRODUCT_NOT_FOUND otherwise).
+   * No stock check: an order being edited already holds some of it; the stock step decides.
+   */
+  async function priceLines(executor: Db | Tx, requested: StockLine[]): Promise<OrderLine[]> {
+    const products = await catalog.productsForSale(
+      executor,
+      requested.map((l) => l.productId),
+    );
+    const missing = requested.filter((l) => !products.has(l.productId)).map((l) => l.productId);
+    if (missing.length) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId: missing[0] as number, productIds: missing });
+    return requested.map((l) => {
+      const product = products.get(l.productId) as Product;
+      return { productId: l.productId, productName: product.name, unitPrice: product.price, quantity: l.quantity };
+    });
+  }
+
   const steps: OrderStep[] = [
     {
       name: "order",
@@ -358,10 +401,48 @@ export function createOrderWorkflow({ catalog, cart, coupons, wallet, card, sale
         totals,
         userCouponId: input.userCouponId ?? null,
         // Sealed as soon as it is read: the draft carries what the row stores.
-        shippingAddress: input.shippingAddress ? await cipher.seal(input.shippingAddress, SHIPPING_ADDRESS_COLUMN) : null,
+        shippingAddress: await shippingAddressOf(executor, userId, input),
         fromCart,
         paymentDueAt: null,
         payment: planPayment(input.payment, totals.finalAmount),
+      };
+    },
+
+    shippingAddressOf,
+
+    /**
+     * An unpaid order's lines replaced (an operator's edit), through the reserve steps' own rules
+     * and under their locks, in the lock order: the order (locked by the caller), the coupon
+     * (checked again against the new subtotal, still held by this order), the stock (the
+     * difference only, ascending product id). Prices are today's. Returns the new draft.
+     */
+    async editReserved(trx: Tx, order: OrderRow, items: StockLine[], by: { actorId: number; reason: string }, now: Date): Promise<OrderDraft> {
+      const requested = normalizeLines(items);
+      const lines = await priceLines(trx, requested);
+      const subtotal = orderTotals(lines, null).subtotalAmount;
+      const rule = order.issued_coupon_id ? await coupons.ruleForHeld(trx, order.issued_coupon_id, order.id, subtotal) : null;
+      const totals = orderTotals(lines, rule);
+      // Positive: units the order gives back; negative: units it takes.
+      const changes = new Map<number, number>();
+      for (const l of await orderRepository.lines(trx, order.id)) changes.set(l.product_id, (changes.get(l.product_id) ?? 0) + l.quantity);
+      for (const l of requested) changes.set(l.productId, (changes.get(l.productId) ?? 0) - l.quantity);
+      await catalog.changeStockForOrder(
+        trx,
+        [...changes].filter(([, change]) => change !== 0).map(([productId, change]) => ({ productId, change })),
+        { orderId: order.id, actorId: by.actorId, reason: by.reason },
+      );
+      await orderRepository.replaceLines(trx, order.id, lines, totals, now);
+      return {
+        userId: order.user_id,
+        lines,
+        stockLines: requested,
+        totals,
+        userCouponId: order.issued_coupon_id,
+        shippingAddress: order.shipping_address,
+        fromCart: false,
+        // Unpaid: how it is paid is chosen when it is paid (pay re-plans with the customer's choice).
+        payment: planPayment(undefined, totals.finalAmount),
+        paymentDueAt: order.payment_due_at,
       };
     },
 

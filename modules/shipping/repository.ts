@@ -22,6 +22,8 @@ export interface ShipmentPatch {
   carrier?: string;
   trackingNumber?: string;
   deliveredAt?: Date;
+  /** The address copy, sealed (the one the parcel was booked to). */
+  address?: string | null;
   at: Date;
 }
 
@@ -60,6 +62,7 @@ export const shippingRepository = {
         ...(patch.carrier !== undefined ? { carrier: patch.carrier } : {}),
         ...(patch.trackingNumber !== undefined ? { tracking_number: patch.trackingNumber } : {}),
         ...(patch.deliveredAt !== undefined ? { delivered_at: patch.deliveredAt } : {}),
+        ...(patch.address !== undefined ? { address: patch.address } : {}),
       })
       .where("id", "=", shipmentId)
       .returningAll()
@@ -91,6 +94,13 @@ export const shippingRepository = {
   async hasCarrierEvent(db: Executor, carrierEventId: string): Promise<boolean> {
     const row = await db.selectFrom("shipping_tracking_events").select("id").where("carrier_event_id", "=", carrierEventId).executeTakeFirst();
     return row !== undefined;
+  },
+
+  /** Erasing an account: the address copies on its shipments (rank Shipment; the shipments stay, with their tracking). */
+  async eraseAddressesOf(trx: Tx, userId: number): Promise<number> {
+    noteLock(trx, LockRank.Shipment, 0);
+    const result = await trx.updateTable("shipping_shipments").set({ address: null }).where("user_id", "=", userId).executeTakeFirst();
+    return Number(result.numUpdatedRows);
   },
 
   find(db: Executor, shipmentId: number): Promise<ShipmentRow | undefined> {

@@ -12,7 +12,7 @@
  * makes retries safe is the carrier's idempotency: the booking key is the outbox event id, so a
  * redelivered order.paid gets the same booking back, never a second parcel.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import type { Db, OrderStatus, ShipmentStatus, Tx } from "../../db/index.ts";
 import { inTransaction, pgConstraint, pgErrorCode } from "../../db/index.ts";
@@ -108,6 +108,11 @@ function toSummary(row: ShipmentRow, address: string | null): ShipmentSummary {
 
 export type ShippingService = ReturnType<typeof createShippingService>;
 
+/** Thrown inside the booking transaction to roll it back: the order's address is not the one booked. */
+class AddressChangedWhileBooking extends Error {
+  override name = "AddressChangedWhileBooking";
+}
+
 export function createShippingService(deps: ShippingDeps) {
   const { db, clock, logger, orders, carrier } = deps;
   const cipher = deps.cipher ?? createPiiCipher(developmentPiiKeys);
@@ -181,9 +186,18 @@ export function createShippingService(deps: ShippingDeps) {
   async function onOrderPaid({ orderId }: { orderId: number }, event: DeliverableEvent): Promise<void> {
     const order = await orders.shippable(db, orderId);
     if (!order) throw new PermanentDeliveryError(`order.paid ${event.id}: order ${orderId} does not exist`);
-    const book = (address: string) =>
+    /**
+     * The carrier's idempotency key is the event id for the address the shipment was first requested
+     * to; an address changed since (orders.changeAddress before booking) books under its own key,
+     * so the carrier makes a new parcel instead of answering the cancelled one again.
+     */
+    const keyFor = async (address: string, row: ShipmentRow | undefined) => {
+      const first = row?.address ? await cipher.open(row.address, ADDRESS_COLUMN) : address;
+      return first === address ? event.id : `${event.id}:${createHash("sha256").update(address).digest("hex").slice(0, 16)}`;
+    };
+    const book = async (address: string, row: ShipmentRow | undefined) =>
       carrier.createShipment({
-        idempotencyKey: event.id,
+        idempotencyKey: await keyFor(address, row),
         orderId,
         address,
         items: order.lines.map((l) => ({ productId: l.productId, productName: l.productName, quantity: l.quantity })),
@@ -200,7 +214,7 @@ export function createShippingService(deps: ShippingDeps) {
       ) {
         // An earlier attempt of this event may have reached the carrier and failed before recording the booking:
         // the same key gets that booking back (or books one that is cancelled at once), so none is left behind.
-        await undoBooking(shipment.id, await book(order.shippingAddress), order.status);
+        await undoBooking(shipment.id, await book(order.shippingAddress, shipment), order.status);
         return;
       }
       await cancelShipment(shipment.id, order.status);
@@ -223,7 +237,8 @@ export function createShippingService(deps: ShippingDeps) {
     if (!order.shippingAddress)
       throw new PermanentDeliveryError(`order ${orderId} has no shipping address; set one and book by hand (admin.setTrackingNumber)`);
 
-    const booked = await book(order.shippingAddress);
+    const bookedTo = order.shippingAddress;
+    const booked = await book(bookedTo, shipment);
     const shipmentId = shipment.id;
     /** The order's status when the lifecycle refused to move it to preparing; null once booked. */
     let refusedFrom: OrderStatus | null;
@@ -232,9 +247,17 @@ export function createShippingService(deps: ShippingDeps) {
         const now = clock.now();
         const move = await orders.advanceForShipping(trx, orderId, "preparing");
         if (!move.reached) return move.from;
+        // The address changed while the carrier was booking: this parcel must not go (handled below).
+        if (move.shippingAddress !== bookedTo) throw new AddressChangedWhileBooking();
         const locked = await repo.lockShipment(trx, shipmentId);
         if (locked?.status !== "requested") return null; // a concurrent delivery of the same event got here first
-        await repo.update(trx, shipmentId, { status: "ready", carrier: booked.carrier, trackingNumber: booked.trackingNumber, at: now });
+        await repo.update(trx, shipmentId, {
+          status: "ready",
+          carrier: booked.carrier,
+          trackingNumber: booked.trackingNumber,
+          address: await cipher.seal(bookedTo, ADDRESS_COLUMN),
+          at: now,
+        });
         await repo.insertTrackingEvent(trx, {
           shipmentId,
           carrierEventId: null,
@@ -246,6 +269,12 @@ export function createShippingService(deps: ShippingDeps) {
         return null;
       });
     } catch (error) {
+      if (error instanceof AddressChangedWhileBooking) {
+        // Nothing was recorded (rolled back): cancel the stale parcel, and the retry books the new address.
+        await carrier.cancelShipment({ trackingNumber: booked.trackingNumber });
+        logger.info({ orderId, shipmentId, trackingNumber: booked.trackingNumber }, "address changed while booking: booking cancelled, booking again");
+        throw new Error(`order ${orderId}: the shipping address changed while booking ${booked.trackingNumber}; booking again`);
+      }
       if (pgErrorCode(error) === "23505")
         throw new PermanentDeliveryError(`carrier answered tracking number ${booked.trackingNumber}, which belongs to another shipment`);
       throw error;
@@ -426,6 +455,9 @@ export function createShippingService(deps: ShippingDeps) {
   return {
     handleOutboxEvent,
     handleCarrierWebhook,
+
+    /** Erasing an account, inside that transaction: the address copies on its shipments go. */
+    eraseAddressesOf: (trx: Tx, userId: number) => repo.eraseAddressesOf(trx, userId),
 
     /** The customer's view of their order's shipment. Another customer's order answers exactly like a missing one. */
     async track(userId: number, orderId: number): Promise<ShipmentTracking> {

@@ -26,4 +26,9 @@ export const walletErrors = defineErrors({
     message: "Not enough balance",
     ref: "PAY001",
   }),
+  // Deleting an account (modules/customers): Agora pays no balance out.
+  ACCOUNT_HAS_BALANCE: refusal<{ userId: number; balance: number; unsettledCharges: number }>({
+    kind: "conflict",
+    message: "The wallet still holds money: spend it or have it paid out first",
+  }),
 });

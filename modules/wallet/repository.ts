@@ -191,6 +191,17 @@ export const walletRepository = {
       .execute();
   },
 
+  /** Charges of a customer not settled yet (pending or being voided): money that may still arrive. */
+  async unsettledAttemptsOf(db: Executor, userId: number): Promise<number> {
+    const row = await db
+      .selectFrom("wallet_charge_attempts")
+      .select((eb) => eb.fn.countAll<string>().as("n"))
+      .where("user_id", "=", userId)
+      .where("status", "in", ["pending", "voiding"])
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  },
+
   /** Locks the account row until the transaction ends; undefined when there is no account. */
   async lockAccount(trx: Tx, userId: number): Promise<number | undefined> {
     noteLock(trx, LockRank.Wallet, userId);

@@ -500,6 +500,18 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
     totals: (from: Date, to: Date) => walletRepository.totals(db, from, to),
 
     /** Accounts whose balance is not the sum of their ledger. Empty when the books are right. */
+    /**
+     * Before an account is erased, inside that transaction: the account row locked (rank Wallet, so
+     * no payment or charge credits it meanwhile), and refused while it holds money or a charge is
+     * still unsettled (ACCOUNT_HAS_BALANCE). Agora does not pay balances out: the customer spends
+     * it, or an operator settles it outside Agora first. The ledger stays whole: the books verify.
+     */
+    async assertEmptyForErasure(trx: Tx, userId: number): Promise<void> {
+      const balance = (await walletRepository.lockAccount(trx, userId)) ?? 0;
+      const unsettledCharges = await walletRepository.unsettledAttemptsOf(trx, userId);
+      if (balance > 0 || unsettledCharges > 0) throw walletErrors.ACCOUNT_HAS_BALANCE.create({ userId, balance, unsettledCharges });
+    },
+
     async verifyBooks(): Promise<BooksReport> {
       const [checkedAccounts, mismatches] = await Promise.all([walletRepository.countAccounts(db), walletRepository.booksMismatches(db, 1000)]);
       return { checkedAccounts, mismatches };

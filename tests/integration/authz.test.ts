@@ -23,6 +23,7 @@ const bOwns = {
   productIds: [] as number[],
   eventIds: [] as string[],
   shipmentIds: [] as number[],
+  addressIds: [] as number[],
   secrets: [] as string[],
 };
 
@@ -51,6 +52,7 @@ beforeAll(async () => {
   const pending = await b.client.orders.create.mutate({ items: [{ productId: product.id, quantity: 1 }], userCouponId: issued.userCouponId });
   await b.client.cart.addItem.mutate({ productId: product.id, quantity: 3 });
   await b.client.catalog.signUpForRestock.mutate({ productId: soldOut.id });
+  const bookEntry = await b.client.addresses.add.mutate({ label: "B home", recipient: "B Recipient", address: "B's address book entry, 3 Hidden Lane" });
   for (let i = 0; i < 3; i++) await t.agora.outboxPoller.runOnce(); // books B's shipment
   const shipment = await admin.client.shipping.admin.get.query({ orderId: paid.orderId });
 
@@ -60,8 +62,9 @@ beforeAll(async () => {
   bOwns.couponId = coupon.couponId;
   bOwns.productIds = [product.id, soldOut.id];
   bOwns.shipmentIds = [shipment.shipmentId];
+  bOwns.addressIds = [bookEntry.addressId];
   bOwns.eventIds = (await t.db.selectFrom("outbox_events").select("id").where("aggregate_id", "in", bOwns.orderIds.map(String)).execute()).map((r) => r.id);
-  bOwns.secrets = [b.email, ADDRESS, "010-9999-8888", ...(shipment.trackingNumber ? [shipment.trackingNumber] : [])];
+  bOwns.secrets = [b.email, ADDRESS, "010-9999-8888", "B Recipient", "3 Hidden Lane", ...(shipment.trackingNumber ? [shipment.trackingNumber] : [])];
   expect(bOwns.eventIds.length).toBeGreaterThan(0);
 });
 
@@ -87,6 +90,8 @@ function idsFor(key: string): unknown[] {
       return bOwns.eventIds.slice(0, 2);
     case "shipmentId":
       return bOwns.shipmentIds;
+    case "addressId":
+      return bOwns.addressIds;
     default:
       return [];
   }

@@ -158,6 +158,14 @@ export function OrderPage() {
     mutationFn: (v: { reason: string; restock: boolean }) => api.orders.admin.refund.mutate({ orderId, ...v }),
     onSuccess: (r) => refresh(t(`환불했습니다. ${won(r.refundedAmount)}`, `Refunded ${won(r.refundedAmount)}`)),
   });
+  const changeAddress = useMutation({
+    mutationFn: (shippingAddress: string) => api.orders.admin.changeAddress.mutate({ orderId, shippingAddress }),
+    onSuccess: () => refresh(t("배송지를 바꿨습니다.", "Shipping address changed.")),
+  });
+  const editLines = useMutation({
+    mutationFn: (v: { items: Array<{ productId: number; quantity: number }>; reason: string }) => api.orders.admin.editLines.mutate({ orderId, ...v }),
+    onSuccess: (r) => refresh(t(`주문 상품을 바꿨습니다. 결제 금액 ${won(r.finalAmount)}`, `Lines changed; total now ${won(r.finalAmount)}`)),
+  });
   const tracking = useMutation({
     mutationFn: (v: Record<string, string>) =>
       api.shipping.admin.setTrackingNumber.mutate({ orderId, carrier: v.carrier ?? "", trackingNumber: v.trackingNumber ?? "" }),
@@ -307,6 +315,78 @@ export function OrderPage() {
               )}
             </section>
           </div>
+          {o.status === "pending_payment" || o.status === "paid" ? (
+            <div className="row" style={{ alignItems: "flex-start" }}>
+              <form
+                className="card stack"
+                style={{ flex: "1 1 300px" }}
+                aria-label={t("배송지 변경", "Change shipping address")}
+                onSubmit={(event) => {
+                  event.preventDefault();
+                  changeAddress.mutate((formValues(event.currentTarget).shippingAddress ?? "").trim());
+                }}
+              >
+                <h2>{t("배송지 변경", "Change shipping address")}</h2>
+                <p className="muted small">{t("택배 접수 전까지만 바꿀 수 있습니다.", "Possible until the parcel is booked with the carrier.")}</p>
+                <label>
+                  {t("배송지", "Address")}
+                  <textarea name="shippingAddress" required minLength={5} maxLength={500} defaultValue={o.shippingAddress ?? ""} />
+                </label>
+                <ErrorNotice error={changeAddress.error} />
+                <div>
+                  <button type="submit" disabled={changeAddress.isPending}>
+                    {t("저장", "Save")}
+                  </button>
+                </div>
+              </form>
+              {o.status === "pending_payment" ? (
+                <form
+                  className="card stack"
+                  style={{ flex: "1 1 300px" }}
+                  aria-label={t("주문 상품 수정", "Edit lines")}
+                  onSubmit={(event) => {
+                    event.preventDefault();
+                    const v = formValues(event.currentTarget);
+                    const items = o.lines.map((l) => ({ productId: l.productId, quantity: Number(v[`qty-${l.productId}`] ?? l.quantity) }));
+                    if (v.newProductId && Number(v.newQuantity) > 0) items.push({ productId: Number(v.newProductId), quantity: Number(v.newQuantity) });
+                    editLines.mutate({ items: items.filter((i) => i.quantity > 0), reason: (v.reason ?? "").trim() });
+                  }}
+                >
+                  <h2>{t("주문 상품 수정 (결제 전)", "Edit lines (unpaid)")}</h2>
+                  <p className="muted small">
+                    {t(
+                      "현재 가격으로 다시 계산하고 재고·쿠폰을 다시 확인합니다. 0개는 뺍니다.",
+                      "Re-priced at today's prices; stock and coupon checked again. 0 removes a line.",
+                    )}
+                  </p>
+                  {o.lines.map((l) => (
+                    <label key={l.productId}>
+                      {l.productName}
+                      <input name={`qty-${l.productId}`} type="number" min={0} max={99} defaultValue={l.quantity} />
+                    </label>
+                  ))}
+                  <label>
+                    {t("추가할 상품 ID", "Add product id")}
+                    <input name="newProductId" type="number" min={1} />
+                  </label>
+                  <label>
+                    {t("수량", "Quantity")}
+                    <input name="newQuantity" type="number" min={0} max={99} />
+                  </label>
+                  <label>
+                    {t("사유", "Reason")}
+                    <input name="reason" required maxLength={500} />
+                  </label>
+                  <ErrorNotice error={editLines.error} />
+                  <div>
+                    <button type="submit" disabled={editLines.isPending}>
+                      {t("저장", "Save")}
+                    </button>
+                  </div>
+                </form>
+              ) : null}
+            </div>
+          ) : null}
           <div className="row" style={{ alignItems: "flex-start" }}>
             <form
               className="card stack"
@@ -345,7 +425,15 @@ export function OrderPage() {
                 else cancel.mutate(reason);
               }}
             >
-              <h2>{o.status === "delivered" ? t("환불", "Refund") : t("주문 취소", "Cancel order")}</h2>
+              <h2>{o.status === "delivered" ? t("환불", "Refund") : t("주문 취소 (삭제)", "Cancel order (delete)")}</h2>
+              {o.status === "delivered" ? null : (
+                <p className="muted small">
+                  {t(
+                    "주문은 지워지지 않습니다: 장부에 필요하므로 '삭제'는 사유와 함께 취소하는 것입니다.",
+                    "Orders are never erased: the books need them, so 'delete' means cancel with a reason.",
+                  )}
+                </p>
+              )}
               <label>
                 {t("사유", "Reason")}
                 <input name="reason" required maxLength={500} />

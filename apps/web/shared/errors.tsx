@@ -20,6 +20,22 @@ export const messages: Record<string, Message> = {
   FORBIDDEN: { title: ["권한이 없습니다", "You are not allowed to do this"] },
   EMAIL_TAKEN: { title: ["이미 가입된 이메일입니다", "An account with this email exists"] },
   USER_NOT_FOUND: { title: ["회원을 찾을 수 없습니다", "No such customer"] },
+  PASSWORD_CHANGE_REQUIRED: {
+    title: ["새 비밀번호를 먼저 정해 주세요", "Set a password of your own first"],
+    action: (_d, lang) => <Link href="/account">{pick(lang, "내 정보", "My account")}</Link>,
+  },
+  ADDRESS_NOT_FOUND: { title: ["배송지를 찾을 수 없습니다", "No such saved address"] },
+  ADDRESS_BOOK_FULL: { title: ["배송지는 20개까지 저장할 수 있습니다", "The address book holds at most 20 addresses"] },
+  ACCOUNT_HAS_BALANCE: {
+    title: ["지갑 잔액이 남아 있습니다", "The wallet still holds money"],
+    detail: (d, lang) =>
+      pick(
+        lang,
+        `잔액 ${n(d.balance).toLocaleString("ko-KR")}원을 먼저 사용하거나 정산해야 합니다.`,
+        `Spend or settle the balance of ${n(d.balance)} won first.`,
+      ),
+  },
+  ACCOUNT_HAS_OPEN_ORDERS: { title: ["진행 중인 주문이 있습니다", "An order is still under way"] },
   RATE_LIMITED: {
     title: ["시도가 너무 많습니다", "Too many attempts"],
     detail: (d, lang) => {

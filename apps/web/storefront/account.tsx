@@ -9,6 +9,7 @@ import { Field, FormError, useSchemaCheck } from "../shared/forms.tsx";
 import { dateOnly, useLang, useT } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
 import { formValues, Loading, Success } from "../shared/ui.tsx";
+import { AddressBook, DeleteMyAccount } from "./addresses.tsx";
 
 export function LoginPage() {
   const t = useT();
@@ -17,9 +18,10 @@ export function LoginPage() {
   const form = useSchemaCheck();
   const login = useMutation({
     mutationFn: (v: { email: string; password: string }) => logIn(v.email, v.password),
-    onSuccess: async () => {
+    onSuccess: async (user) => {
       await queries.invalidateQueries();
-      navigate("/");
+      // Registered by an operator: the temporary password must be replaced before anything else.
+      navigate(user.mustChangePassword ? "/account" : "/");
     },
   });
   return (
@@ -122,6 +124,7 @@ export function AccountPage() {
   const password = useMutation({
     mutationFn: (v: Record<string, string>) =>
       api.identity.changePassword.mutate({ currentPassword: v.currentPassword ?? "", newPassword: v.newPassword ?? "" }),
+    onSuccess: () => queries.invalidateQueries(),
   });
   const logout = useMutation({
     mutationFn: logOut,
@@ -137,6 +140,11 @@ export function AccountPage() {
   return (
     <div className="stack">
       <h1>{t("내 정보", "My account")}</h1>
+      {me.data.mustChangePassword ? (
+        <p className="notice" role="alert">
+          {t("임시 비밀번호로 로그인했습니다. 아래에서 새 비밀번호를 정해 주세요.", "You logged in with a temporary password: set your own below first.")}
+        </p>
+      ) : null}
       <p className="muted">
         {me.data.email} · {t(`가입일 ${dateOnly(me.data.createdAt, lang)}`, `member since ${dateOnly(me.data.createdAt, lang)}`)}
       </p>
@@ -192,11 +200,13 @@ export function AccountPage() {
           <button type="submit">{t("변경", "Change")}</button>
         </div>
       </form>
+      {me.data.mustChangePassword ? null : <AddressBook />}
       <div>
         <button type="button" className="secondary" onClick={() => logout.mutate()}>
           {t("로그아웃", "Log out")}
         </button>
       </div>
+      {me.data.mustChangePassword ? null : <DeleteMyAccount />}
     </div>
   );
 }

@@ -142,6 +142,11 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
   const [address, setAddress] = useState("");
   const [method, setMethod] = useState<"wallet" | "card" | "split">("wallet");
   const [walletPart, setWalletPart] = useState("");
+  /** An address book entry, or "new" (type one). Starts at the default entry when there is one. */
+  const [addressChoice, setAddressChoice] = useState<number | "new" | null>(null);
+  const book = useQuery({ queryKey: ["addresses", "checkout"], queryFn: () => api.addresses.list.query({ limit: 20 }) });
+  const entries = book.data?.items ?? [];
+  const chosen = addressChoice ?? entries.find((a) => a.isDefault)?.addressId ?? "new";
   const idempotencyKey = useMemo(() => newIdempotencyKey(), []);
   const coupons = useQuery({ queryKey: ["coupons", "mine", "available"], queryFn: () => api.coupons.mine.query({ status: "available" }) });
   const balance = useQuery({ queryKey: ["wallet", "balance"], queryFn: () => api.wallet.balance.query() });
@@ -158,7 +163,7 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
   const checkout = useSchemaCheck();
   const orderInput = {
     ...(userCouponId !== null ? { userCouponId } : {}),
-    ...(address.trim() ? { shippingAddress: address.trim() } : {}),
+    ...(chosen !== "new" ? { addressId: chosen } : address.trim() ? { shippingAddress: address.trim() } : {}),
     payment: method === "split" ? { method, walletAmount: splitWallet } : { method },
     idempotencyKey,
   };
@@ -187,14 +192,30 @@ function Checkout({ subtotal, orderable }: { subtotal: number; orderable: boolea
         </select>
       </label>
       {userCouponId !== null && preview.isError ? <ErrorNotice error={preview.error} /> : null}
-      <Field label={t("배송지", "Shipping address")} error={checkout.errors.shippingAddress}>
-        <input
-          value={address}
-          onChange={(e) => setAddress(e.target.value)}
-          placeholder={t("서울시 중구 세종대로 110", "Street, city")}
-          autoComplete="street-address"
-        />
-      </Field>
+      {entries.length > 0 ? (
+        <label>
+          {t("저장된 배송지", "Saved address")}
+          <select value={String(chosen)} onChange={(event) => setAddressChoice(event.target.value === "new" ? "new" : Number(event.target.value))}>
+            {entries.map((a) => (
+              <option key={a.addressId} value={a.addressId}>
+                {a.label}
+                {a.isDefault ? t(" (기본)", " (default)") : ""} — {a.address}
+              </option>
+            ))}
+            <option value="new">{t("새 주소 입력", "Enter another address")}</option>
+          </select>
+        </label>
+      ) : null}
+      {chosen === "new" ? (
+        <Field label={t("배송지", "Shipping address")} error={checkout.errors.shippingAddress}>
+          <input
+            value={address}
+            onChange={(e) => setAddress(e.target.value)}
+            placeholder={t("서울시 중구 세종대로 110", "Street, city")}
+            autoComplete="street-address"
+          />
+        </Field>
+      ) : null}
       <fieldset className="row" data-testid="payment-method">
         <legend>{t("결제 수단", "Payment method")}</legend>
         {(["wallet", "card", "split"] as const).map((m) => (

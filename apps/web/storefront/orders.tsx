@@ -1,10 +1,10 @@
-/** Order history and detail: status, payment, the shipment timeline, cancel before shipping. */
+/** Order history and detail: status, payment, the shipment timeline, cancel before shipping, change the address before booking, re-order. */
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useParams } from "wouter";
 import { api, domainCodeOf } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { dateTime, statusName, useLang, useT, won } from "../shared/i18n.ts";
-import { Empty, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
+import { Empty, formValues, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
 export function OrdersPage() {
   const t = useT();
@@ -79,6 +79,18 @@ export function OrderPage() {
   const cancel = useMutation({
     mutationFn: () => api.orders.cancel.mutate({ orderId }),
     onSuccess: () => void queries.invalidateQueries(),
+  });
+  const book = useQuery({ queryKey: ["addresses", "order"], queryFn: () => api.addresses.list.query({ limit: 20 }) });
+  const changeAddress = useMutation({
+    mutationFn: (choice: string) =>
+      choice.startsWith("#")
+        ? api.orders.changeAddress.mutate({ orderId, addressId: Number(choice.slice(1)) })
+        : api.orders.changeAddress.mutate({ orderId, shippingAddress: choice }),
+    onSuccess: () => void queries.invalidateQueries({ queryKey: ["order", orderId] }),
+  });
+  const reorder = useMutation({
+    mutationFn: () => api.orders.reorder.mutate({ orderId }),
+    onSuccess: () => void queries.invalidateQueries({ queryKey: ["cart"] }),
   });
   return (
     <QueryView query={order}>
@@ -188,6 +200,63 @@ export function OrderPage() {
               </div>
             )}
           </section>
+          {o.status === "pending_payment" || o.status === "paid" ? (
+            <form
+              className="card stack"
+              aria-label={t("배송지 변경", "Change the shipping address")}
+              onSubmit={(event) => {
+                event.preventDefault();
+                const v = formValues(event.currentTarget);
+                const choice = v.choice && v.choice !== "new" ? v.choice : (v.shippingAddress ?? "").trim();
+                if (choice) changeAddress.mutate(choice);
+              }}
+            >
+              <h2>{t("배송지 변경", "Change the shipping address")}</h2>
+              <p className="muted small">{t("택배 접수 전까지만 바꿀 수 있습니다.", "Possible until the parcel is booked with the carrier.")}</p>
+              {book.data && book.data.items.length > 0 ? (
+                <label>
+                  {t("저장된 배송지", "Saved address")}
+                  <select name="choice" defaultValue="new">
+                    {book.data.items.map((a) => (
+                      <option key={a.addressId} value={`#${a.addressId}`}>
+                        {a.label} — {a.address}
+                      </option>
+                    ))}
+                    <option value="new">{t("아래에 입력", "Typed below")}</option>
+                  </select>
+                </label>
+              ) : null}
+              <label>
+                {t("새 배송지", "New address")}
+                <textarea name="shippingAddress" minLength={5} maxLength={500} />
+              </label>
+              <ErrorNotice error={changeAddress.error} />
+              {changeAddress.isSuccess ? <Success>{t("배송지를 바꿨습니다.", "Address changed.")}</Success> : null}
+              <div>
+                <button type="submit" disabled={changeAddress.isPending}>
+                  {t("변경", "Change")}
+                </button>
+              </div>
+            </form>
+          ) : null}
+          <div className="row">
+            <button type="button" className="secondary" disabled={reorder.isPending} onClick={() => reorder.mutate()}>
+              {t("다시 담기", "Order again (to cart)")}
+            </button>
+            {reorder.data ? (
+              <Success>
+                {t(`장바구니에 ${reorder.data.added.length}개 상품을 담았습니다.`, `${reorder.data.added.length} products added to the cart.`)}{" "}
+                {reorder.data.skipped.length > 0
+                  ? t(
+                      `제외·축소: ${reorder.data.skipped.map((s) => s.productName).join(", ")}`,
+                      `Left out or cut: ${reorder.data.skipped.map((s) => `${s.productName} (${s.reason})`).join(", ")}`,
+                    )
+                  : null}{" "}
+                <Link href="/cart">{t("장바구니로", "Go to cart")}</Link>
+              </Success>
+            ) : null}
+          </div>
+          <ErrorNotice error={reorder.error} />
           {["pending_payment", "paid", "preparing"].includes(o.status) ? (
             <div>
               <button
