@@ -8,6 +8,7 @@ import { createIdentityService, defaultIdentityConfig } from "../../modules/iden
 import { createPiiCipher, developmentPiiKeys, type PiiKeys } from "../../modules/kernel/index.ts";
 import { resealNotificationLog } from "../../modules/notifications/index.ts";
 import type { DeliverableEvent } from "../../modules/outbox/index.ts";
+import { shipmentShipped } from "../../modules/shipping/index.ts";
 import { codeOf, startTestAgora, type TestAgora } from "../support/agora.ts";
 
 const key = (fill: string) => Buffer.alloc(32, fill).toString("base64");
@@ -91,9 +92,16 @@ describe("the notification log at rest", () => {
     id,
     type: "shipment.shipped",
     destination: "notifications",
-    aggregateType: "order",
+    aggregateType: "shipment",
     aggregateId: String(orderId),
-    payload: { orderId, userId, carrier: "CJ대한통운", trackingNumber: "6543-2109-8765" },
+    // Built through the producer's contract, as shipping writes it.
+    payload: shipmentShipped.event(orderId, {
+      orderId,
+      userId,
+      carrier: "CJ대한통운",
+      trackingNumber: "6543-2109-8765",
+      occurredAt: t.clock.now().toISOString(),
+    }).payload,
     attempts: 0,
     createdAt: t.clock.now(),
   });

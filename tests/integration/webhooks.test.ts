@@ -9,6 +9,7 @@ import { createLogger, createPiiCipher, developmentPiiKeys, isDomainError, MINUT
 import type { DeliverableEvent } from "../../modules/outbox/index.ts";
 import { createWebhookService, isPrivateAddress, WEBHOOK_EVENT_ID_HEADER, WEBHOOK_SIGNATURE_HEADER } from "../../modules/webhooks/index.ts";
 import { type Customer, codeOf, startTestAgora, type TestAgora } from "../support/agora.ts";
+import { openMessages } from "../support/notification-log.ts";
 
 interface Received {
   path: string;
@@ -150,7 +151,7 @@ describe("a subscribed endpoint", () => {
       .where("status", "=", "dead")
       .where("aggregate_id", "like", `${failing.id}:%`)
       .executeTakeFirstOrThrow();
-    const alerts = await t.db.selectFrom("notification_messages").selectAll().where("source_event_id", "=", row.id).execute();
+    const alerts = await openMessages(await t.db.selectFrom("notification_messages").selectAll().where("source_event_id", "=", row.id).execute());
     expect(alerts.length).toBeGreaterThan(0);
     expect(alerts.every((m) => m.template === "operator.alert")).toBe(true);
     expect(alerts[0]?.subject).toContain("webhook.delivery → webhook");
