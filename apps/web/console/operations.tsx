@@ -8,6 +8,7 @@ import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { Field, numberField, useSchemaCheck } from "../shared/forms.tsx";
 import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
+import { DataTable, PagedList } from "../shared/table.tsx";
 import { Empty, formValues, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
 function localInput(date: Date): string {
@@ -156,7 +157,6 @@ export function OutboxPage() {
     mutationFn: (eventId: string) => api.outbox.admin.retry.mutate({ eventId }),
     onSuccess: () => void queries.invalidateQueries({ queryKey: ["outbox"] }),
   });
-  const items = list.data?.pages.flatMap((p) => p.items) ?? [];
   return (
     <div className="stack">
       <h1>{t("아웃박스", "Outbox")}</h1>
@@ -168,55 +168,47 @@ export function OutboxPage() {
         ))}
       </div>
       <ErrorNotice error={retry.error} />
-      {list.isPending ? (
-        <Loading />
-      ) : list.isError ? (
-        <ErrorNotice error={list.error} />
-      ) : items.length === 0 ? (
-        <Empty>{t("이벤트가 없습니다.", "No events.")}</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>{t("이벤트", "Event")}</th>
-                <th>{t("대상", "Destination")}</th>
-                <th>{t("집합체", "Aggregate")}</th>
-                <th className="num">{t("시도", "Attempts")}</th>
-                <th>{t("다음 시도 / 오류", "Next try / error")}</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((e) => (
-                <tr key={e.id}>
-                  <td>
+      <PagedList query={list} empty={t("이벤트가 없습니다.", "No events.")}>
+        {(items) => (
+          <DataTable
+            rows={items}
+            rowKey={(e) => e.id}
+            columns={[
+              {
+                header: t("이벤트", "Event"),
+                cell: (e) => (
+                  <>
                     {e.type}
                     <div className="muted small">{dateTime(e.createdAt, lang)}</div>
-                  </td>
-                  <td>{e.destination}</td>
-                  <td>
-                    {e.aggregateType} #{e.aggregateId}
-                  </td>
-                  <td className="num">{e.attempts}</td>
-                  <td className="small">
+                  </>
+                ),
+              },
+              { header: t("대상", "Destination"), cell: (e) => e.destination },
+              { header: t("집합체", "Aggregate"), cell: (e) => `${e.aggregateType} #${e.aggregateId}` },
+              { header: t("시도", "Attempts"), num: true, cell: (e) => e.attempts },
+              {
+                header: t("다음 시도 / 오류", "Next try / error"),
+                className: "small",
+                cell: (e) => (
+                  <>
                     {e.status === "sent" ? dateTime(e.sentAt, lang) : dateTime(e.nextAttemptAt, lang)}
                     {e.lastError ? <div className="muted">{e.lastError}</div> : null}
-                  </td>
-                  <td>
-                    {e.status !== "sent" ? (
-                      <button type="button" className="secondary" onClick={() => retry.mutate(e.id)}>
-                        {t("재시도", "Retry")}
-                      </button>
-                    ) : null}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore pages={list} />
+                  </>
+                ),
+              },
+              {
+                header: null,
+                cell: (e) =>
+                  e.status !== "sent" ? (
+                    <button type="button" className="secondary" onClick={() => retry.mutate(e.id)}>
+                      {t("재시도", "Retry")}
+                    </button>
+                  ) : null,
+              },
+            ]}
+          />
+        )}
+      </PagedList>
     </div>
   );
 }
@@ -231,7 +223,6 @@ export function NotificationsPage() {
     queryFn: ({ pageParam }) => api.notifications.admin.list.query({ ...(channel ? { channel } : {}), ...(pageParam ? { cursor: pageParam } : {}), limit: 30 }),
     getNextPageParam: (last) => last.nextCursor,
   });
-  const items = list.data?.pages.flatMap((p) => p.items) ?? [];
   return (
     <div className="stack">
       <h1>{t("알림 기록", "Notifications")}</h1>
@@ -243,44 +234,29 @@ export function NotificationsPage() {
           <option value="sms">SMS</option>
         </select>
       </label>
-      {list.isPending ? (
-        <Loading />
-      ) : list.isError ? (
-        <ErrorNotice error={list.error} />
-      ) : items.length === 0 ? (
-        <Empty>{t("보낸 알림이 없습니다.", "No notifications yet.")}</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>{t("일시", "When")}</th>
-                <th>{t("채널", "Channel")}</th>
-                <th>{t("받는 사람", "Recipient")}</th>
-                <th>{t("내용", "Message")}</th>
-                <th>{t("상태", "Status")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((n) => (
-                <tr key={n.id}>
-                  <td className="small">{dateTime(n.createdAt, lang)}</td>
-                  <td>{n.channel}</td>
-                  <td>{n.recipient}</td>
-                  <td>
+      <PagedList query={list} empty={t("보낸 알림이 없습니다.", "No notifications yet.")}>
+        {(items) => (
+          <DataTable
+            rows={items}
+            rowKey={(n) => n.id}
+            columns={[
+              { header: t("일시", "When"), className: "small", cell: (n) => dateTime(n.createdAt, lang) },
+              { header: t("채널", "Channel"), cell: (n) => n.channel },
+              { header: t("받는 사람", "Recipient"), cell: (n) => n.recipient },
+              {
+                header: t("내용", "Message"),
+                cell: (n) => (
+                  <>
                     <strong>{n.subject}</strong>
                     <div className="muted small">{n.template}</div>
-                  </td>
-                  <td>
-                    <StatusBadge status={n.status} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore pages={list} />
+                  </>
+                ),
+              },
+              { header: t("상태", "Status"), cell: (n) => <StatusBadge status={n.status} /> },
+            ]}
+          />
+        )}
+      </PagedList>
     </div>
   );
 }

@@ -8,6 +8,7 @@ import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { Field, numberField, useSchemaCheck } from "../shared/forms.tsx";
 import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
+import { DataTable, PagedList } from "../shared/table.tsx";
 import { Empty, formValues, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
 type ProductStatus = "active" | "hidden";
@@ -34,7 +35,6 @@ export function ProductsPage() {
       navigate(`/products/${product.id}`);
     },
   });
-  const items = list.data?.pages.flatMap((p) => p.items) ?? [];
   return (
     <div className="stack">
       <div className="row spread">
@@ -122,45 +122,23 @@ export function ProductsPage() {
         </label>
         <button type="submit">{t("검색", "Search")}</button>
       </form>
-      {list.isPending ? (
-        <Loading />
-      ) : list.isError ? (
-        <ErrorNotice error={list.error} />
-      ) : items.length === 0 ? (
-        <Empty>{t("상품이 없습니다.", "No products.")}</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>ID</th>
-                <th>{t("상품명", "Name")}</th>
-                <th>{t("카테고리", "Category")}</th>
-                <th className="num">{t("가격", "Price")}</th>
-                <th className="num">{t("재고", "Stock")}</th>
-                <th>{t("상태", "Status")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((p) => (
-                <tr key={p.id} data-testid="product-row">
-                  <td>{p.id}</td>
-                  <td>
-                    <Link href={`/products/${p.id}`}>{p.name}</Link>
-                  </td>
-                  <td>{p.category}</td>
-                  <td className="num">{won(p.price)}</td>
-                  <td className="num">{num(p.stock)}</td>
-                  <td>
-                    <StatusBadge status={p.status} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore pages={list} />
+      <PagedList query={list} empty={t("상품이 없습니다.", "No products.")}>
+        {(items) => (
+          <DataTable
+            rows={items}
+            rowKey={(p) => p.id}
+            rowTestId="product-row"
+            columns={[
+              { header: "ID", cell: (p) => p.id },
+              { header: t("상품명", "Name"), cell: (p) => <Link href={`/products/${p.id}`}>{p.name}</Link> },
+              { header: t("카테고리", "Category"), cell: (p) => p.category },
+              { header: t("가격", "Price"), num: true, cell: (p) => won(p.price) },
+              { header: t("재고", "Stock"), num: true, cell: (p) => num(p.stock) },
+              { header: t("상태", "Status"), cell: (p) => <StatusBadge status={p.status} /> },
+            ]}
+          />
+        )}
+      </PagedList>
     </div>
   );
 }
