@@ -9,7 +9,7 @@ import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { dateOnly, dateTime, useLang, useT, won } from "../shared/i18n.ts";
 import { DataTable, PagedList } from "../shared/table.tsx";
-import { Empty, formValues, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
+import { formValues, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
 /** An operator registers a customer; the temporary password is shown once, to hand over. */
 function RegisterCustomer() {

@@ -9,7 +9,7 @@ import { ErrorNotice } from "../shared/errors.tsx";
 import { Field, numberField, useSchemaCheck } from "../shared/forms.tsx";
 import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
 import { DataTable, PagedList } from "../shared/table.tsx";
-import { Empty, formValues, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
+import { formValues, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
 function localInput(date: Date): string {
   const shifted = new Date(date.getTime() - date.getTimezoneOffset() * 60_000);

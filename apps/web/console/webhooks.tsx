@@ -5,7 +5,7 @@ import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { dateTime, useLang, useT } from "../shared/i18n.ts";
 import { DataTable, PagedList } from "../shared/table.tsx";
-import { Empty, Loading, LoadMore, StatusBadge, Success } from "../shared/ui.tsx";
+import { StatusBadge, Success } from "../shared/ui.tsx";
 
 const eventTypes = ["order.paid", "order.cancelled", "order.refunded", "shipment.shipped", "shipment.delivered"] as const;
 type EventType = (typeof eventTypes)[number];

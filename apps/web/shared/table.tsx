@@ -28,6 +28,7 @@ export function DataTable<T>({
   rowTestId,
   footer,
   testId,
+  bare,
 }: {
   columns: Array<Column<T>>;
   rows: readonly T[];
@@ -35,36 +36,37 @@ export function DataTable<T>({
   rowTestId?: string;
   footer?: ReactNode;
   testId?: string;
+  /** Without the bordered scrolling wrapper (a small table inside a card). */
+  bare?: boolean;
 }) {
-  return (
-    <div className="table-wrap">
-      <table data-testid={testId}>
-        <thead>
-          <tr>
+  const table = (
+    <table data-testid={testId}>
+      <thead>
+        <tr>
+          {columns.map((column, index) => (
+            // biome-ignore lint/suspicious/noArrayIndexKey: columns are a fixed list per table
+            <th key={index} className={column.num ? "num" : undefined}>
+              {column.header}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((row) => (
+          <tr key={rowKey(row)} data-testid={rowTestId}>
             {columns.map((column, index) => (
               // biome-ignore lint/suspicious/noArrayIndexKey: columns are a fixed list per table
-              <th key={index} className={column.num ? "num" : undefined}>
-                {column.header}
-              </th>
+              <td key={index} className={cellClass(column as Column<unknown>)}>
+                {column.cell(row)}
+              </td>
             ))}
           </tr>
-        </thead>
-        <tbody>
-          {rows.map((row) => (
-            <tr key={rowKey(row)} data-testid={rowTestId}>
-              {columns.map((column, index) => (
-                // biome-ignore lint/suspicious/noArrayIndexKey: columns are a fixed list per table
-                <td key={index} className={cellClass(column as Column<unknown>)}>
-                  {column.cell(row)}
-                </td>
-              ))}
-            </tr>
-          ))}
-        </tbody>
-        {footer ? <tfoot>{footer}</tfoot> : null}
-      </table>
-    </div>
+        ))}
+      </tbody>
+      {footer ? <tfoot>{footer}</tfoot> : null}
+    </table>
   );
+  return bare ? table : <div className="table-wrap">{table}</div>;
 }
 
 /** What PagedList needs of a `useInfiniteQuery` result whose pages carry `items`. */
