@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useParams } from "wouter";
 import { api, domainCodeOf } from "../shared/api.ts";
-import { ErrorNotice } from "../shared/errors.tsx";
+import { SubmitRow } from "../shared/forms.tsx";
 import { dateTime, statusName, useLang, useT, won } from "../shared/i18n.ts";
 import { OrderLinesTable, TotalRow } from "../shared/orders.tsx";
 import { DataTable } from "../shared/table.tsx";
@@ -276,12 +276,9 @@ export function OrderPage() {
                   {t("배송지", "Address")}
                   <textarea name="shippingAddress" required minLength={5} maxLength={500} defaultValue={o.shippingAddress ?? ""} />
                 </label>
-                <ErrorNotice error={changeAddress.error} />
-                <div>
-                  <button type="submit" disabled={changeAddress.isPending}>
-                    {t("저장", "Save")}
-                  </button>
-                </div>
+                <SubmitRow error={changeAddress.error} disabled={changeAddress.isPending}>
+                  {t("저장", "Save")}
+                </SubmitRow>
               </form>
               {o.status === "pending_payment" ? (
                 <form
@@ -321,12 +318,9 @@ export function OrderPage() {
                     {t("사유", "Reason")}
                     <input name="reason" required maxLength={500} />
                   </label>
-                  <ErrorNotice error={editLines.error} />
-                  <div>
-                    <button type="submit" disabled={editLines.isPending}>
-                      {t("저장", "Save")}
-                    </button>
-                  </div>
+                  <SubmitRow error={editLines.error} disabled={editLines.isPending}>
+                    {t("저장", "Save")}
+                  </SubmitRow>
                 </form>
               ) : null}
             </div>
@@ -350,12 +344,9 @@ export function OrderPage() {
                 {t("송장번호", "Tracking number")}
                 <input name="trackingNumber" required pattern="[A-Za-z0-9-]{4,64}" defaultValue={shipment.data?.trackingNumber ?? ""} />
               </label>
-              <ErrorNotice error={tracking.error} />
-              <div>
-                <button type="submit" disabled={tracking.isPending}>
-                  {t("저장", "Save")}
-                </button>
-              </div>
+              <SubmitRow error={tracking.error} disabled={tracking.isPending}>
+                {t("저장", "Save")}
+              </SubmitRow>
             </form>
             <form
               className="card stack"
@@ -387,12 +378,13 @@ export function OrderPage() {
                   <input type="checkbox" name="restock" /> {t("반품 재입고", "Put the goods back in stock")}
                 </label>
               ) : null}
-              <ErrorNotice error={cancel.error ?? refund.error} />
-              <div>
-                <button type="submit" className="danger" disabled={!["pending_payment", "paid", "preparing", "delivered"].includes(o.status)}>
-                  {o.status === "delivered" ? t("환불", "Refund") : t("취소", "Cancel")}
-                </button>
-              </div>
+              <SubmitRow
+                error={cancel.error ?? refund.error}
+                disabled={!["pending_payment", "paid", "preparing", "delivered"].includes(o.status)}
+                className="danger"
+              >
+                {o.status === "delivered" ? t("환불", "Refund") : t("취소", "Cancel")}
+              </SubmitRow>
             </form>
           </div>
         </div>

@@ -6,7 +6,7 @@ import type { z } from "zod";
 import { adjustInput, createProductInput, inboundInput, updateProductInput } from "../../../modules/catalog/schema.ts";
 import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
-import { Field, numberField, useSchemaCheck } from "../shared/forms.tsx";
+import { Field, numberField, SubmitRow, useSchemaCheck } from "../shared/forms.tsx";
 import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
 import { DataTable, PagedList } from "../shared/table.tsx";
 import { formValues, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
@@ -90,12 +90,9 @@ export function ProductsPage() {
           <Field label={t("설명", "Description")} error={createForm.errors.description}>
             <textarea name="description" rows={3} maxLength={5000} />
           </Field>
-          <ErrorNotice error={create.error} />
-          <div>
-            <button type="submit" disabled={create.isPending}>
-              {t("등록", "Create")}
-            </button>
-          </div>
+          <SubmitRow error={create.error} disabled={create.isPending}>
+            {t("등록", "Create")}
+          </SubmitRow>
         </form>
       ) : null}
       <form
@@ -254,12 +251,9 @@ export function ProductPage() {
               <Field label={t("사유", "Reason")} error={stockForm.errors.reason}>
                 <input name="reason" maxLength={200} />
               </Field>
-              <ErrorNotice error={stock.error} />
-              <div>
-                <button type="submit" disabled={stock.isPending}>
-                  {t("반영", "Apply")}
-                </button>
-              </div>
+              <SubmitRow error={stock.error} disabled={stock.isPending}>
+                {t("반영", "Apply")}
+              </SubmitRow>
             </form>
             <form
               className="card stack"
