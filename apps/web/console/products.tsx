@@ -322,30 +322,20 @@ export function ProductPage() {
           <h2>{t("입출고 기록", "Movements")}</h2>
           <QueryView query={movements} isEmpty={(d) => d.items.length === 0} empty={t("기록이 없습니다.", "No movements.")}>
             {(d) => (
-              <div className="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th>{t("일시", "When")}</th>
-                      <th>{t("구분", "Kind")}</th>
-                      <th className="num">{t("변화", "Change")}</th>
-                      <th className="num">{t("이후 재고", "After")}</th>
-                      <th>{t("사유", "Reason")}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {d.items.map((m) => (
-                      <tr key={m.id}>
-                        <td>{dateTime(m.createdAt, lang)}</td>
-                        <td>{kindName(m.kind)}</td>
-                        <td className="num">{m.change > 0 ? `+${num(m.change)}` : num(m.change)}</td>
-                        <td className="num">{num(m.quantityAfter)}</td>
-                        <td>{m.reason ?? (m.orderId ? <Link href={`/orders/${m.orderId}`}>#{m.orderId}</Link> : "")}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <DataTable
+                rows={d.items}
+                rowKey={(m) => m.id}
+                columns={[
+                  { header: t("일시", "When"), cell: (m) => dateTime(m.createdAt, lang) },
+                  { header: t("구분", "Kind"), cell: (m) => kindName(m.kind) },
+                  { header: t("변화", "Change"), num: true, cell: (m) => (m.change > 0 ? `+${num(m.change)}` : num(m.change)) },
+                  { header: t("이후 재고", "After"), num: true, cell: (m) => num(m.quantityAfter) },
+                  {
+                    header: t("사유", "Reason"),
+                    cell: (m) => m.reason ?? (m.orderId ? <Link href={`/orders/${m.orderId}`}>#{m.orderId}</Link> : ""),
+                  },
+                ]}
+              />
             )}
           </QueryView>
         </div>
