@@ -100,42 +100,20 @@ export function CouponsPage() {
       </label>
       <QueryView query={list} isEmpty={(d) => d.length === 0} empty={t("쿠폰이 없습니다.", "No coupons.")}>
         {(coupons) => (
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>ID</th>
-                  <th>{t("쿠폰명", "Name")}</th>
-                  <th>{t("할인", "Discount")}</th>
-                  <th className="num">{t("발급", "Issued")}</th>
-                  <th className="num">{t("남음", "Left")}</th>
-                  <th>{t("기간", "Window")}</th>
-                  <th>{t("상태", "State")}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {coupons.map((c) => (
-                  <tr key={c.couponId} data-testid="admin-coupon-row">
-                    <td>{c.couponId}</td>
-                    <td>
-                      <Link href={`/coupons/${c.couponId}`}>{c.name}</Link>
-                    </td>
-                    <td>{c.discountType === "fixed" ? won(c.discountValue) : `${c.discountValue}%`}</td>
-                    <td className="num">
-                      {num(c.issuedQuantity)} / {num(c.totalQuantity)}
-                    </td>
-                    <td className="num">{num(c.remainingQuantity)}</td>
-                    <td className="small">
-                      {dateTime(c.issueStartsAt, lang)} – {dateTime(c.issueEndsAt, lang)}
-                    </td>
-                    <td>
-                      <StatusBadge status={c.state} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            rows={coupons}
+            rowKey={(c) => c.couponId}
+            rowTestId="admin-coupon-row"
+            columns={[
+              { header: "ID", cell: (c) => c.couponId },
+              { header: t("쿠폰명", "Name"), cell: (c) => <Link href={`/coupons/${c.couponId}`}>{c.name}</Link> },
+              { header: t("할인", "Discount"), cell: (c) => (c.discountType === "fixed" ? won(c.discountValue) : `${c.discountValue}%`) },
+              { header: t("발급", "Issued"), num: true, cell: (c) => `${num(c.issuedQuantity)} / ${num(c.totalQuantity)}` },
+              { header: t("남음", "Left"), num: true, cell: (c) => num(c.remainingQuantity) },
+              { header: t("기간", "Window"), className: "small", cell: (c) => `${dateTime(c.issueStartsAt, lang)} – ${dateTime(c.issueEndsAt, lang)}` },
+              { header: t("상태", "State"), cell: (c) => <StatusBadge status={c.state} /> },
+            ]}
+          />
         )}
       </QueryView>
     </div>
