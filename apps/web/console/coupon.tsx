@@ -5,6 +5,7 @@ import { Link, useParams } from "wouter";
 import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
+import { DataTable } from "../shared/table.tsx";
 import { Empty, Loading, LoadMore, QueryView, StatusBadge } from "../shared/ui.tsx";
 
 const PAGE = 50;
@@ -88,38 +89,20 @@ export function CouponPage() {
       ) : items.length === 0 ? (
         <Empty>{t("발급 내역이 없습니다.", "Nobody has this coupon yet.")}</Empty>
       ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th className="num">{t("순번", "Slot")}</th>
-                <th>{t("고객", "Customer")}</th>
-                <th>{t("발급 시각", "Issued at")}</th>
-                <th>{t("상태", "Status")}</th>
-                <th>{t("사용 시각", "Used at")}</th>
-                <th>{t("주문", "Order")}</th>
-                <th>{t("만료", "Expires")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((e) => (
-                <tr key={e.userCouponId} data-testid="coupon-issued-row">
-                  <td className="num">{num(e.slot)}</td>
-                  <td>
-                    <Link href={`/customers/${e.userId}`}>#{e.userId}</Link>
-                  </td>
-                  <td className="small">{dateTime(e.issuedAt, lang)}</td>
-                  <td>
-                    <StatusBadge status={e.status} />
-                  </td>
-                  <td className="small">{e.usedAt ? dateTime(e.usedAt, lang) : "—"}</td>
-                  <td>{e.orderId ? <Link href={`/orders/${e.orderId}`}>#{e.orderId}</Link> : "—"}</td>
-                  <td className="small">{dateTime(e.expiresAt, lang)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          rows={items}
+          rowKey={(e) => e.userCouponId}
+          rowTestId="coupon-issued-row"
+          columns={[
+            { header: t("순번", "Slot"), num: true, cell: (e) => num(e.slot) },
+            { header: t("고객", "Customer"), cell: (e) => <Link href={`/customers/${e.userId}`}>#{e.userId}</Link> },
+            { header: t("발급 시각", "Issued at"), className: "small", cell: (e) => dateTime(e.issuedAt, lang) },
+            { header: t("상태", "Status"), cell: (e) => <StatusBadge status={e.status} /> },
+            { header: t("사용 시각", "Used at"), className: "small", cell: (e) => (e.usedAt ? dateTime(e.usedAt, lang) : "—") },
+            { header: t("주문", "Order"), cell: (e) => (e.orderId ? <Link href={`/orders/${e.orderId}`}>#{e.orderId}</Link> : "—") },
+            { header: t("만료", "Expires"), className: "small", cell: (e) => dateTime(e.expiresAt, lang) },
+          ]}
+        />
       )}
       <LoadMore pages={issued} />
     </div>

@@ -8,7 +8,8 @@ import { Link, useParams } from "wouter";
 import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { dateOnly, dateTime, useLang, useT, won } from "../shared/i18n.ts";
-import { Empty, formValues, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
+import { DataTable, PagedList } from "../shared/table.tsx";
+import { formValues, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
 /** An operator registers a customer; the temporary password is shown once, to hand over. */
 function RegisterCustomer() {
@@ -153,7 +154,6 @@ export function CustomersPage() {
     queryFn: ({ pageParam }) => api.identity.admin.listCustomers.query({ ...filters, ...(pageParam ? { cursor: pageParam } : {}), limit: 25 }),
     getNextPageParam: (last) => last.nextCursor,
   });
-  const items = list.data?.pages.flatMap((p) => p.items) ?? [];
   return (
     <div className="stack">
       <h1>{t("고객", "Customers")}</h1>
@@ -185,45 +185,22 @@ export function CustomersPage() {
         </label>
         <button type="submit">{t("검색", "Search")}</button>
       </form>
-      {list.isPending ? (
-        <Loading />
-      ) : list.isError ? (
-        <ErrorNotice error={list.error} />
-      ) : items.length === 0 ? (
-        <Empty>{t("고객이 없습니다.", "No customers.")}</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>ID</th>
-                <th>{t("이름", "Name")}</th>
-                <th>{t("이메일", "Email")}</th>
-                <th>{t("전화", "Phone")}</th>
-                <th>{t("가입일", "Joined")}</th>
-                <th>{t("상태", "Status")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((u) => (
-                <tr key={u.id}>
-                  <td>{u.id}</td>
-                  <td>
-                    <Link href={`/customers/${u.id}`}>{u.name}</Link>
-                  </td>
-                  <td>{u.email}</td>
-                  <td>{u.phone ?? ""}</td>
-                  <td>{dateOnly(u.createdAt, lang)}</td>
-                  <td>
-                    <StatusBadge status={u.status} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore pages={list} />
+      <PagedList query={list} empty={t("고객이 없습니다.", "No customers.")}>
+        {(items) => (
+          <DataTable
+            rows={items}
+            rowKey={(u) => u.id}
+            columns={[
+              { header: "ID", cell: (u) => u.id },
+              { header: t("이름", "Name"), cell: (u) => <Link href={`/customers/${u.id}`}>{u.name}</Link> },
+              { header: t("이메일", "Email"), cell: (u) => u.email },
+              { header: t("전화", "Phone"), cell: (u) => u.phone ?? "" },
+              { header: t("가입일", "Joined"), cell: (u) => dateOnly(u.createdAt, lang) },
+              { header: t("상태", "Status"), cell: (u) => <StatusBadge status={u.status} /> },
+            ]}
+          />
+        )}
+      </PagedList>
     </div>
   );
 }

@@ -1,11 +1,10 @@
 /** The operator console (관리자 패널), served at `/admin`. Refuses any account that is not an admin. */
-import { QueryClientProvider, useMutation, useQueryClient } from "@tanstack/react-query";
-import { StrictMode, useState } from "react";
-import { createRoot } from "react-dom/client";
-import { Link, Route, Router, Switch, useLocation } from "wouter";
-import { logIn, logOut, queryClient } from "../shared/api.ts";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { Link, Route, Router, Switch } from "wouter";
+import { logIn, logOut } from "../shared/api.ts";
+import { mountApp, NavLink } from "../shared/app.tsx";
 import { ErrorNotice } from "../shared/errors.tsx";
-import { initialLang, type Lang, LangContext, saveLang, useT } from "../shared/i18n.ts";
+import { useT } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
 import { formValues, LangSwitch, Loading } from "../shared/ui.tsx";
 import { CouponPage } from "./coupon.tsx";
@@ -16,16 +15,6 @@ import { OrderPage, OrdersPage } from "./orders.tsx";
 import { ProductPage, ProductsPage } from "./products.tsx";
 import { ReportsPage } from "./reports.tsx";
 import { WebhooksPage } from "./webhooks.tsx";
-
-function SideLink({ href, children }: { href: string; children: string }) {
-  const [location] = useLocation();
-  const current = href === "/" ? location === "/" : location.startsWith(href);
-  return (
-    <Link href={href} aria-current={current ? "page" : undefined}>
-      {children}
-    </Link>
-  );
-}
 
 function AdminLogin({ refused }: { refused: boolean }) {
   const t = useT();
@@ -91,15 +80,15 @@ function Console() {
         <Link className="brand" href="/">
           Agora<span style={{ color: "#7aa2ff" }}>.</span> {t("관리자", "Console")}
         </Link>
-        <SideLink href="/">{t("대시보드", "Dashboard")}</SideLink>
-        <SideLink href="/products">{t("상품·재고", "Products & stock")}</SideLink>
-        <SideLink href="/orders">{t("주문", "Orders")}</SideLink>
-        <SideLink href="/customers">{t("고객", "Customers")}</SideLink>
-        <SideLink href="/coupons">{t("쿠폰", "Coupons")}</SideLink>
-        <SideLink href="/reports">{t("리포트", "Reports")}</SideLink>
-        <SideLink href="/outbox">{t("아웃박스", "Outbox")}</SideLink>
-        <SideLink href="/notifications">{t("알림 기록", "Notifications")}</SideLink>
-        <SideLink href="/webhooks">{t("웹훅", "Webhooks")}</SideLink>
+        <NavLink href="/">{t("대시보드", "Dashboard")}</NavLink>
+        <NavLink href="/products">{t("상품·재고", "Products & stock")}</NavLink>
+        <NavLink href="/orders">{t("주문", "Orders")}</NavLink>
+        <NavLink href="/customers">{t("고객", "Customers")}</NavLink>
+        <NavLink href="/coupons">{t("쿠폰", "Coupons")}</NavLink>
+        <NavLink href="/reports">{t("리포트", "Reports")}</NavLink>
+        <NavLink href="/outbox">{t("아웃박스", "Outbox")}</NavLink>
+        <NavLink href="/notifications">{t("알림 기록", "Notifications")}</NavLink>
+        <NavLink href="/webhooks">{t("웹훅", "Webhooks")}</NavLink>
         <div style={{ marginTop: "1.5rem", padding: "0 .7rem" }} className="stack small">
           <div>{me.data.name}</div>
           <LangSwitch />
@@ -130,26 +119,8 @@ function Console() {
   );
 }
 
-function App() {
-  const [lang, setLangState] = useState<Lang>(initialLang);
-  const setLang = (next: Lang) => {
-    saveLang(next);
-    setLangState(next);
-  };
-  return (
-    <LangContext.Provider value={{ lang, setLang }}>
-      <QueryClientProvider client={queryClient}>
-        <Router base="/admin">
-          <Console />
-        </Router>
-      </QueryClientProvider>
-    </LangContext.Provider>
-  );
-}
-
-saveLang(initialLang());
-createRoot(document.getElementById("root") as HTMLElement).render(
-  <StrictMode>
-    <App />
-  </StrictMode>,
+mountApp(
+  <Router base="/admin">
+    <Console />
+  </Router>,
 );

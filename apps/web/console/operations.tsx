@@ -8,7 +8,8 @@ import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { Field, numberField, useSchemaCheck } from "../shared/forms.tsx";
 import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
-import { Empty, formValues, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
+import { DataTable, PagedList } from "../shared/table.tsx";
+import { formValues, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
 function localInput(date: Date): string {
   const shifted = new Date(date.getTime() - date.getTimezoneOffset() * 60_000);
@@ -99,42 +100,20 @@ export function CouponsPage() {
       </label>
       <QueryView query={list} isEmpty={(d) => d.length === 0} empty={t("쿠폰이 없습니다.", "No coupons.")}>
         {(coupons) => (
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>ID</th>
-                  <th>{t("쿠폰명", "Name")}</th>
-                  <th>{t("할인", "Discount")}</th>
-                  <th className="num">{t("발급", "Issued")}</th>
-                  <th className="num">{t("남음", "Left")}</th>
-                  <th>{t("기간", "Window")}</th>
-                  <th>{t("상태", "State")}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {coupons.map((c) => (
-                  <tr key={c.couponId} data-testid="admin-coupon-row">
-                    <td>{c.couponId}</td>
-                    <td>
-                      <Link href={`/coupons/${c.couponId}`}>{c.name}</Link>
-                    </td>
-                    <td>{c.discountType === "fixed" ? won(c.discountValue) : `${c.discountValue}%`}</td>
-                    <td className="num">
-                      {num(c.issuedQuantity)} / {num(c.totalQuantity)}
-                    </td>
-                    <td className="num">{num(c.remainingQuantity)}</td>
-                    <td className="small">
-                      {dateTime(c.issueStartsAt, lang)} – {dateTime(c.issueEndsAt, lang)}
-                    </td>
-                    <td>
-                      <StatusBadge status={c.state} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            rows={coupons}
+            rowKey={(c) => c.couponId}
+            rowTestId="admin-coupon-row"
+            columns={[
+              { header: "ID", cell: (c) => c.couponId },
+              { header: t("쿠폰명", "Name"), cell: (c) => <Link href={`/coupons/${c.couponId}`}>{c.name}</Link> },
+              { header: t("할인", "Discount"), cell: (c) => (c.discountType === "fixed" ? won(c.discountValue) : `${c.discountValue}%`) },
+              { header: t("발급", "Issued"), num: true, cell: (c) => `${num(c.issuedQuantity)} / ${num(c.totalQuantity)}` },
+              { header: t("남음", "Left"), num: true, cell: (c) => num(c.remainingQuantity) },
+              { header: t("기간", "Window"), className: "small", cell: (c) => `${dateTime(c.issueStartsAt, lang)} – ${dateTime(c.issueEndsAt, lang)}` },
+              { header: t("상태", "State"), cell: (c) => <StatusBadge status={c.state} /> },
+            ]}
+          />
         )}
       </QueryView>
     </div>
@@ -156,7 +135,6 @@ export function OutboxPage() {
     mutationFn: (eventId: string) => api.outbox.admin.retry.mutate({ eventId }),
     onSuccess: () => void queries.invalidateQueries({ queryKey: ["outbox"] }),
   });
-  const items = list.data?.pages.flatMap((p) => p.items) ?? [];
   return (
     <div className="stack">
       <h1>{t("아웃박스", "Outbox")}</h1>
@@ -168,55 +146,47 @@ export function OutboxPage() {
         ))}
       </div>
       <ErrorNotice error={retry.error} />
-      {list.isPending ? (
-        <Loading />
-      ) : list.isError ? (
-        <ErrorNotice error={list.error} />
-      ) : items.length === 0 ? (
-        <Empty>{t("이벤트가 없습니다.", "No events.")}</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>{t("이벤트", "Event")}</th>
-                <th>{t("대상", "Destination")}</th>
-                <th>{t("집합체", "Aggregate")}</th>
-                <th className="num">{t("시도", "Attempts")}</th>
-                <th>{t("다음 시도 / 오류", "Next try / error")}</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((e) => (
-                <tr key={e.id}>
-                  <td>
+      <PagedList query={list} empty={t("이벤트가 없습니다.", "No events.")}>
+        {(items) => (
+          <DataTable
+            rows={items}
+            rowKey={(e) => e.id}
+            columns={[
+              {
+                header: t("이벤트", "Event"),
+                cell: (e) => (
+                  <>
                     {e.type}
                     <div className="muted small">{dateTime(e.createdAt, lang)}</div>
-                  </td>
-                  <td>{e.destination}</td>
-                  <td>
-                    {e.aggregateType} #{e.aggregateId}
-                  </td>
-                  <td className="num">{e.attempts}</td>
-                  <td className="small">
+                  </>
+                ),
+              },
+              { header: t("대상", "Destination"), cell: (e) => e.destination },
+              { header: t("집합체", "Aggregate"), cell: (e) => `${e.aggregateType} #${e.aggregateId}` },
+              { header: t("시도", "Attempts"), num: true, cell: (e) => e.attempts },
+              {
+                header: t("다음 시도 / 오류", "Next try / error"),
+                className: "small",
+                cell: (e) => (
+                  <>
                     {e.status === "sent" ? dateTime(e.sentAt, lang) : dateTime(e.nextAttemptAt, lang)}
                     {e.lastError ? <div className="muted">{e.lastError}</div> : null}
-                  </td>
-                  <td>
-                    {e.status !== "sent" ? (
-                      <button type="button" className="secondary" onClick={() => retry.mutate(e.id)}>
-                        {t("재시도", "Retry")}
-                      </button>
-                    ) : null}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore pages={list} />
+                  </>
+                ),
+              },
+              {
+                header: null,
+                cell: (e) =>
+                  e.status !== "sent" ? (
+                    <button type="button" className="secondary" onClick={() => retry.mutate(e.id)}>
+                      {t("재시도", "Retry")}
+                    </button>
+                  ) : null,
+              },
+            ]}
+          />
+        )}
+      </PagedList>
     </div>
   );
 }
@@ -231,7 +201,6 @@ export function NotificationsPage() {
     queryFn: ({ pageParam }) => api.notifications.admin.list.query({ ...(channel ? { channel } : {}), ...(pageParam ? { cursor: pageParam } : {}), limit: 30 }),
     getNextPageParam: (last) => last.nextCursor,
   });
-  const items = list.data?.pages.flatMap((p) => p.items) ?? [];
   return (
     <div className="stack">
       <h1>{t("알림 기록", "Notifications")}</h1>
@@ -243,44 +212,29 @@ export function NotificationsPage() {
           <option value="sms">SMS</option>
         </select>
       </label>
-      {list.isPending ? (
-        <Loading />
-      ) : list.isError ? (
-        <ErrorNotice error={list.error} />
-      ) : items.length === 0 ? (
-        <Empty>{t("보낸 알림이 없습니다.", "No notifications yet.")}</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>{t("일시", "When")}</th>
-                <th>{t("채널", "Channel")}</th>
-                <th>{t("받는 사람", "Recipient")}</th>
-                <th>{t("내용", "Message")}</th>
-                <th>{t("상태", "Status")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((n) => (
-                <tr key={n.id}>
-                  <td className="small">{dateTime(n.createdAt, lang)}</td>
-                  <td>{n.channel}</td>
-                  <td>{n.recipient}</td>
-                  <td>
+      <PagedList query={list} empty={t("보낸 알림이 없습니다.", "No notifications yet.")}>
+        {(items) => (
+          <DataTable
+            rows={items}
+            rowKey={(n) => n.id}
+            columns={[
+              { header: t("일시", "When"), className: "small", cell: (n) => dateTime(n.createdAt, lang) },
+              { header: t("채널", "Channel"), cell: (n) => n.channel },
+              { header: t("받는 사람", "Recipient"), cell: (n) => n.recipient },
+              {
+                header: t("내용", "Message"),
+                cell: (n) => (
+                  <>
                     <strong>{n.subject}</strong>
                     <div className="muted small">{n.template}</div>
-                  </td>
-                  <td>
-                    <StatusBadge status={n.status} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore pages={list} />
+                  </>
+                ),
+              },
+              { header: t("상태", "Status"), cell: (n) => <StatusBadge status={n.status} /> },
+            ]}
+          />
+        )}
+      </PagedList>
     </div>
   );
 }

@@ -3,8 +3,10 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useParams } from "wouter";
 import { api, domainCodeOf } from "../shared/api.ts";
-import { ErrorNotice } from "../shared/errors.tsx";
+import { SubmitRow } from "../shared/forms.tsx";
 import { dateTime, statusName, useLang, useT, won } from "../shared/i18n.ts";
+import { OrderLinesTable, TotalRow } from "../shared/orders.tsx";
+import { DataTable } from "../shared/table.tsx";
 import { formValues, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
 const STATUSES = ["pending_payment", "paid", "preparing", "shipped", "delivered", "cancelled", "refunded", "expired"] as const;
@@ -75,38 +77,19 @@ export function OrdersPage() {
       </form>
       <QueryView query={orders} isEmpty={(d) => d.items.length === 0} empty={t("조건에 맞는 주문이 없습니다.", "No orders match.")}>
         {(d) => (
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>{t("주문", "Order")}</th>
-                  <th>{t("고객", "Customer")}</th>
-                  <th>{t("주문일시", "Placed")}</th>
-                  <th>{t("상태", "Status")}</th>
-                  <th className="num">{t("할인", "Discount")}</th>
-                  <th className="num">{t("결제 금액", "Total")}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {d.items.map((o) => (
-                  <tr key={o.orderId} data-testid="admin-order-row">
-                    <td>
-                      <Link href={`/orders/${o.orderId}`}>#{o.orderId}</Link>
-                    </td>
-                    <td>
-                      <Link href={`/customers/${o.userId}`}>#{o.userId}</Link>
-                    </td>
-                    <td>{dateTime(o.createdAt, lang)}</td>
-                    <td>
-                      <StatusBadge status={o.status} />
-                    </td>
-                    <td className="num">{won(o.discountAmount)}</td>
-                    <td className="num">{won(o.finalAmount)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            rows={d.items}
+            rowKey={(o) => o.orderId}
+            rowTestId="admin-order-row"
+            columns={[
+              { header: t("주문", "Order"), cell: (o) => <Link href={`/orders/${o.orderId}`}>#{o.orderId}</Link> },
+              { header: t("고객", "Customer"), cell: (o) => <Link href={`/customers/${o.userId}`}>#{o.userId}</Link> },
+              { header: t("주문일시", "Placed"), cell: (o) => dateTime(o.createdAt, lang) },
+              { header: t("상태", "Status"), cell: (o) => <StatusBadge status={o.status} /> },
+              { header: t("할인", "Discount"), num: true, cell: (o) => won(o.discountAmount) },
+              { header: t("결제 금액", "Total"), num: true, cell: (o) => won(o.finalAmount) },
+            ]}
+          />
         )}
       </QueryView>
       <div className="row">
@@ -186,66 +169,34 @@ export function OrderPage() {
             {o.shippingAddress ? ` · ${o.shippingAddress}` : ""}
           </p>
           {done ? <Success>{done}</Success> : null}
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>{t("상품", "Product")}</th>
-                  <th className="num">{t("단가", "Price")}</th>
-                  <th className="num">{t("수량", "Qty")}</th>
-                  <th className="num">{t("금액", "Amount")}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {o.lines.map((l) => (
-                  <tr key={l.productId}>
-                    <td>
-                      <Link href={`/products/${l.productId}`}>{l.productName}</Link>
-                    </td>
-                    <td className="num">{won(l.unitPrice)}</td>
-                    <td className="num">{l.quantity}</td>
-                    <td className="num">{won(l.lineAmount)}</td>
-                  </tr>
-                ))}
-              </tbody>
-              <tfoot>
-                <tr>
-                  <th colSpan={3}>{t("할인", "Discount")}</th>
-                  <td className="num">-{won(o.discountAmount)}</td>
-                </tr>
-                <tr>
-                  <th colSpan={3}>{t("결제 금액", "Total")}</th>
-                  <td className="num price">{won(o.finalAmount)}</td>
-                </tr>
-              </tfoot>
-            </table>
-          </div>
+          <OrderLinesTable
+            lines={o.lines}
+            productHref={(productId) => `/products/${productId}`}
+            totals={
+              <>
+                <TotalRow label={t("할인", "Discount")}>-{won(o.discountAmount)}</TotalRow>
+                <TotalRow label={t("결제 금액", "Total")} price>
+                  {won(o.finalAmount)}
+                </TotalRow>
+              </>
+            }
+          />
           <div className="row" style={{ alignItems: "flex-start" }}>
             <section className="card" style={{ flex: "1 1 300px" }}>
               <h2>{t("결제", "Payment")}</h2>
               {o.payments.length > 0 ? (
-                <table data-testid="order-payments">
-                  <thead>
-                    <tr>
-                      <th>{t("수단", "Method")}</th>
-                      <th className="num">{t("금액", "Amount")}</th>
-                      <th>{t("상태", "Status")}</th>
-                      <th>{t("시각", "At")}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {o.payments.map((p) => (
-                      <tr key={p.method}>
-                        <td>{p.method === "card" ? t("카드", "Card") : t("지갑", "Wallet")}</td>
-                        <td className="num">{won(p.amount)}</td>
-                        <td>
-                          <StatusBadge status={p.status} />
-                        </td>
-                        <td className="muted small">{dateTime(p.createdAt, lang)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
+                <DataTable
+                  bare
+                  testId="order-payments"
+                  rows={o.payments}
+                  rowKey={(p) => p.method}
+                  columns={[
+                    { header: t("수단", "Method"), cell: (p) => (p.method === "card" ? t("카드", "Card") : t("지갑", "Wallet")) },
+                    { header: t("금액", "Amount"), num: true, cell: (p) => won(p.amount) },
+                    { header: t("상태", "Status"), cell: (p) => <StatusBadge status={p.status} /> },
+                    { header: t("시각", "At"), className: "muted small", cell: (p) => dateTime(p.createdAt, lang) },
+                  ]}
+                />
               ) : (
                 <p className="muted">{t("결제 전", "Not paid")}</p>
               )}
@@ -254,30 +205,23 @@ export function OrderPage() {
             <section className="card" style={{ flex: "1 1 300px" }}>
               <h2>{t("환불", "Refunds")}</h2>
               {o.refunds.length > 0 ? (
-                <table data-testid="order-refunds">
-                  <thead>
-                    <tr>
-                      <th>{t("종류", "Kind")}</th>
-                      <th className="num">{t("지갑", "Wallet")}</th>
-                      <th className="num">{t("카드", "Card")}</th>
-                      <th>{t("사유", "Reason")}</th>
-                      <th>{t("요청자", "By")}</th>
-                      <th>{t("시각", "At")}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {o.refunds.map((r) => (
-                      <tr key={String(r.createdAt)}>
-                        <td>{r.kind === "return" ? t("반품", "Return") : t("취소", "Cancellation")}</td>
-                        <td className="num">{won(r.walletAmount)}</td>
-                        <td className="num">{won(r.cardAmount)}</td>
-                        <td>{r.reason}</td>
-                        <td>{r.actorId === null ? t("시스템", "System") : r.actorId === o.userId ? t("고객", "Customer") : `#${r.actorId}`}</td>
-                        <td className="muted small">{dateTime(r.createdAt, lang)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
+                <DataTable
+                  bare
+                  testId="order-refunds"
+                  rows={o.refunds}
+                  rowKey={(r) => String(r.createdAt)}
+                  columns={[
+                    { header: t("종류", "Kind"), cell: (r) => (r.kind === "return" ? t("반품", "Return") : t("취소", "Cancellation")) },
+                    { header: t("지갑", "Wallet"), num: true, cell: (r) => won(r.walletAmount) },
+                    { header: t("카드", "Card"), num: true, cell: (r) => won(r.cardAmount) },
+                    { header: t("사유", "Reason"), cell: (r) => r.reason },
+                    {
+                      header: t("요청자", "By"),
+                      cell: (r) => (r.actorId === null ? t("시스템", "System") : r.actorId === o.userId ? t("고객", "Customer") : `#${r.actorId}`),
+                    },
+                    { header: t("시각", "At"), className: "muted small", cell: (r) => dateTime(r.createdAt, lang) },
+                  ]}
+                />
               ) : (
                 <p className="muted">{t("환불 없음", "No refunds")}</p>
               )}
@@ -332,12 +276,9 @@ export function OrderPage() {
                   {t("배송지", "Address")}
                   <textarea name="shippingAddress" required minLength={5} maxLength={500} defaultValue={o.shippingAddress ?? ""} />
                 </label>
-                <ErrorNotice error={changeAddress.error} />
-                <div>
-                  <button type="submit" disabled={changeAddress.isPending}>
-                    {t("저장", "Save")}
-                  </button>
-                </div>
+                <SubmitRow error={changeAddress.error} disabled={changeAddress.isPending}>
+                  {t("저장", "Save")}
+                </SubmitRow>
               </form>
               {o.status === "pending_payment" ? (
                 <form
@@ -377,12 +318,9 @@ export function OrderPage() {
                     {t("사유", "Reason")}
                     <input name="reason" required maxLength={500} />
                   </label>
-                  <ErrorNotice error={editLines.error} />
-                  <div>
-                    <button type="submit" disabled={editLines.isPending}>
-                      {t("저장", "Save")}
-                    </button>
-                  </div>
+                  <SubmitRow error={editLines.error} disabled={editLines.isPending}>
+                    {t("저장", "Save")}
+                  </SubmitRow>
                 </form>
               ) : null}
             </div>
@@ -406,12 +344,9 @@ export function OrderPage() {
                 {t("송장번호", "Tracking number")}
                 <input name="trackingNumber" required pattern="[A-Za-z0-9-]{4,64}" defaultValue={shipment.data?.trackingNumber ?? ""} />
               </label>
-              <ErrorNotice error={tracking.error} />
-              <div>
-                <button type="submit" disabled={tracking.isPending}>
-                  {t("저장", "Save")}
-                </button>
-              </div>
+              <SubmitRow error={tracking.error} disabled={tracking.isPending}>
+                {t("저장", "Save")}
+              </SubmitRow>
             </form>
             <form
               className="card stack"
@@ -443,12 +378,13 @@ export function OrderPage() {
                   <input type="checkbox" name="restock" /> {t("반품 재입고", "Put the goods back in stock")}
                 </label>
               ) : null}
-              <ErrorNotice error={cancel.error ?? refund.error} />
-              <div>
-                <button type="submit" className="danger" disabled={!["pending_payment", "paid", "preparing", "delivered"].includes(o.status)}>
-                  {o.status === "delivered" ? t("환불", "Refund") : t("취소", "Cancel")}
-                </button>
-              </div>
+              <SubmitRow
+                error={cancel.error ?? refund.error}
+                disabled={!["pending_payment", "paid", "preparing", "delivered"].includes(o.status)}
+                className="danger"
+              >
+                {o.status === "delivered" ? t("환불", "Refund") : t("취소", "Cancel")}
+              </SubmitRow>
             </form>
           </div>
         </div>

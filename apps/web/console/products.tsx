@@ -6,9 +6,10 @@ import type { z } from "zod";
 import { adjustInput, createProductInput, inboundInput, updateProductInput } from "../../../modules/catalog/schema.ts";
 import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
-import { Field, numberField, useSchemaCheck } from "../shared/forms.tsx";
+import { Field, numberField, SubmitRow, useSchemaCheck } from "../shared/forms.tsx";
 import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
-import { Empty, formValues, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
+import { DataTable, PagedList } from "../shared/table.tsx";
+import { formValues, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
 type ProductStatus = "active" | "hidden";
 
@@ -34,7 +35,6 @@ export function ProductsPage() {
       navigate(`/products/${product.id}`);
     },
   });
-  const items = list.data?.pages.flatMap((p) => p.items) ?? [];
   return (
     <div className="stack">
       <div className="row spread">
@@ -90,12 +90,9 @@ export function ProductsPage() {
           <Field label={t("설명", "Description")} error={createForm.errors.description}>
             <textarea name="description" rows={3} maxLength={5000} />
           </Field>
-          <ErrorNotice error={create.error} />
-          <div>
-            <button type="submit" disabled={create.isPending}>
-              {t("등록", "Create")}
-            </button>
-          </div>
+          <SubmitRow error={create.error} disabled={create.isPending}>
+            {t("등록", "Create")}
+          </SubmitRow>
         </form>
       ) : null}
       <form
@@ -122,45 +119,23 @@ export function ProductsPage() {
         </label>
         <button type="submit">{t("검색", "Search")}</button>
       </form>
-      {list.isPending ? (
-        <Loading />
-      ) : list.isError ? (
-        <ErrorNotice error={list.error} />
-      ) : items.length === 0 ? (
-        <Empty>{t("상품이 없습니다.", "No products.")}</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>ID</th>
-                <th>{t("상품명", "Name")}</th>
-                <th>{t("카테고리", "Category")}</th>
-                <th className="num">{t("가격", "Price")}</th>
-                <th className="num">{t("재고", "Stock")}</th>
-                <th>{t("상태", "Status")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((p) => (
-                <tr key={p.id} data-testid="product-row">
-                  <td>{p.id}</td>
-                  <td>
-                    <Link href={`/products/${p.id}`}>{p.name}</Link>
-                  </td>
-                  <td>{p.category}</td>
-                  <td className="num">{won(p.price)}</td>
-                  <td className="num">{num(p.stock)}</td>
-                  <td>
-                    <StatusBadge status={p.status} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore pages={list} />
+      <PagedList query={list} empty={t("상품이 없습니다.", "No products.")}>
+        {(items) => (
+          <DataTable
+            rows={items}
+            rowKey={(p) => p.id}
+            rowTestId="product-row"
+            columns={[
+              { header: "ID", cell: (p) => p.id },
+              { header: t("상품명", "Name"), cell: (p) => <Link href={`/products/${p.id}`}>{p.name}</Link> },
+              { header: t("카테고리", "Category"), cell: (p) => p.category },
+              { header: t("가격", "Price"), num: true, cell: (p) => won(p.price) },
+              { header: t("재고", "Stock"), num: true, cell: (p) => num(p.stock) },
+              { header: t("상태", "Status"), cell: (p) => <StatusBadge status={p.status} /> },
+            ]}
+          />
+        )}
+      </PagedList>
     </div>
   );
 }
@@ -276,12 +251,9 @@ export function ProductPage() {
               <Field label={t("사유", "Reason")} error={stockForm.errors.reason}>
                 <input name="reason" maxLength={200} />
               </Field>
-              <ErrorNotice error={stock.error} />
-              <div>
-                <button type="submit" disabled={stock.isPending}>
-                  {t("반영", "Apply")}
-                </button>
-              </div>
+              <SubmitRow error={stock.error} disabled={stock.isPending}>
+                {t("반영", "Apply")}
+              </SubmitRow>
             </form>
             <form
               className="card stack"
@@ -350,30 +322,20 @@ export function ProductPage() {
           <h2>{t("입출고 기록", "Movements")}</h2>
           <QueryView query={movements} isEmpty={(d) => d.items.length === 0} empty={t("기록이 없습니다.", "No movements.")}>
             {(d) => (
-              <div className="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th>{t("일시", "When")}</th>
-                      <th>{t("구분", "Kind")}</th>
-                      <th className="num">{t("변화", "Change")}</th>
-                      <th className="num">{t("이후 재고", "After")}</th>
-                      <th>{t("사유", "Reason")}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {d.items.map((m) => (
-                      <tr key={m.id}>
-                        <td>{dateTime(m.createdAt, lang)}</td>
-                        <td>{kindName(m.kind)}</td>
-                        <td className="num">{m.change > 0 ? `+${num(m.change)}` : num(m.change)}</td>
-                        <td className="num">{num(m.quantityAfter)}</td>
-                        <td>{m.reason ?? (m.orderId ? <Link href={`/orders/${m.orderId}`}>#{m.orderId}</Link> : "")}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <DataTable
+                rows={d.items}
+                rowKey={(m) => m.id}
+                columns={[
+                  { header: t("일시", "When"), cell: (m) => dateTime(m.createdAt, lang) },
+                  { header: t("구분", "Kind"), cell: (m) => kindName(m.kind) },
+                  { header: t("변화", "Change"), num: true, cell: (m) => (m.change > 0 ? `+${num(m.change)}` : num(m.change)) },
+                  { header: t("이후 재고", "After"), num: true, cell: (m) => num(m.quantityAfter) },
+                  {
+                    header: t("사유", "Reason"),
+                    cell: (m) => m.reason ?? (m.orderId ? <Link href={`/orders/${m.orderId}`}>#{m.orderId}</Link> : ""),
+                  },
+                ]}
+              />
             )}
           </QueryView>
         </div>

@@ -4,7 +4,8 @@ import { useState } from "react";
 import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { dateTime, useLang, useT } from "../shared/i18n.ts";
-import { Empty, Loading, LoadMore, StatusBadge, Success } from "../shared/ui.tsx";
+import { DataTable, PagedList } from "../shared/table.tsx";
+import { StatusBadge, Success } from "../shared/ui.tsx";
 
 const eventTypes = ["order.paid", "order.cancelled", "order.refunded", "shipment.shipped", "shipment.delivered"] as const;
 type EventType = (typeof eventTypes)[number];
@@ -19,53 +20,44 @@ function Deliveries({ endpointId }: { endpointId: number }) {
     getNextPageParam: (last) => last.nextCursor,
     refetchInterval: 5000,
   });
-  const items = list.data?.pages.flatMap((p) => p.items) ?? [];
   return (
     <section className="card stack" aria-label={t("전송 기록", "Delivery log")}>
       <h2>
         {t("전송 기록", "Delivery log")} · #{endpointId}
       </h2>
-      {list.isPending ? (
-        <Loading />
-      ) : list.isError ? (
-        <ErrorNotice error={list.error} />
-      ) : items.length === 0 ? (
-        <Empty>{t("아직 보낸 이벤트가 없습니다.", "Nothing sent yet.")}</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>{t("이벤트", "Event")}</th>
-                <th>{t("상태", "Status")}</th>
-                <th className="num">{t("시도", "Attempts")}</th>
-                <th>{t("마지막 응답", "Last answer")}</th>
-                <th>{t("일시", "When")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((d) => (
-                <tr key={d.id} data-testid="webhook-delivery-row">
-                  <td>
+      <PagedList query={list} empty={t("아직 보낸 이벤트가 없습니다.", "Nothing sent yet.")}>
+        {(items) => (
+          <DataTable
+            rows={items}
+            rowKey={(d) => d.id}
+            rowTestId="webhook-delivery-row"
+            columns={[
+              {
+                header: t("이벤트", "Event"),
+                cell: (d) => (
+                  <>
                     {d.eventType}
                     <div className="muted small">{d.eventId}</div>
-                  </td>
-                  <td>
-                    <StatusBadge status={d.status} />
-                  </td>
-                  <td className="num">{d.attempts}</td>
-                  <td className="small">
+                  </>
+                ),
+              },
+              { header: t("상태", "Status"), cell: (d) => <StatusBadge status={d.status} /> },
+              { header: t("시도", "Attempts"), num: true, cell: (d) => d.attempts },
+              {
+                header: t("마지막 응답", "Last answer"),
+                className: "small",
+                cell: (d) => (
+                  <>
                     {d.lastStatusCode ?? "—"}
                     {d.lastError ? <div className="muted">{d.lastError}</div> : null}
-                  </td>
-                  <td className="small">{dateTime(d.deliveredAt ?? d.lastAttemptAt ?? d.createdAt, lang)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore pages={list} />
+                  </>
+                ),
+              },
+              { header: t("일시", "When"), className: "small", cell: (d) => dateTime(d.deliveredAt ?? d.lastAttemptAt ?? d.createdAt, lang) },
+            ]}
+          />
+        )}
+      </PagedList>
     </section>
   );
 }
@@ -91,7 +83,6 @@ export function WebhooksPage() {
       e.status === "active" ? api.webhooks.admin.pause.mutate({ endpointId: e.id }) : api.webhooks.admin.resume.mutate({ endpointId: e.id }),
     onSuccess: () => void queries.invalidateQueries({ queryKey: ["webhook-endpoints"] }),
   });
-  const items = list.data?.pages.flatMap((p) => p.items) ?? [];
   return (
     <div className="stack">
       <h1>{t("웹훅", "Webhooks")}</h1>
@@ -142,53 +133,44 @@ export function WebhooksPage() {
         </div>
       </form>
       <ErrorNotice error={toggle.error} />
-      {list.isPending ? (
-        <Loading />
-      ) : list.isError ? (
-        <ErrorNotice error={list.error} />
-      ) : items.length === 0 ? (
-        <Empty>{t("등록된 엔드포인트가 없습니다.", "No endpoints.")}</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>ID</th>
-                <th>URL</th>
-                <th>{t("이벤트", "Events")}</th>
-                <th>{t("상태", "Status")}</th>
-                <th>{t("등록일", "Created")}</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((e) => (
-                <tr key={e.id} data-testid="webhook-endpoint-row">
-                  <td>{e.id}</td>
-                  <td>
+      <PagedList query={list} empty={t("등록된 엔드포인트가 없습니다.", "No endpoints.")}>
+        {(items) => (
+          <DataTable
+            rows={items}
+            rowKey={(e) => e.id}
+            rowTestId="webhook-endpoint-row"
+            columns={[
+              { header: "ID", cell: (e) => e.id },
+              {
+                header: "URL",
+                cell: (e) => (
+                  <>
                     {e.url}
                     {e.description ? <div className="muted small">{e.description}</div> : null}
-                  </td>
-                  <td className="small">{e.eventTypes.join(", ")}</td>
-                  <td>
-                    <StatusBadge status={e.status} />
-                  </td>
-                  <td className="small">{dateTime(e.createdAt, lang)}</td>
-                  <td className="row">
+                  </>
+                ),
+              },
+              { header: t("이벤트", "Events"), className: "small", cell: (e) => e.eventTypes.join(", ") },
+              { header: t("상태", "Status"), cell: (e) => <StatusBadge status={e.status} /> },
+              { header: t("등록일", "Created"), className: "small", cell: (e) => dateTime(e.createdAt, lang) },
+              {
+                header: null,
+                className: "row",
+                cell: (e) => (
+                  <>
                     <button type="button" className="secondary" onClick={() => toggle.mutate(e)} disabled={toggle.isPending}>
                       {e.status === "active" ? t("일시 중지", "Pause") : t("재개", "Resume")}
                     </button>
                     <button type="button" className="secondary" aria-pressed={selected === e.id} onClick={() => setSelected(selected === e.id ? null : e.id)}>
                       {t("전송 기록", "Deliveries")}
                     </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore pages={list} />
+                  </>
+                ),
+              },
+            ]}
+          />
+        )}
+      </PagedList>
       {selected !== null ? <Deliveries endpointId={selected} /> : null}
     </div>
   );

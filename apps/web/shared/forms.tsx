@@ -8,6 +8,7 @@ import { cloneElement, type ReactElement, type ReactNode, useId, useState } from
 import { z } from "zod";
 import en from "zod/v4/locales/en.js";
 import ko from "zod/v4/locales/ko.js";
+import { ErrorNotice } from "./errors.tsx";
 import { type Lang, useLang } from "./i18n.ts";
 
 /** First message per top-level field; `""` holds the problems of the input as a whole (a refine). */
@@ -82,4 +83,18 @@ export function FormError({ errors }: { errors: FieldErrors }) {
 /** A number field's value: empty is "not given" (undefined), anything else its number (NaN for non-numbers, which the schema refuses). */
 export function numberField(value: string | undefined): number | undefined {
   return value === undefined || value.trim() === "" ? undefined : Number(value);
+}
+
+/** A form's last block: the error of its mutation (if any), then its submit button. */
+export function SubmitRow({ error, disabled, className, children }: { error: unknown; disabled: boolean; className?: string; children: ReactNode }) {
+  return (
+    <>
+      <ErrorNotice error={error} />
+      <div>
+        <button type="submit" className={className} disabled={disabled}>
+          {children}
+        </button>
+      </div>
+    </>
+  );
 }

@@ -5,7 +5,7 @@ import { Link, useLocation } from "wouter";
 import { loginInput, type SignUpInput, signUpInput, updateProfileInput } from "../../../modules/identity/schema.ts";
 import { api, keepSession, logIn, logOut } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
-import { Field, FormError, useSchemaCheck } from "../shared/forms.tsx";
+import { Field, FormError, SubmitRow, useSchemaCheck } from "../shared/forms.tsx";
 import { dateOnly, useLang, useT } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
 import { formValues, Loading, Success } from "../shared/ui.tsx";
@@ -96,12 +96,9 @@ export function SignUpPage() {
       <Field label={t("휴대폰 (선택)", "Phone (optional)")} error={form.errors.phone}>
         <input name="phone" type="tel" autoComplete="tel" />
       </Field>
-      <ErrorNotice error={signUp.error} />
-      <div>
-        <button type="submit" disabled={signUp.isPending}>
-          {t("가입하기", "Create account")}
-        </button>
-      </div>
+      <SubmitRow error={signUp.error} disabled={signUp.isPending}>
+        {t("가입하기", "Create account")}
+      </SubmitRow>
     </form>
   );
 }

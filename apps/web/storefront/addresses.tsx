@@ -3,6 +3,7 @@ import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-q
 import { useLocation } from "wouter";
 import { api } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
+import { SubmitRow } from "../shared/forms.tsx";
 import { useT } from "../shared/i18n.ts";
 import { formValues, LoadMore, Success } from "../shared/ui.tsx";
 
@@ -86,12 +87,9 @@ export function AddressBook() {
         <label className="inline">
           <input type="checkbox" name="makeDefault" /> {t("기본 배송지로", "Make it the default")}
         </label>
-        <ErrorNotice error={add.error} />
-        <div>
-          <button type="submit" disabled={add.isPending}>
-            {t("추가", "Add")}
-          </button>
-        </div>
+        <SubmitRow error={add.error} disabled={add.isPending}>
+          {t("추가", "Add")}
+        </SubmitRow>
       </form>
     </section>
   );

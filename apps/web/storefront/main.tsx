@@ -1,10 +1,9 @@
 /** The storefront (고객 인터페이스), served at `/`. */
-import { QueryClientProvider, useQuery } from "@tanstack/react-query";
-import { StrictMode, useState } from "react";
-import { createRoot } from "react-dom/client";
-import { Link, Route, Switch, useLocation } from "wouter";
-import { api, queryClient } from "../shared/api.ts";
-import { initialLang, type Lang, LangContext, saveLang, useT } from "../shared/i18n.ts";
+import { useQuery } from "@tanstack/react-query";
+import { Link, Route, Switch } from "wouter";
+import { api } from "../shared/api.ts";
+import { mountApp, NavLink } from "../shared/app.tsx";
+import { useT } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
 import { LangSwitch } from "../shared/ui.tsx";
 import { AccountPage, LoginPage, SignUpPage } from "./account.tsx";
@@ -13,16 +12,6 @@ import { CatalogPage, HomePage, ProductPage } from "./catalog.tsx";
 import { CouponsPage } from "./coupons.tsx";
 import { OrderPage, OrdersPage } from "./orders.tsx";
 import { WalletPage } from "./wallet.tsx";
-
-function NavLink({ href, children }: { href: string; children: string }) {
-  const [location] = useLocation();
-  const current = href === "/" ? location === "/" : location.startsWith(href);
-  return (
-    <Link href={href} aria-current={current ? "page" : undefined}>
-      {children}
-    </Link>
-  );
-}
 
 function CartCount() {
   const me = useMe();
@@ -78,40 +67,24 @@ function NotFound() {
   );
 }
 
-function App() {
-  const [lang, setLangState] = useState<Lang>(initialLang);
-  const setLang = (next: Lang) => {
-    saveLang(next);
-    setLangState(next);
-  };
-  return (
-    <LangContext.Provider value={{ lang, setLang }}>
-      <QueryClientProvider client={queryClient}>
-        <Header />
-        <main id="content">
-          <Switch>
-            <Route path="/" component={HomePage} />
-            <Route path="/products" component={CatalogPage} />
-            <Route path="/products/:id" component={ProductPage} />
-            <Route path="/cart" component={CartPage} />
-            <Route path="/wallet" component={WalletPage} />
-            <Route path="/coupons" component={CouponsPage} />
-            <Route path="/orders" component={OrdersPage} />
-            <Route path="/orders/:id" component={OrderPage} />
-            <Route path="/login" component={LoginPage} />
-            <Route path="/signup" component={SignUpPage} />
-            <Route path="/account" component={AccountPage} />
-            <Route component={NotFound} />
-          </Switch>
-        </main>
-      </QueryClientProvider>
-    </LangContext.Provider>
-  );
-}
-
-saveLang(initialLang());
-createRoot(document.getElementById("root") as HTMLElement).render(
-  <StrictMode>
-    <App />
-  </StrictMode>,
+mountApp(
+  <>
+    <Header />
+    <main id="content">
+      <Switch>
+        <Route path="/" component={HomePage} />
+        <Route path="/products" component={CatalogPage} />
+        <Route path="/products/:id" component={ProductPage} />
+        <Route path="/cart" component={CartPage} />
+        <Route path="/wallet" component={WalletPage} />
+        <Route path="/coupons" component={CouponsPage} />
+        <Route path="/orders" component={OrdersPage} />
+        <Route path="/orders/:id" component={OrderPage} />
+        <Route path="/login" component={LoginPage} />
+        <Route path="/signup" component={SignUpPage} />
+        <Route path="/account" component={AccountPage} />
+        <Route component={NotFound} />
+      </Switch>
+    </main>
+  </>,
 );

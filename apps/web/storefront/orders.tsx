@@ -4,7 +4,9 @@ import { Link, useParams } from "wouter";
 import { api, domainCodeOf } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { dateTime, statusName, useLang, useT, won } from "../shared/i18n.ts";
-import { Empty, formValues, Loading, LoadMore, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
+import { OrderLinesTable, TotalRow } from "../shared/orders.tsx";
+import { DataTable, PagedList } from "../shared/table.tsx";
+import { formValues, Loading, QueryView, StatusBadge, Success } from "../shared/ui.tsx";
 
 export function OrdersPage() {
   const t = useT();
@@ -15,45 +17,24 @@ export function OrdersPage() {
     queryFn: ({ pageParam }) => api.orders.mine.query(pageParam ? { cursor: pageParam } : {}),
     getNextPageParam: (last) => last.nextCursor,
   });
-  const items = orders.data?.pages.flatMap((p) => p.items) ?? [];
   return (
     <div className="stack">
       <h1>{t("주문내역", "Orders")}</h1>
-      {orders.isPending ? (
-        <Loading />
-      ) : orders.isError ? (
-        <ErrorNotice error={orders.error} />
-      ) : items.length === 0 ? (
-        <Empty>{t("아직 주문이 없습니다.", "No orders yet.")}</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>{t("주문번호", "Order")}</th>
-                <th>{t("주문일시", "Placed")}</th>
-                <th>{t("상태", "Status")}</th>
-                <th className="num">{t("결제 금액", "Paid")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((o) => (
-                <tr key={o.orderId} data-testid="order-row">
-                  <td>
-                    <Link href={`/orders/${o.orderId}`}>#{o.orderId}</Link>
-                  </td>
-                  <td>{dateTime(o.createdAt, lang)}</td>
-                  <td>
-                    <StatusBadge status={o.status} />
-                  </td>
-                  <td className="num">{won(o.finalAmount)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore pages={orders} />
+      <PagedList query={orders} empty={t("아직 주문이 없습니다.", "No orders yet.")}>
+        {(items) => (
+          <DataTable
+            rows={items}
+            rowKey={(o) => o.orderId}
+            rowTestId="order-row"
+            columns={[
+              { header: t("주문번호", "Order"), cell: (o) => <Link href={`/orders/${o.orderId}`}>#{o.orderId}</Link> },
+              { header: t("주문일시", "Placed"), cell: (o) => dateTime(o.createdAt, lang) },
+              { header: t("상태", "Status"), cell: (o) => <StatusBadge status={o.status} /> },
+              { header: t("결제 금액", "Paid"), num: true, cell: (o) => won(o.finalAmount) },
+            ]}
+          />
+        )}
+      </PagedList>
     </div>
   );
 }
@@ -103,44 +84,18 @@ export function OrderPage() {
             {t("주문", "Order")} #{o.orderId} <StatusBadge status={o.status} />
           </h1>
           <div className="muted">{dateTime(o.createdAt, lang)}</div>
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>{t("상품", "Product")}</th>
-                  <th className="num">{t("단가", "Price")}</th>
-                  <th className="num">{t("수량", "Qty")}</th>
-                  <th className="num">{t("금액", "Amount")}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {o.lines.map((line) => (
-                  <tr key={line.productId}>
-                    <td>{line.productName}</td>
-                    <td className="num">{won(line.unitPrice)}</td>
-                    <td className="num">{line.quantity}</td>
-                    <td className="num">{won(line.lineAmount)}</td>
-                  </tr>
-                ))}
-              </tbody>
-              <tfoot>
-                <tr>
-                  <th colSpan={3}>{t("상품 금액", "Subtotal")}</th>
-                  <td className="num">{won(o.subtotalAmount)}</td>
-                </tr>
-                <tr>
-                  <th colSpan={3}>{t("쿠폰 할인", "Discount")}</th>
-                  <td className="num">-{won(o.discountAmount)}</td>
-                </tr>
-                <tr>
-                  <th colSpan={3}>{t("결제 금액", "Total")}</th>
-                  <td className="num price" data-testid="order-final">
-                    {won(o.finalAmount)}
-                  </td>
-                </tr>
-              </tfoot>
-            </table>
-          </div>
+          <OrderLinesTable
+            lines={o.lines}
+            totals={
+              <>
+                <TotalRow label={t("상품 금액", "Subtotal")}>{won(o.subtotalAmount)}</TotalRow>
+                <TotalRow label={t("쿠폰 할인", "Discount")}>-{won(o.discountAmount)}</TotalRow>
+                <TotalRow label={t("결제 금액", "Total")} price testId="order-final">
+                  {won(o.finalAmount)}
+                </TotalRow>
+              </>
+            }
+          />
           <section className="card">
             <h2>{t("결제", "Payment")}</h2>
             {o.payments.length > 0 ? (

@@ -8,7 +8,8 @@ import { ErrorNotice } from "../shared/errors.tsx";
 import { Field, useSchemaCheck } from "../shared/forms.tsx";
 import { dateTime, useLang, useT, won } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
-import { Empty, Loading, LoadMore, Success } from "../shared/ui.tsx";
+import { DataTable, PagedList } from "../shared/table.tsx";
+import { Empty, Loading, Success } from "../shared/ui.tsx";
 
 export function WalletPage() {
   const t = useT();
@@ -43,7 +44,6 @@ export function WalletPage() {
         <Link href="/login">{t("로그인", "Log in")}</Link>
       </Empty>
     );
-  const entries = history.data?.pages.flatMap((p) => p.items) ?? [];
   const kindName = (kind: string) => ({ charge: t("충전", "Charge"), payment: t("결제", "Payment"), refund: t("환불", "Refund") })[kind] ?? kind;
   return (
     <div className="stack">
@@ -92,39 +92,21 @@ export function WalletPage() {
         <ErrorNotice error={charge.error} />
       </form>
       <h2>{t("이용 내역", "History")}</h2>
-      {history.isPending ? (
-        <Loading />
-      ) : history.isError ? (
-        <ErrorNotice error={history.error} />
-      ) : entries.length === 0 ? (
-        <Empty>{t("아직 내역이 없습니다.", "No history yet.")}</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>{t("일시", "When")}</th>
-                <th>{t("구분", "Kind")}</th>
-                <th className="num">{t("금액", "Amount")}</th>
-                <th className="num">{t("잔액", "Balance")}</th>
-                <th>{t("주문", "Order")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {entries.map((entry) => (
-                <tr key={entry.id}>
-                  <td>{dateTime(entry.createdAt, lang)}</td>
-                  <td>{kindName(entry.kind)}</td>
-                  <td className="num">{won(entry.amount)}</td>
-                  <td className="num">{won(entry.balanceAfter)}</td>
-                  <td>{entry.orderId ? <Link href={`/orders/${entry.orderId}`}>#{entry.orderId}</Link> : ""}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore pages={history} />
+      <PagedList query={history} empty={t("아직 내역이 없습니다.", "No history yet.")}>
+        {(entries) => (
+          <DataTable
+            rows={entries}
+            rowKey={(entry) => entry.id}
+            columns={[
+              { header: t("일시", "When"), cell: (entry) => dateTime(entry.createdAt, lang) },
+              { header: t("구분", "Kind"), cell: (entry) => kindName(entry.kind) },
+              { header: t("금액", "Amount"), num: true, cell: (entry) => won(entry.amount) },
+              { header: t("잔액", "Balance"), num: true, cell: (entry) => won(entry.balanceAfter) },
+              { header: t("주문", "Order"), cell: (entry) => (entry.orderId ? <Link href={`/orders/${entry.orderId}`}>#{entry.orderId}</Link> : "") },
+            ]}
+          />
+        )}
+      </PagedList>
     </div>
   );
 }
