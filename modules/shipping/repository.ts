@@ -115,6 +115,17 @@ export const shippingRepository = {
     return db.selectFrom("shipping_shipments").selectAll().where("tracking_number", "=", trackingNumber).executeTakeFirst();
   },
 
+  /** How many of a shipment's timeline entries have this status (e.g. stale bookings: each one moves the booking key on). */
+  async countEntries(db: Executor, shipmentId: number, status: string): Promise<number> {
+    const row = await db
+      .selectFrom("shipping_tracking_events")
+      .select((eb) => eb.fn.countAll<string>().as("n"))
+      .where("shipment_id", "=", shipmentId)
+      .where("status", "=", status)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  },
+
   /** A shipment's events in the order they happened (received order breaks ties). */
   timeline(db: Executor, shipmentId: number): Promise<TrackingEventRow[]> {
     return db.selectFrom("shipping_tracking_events").selectAll().where("shipment_id", "=", shipmentId).orderBy("occurred_at").orderBy("id").execute();
