@@ -24,6 +24,8 @@ export interface ShipmentPatch {
   deliveredAt?: Date;
   /** The address copy, sealed (the one the parcel was booked to). */
   address?: string | null;
+  /** Sealed; null once the booking asked of the carrier has its outcome recorded. */
+  bookingAddress?: string | null;
   at: Date;
 }
 
@@ -63,6 +65,7 @@ export const shippingRepository = {
         ...(patch.trackingNumber !== undefined ? { tracking_number: patch.trackingNumber } : {}),
         ...(patch.deliveredAt !== undefined ? { delivered_at: patch.deliveredAt } : {}),
         ...(patch.address !== undefined ? { address: patch.address } : {}),
+        ...(patch.bookingAddress !== undefined ? { booking_address: patch.bookingAddress } : {}),
       })
       .where("id", "=", shipmentId)
       .returningAll()
@@ -99,8 +102,13 @@ export const shippingRepository = {
   /** Erasing an account: the address copies on its shipments (rank Shipment; the shipments stay, with their tracking). */
   async eraseAddressesOf(trx: Tx, userId: number): Promise<number> {
     noteLock(trx, LockRank.Shipment, 0);
-    const result = await trx.updateTable("shipping_shipments").set({ address: null }).where("user_id", "=", userId).executeTakeFirst();
+    const result = await trx.updateTable("shipping_shipments").set({ address: null, booking_address: null }).where("user_id", "=", userId).executeTakeFirst();
     return Number(result.numUpdatedRows);
+  },
+
+  /** Before asking the carrier to book: the (sealed) address asked for, on a shipment still requested. */
+  async noteBookingAddress(db: Executor, shipmentId: number, sealedAddress: string): Promise<void> {
+    await db.updateTable("shipping_shipments").set({ booking_address: sealedAddress }).where("id", "=", shipmentId).where("status", "=", "requested").execute();
   },
 
   find(db: Executor, shipmentId: number): Promise<ShipmentRow | undefined> {

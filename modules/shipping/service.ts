@@ -186,6 +186,28 @@ export function createShippingService(deps: ShippingDeps) {
     await cancelShipment(shipmentId, reason, booking.trackingNumber);
   }
 
+  /**
+   * Inside the caller's transaction (shipment locked by it or here): a parcel booked to an address the
+   * order no longer ships to, recorded on the timeline with its cancellation (shipment.booking_stale,
+   * an outbox event to shipping itself) before anything is sent to the carrier, so a carrier that is
+   * down, or this process dying, cannot leave it booked. Each one moves the booking key on (keyFor).
+   */
+  async function recordStaleBooking(trx: Tx, orderId: number, shipmentId: number, booking: CarrierBooking): Promise<void> {
+    const now = clock.now();
+    await repo.lockShipment(trx, shipmentId);
+    await repo.update(trx, shipmentId, { bookingAddress: null, at: now });
+    await repo.insertTrackingEvent(trx, {
+      shipmentId,
+      carrierEventId: null,
+      status: STALE_BOOKING,
+      description: `Booked with ${booking.carrier} (tracking number ${booking.trackingNumber}) to an address the order no longer ships to: cancelling it`,
+      occurredAt: now,
+      receivedAt: now,
+    });
+    const stale = { orderId, shipmentId, carrier: booking.carrier, trackingNumber: booking.trackingNumber };
+    await deps.events.publish(trx, now, [shipmentBookingStale.event(shipmentId, stale)]);
+  }
+
   async function onOrderPaid({ orderId }: { orderId: number }, event: DeliverableEvent): Promise<void> {
     const order = await orders.shippable(db, orderId);
     if (!order) throw new PermanentDeliveryError(`order.paid ${event.id}: order ${orderId} does not exist`);
@@ -211,19 +233,17 @@ export function createShippingService(deps: ShippingDeps) {
         address,
         items: order.lines.map((l) => ({ productId: l.productId, productName: l.productName, quantity: l.quantity })),
       });
+    /** The address an earlier attempt asked the carrier to book and did not record the answer of (null: none). */
+    const askedEarlier = (row: ShipmentRow) => (row.booking_address === null ? Promise.resolve(null) : cipher.open(row.booking_address, ADDRESS_COLUMN));
     let shipment = await repo.findByOrder(db, orderId);
     if (gone.has(order.status)) {
       // Cancelled before we booked anything: nothing to ship.
       if (!shipment) return;
-      if (
-        shipment.tracking_number === null &&
-        (shipment.status === "requested" || shipment.status === "cancelled") &&
-        event.attempts > 0 &&
-        order.shippingAddress
-      ) {
+      const askedTo = (await askedEarlier(shipment)) ?? order.shippingAddress;
+      if (shipment.tracking_number === null && (shipment.status === "requested" || shipment.status === "cancelled") && event.attempts > 0 && askedTo) {
         // An earlier attempt of this event may have reached the carrier and failed before recording the booking:
         // the same key gets that booking back (or books one that is cancelled at once), so none is left behind.
-        await undoBooking(shipment.id, await book(order.shippingAddress, shipment), order.status);
+        await undoBooking(shipment.id, await book(askedTo, shipment), order.status);
         return;
       }
       await cancelShipment(shipment.id, order.status);
@@ -247,8 +267,20 @@ export function createShippingService(deps: ShippingDeps) {
       throw new PermanentDeliveryError(`order ${orderId} has no shipping address; set one and book by hand (admin.setTrackingNumber)`);
 
     const bookedTo = order.shippingAddress;
-    const booked = await book(bookedTo, shipment);
     const shipmentId = shipment.id;
+    const earlierTo = await askedEarlier(shipment);
+    if (earlierTo !== null && earlierTo !== bookedTo) {
+      // An earlier attempt asked for another address and died before recording the answer (the address
+      // changed since): its key gets that parcel back (or books one), recorded stale and cancelled.
+      const earlier = await book(earlierTo, shipment);
+      await inTransaction(db, async (trx) => {
+        const locked = await repo.lockShipment(trx, shipmentId);
+        if (locked?.status === "requested" && locked.booking_address !== null) await recordStaleBooking(trx, orderId, shipmentId, earlier);
+      });
+    }
+    // Recorded before the carrier is asked: a process dying before the answer is recorded leaves this behind.
+    await repo.noteBookingAddress(db, shipmentId, await cipher.seal(bookedTo, ADDRESS_COLUMN));
+    const booked = await book(bookedTo, shipment);
     /** Booked; the lifecycle refused to move the order to preparing (from that status); or booked to an address the order left. */
     type Outcome = { kind: "booked" } | { kind: "refused"; from: OrderStatus } | { kind: "stale" };
     let outcome: Outcome;
@@ -258,20 +290,8 @@ export function createShippingService(deps: ShippingDeps) {
         // The order moves only if it still ships to the address just booked (read under its lock).
         const move = await orders.advanceForShipping(trx, orderId, "preparing", { onlyIfShippingAddress: bookedTo });
         if (move.shippingAddress !== bookedTo && !gone.has(move.from)) {
-          // The address changed while the carrier was booking: this parcel must not go. It is recorded
-          // here, with its cancellation (an outbox event to shipping itself), before anything is sent to
-          // the carrier: a carrier that is down, or this process dying now, cannot leave it booked.
-          await repo.lockShipment(trx, shipmentId);
-          await repo.insertTrackingEvent(trx, {
-            shipmentId,
-            carrierEventId: null,
-            status: STALE_BOOKING,
-            description: `Booked with ${booked.carrier} (tracking number ${booked.trackingNumber}) to an address the order no longer ships to: cancelling it`,
-            occurredAt: now,
-            receivedAt: now,
-          });
-          const stale = { orderId, shipmentId, carrier: booked.carrier, trackingNumber: booked.trackingNumber };
-          await deps.events.publish(trx, now, [shipmentBookingStale.event(shipmentId, stale)]);
+          // The address changed while the carrier was booking: this parcel must not go.
+          await recordStaleBooking(trx, orderId, shipmentId, booked);
           return { kind: "stale" };
         }
         if (!move.reached) return { kind: "refused", from: move.from };
@@ -282,6 +302,7 @@ export function createShippingService(deps: ShippingDeps) {
           carrier: booked.carrier,
           trackingNumber: booked.trackingNumber,
           address: await cipher.seal(bookedTo, ADDRESS_COLUMN),
+          bookingAddress: null,
           at: now,
         });
         await repo.insertTrackingEvent(trx, {

@@ -680,6 +680,29 @@ describe("address changed while the carrier was booking", () => {
     expect((await timelineOf(shipment.id)).map((e) => e.status).sort()).toEqual(["booking_stale", "booking_stale_cancelled", "ready"]);
   });
 
+  test("the carrier booked but its answer was lost, then the address changed: the retry gets that parcel back by its key and cancels it", async () => {
+    carrier.control.failNext(1, { afterApplying: true });
+    const { c, orderId } = await paidOrder();
+    expect(await poller().runOnce()).toEqual({ claimed: 1, sent: 0, retried: 1, dead: 0 });
+    const [lost] = carrier.shipmentsFor(orderId);
+    expect(lost).toMatchObject({ address: ADDRESS, status: "booked" });
+    // Written before the carrier was asked, so the retry knows a parcel may exist for the old address.
+    expect((await shipped(orderId)).booking_address?.startsWith("pii1:")).toBe(true);
+    await c.client.orders.changeAddress.mutate({ orderId, shippingAddress: NEW_ADDRESS });
+
+    t.clock.advance(5 * MINUTE);
+    expect(await poller().runOnce()).toEqual({ claimed: 1, sent: 1, retried: 0, dead: 0 });
+    expect(await poller().runOnce()).toEqual({ claimed: 1, sent: 1, retried: 0, dead: 0 });
+    expect(carrier.shipment(lost?.trackingNumber ?? "")?.status).toBe("cancelled");
+    expect(live(orderId)).toHaveLength(1);
+    const [parcel] = live(orderId);
+    expect(parcel?.address).toBe(NEW_ADDRESS);
+    const shipment = await shipped(orderId);
+    expect(shipment).toMatchObject({ status: "ready", tracking_number: parcel?.trackingNumber, booking_address: null });
+    expect((await timelineOf(shipment.id)).map((e) => e.status)).toEqual(["booking_stale", "ready", "booking_stale_cancelled"]);
+    expect(carrier.stats()).toMatchObject({ created: 2, replayed: 1, cancelled: 1 });
+  });
+
   test("the address changed back to the first one: the retry books a new parcel, not the cancelled one again", async () => {
     const { c, orderId } = await paidOrder();
     const svc = build(changingAddressOnce(c, NEW_ADDRESS));
