@@ -416,6 +416,8 @@ export interface ShippingShipmentsTable {
   requested_at: Timestamp;
   updated_at: Timestamp;
   delivered_at: NullableTimestamp;
+  /** Sealed: the address a booking is being asked of the carrier for, until its outcome is recorded. */
+  booking_address: string | null;
 }
 
 export interface ShippingTrackingEventsTable {

@@ -497,17 +497,22 @@ export function createOrdersService(deps: OrdersDeps) {
      * had and whether it is now at `to`; a move the lifecycle refuses changes nothing (`reached`
      * false), and the caller decides from `from` (see canTransition, assertTransition).
      * Moving to where it already is, is a no-op (carrier updates may repeat).
+     * `onlyIfShippingAddress`: move only while the order still ships there (the address a parcel was
+     * booked to); otherwise nothing moves (`reached` false) and the caller sees `shippingAddress`.
      */
     async advanceForShipping(
       trx: Tx,
       orderId: number,
       to: "preparing" | "shipped" | "delivered",
+      options: { onlyIfShippingAddress?: string } = {},
     ): Promise<{ from: OrderStatus; userId: number; reached: boolean; shippingAddress: string | null }> {
       const order = await orderRepository.lockOrder(trx, orderId);
       if (!order) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
       const from = order.status;
       // Read under the lock: the booking compares it with the address it booked (changeAddress).
       const shippingAddress = await openAddress(order);
+      if (options.onlyIfShippingAddress !== undefined && shippingAddress !== options.onlyIfShippingAddress)
+        return { from, userId: order.user_id, reached: false, shippingAddress };
       if (from === to) return { from, userId: order.user_id, reached: true, shippingAddress };
       if (!canTransition(from, to)) return { from, userId: order.user_id, reached: false, shippingAddress };
       await orderRepository.setStatus(trx, orderId, to, clock.now());

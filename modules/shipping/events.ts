@@ -12,3 +12,19 @@ const shipmentStep = z.strictObject({
 
 export const shipmentShipped = defineEvent("shipment.shipped", "shipment", shipmentStep);
 export const shipmentDelivered = defineEvent("shipment.delivered", "shipment", shipmentStep);
+
+/**
+ * A parcel booked to an address the order no longer ships to (changed while the carrier was
+ * booking). Shipping sends it to itself: written in the transaction that finds the change, so the
+ * stale parcel is cancelled at the carrier, retried by the outbox until the carrier confirms.
+ */
+export const shipmentBookingStale = defineEvent(
+  "shipment.booking_stale",
+  "shipment",
+  z.strictObject({
+    orderId: z.number().int().positive(),
+    shipmentId: z.number().int().positive(),
+    carrier: z.string().min(1),
+    trackingNumber: z.string().min(1),
+  }),
+);

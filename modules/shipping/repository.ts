@@ -24,6 +24,8 @@ export interface ShipmentPatch {
   deliveredAt?: Date;
   /** The address copy, sealed (the one the parcel was booked to). */
   address?: string | null;
+  /** Sealed; null once the booking asked of the carrier has its outcome recorded. */
+  bookingAddress?: string | null;
   at: Date;
 }
 
@@ -63,6 +65,7 @@ export const shippingRepository = {
         ...(patch.trackingNumber !== undefined ? { tracking_number: patch.trackingNumber } : {}),
         ...(patch.deliveredAt !== undefined ? { delivered_at: patch.deliveredAt } : {}),
         ...(patch.address !== undefined ? { address: patch.address } : {}),
+        ...(patch.bookingAddress !== undefined ? { booking_address: patch.bookingAddress } : {}),
       })
       .where("id", "=", shipmentId)
       .returningAll()
@@ -99,8 +102,13 @@ export const shippingRepository = {
   /** Erasing an account: the address copies on its shipments (rank Shipment; the shipments stay, with their tracking). */
   async eraseAddressesOf(trx: Tx, userId: number): Promise<number> {
     noteLock(trx, LockRank.Shipment, 0);
-    const result = await trx.updateTable("shipping_shipments").set({ address: null }).where("user_id", "=", userId).executeTakeFirst();
+    const result = await trx.updateTable("shipping_shipments").set({ address: null, booking_address: null }).where("user_id", "=", userId).executeTakeFirst();
     return Number(result.numUpdatedRows);
+  },
+
+  /** Before asking the carrier to book: the (sealed) address asked for, on a shipment still requested. */
+  async noteBookingAddress(db: Executor, shipmentId: number, sealedAddress: string): Promise<void> {
+    await db.updateTable("shipping_shipments").set({ booking_address: sealedAddress }).where("id", "=", shipmentId).where("status", "=", "requested").execute();
   },
 
   find(db: Executor, shipmentId: number): Promise<ShipmentRow | undefined> {
@@ -113,6 +121,17 @@ export const shippingRepository = {
 
   findByTrackingNumber(db: Executor, trackingNumber: string): Promise<ShipmentRow | undefined> {
     return db.selectFrom("shipping_shipments").selectAll().where("tracking_number", "=", trackingNumber).executeTakeFirst();
+  },
+
+  /** How many of a shipment's timeline entries have this status (e.g. stale bookings: each one moves the booking key on). */
+  async countEntries(db: Executor, shipmentId: number, status: string): Promise<number> {
+    const row = await db
+      .selectFrom("shipping_tracking_events")
+      .select((eb) => eb.fn.countAll<string>().as("n"))
+      .where("shipment_id", "=", shipmentId)
+      .where("status", "=", status)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
   },
 
   /** A shipment's events in the order they happened (received order breaks ties). */

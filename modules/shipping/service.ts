@@ -10,7 +10,10 @@
  *
  * The carrier is called outside any transaction (no row lock is held across the network). What
  * makes retries safe is the carrier's idempotency: the booking key is the outbox event id, so a
- * redelivered order.paid gets the same booking back, never a second parcel.
+ * redelivered order.paid gets the same booking back, never a second parcel. A parcel booked to an
+ * address the order left meanwhile (orders.changeAddress) is recorded in the transaction that sees
+ * the change, with a shipment.booking_stale event to shipping itself that cancels it at the carrier
+ * (retried until the carrier confirms); the order.paid retry then books the new address.
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
@@ -22,7 +25,7 @@ import { assertTransition, canTransition, type OrdersService, orderCancelled, or
 import { type DeliverableEvent, type EventPublisher, eventHandler, type OutboxEvent, PermanentDeliveryError, subscribe } from "../outbox/index.ts";
 import { type Carrier, type CarrierBooking, CarrierTooLateError } from "./carrier.ts";
 import { shippingErrors } from "./errors.ts";
-import { shipmentDelivered, shipmentShipped } from "./events.ts";
+import { shipmentBookingStale, shipmentDelivered, shipmentShipped } from "./events.ts";
 import { shippingRepository as repo, type ShipmentRow } from "./repository.ts";
 import {
   type CarrierWebhookBody,
@@ -57,8 +60,8 @@ export interface ShippingDeps {
   events: EventPublisher;
 }
 
-/** What shipping receives from the outbox: paid orders to book, cancelled ones to call off. */
-export const shippingSubscription = subscribe("shipping", [orderPaid, orderCancelled]);
+/** What shipping receives from the outbox: paid orders to book, cancelled ones to call off, its own stale parcels to cancel. */
+export const shippingSubscription = subscribe("shipping", [orderPaid, orderCancelled, shipmentBookingStale]);
 
 const defaultWebhookToleranceSeconds = 300;
 
@@ -108,10 +111,10 @@ function toSummary(row: ShipmentRow, address: string | null): ShipmentSummary {
 
 export type ShippingService = ReturnType<typeof createShippingService>;
 
-/** Thrown inside the booking transaction to roll it back: the order's address is not the one booked. */
-class AddressChangedWhileBooking extends Error {
-  override name = "AddressChangedWhileBooking";
-}
+/** The timeline status of a parcel booked to an address the order no longer ships to. */
+const STALE_BOOKING = "booking_stale";
+/** The timeline status once the carrier confirmed a stale parcel cancelled. */
+const STALE_BOOKING_CANCELLED = "booking_stale_cancelled";
 
 export function createShippingService(deps: ShippingDeps) {
   const { db, clock, logger, orders, carrier } = deps;
@@ -183,17 +186,45 @@ export function createShippingService(deps: ShippingDeps) {
     await cancelShipment(shipmentId, reason, booking.trackingNumber);
   }
 
+  /**
+   * Inside the caller's transaction (shipment locked by it or here): a parcel booked to an address the
+   * order no longer ships to, recorded on the timeline with its cancellation (shipment.booking_stale,
+   * an outbox event to shipping itself) before anything is sent to the carrier, so a carrier that is
+   * down, or this process dying, cannot leave it booked. Each one moves the booking key on (keyFor).
+   */
+  async function recordStaleBooking(trx: Tx, orderId: number, shipmentId: number, booking: CarrierBooking): Promise<void> {
+    const now = clock.now();
+    await repo.lockShipment(trx, shipmentId);
+    await repo.update(trx, shipmentId, { bookingAddress: null, at: now });
+    await repo.insertTrackingEvent(trx, {
+      shipmentId,
+      carrierEventId: null,
+      status: STALE_BOOKING,
+      description: `Booked with ${booking.carrier} (tracking number ${booking.trackingNumber}) to an address the order no longer ships to: cancelling it`,
+      occurredAt: now,
+      receivedAt: now,
+    });
+    const stale = { orderId, shipmentId, carrier: booking.carrier, trackingNumber: booking.trackingNumber };
+    await deps.events.publish(trx, now, [shipmentBookingStale.event(shipmentId, stale)]);
+  }
+
   async function onOrderPaid({ orderId }: { orderId: number }, event: DeliverableEvent): Promise<void> {
     const order = await orders.shippable(db, orderId);
     if (!order) throw new PermanentDeliveryError(`order.paid ${event.id}: order ${orderId} does not exist`);
     /**
      * The carrier's idempotency key is the event id for the address the shipment was first requested
-     * to; an address changed since (orders.changeAddress before booking) books under its own key,
-     * so the carrier makes a new parcel instead of answering the cancelled one again.
+     * to; an address changed since (orders.changeAddress before booking) books under its own key
+     * (event id + address fingerprint), and each stale booking recorded for the shipment moves the key
+     * on. So a retry for the same address with nothing recorded stale in between gets the same parcel
+     * back (never a second one), and an address changed back books a new parcel instead of getting
+     * the cancelled one answered again.
      */
     const keyFor = async (address: string, row: ShipmentRow | undefined) => {
       const first = row?.address ? await cipher.open(row.address, ADDRESS_COLUMN) : address;
-      return first === address ? event.id : `${event.id}:${createHash("sha256").update(address).digest("hex").slice(0, 16)}`;
+      const stale = row ? await repo.countEntries(db, row.id, STALE_BOOKING) : 0;
+      if (first === address && stale === 0) return event.id;
+      const fingerprint = createHash("sha256").update(address).digest("hex").slice(0, 16);
+      return stale === 0 ? `${event.id}:${fingerprint}` : `${event.id}:${fingerprint}:${stale}`;
     };
     const book = async (address: string, row: ShipmentRow | undefined) =>
       carrier.createShipment({
@@ -202,19 +233,17 @@ export function createShippingService(deps: ShippingDeps) {
         address,
         items: order.lines.map((l) => ({ productId: l.productId, productName: l.productName, quantity: l.quantity })),
       });
+    /** The address an earlier attempt asked the carrier to book and did not record the answer of (null: none). */
+    const askedEarlier = (row: ShipmentRow) => (row.booking_address === null ? Promise.resolve(null) : cipher.open(row.booking_address, ADDRESS_COLUMN));
     let shipment = await repo.findByOrder(db, orderId);
     if (gone.has(order.status)) {
       // Cancelled before we booked anything: nothing to ship.
       if (!shipment) return;
-      if (
-        shipment.tracking_number === null &&
-        (shipment.status === "requested" || shipment.status === "cancelled") &&
-        event.attempts > 0 &&
-        order.shippingAddress
-      ) {
+      const askedTo = (await askedEarlier(shipment)) ?? order.shippingAddress;
+      if (shipment.tracking_number === null && (shipment.status === "requested" || shipment.status === "cancelled") && event.attempts > 0 && askedTo) {
         // An earlier attempt of this event may have reached the carrier and failed before recording the booking:
         // the same key gets that booking back (or books one that is cancelled at once), so none is left behind.
-        await undoBooking(shipment.id, await book(order.shippingAddress, shipment), order.status);
+        await undoBooking(shipment.id, await book(askedTo, shipment), order.status);
         return;
       }
       await cancelShipment(shipment.id, order.status);
@@ -238,24 +267,42 @@ export function createShippingService(deps: ShippingDeps) {
       throw new PermanentDeliveryError(`order ${orderId} has no shipping address; set one and book by hand (admin.setTrackingNumber)`);
 
     const bookedTo = order.shippingAddress;
-    const booked = await book(bookedTo, shipment);
     const shipmentId = shipment.id;
-    /** The order's status when the lifecycle refused to move it to preparing; null once booked. */
-    let refusedFrom: OrderStatus | null;
-    try {
-      refusedFrom = await inTransaction(db, async (trx) => {
-        const now = clock.now();
-        const move = await orders.advanceForShipping(trx, orderId, "preparing");
-        if (!move.reached) return move.from;
-        // The address changed while the carrier was booking: this parcel must not go (handled below).
-        if (move.shippingAddress !== bookedTo) throw new AddressChangedWhileBooking();
+    const earlierTo = await askedEarlier(shipment);
+    if (earlierTo !== null && earlierTo !== bookedTo) {
+      // An earlier attempt asked for another address and died before recording the answer (the address
+      // changed since): its key gets that parcel back (or books one), recorded stale and cancelled.
+      const earlier = await book(earlierTo, shipment);
+      await inTransaction(db, async (trx) => {
         const locked = await repo.lockShipment(trx, shipmentId);
-        if (locked?.status !== "requested") return null; // a concurrent delivery of the same event got here first
+        if (locked?.status === "requested" && locked.booking_address !== null) await recordStaleBooking(trx, orderId, shipmentId, earlier);
+      });
+    }
+    // Recorded before the carrier is asked: a process dying before the answer is recorded leaves this behind.
+    await repo.noteBookingAddress(db, shipmentId, await cipher.seal(bookedTo, ADDRESS_COLUMN));
+    const booked = await book(bookedTo, shipment);
+    /** Booked; the lifecycle refused to move the order to preparing (from that status); or booked to an address the order left. */
+    type Outcome = { kind: "booked" } | { kind: "refused"; from: OrderStatus } | { kind: "stale" };
+    let outcome: Outcome;
+    try {
+      outcome = await inTransaction(db, async (trx): Promise<Outcome> => {
+        const now = clock.now();
+        // The order moves only if it still ships to the address just booked (read under its lock).
+        const move = await orders.advanceForShipping(trx, orderId, "preparing", { onlyIfShippingAddress: bookedTo });
+        if (move.shippingAddress !== bookedTo && !gone.has(move.from)) {
+          // The address changed while the carrier was booking: this parcel must not go.
+          await recordStaleBooking(trx, orderId, shipmentId, booked);
+          return { kind: "stale" };
+        }
+        if (!move.reached) return { kind: "refused", from: move.from };
+        const locked = await repo.lockShipment(trx, shipmentId);
+        if (locked?.status !== "requested") return { kind: "booked" }; // a concurrent delivery of the same event got here first
         await repo.update(trx, shipmentId, {
           status: "ready",
           carrier: booked.carrier,
           trackingNumber: booked.trackingNumber,
           address: await cipher.seal(bookedTo, ADDRESS_COLUMN),
+          bookingAddress: null,
           at: now,
         });
         await repo.insertTrackingEvent(trx, {
@@ -266,23 +313,26 @@ export function createShippingService(deps: ShippingDeps) {
           occurredAt: now,
           receivedAt: now,
         });
-        return null;
+        return { kind: "booked" };
       });
     } catch (error) {
-      if (error instanceof AddressChangedWhileBooking) {
-        // Nothing was recorded (rolled back): cancel the stale parcel, and the retry books the new address.
-        await carrier.cancelShipment({ trackingNumber: booked.trackingNumber });
-        logger.info({ orderId, shipmentId, trackingNumber: booked.trackingNumber }, "address changed while booking: booking cancelled, booking again");
-        throw new Error(`order ${orderId}: the shipping address changed while booking ${booked.trackingNumber}; booking again`);
-      }
       if (pgErrorCode(error) === "23505")
         throw new PermanentDeliveryError(`carrier answered tracking number ${booked.trackingNumber}, which belongs to another shipment`);
       throw error;
     }
-    if (refusedFrom === null) {
+    if (outcome.kind === "stale") {
+      // The retry books the new address under a new key; shipment.booking_stale cancels the old parcel.
+      logger.info(
+        { orderId, shipmentId, trackingNumber: booked.trackingNumber },
+        "address changed while booking: stale booking recorded for cancelling, booking again",
+      );
+      throw new Error(`order ${orderId}: the shipping address changed while booking ${booked.trackingNumber}; booking again`);
+    }
+    if (outcome.kind === "booked") {
       logger.info({ orderId, shipmentId, carrier: booked.carrier, trackingNumber: booked.trackingNumber }, "shipment booked");
       return;
     }
+    const refusedFrom = outcome.from;
     if (!gone.has(refusedFrom)) {
       logger.warn({ orderId, orderStatus: refusedFrom, shipmentId }, "order moved on while booking; keeping it as it is");
       return;
@@ -298,8 +348,35 @@ export function createShippingService(deps: ShippingDeps) {
     await cancelShipment(shipment.id, "cancelled");
   }
 
+  /**
+   * A parcel booked to an address the order no longer ships to (recorded by onOrderPaid): cancelled
+   * at the carrier, retried by the outbox until the carrier confirms (cancelling twice is fine, so
+   * the tracking number makes it idempotent). Too late (already on its way) is recorded, and the
+   * event goes dead to alert the operators: someone has to intercept that parcel.
+   */
+  async function onBookingStale({ orderId, shipmentId, trackingNumber }: { orderId: number; shipmentId: number; trackingNumber: string }): Promise<void> {
+    try {
+      await carrier.cancelShipment({ trackingNumber });
+    } catch (error) {
+      if (!(error instanceof CarrierTooLateError)) throw error;
+      await note(
+        shipmentId,
+        "cancel_refused",
+        `The carrier could not cancel ${trackingNumber} (booked to a previous address): the parcel is already on its way`,
+      );
+      logger.error({ shipmentId, orderId, trackingNumber }, "carrier refused to cancel a parcel booked to a previous address: intercept it by hand");
+      throw new PermanentDeliveryError(`carrier refused to cancel ${trackingNumber} (order ${orderId}, booked to a previous address): already in transit`);
+    }
+    await note(shipmentId, STALE_BOOKING_CANCELLED, `Booking ${trackingNumber} to the previous address cancelled with the carrier`);
+    logger.info({ shipmentId, orderId, trackingNumber }, "stale booking cancelled");
+  }
+
   /** The outbox handler of `shippingSubscription`: throw to retry, PermanentDeliveryError for hopeless. */
-  const handleOutboxEvent = eventHandler(shippingSubscription, { "order.paid": onOrderPaid, "order.cancelled": onOrderCancelled });
+  const handleOutboxEvent = eventHandler(shippingSubscription, {
+    "order.paid": onOrderPaid,
+    "order.cancelled": onOrderCancelled,
+    "shipment.booking_stale": onBookingStale,
+  });
 
   // ── carrier webhooks ─────────────────────────────────────────────────────
 

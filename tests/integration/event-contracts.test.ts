@@ -110,6 +110,8 @@ describe("routing comes from the consumers' subscriptions", () => {
       "order.refunded": ["data-platform", "notifications", "webhooks"],
       "shipment.shipped": ["data-platform", "notifications", "webhooks"],
       "shipment.delivered": ["data-platform", "notifications", "webhooks"],
+      // Shipping's own: a parcel booked to an address the order left, to cancel at the carrier.
+      "shipment.booking_stale": ["shipping"],
       "inventory.low_stock": ["notifications"],
       "inventory.back_in_stock": ["notifications"],
       "webhook.delivery": ["webhook"],

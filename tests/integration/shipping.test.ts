@@ -583,6 +583,144 @@ describe("cancellation", () => {
   });
 });
 
+describe("address changed while the carrier was booking", () => {
+  const NEW_ADDRESS = "77 Teheran-ro, Gangnam-gu, Seoul 06133";
+
+  /**
+   * The carrier port over the fake, where the customer changes the address between the carrier's
+   * first answer and our transaction; with `failNextCall` the carrier then fails the next request
+   * (the stale parcel's cancel, whenever it is made).
+   */
+  function changingAddressOnce(c: Customer, to: string, options: { failNextCall?: boolean } = {}): Carrier {
+    let changed = false;
+    return {
+      async createShipment(request) {
+        const booking = await http.createShipment(request);
+        if (!changed) {
+          changed = true;
+          await c.client.orders.changeAddress.mutate({ orderId: request.orderId, shippingAddress: to });
+          if (options.failNextCall) carrier.control.failNext(1);
+        }
+        return booking;
+      },
+      cancelShipment: (request) => http.cancelShipment(request),
+    };
+  }
+  const staleRow = (shipmentId: number) =>
+    t.db
+      .selectFrom("outbox_events")
+      .selectAll()
+      .where("aggregate_type", "=", "shipment")
+      .where("aggregate_id", "=", String(shipmentId))
+      .where("type", "=", "shipment.booking_stale")
+      .where("destination", "=", "shipping")
+      .executeTakeFirstOrThrow();
+  const live = (orderId: number) => carrier.shipmentsFor(orderId).filter((p) => p.status !== "cancelled");
+
+  test("the stale parcel is recorded with its cancel before the carrier is asked; then one live parcel, to the new address", async () => {
+    const { c, orderId } = await paidOrder();
+    const svc = build(changingAddressOnce(c, NEW_ADDRESS));
+
+    // Booked to the old address, found stale under the order lock: recorded, and order.paid is retried.
+    expect(await poller(svc).runOnce()).toEqual({ claimed: 1, sent: 0, retried: 1, dead: 0 });
+    const [stale] = carrier.shipmentsFor(orderId);
+    expect(stale).toMatchObject({ address: ADDRESS, status: "booked" });
+    const shipment = await shipped(orderId);
+    expect(shipment).toMatchObject({ status: "requested", tracking_number: null });
+    expect(await orderStatus(orderId)).toBe("paid");
+    expect((await timelineOf(shipment.id)).map((e) => e.status)).toEqual(["booking_stale"]);
+    expect(await staleRow(shipment.id)).toMatchObject({
+      status: "pending",
+      payload: { orderId, shipmentId: shipment.id, carrier: "fake-carrier", trackingNumber: stale?.trackingNumber },
+    });
+
+    // The stale parcel's own event cancels it; order.paid is not due yet.
+    expect(await poller(svc).runOnce()).toEqual({ claimed: 1, sent: 1, retried: 0, dead: 0 });
+    expect(carrier.shipment(stale?.trackingNumber ?? "")?.status).toBe("cancelled");
+
+    t.clock.advance(5 * MINUTE);
+    expect(await poller(svc).runOnce()).toEqual({ claimed: 1, sent: 1, retried: 0, dead: 0 });
+    expect(live(orderId)).toHaveLength(1);
+    const [parcel] = live(orderId);
+    expect(parcel).toMatchObject({ address: NEW_ADDRESS, status: "booked" });
+    expect(await shipped(orderId)).toMatchObject({ status: "ready", tracking_number: parcel?.trackingNumber });
+    expect(await orderStatus(orderId)).toBe("preparing");
+    expect((await timelineOf(shipment.id)).map((e) => e.status)).toEqual(["booking_stale", "booking_stale_cancelled", "ready"]);
+    expect(carrier.stats()).toMatchObject({ created: 2, cancelled: 1 });
+
+    // Delivered again (a lease ran out): no second parcel for the same address.
+    await svc.handleOutboxEvent(deliverable(await shippingRow(orderId, "order.paid")));
+    expect(carrier.shipmentsFor(orderId)).toHaveLength(2);
+    expect(live(orderId)).toHaveLength(1);
+  });
+
+  test("the carrier fails the stale cancel once: the outbox retries it, the stale parcel ends cancelled, one live parcel remains", async () => {
+    const { c, orderId } = await paidOrder();
+    const svc = build(changingAddressOnce(c, NEW_ADDRESS, { failNextCall: true }));
+    expect(await poller(svc).runOnce()).toEqual({ claimed: 1, sent: 0, retried: 1, dead: 0 });
+    const [stale] = carrier.shipmentsFor(orderId);
+    const shipment = await shipped(orderId);
+
+    expect(await poller(svc).runOnce()).toEqual({ claimed: 1, sent: 0, retried: 1, dead: 0 });
+    expect(stale?.status).toBe("booked");
+    expect(carrier.stats()).toMatchObject({ cancelRequests: 1, failed: 1 });
+    const afterFailure = await staleRow(shipment.id);
+    expect(afterFailure).toMatchObject({ status: "pending", attempts: 1 });
+    expect(afterFailure.last_error).toContain("HTTP 503");
+
+    // Both come due: the stale cancel's retry and order.paid's.
+    t.clock.advance(5 * MINUTE);
+    expect(await poller(svc).runOnce()).toEqual({ claimed: 2, sent: 2, retried: 0, dead: 0 });
+    expect(carrier.shipment(stale?.trackingNumber ?? "")?.status).toBe("cancelled");
+    expect(live(orderId)).toHaveLength(1);
+    const [parcel] = live(orderId);
+    expect(parcel?.address).toBe(NEW_ADDRESS);
+    expect(await shipped(orderId)).toMatchObject({ status: "ready", tracking_number: parcel?.trackingNumber });
+    expect(await staleRow(shipment.id)).toMatchObject({ status: "sent", attempts: 2 });
+    expect((await timelineOf(shipment.id)).map((e) => e.status).sort()).toEqual(["booking_stale", "booking_stale_cancelled", "ready"]);
+  });
+
+  test("the carrier booked but its answer was lost, then the address changed: the retry gets that parcel back by its key and cancels it", async () => {
+    carrier.control.failNext(1, { afterApplying: true });
+    const { c, orderId } = await paidOrder();
+    expect(await poller().runOnce()).toEqual({ claimed: 1, sent: 0, retried: 1, dead: 0 });
+    const [lost] = carrier.shipmentsFor(orderId);
+    expect(lost).toMatchObject({ address: ADDRESS, status: "booked" });
+    // Written before the carrier was asked, so the retry knows a parcel may exist for the old address.
+    expect((await shipped(orderId)).booking_address?.startsWith("pii1:")).toBe(true);
+    await c.client.orders.changeAddress.mutate({ orderId, shippingAddress: NEW_ADDRESS });
+
+    t.clock.advance(5 * MINUTE);
+    expect(await poller().runOnce()).toEqual({ claimed: 1, sent: 1, retried: 0, dead: 0 });
+    expect(await poller().runOnce()).toEqual({ claimed: 1, sent: 1, retried: 0, dead: 0 });
+    expect(carrier.shipment(lost?.trackingNumber ?? "")?.status).toBe("cancelled");
+    expect(live(orderId)).toHaveLength(1);
+    const [parcel] = live(orderId);
+    expect(parcel?.address).toBe(NEW_ADDRESS);
+    const shipment = await shipped(orderId);
+    expect(shipment).toMatchObject({ status: "ready", tracking_number: parcel?.trackingNumber, booking_address: null });
+    expect((await timelineOf(shipment.id)).map((e) => e.status)).toEqual(["booking_stale", "ready", "booking_stale_cancelled"]);
+    expect(carrier.stats()).toMatchObject({ created: 2, replayed: 1, cancelled: 1 });
+  });
+
+  test("the address changed back to the first one: the retry books a new parcel, not the cancelled one again", async () => {
+    const { c, orderId } = await paidOrder();
+    const svc = build(changingAddressOnce(c, NEW_ADDRESS));
+    expect(await poller(svc).runOnce()).toEqual({ claimed: 1, sent: 0, retried: 1, dead: 0 });
+    const [stale] = carrier.shipmentsFor(orderId);
+    await c.client.orders.changeAddress.mutate({ orderId, shippingAddress: ADDRESS });
+    expect(await poller(svc).runOnce()).toEqual({ claimed: 1, sent: 1, retried: 0, dead: 0 });
+
+    t.clock.advance(5 * MINUTE);
+    expect(await poller(svc).runOnce()).toEqual({ claimed: 1, sent: 1, retried: 0, dead: 0 });
+    const [parcel] = live(orderId);
+    expect(live(orderId)).toHaveLength(1);
+    expect(parcel).toMatchObject({ address: ADDRESS, status: "booked" });
+    expect(parcel?.trackingNumber).not.toBe(stale?.trackingNumber);
+    expect(await shipped(orderId)).toMatchObject({ status: "ready", tracking_number: parcel?.trackingNumber });
+  });
+});
+
 describe("procedures", () => {
   test("track: the owner sees the shipment and its timeline; anyone else gets SHIPMENT_NOT_FOUND, like a missing one", async () => {
     const { c, orderId, trackingNumber } = await readyShipment();
