@@ -199,7 +199,7 @@ function renderSection(r: {
   return [
     "## Web pages (`bun run bench web`)",
     "",
-    `Measured ${new Date().toISOString().slice(0, 16)}Z on the shared 2-core machine, load average ${r.load1.toFixed(1)} at the end of the run: it was busy with other helpers' test runs, so these are upper bounds.`,
+    `Measured ${new Date().toISOString().slice(0, 16)}Z on the shared 2-core machine, load average ${r.load1.toFixed(1)} at the end of the run (the run's own server, Chromium and seeding included; above ~2 other work was sharing the cores).`,
     `Headless Chromium over loopback, ${PAGE_LOADS} cold loads each (new browser context, no cache; one warm-up load first). "Meaningful": the first product card (storefront) or the dashboard's sales figure (console) is on screen. Budget: ≤ 1 s.`,
     "",
     markdownTable(["page", "meaningful p50 (ms)", "meaningful max (ms)", "first contentful paint p50 (ms)", "load event p50 (ms)", "≤ 1 s"], loadRows, [
