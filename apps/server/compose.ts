@@ -254,10 +254,8 @@ export function createAgora(deps: AgoraDeps): Agora {
       housekeeping ??= setInterval(purgeIdempotencyKeys, 3_600_000);
     },
     async stop() {
-      orders.stop();
-      wallet.stop();
-      cardPayments.stop();
-      await sales.stop();
+      // Each waits for its pass under way, so nothing writes after the pool closes.
+      await Promise.all([orders.stop(), wallet.stop(), cardPayments.stop(), sales.stop()]);
       if (housekeeping) clearInterval(housekeeping);
       housekeeping = null;
       await outboxPoller.stop();

@@ -11,6 +11,8 @@ export { createRedisClient, createRedisInfra, luaScript, parseRedisClusterUrl } 
 export type { Cache, Counters, Infra, Lock, LockManager, RateLimitDecision, RateLimiter, RateLimitPolicy } from "./infra/types.ts";
 export type { Logger, Metrics, OutageLog } from "./observability.ts";
 export { createLogger, createMetrics, createOutageLog } from "./observability.ts";
+export type { PeriodicTask } from "./periodic.ts";
+export { periodicTask } from "./periodic.ts";
 export type { PiiCipher, PiiKeys } from "./pii.ts";
 export { createPiiCipher, developmentPiiKeys } from "./pii.ts";
 export type { CallCost, CallLimits, CallToLimit, RateLimitSettings } from "./rate-limits.ts";

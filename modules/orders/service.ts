@@ -3,7 +3,7 @@ import type { Db, Tx } from "../../db/index.ts";
 import { inTransaction } from "../../db/index.ts";
 import { claimInTransaction, completeInTransaction, hashRequest, type IdempotentRequest, keyWasUsed } from "../idempotency/index.ts";
 import type { Clock, Logger, Page, Role } from "../kernel/index.ts";
-import { createPiiCipher, decodeCursor, developmentPiiKeys, encodeCursor, isDomainError, MINUTE } from "../kernel/index.ts";
+import { createPiiCipher, decodeCursor, developmentPiiKeys, encodeCursor, isDomainError, MINUTE, periodicTask } from "../kernel/index.ts";
 import { deliveryStates } from "../outbox/index.ts";
 import { ordersErrors } from "./errors.ts";
 import { orderCancelled, orderRefunded } from "./events.ts";
@@ -256,7 +256,7 @@ export function createOrdersService(deps: OrdersDeps) {
     return released;
   }
 
-  let sweeper: ReturnType<typeof setInterval> | null = null;
+  const sweeper = periodicTask(config.sweepIntervalMs, sweepExpired, (error) => logger.error({ err: error }, "pending-order sweep failed"));
 
   return {
     /**
@@ -561,16 +561,7 @@ export function createOrdersService(deps: OrdersDeps) {
 
     adminList: (filter: OrderFilter) => page(filter),
 
-    start(): void {
-      if (sweeper) return;
-      sweeper = setInterval(() => {
-        sweepExpired().catch((error) => logger.error({ err: error }, "pending-order sweep failed"));
-      }, config.sweepIntervalMs);
-    },
-
-    stop(): void {
-      if (sweeper) clearInterval(sweeper);
-      sweeper = null;
-    },
+    start: () => sweeper.start(),
+    stop: () => sweeper.stop(),
   };
 }

@@ -24,7 +24,8 @@
  */
 import { uuidv7 } from "uuidv7";
 import type { Db, Tx } from "../../db/index.ts";
-import type { Clock, Logger } from "../kernel/index.ts";
+import type { Clock, Logger, PeriodicTask } from "../kernel/index.ts";
+import { periodicTask } from "../kernel/index.ts";
 import { walletErrors } from "../wallet/index.ts";
 import { type AuthorizationLookup, type CardGateway, CardGatewayRefusedError, CardGatewayUnavailableError } from "./gateway.ts";
 import { cardPaymentRepository } from "./repository.ts";
@@ -67,7 +68,7 @@ export type CardPaymentsService = ReturnType<typeof createCardPaymentsService>;
 
 export function createCardPaymentsService({ db, clock, gateway, logger, config: overrides }: CardPaymentsDeps) {
   const config = { ...defaultCardPaymentsConfig, ...overrides };
-  let recoveryTimer: ReturnType<typeof setInterval> | null = null;
+  let recovery: PeriodicTask | null = null;
   const leaseFromNow = () => new Date(clock.now().getTime() + config.leaseMs);
   const unavailable = (error?: unknown) =>
     walletErrors.PAYMENT_GATEWAY_UNAVAILABLE.create({ failure: error instanceof CardGatewayUnavailableError ? error.failure : "unknown", retryable: true });
@@ -242,23 +243,16 @@ export function createCardPaymentsService({ db, clock, gateway, logger, config: 
     /** Card payments that still owe the gateway a call: all 0 once recovery has caught up. */
     unsettled: () => cardPaymentRepository.unsettled(db),
 
+    /** Runs recover every `recoveryIntervalMs` (one pass at a time). */
     start() {
-      if (recoveryTimer || config.recoveryIntervalMs <= 0) return;
-      let running = false;
-      recoveryTimer = setInterval(() => {
-        if (running) return;
-        running = true;
-        void this.recover()
-          .catch((error) => logger?.error({ err: error }, "card payment: recovery pass failed"))
-          .finally(() => {
-            running = false;
-          });
-      }, config.recoveryIntervalMs);
+      recovery ??= periodicTask(
+        config.recoveryIntervalMs,
+        () => this.recover(),
+        (error) => logger?.error({ err: error }, "card payment: recovery pass failed"),
+      );
+      recovery.start();
     },
 
-    stop() {
-      if (recoveryTimer) clearInterval(recoveryTimer);
-      recoveryTimer = null;
-    },
+    stop: () => recovery?.stop(),
   };
 }

@@ -3,7 +3,7 @@ import type { Db, Tx } from "../../db/index.ts";
 import { pgErrorCode } from "../../db/index.ts";
 import type { CatalogService, StockLine } from "../catalog/index.ts";
 import type { Cache, Clock, Logger } from "../kernel/index.ts";
-import { DAY, utcDay } from "../kernel/index.ts";
+import { DAY, periodicTask, utcDay } from "../kernel/index.ts";
 import { salesRepository } from "./repository.ts";
 
 export const popularInput = z
@@ -110,8 +110,7 @@ export function createSalesService({
     }
   }
 
-  let roller: ReturnType<typeof setInterval> | null = null;
-  let rolling: Promise<unknown> | null = null;
+  const roller = periodicTask(rollUpIntervalMs, rollUp, (error) => logger?.error({ err: error }, "sales roll-up failed"));
 
   // The pg_stats lookup costs about a millisecond: read it at most every ten seconds, often
   // enough that a table which just grew tenfold is not ranked the small-table way for long.
@@ -197,23 +196,9 @@ export function createSalesService({
     pendingSales: () => salesRepository.pendingCount(db),
 
     /** Starts the in-process roll-up (every `rollUpIntervalMs`; several instances may run it). */
-    start(): void {
-      if (roller) return;
-      roller = setInterval(() => {
-        if (rolling) return;
-        rolling = rollUp()
-          .catch((error) => logger?.error({ err: error }, "sales roll-up failed"))
-          .finally(() => {
-            rolling = null;
-          });
-      }, rollUpIntervalMs);
-    },
+    start: () => roller.start(),
 
     /** Stops the roll-up and waits for a running one (what is left is rolled up by the next start or read). */
-    async stop(): Promise<void> {
-      if (roller) clearInterval(roller);
-      roller = null;
-      await rolling;
-    },
+    stop: () => roller.stop(),
   };
 }

@@ -49,8 +49,8 @@ import {
   releaseClaim,
   staleClaims,
 } from "../idempotency/index.ts";
-import type { Clock, Logger, Page } from "../kernel/index.ts";
-import { DomainError, decodeCursor, type ErrorDefinition, encodeCursor } from "../kernel/index.ts";
+import type { Clock, Logger, Page, PeriodicTask } from "../kernel/index.ts";
+import { DomainError, decodeCursor, type ErrorDefinition, encodeCursor, periodicTask } from "../kernel/index.ts";
 import { walletErrors } from "./errors.ts";
 import { type ChargeLookup, type PaymentGateway, PaymentGatewayUnavailableError } from "./gateway.ts";
 import { walletRepository } from "./repository.ts";
@@ -131,7 +131,7 @@ export type WalletService = ReturnType<typeof createWalletService>;
 
 export function createWalletService({ db, clock, gateway, config: overrides, logger }: WalletDeps) {
   const config: WalletConfig = { ...defaultWalletConfig, ...overrides };
-  let recoveryTimer: ReturnType<typeof setInterval> | null = null;
+  let recovery: PeriodicTask | null = null;
   for (const [name, value] of Object.entries(config)) {
     if (!Number.isSafeInteger(value) || value < 0) throw new Error(`wallet config ${name} must be a non-negative integer, got ${value}`);
   }
@@ -415,23 +415,15 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
 
     /** Runs recoverCharges every `recoveryIntervalMs` (one pass at a time). */
     start() {
-      if (recoveryTimer) return;
-      let running = false;
-      recoveryTimer = setInterval(() => {
-        if (running) return;
-        running = true;
-        void this.recoverCharges()
-          .catch((error) => logger?.error({ err: error }, "wallet: charge recovery pass failed"))
-          .finally(() => {
-            running = false;
-          });
-      }, config.recoveryIntervalMs);
+      recovery ??= periodicTask(
+        config.recoveryIntervalMs,
+        () => this.recoverCharges(),
+        (error) => logger?.error({ err: error }, "wallet: charge recovery pass failed"),
+      );
+      recovery.start();
     },
 
-    stop() {
-      if (recoveryTimer) clearInterval(recoveryTimer);
-      recoveryTimer = null;
-    },
+    stop: () => recovery?.stop(),
 
     async getBalance(userId: number): Promise<WalletBalance> {
       const account = await walletRepository.findAccount(db, userId);
