@@ -45,7 +45,7 @@
  *
  * Run standalone: `bun apps/fakes/payment-gateway.ts` (PORT, default 4010; FAKE_GATEWAY_* env, see bottom).
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 
 export type FakeDeclineCode = "LIMIT_EXCEEDED" | "CARD_DECLINED";
 
@@ -349,8 +349,16 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
     }
   });
 
-  app.post("/v1/charges", async (c) => {
-    stats.requests++;
+  /**
+   * One request that moves money (a charge or an authorization): the same key gets the same answer,
+   * decided once; the scripted and random failures, hangs and declines apply to both kinds alike.
+   */
+  async function decideOnce(
+    c: Context,
+    what: "charge" | "authorization",
+    remembered: (key: string) => { userId: number; amount: number; answer: Answer } | undefined,
+    decideNew: (key: string, userId: number, amount: number, code: FakeDeclineCode | null) => { answer: Answer },
+  ): Promise<Response> {
     const key = c.req.header("idempotency-key")?.trim();
     const body = (await c.req.json().catch(() => null)) as { userId?: unknown; amount?: unknown } | null;
     if (!key || key.length > 255 || !body || !positiveInt(body.userId) || !positiveInt(body.amount)) {
@@ -363,12 +371,12 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
     const { userId, amount } = body;
     // From here to the first await everything is synchronous: two racing requests with one key
     // cannot both decide.
-    const seen = memory.get(key);
+    const seen = remembered(key);
     let outcome: { answer: Answer } | { fail: true } | { hang: true };
     if (seen) {
       if (seen.userId !== userId || seen.amount !== amount) {
         stats.mismatched++;
-        return c.json({ status: "error", code: "IDEMPOTENCY_KEY_MISMATCH", reason: "This key was used for a different charge" }, 409);
+        return c.json({ status: "error", code: "IDEMPOTENCY_KEY_MISMATCH", reason: `This key was used for a different ${what}` }, 409);
       }
       stats.replayed++;
       outcome = { answer: seen.answer };
@@ -381,7 +389,7 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
         if (script?.kind === "decline") code = script.code;
         else if (amount > behaviour.perChargeLimit) code = "LIMIT_EXCEEDED";
         else if (!script && behaviour.declineRate > 0 && random() < behaviour.declineRate) code = "CARD_DECLINED";
-        const decided = decide(key, userId, amount, code);
+        const decided = decideNew(key, userId, amount, code);
         outcome = script?.kind === "hang" ? { hang: true } : { answer: decided.answer };
       }
     }
@@ -392,6 +400,11 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
       return c.json({ status: "error", code: "UNAVAILABLE", reason: "The gateway is temporarily unavailable" }, 503);
     }
     return c.json(outcome.answer.body, outcome.answer.status);
+  }
+
+  app.post("/v1/charges", (c) => {
+    stats.requests++;
+    return decideOnce(c, "charge", (key) => memory.get(key), decide);
   });
 
   app.post("/v1/charges/:reference/void", async (c) => {
@@ -416,48 +429,9 @@ export function startFakePaymentGateway(options: FakeGatewayOptions = {}): FakeP
     return c.json({ status: charge.status, reference: charge.reference });
   });
 
-  app.post("/v1/authorizations", async (c) => {
+  app.post("/v1/authorizations", (c) => {
     stats.authorizationRequests++;
-    const key = c.req.header("idempotency-key")?.trim();
-    const body = (await c.req.json().catch(() => null)) as { userId?: unknown; amount?: unknown } | null;
-    if (!key || key.length > 255 || !body || !positiveInt(body.userId) || !positiveInt(body.amount)) {
-      stats.rejected++;
-      return c.json(
-        { status: "error", code: "BAD_REQUEST", reason: "Idempotency-Key header and a body { userId, amount } of positive integers are required" },
-        400,
-      );
-    }
-    const { userId, amount } = body;
-    // Synchronous until the first await, as for charges: one key decides once.
-    const seen = authorizations.get(key);
-    let outcome: { answer: Answer } | { fail: true } | { hang: true };
-    if (seen) {
-      if (seen.userId !== userId || seen.amount !== amount) {
-        stats.mismatched++;
-        return c.json({ status: "error", code: "IDEMPOTENCY_KEY_MISMATCH", reason: "This key was used for a different authorization" }, 409);
-      }
-      stats.replayed++;
-      outcome = { answer: seen.answer };
-    } else {
-      const script = scripts.shift();
-      if (script?.kind === "fail" || (!script && behaviour.failureRate > 0 && random() < behaviour.failureRate)) outcome = { fail: true };
-      else if (script?.kind === "hang" && !script.afterCharging) outcome = { hang: true };
-      else {
-        let code: FakeDeclineCode | null = null;
-        if (script?.kind === "decline") code = script.code;
-        else if (amount > behaviour.perChargeLimit) code = "LIMIT_EXCEEDED";
-        else if (!script && behaviour.declineRate > 0 && random() < behaviour.declineRate) code = "CARD_DECLINED";
-        const decided = authorize(key, userId, amount, code);
-        outcome = script?.kind === "hang" ? { hang: true } : { answer: decided.answer };
-      }
-    }
-    await sleep(behaviour.latencyMs + (behaviour.latencyJitterMs > 0 ? Math.floor(random() * (behaviour.latencyJitterMs + 1)) : 0));
-    if ("hang" in outcome) return hang(c.req.raw.signal);
-    if ("fail" in outcome) {
-      stats.failed++;
-      return c.json({ status: "error", code: "UNAVAILABLE", reason: "The gateway is temporarily unavailable" }, 503);
-    }
-    return c.json(outcome.answer.body, outcome.answer.status);
+    return decideOnce(c, "authorization", (key) => authorizations.get(key), authorize);
   });
 
   app.post("/v1/authorizations/:reference/capture", async (c) => {
