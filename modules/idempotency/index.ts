@@ -1,5 +1,7 @@
 /** idempotency: customer-scoped keys that make retries safe. */
 export { idempotencyErrors } from "./errors.ts";
+export type { KeyRow } from "./repository.ts";
+export { keyStatementParts } from "./repository.ts";
 export type { IdempotentRequest, KeyId } from "./service.ts";
 export {
   claimBeforeCallingOut,
@@ -7,8 +9,10 @@ export {
   completeInTransaction,
   hashRequest,
   keyWasUsed,
+  outcomeOfTakenKey,
   purgeKeysOlderThan,
   releaseAbandonedClaim,
   releaseClaim,
   staleClaims,
+  storedResponse,
 } from "./service.ts";

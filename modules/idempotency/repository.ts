@@ -1,3 +1,4 @@
+import { type RawBuilder, sql } from "kysely";
 import type { Db, Tx } from "../../db/index.ts";
 import { compiledQuery, LockRank, noteLock } from "../../db/index.ts";
 
@@ -24,6 +25,45 @@ const completeKey = compiledQuery((db, userId: number, scope: string, key: strin
     .where("scope", "=", scope)
     .where("key", "=", key),
 );
+
+/** A key as a statement found it: what decides between replaying, refusing and waiting. */
+export interface KeyRow {
+  request_hash: string;
+  status: "in_progress" | "completed";
+  response: unknown;
+}
+
+/**
+ * The key's SQL as parts of another module's statement (a CTE each), for a flow that claims its key
+ * in the same round trip as its own first write and completes it in the same statement as its last
+ * (the wallet's charge: the claim with the charge attempt, the completion with the credit). The values
+ * are only placed as parameters, so the statement can be compiled once (db/compiled.ts).
+ */
+export const keyStatementParts = {
+  /** Inserts the key in progress unless it exists; returns `key` only when this statement claimed it. */
+  claim: (userId: number, scope: string, key: string, requestHash: string, at: Date): RawBuilder<{ key: string }> => sql`
+    INSERT INTO idempotency_keys (user_id, scope, key, request_hash, status, created_at, updated_at)
+    VALUES (${userId}, ${scope}, ${key}, ${requestHash}, 'in_progress', ${at}, ${at})
+    ON CONFLICT (user_id, scope, key) DO NOTHING
+    RETURNING key`,
+
+  /** The key as the statement's snapshot shows it (a KeyRow): read beside `claim`, it is the key that was there first. */
+  existing: (userId: number, scope: string, key: string): RawBuilder<KeyRow> => sql`
+    SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = ${userId} AND scope = ${scope} AND key = ${key}`,
+
+  /** Completes the key with `response` (serialized by `storedResponse`) when `condition` holds; no key (null) is no row. */
+  complete: (
+    userId: number,
+    scope: string | null,
+    key: string | null,
+    response: string,
+    at: Date,
+    condition: RawBuilder<boolean>,
+  ): RawBuilder<{ key: string }> => sql`
+    UPDATE idempotency_keys SET status = 'completed', response = ${response}, updated_at = ${at}
+     WHERE user_id = ${userId} AND scope = ${scope} AND key = ${key} AND status = 'in_progress' AND ${condition}
+    RETURNING key`,
+};
 
 export const idempotencyRepository = {
   /**

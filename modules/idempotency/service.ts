@@ -9,9 +9,9 @@ import superjson from "superjson";
 import type { Db, Tx } from "../../db/index.ts";
 
 import { idempotencyErrors } from "./errors.ts";
-import { idempotencyRepository, type KeyId } from "./repository.ts";
+import { idempotencyRepository, type KeyId, type KeyRow } from "./repository.ts";
 
-export type { KeyId };
+export type { KeyId, KeyRow };
 
 export interface IdempotentRequest extends KeyId {
   /** Hash of the request body: `hashRequest(input)`. */
@@ -38,12 +38,25 @@ export function hashRequest(input: unknown): string {
     .digest("hex");
 }
 
-type Existing = Awaited<ReturnType<typeof idempotencyRepository.find>>;
-
-function replayOrRefuse<T>(request: IdempotentRequest, existing: NonNullable<Existing>): { replay: T } {
+function replayOrRefuse<T>(request: IdempotentRequest, existing: KeyRow): { replay: T } {
   if (existing.request_hash !== request.requestHash) throw idempotencyErrors.IDEMPOTENCY_KEY_REUSED.create({ key: request.key });
   if (existing.status !== "completed") throw idempotencyErrors.IDEMPOTENCY_IN_PROGRESS.create({ key: request.key });
   return { replay: superjson.parse<T>(JSON.stringify(existing.response)) };
+}
+
+/**
+ * For a flow that claims its key inside its own statement (`keyStatementParts.claim`) and did not get
+ * it: the key that was there (`keyStatementParts.existing`) is replayed, or refused as reused or in
+ * progress, exactly as `claimBeforeCallingOut` would. Null: the key was gone (given back in between),
+ * claim again.
+ */
+export function outcomeOfTakenKey<T>(request: IdempotentRequest, existing: KeyRow | undefined): { replay: T } | null {
+  return existing ? replayOrRefuse<T>(request, existing) : null;
+}
+
+/** A response as `completeInTransaction` stores it, for `keyStatementParts.complete`. */
+export function storedResponse(response: unknown): string {
+  return superjson.stringify(response);
 }
 
 /**
@@ -63,7 +76,7 @@ export async function keyWasUsed(executor: Db | Tx, id: KeyId): Promise<boolean>
 }
 
 export async function completeInTransaction(trx: Tx, request: KeyId, response: unknown, at: Date): Promise<void> {
-  await idempotencyRepository.complete(trx, request, superjson.stringify(response), at);
+  await idempotencyRepository.complete(trx, request, storedResponse(response), at);
 }
 
 /**

@@ -1,7 +1,8 @@
 /** All SQL of the wallet: wallet_accounts, wallet_ledger and wallet_charge_attempts. */
 import { sql } from "kysely";
 import type { ChargeAttemptStatus, Db, LedgerEntryKind, Tx } from "../../db/index.ts";
-import { LockRank, noteLock } from "../../db/index.ts";
+import { compiledQuery, LockRank, noteLock } from "../../db/index.ts";
+import { type KeyRow, keyStatementParts } from "../idempotency/index.ts";
 
 type Executor = Db | Tx;
 
@@ -19,10 +20,95 @@ export interface NewChargeAttempt {
   userId: number;
   amount: number;
   gatewayKey: string;
-  idempotencyKey: string | null;
   leaseUntil: Date;
   at: Date;
 }
+
+// The two statements of every charge (and the keyless record) are compiled once and run as prepared
+// statements (db/compiled.ts): they are CTEs whose parse and plan would otherwise be paid each time.
+
+const recordAttemptStatement = compiledQuery(
+  (_db, userId: number, amount: number, gatewayKey: string, leaseUntil: Date, at: Date) =>
+    // A gateway key whose earlier attempt ended without money (declined, failed) is opened again.
+    sql<{ attempt_id: number | null; balance: number | null }>`
+    WITH attempt AS (
+      INSERT INTO wallet_charge_attempts AS a (user_id, amount, gateway_key, idempotency_key, status, lease_until, created_at, updated_at)
+      VALUES (${userId}, ${amount}, ${gatewayKey}, NULL, 'pending', ${leaseUntil}, ${at}, ${at})
+      ON CONFLICT (gateway_key) DO UPDATE SET status = 'pending', lease_until = excluded.lease_until, updated_at = excluded.updated_at
+       WHERE a.status IN ('declined', 'failed')
+      RETURNING id
+    )
+    SELECT (SELECT id FROM attempt) AS attempt_id, (SELECT balance FROM wallet_accounts WHERE user_id = ${userId}) AS balance`,
+);
+
+const claimKeyAndRecordAttemptStatement = compiledQuery(
+  (_db, userId: number, scope: string, idempotencyKey: string, requestHash: string, amount: number, gatewayKey: string, leaseUntil: Date, at: Date) =>
+    // The attempt is inserted FROM claim: no row when the key was there first. The gateway key is
+    // derived from the idempotency key, so a key given back after a decline reopens its attempt.
+    sql<{
+      claimed: boolean;
+      attempt_id: number | null;
+      balance: number | null;
+      request_hash: string | null;
+      status: KeyRow["status"] | null;
+      response: unknown;
+    }>`
+    WITH claim AS (${keyStatementParts.claim(userId, scope, idempotencyKey, requestHash, at)}),
+    existing AS (${keyStatementParts.existing(userId, scope, idempotencyKey)}),
+    attempt AS (
+      INSERT INTO wallet_charge_attempts AS a (user_id, amount, gateway_key, idempotency_key, status, lease_until, created_at, updated_at)
+      SELECT ${userId}, ${amount}, ${gatewayKey}, claim.key, 'pending', ${leaseUntil}, ${at}, ${at} FROM claim
+      ON CONFLICT (gateway_key) DO UPDATE SET status = 'pending', lease_until = excluded.lease_until, updated_at = excluded.updated_at
+       WHERE a.status IN ('declined', 'failed')
+      RETURNING id
+    )
+    SELECT EXISTS (SELECT 1 FROM claim) AS claimed,
+           (SELECT id FROM attempt) AS attempt_id,
+           (SELECT balance FROM wallet_accounts WHERE user_id = ${userId}) AS balance,
+           existing.request_hash, existing.status, existing.response
+      FROM (VALUES (1)) AS one (n) LEFT JOIN existing ON true`,
+);
+
+const settleApprovedStatement = compiledQuery(
+  (
+    _db,
+    id: number,
+    userId: number,
+    amount: number,
+    reference: string,
+    maxBalance: number,
+    leaseUntil: Date,
+    at: Date,
+    scope: string | null,
+    idempotencyKey: string | null,
+    response: string,
+  ) =>
+    // Lock order: the attempt (ChargeAttempt) before the account (Wallet); the key row (rank 1) is
+    // written last, which is safe: while the claim is in progress nobody else locks it (retries only
+    // read it, or wait on it holding nothing). Past the cap `credited` is empty, so is `entry`, and
+    // the attempt goes to "voiding" instead: nothing is credited, nothing needs rolling back.
+    sql<{ status: "credited" | "voiding" | null; ledger_entry_id: number | null; balance_after: number | null }>`
+    WITH pending AS (
+      SELECT id FROM wallet_charge_attempts WHERE id = ${id} AND status = 'pending' FOR UPDATE
+    ), credited AS (
+      INSERT INTO wallet_accounts AS w (user_id, balance, created_at, updated_at)
+      SELECT ${userId}, ${amount}, ${at}, ${at} FROM pending WHERE ${amount}::bigint <= ${maxBalance}::bigint
+      ON CONFLICT (user_id) DO UPDATE SET balance = w.balance + excluded.balance, updated_at = excluded.updated_at
+       WHERE w.balance + excluded.balance <= ${maxBalance}
+      RETURNING balance
+    ), entry AS (
+      INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, order_id, gateway_reference, created_at)
+      SELECT ${userId}, 'charge', ${amount}, balance, NULL, ${reference}, ${at} FROM credited
+      RETURNING id, balance_after
+    ), settled AS (
+      UPDATE wallet_charge_attempts
+         SET status = CASE WHEN EXISTS (SELECT 1 FROM entry) THEN 'credited' ELSE 'voiding' END,
+             gateway_reference = ${reference}, lease_until = ${leaseUntil}, updated_at = ${at}
+       WHERE id IN (SELECT id FROM pending)
+      RETURNING status
+    ), completed AS (${keyStatementParts.complete(userId, scope, idempotencyKey, response, at, sql<boolean>`EXISTS (SELECT 1 FROM entry)`)})
+    SELECT (SELECT status FROM settled) AS status, (SELECT id FROM entry) AS ledger_entry_id, (SELECT balance_after FROM entry) AS balance_after`,
+);
 
 const attemptColumns = ["id", "user_id", "amount", "gateway_key", "idempotency_key", "status", "gateway_reference", "lease_until"] as const;
 
@@ -30,60 +116,87 @@ export const walletRepository = {
   // ── charge attempts ─────────────────────────────────────────────────────
 
   /**
-   * Records a card charge before the gateway is called, in its own committed statement, and reads
-   * the balance in the same round trip (for the cap pre-check). A gateway key whose earlier attempt
-   * ended without money (declined, failed) is opened again: the customer retries with the same key.
-   * Undefined attemptId: the key's attempt is still unsettled or already took money.
+   * Records a card charge without an idempotency key before the gateway is called, in its own
+   * committed statement, and reads the balance in the same round trip (for the cap pre-check).
+   * Undefined attemptId: the gateway key's attempt is still unsettled or already took money.
    */
   async recordAttempt(db: Db, attempt: NewChargeAttempt): Promise<{ attemptId: number | undefined; balance: number }> {
-    const result = await sql<{ attempt_id: number | null; balance: number | null }>`
-      WITH attempt AS (
-        INSERT INTO wallet_charge_attempts AS a (user_id, amount, gateway_key, idempotency_key, status, lease_until, created_at, updated_at)
-        VALUES (${attempt.userId}, ${attempt.amount}, ${attempt.gatewayKey}, ${attempt.idempotencyKey}, 'pending', ${attempt.leaseUntil}, ${attempt.at}, ${attempt.at})
-        ON CONFLICT (gateway_key) DO UPDATE SET status = 'pending', lease_until = excluded.lease_until, updated_at = excluded.updated_at
-         WHERE a.status IN ('declined', 'failed')
-        RETURNING id
-      )
-      SELECT (SELECT id FROM attempt) AS attempt_id, (SELECT balance FROM wallet_accounts WHERE user_id = ${attempt.userId}) AS balance`.execute(db);
-    const row = result.rows[0];
+    const { rows } = await recordAttemptStatement(db, attempt.userId, attempt.amount, attempt.gatewayKey, attempt.leaseUntil, attempt.at);
+    const row = rows[0];
     return { attemptId: row?.attempt_id == null ? undefined : Number(row.attempt_id), balance: Number(row?.balance ?? 0) };
   },
 
   /**
-   * Settles an approved attempt in ONE statement: the attempt moves pending → credited (its row lock
-   * makes a racing settler wait, then find it settled), the account is created or credited unless
-   * that would pass `maxBalance`, and the "charge" ledger entry is written.
-   * "settled-elsewhere": the attempt was no longer pending; "over-cap": nothing may be written (roll back).
+   * The first statement of a keyed charge: claims the customer's idempotency key and, only when this
+   * statement claimed it, records the attempt (as `recordAttempt`); reads the balance too. When the key
+   * was there already, `existing` is that key (replay, refuse or wait: the idempotency module decides),
+   * and nothing is written. One round trip, one commit: a concurrent retry sees the key and the attempt
+   * together or neither.
    */
-  async creditAttempt(
-    trx: Tx,
-    attempt: { id: number; userId: number; amount: number; reference: string; maxBalance: number; at: Date },
-  ): Promise<{ balanceAfter: number; ledgerEntryId: number } | "settled-elsewhere" | "over-cap"> {
-    noteLock(trx, LockRank.ChargeAttempt, attempt.id);
-    noteLock(trx, LockRank.Wallet, attempt.userId);
-    const { id, userId, amount, reference, maxBalance, at } = attempt;
-    const result = await sql<{ settled: number; ledger_entry_id: number | null; balance_after: number | null }>`
-      WITH settled AS (
-        UPDATE wallet_charge_attempts SET status = 'credited', gateway_reference = ${reference}, updated_at = ${at}
-         WHERE id = ${id} AND status = 'pending'
-        RETURNING id
-      ), credited AS (
-        INSERT INTO wallet_accounts AS w (user_id, balance, created_at, updated_at)
-        SELECT ${userId}, ${amount}, ${at}, ${at} FROM settled WHERE ${amount}::bigint <= ${maxBalance}::bigint
-        ON CONFLICT (user_id) DO UPDATE SET balance = w.balance + excluded.balance, updated_at = excluded.updated_at
-         WHERE w.balance + excluded.balance <= ${maxBalance}
-        RETURNING balance
-      ), entry AS (
-        INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, order_id, gateway_reference, created_at)
-        SELECT ${userId}, 'charge', ${amount}, balance, NULL, ${reference}, ${at} FROM credited
-        RETURNING id, balance_after
-      )
-      SELECT (SELECT count(*) FROM settled)::int AS settled, (SELECT id FROM entry) AS ledger_entry_id, (SELECT balance_after FROM entry) AS balance_after`.execute(
-      trx,
+  async claimKeyAndRecordAttempt(
+    db: Db,
+    attempt: NewChargeAttempt & { scope: string; idempotencyKey: string; requestHash: string },
+  ): Promise<{ claimed: boolean; attemptId: number | undefined; balance: number; existing: KeyRow | undefined }> {
+    const { userId, amount, gatewayKey, leaseUntil, at } = attempt;
+    const { rows } = await claimKeyAndRecordAttemptStatement(
+      db,
+      userId,
+      attempt.scope,
+      attempt.idempotencyKey,
+      attempt.requestHash,
+      amount,
+      gatewayKey,
+      leaseUntil,
+      at,
     );
-    const row = result.rows[0];
-    if (!row || Number(row.settled) === 0) return "settled-elsewhere";
-    if (row.ledger_entry_id == null) return "over-cap";
+    const row = rows[0];
+    if (!row) throw new Error("wallet: the claim statement returned no row");
+    return {
+      claimed: row.claimed,
+      attemptId: row.attempt_id == null ? undefined : Number(row.attempt_id),
+      balance: Number(row.balance ?? 0),
+      existing: row.request_hash == null || row.status == null ? undefined : { request_hash: row.request_hash, status: row.status, response: row.response },
+    };
+  },
+
+  /**
+   * Settles an approved attempt in ONE statement (one round trip, no transaction held open): the
+   * attempt's row is locked while still pending (a racing settler waits, then finds it settled); the
+   * account is created or credited unless that would pass `maxBalance`; the "charge" ledger entry is
+   * written; the attempt moves to "credited", or, past the cap, to "voiding" (with a new lease: the
+   * approval must be given back); and the customer's key, if any, is completed with `response` in the
+   * same commit as the credit. "settled-elsewhere": the attempt was no longer pending, nothing written.
+   */
+  async settleApproved(
+    db: Db,
+    attempt: {
+      id: number;
+      userId: number;
+      amount: number;
+      reference: string;
+      maxBalance: number;
+      leaseUntil: Date;
+      at: Date;
+      key: { scope: string; key: string; response: string } | null;
+    },
+  ): Promise<{ balanceAfter: number; ledgerEntryId: number } | "settled-elsewhere" | "voiding"> {
+    const { id, userId, amount, reference, maxBalance, leaseUntil, at, key } = attempt;
+    const { rows } = await settleApprovedStatement(
+      db,
+      id,
+      userId,
+      amount,
+      reference,
+      maxBalance,
+      leaseUntil,
+      at,
+      key?.scope ?? null,
+      key?.key ?? null,
+      key?.response ?? "null",
+    );
+    const row = rows[0];
+    if (!row || row.status === null) return "settled-elsewhere";
+    if (row.status === "voiding" || row.ledger_entry_id == null) return "voiding";
     return { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.ledger_entry_id) };
   },
 

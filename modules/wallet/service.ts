@@ -4,28 +4,33 @@
  * refuses a negative balance (CHECK) as the last guard.
  *
  * ## A charge: durable, because money leaves a card before it reaches the wallet
- *   1. Bounds (CHARGE_AMOUNT_OUT_OF_RANGE), then, with an idempotency key, the claim
- *      (scope "wallet.charge"): a finished key replays its stored outcome; a key still running in
- *      another request is waited for (polling, up to `idempotencyWaitMs`), so every caller with
- *      one key gets the same answer. A key whose request died is settled by that wait (below).
- *   2. The ATTEMPT is recorded (wallet_charge_attempts, "pending", with the gateway key and a lease)
- *      in its own committed statement, which also reads the balance for the cap pre-check
- *      (BALANCE_LIMIT_EXCEEDED: no card is charged for money that cannot fit).
- *   3. The gateway, outside any transaction. The gateway key is derived from (user, amount, key),
+ * Two statements with the database per charge, each its own commit, and no connection or transaction
+ * held while the gateway answers.
+ *   1. Bounds (CHARGE_AMOUNT_OUT_OF_RANGE), then ONE statement: with an idempotency key, the claim
+ *      (scope "wallet.charge") and, only if this statement claimed the key, the ATTEMPT
+ *      (wallet_charge_attempts, "pending", with the gateway key and a lease), and the balance for
+ *      the cap pre-check (BALANCE_LIMIT_EXCEEDED: no card is charged for money that cannot fit).
+ *      A key that was there already is not claimed and nothing is written: a finished key replays
+ *      its stored outcome; a key still running in another request is waited for (polling, up to
+ *      `idempotencyWaitMs`), so every caller with one key gets the same answer. A key whose request
+ *      died is settled by that wait (below). Without a key the statement only records the attempt.
+ *   2. The gateway, outside any transaction. The gateway key is derived from (user, amount, key),
  *      so any retry is answered by the gateway from its own memory and the card is charged once.
  *      Declined → the attempt is closed, the key given back, PAYMENT_DECLINED. Unknown outcome
  *      (timeout, network, 5xx) → the gateway is asked once by key (lookup); if it cannot say yet,
  *      PAYMENT_GATEWAY_UNAVAILABLE and the attempt stays pending with its key in progress.
- *   4. Approved → ONE statement in ONE transaction: the attempt pending → credited (the row lock
- *      makes a racing settler find it settled), the account created or credited unless the cap is
- *      passed, the "charge" ledger entry; then the key is completed with the result.
- *   5. Over the cap after the approval (a concurrent charge filled the wallet): the attempt goes
- *      "voiding", the gateway charge is voided, then "voided" and the key completed with the refusal.
- *   6. Recovery: an attempt still pending or voiding when its lease (`chargeLeaseMs`, longer than the
+ *   3. Approved → ONE statement: the attempt's row locked while pending (a racing settler waits,
+ *      then finds it settled), the account created or credited unless the cap is passed, the
+ *      "charge" ledger entry, the attempt → credited, and the key completed with a pointer to that
+ *      entry (its gateway reference: a replay reads the answer back from the ledger).
+ *   4. Over the cap after the approval (a concurrent charge filled the wallet): the same statement
+ *      moves the attempt to "voiding" instead and credits nothing; the gateway charge is voided, then
+ *      "voided" and the key completed with the refusal.
+ *   5. Recovery: an attempt still pending or voiding when its lease (`chargeLeaseMs`, longer than the
  *      gateway timeout) runs out belongs to a request that died or gave up. The recovery worker
  *      (`start()`, every `recoveryIntervalMs`; several instances are safe: SKIP LOCKED and a new
  *      lease) — or the customer's own retry with the same key — takes it over and asks the gateway
- *      by key: approved → credited as in 4; declined → closed; never seen → closed ("failed") and
+ *      by key: approved → credited as in 3; declined → closed; never seen → closed ("failed") and
  *      the key given back; voiding → voided again. Captured money is always credited or voided.
  *
  * ## For the orders module (inside ITS transaction, lock rank Wallet after Order)
@@ -39,15 +44,16 @@ import { z } from "zod";
 import type { Db, Tx } from "../../db/index.ts";
 import { inTransaction } from "../../db/index.ts";
 import {
-  claimBeforeCallingOut,
   completeInTransaction,
   hashRequest,
   type IdempotentRequest,
   idempotencyErrors,
   type KeyId,
+  outcomeOfTakenKey,
   releaseAbandonedClaim,
   releaseClaim,
   staleClaims,
+  storedResponse,
 } from "../idempotency/index.ts";
 import type { Clock, Logger, Page, PeriodicTask } from "../kernel/index.ts";
 import { DomainError, decodeCursor, type ErrorDefinition, encodeCursor, periodicTask } from "../kernel/index.ts";
@@ -94,10 +100,19 @@ export interface WalletDeps {
 
 export const CHARGE_SCOPE = "wallet.charge";
 
-/** What an idempotency key stores: the result, or the refusal that followed an approval. */
+/**
+ * What an idempotency key stores: the credit (its gateway reference: the answer is read back from
+ * that "charge" ledger entry, so the key is completed in the crediting statement itself), or the
+ * refusal that followed an approval. "charged" (the whole result) is what keys completed before
+ * held; they replay as they were.
+ */
 type StoredCharge =
+  | { outcome: "credited"; reference: string }
   | { outcome: "charged"; result: ChargeResult }
   | { outcome: "refused"; code: "BALANCE_LIMIT_EXCEEDED" | "PAYMENT_DECLINED"; details: Record<string, unknown> };
+
+/** What the first statement of a charge recorded, or the stored outcome of the customer's key. */
+type Recorded = { attemptId: number; balance: number } | { replay: StoredCharge };
 
 /** The attempt a charge settles. */
 interface AttemptRef {
@@ -157,9 +172,23 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
     return new DomainError(walletErrors[stored.code] as ErrorDefinition<string, Record<string, unknown>>, stored.details);
   }
 
-  function replay(stored: StoredCharge): ChargeResult {
+  async function replay(userId: number, stored: StoredCharge): Promise<ChargeResult> {
+    if (stored.outcome === "credited") return creditedResult(userId, stored.reference);
     if (stored.outcome === "charged") return stored.result;
     throw refusedAgain(stored);
+  }
+
+  /** The answer of a credited charge, read back from its "charge" ledger entry (the same numbers the crediting request answered). */
+  async function creditedResult(userId: number, reference: string): Promise<ChargeResult> {
+    const entry = await walletRepository.findChargeEntry(db, userId, reference);
+    if (!entry) throw new Error(`wallet: no "charge" ledger entry for the credited charge ${reference}`);
+    return {
+      previousBalance: entry.balance_after - entry.amount,
+      chargedAmount: entry.amount,
+      currentBalance: entry.balance_after,
+      ledgerEntryId: entry.id,
+      chargedAt: entry.created_at,
+    };
   }
 
   const leaseFromNow = () => new Date(clock.now().getTime() + config.chargeLeaseMs);
@@ -169,16 +198,32 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
   };
 
   /**
-   * Claims the key, or waits while another request holds it. Null: this call owns the key.
-   * A key held by a request that died (or gave up on the gateway) is settled here once its
+   * Claims the key and records the attempt in one statement, or waits while another request holds
+   * the key. A key held by a request that died (or gave up on the gateway) is settled here once its
    * attempt's lease has run out, so the customer's retry gets the outcome instead of waiting a day.
    */
-  async function claimOrWait(request: IdempotentRequest, gatewayKey: string): Promise<StoredCharge | null> {
+  async function claimAndRecordOrWait(request: IdempotentRequest, amount: number, gatewayKey: string): Promise<Recorded> {
     const deadline = performance.now() + config.idempotencyWaitMs;
     for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
       try {
-        const claim = await claimBeforeCallingOut<StoredCharge>(db, request, clock.now());
-        return claim ? claim.replay : null;
+        const recorded = await walletRepository.claimKeyAndRecordAttempt(db, {
+          userId: request.userId,
+          amount,
+          gatewayKey,
+          scope: request.scope,
+          idempotencyKey: request.key,
+          requestHash: request.requestHash,
+          leaseUntil: leaseFromNow(),
+          at: clock.now(),
+        });
+        if (recorded.claimed) {
+          if (recorded.attemptId !== undefined) return { attemptId: recorded.attemptId, balance: recorded.balance };
+          await releaseClaim(db, request);
+          throw new Error(`wallet: charge attempt ${gatewayKey} is unsettled while its key was free`);
+        }
+        const taken = outcomeOfTakenKey<StoredCharge>(request, recorded.existing);
+        if (taken) return taken;
+        continue; // the key was given back in between: claim again
       } catch (error) {
         if (!idempotencyErrors.IDEMPOTENCY_IN_PROGRESS.is(error)) throw error;
         if (await settleAbandoned(request, gatewayKey)) continue;
@@ -192,7 +237,8 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
   async function settleAbandoned(key: KeyId, gatewayKey: string): Promise<boolean> {
     const attempt = await walletRepository.findAttemptByGatewayKey(db, gatewayKey);
     if (!attempt) {
-      // Claimed, but its request died before recording the attempt: nothing was sent to the gateway.
+      // Claimed without an attempt (a key claimed before the claim and the attempt shared one
+      // statement, by a request that died before recording it): nothing was sent to the gateway.
       return releaseAbandonedClaim(db, key, new Date(clock.now().getTime() - config.chargeLeaseMs));
     }
     const [taken] = await walletRepository.takeOverStaleAttempts(db, clock.now(), leaseFromNow(), 1, gatewayKey);
@@ -227,55 +273,38 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
     }
   }
 
-  /** The one transaction that credits an approved charge and completes the customer's key. */
+  /**
+   * The one statement that credits an approved charge and completes the customer's key (no
+   * transaction is held open across round trips). Past the cap the same statement moves the
+   * attempt to "voiding", and the approval is voided at the gateway.
+   */
   async function creditApproved(attempt: AttemptRef, key: KeyId | null, reference: string): Promise<ChargeResult> {
     const at = clock.now();
-    const overCap = Symbol("over-cap");
-    const credited = await inTransaction(db, async (trx) => {
-      const written = await walletRepository.creditAttempt(trx, {
-        id: attempt.id,
-        userId: attempt.userId,
-        amount: attempt.amount,
-        reference,
-        maxBalance: config.maxBalance,
-        at,
-      });
-      // Over the cap the attempt's move to "credited" must not stand: throwing rolls it back.
-      if (written === "over-cap") throw overCap;
-      if (written === "settled-elsewhere") return written;
-      const result: ChargeResult = {
-        previousBalance: written.balanceAfter - attempt.amount,
-        chargedAmount: attempt.amount,
-        currentBalance: written.balanceAfter,
-        ledgerEntryId: written.ledgerEntryId,
-        chargedAt: at,
-      };
-      // Lock order: the key row is rank 1 but updated last. Nothing else locks this row while the
-      // claim is in progress (waiters only read it, holding no other lock), so no cycle can form.
-      if (key) await completeInTransaction(trx, key, { outcome: "charged", result } satisfies StoredCharge, at);
-      return result;
-    }).catch((error: unknown) => {
-      if (error === overCap) return "over-cap" as const;
-      throw error;
+    const credited = await walletRepository.settleApproved(db, {
+      id: attempt.id,
+      userId: attempt.userId,
+      amount: attempt.amount,
+      reference,
+      maxBalance: config.maxBalance,
+      leaseUntil: leaseFromNow(),
+      at,
+      key: key && { scope: key.scope, key: key.key, response: storedResponse({ outcome: "credited", reference } satisfies StoredCharge) },
     });
-    if (credited === "over-cap") {
-      // A concurrent charge filled the wallet after the pre-check: the approval is given back.
-      await walletRepository.moveAttempt(db, attempt.id, ["pending"], "voiding", clock.now(), { reference, leaseUntil: leaseFromNow() });
-      return voidApproved(attempt, key, reference);
-    }
+    // A concurrent charge filled the wallet after the pre-check: the approval is given back.
+    if (credited === "voiding") return voidApproved(attempt, key, reference);
+    // Recovery (or the customer's retry) settled it first: answer with what it wrote.
     if (credited === "settled-elsewhere") {
-      // Recovery (or the customer's retry) settled it first: answer with what it wrote.
-      const entry = await walletRepository.findChargeEntry(db, attempt.userId, reference);
-      if (!entry) throw walletErrors.PAYMENT_GATEWAY_UNAVAILABLE.create({ failure: "unknown", retryable: true });
-      return {
-        previousBalance: entry.balance_after - entry.amount,
-        chargedAmount: entry.amount,
-        currentBalance: entry.balance_after,
-        ledgerEntryId: entry.id,
-        chargedAt: entry.created_at,
-      };
+      return creditedResult(attempt.userId, reference).catch(() => {
+        throw walletErrors.PAYMENT_GATEWAY_UNAVAILABLE.create({ failure: "unknown", retryable: true });
+      });
     }
-    return credited;
+    return {
+      previousBalance: credited.balanceAfter - attempt.amount,
+      chargedAmount: attempt.amount,
+      currentBalance: credited.balanceAfter,
+      ledgerEntryId: credited.ledgerEntryId,
+      chargedAt: at,
+    };
   }
 
   /** An approval past the balance cap (attempt "voiding"): void it at the gateway, then record the refusal. */
@@ -322,18 +351,14 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
     return settle(ref, key, decision);
   }
 
-  /** The request path: record, pre-check, call the gateway, settle. */
-  async function chargeOnce(userId: number, amount: number, gatewayKey: string, claim: IdempotentRequest | null): Promise<ChargeResult> {
-    const at = clock.now();
-    let recorded: { attemptId: number | undefined; balance: number };
-    try {
-      recorded = await walletRepository.recordAttempt(db, { userId, amount, gatewayKey, idempotencyKey: claim?.key ?? null, leaseUntil: leaseFromNow(), at });
-    } catch (error) {
-      if (claim) await releaseClaim(db, claim).catch(() => {});
-      throw error;
-    }
-    const { attemptId, balance } = recorded;
-    if (attemptId === undefined) throw new Error(`wallet: charge attempt ${gatewayKey} is unsettled while its key was free`);
+  /** The request path after the attempt is recorded: pre-check, call the gateway, settle. */
+  async function chargeRecorded(
+    userId: number,
+    amount: number,
+    gatewayKey: string,
+    claim: IdempotentRequest | null,
+    { attemptId, balance }: { attemptId: number; balance: number },
+  ): Promise<ChargeResult> {
     const attempt: AttemptRef = { id: attemptId, userId, amount, gatewayKey };
     if (balance + amount > config.maxBalance) {
       // No card is charged for money that cannot fit.
@@ -371,13 +396,18 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
     /** Tops the wallet up by card. With a key, retries (also concurrent ones) get the first outcome. */
     async charge(userId: number, amount: number, idempotencyKey?: string): Promise<ChargeResult> {
       checkBounds(amount);
-      if (idempotencyKey === undefined) return chargeOnce(userId, amount, `wallet-charge:${userId}:${uuidv7()}`, null);
+      if (idempotencyKey === undefined) {
+        const gatewayKey = `wallet-charge:${userId}:${uuidv7()}`;
+        const { attemptId, balance } = await walletRepository.recordAttempt(db, { userId, amount, gatewayKey, leaseUntil: leaseFromNow(), at: clock.now() });
+        if (attemptId === undefined) throw new Error(`wallet: charge attempt ${gatewayKey} already exists`);
+        return chargeRecorded(userId, amount, gatewayKey, null, { attemptId, balance });
+      }
       // The gateway key is derived from (user, amount, key): a retry is answered by the gateway from its own memory.
       const gatewayKey = `wallet-charge:${userId}:${amount}:${idempotencyKey}`;
       const claim: IdempotentRequest = { userId, scope: CHARGE_SCOPE, key: idempotencyKey, requestHash: hashRequest({ amount }) };
-      const stored = await claimOrWait(claim, gatewayKey);
-      if (stored) return replay(stored);
-      return chargeOnce(userId, amount, gatewayKey, claim);
+      const recorded = await claimAndRecordOrWait(claim, amount, gatewayKey);
+      if ("replay" in recorded) return replay(userId, recorded.replay);
+      return chargeRecorded(userId, amount, gatewayKey, claim, recorded);
     },
 
     /**
