@@ -63,6 +63,12 @@ export const keyStatementParts = {
     UPDATE idempotency_keys SET status = 'completed', response = ${response}, updated_at = ${at}
      WHERE user_id = ${userId} AND scope = ${scope} AND key = ${key} AND status = 'in_progress' AND ${condition}
     RETURNING key`,
+
+  /** Gives the key back (deletes it while in progress) when `condition` holds, as `releaseClaim` does; no key (null) is no row. */
+  release: (userId: number, scope: string | null, key: string | null, condition: RawBuilder<boolean>): RawBuilder<{ key: string }> => sql`
+    DELETE FROM idempotency_keys
+     WHERE user_id = ${userId} AND scope = ${scope} AND key = ${key} AND status = 'in_progress' AND ${condition}
+    RETURNING key`,
 };
 
 export const idempotencyRepository = {

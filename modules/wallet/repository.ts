@@ -110,6 +110,17 @@ const settleApprovedStatement = compiledQuery(
     SELECT (SELECT status FROM settled) AS status, (SELECT id FROM entry) AS ledger_entry_id, (SELECT balance_after FROM entry) AS balance_after`,
 );
 
+const closeAttemptStatement = compiledQuery(
+  (_db, id: number, to: ChargeAttemptStatus, at: Date, userId: number, scope: string | null, idempotencyKey: string | null) =>
+    // One commit for both: a request that dies after closing the attempt cannot leave its key in progress.
+    sql<{ closed: boolean }>`
+    WITH closed AS (
+      UPDATE wallet_charge_attempts SET status = ${to}, updated_at = ${at} WHERE id = ${id} AND status = 'pending'
+      RETURNING id
+    ), released AS (${keyStatementParts.release(userId, scope, idempotencyKey, sql<boolean>`EXISTS (SELECT 1 FROM closed)`)})
+    SELECT EXISTS (SELECT 1 FROM closed) AS closed`,
+);
+
 const attemptColumns = ["id", "user_id", "amount", "gateway_key", "idempotency_key", "status", "gateway_reference", "lease_until"] as const;
 
 export const walletRepository = {
@@ -200,6 +211,19 @@ export const walletRepository = {
     return { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.ledger_entry_id) };
   },
 
+  /**
+   * Closes a pending attempt that took no money ("declined", or "failed": refused before the gateway,
+   * or never seen by it) and, in the same statement, gives the customer's key back so a retry runs
+   * again. False: another settler closed or settled it first (and dealt with the key).
+   */
+  async closeAttempt(
+    db: Db,
+    attempt: { id: number; userId: number; to: "declined" | "failed"; at: Date; key: { scope: string; key: string } | null },
+  ): Promise<boolean> {
+    const { rows } = await closeAttemptStatement(db, attempt.id, attempt.to, attempt.at, attempt.userId, attempt.key?.scope ?? null, attempt.key?.key ?? null);
+    return rows[0]?.closed === true;
+  },
+
   /** Moves an attempt on when it is in one of `from`; false when another settler moved it first. */
   async moveAttempt(
     executor: Executor,
@@ -224,13 +248,18 @@ export const walletRepository = {
     return Number(result.numUpdatedRows) > 0;
   },
 
-  /** Whether the customer's key ever recorded an attempt (a claim without one never reached the gateway). */
-  async hasAttemptFor(db: Db, userId: number, idempotencyKey: string): Promise<boolean> {
+  /**
+   * Whether the customer's key has an attempt that may have taken money (pending, credited, voiding,
+   * voided). A claim without one never charged a card: none recorded, or it was closed (declined,
+   * failed) by a request that died before giving the key back.
+   */
+  async hasOpenOrPaidAttemptFor(db: Db, userId: number, idempotencyKey: string): Promise<boolean> {
     const row = await db
       .selectFrom("wallet_charge_attempts")
       .select("id")
       .where("user_id", "=", userId)
       .where("idempotency_key", "=", idempotencyKey)
+      .where("status", "not in", ["declined", "failed"])
       .limit(1)
       .executeTakeFirst();
     return row !== undefined;

@@ -16,7 +16,7 @@
  *      died is settled by that wait (below). Without a key the statement only records the attempt.
  *   2. The gateway, outside any transaction. The gateway key is derived from (user, amount, key),
  *      so any retry is answered by the gateway from its own memory and the card is charged once.
- *      Declined → the attempt is closed, the key given back, PAYMENT_DECLINED. Unknown outcome
+ *      Declined → the attempt is closed and the key given back (one statement), PAYMENT_DECLINED. Unknown outcome
  *      (timeout, network, 5xx) → the gateway is asked once by key (lookup); if it cannot say yet,
  *      PAYMENT_GATEWAY_UNAVAILABLE and the attempt stays pending with its key in progress.
  *   3. Approved → ONE statement: the attempt's row locked while pending (a racing settler waits,
@@ -236,9 +236,10 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
   /** True when the key's attempt (or the bare claim) was abandoned and is now settled or given back. */
   async function settleAbandoned(key: KeyId, gatewayKey: string): Promise<boolean> {
     const attempt = await walletRepository.findAttemptByGatewayKey(db, gatewayKey);
-    if (!attempt) {
-      // Claimed without an attempt (a key claimed before the claim and the attempt shared one
-      // statement, by a request that died before recording it): nothing was sent to the gateway.
+    if (!attempt || attempt.status === "declined" || attempt.status === "failed") {
+      // Nothing of this key can still charge a card: no attempt (claimed before the claim and the
+      // attempt shared one statement, by a request that died before recording it), or one closed by
+      // a request that died before giving the key back (before both shared one statement).
       return releaseAbandonedClaim(db, key, new Date(clock.now().getTime() - config.chargeLeaseMs));
     }
     const [taken] = await walletRepository.takeOverStaleAttempts(db, clock.now(), leaseFromNow(), 1, gatewayKey);
@@ -259,16 +260,14 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
       case "approved":
         return creditApproved(attempt, key, decision.reference);
       case "declined":
-        await walletRepository.moveAttempt(db, attempt.id, ["pending"], "declined", at);
-        if (key) await releaseClaim(db, key);
+        await walletRepository.closeAttempt(db, { id: attempt.id, userId: attempt.userId, to: "declined", at, key });
         throw walletErrors.PAYMENT_DECLINED.create({ reason: decision.reason, gatewayCode: decision.code });
       case "voided":
         // Only a lookup answers this: we voided it, and died before recording that.
         return finishVoid(attempt, key, decision.reference);
       case "not_found":
         // The lease has run out, so no request of ours is still on its way: nothing was charged.
-        await walletRepository.moveAttempt(db, attempt.id, ["pending"], "failed", at);
-        if (key) await releaseClaim(db, key);
+        await walletRepository.closeAttempt(db, { id: attempt.id, userId: attempt.userId, to: "failed", at, key });
         throw walletErrors.PAYMENT_GATEWAY_UNAVAILABLE.create({ failure: "unknown", retryable: true });
     }
   }
@@ -362,8 +361,7 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
     const attempt: AttemptRef = { id: attemptId, userId, amount, gatewayKey };
     if (balance + amount > config.maxBalance) {
       // No card is charged for money that cannot fit.
-      await walletRepository.moveAttempt(db, attemptId, ["pending"], "failed", clock.now());
-      if (claim) await releaseClaim(db, claim);
+      await walletRepository.closeAttempt(db, { id: attemptId, userId, to: "failed", at: clock.now(), key: claim });
       throw limitExceeded(amount, balance);
     }
 
@@ -416,10 +414,10 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
      */
     async recoverCharges(limit = 50): Promise<{ taken: number; credited: number; closed: number; failed: number }> {
       const claimedBefore = new Date(clock.now().getTime() - config.chargeLeaseMs);
-      // Keys claimed by a request that died before it recorded its attempt: nothing reached the
-      // gateway, so the key is given back (the customer's retry would do the same).
+      // Keys whose request died with no attempt that may have taken money (none recorded, or only a
+      // closed one): the key is given back (the customer's retry would do the same).
       for (const key of await staleClaims(db, CHARGE_SCOPE, claimedBefore, limit)) {
-        if (!(await walletRepository.hasAttemptFor(db, key.userId, key.key))) await releaseAbandonedClaim(db, key, claimedBefore);
+        if (!(await walletRepository.hasOpenOrPaidAttemptFor(db, key.userId, key.key))) await releaseAbandonedClaim(db, key, claimedBefore);
       }
       const stale = await walletRepository.takeOverStaleAttempts(db, clock.now(), leaseFromNow(), limit);
       const counts = { taken: stale.length, credited: 0, closed: 0, failed: 0 };

@@ -162,6 +162,34 @@ describe("other deaths and outcomes", () => {
     expect(await keyStatus(c.id, "died-5")).toBeUndefined();
   });
 
+  test("a key left in progress beside its closed attempt (died between closing and giving the key back) is given back by the worker or the retry", async () => {
+    // Closing an attempt and giving its key back are one statement now; this is the state an older
+    // process could leave behind, rebuilt by hand: a declined attempt, its key claimed again.
+    const c = await t.signUpCustomer("died-closed");
+    const key = "died-closed-1";
+    gw.control.declineNext(1);
+    await expect(processWith().charge(c.id, 6_000, key)).rejects.toThrow(DomainError);
+    await claimBeforeCallingOut(t.db, { userId: c.id, scope: CHARGE_SCOPE, key, requestHash: hashRequest({ amount: 6_000 }) }, t.clock.now());
+    const worker = processWith();
+    await worker.recoverCharges();
+    expect(await keyStatus(c.id, key)).toBe("in_progress");
+    t.clock.advance(LEASE_MS + 1);
+    await worker.recoverCharges();
+    expect(await keyStatus(c.id, key)).toBeUndefined();
+
+    // The same state again, met by the customer's own retry after the lease: the key is given back
+    // and the charge runs again (the gateway answers its key with the same decline), no waiting.
+    await claimBeforeCallingOut(t.db, { userId: c.id, scope: CHARGE_SCOPE, key, requestHash: hashRequest({ amount: 6_000 }) }, t.clock.now());
+    t.clock.advance(LEASE_MS + 1);
+    const retry = await processWith(http, { idempotencyWaitMs: 1_000 })
+      .charge(c.id, 6_000, key)
+      .catch((error: unknown) => error);
+    expect(retry instanceof DomainError && retry.domainCode).toBe("PAYMENT_DECLINED");
+    expect(await attemptsOf(c.id)).toEqual([{ status: "declined", amount: 6_000 }]);
+    expect(await keyStatus(c.id, key)).toBeUndefined();
+    expect(await booksOf(c.id)).toEqual({ balance: 0, ledger: [] });
+  });
+
   test("an approval past the cap whose void failed stays 'voiding' until recovery voids it; the key then replays the refusal", async () => {
     const c = await t.signUpCustomer("void-later");
     const capped = { maxBalance: 50_000 };
