@@ -110,8 +110,7 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
   /** Plain JSON route: the Hono baseline the benchmarks compare against. */
   app.get("/ping", (c) => c.json({ pong: true }));
 
-  const sessionOf = async (authorization: string | undefined, cookieToken?: string | null) => {
-    const token = bearerToken(authorization) ?? cookieToken ?? null;
+  const sessionOfToken = async (token: string | null) => {
     if (!token) return null;
     return services.identity.resolveSession(token).catch((error: unknown) => {
       // Thrown while the context is made, before any procedure: answer as the procedures would (503).
@@ -119,6 +118,7 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
       throw error;
     });
   };
+  const sessionOf = (authorization: string | undefined) => sessionOfToken(bearerToken(authorization));
 
   app.all("/trpc/*", async (c) => {
     const id = c.get("requestId");
@@ -129,15 +129,20 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
       if (text === null) return c.json(notUtf8, 400);
       req = new Request(req.url, { method: req.method, headers: req.headers, body: text, signal: req.signal });
     }
-    let ip: string | null = null;
-    if (config.trustProxy) ip = c.req.header("x-forwarded-for")?.split(",")[0]?.trim() ?? null;
-    if (!ip) {
-      try {
-        ip = getConnInfo(c).remote.address ?? null;
-      } catch {
-        ip = null; // in-process requests (tests) have no socket
+    // The client's address is looked up when a limit or a login asks for it (a no-op query never does).
+    let ip: string | null | undefined;
+    const clientIp = (): string | null => {
+      if (ip !== undefined) return ip;
+      ip = config.trustProxy ? (c.req.header("x-forwarded-for")?.split(",")[0]?.trim() ?? null) : null;
+      if (!ip) {
+        try {
+          ip = getConnInfo(c).remote.address ?? null;
+        } catch {
+          ip = null; // in-process requests (tests) have no socket
+        }
       }
-    }
+      return ip;
+    };
     return fetchRequestHandler({
       endpoint: "/trpc",
       req,
@@ -146,8 +151,17 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
       maxBatchSize: config.maxBatchCalls,
       createContext: async (): Promise<RequestContext> => {
         // API clients send a bearer token; the web pages an httpOnly session cookie.
-        const session = await sessionOf(c.req.header("authorization"), sessionCookieToken(c));
-        return { requestId: id, ip, session, log: logger, metrics, limits };
+        const session = await sessionOfToken(bearerToken(c.req.header("authorization")) ?? sessionCookieToken(c));
+        return {
+          requestId: id,
+          get ip() {
+            return clientIp();
+          },
+          session,
+          log: logger,
+          metrics,
+          limits,
+        };
       },
       // A rate-limited call says when to come back, as HTTP says it: the longest wait of the batch.
       responseMeta: ({ errors }) => {

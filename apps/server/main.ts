@@ -13,6 +13,7 @@ import {
   createRedisClient,
   createRedisInfra,
   exposeErrorDetails,
+  recordRefusalStacks,
   systemClock,
 } from "../../modules/kernel/index.ts";
 import { HttpDataPlatform } from "../../modules/outbox/index.ts";
@@ -42,6 +43,7 @@ if (refusal) {
 }
 // NODE_ENV is read in one place (config.ts); what depends on it is set from here.
 exposeErrorDetails(config.nodeEnv === "development");
+recordRefusalStacks(config.nodeEnv !== "production");
 checkLockOrderAtRuntime(config.nodeEnv !== "production");
 const logger = createLogger(config.logLevel, { pretty: config.nodeEnv === "development" && process.stdout.isTTY === true });
 

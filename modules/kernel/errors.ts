@@ -81,6 +81,22 @@ export function isErrorSet(value: unknown): value is Record<string, ErrorDefinit
   return entries.length > 0 && entries.every((entry) => entry instanceof ErrorDefinition);
 }
 
+let refusalStacks = true;
+
+/**
+ * Whether a refusal records where it was thrown. A refusal is an answer, not a fault: on a production
+ * server, where no one is shown its stack, a storm of them (COUPON_SOLD_OUT) skips walking the call
+ * stack for each. On by default (tests, development); the composition root turns it off in production.
+ */
+export function recordRefusalStacks(on: boolean): void {
+  refusalStacks = on;
+}
+
+/** Whether refusals record their stack (see `recordRefusalStacks`); the edge's own wrappers follow it. */
+export function refusalStacksRecorded(): boolean {
+  return refusalStacks;
+}
+
 /** A rule said no: a stable code, its kind, the seeds' ref, and details for the client. */
 export class DomainError<Details extends object = Record<string, unknown>, Code extends string = string> extends Error {
   readonly domainCode: Code;
@@ -89,8 +105,15 @@ export class DomainError<Details extends object = Record<string, unknown>, Code 
   readonly details: Details;
 
   constructor(definition: ErrorDefinition<Code, Details>, details: Details, message?: string) {
-    super(message ?? definition.message);
+    const stackFrames = Error.stackTraceLimit;
+    if (!refusalStacks) Error.stackTraceLimit = 0;
+    try {
+      super(message ?? definition.message);
+    } finally {
+      Error.stackTraceLimit = stackFrames;
+    }
     this.name = "DomainError";
+    if (!refusalStacks) this.stack = `DomainError: ${this.message}`;
     this.domainCode = definition.code;
     this.kind = definition.kind;
     this.ref = definition.ref;

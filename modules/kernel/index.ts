@@ -2,7 +2,18 @@
 export type { Clock } from "./clock.ts";
 export { DAY, HOUR, ManualClock, MINUTE, systemClock, utcDay } from "./clock.ts";
 export type { ErrorKind, ErrorSet, ErrorSpec } from "./errors.ts";
-export { DomainError, defineErrors, domainErrorOf, ErrorDefinition, errorKinds, isDomainError, isErrorSet, kernelErrors, refusal } from "./errors.ts";
+export {
+  DomainError,
+  defineErrors,
+  domainErrorOf,
+  ErrorDefinition,
+  errorKinds,
+  isDomainError,
+  isErrorSet,
+  kernelErrors,
+  recordRefusalStacks,
+  refusal,
+} from "./errors.ts";
 export type { JsonAnswer, JsonClient, JsonEndpoint } from "./http-json.ts";
 export { jsonClient, refusedForGood } from "./http-json.ts";
 export { createMemoryInfra } from "./infra/memory.ts";
@@ -34,7 +45,7 @@ export {
   singleLineText,
   wonSchema,
 } from "./schemas.ts";
-export { serializedFormOf, serializeOnce, sharedDecoder } from "./serialized.ts";
+export { isPlainJson, serializedFormOf, serializeOnce, sharedDecoder } from "./serialized.ts";
 export type { ProcedureMeta, RequestContext, Role, Session } from "./trpc.ts";
 export { adminProcedure, authedProcedure, createCallerFactory, exposeErrorDetails, publicProcedure, router } from "./trpc.ts";
 export { httpStatusOfKind, TRPCDomainError, toTrpcError, trpcCodeOfKind } from "./trpc-errors.ts";

@@ -47,3 +47,33 @@ export function sharedDecoder(maxKeys = 1_000) {
     return value;
   };
 }
+
+/**
+ * True when superjson would add nothing to `value`: only null, strings, booleans, finite numbers (not
+ * -0), arrays without holes and plain objects of those, at most `maxDepth` deep (a cycle is not). Then
+ * `{ json: value }` is its superjson form, without walking it the way superjson does. Two references
+ * to one object arrive as two equal copies (superjson would restore the shared reference).
+ */
+export function isPlainJson(value: unknown, maxDepth = 32): boolean {
+  if (value === null) return true;
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(value) && !Object.is(value, -0);
+    case "object": {
+      if (maxDepth === 0) return false;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (!(i in value) || !isPlainJson(value[i], maxDepth - 1)) return false;
+        return true;
+      }
+      const prototype = Object.getPrototypeOf(value);
+      if (prototype !== Object.prototype && prototype !== null) return false;
+      for (const key in value) if (!isPlainJson((value as Record<string, unknown>)[key], maxDepth - 1)) return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}

@@ -6,7 +6,7 @@
 import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
-import type { DomainError, ErrorKind } from "./errors.ts";
+import { type DomainError, type ErrorKind, refusalStacksRecorded } from "./errors.ts";
 
 export const trpcCodeOfKind = {
   invalid: "BAD_REQUEST",
@@ -29,7 +29,14 @@ export class TRPCDomainError extends TRPCError {
   readonly details: Record<string, unknown>;
 
   constructor(error: DomainError) {
-    super({ code: trpcCodeOfKind[error.kind], message: error.message, cause: error });
+    // The wrapper's own stack is the edge's, never shown (the formatter shows the refusal's): recorded only with the refusal's.
+    const stackFrames = Error.stackTraceLimit;
+    if (!refusalStacksRecorded()) Error.stackTraceLimit = 0;
+    try {
+      super({ code: trpcCodeOfKind[error.kind], message: error.message, cause: error });
+    } finally {
+      Error.stackTraceLimit = stackFrames;
+    }
     this.domainCode = error.domainCode;
     this.ref = error.ref;
     this.details = error.details;

@@ -10,7 +10,7 @@ import { domainErrorOf, kernelErrors } from "./errors.ts";
 import type { Logger, Metrics } from "./observability.ts";
 import type { CallCost, CallLimits } from "./rate-limits.ts";
 import { envelopeViolation, inputViolations } from "./schemas.ts";
-import { serializedFormOf } from "./serialized.ts";
+import { isPlainJson, serializedFormOf } from "./serialized.ts";
 import { toTrpcError } from "./trpc-errors.ts";
 
 export type Role = "customer" | "admin";
@@ -60,7 +60,8 @@ const guardedSuperjson = {
     },
   },
   output: {
-    serialize: (value: unknown) => serializedFormOf(value) ?? superjson.serialize(value),
+    // Plain JSON (a refusal's shape, most small answers) is its own superjson form: `{ json }`, no meta.
+    serialize: (value: unknown) => serializedFormOf(value) ?? (isPlainJson(value) ? { json: value } : superjson.serialize(value)),
     deserialize: (raw: unknown) =>
       // biome-ignore lint/suspicious/noExplicitAny: superjson's own parameter type
       superjson.deserialize(raw as any),
@@ -110,65 +111,88 @@ const t = initTRPC
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-/**
- * The one place a domain error becomes a tRPC error: services throw DomainError (tRPC wraps whatever a
- * procedure throws as INTERNAL_SERVER_ERROR with it as the cause), and this outermost middleware answers
- * with the kind's tRPC code instead (kernel/trpc-errors.ts). The formatter then reads the cause.
- */
-const domainErrorsAnswerByKind = t.middleware(async ({ next }) => {
-  const result = await next();
-  if (result.ok) return result;
-  const domain = domainErrorOf(result.error);
-  if (domain && result.error.code === "INTERNAL_SERVER_ERROR") throw toTrpcError(domain);
-  return result;
-});
+/** Who may call a procedure: anyone, a logged-in account, an operator. */
+type Access = "public" | "session" | "admin";
 
-/**
- * A statement caught on a dropped or refused database connection is not the caller's fault and not
- * a bug: it answers SERVICE_UNAVAILABLE (503, retryable). The pool reconnects on the next request.
- */
-const databaseOutagesAreRetryable = t.middleware(async ({ next }) => {
-  const result = await next();
-  if (!result.ok && !domainErrorOf(result.error) && isConnectionError(result.error.cause ?? result.error)) {
-    throw kernelErrors.SERVICE_UNAVAILABLE.create({ dependency: "database", retryable: true });
+/** A histogram child per (procedure, type, outcome): prom-client hashes and checks the labels on every `observe` otherwise. */
+const durationChildren = new WeakMap<Metrics, Map<string, { observe(seconds: number): void }>>();
+
+function observeDuration(metrics: Metrics, procedure: string, type: string, outcome: string, seconds: number): void {
+  let children = durationChildren.get(metrics);
+  if (!children) {
+    children = new Map();
+    durationChildren.set(metrics, children);
   }
-  return result;
-});
+  const key = `${procedure} ${type} ${outcome}`;
+  let child = children.get(key);
+  if (!child) {
+    child = metrics.procedureDuration.labels({ procedure, type, outcome });
+    children.set(key, child);
+  }
+  child.observe(seconds);
+}
 
-/** Times every call and logs it with the request id, procedure, caller and outcome. */
-const observed = t.middleware(async ({ ctx, path, type, next }) => {
-  const started = performance.now();
-  const result = await next();
-  const seconds = (performance.now() - started) / 1000;
-  const domain = result.ok ? null : domainErrorOf(result.error);
-  const outcome = result.ok ? "ok" : (domain?.domainCode ?? result.error.code);
-  ctx.metrics?.procedureDuration.observe({ procedure: path, type, outcome }, seconds);
-  const entry = { requestId: ctx.requestId, procedure: path, userId: ctx.session?.userId ?? null, durationMs: Math.round(seconds * 10000) / 10, outcome };
-  if (!result.ok && !domain && result.error.code === "INTERNAL_SERVER_ERROR")
-    ctx.log.error({ ...entry, err: result.error.cause ?? result.error }, "procedure failed");
-  else ctx.log.info(entry, "procedure");
-  return result;
-});
-
-/** Counts the call against the limits that apply to it (mutations: writes; declared costs), before its input is read. */
-const limited = t.middleware(async ({ ctx, type, meta, next }) => {
+/**
+ * Who may call, and how many times: counts the call against the limits that apply to it (mutations:
+ * writes; declared costs) before its input is read, then checks the session for `access`.
+ */
+async function admit(ctx: RequestContext, path: string, type: "query" | "mutation" | "subscription", meta: ProcedureMeta | undefined, access: Access) {
   if (ctx.limits) {
     const decision = await ctx.limits.consume({ type, cost: meta?.cost, userId: ctx.session?.userId ?? null, role: ctx.session?.role ?? null, ip: ctx.ip });
     if (!decision.allowed) throw kernelErrors.RATE_LIMITED.create({ retryAfterSeconds: Math.max(1, Math.ceil(decision.retryAfterMs / 1000)) });
   }
-  return next();
-});
-
-export const publicProcedure = t.procedure.use(domainErrorsAnswerByKind).use(observed).use(databaseOutagesAreRetryable).use(limited);
-
-/** Any logged-in account (customers; admins may shop too). */
-export const authedProcedure = publicProcedure.use(({ ctx, path, next }) => {
+  if (access === "public") return;
   if (!ctx.session) throw kernelErrors.UNAUTHENTICATED.create();
   if (ctx.session.mustChangePassword && !allowedBeforePasswordChange.has(path)) throw kernelErrors.PASSWORD_CHANGE_REQUIRED.create();
-  return next({ ctx: { ...ctx, session: ctx.session } });
-});
+  if (access === "admin" && ctx.session.role !== "admin") throw kernelErrors.FORBIDDEN.create();
+}
 
-export const adminProcedure = authedProcedure.use(({ ctx, next }) => {
-  if (ctx.session.role !== "admin") throw kernelErrors.FORBIDDEN.create();
-  return next({ ctx });
-});
+/**
+ * The edge of every procedure, as one middleware (tRPC copies its options object at every middleware
+ * level, the costliest part of a cheap call): admission (limits, session, role), timing and the log
+ * line, a dropped database connection as SERVICE_UNAVAILABLE (503, retryable: not the caller's fault
+ * and not a bug; the pool reconnects on the next request), and the one place a domain error becomes a
+ * tRPC error. Services throw DomainError (tRPC wraps whatever a procedure throws as
+ * INTERNAL_SERVER_ERROR with it as the cause); it answers with the kind's tRPC code instead
+ * (kernel/trpc-errors.ts), and the formatter reads the cause.
+ */
+function edge<Narrowed extends object>(access: Access) {
+  return t.middleware(async ({ ctx, path, type, meta, next }) => {
+    const started = performance.now();
+    let refused: unknown = null;
+    try {
+      await admit(ctx, path, type, meta, access);
+    } catch (error) {
+      refused = error;
+    }
+    // The narrowed context is a type, not a copy: admission has checked the session, and a new ctx
+    // object would make tRPC copy the whole context once more.
+    const result = refused === null ? await next({ ctx: undefined as unknown as Narrowed }) : null;
+    const seconds = (performance.now() - started) / 1000;
+    let failure: unknown = result === null ? refused : result.ok ? null : result.error;
+    let domain = failure === null ? null : domainErrorOf(failure);
+    if (failure !== null && !domain && isConnectionError(failure instanceof TRPCError ? (failure.cause ?? failure) : failure)) {
+      failure = domain = kernelErrors.SERVICE_UNAVAILABLE.create({ dependency: "database", retryable: true });
+    }
+    const outcome = failure === null ? "ok" : (domain?.domainCode ?? (failure instanceof TRPCError ? failure.code : "INTERNAL_SERVER_ERROR"));
+    if (ctx.metrics) observeDuration(ctx.metrics, path, type, outcome, seconds);
+    const unexpected = failure !== null && !domain && (!(failure instanceof TRPCError) || failure.code === "INTERNAL_SERVER_ERROR");
+    if (unexpected || ctx.log.isLevelEnabled("info")) {
+      const entry = { requestId: ctx.requestId, procedure: path, userId: ctx.session?.userId ?? null, durationMs: Math.round(seconds * 10000) / 10, outcome };
+      if (unexpected) ctx.log.error({ ...entry, err: failure instanceof TRPCError ? (failure.cause ?? failure) : failure }, "procedure failed");
+      else ctx.log.info(entry, "procedure");
+    }
+    if (result?.ok) return result;
+    // A domain error already answering with its own code (a nested server-side call) stays as it is.
+    if (domain && !(failure instanceof TRPCError && failure.code !== "INTERNAL_SERVER_ERROR")) throw toTrpcError(domain);
+    if (result) return result;
+    throw refused;
+  });
+}
+
+export const publicProcedure = t.procedure.use(edge<Record<never, never>>("public"));
+
+/** Any logged-in account (customers; admins may shop too). */
+export const authedProcedure = t.procedure.use(edge<{ session: Session }>("session"));
+
+export const adminProcedure = t.procedure.use(edge<{ session: Session }>("admin"));

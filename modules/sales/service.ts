@@ -21,6 +21,12 @@ export interface SalesDeps {
   cache: Cache;
   catalog: CatalogService;
   popularTtlMs?: number;
+  /**
+   * How long this process serves a popular list it read from the shared cache without asking the cache
+   * again (default 1 s): a crowd on the list costs one cache read a second, not one per request. An
+   * answer may so be up to this much older than the cache's own TTL.
+   */
+  popularMemoMs?: number;
   /** Below this many product-days in a window, aggregating them all beats reading each day's head (measured: ~20k). */
   aggregateBelowRows?: number;
   /** How often the in-process roll-up moves pending sales into sales_daily (`start()`); default 250 ms. */
@@ -83,6 +89,7 @@ export function createSalesService({
   cache,
   catalog,
   popularTtlMs = 5 * 60_000,
+  popularMemoMs = 1_000,
   aggregateBelowRows = 20_000,
   rollUpIntervalMs = 250,
   rollUpBatch = 5_000,
@@ -162,6 +169,9 @@ export function createSalesService({
     };
   }
 
+  /** Popular lists read from the shared cache, per key, until `until` (the clock's ms). */
+  const memo = new Map<string, { answer: PopularProducts; until: number }>();
+
   return {
     /**
      * Top sellers of the last `days` days (today included), cached for five minutes per (days, limit).
@@ -170,9 +180,18 @@ export function createSalesService({
     async popular(days: number, limit: number): Promise<PopularProducts> {
       if (popularTtlMs <= 0) return computePopular(days, limit);
       const key = `popular:${days}days:${limit}`;
+      const now = clock.now().getTime();
+      const held = memo.get(key);
+      if (held && held.until > now) return held.answer;
       // The same frozen answer while the cached one is unchanged: not decoded nor serialized again per reader.
       const cached = await cache.getShared<PopularProducts>(key);
-      if (cached) return cached;
+      if (cached) {
+        if (popularMemoMs > 0) {
+          if (memo.size >= 1_000) memo.clear();
+          memo.set(key, { answer: cached, until: now + popularMemoMs });
+        }
+        return cached;
+      }
       const fresh = await computePopular(days, limit);
       await cache.set(key, fresh, popularTtlMs);
       return fresh;

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { couponsErrors } from "../../modules/coupons/index.ts";
-import { createLogger, exposeErrorDetails, publicProcedure, type RequestContext, router } from "../../modules/kernel/index.ts";
+import { createLogger, exposeErrorDetails, publicProcedure, type RequestContext, recordRefusalStacks, router } from "../../modules/kernel/index.ts";
 
 const silent = createLogger("silent");
 
@@ -23,7 +23,10 @@ async function errorData(): Promise<Record<string, unknown>> {
   return body.error.json.data;
 }
 
-afterEach(() => exposeErrorDetails(false));
+afterEach(() => {
+  exposeErrorDetails(false);
+  recordRefusalStacks(true);
+});
 
 describe("error stacks", () => {
   test("hidden by default: the answer carries the domain code and no stack", async () => {
@@ -38,5 +41,17 @@ describe("error stacks", () => {
     expect(data.domainCode).toBe("COUPON_SOLD_OUT");
     expect(typeof data.stack).toBe("string");
     expect(data.stack as string).toContain("DomainError");
+  });
+
+  test("a production server records no stack for a refusal; the answer is the same", async () => {
+    recordRefusalStacks(false);
+    const refusal = couponsErrors.COUPON_SOLD_OUT.create({ couponId: 1, remainingQuantity: 0 });
+    expect(refusal.stack).toBe(`DomainError: ${refusal.message}`);
+    const data = await errorData();
+    expect(data.domainCode).toBe("COUPON_SOLD_OUT");
+    expect(data.details).toEqual({ couponId: 1, remainingQuantity: 0 });
+    expect(data.httpStatus).toBe(409);
+    recordRefusalStacks(true);
+    expect(couponsErrors.COUPON_SOLD_OUT.create({ couponId: 1, remainingQuantity: 0 }).stack).toContain("error-stacks.test.ts");
   });
 });

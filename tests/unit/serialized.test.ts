@@ -1,7 +1,7 @@
 /** Cached answers decoded and serialized once (modules/kernel/serialized.ts): same value while the stored string is the same. */
 import { describe, expect, test } from "bun:test";
 import superjson from "superjson";
-import { serializedFormOf, serializeOnce, sharedDecoder } from "../../modules/kernel/index.ts";
+import { isPlainJson, serializedFormOf, serializeOnce, sharedDecoder } from "../../modules/kernel/index.ts";
 
 describe("sharedDecoder", () => {
   const answer = { period: { days: 3, at: new Date("2026-11-24T00:00:00Z") }, products: [{ rank: 1, productId: 7, name: "Fig" }] };
@@ -34,5 +34,53 @@ describe("sharedDecoder", () => {
     expect(() => {
       (marked.a as number[]).push(3);
     }).toThrow();
+  });
+});
+
+describe("isPlainJson: `{ json: value }` is superjson's own form of the value", () => {
+  const plain: unknown[] = [
+    null,
+    "text",
+    true,
+    0,
+    -12.5,
+    [],
+    [1, "a", null, [false]],
+    {},
+    { pong: true },
+    Object.assign(Object.create(null), { a: 1 }),
+    { message: "No coupons left", code: -32009, data: { httpStatus: 409, details: { couponId: 3, remainingQuantity: 0 }, stack: null } },
+  ];
+  for (const value of plain) {
+    test(`plain: ${JSON.stringify(value)}`, () => {
+      expect(isPlainJson(value)).toBe(true);
+      expect(superjson.serialize(value)).toEqual({ json: value } as never);
+    });
+  }
+
+  const special: Array<[string, unknown]> = [
+    ["undefined", undefined],
+    ["a property set to undefined", { a: undefined }],
+    ["a Date", { at: new Date(0) }],
+    ["NaN", [Number.NaN]],
+    ["Infinity", Number.POSITIVE_INFINITY],
+    ["-0", -0],
+    ["a bigint", 1n],
+    ["a Map", new Map([[1, 2]])],
+    ["a Set", new Set([1])],
+    ["a class instance", new (class Point {})()],
+    ["a sparse array", Object.assign(new Array(3), { 0: 1, 2: 3 })],
+    ["a regular expression", /x/],
+  ];
+  for (const [name, value] of special) {
+    test(`not plain: ${name} (superjson adds meta or changes it)`, () => {
+      expect(isPlainJson(value)).toBe(false);
+    });
+  }
+
+  test("a cycle is not plain (superjson restores it; the depth bound stops the walk)", () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(isPlainJson(cyclic)).toBe(false);
   });
 });

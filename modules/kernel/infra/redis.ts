@@ -5,12 +5,30 @@
  * keys (coupon admission does), so the prefix itself must not contain braces.
  */
 import { createHash } from "node:crypto";
+import diagnosticsChannel from "node:diagnostics_channel";
 import { Cluster, Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis } from "rate-limiter-flexible";
 import superjson from "superjson";
 import { sharedDecoder } from "../serialized.ts";
 import { toDecision } from "./rate-limit-decision.ts";
 import type { Cache, Counters, Infra, Lock, LockManager, RateLimiter, RateLimitPolicy } from "./types.ts";
+
+/**
+ * ioredis traces every command through a diagnostics TracingChannel unless `hasSubscribers` is false;
+ * Bun (1.4) has no such property, so each command built a trace context (its arguments matched
+ * against redaction patterns) for no one. Node's definition: any of its five channels has a subscriber.
+ */
+const tracingChannelPrototype = Object.getPrototypeOf(diagnosticsChannel.tracingChannel("agora:probe"));
+if (!("hasSubscribers" in tracingChannelPrototype)) {
+  Object.defineProperty(tracingChannelPrototype, "hasSubscribers", {
+    configurable: true,
+    get(this: Record<"start" | "end" | "asyncStart" | "asyncEnd" | "error", { hasSubscribers: boolean }>) {
+      return (
+        this.start.hasSubscribers || this.end.hasSubscribers || this.asyncStart.hasSubscribers || this.asyncEnd.hasSubscribers || this.error.hasSubscribers
+      );
+    },
+  });
+}
 
 /**
  * A Lua script called by its SHA (EVALSHA): a hot path sends a few bytes instead of the script
