@@ -64,6 +64,7 @@ describe("serializePlain", () => {
     const date = new Date(1);
     for (const value of [
       { a: undefined },
+      // biome-ignore lint/suspicious/noSparseArray: a hole is what this checks
       [1, , 3],
       { n: -0 },
       { n: Number.NaN },
