@@ -38,8 +38,19 @@ interface Compiles<Row> {
   compile(executor: Executor): CompiledQuery<Row>;
 }
 
+export interface CompiledQueryOptions {
+  /**
+   * Run as a named prepared statement (default true). False for a statement whose best plan depends
+   * on its values (a search pattern, optional filters folded away as `$n IS NULL OR …`): after five
+   * runs PostgreSQL may keep one generic plan for a named statement, while an unnamed one is planned
+   * with its values every time. Kysely's building and compiling is skipped either way.
+   */
+  prepared?: boolean;
+}
+
 export function compiledQuery<Args extends unknown[], Row>(
   build: (db: Executor, ...args: Args) => Compiles<Row>,
+  { prepared = true }: CompiledQueryOptions = {},
 ): (executor: Executor, ...args: Args) => Promise<QueryResult<Row>> {
   const arity = build.length - 1;
   let cached: { template: CompiledQuery<Row>; sources: Array<Placeholder | { value: unknown }> } | null = null;
@@ -52,7 +63,7 @@ export function compiledQuery<Args extends unknown[], Row>(
       const used = new Set(sources.flatMap((s) => (s instanceof Placeholder ? [s.index] : [])));
       if (used.size !== arity) throw new Error(`compiledQuery: ${arity - used.size} argument(s) are not parameters of the statement`);
       cached = { template, sources };
-      if (!preparedNames.has(template.sql)) preparedNames.set(template.sql, `agora_compiled_${preparedNames.size + 1}`);
+      if (prepared && !preparedNames.has(template.sql)) preparedNames.set(template.sql, `agora_compiled_${preparedNames.size + 1}`);
     }
     const { template, sources } = cached;
     const parameters = sources.map((s) => (s instanceof Placeholder ? args[s.index] : s.value));

@@ -3,7 +3,7 @@
  * Table names carry the owning module as a prefix (identity_, catalog_, inventory_, ...).
  * Only the owning module's repository file may query its tables.
  */
-import type { ColumnType, Generated } from "kysely";
+import type { ColumnType, Generated, GeneratedAlways } from "kysely";
 
 /** Timestamps are written from the injected clock (never `now()` in SQL) and read back as Date. */
 type Timestamp = ColumnType<Date, Date, Date>;
@@ -68,6 +68,8 @@ export interface CatalogProductsTable {
   status: "active" | "hidden" | "deleted";
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** lower(name), kept by PostgreSQL: what product search matches (LIKE), with its trigram index. */
+  search_name: GeneratedAlways<string>;
 }
 
 // ── inventory ─────────────────────────────────────────────────────────────

@@ -45,7 +45,7 @@ export {
   singleLineText,
   wonSchema,
 } from "./schemas.ts";
-export { isPlainJson, serializedFormOf, serializeOnce, sharedDecoder } from "./serialized.ts";
+export { serializedFormOf, serializeOnce, serializePlain, sharedDecoder } from "./serialized.ts";
 export type { ProcedureMeta, RequestContext, Role, Session } from "./trpc.ts";
 export { adminProcedure, authedProcedure, createCallerFactory, exposeErrorDetails, publicProcedure, router } from "./trpc.ts";
 export { httpStatusOfKind, TRPCDomainError, toTrpcError, trpcCodeOfKind } from "./trpc-errors.ts";

@@ -48,32 +48,82 @@ export function sharedDecoder(maxKeys = 1_000) {
   };
 }
 
+/** Thrown inside `serializePlain` at the first value it leaves to superjson. */
+const notPlain = Symbol("not plain");
+
+/** superjson's path segment for a key (pathstringifier.js: `\` and `.` escaped). */
+function escapeKey(key: string): string {
+  return key.includes(".") || key.includes("\\") ? key.replace(/\\/g, "\\\\").replace(/\./g, "\\.") : key;
+}
+
 /**
- * True when superjson would add nothing to `value`: only null, strings, booleans, finite numbers (not
- * -0), arrays without holes and plain objects of those, at most `maxDepth` deep (a cycle is not). Then
- * `{ json: value }` is its superjson form, without walking it the way superjson does. Two references
- * to one object arrive as two equal copies (superjson would restore the shared reference).
+ * superjson's form of an answer made only of plain objects and arrays, strings, finite numbers,
+ * booleans, null and valid Dates, each object met once: what nearly every procedure returns, built
+ * in one pass. superjson's own walker tracks every path for referential equality and tries its
+ * transformers on every value (~150 µs for a catalog page of 20 products, about half of what a
+ * page costs the server). Anything else (undefined, -0, NaN, bigint, Map, Set, a class instance, an
+ * object met twice, a key superjson refuses) returns undefined, and superjson serializes it. The
+ * result equals superjson.serialize(value) (tests/unit/serialized.test.ts).
  */
-export function isPlainJson(value: unknown, maxDepth = 32): boolean {
-  if (value === null) return true;
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return true;
-    case "number":
-      return Number.isFinite(value) && !Object.is(value, -0);
-    case "object": {
-      if (maxDepth === 0) return false;
-      if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) if (!(i in value) || !isPlainJson(value[i], maxDepth - 1)) return false;
-        return true;
+export function serializePlain(value: unknown): Serialized | undefined {
+  // superjson annotates a Date at the root differently (values: ["Date"]); primitives cost it little.
+  if (typeof value !== "object" || value === null) return undefined;
+  const rootProto = Object.getPrototypeOf(value);
+  if (rootProto !== Object.prototype && rootProto !== Array.prototype) return undefined;
+  const seen = new Set<object>();
+  const path: string[] = [];
+  let dates: Record<string, ["Date"]> | null = null;
+
+  const walk = (v: unknown): unknown => {
+    switch (typeof v) {
+      case "string":
+      case "boolean":
+        return v;
+      case "number":
+        if (!Number.isFinite(v) || (v === 0 && 1 / v < 0)) throw notPlain;
+        return v;
+      case "object": {
+        if (v === null) return v;
+        if (seen.has(v)) throw notPlain;
+        seen.add(v);
+        const proto = Object.getPrototypeOf(v);
+        if (proto === Date.prototype) {
+          const time = (v as Date).getTime();
+          if (Number.isNaN(time)) throw notPlain;
+          dates ??= {};
+          dates[path.join(".")] = ["Date"];
+          return (v as Date).toISOString();
+        }
+        if (proto === Array.prototype) {
+          const array = v as unknown[];
+          const out = new Array(array.length);
+          for (let i = 0; i < array.length; i++) {
+            path.push(String(i));
+            out[i] = walk(array[i]);
+            path.pop();
+          }
+          return out;
+        }
+        if (proto !== Object.prototype) throw notPlain;
+        const out: Record<string, unknown> = {};
+        for (const key of Object.keys(v)) {
+          if (key === "__proto__" || key === "constructor" || key === "prototype") throw notPlain;
+          path.push(escapeKey(key));
+          out[key] = walk((v as Record<string, unknown>)[key]);
+          path.pop();
+        }
+        return out;
       }
-      const prototype = Object.getPrototypeOf(value);
-      if (prototype !== Object.prototype && prototype !== null) return false;
-      for (const key in value) if (!isPlainJson((value as Record<string, unknown>)[key], maxDepth - 1)) return false;
-      return true;
+      default:
+        throw notPlain;
     }
-    default:
-      return false;
+  };
+
+  try {
+    const json = walk(value);
+    return (dates ? { json, meta: { values: dates, v: 1 } } : { json }) as Serialized;
+  } catch (error) {
+    if (error === notPlain) return undefined;
+    throw error;
   }
 }

@@ -10,7 +10,7 @@ import { domainErrorOf, kernelErrors } from "./errors.ts";
 import type { Logger, Metrics } from "./observability.ts";
 import type { CallCost, CallLimits } from "./rate-limits.ts";
 import { envelopeViolation, inputViolations } from "./schemas.ts";
-import { isPlainJson, serializedFormOf } from "./serialized.ts";
+import { serializedFormOf, serializePlain } from "./serialized.ts";
 import { toTrpcError } from "./trpc-errors.ts";
 
 export type Role = "customer" | "admin";
@@ -60,8 +60,8 @@ const guardedSuperjson = {
     },
   },
   output: {
-    // Plain JSON (a refusal's shape, most small answers) is its own superjson form: `{ json }`, no meta.
-    serialize: (value: unknown) => serializedFormOf(value) ?? (isPlainJson(value) ? { json: value } : superjson.serialize(value)),
+    // A kept form first (cached answers), then the one-pass form of plain data, else superjson's walker.
+    serialize: (value: unknown) => serializedFormOf(value) ?? serializePlain(value) ?? superjson.serialize(value),
     deserialize: (raw: unknown) =>
       // biome-ignore lint/suspicious/noExplicitAny: superjson's own parameter type
       superjson.deserialize(raw as any),

@@ -267,6 +267,28 @@ describe("catalog: public browsing", () => {
     expect((await anonymous.catalog.search.query({ query: "k\\s" })).items.map((p) => p.id)).toEqual([backslash.id]);
   });
 
+  test("search matches exactly what name ILIKE matches (lower-cased search_name), beyond ASCII too, and follows a rename", async () => {
+    const names = ["ÄRGER Kettle", "ärger kettle", "Straße Lamp", "STRASSE LAMP", "녹차 Tea Cup", "İstanbul Mug", "ΣΟΦΑ Cushion", "σοφα cushion"];
+    const created = await Promise.all(names.map((name) => createProduct({ name, category: "ilike-parity" })));
+    const ids = new Set(created.map((p) => p.id));
+    for (const query of ["ärger", "ÄRGER", "straße", "STRASSE", "녹차 TEA", "i̇stanbul", "İSTANBUL", "σοφα", "ΣΟΦΑ", "a c"]) {
+      const found = (await anonymous.catalog.search.query({ query, category: "ilike-parity", limit: 50 })).items.map((p) => p.id);
+      const pattern = `%${query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      const expected = await t.db
+        .selectFrom("catalog_products")
+        .select("id")
+        .where("name", "ilike", pattern)
+        .where("status", "=", "active")
+        .orderBy("id", "desc")
+        .execute();
+      expect({ query, found }).toEqual({ query, found: expected.map((r) => r.id).filter((id) => ids.has(id)) });
+    }
+    const [kettle] = created;
+    await admin.client.catalog.admin.update.mutate({ productId: kettle?.id ?? 0, name: "Copper Samovar" });
+    expect((await anonymous.catalog.search.query({ query: "SAMOVAR", category: "ilike-parity" })).items.map((p) => p.id)).toEqual([kettle?.id ?? 0]);
+    expect((await anonymous.catalog.search.query({ query: "ärger", category: "ilike-parity" })).items.map((p) => p.id)).toEqual([created[1]?.id ?? 0]);
+  });
+
   test("get and stock of a product need no login; unknown ids are PRODUCT_NOT_FOUND", async () => {
     const product = await createProduct({ name: "Hanji Notebook", price: 8_800, initialStock: 7, lowStockThreshold: 2 });
     expect(await anonymous.catalog.get.query({ productId: product.id })).toMatchObject({

@@ -9,6 +9,10 @@ import { compiledQuery, createDatabase, type DatabaseHandle, inTransaction } fro
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 
 const productsAbove = compiledQuery((_db, minimumId: number) => sql<{ n: number }>`SELECT count(*)::int AS n FROM catalog_products WHERE id > ${minimumId}`);
+/** Planned with its values on every call (a search pattern's plan depends on it): compiled, never named. */
+const productsBelow = compiledQuery((_db, maximumId: number) => sql<{ n: number }>`SELECT count(*)::int AS n FROM catalog_products WHERE id < ${maximumId}`, {
+  prepared: false,
+});
 
 let database: TestDatabase;
 let unprepared: DatabaseHandle;
@@ -45,5 +49,14 @@ describe("compiled statements", () => {
       return preparedOnConnection(trx);
     });
     expect(prepared).toEqual([]);
+  });
+
+  test("a statement compiled with prepared: false is sent unnamed, with the same answers", async () => {
+    const { prepared, answers } = await inTransaction(database.handle.db, async (trx) => {
+      const answers = [(await productsBelow(trx, 10)).rows[0]?.n, (await productsBelow(trx, 20)).rows[0]?.n];
+      return { prepared: await preparedOnConnection(trx), answers };
+    });
+    expect(answers).toEqual([0, 0]);
+    expect(prepared.filter((p) => p.statement.includes("FROM catalog_products WHERE id <"))).toEqual([]);
   });
 });

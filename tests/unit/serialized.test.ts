@@ -1,7 +1,11 @@
-/** Cached answers decoded and serialized once (modules/kernel/serialized.ts): same value while the stored string is the same. */
+/**
+ * Cached answers decoded and serialized once (modules/kernel/serialized.ts): same value while the stored string is the same;
+ * and the one-pass superjson form of plain answers.
+ */
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import superjson from "superjson";
-import { isPlainJson, serializedFormOf, serializeOnce, sharedDecoder } from "../../modules/kernel/index.ts";
+import { serializedFormOf, serializeOnce, serializePlain, sharedDecoder } from "../../modules/kernel/index.ts";
 
 describe("sharedDecoder", () => {
   const answer = { period: { days: 3, at: new Date("2026-11-24T00:00:00Z") }, products: [{ rank: 1, productId: 7, name: "Fig" }] };
@@ -37,50 +41,79 @@ describe("sharedDecoder", () => {
   });
 });
 
-describe("isPlainJson: `{ json: value }` is superjson's own form of the value", () => {
-  const plain: unknown[] = [
-    null,
-    "text",
-    true,
-    0,
-    -12.5,
-    [],
-    [1, "a", null, [false]],
-    {},
-    { pong: true },
-    Object.assign(Object.create(null), { a: 1 }),
-    { message: "No coupons left", code: -32009, data: { httpStatus: 409, details: { couponId: 3, remainingQuantity: 0 }, stack: null } },
-  ];
-  for (const value of plain) {
-    test(`plain: ${JSON.stringify(value)}`, () => {
-      expect(isPlainJson(value)).toBe(true);
-      expect(superjson.serialize(value)).toEqual({ json: value } as never);
-    });
-  }
+describe("serializePlain", () => {
+  const same = (value: unknown) => expect(serializePlain(value)).toEqual(superjson.serialize(value));
 
-  const special: Array<[string, unknown]> = [
-    ["undefined", undefined],
-    ["a property set to undefined", { a: undefined }],
-    ["a Date", { at: new Date(0) }],
-    ["NaN", [Number.NaN]],
-    ["Infinity", Number.POSITIVE_INFINITY],
-    ["-0", -0],
-    ["a bigint", 1n],
-    ["a Map", new Map([[1, 2]])],
-    ["a Set", new Set([1])],
-    ["a class instance", new (class Point {})()],
-    ["a sparse array", Object.assign(new Array(3), { 0: 1, 2: 3 })],
-    ["a regular expression", /x/],
-  ];
-  for (const [name, value] of special) {
-    test(`not plain: ${name} (superjson adds meta or changes it)`, () => {
-      expect(isPlainJson(value)).toBe(false);
-    });
-  }
+  test("plain data with Dates: exactly superjson's form, dates annotated by escaped path", () => {
+    const at = new Date("2026-12-02T11:00:00.123Z");
+    const page = {
+      items: [
+        { id: 1, name: "Fig", price: 1_000, createdAt: at, updatedAt: new Date(0), tags: ["a", "b"], inStock: true, note: null },
+        { id: 2, name: "Kettle", price: 0, createdAt: new Date(5), nested: { "dotted.key": new Date(6), "back\\slash": new Date(7) } },
+      ],
+      nextCursor: null,
+    };
+    same(page);
+    same({ a: 1, b: "x", c: [1, [2, [3]]], d: {} });
+    same([new Date(1), { at: new Date(2) }]);
+    expect(serializePlain(page)).toMatchObject({ meta: { values: { "items.0.createdAt": ["Date"], "items.1.nested.dotted\\.key": ["Date"] }, v: 1 } });
+  });
 
-  test("a cycle is not plain (superjson restores it; the depth bound stops the walk)", () => {
-    const cyclic: Record<string, unknown> = {};
-    cyclic.self = cyclic;
-    expect(isPlainJson(cyclic)).toBe(false);
+  test("anything superjson annotates otherwise is left to superjson", () => {
+    const shared = { a: 1 };
+    const date = new Date(1);
+    for (const value of [
+      { a: undefined },
+      // biome-ignore lint/suspicious/noSparseArray: a hole is what this checks
+      [1, , 3],
+      { n: -0 },
+      { n: Number.NaN },
+      { n: Number.POSITIVE_INFINITY },
+      { n: 10n },
+      { m: new Map([[1, 2]]) },
+      { s: new Set([1]) },
+      { r: /x/ },
+      { e: new Error("x") },
+      { u: new URL("https://example.com") },
+      { d: new Date(Number.NaN) },
+      { twice: shared, again: shared },
+      { start: date, end: date },
+      { o: Object.create(null) },
+      { c: new (class Point {})() },
+      { f: () => 1 },
+      "text",
+      7,
+      null,
+      new Date(0),
+    ]) {
+      expect(serializePlain(value)).toBeUndefined();
+    }
+    expect(serializePlain(JSON.parse('{"__proto__": {"x": 1}}'))).toBeUndefined();
+  });
+
+  test("random plain data: the same form as superjson", () => {
+    const plain = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: "small" },
+        fc.string(),
+        fc.boolean(),
+        fc.constant(null),
+        fc.double({ noNaN: true, noDefaultInfinity: true }).filter((n) => !Object.is(n, -0)),
+        fc.integer(),
+        fc.date({ noInvalidDate: true }),
+        fc.array(tie("value"), { maxLength: 4 }),
+        fc.dictionary(fc.oneof(fc.string(), fc.constantFrom("a.b", "a\\b", ".", "\\", "0")), tie("value"), { maxKeys: 4 }),
+      ),
+    })).value;
+    fc.assert(
+      fc.property(fc.oneof(fc.array(plain), fc.dictionary(fc.string(), plain)), (value) => {
+        const fast = serializePlain(value);
+        // A key superjson refuses (__proto__ and the like) leaves the value to superjson.
+        if (fast === undefined) return;
+        expect(fast).toEqual(superjson.serialize(value));
+        expect(superjson.deserialize(fast)).toEqual(value);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
