@@ -2,6 +2,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { Link } from "wouter";
 import { api } from "../shared/api.ts";
+import { dashboardQueries } from "../shared/first-view.ts";
 import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
 import { QueryView, StatusBadge } from "../shared/ui.tsx";
 
@@ -19,11 +20,12 @@ export function Stat({ label, value, testId }: { label: string; value: string; t
 export function DashboardPage() {
   const t = useT();
   const lang = useLang();
-  const today = useQuery({ queryKey: ["reports", "sales", 1], queryFn: () => api.reports.admin.sales.query({ days: 1 }) });
-  const inventory = useQuery({ queryKey: ["reports", "inventory"], queryFn: () => api.reports.admin.inventory.query() });
-  const dead = useQuery({ queryKey: ["outbox", "dead", "count"], queryFn: () => api.outbox.admin.list.query({ status: "dead", limit: 100 }) });
-  const pending = useQuery({ queryKey: ["outbox", "stats"], queryFn: () => api.outbox.admin.stats.query() });
-  const notifications = useQuery({ queryKey: ["notifications", "recent"], queryFn: () => api.notifications.admin.list.query({ limit: 8 }) });
+  const q = dashboardQueries;
+  const today = useQuery({ queryKey: q.today.key, queryFn: () => api.reports.admin.sales.query(q.today.input) });
+  const inventory = useQuery({ queryKey: q.inventory.key, queryFn: () => api.reports.admin.inventory.query() });
+  const dead = useQuery({ queryKey: q.dead.key, queryFn: () => api.outbox.admin.list.query(q.dead.input) });
+  const pending = useQuery({ queryKey: q.pending.key, queryFn: () => api.outbox.admin.stats.query() });
+  const notifications = useQuery({ queryKey: q.notifications.key, queryFn: () => api.notifications.admin.list.query(q.notifications.input) });
   return (
     <div className="stack">
       <h1>{t("대시보드", "Dashboard")}</h1>

@@ -1,10 +1,32 @@
 /** The shell both apps start from: language and query providers, the render call, and the menu link. */
 import { QueryClientProvider } from "@tanstack/react-query";
-import { type ReactNode, StrictMode, useState } from "react";
+import { type ComponentType, lazy, type ReactNode, StrictMode, useState } from "react";
 import { createRoot } from "react-dom/client";
+import superjson from "superjson";
 import { Link, useLocation } from "wouter";
 import { queryClient } from "./api.ts";
+import { FIRST_VIEW_ELEMENT_ID } from "./first-view.ts";
 import { initialLang, type Lang, LangContext, saveLang } from "./i18n.ts";
+
+/**
+ * A page loaded when first opened (its own chunk): the first view's bundle carries only what it shows.
+ * `load` is `() => import("./page.tsx")`, `name` the page's export.
+ */
+export function lazyPage<M, K extends keyof M>(load: () => Promise<M>, name: K) {
+  return lazy(async () => ({ default: (await load())[name] as ComponentType }));
+}
+
+/** The first view's answers the server sent inside the page (apps/web/serve.ts), into the query cache. */
+function seedFirstView() {
+  const element = document.getElementById(FIRST_VIEW_ELEMENT_ID);
+  if (!element?.textContent) return;
+  try {
+    for (const [key, data] of superjson.parse<[unknown[], unknown][]>(element.textContent)) queryClient.setQueryData(key, data);
+  } catch {
+    // a page without usable answers asks for them itself
+  }
+  element.remove();
+}
 
 /** A menu link marked `aria-current="page"` on its own section ("/" only on the home page). */
 export function NavLink({ href, children }: { href: string; children: string }) {
@@ -33,6 +55,7 @@ function Providers({ children }: { children: ReactNode }) {
 /** Renders an app into `#root` with the chosen language and the shared query client. */
 export function mountApp(app: ReactNode) {
   saveLang(initialLang());
+  seedFirstView();
   createRoot(document.getElementById("root") as HTMLElement).render(
     <StrictMode>
       <Providers>{app}</Providers>

@@ -1,17 +1,23 @@
 /** The storefront (고객 인터페이스), served at `/`. */
 import { useQuery } from "@tanstack/react-query";
+import { Suspense } from "react";
 import { Link, Route, Switch } from "wouter";
 import { api } from "../shared/api.ts";
-import { mountApp, NavLink } from "../shared/app.tsx";
+import { lazyPage, mountApp, NavLink } from "../shared/app.tsx";
 import { useT } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
-import { LangSwitch } from "../shared/ui.tsx";
-import { AccountPage, LoginPage, SignUpPage } from "./account.tsx";
-import { CartPage } from "./cart.tsx";
+import { LangSwitch, Loading } from "../shared/ui.tsx";
 import { CatalogPage, HomePage, ProductPage } from "./catalog.tsx";
-import { CouponsPage } from "./coupons.tsx";
-import { OrderPage, OrdersPage } from "./orders.tsx";
-import { WalletPage } from "./wallet.tsx";
+
+// The home, browsing and product pages come with the first bundle; the rest when first opened.
+const AccountPage = lazyPage(() => import("./account.tsx"), "AccountPage");
+const LoginPage = lazyPage(() => import("./account.tsx"), "LoginPage");
+const SignUpPage = lazyPage(() => import("./account.tsx"), "SignUpPage");
+const CartPage = lazyPage(() => import("./cart.tsx"), "CartPage");
+const CouponsPage = lazyPage(() => import("./coupons.tsx"), "CouponsPage");
+const OrderPage = lazyPage(() => import("./orders.tsx"), "OrderPage");
+const OrdersPage = lazyPage(() => import("./orders.tsx"), "OrdersPage");
+const WalletPage = lazyPage(() => import("./wallet.tsx"), "WalletPage");
 
 function CartCount() {
   const me = useMe();
@@ -71,20 +77,22 @@ mountApp(
   <>
     <Header />
     <main id="content">
-      <Switch>
-        <Route path="/" component={HomePage} />
-        <Route path="/products" component={CatalogPage} />
-        <Route path="/products/:id" component={ProductPage} />
-        <Route path="/cart" component={CartPage} />
-        <Route path="/wallet" component={WalletPage} />
-        <Route path="/coupons" component={CouponsPage} />
-        <Route path="/orders" component={OrdersPage} />
-        <Route path="/orders/:id" component={OrderPage} />
-        <Route path="/login" component={LoginPage} />
-        <Route path="/signup" component={SignUpPage} />
-        <Route path="/account" component={AccountPage} />
-        <Route component={NotFound} />
-      </Switch>
+      <Suspense fallback={<Loading />}>
+        <Switch>
+          <Route path="/" component={HomePage} />
+          <Route path="/products" component={CatalogPage} />
+          <Route path="/products/:id" component={ProductPage} />
+          <Route path="/cart" component={CartPage} />
+          <Route path="/wallet" component={WalletPage} />
+          <Route path="/coupons" component={CouponsPage} />
+          <Route path="/orders" component={OrdersPage} />
+          <Route path="/orders/:id" component={OrderPage} />
+          <Route path="/login" component={LoginPage} />
+          <Route path="/signup" component={SignUpPage} />
+          <Route path="/account" component={AccountPage} />
+          <Route component={NotFound} />
+        </Switch>
+      </Suspense>
     </main>
   </>,
 );
