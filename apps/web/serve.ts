@@ -27,6 +27,16 @@ const PAGE_CSP = [
   "frame-ancestors 'none'",
 ].join("; ");
 
+/** The element each app renders into (index.html). */
+const ROOT_ELEMENT = '<div id="root"></div>';
+
+/** The language the server renders a first view in (shared/app.tsx SERVER_LANG: the visitor's own choice is only known to the browser). */
+const SERVER_LANG = "ko";
+
+type FirstViewRenderer = (path: string, answers: readonly [readonly unknown[], unknown][]) => string;
+/** Loaded by path, not imported: it is page code (React, DOM types), checked with apps/web/tsconfig.json. */
+const STOREFRONT_RENDERER = new URL("./storefront/server.tsx", import.meta.url).pathname;
+
 /** Storefront paths the client router owns. */
 const STOREFRONT_PATHS = ["/", "/products", "/products/:id", "/cart", "/wallet", "/coupons", "/orders", "/orders/:id", "/login", "/signup", "/account"];
 
@@ -54,32 +64,33 @@ export async function mountWebPages(
     stopWatching: () => {},
   };
   /**
-   * The page with the first view's answers at the end of its body. `shared`: the same page for everyone
-   * (public data only); else it carries the caller's own data and no cache may keep it.
+   * A page with its first view's answers (a JSON data block the bundle reads) and, given `render`, the
+   * first view itself rendered from them. `shared`: the same page for everyone (public data only); else it
+   * carries the caller's own data and no cache may keep it.
    */
-  const page = (c: Context, which: "storefront" | "console", queries: readonly FirstViewQuery[], shared: boolean) => {
+  const page = (c: Context, which: "storefront" | "console", queries: readonly FirstViewQuery[], how: { shared: boolean; render?: FirstViewRenderer }) => {
     const html = which === "storefront" ? pages.build.storefrontHtml : pages.build.consoleHtml;
-    const end = html.lastIndexOf("</body>");
+    const root = html.indexOf(ROOT_ELEMENT);
     const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
-        controller.enqueue(encoder.encode(html.slice(0, end)));
-        const entries: [FirstViewQuery["key"], unknown][] = [];
-        if (queries.length > 0 && options.prefetch) {
-          const answers = await options.prefetch(c, queries).catch(() => []);
-          queries.forEach((query, i) => {
-            const answer = answers[i];
-            if (answer && "data" in answer) entries.push([query.key, answer.data]);
-            // useMe's own reading of a visitor (shared/session.ts): no session is `null`, not an error.
-            else if (answer?.refused === "UNAUTHENTICATED" && query.key[0] === "me") entries.push([query.key, null]);
-          });
+        controller.enqueue(encoder.encode(html.slice(0, root)));
+        const answers = await firstViewAnswers(c, queries);
+        let rendered = "";
+        if (how.render && answers.length > 0) {
+          try {
+            rendered = `<div id="root" data-rendered="${SERVER_LANG}">${how.render(c.req.path, answers)}</div>`;
+          } catch (error) {
+            options.log?.("first view failed to render on the server (the browser renders it)", error);
+          }
         }
-        if (entries.length > 0) {
+        controller.enqueue(encoder.encode(rendered || ROOT_ELEMENT));
+        if (answers.length > 0) {
           controller.enqueue(
-            encoder.encode(`<script type="application/json" id="${FIRST_VIEW_ELEMENT_ID}">${jsonForHtml(superjson.stringify(entries))}</script>`),
+            encoder.encode(`<script type="application/json" id="${FIRST_VIEW_ELEMENT_ID}">${jsonForHtml(superjson.stringify(answers))}</script>`),
           );
         }
-        controller.enqueue(encoder.encode(html.slice(end)));
+        controller.enqueue(encoder.encode(html.slice(root + ROOT_ELEMENT.length)));
         controller.close();
       },
     });
@@ -87,9 +98,22 @@ export async function mountWebPages(
       headers: {
         "Content-Type": "text/html; charset=utf-8",
         "Content-Security-Policy": PAGE_CSP,
-        "Cache-Control": shared ? "no-cache" : "private, no-store",
+        "Cache-Control": how.shared ? "no-cache" : "private, no-store",
       },
     });
+  };
+  /** The first view's answers as [query key, data] (a refused query is left out: the page asks for it and shows why). */
+  const firstViewAnswers = async (c: Context, queries: readonly FirstViewQuery[]) => {
+    const entries: [FirstViewQuery["key"], unknown][] = [];
+    if (queries.length === 0 || !options.prefetch) return entries;
+    const answers = await options.prefetch(c, queries).catch(() => []);
+    queries.forEach((query, i) => {
+      const answer = answers[i];
+      if (answer && "data" in answer) entries.push([query.key, answer.data]);
+      // useMe's own reading of a visitor (shared/session.ts): no session is `null`, not an error.
+      else if (answer?.refused === "UNAUTHENTICATED" && query.key[0] === "me") entries.push([query.key, null]);
+    });
+    return entries;
   };
   app.get("/assets/:file", (c) => {
     const asset = pages.build.assets.get(`/assets/${c.req.param("file")}`);
@@ -107,9 +131,12 @@ export async function mountWebPages(
   const home = Object.values(homeQueries);
   const consoleShell = Object.values(sessionQueries);
   const dashboard = [...consoleShell, ...Object.values(dashboardQueries)];
-  for (const path of STOREFRONT_PATHS) app.get(path, (c) => page(c, "storefront", path === "/" ? home : [], true));
-  app.get("/admin", (c) => page(c, "console", dashboard, false));
-  app.get("/admin/*", (c) => page(c, "console", consoleShell, false));
+  const { renderStorefront } = (await import(STOREFRONT_RENDERER)) as { renderStorefront: FirstViewRenderer };
+  for (const path of STOREFRONT_PATHS) {
+    app.get(path, (c) => page(c, "storefront", path === "/" ? home : [], { shared: true, render: path === "/" ? renderStorefront : undefined }));
+  }
+  app.get("/admin", (c) => page(c, "console", dashboard, { shared: false }));
+  app.get("/admin/*", (c) => page(c, "console", consoleShell, { shared: false }));
   if (options.dev) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const watcher = watch(new URL(".", import.meta.url).pathname, { recursive: true }, (_event, file) => {

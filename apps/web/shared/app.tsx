@@ -1,7 +1,7 @@
 /** The shell both apps start from: language and query providers, the render call, and the menu link. */
-import { QueryClientProvider } from "@tanstack/react-query";
+import { type QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { type ComponentType, lazy, type ReactNode, StrictMode, useState } from "react";
-import { createRoot } from "react-dom/client";
+import { createRoot, hydrateRoot } from "react-dom/client";
 import superjson from "superjson";
 import { Link, useLocation } from "wouter";
 import { queryClient } from "./api.ts";
@@ -39,26 +39,43 @@ export function NavLink({ href, children }: { href: string; children: string }) 
   );
 }
 
-function Providers({ children }: { children: ReactNode }) {
-  const [lang, setLangState] = useState<Lang>(initialLang);
+/** Language and query cache for an app: the page's own (in the browser), or one request's (rendered on the server). */
+export function Providers({ children, client = queryClient, lang: fixedLang }: { children: ReactNode; client?: QueryClient; lang?: Lang }) {
+  const [lang, setLangState] = useState<Lang>(fixedLang ?? initialLang);
   const setLang = (next: Lang) => {
     saveLang(next);
     setLangState(next);
   };
   return (
     <LangContext.Provider value={{ lang, setLang }}>
-      <QueryClientProvider client={queryClient}>{children}</QueryClientProvider>
+      <QueryClientProvider client={client}>{children}</QueryClientProvider>
     </LangContext.Provider>
   );
 }
 
-/** Renders an app into `#root` with the chosen language and the shared query client. */
+/** The language the server renders a first view in (the visitor's choice is only known to the browser). */
+export const SERVER_LANG: Lang = "ko";
+
+/**
+ * Renders an app into `#root` with the chosen language and the shared query client. When the server
+ * already rendered the first view (`data-rendered` names its language) React takes that markup over;
+ * a visitor who chose the other language gets a fresh render instead.
+ */
 export function mountApp(app: ReactNode) {
-  saveLang(initialLang());
+  // The bundle may run before the page has all arrived (an async script): its end carries the first view.
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", () => mountApp(app), { once: true });
+    return;
+  }
+  const lang = initialLang();
+  saveLang(lang);
   seedFirstView();
-  createRoot(document.getElementById("root") as HTMLElement).render(
+  const root = document.getElementById("root") as HTMLElement;
+  const tree = (
     <StrictMode>
       <Providers>{app}</Providers>
-    </StrictMode>,
+    </StrictMode>
   );
+  if (root.dataset.rendered === lang) hydrateRoot(root, tree);
+  else createRoot(root).render(tree);
 }
