@@ -42,9 +42,7 @@ export async function buildWeb(options: { minify?: boolean } = {}): Promise<WebB
     const relative = output.path.replace(/^\.\//, "");
     const body = new Uint8Array(await output.arrayBuffer());
     if (relative.endsWith(".html")) {
-      // `async`: the bundle compiles and runs its modules while the server still sends the first view's
-      // answers (apps/web/serve.ts streams them); mountApp waits for the whole page before it renders.
-      const text = new TextDecoder().decode(body).replace(/<script type="module"(?![^>]*\basync\b)/g, '<script type="module" async');
+      const text = new TextDecoder().decode(body);
       if (relative.startsWith("console")) consoleHtml = text;
       else storefrontHtml = text;
       continue;

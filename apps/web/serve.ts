@@ -35,7 +35,7 @@ const SERVER_LANG = "ko";
 
 type FirstViewRenderer = (path: string, answers: readonly [readonly unknown[], unknown][]) => string;
 /** Loaded by path, not imported: it is page code (React, DOM types), checked with apps/web/tsconfig.json. */
-const STOREFRONT_RENDERER = new URL("./storefront/server.tsx", import.meta.url).pathname;
+const STOREFRONT_RENDERER = new URL("./storefront/server.tsx", import.meta.url).href;
 
 /** Storefront paths the client router owns. */
 const STOREFRONT_PATHS = ["/", "/products", "/products/:id", "/cart", "/wallet", "/coupons", "/orders", "/orders/:id", "/login", "/signup", "/account"];

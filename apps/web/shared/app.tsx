@@ -62,11 +62,6 @@ export const SERVER_LANG: Lang = "ko";
  * a visitor who chose the other language gets a fresh render instead.
  */
 export function mountApp(app: ReactNode) {
-  // The bundle may run before the page has all arrived (an async script): its end carries the first view.
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", () => mountApp(app), { once: true });
-    return;
-  }
   const lang = initialLang();
   saveLang(lang);
   seedFirstView();
