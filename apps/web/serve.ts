@@ -5,7 +5,8 @@
  *
  * A page is streamed: its head (stylesheet, bundle, preloads) goes out at once so the browser fetches the
  * bundle while the server answers the first view's queries (shared/first-view.ts) as the request's caller;
- * the answers follow at the end of the body as a JSON data block the bundle reads before its first render.
+ * the answers follow in the app's root element (the storefront's home rendered from them) and a JSON data
+ * block the bundle reads before its first render.
  */
 import { watch } from "node:fs";
 import type { Context, Hono } from "hono";
@@ -71,6 +72,12 @@ export async function mountWebPages(
   const page = (c: Context, which: "storefront" | "console", queries: readonly FirstViewQuery[], how: { shared: boolean; render?: FirstViewRenderer }) => {
     const html = which === "storefront" ? pages.build.storefrontHtml : pages.build.consoleHtml;
     const root = html.indexOf(ROOT_ELEMENT);
+    const headers = {
+      "Content-Type": "text/html; charset=utf-8",
+      "Content-Security-Policy": PAGE_CSP,
+      "Cache-Control": how.shared ? "no-cache" : "private, no-store",
+    };
+    if (root < 0) return new Response(html, { headers }); // an index.html without the root element: the bundle does it all
     const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
@@ -94,13 +101,7 @@ export async function mountWebPages(
         controller.close();
       },
     });
-    return new Response(body, {
-      headers: {
-        "Content-Type": "text/html; charset=utf-8",
-        "Content-Security-Policy": PAGE_CSP,
-        "Cache-Control": how.shared ? "no-cache" : "private, no-store",
-      },
-    });
+    return new Response(body, { headers });
   };
   /** The first view's answers as [query key, data] (a refused query is left out: the page asks for it and shows why). */
   const firstViewAnswers = async (c: Context, queries: readonly FirstViewQuery[]) => {
