@@ -33,7 +33,7 @@ import { createShippingService, shipmentDelivered, shipmentShipped, shippingSubs
 import { createWalletService } from "../../modules/wallet/index.ts";
 import { createWebhookService, webhookDeliverySubscription, webhooksSubscription } from "../../modules/webhooks/index.ts";
 import type { AgoraConfig } from "./config.ts";
-import { createHttpApp } from "./http.ts";
+import { createHttpApp, type PagePrefetch } from "./http.ts";
 import { type AppRouter, createAppRouter } from "./router.ts";
 import type { Ports, Services } from "./services.ts";
 
@@ -54,7 +54,9 @@ export interface Agora {
   /** Sends outbox events; started with the server unless OUTBOX_POLLER_ENABLED=false (tests drive it with runOnce). */
   outboxPoller: OutboxPoller;
   router: AppRouter;
-  app: ReturnType<typeof createHttpApp>;
+  app: ReturnType<typeof createHttpApp>["app"];
+  /** A page's first-view queries, answered as the request's caller (apps/web/serve.ts embeds them in the page). */
+  prefetch: PagePrefetch;
   /** Starts background work (pollers, sweepers). */
   start(): void;
   /** Stops background work; connections are closed by whoever opened them. */
@@ -232,7 +234,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     searchesPerMinutePerAddress: config.searchesPerMinutePerAddress,
     signUpsPerHourPerAddress: config.signUpsPerHourPerAddress,
   });
-  const app = createHttpApp({ ...deps, router, services, limits });
+  const { app, prefetch } = createHttpApp({ ...deps, router, services, limits });
   let housekeeping: ReturnType<typeof setInterval> | null = null;
   const purgeIdempotencyKeys = () =>
     purgeKeysOlderThan(db, new Date(clock.now().getTime() - config.idempotencyKeyTtlHours * 3_600_000)).catch((error) =>
@@ -245,6 +247,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     outboxPoller,
     router,
     app,
+    prefetch,
     start() {
       orders.start();
       if (config.walletChargeRecoveryIntervalMs > 0) wallet.start();

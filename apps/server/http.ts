@@ -1,6 +1,6 @@
 /** The Hono app: HTTP hygiene, health and readiness, metrics, and tRPC at /trpc. */
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { getConnInfo } from "hono/bun";
 import { cors } from "hono/cors";
@@ -10,6 +10,7 @@ import { sql } from "kysely";
 import { type DatabaseHandle, isConnectionError } from "../../db/index.ts";
 import {
   type CallLimits,
+  createCallerFactory,
   domainErrorOf,
   type Infra,
   kernelErrors,
@@ -25,6 +26,11 @@ import { mountOpenApi } from "./openapi.ts";
 import { mountRestRoutes } from "./rest.ts";
 import type { AppRouter } from "./router.ts";
 import type { Services } from "./services.ts";
+
+/** A prefetched call's data, or the domain code it was refused with (null: no code, e.g. the database is down). */
+export type PrefetchAnswer = { data: unknown } | { refused: string | null };
+/** Query calls by procedure path ("catalog.list"), each answered as the request's caller would be answered. */
+export type PagePrefetch = (c: Context, calls: readonly { path: string; input?: unknown }[]) => Promise<PrefetchAnswer[]>;
 
 export interface HttpDeps {
   database: DatabaseHandle;
@@ -120,16 +126,11 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
   };
   const sessionOf = (authorization: string | undefined) => sessionOfToken(bearerToken(authorization));
 
-  app.all("/trpc/*", async (c) => {
-    const id = c.get("requestId");
-    if (!queryIsUtf8(c.req.url)) return c.json(notUtf8, 400);
-    let req = c.req.raw;
-    if (req.body !== null && req.method !== "GET" && req.method !== "HEAD") {
-      const text = utf8OrNull(await c.req.arrayBuffer());
-      if (text === null) return c.json(notUtf8, 400);
-      req = new Request(req.url, { method: req.method, headers: req.headers, body: text, signal: req.signal });
-    }
-    // The client's address is looked up when a limit or a login asks for it (a no-op query never does).
+  /**
+   * A request's caller: its session (API clients send a bearer token; the web pages an httpOnly cookie)
+   * and its address, looked up only when a limit or a login asks for it (a no-op query never does).
+   */
+  const requestContext = async (c: Context<{ Variables: { requestId: string } }>): Promise<RequestContext> => {
     let ip: string | null | undefined;
     const clientIp = (): string | null => {
       if (ip !== undefined) return ip;
@@ -143,26 +144,56 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
       }
       return ip;
     };
+    const session = await sessionOfToken(bearerToken(c.req.header("authorization")) ?? sessionCookieToken(c));
+    return {
+      requestId: c.get("requestId"),
+      get ip() {
+        return clientIp();
+      },
+      session,
+      log: logger,
+      metrics,
+      limits,
+    };
+  };
+  const createCaller = createCallerFactory(router);
+
+  /**
+   * Runs queries as the request's own caller through the router (the same procedures, checks, limits and
+   * logs as /trpc), for a page that sends its first view's data with its HTML. A refused call answers its
+   * domain code instead of data; the page then asks for it itself and shows the refusal as usual.
+   */
+  const prefetch: PagePrefetch = async (c, calls) => {
+    const caller = await requestContext(c).then(createCaller, () => null);
+    return Promise.all(
+      calls.map(async ({ path, input }): Promise<PrefetchAnswer> => {
+        if (!caller) return { refused: null };
+        const procedure = path.split(".").reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], caller);
+        try {
+          return { data: await (procedure as (input: unknown) => Promise<unknown>)(input) };
+        } catch (error) {
+          return { refused: domainErrorOf(error)?.domainCode ?? null };
+        }
+      }),
+    );
+  };
+
+  app.all("/trpc/*", async (c) => {
+    const id = c.get("requestId");
+    if (!queryIsUtf8(c.req.url)) return c.json(notUtf8, 400);
+    let req = c.req.raw;
+    if (req.body !== null && req.method !== "GET" && req.method !== "HEAD") {
+      const text = utf8OrNull(await c.req.arrayBuffer());
+      if (text === null) return c.json(notUtf8, 400);
+      req = new Request(req.url, { method: req.method, headers: req.headers, body: text, signal: req.signal });
+    }
     return fetchRequestHandler({
       endpoint: "/trpc",
       req,
       router,
       // One HTTP request carries at most this many calls; the client splits larger batches (maxItems).
       maxBatchSize: config.maxBatchCalls,
-      createContext: async (): Promise<RequestContext> => {
-        // API clients send a bearer token; the web pages an httpOnly session cookie.
-        const session = await sessionOfToken(bearerToken(c.req.header("authorization")) ?? sessionCookieToken(c));
-        return {
-          requestId: id,
-          get ip() {
-            return clientIp();
-          },
-          session,
-          log: logger,
-          metrics,
-          limits,
-        };
-      },
+      createContext: () => requestContext(c),
       // A rate-limited call says when to come back, as HTTP says it: the longest wait of the batch.
       responseMeta: ({ errors }) => {
         const waits = errors.flatMap((error) => {
@@ -191,5 +222,5 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
     return c.json({ error: { message: "Internal server error", code: "INTERNAL_SERVER_ERROR" } }, 500);
   });
 
-  return app;
+  return { app, prefetch };
 }

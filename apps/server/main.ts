@@ -139,6 +139,7 @@ if (config.admin) {
 
 // The storefront at / and the operator console at /admin, built in memory at start (rebuilt on change under `bun run dev`).
 const webPages = await mountWebPages(agora.app, {
+  prefetch: agora.prefetch,
   dev: process.env.AGORA_WEB_DEV === "1",
   log: (message, err) => (err ? logger.error({ err }, message) : logger.info(message)),
 });

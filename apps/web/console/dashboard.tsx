@@ -2,6 +2,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { Link } from "wouter";
 import { api } from "../shared/api.ts";
+import { dashboardQueries } from "../shared/first-view.ts";
 import { dateTime, num, useLang, useT, won } from "../shared/i18n.ts";
 import { QueryView, StatusBadge } from "../shared/ui.tsx";
 
@@ -19,17 +20,27 @@ export function Stat({ label, value, testId }: { label: string; value: string; t
 export function DashboardPage() {
   const t = useT();
   const lang = useLang();
-  const today = useQuery({ queryKey: ["reports", "sales", 1], queryFn: () => api.reports.admin.sales.query({ days: 1 }) });
-  const inventory = useQuery({ queryKey: ["reports", "inventory"], queryFn: () => api.reports.admin.inventory.query() });
-  const dead = useQuery({ queryKey: ["outbox", "dead", "count"], queryFn: () => api.outbox.admin.list.query({ status: "dead", limit: 100 }) });
-  const pending = useQuery({ queryKey: ["outbox", "stats"], queryFn: () => api.outbox.admin.stats.query() });
-  const notifications = useQuery({ queryKey: ["notifications", "recent"], queryFn: () => api.notifications.admin.list.query({ limit: 8 }) });
+  const q = dashboardQueries;
+  const today = useQuery({ queryKey: q.today.key, queryFn: () => api.reports.admin.sales.query(q.today.input) });
+  const inventory = useQuery({ queryKey: q.inventory.key, queryFn: () => api.reports.admin.inventory.query() });
+  const dead = useQuery({ queryKey: q.dead.key, queryFn: () => api.outbox.admin.list.query(q.dead.input) });
+  const pending = useQuery({ queryKey: q.pending.key, queryFn: () => api.outbox.admin.stats.query() });
+  const notifications = useQuery({ queryKey: q.notifications.key, queryFn: () => api.notifications.admin.list.query(q.notifications.input) });
   return (
     <div className="stack">
       <h1>{t("대시보드", "Dashboard")}</h1>
       <div className="stats">
-        <Stat label={t("오늘 매출 (순)", "Today's net sales")} value={today.data ? won(today.data.totals.netAmount) : "…"} testId="today-sales" />
-        <Stat label={t("오늘 결제 주문", "Orders paid today")} value={today.data ? num(today.data.totals.paidOrders) : "…"} testId="today-orders" />
+        {/* The figures carry their test ids once they are there: "shown" means the figure, not its placeholder. */}
+        <Stat
+          label={t("오늘 매출 (순)", "Today's net sales")}
+          value={today.data ? won(today.data.totals.netAmount) : "…"}
+          testId={today.data ? "today-sales" : undefined}
+        />
+        <Stat
+          label={t("오늘 결제 주문", "Orders paid today")}
+          value={today.data ? num(today.data.totals.paidOrders) : "…"}
+          testId={today.data ? "today-orders" : undefined}
+        />
         <Stat label={t("재고 부족 상품", "Low-stock products")} value={inventory.data ? num(inventory.data.lowStock) : "…"} />
         <Stat label={t("품절 상품", "Out of stock")} value={inventory.data ? num(inventory.data.outOfStock) : "…"} />
         <Stat label={t("실패(dead) 이벤트", "Dead outbox events")} value={dead.data ? num(dead.data.items.length) + (dead.data.nextCursor ? "+" : "") : "…"} />

@@ -1,20 +1,28 @@
 /** The operator console (관리자 패널), served at `/admin`. Refuses any account that is not an admin. */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { Suspense } from "react";
 import { Link, Route, Router, Switch } from "wouter";
 import { logIn, logOut } from "../shared/api.ts";
-import { mountApp, NavLink } from "../shared/app.tsx";
+import { lazyPage, mountApp, NavLink } from "../shared/app.tsx";
 import { ErrorNotice } from "../shared/errors.tsx";
 import { useT } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
 import { formValues, LangSwitch, Loading } from "../shared/ui.tsx";
-import { CouponPage } from "./coupon.tsx";
-import { CustomerPage, CustomersPage } from "./customers.tsx";
 import { DashboardPage } from "./dashboard.tsx";
-import { CouponsPage, NotificationsPage, OutboxPage } from "./operations.tsx";
-import { OrderPage, OrdersPage } from "./orders.tsx";
-import { ProductPage, ProductsPage } from "./products.tsx";
-import { ReportsPage } from "./reports.tsx";
-import { WebhooksPage } from "./webhooks.tsx";
+
+// The dashboard comes with the first bundle; every other page (and uPlot, zod's forms) when first opened.
+const CouponPage = lazyPage(() => import("./coupon.tsx"), "CouponPage");
+const CustomerPage = lazyPage(() => import("./customers.tsx"), "CustomerPage");
+const CustomersPage = lazyPage(() => import("./customers.tsx"), "CustomersPage");
+const CouponsPage = lazyPage(() => import("./operations.tsx"), "CouponsPage");
+const NotificationsPage = lazyPage(() => import("./operations.tsx"), "NotificationsPage");
+const OutboxPage = lazyPage(() => import("./operations.tsx"), "OutboxPage");
+const OrderPage = lazyPage(() => import("./orders.tsx"), "OrderPage");
+const OrdersPage = lazyPage(() => import("./orders.tsx"), "OrdersPage");
+const ProductPage = lazyPage(() => import("./products.tsx"), "ProductPage");
+const ProductsPage = lazyPage(() => import("./products.tsx"), "ProductsPage");
+const ReportsPage = lazyPage(() => import("./reports.tsx"), "ReportsPage");
+const WebhooksPage = lazyPage(() => import("./webhooks.tsx"), "WebhooksPage");
 
 function AdminLogin({ refused }: { refused: boolean }) {
   const t = useT();
@@ -98,22 +106,24 @@ function Console() {
         </div>
       </nav>
       <main className="admin-main" id="content">
-        <Switch>
-          <Route path="/" component={DashboardPage} />
-          <Route path="/products" component={ProductsPage} />
-          <Route path="/products/:id" component={ProductPage} />
-          <Route path="/orders" component={OrdersPage} />
-          <Route path="/orders/:id" component={OrderPage} />
-          <Route path="/customers" component={CustomersPage} />
-          <Route path="/customers/:id" component={CustomerPage} />
-          <Route path="/coupons" component={CouponsPage} />
-          <Route path="/coupons/:id" component={CouponPage} />
-          <Route path="/reports" component={ReportsPage} />
-          <Route path="/outbox" component={OutboxPage} />
-          <Route path="/notifications" component={NotificationsPage} />
-          <Route path="/webhooks" component={WebhooksPage} />
-          <Route>{t("페이지를 찾을 수 없습니다", "Page not found")}</Route>
-        </Switch>
+        <Suspense fallback={<Loading />}>
+          <Switch>
+            <Route path="/" component={DashboardPage} />
+            <Route path="/products" component={ProductsPage} />
+            <Route path="/products/:id" component={ProductPage} />
+            <Route path="/orders" component={OrdersPage} />
+            <Route path="/orders/:id" component={OrderPage} />
+            <Route path="/customers" component={CustomersPage} />
+            <Route path="/customers/:id" component={CustomerPage} />
+            <Route path="/coupons" component={CouponsPage} />
+            <Route path="/coupons/:id" component={CouponPage} />
+            <Route path="/reports" component={ReportsPage} />
+            <Route path="/outbox" component={OutboxPage} />
+            <Route path="/notifications" component={NotificationsPage} />
+            <Route path="/webhooks" component={WebhooksPage} />
+            <Route>{t("페이지를 찾을 수 없습니다", "Page not found")}</Route>
+          </Switch>
+        </Suspense>
       </main>
     </div>
   );

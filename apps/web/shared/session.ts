@@ -1,10 +1,11 @@
 import { useQuery } from "@tanstack/react-query";
 import { api, domainCodeOf } from "./api.ts";
+import { sessionQueries } from "./first-view.ts";
 
 /** The logged-in account, or null for a visitor (an unknown or expired cookie is a visitor). */
 export function useMe() {
   return useQuery({
-    queryKey: ["me"],
+    queryKey: sessionQueries.me.key,
     queryFn: async () => {
       try {
         return await api.identity.me.query();

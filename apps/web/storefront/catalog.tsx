@@ -4,6 +4,7 @@ import { type FormEvent, useState } from "react";
 import { Link, useLocation, useParams, useSearch } from "wouter";
 import { api, type Out } from "../shared/api.ts";
 import { ErrorNotice } from "../shared/errors.tsx";
+import { homeQueries } from "../shared/first-view.ts";
 import { num, useT, won } from "../shared/i18n.ts";
 import { useMe } from "../shared/session.ts";
 import { Empty, Loading, LoadMore, QueryView, Success } from "../shared/ui.tsx";
@@ -45,9 +46,9 @@ export function ProductCard({ product }: { product: Pick<Product, "id" | "name" 
 
 export function HomePage() {
   const t = useT();
-  const popular = useQuery({ queryKey: ["popular"], queryFn: () => api.sales.popular.query({ days: 7, limit: 8 }) });
-  const newest = useQuery({ queryKey: ["catalog", "home"], queryFn: () => api.catalog.list.query({ limit: 8 }) });
-  const coupons = useQuery({ queryKey: ["coupons"], queryFn: () => api.coupons.list.query() });
+  const popular = useQuery({ queryKey: homeQueries.popular.key, queryFn: () => api.sales.popular.query(homeQueries.popular.input) });
+  const newest = useQuery({ queryKey: homeQueries.newest.key, queryFn: () => api.catalog.list.query(homeQueries.newest.input) });
+  const coupons = useQuery({ queryKey: homeQueries.coupons.key, queryFn: () => api.coupons.list.query() });
   const openCoupons = coupons.data?.filter((c) => c.state === "open") ?? [];
   return (
     <div className="stack">
