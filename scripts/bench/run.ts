@@ -510,14 +510,15 @@ async function drainOutbox(stage: Stage, maxSeconds = 120): Promise<OutboxDrain>
       (await sql<{ n: number }>`SELECT count(*)::int AS n FROM outbox_events WHERE status = 'pending' AND next_attempt_at <= now()`.execute(stage.ctx.db))
         .rows[0]?.n ?? 0,
     );
-  // Polled every 100 ms: a probe of the due index, not a count (a count reads every pending row, and
-  // its CPU would be charged to the drain).
+  // Polled every 100 ms: one probe of the due index, not a count (a count reads every pending row,
+  // and its CPU would be charged to the drain). Ordered like the due index, so reading it in order
+  // is the cheap plan (an EXISTS without the order took 13 ms each in a statement log of a drain).
   const anyDue = async () =>
     (
-      await sql<{ due: boolean }>`SELECT EXISTS (SELECT 1 FROM outbox_events WHERE status = 'pending' AND next_attempt_at <= now()) AS due`.execute(
-        stage.ctx.db,
-      )
-    ).rows[0]?.due ?? false;
+      await sql<{
+        one: number;
+      }>`SELECT 1 AS one FROM outbox_events WHERE status = 'pending' AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 1`.execute(stage.ctx.db)
+    ).rows.length > 0;
   const cpu = await startCpuProbe(stage.watch);
   const started = performance.now();
   const pendingAtStart = await pending();
