@@ -311,6 +311,8 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
     owner,
     config,
     runOnce,
+    /** The plan of this poller's claim (EXPLAIN; nothing is claimed): for tests and tools. */
+    claimPlan: (): Promise<string[]> => outboxRepository.claimPlan(db, now(), config.batchSize, served),
     /** Polls until stopped. */
     start(): void {
       if (loop) return;

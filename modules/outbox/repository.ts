@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from "kysely";
-import type { Db, Tx } from "../../db/index.ts";
+import { type Db, inTransaction, type Tx } from "../../db/index.ts";
 
 type Executor = Db | Tx;
 
@@ -27,6 +27,60 @@ export type PinnedNow = Date | null;
 function databaseNow(pinned: PinnedNow, plusMs = 0): RawBuilder<Date> {
   const base = pinned ? sql<Date>`${pinned}::timestamptz` : sql<Date>`now()`;
   return plusMs === 0 ? base : sql<Date>`(${base} + ${Math.round(plusMs)}::float8 * interval '1 millisecond')`;
+}
+
+/**
+ * The claim must walk outbox_events_due_idx in order and stop after `limit` rows. The planner does
+ * not know that when its statistics predate a burst (a table analyzed while nothing was pending,
+ * or never): it then read every pending row through outbox_events_status_idx, probed each for an
+ * earlier event and sorted them all, ~100 ms per claim at 8,000 pending. Without a sort, the due
+ * index in order is the only plan left, whatever the statistics say.
+ */
+async function claimPlannerSettings(trx: Tx): Promise<void> {
+  await sql`SET LOCAL enable_sort = off`.execute(trx);
+}
+
+/**
+ * Claims due events in ONE statement: rows locked by a concurrent claim are skipped (SKIP LOCKED),
+ * and the lease (locked_until) keeps other pollers off them until it ends. A poller that dies
+ * mid-batch simply lets its leases run out; its events are then claimed again.
+ * Per aggregate and destination, events go out in order: one waits while an earlier one is
+ * still pending (being sent, or waiting to be retried), so "delivered" never overtakes "shipped".
+ * That question is one probe of outbox_events_pending_aggregate_idx per candidate.
+ */
+function claimStatement(pinned: PinnedNow, leaseMs: number, owner: string, limit: number, destinations: string[]) {
+  const now = databaseNow(pinned);
+  return sql<{
+    id: string;
+    aggregate_type: string;
+    aggregate_id: string;
+    type: string;
+    destination: string;
+    payload: unknown;
+    attempts: number;
+    created_at: Date;
+  }>`
+      WITH due AS (
+        SELECT e.id FROM outbox_events e
+        WHERE e.status = 'pending'
+          AND e.destination = ANY(${destinations}::text[])
+          AND e.next_attempt_at <= ${now}
+          AND (e.locked_until IS NULL OR e.locked_until <= ${now})
+          AND NOT EXISTS (
+            SELECT 1 FROM outbox_events earlier
+            WHERE earlier.status = 'pending'
+              AND earlier.aggregate_type = e.aggregate_type
+              AND earlier.aggregate_id = e.aggregate_id
+              AND earlier.destination = e.destination
+              AND earlier.id < e.id
+          )
+        ORDER BY e.next_attempt_at, e.id
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED
+      )
+      UPDATE outbox_events o SET locked_until = ${databaseNow(pinned, leaseMs)}, locked_by = ${owner}
+      FROM due WHERE o.id = due.id
+      RETURNING o.id, o.aggregate_type, o.aggregate_id, o.type, o.destination, o.payload, o.attempts, o.created_at`;
 }
 
 export const outboxRepository = {
@@ -60,48 +114,21 @@ export const outboxRepository = {
       .execute();
   },
 
-  /**
-   * Claims due events in ONE statement: rows locked by a concurrent claim are skipped (SKIP LOCKED),
-   * and the lease (locked_until) keeps other pollers off them until it ends. A poller that dies
-   * mid-batch simply lets its leases run out; its events are then claimed again.
-   * Per aggregate and destination, events go out in order: one waits while an earlier one is
-   * still pending (being sent, or waiting to be retried), so "delivered" never overtakes "shipped".
-   * That question is one probe of outbox_events_pending_aggregate_idx per candidate.
-   */
+  /** Claims up to `limit` due events for `owner` (claimStatement), in a transaction of its own. */
   async claimDue(db: Db, pinned: PinnedNow, leaseMs: number, owner: string, limit: number, destinations: string[]) {
-    const now = databaseNow(pinned);
-    const result = await sql<{
-      id: string;
-      aggregate_type: string;
-      aggregate_id: string;
-      type: string;
-      destination: string;
-      payload: unknown;
-      attempts: number;
-      created_at: Date;
-    }>`
-      WITH due AS (
-        SELECT e.id FROM outbox_events e
-        WHERE e.status = 'pending'
-          AND e.destination = ANY(${destinations}::text[])
-          AND e.next_attempt_at <= ${now}
-          AND (e.locked_until IS NULL OR e.locked_until <= ${now})
-          AND NOT EXISTS (
-            SELECT 1 FROM outbox_events earlier
-            WHERE earlier.status = 'pending'
-              AND earlier.aggregate_type = e.aggregate_type
-              AND earlier.aggregate_id = e.aggregate_id
-              AND earlier.destination = e.destination
-              AND earlier.id < e.id
-          )
-        ORDER BY e.next_attempt_at, e.id
-        LIMIT ${limit}
-        FOR UPDATE SKIP LOCKED
-      )
-      UPDATE outbox_events o SET locked_until = ${databaseNow(pinned, leaseMs)}, locked_by = ${owner}
-      FROM due WHERE o.id = due.id
-      RETURNING o.id, o.aggregate_type, o.aggregate_id, o.type, o.destination, o.payload, o.attempts, o.created_at`.execute(db);
-    return result.rows;
+    return inTransaction(db, async (trx) => {
+      await claimPlannerSettings(trx);
+      return (await claimStatement(pinned, leaseMs, owner, limit, destinations).execute(trx)).rows;
+    });
+  },
+
+  /** The plan the claim runs with (EXPLAIN: nothing is claimed), one line per node. */
+  async claimPlan(db: Db, pinned: PinnedNow, limit: number, destinations: string[]): Promise<string[]> {
+    return inTransaction(db, async (trx) => {
+      await claimPlannerSettings(trx);
+      const plan = await sql<{ "QUERY PLAN": string }>`EXPLAIN ${claimStatement(pinned, 60_000, "explain", limit, destinations)}`.execute(trx);
+      return plan.rows.map((row) => row["QUERY PLAN"]);
+    });
   },
 
   /** Several events sent by this owner, in one statement. */

@@ -211,6 +211,8 @@ export function createShippingService(deps: ShippingDeps) {
   async function onOrderPaid({ orderId }: { orderId: number }, event: DeliverableEvent): Promise<void> {
     const order = await orders.shippable(db, orderId);
     if (!order) throw new PermanentDeliveryError(`order.paid ${event.id}: order ${orderId} does not exist`);
+    /** The shipment this delivery created just now: nothing recorded stale, requested to the address being booked. */
+    let createdNow: ShipmentRow | undefined;
     /**
      * The carrier's idempotency key is the event id for the address the shipment was first requested
      * to; an address changed since (orders.changeAddress before booking) books under its own key
@@ -220,6 +222,7 @@ export function createShippingService(deps: ShippingDeps) {
      * the cancelled one answered again.
      */
     const keyFor = async (address: string, row: ShipmentRow | undefined) => {
+      if (row !== undefined && row === createdNow && address === order.shippingAddress) return event.id;
       const first = row?.address ? await cipher.open(row.address, ADDRESS_COLUMN) : address;
       const stale = row ? await repo.countEntries(db, row.id, STALE_BOOKING) : 0;
       if (first === address && stale === 0) return event.id;
@@ -235,8 +238,8 @@ export function createShippingService(deps: ShippingDeps) {
       });
     /** The address an earlier attempt asked the carrier to book and did not record the answer of (null: none). */
     const askedEarlier = (row: ShipmentRow) => (row.booking_address === null ? Promise.resolve(null) : cipher.open(row.booking_address, ADDRESS_COLUMN));
-    let shipment = await repo.findByOrder(db, orderId);
     if (gone.has(order.status)) {
+      const shipment = await repo.findByOrder(db, orderId);
       // Cancelled before we booked anything: nothing to ship.
       if (!shipment) return;
       const askedTo = (await askedEarlier(shipment)) ?? order.shippingAddress;
@@ -249,13 +252,14 @@ export function createShippingService(deps: ShippingDeps) {
       await cancelShipment(shipment.id, order.status);
       return;
     }
-    shipment ??=
-      (await repo.insertRequested(db, {
-        orderId,
-        userId: order.userId,
-        address: order.shippingAddress === null ? null : await cipher.seal(order.shippingAddress, ADDRESS_COLUMN),
-        at: clock.now(),
-      })) ?? (await repo.findByOrder(db, orderId));
+    // Inserted first (the usual case: the first delivery of the event); a shipment already there is read.
+    createdNow = await repo.insertRequested(db, {
+      orderId,
+      userId: order.userId,
+      address: order.shippingAddress === null ? null : await cipher.seal(order.shippingAddress, ADDRESS_COLUMN),
+      at: clock.now(),
+    });
+    const shipment = createdNow ?? (await repo.findByOrder(db, orderId));
     if (!shipment) throw new Error(`shipment of order ${orderId} vanished`);
     // Booked by an earlier delivery of this event (or by an operator): done.
     if (shipment.status !== "requested") return;

@@ -137,8 +137,15 @@ export function createWebhookService(deps: WebhookDeps) {
     return { items: page.map(toDelivery), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.id) : null };
   }
 
-  /** Hop 1: one delivery per active endpoint that wants the event, written with its outbox event. */
+  /**
+   * Hop 1: one delivery per active endpoint that wants the event, written with its outbox event.
+   * Most events have no endpoint (a shop without integrators, a type nobody asked for): one read
+   * and done, no transaction. The endpoints are read before the transaction; that is no weaker
+   * than reading them inside it (read committed), and a repeated fan-out adds nothing.
+   */
   async function fanOut(_payload: unknown, event: DeliverableEvent): Promise<void> {
+    const endpoints = await repo.activeFor(db, event.type);
+    if (endpoints.length === 0) return;
     const body: WebhookBody = {
       id: event.id,
       type: event.type,
@@ -148,7 +155,6 @@ export function createWebhookService(deps: WebhookDeps) {
     };
     await inTransaction(db, async (trx) => {
       const now = clock.now();
-      const endpoints = await repo.activeFor(trx, event.type);
       const created = await repo.insertDeliveries(
         trx,
         endpoints.map((e) => ({ endpointId: e.id, eventId: event.id, eventType: event.type, at: now })),

@@ -183,7 +183,7 @@ function startPgSampler(watch: Watched["pg"]) {
 }
 
 /** CPU seconds of each backend connected to the watched database, by pid. */
-async function backendCpu(watch: Watched["pg"]): Promise<Map<number, number>> {
+export async function backendCpu(watch: Watched["pg"]): Promise<Map<number, number>> {
   const out = new Map<number, number>();
   if (!watch) return out;
   try {
@@ -221,6 +221,29 @@ export async function waitForQuiet(threshold: number, maxSeconds: number, onWait
     if (busy < threshold || Date.now() >= deadline) return busy;
     onWait(busy);
   }
+}
+
+/**
+ * CPU of the watched servers and of the scratch database's backends from now until `stop()`, in
+ * seconds: for work that is not a load (the outbox drain after one).
+ */
+export async function startCpuProbe(watch: Watched): Promise<{ stop(): Promise<{ server: number; postgres: number }> }> {
+  const serverPids = [watch.serverPid, ...(watch.otherServerPids ?? [])];
+  const serversCpu = () =>
+    serverPids.reduce((sum, pid) => {
+      const time = processCpu(pid);
+      return sum + (time ? time.user + time.sys : 0);
+    }, 0);
+  const server = serversCpu();
+  const backends = await backendCpu(watch.pg);
+  return {
+    async stop() {
+      const after = await backendCpu(watch.pg);
+      let postgres = 0;
+      for (const [pid, seconds] of after) postgres += seconds - (backends.get(pid) ?? 0);
+      return { server: serversCpu() - server, postgres };
+    },
+  };
 }
 
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {

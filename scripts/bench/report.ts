@@ -351,6 +351,9 @@ export interface OutboxDrain {
   pendingAtEnd: number;
   /** Events delivered per second while draining (what was pending when the load ended). */
   eventsPerSecond: number;
+  /** CPU of the server(s) and of the scratch database's backends per event delivered while draining (µs). */
+  serverUsPerEvent?: number;
+  postgresUsPerEvent?: number;
 }
 
 function outboxDrain(row: ScenarioRow): OutboxDrain | null {
@@ -361,7 +364,8 @@ function outboxDrain(row: ScenarioRow): OutboxDrain | null {
 function outboxText(row: ScenarioRow): string {
   const o = outboxDrain(row);
   if (!o) return "–";
-  return `${fmtInt(o.pendingAtStart - o.pendingAtEnd)} delivered in ${o.seconds.toFixed(1)} s: ${fmtInt(o.eventsPerSecond ?? 0)} events/s${o.pendingAtEnd > 0 ? ` (${fmtInt(o.pendingAtEnd)} left)` : ""}`;
+  const cpu = o.serverUsPerEvent === undefined ? "" : `, CPU per event: server ${fmtInt(o.serverUsPerEvent)} µs, PG ${fmtInt(o.postgresUsPerEvent ?? 0)} µs`;
+  return `${fmtInt(o.pendingAtStart - o.pendingAtEnd)} delivered in ${o.seconds.toFixed(1)} s: ${fmtInt(o.eventsPerSecond ?? 0)} events/s${o.pendingAtEnd > 0 ? ` (${fmtInt(o.pendingAtEnd)} left)` : ""}${cpu}`;
 }
 
 function floorRows(floors: Floors): string[][] {

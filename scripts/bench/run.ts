@@ -25,6 +25,7 @@
  *   --db-set name=value       ALTER DATABASE <scratch> SET name = value (e.g. synchronous_commit=off), repeatable
  *   --no-floor                no pgbench floor (it runs before the flash stage when a write scenario is selected)
  *   --floor-seconds S         how long each pgbench floor runs (default 5)
+ *   --timeout S               the load generator's per-request timeout in seconds (default 10; 30 for `bench scale`)
  *   --wait-quiet S            before each load, wait up to S seconds until the machine is below 15% busy
  *                             (other people's test runs on a shared machine); the share used by others
  *                             during each run is reported either way
@@ -42,7 +43,7 @@ import pg from "pg";
 import { writeCharts } from "./charts.ts";
 import { FLOOR_OF, FLOOR_TARGETS, measureFloors } from "./floor.ts";
 import { type CheckOptions, type CheckResult, checkInvariants } from "./invariants.ts";
-import { type LoadResult, runLoad, trpcQuery, type Watched, waitForQuiet } from "./load.ts";
+import { type LoadResult, runLoad, startCpuProbe, trpcQuery, type Watched, waitForQuiet } from "./load.ts";
 import { api, type Customer, FUNDING_NOTE, fundCustomers, loginAdmin, signUpCustomers } from "./prep.ts";
 import { loadAverage } from "./proc.ts";
 import {
@@ -108,6 +109,8 @@ interface RunOptions {
   /** Measure the pgbench floor for an order when a write scenario runs. */
   floor: boolean;
   floorSeconds: number;
+  /** The load generator's per-request timeout (s); null: 10, or 30 for `bench scale` (several servers on 2 shared cores). */
+  timeoutSeconds: number | null;
 }
 
 /** A mistake on the command line: reported without a stack trace. */
@@ -131,6 +134,7 @@ function parseArgs(argv: string[]): RunOptions {
     warmSessions: true,
     floor: true,
     floorSeconds: 5,
+    timeoutSeconds: null,
   };
   let docs: boolean | null = null;
   for (let i = 0; i < argv.length; i++) {
@@ -158,6 +162,7 @@ function parseArgs(argv: string[]): RunOptions {
     else if (arg === "--cold-sessions") options.warmSessions = false;
     else if (arg === "--no-floor") options.floor = false;
     else if (arg === "--floor-seconds") options.floorSeconds = Number(value());
+    else if (arg === "--timeout") options.timeoutSeconds = Number(value());
     else if (arg === "--db-set") {
       const [k, ...v] = value().split("=");
       if (!k || !/^[a-z_]+$/.test(k) || v.length === 0) throw new UsageError("--db-set takes name=value (a PostgreSQL setting)");
@@ -248,13 +253,16 @@ async function gatewayCaptured(gateway: Child): Promise<Pick<CheckOptions, "gate
   return { gatewayCapturedAmount: stats.capturedAmount, gatewayCardNetAmount: stats.cardCapturedAmount - stats.cardRefundedAmount };
 }
 
-/** How many customers the flash stage signs up and how it hands them out. */
-function planCustomers(scenarios: Scenario[]) {
+/**
+ * How many customers the flash stage signs up and how it hands them out. `rounds`: every scenario
+ * runs that often on the stage (`bench scale`); "any" customers are shared by all rounds.
+ */
+function planCustomers(scenarios: Scenario[], rounds = 1) {
   const needs: Required<CustomerNeeds> = { any: 0, funded: 0, unfunded: 0 };
   for (const s of scenarios) {
     needs.any = Math.max(needs.any, s.needs?.any ?? 0);
-    needs.funded += s.needs?.funded ?? 0;
-    needs.unfunded += s.needs?.unfunded ?? 0;
+    needs.funded += (s.needs?.funded ?? 0) * rounds;
+    needs.unfunded += (s.needs?.unfunded ?? 0) * rounds;
   }
   return { ...needs, total: Math.max(needs.any, needs.funded + needs.unfunded) };
 }
@@ -265,6 +273,8 @@ interface Stage {
   server: Child;
   watch: Watched;
   baselines: { hono: LoadResult[]; trpc: LoadResult[] };
+  /** `bench scale`: starts server instances on the same database and Redis prefix until there are `n` (loads split over all). */
+  scaleTo(n: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -276,8 +286,8 @@ async function startStage(
   logDir: string,
   fakes: Fakes,
   monitor: pg.Client,
-  /** `bench scale`: server instances on the same database and Redis prefix (the carrier's webhooks go to the first). */
-  instances = 1,
+  /** `bench scale`: every scenario runs this many times on the stage (customers are planned for all). */
+  rounds = 1,
 ): Promise<Stage> {
   progress(name, "creating the scratch database and Redis prefix");
   const database = await createScratchDatabase(name, options.dbSettings);
@@ -336,33 +346,37 @@ async function startStage(
     name,
     `server pid ${server.pid} on ${server.url} (NODE_ENV=production, LOG_LEVEL=warn${options.pool ? `, DB_POOL_SIZE=${options.pool}` : ""}${name === "reads" ? ", POPULAR_CACHE_SECONDS=0" : ""})`,
   );
+  /** `bench scale`: more server instances on the same database and Redis prefix (the carrier's webhooks go to the first). */
   const otherServers: Child[] = [];
-  for (let i = 2; i <= instances; i++) {
-    const otherPort = await freePort();
-    const other = await spawnChild({
-      name: `server-${name}-${i}`,
-      args: ["apps/server/main.ts"],
-      env: childEnv({ ...env, PORT: String(otherPort) }),
-      port: otherPort,
-      readyPath: "/ready",
-      logDir,
-    });
-    progress(name, `server instance ${i} pid ${other.pid} on ${other.url}`);
-    otherServers.push(other);
-  }
   const client = api(server.url);
   const adminToken = await loginAdmin(client, admin.email, admin.password);
   const watch: Watched = {
     serverPid: server.pid,
-    otherServerPids: otherServers.map((other) => other.pid),
+    otherServerPids: [],
     gatewayPid: fakes.gateway.pid,
     pg: { client: monitor, database: database.name },
+  };
+  const scaleTo = async (n: number) => {
+    for (let i = otherServers.length + 2; i <= n; i++) {
+      const otherPort = await freePort();
+      const other = await spawnChild({
+        name: `server-${name}-${i}`,
+        args: ["apps/server/main.ts"],
+        env: childEnv({ ...env, PORT: String(otherPort) }),
+        port: otherPort,
+        readyPath: "/ready",
+        logDir,
+      });
+      progress(name, `server instance ${i} pid ${other.pid} on ${other.url}`);
+      otherServers.push(other);
+      watch.otherServerPids = otherServers.map((o) => o.pid);
+    }
   };
 
   // Customers: signed up (sessions) and charged (wallets) through the API.
   let pool: { all: Customer[]; funded: Customer[]; unfunded: Customer[] } = { all: [], funded: [], unfunded: [] };
   if (name === "flash") {
-    const plan = planCustomers(scenarios);
+    const plan = planCustomers(scenarios, rounds);
     if (plan.total > 0) {
       let started = performance.now();
       const all = await signUpCustomers(client, plan.total, runId, name);
@@ -426,7 +440,7 @@ async function startStage(
         durationSeconds: spec.durationSeconds,
         overallRate: spec.overallRate,
         feed: spec.feed,
-        timeoutSeconds: spec.timeoutSeconds,
+        timeoutSeconds: spec.timeoutSeconds ?? options.timeoutSeconds ?? undefined,
         watch,
         onTick: (answered) => {
           if (answered - lastTick >= 2_000 || spec.amount === undefined) progress(label, `${fmtInt(answered)} answered`);
@@ -462,6 +476,7 @@ async function startStage(
     server,
     watch,
     baselines,
+    scaleTo,
     async stop() {
       for (const other of otherServers) await other.stop();
       await server.stop();
@@ -495,26 +510,42 @@ async function drainOutbox(stage: Stage, maxSeconds = 120): Promise<OutboxDrain>
       (await sql<{ n: number }>`SELECT count(*)::int AS n FROM outbox_events WHERE status = 'pending' AND next_attempt_at <= now()`.execute(stage.ctx.db))
         .rows[0]?.n ?? 0,
     );
+  // Polled every 100 ms: one probe of the due index, not a count (a count reads every pending row,
+  // and its CPU would be charged to the drain). Ordered like the due index, so reading it in order
+  // is the cheap plan (an EXISTS without the order took 13 ms each in a statement log of a drain).
+  const anyDue = async () =>
+    (
+      await sql<{
+        one: number;
+      }>`SELECT 1 AS one FROM outbox_events WHERE status = 'pending' AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 1`.execute(stage.ctx.db)
+    ).rows.length > 0;
+  const cpu = await startCpuProbe(stage.watch);
   const started = performance.now();
   const pendingAtStart = await pending();
   let left = pendingAtStart;
   let lastReport = started;
   while (left > 0 && performance.now() - started < maxSeconds * 1000) {
     await sleep(100);
-    left = await pending();
-    if (performance.now() - lastReport > 5000) {
+    if (!(await anyDue())) left = 0;
+    else if (performance.now() - lastReport > 5000) {
+      left = await pending();
       progress(stage.name, `outbox: ${fmtInt(left)} of ${fmtInt(pendingAtStart)} events still to deliver`);
       lastReport = performance.now();
     }
   }
+  if (left > 0) left = await pending();
   const seconds = (performance.now() - started) / 1000;
-  const eventsPerSecond = seconds > 0 ? (pendingAtStart - left) / seconds : 0;
+  const used = await cpu.stop();
+  const delivered = pendingAtStart - left;
+  const eventsPerSecond = seconds > 0 ? delivered / seconds : 0;
+  const serverUsPerEvent = delivered > 0 ? (used.server * 1e6) / delivered : 0;
+  const postgresUsPerEvent = delivered > 0 ? (used.postgres * 1e6) / delivered : 0;
   if (pendingAtStart > 0)
     progress(
       stage.name,
-      `outbox: ${fmtInt(pendingAtStart - left)} events delivered in ${seconds.toFixed(1)} s: outbox drain ${fmtInt(eventsPerSecond)} events/s${left > 0 ? `, ${fmtInt(left)} left` : ""}`,
+      `outbox: ${fmtInt(delivered)} events delivered in ${seconds.toFixed(1)} s: outbox drain ${fmtInt(eventsPerSecond)} events/s${left > 0 ? `, ${fmtInt(left)} left` : ""}; CPU per event: server ${fmtInt(serverUsPerEvent)} µs, PG ${fmtInt(postgresUsPerEvent)} µs`,
     );
-  return { pendingAtStart, seconds, pendingAtEnd: left, eventsPerSecond };
+  return { pendingAtStart, seconds, pendingAtEnd: left, eventsPerSecond, serverUsPerEvent, postgresUsPerEvent };
 }
 
 /** `bench scale`: these scenarios on 1, 2 and 3 server instances sharing one PostgreSQL and one Redis. */
@@ -579,6 +610,7 @@ async function main(): Promise<number> {
   if (unknown.length) throw new UsageError(`unknown scenario(s): ${unknown.join(", ")} (try: bun run bench list)`);
   const scale = options.names.includes("scale");
   if (scale && options.names.length > 1) throw new UsageError("`bench scale` runs on its own");
+  if (scale) options.timeoutSeconds ??= 30;
   const selected = scale
     ? scenarios.filter((s) => SCALE_SCENARIOS.includes(s.name))
     : options.names.includes("all")
@@ -617,8 +649,12 @@ async function main(): Promise<number> {
   const stageBaselines: RunResults["baselines"] = [];
   const scaleRows: ScaleRow[] = [];
 
-  for (const instances of scale ? SCALE_INSTANCES : []) {
-    const stage = await startStage("flash", selected, options, runId, logDir, fakes, monitor, instances);
+  // One stage for every round (signing up and funding the customers is most of a round's time);
+  // each round adds an instance. The later rounds run on a database the earlier ones filled.
+  const scaleStage = scale ? await startStage("flash", selected, options, runId, logDir, fakes, monitor, SCALE_INSTANCES.length) : null;
+  for (const instances of scaleStage ? SCALE_INSTANCES : []) {
+    const stage = scaleStage as Stage;
+    await stage.scaleTo(instances);
     for (const scenario of selected) {
       progress(scenario.name, `starting on ${instances} instance(s): ${scenario.description}`);
       const platformBefore = await dataPlatformStats(fakes);
@@ -644,8 +680,8 @@ async function main(): Promise<number> {
         rows.push(r);
       }
     }
-    await stage.stop();
   }
+  await scaleStage?.stop();
 
   for (const stageName of scale ? [] : (["flash", "reads"] as const)) {
     const stageScenarios = selected.filter((s) => s.stage === stageName);

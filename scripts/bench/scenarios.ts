@@ -210,11 +210,22 @@ const couponStorm: Scenario = {
   },
 };
 
+/**
+ * Every order ships somewhere, as in a real sale: the outbox then books a parcel with the carrier
+ * fake (20 ms) for each paid order. Without an address each booking event went dead at once and
+ * alerted the operators by email, which is neither a sale's work nor a fair drain measurement.
+ */
+const SHIPPING_ADDRESS = "서울특별시 강남구 테헤란로 123, 4층 (06234)";
+
 function orderFeed(runId: string, scenario: string, buyers: Customer[], productOf: (i: number) => number, keys: boolean): Feed {
   return (i) =>
     trpcMutation(
       "orders.place",
-      { items: [{ productId: productOf(i), quantity: 1 }], ...(keys ? { idempotencyKey: `${scenario}-${runId}-${i}` } : {}) },
+      {
+        items: [{ productId: productOf(i), quantity: 1 }],
+        shippingAddress: SHIPPING_ADDRESS,
+        ...(keys ? { idempotencyKey: `${scenario}-${runId}-${i}` } : {}),
+      },
       (buyers[i] as Customer).token,
     );
 }
