@@ -18,6 +18,13 @@
  * wallet, issued coupon, stock, cart. The answer (and its idempotency key) is recorded before the
  * hot step, so the flash-sale product's stock row is held for that statement and the commit only.
  *
+ * Round trips (db/pipeline.ts): steps that only write (`writesOnly`: the sale) are sent without
+ * waiting for their answers; with `unreadTail`, so are the answer and every step from the hot one
+ * on, which leave together with the COMMIT. A tail step that could refuse has an `applyUnread` form
+ * that fails its statement instead (the stock: short, or crossing its low-stock threshold), and the
+ * order then runs again with the careful forms, which read their answers. A keyed order placed
+ * from the wallet is four round trips: BEGIN + key claim, order insert, sale + wallet debit, tail + COMMIT.
+ *
  * Payment methods are a port with two adapters: the wallet (inside the transaction) and the card
  * (modules/payments: an outside call, so it is authorized in `prepare`, before the transaction and
  * its locks, and captured, let go or refunded in the `afterCommit` work the run collects). A split
