@@ -97,10 +97,6 @@ export function pipelining(send: QueryFn): QueryFn {
       reset();
       return noRows(command === "commit" ? "COMMIT" : "ROLLBACK");
     }
-    if (command === "rollback" && state.ended) {
-      state.ended = false;
-      return noRows("ROLLBACK");
-    }
     // Sent at once, behind whatever is still unanswered: the tail and its COMMIT travel together.
     const answer = send(command) as Promise<unknown>;
     try {
@@ -116,7 +112,11 @@ export function pipelining(send: QueryFn): QueryFn {
 
   return (text: unknown, values?: unknown, callback?: unknown) => {
     if (callback !== undefined || typeof text !== "string") return send(text, values, callback);
-    state.ended = false;
+    if (state.ended) {
+      state.ended = false;
+      // Kysely rolls back after a failed COMMIT; the server already ended that transaction.
+      if (text === "rollback") return Promise.resolve(noRows("ROLLBACK"));
+    }
     if (text === "begin" && !state.inTransaction) {
       state.inTransaction = true;
       state.beginPending = true;
