@@ -7,6 +7,7 @@ import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
 import pg from "pg";
 import { preparedNameOf } from "./compiled.ts";
 import { lockDataFolder } from "./data-folder-lock.ts";
+import { pipelining, type QueryFn } from "./pipeline.ts";
 import type { Database } from "./schema.ts";
 import { type Db, outsideTransaction } from "./unit-of-work.ts";
 
@@ -80,21 +81,24 @@ export interface DatabaseOptions {
   preparedStatements?: boolean;
 }
 
-const NAMES_STATEMENTS = Symbol("agora.namesStatements");
+const WRAPPED = Symbol("agora.wrappedClient");
 
 /**
- * Makes a pool client send the compiled statements by name: Kysely calls `query(text, values)`, and
- * a text that db/compiled.ts knows goes out as `{ name, text, values }`, parsed once per connection.
+ * Wraps a pool client's `query` once (clients are reused): the compiled statements go out by name
+ * (Kysely calls `query(text, values)`, and a text that db/compiled.ts knows is sent as
+ * `{ name, text, values }`, parsed once per connection), and transactions take fewer round trips
+ * (db/pipeline.ts: BEGIN with the first statement, deferred statements, the tail with its COMMIT).
  */
-function namingCompiledStatements(client: pg.PoolClient): pg.PoolClient {
-  const marked = client as pg.PoolClient & { [NAMES_STATEMENTS]?: true };
-  if (marked[NAMES_STATEMENTS]) return client;
-  marked[NAMES_STATEMENTS] = true;
-  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-  (client as { query: unknown }).query = (text: unknown, values?: unknown, callback?: unknown) => {
-    const name = typeof text === "string" && Array.isArray(values) ? preparedNameOf(text) : undefined;
+function wrapClient(client: pg.PoolClient, options: { namedStatements: boolean }): pg.PoolClient {
+  const marked = client as pg.PoolClient & { [WRAPPED]?: true };
+  if (marked[WRAPPED]) return client;
+  marked[WRAPPED] = true;
+  const query = client.query.bind(client) as QueryFn;
+  const naming: QueryFn = (text, values, callback) => {
+    const name = options.namedStatements && typeof text === "string" && Array.isArray(values) ? preparedNameOf(text) : undefined;
     return name ? query({ name, text, values }, callback) : query(text, values, callback);
   };
+  (client as { query: unknown }).query = pipelining(naming);
   return client;
 }
 
@@ -106,7 +110,10 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       connectionTimeoutMillis: options.connectTimeoutMs ?? 15_000,
       types: pgTypes,
       application_name: "agora",
-    });
+      // Statements of a transaction go out back to back (db/pipeline.ts). Not through a pooler that
+      // cannot keep named statements (PgBouncer before 1.21): there the driver sends one at a time.
+      pipeline: options.preparedStatements !== false,
+    } as pg.PoolConfig);
     const events = options.events;
     // Without these listeners one dropped connection is an unhandled 'error' event that ends the
     // process: the pool emits it for idle connections, a client for the one it holds right now.
@@ -123,7 +130,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       options: pool.options,
       connect: () =>
         pool.connect().then(
-          (client) => (options.preparedStatements === false ? client : namingCompiledStatements(client)),
+          (client) => wrapClient(client, { namedStatements: options.preparedStatements !== false }),
           (error: Error) => {
             events?.lost(error);
             throw error;

@@ -5,6 +5,7 @@ export { createDatabase } from "./client.ts";
 export { compiledQuery } from "./compiled.ts";
 export { type DataFolderOwner, dataFolderOwner } from "./data-folder-lock.ts";
 export { migrateToLatest } from "./migrate.ts";
+export { deferring } from "./pipeline.ts";
 export * from "./schema.ts";
 export type { Db, Tx } from "./unit-of-work.ts";
 export {

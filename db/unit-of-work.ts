@@ -22,7 +22,9 @@
  *
  * Hot rows (a flash-sale product's stock) come late so they are held for the shortest time: an
  * order takes its product's stock row as its last statement before COMMIT (cart rows of an order
- * placed from the cart come after it), see modules/orders/workflow.ts.
+ * placed from the cart come after it), and sends those statements with the COMMIT in one round trip
+ * (db/pipeline.ts), see modules/orders/workflow.ts. Statements sent ahead without waiting keep the
+ * order they were issued in, so pipelining changes no lock order.
  * Repositories call `noteLock` before each locking statement, writes to a row the transaction
  * locked already included (noting a held lock again is free); outside production it throws when a
  * transaction goes against the order, so a test catches a violation before a deadlock does.

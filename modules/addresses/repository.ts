@@ -5,6 +5,7 @@
  */
 import { type Selectable, sql } from "kysely";
 import type { CustomerAddressesTable, Db, Tx } from "../../db/index.ts";
+import { compiledQuery } from "../../db/index.ts";
 import type { PiiCipher } from "../kernel/index.ts";
 
 type Executor = Db | Tx;
@@ -22,6 +23,11 @@ export interface AddressFields {
   phone: string | null;
   address: string;
 }
+
+/** Read on every order placed without an address: compiled once (db/compiled.ts). */
+const defaultAddress = compiledQuery((db, userId: number) =>
+  db.selectFrom("customer_addresses").selectAll().where("user_id", "=", userId).where("is_default", "=", sql<boolean>`true`),
+);
 
 export type AddressRepository = ReturnType<typeof createAddressRepository>;
 
@@ -76,7 +82,7 @@ export function createAddressRepository(cipher: PiiCipher) {
     },
 
     async findDefault(db: Executor, userId: number): Promise<AddressRow | undefined> {
-      return openedMaybe(await db.selectFrom("customer_addresses").selectAll().where("user_id", "=", userId).where("is_default", "=", true).executeTakeFirst());
+      return openedMaybe((await defaultAddress(db, userId)).rows[0]);
     },
 
     async list(db: Executor, userId: number, afterId: number | undefined, limit: number): Promise<AddressRow[]> {

@@ -6,7 +6,7 @@ import { decodeCursor, encodeCursor } from "../kernel/index.ts";
 import type { EventPublisher, OutboxEvent } from "../outbox/index.ts";
 import { catalogErrors } from "./errors.ts";
 import { inventoryBackInStock, inventoryLowStock } from "./events.ts";
-import { inventoryRepository, type ProductRow, productRepository, type SortCursor, type StockChange } from "./repository.ts";
+import { inventoryRepository, isRefusedTake, type ProductRow, productRepository, type SortCursor, type StockChange } from "./repository.ts";
 import type { BrowseFilter, CreateProductInput, InsufficientItem, Product, StockLevel, StockLine } from "./schema.ts";
 
 export interface CatalogDeps {
@@ -290,6 +290,20 @@ export function createCatalogService({ db, clock, events: publisher }: CatalogDe
       );
       if (refused.length > 0) throw catalogErrors.INSUFFICIENT_STOCK.create({ insufficientItems: await insufficientItems(trx, refused) });
     },
+
+    /**
+     * Takes stock for a sale without reading anything back (ascending ids), for a transaction that
+     * sends its tail with its COMMIT (db/pipeline.ts). A short line, or one that would cross its
+     * low-stock threshold, fails the statement and so the transaction: `mustTakeCarefully(error)`,
+     * and the caller runs the order again with `deductStock` (exact refusal, low-stock event).
+     */
+    async takeStockOrFail(trx: Tx, lines: StockLine[], meta: { orderId: number | null }): Promise<void> {
+      const now = clock.now();
+      for (const line of normalizeLines(lines)) await inventoryRepository.takeOrFail(trx, line.productId, line.quantity, meta.orderId, now);
+    },
+
+    /** Whether `error` is `takeStockOrFail` refusing a line: run the order again the careful way. */
+    mustTakeCarefully: isRefusedTake,
 
     /**
      * An unpaid order's lines changed: takes (negative) and gives back (positive) stock in one pass,

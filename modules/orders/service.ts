@@ -187,7 +187,7 @@ export function createOrdersService(deps: OrdersDeps) {
 
   const nothingOutside = (): Outside => ({ card: null, cardTaken: false, afterCommit: [] });
 
-  const forwardRun = (trx: Tx, now: Date, draft: OrderDraft, phases: Phase[], outside: Outside, orderId = 0): Forward => ({
+  const forwardRun = (trx: Tx, now: Date, draft: OrderDraft, phases: Phase[], outside: Outside, unreadTail: boolean, orderId = 0): Forward => ({
     trx,
     now,
     draft,
@@ -195,7 +195,22 @@ export function createOrdersService(deps: OrdersDeps) {
     orderId,
     balanceAfter: null,
     outside,
+    unreadTail,
   });
+
+  /**
+   * Runs an order with its tail unread (sent with the COMMIT, workflow.ts `unreadTail`); when the
+   * tail refused (short stock, or a low-stock crossing whose event needs the answer read), runs it
+   * again from the start the careful way. The first attempt rolled back whole, its key included.
+   */
+  async function tailWithCommit<T>(attempt: (unreadTail: boolean) => Promise<T>): Promise<T> {
+    try {
+      return await attempt(true);
+    } catch (error) {
+      if (!deps.catalog.mustTakeCarefully(error)) throw error;
+    }
+    return attempt(false);
+  }
 
   function placedAnswer(run: Forward, createdAt: Date): PlacedOrder {
     const { wallet, card } = run.draft.payment;
@@ -265,28 +280,32 @@ export function createOrdersService(deps: OrdersDeps) {
      */
     async place(userId: number, input: PlaceOrderInput): Promise<PlacedOrder> {
       const { idempotencyKey, ...request } = input;
-      const priced = await priceFirst(userId, "orders.place", idempotencyKey, request);
-      const outside = await prepareOutside(userId, "orders.place", idempotencyKey, priced?.payment);
-      return withOutside(outside, () =>
-        idempotently<PlacedOrder>(userId, "orders.place", idempotencyKey, request, async (trx, now, answer) => {
-          const run = forwardRun(trx, now, priced ?? (await workflow.price(trx, userId, request)), ["reserve", "settle"], outside);
-          await workflow.forward(run, () => answer(placedAnswer(run, now)));
-          return placedAnswer(run, now);
-        }),
-      );
+      return tailWithCommit(async (unreadTail) => {
+        const priced = await priceFirst(userId, "orders.place", idempotencyKey, request);
+        const outside = await prepareOutside(userId, "orders.place", idempotencyKey, priced?.payment);
+        return withOutside(outside, () =>
+          idempotently<PlacedOrder>(userId, "orders.place", idempotencyKey, request, async (trx, now, answer) => {
+            const run = forwardRun(trx, now, priced ?? (await workflow.price(trx, userId, request)), ["reserve", "settle"], outside, unreadTail);
+            await workflow.forward(run, () => answer(placedAnswer(run, now)));
+            return placedAnswer(run, now);
+          }),
+        );
+      });
     },
 
     /** Two-step flow (seed 003): the reserve steps now; `pay` runs the settle steps within the payment window. */
     async create(userId: number, input: PlaceOrderInput): Promise<PendingOrder> {
       const { idempotencyKey, ...request } = input;
-      const priced = await priceFirst(userId, "orders.create", idempotencyKey, request);
-      return idempotently<PendingOrder>(userId, "orders.create", idempotencyKey, request, async (trx, now, answer) => {
-        const paymentDueAt = new Date(now.getTime() + config.paymentWindowMs);
-        const draft = { ...(priced ?? (await workflow.price(trx, userId, request))), paymentDueAt };
-        const run = forwardRun(trx, now, draft, ["reserve"], nothingOutside());
-        const pending = (): PendingOrder => ({ orderId: run.orderId, status: "pending_payment", ...run.draft.totals, paymentDueAt, createdAt: now });
-        await workflow.forward(run, () => answer(pending()));
-        return pending();
+      return tailWithCommit(async (unreadTail) => {
+        const priced = await priceFirst(userId, "orders.create", idempotencyKey, request);
+        return idempotently<PendingOrder>(userId, "orders.create", idempotencyKey, request, async (trx, now, answer) => {
+          const paymentDueAt = new Date(now.getTime() + config.paymentWindowMs);
+          const draft = { ...(priced ?? (await workflow.price(trx, userId, request))), paymentDueAt };
+          const run = forwardRun(trx, now, draft, ["reserve"], nothingOutside(), unreadTail);
+          const pending = (): PendingOrder => ({ orderId: run.orderId, status: "pending_payment", ...run.draft.totals, paymentDueAt, createdAt: now });
+          await workflow.forward(run, () => answer(pending()));
+          return pending();
+        });
       });
     },
 
@@ -309,7 +328,8 @@ export function createOrdersService(deps: OrdersDeps) {
           if (order.payment_due_at && order.payment_due_at <= now)
             throw ordersErrors.ORDER_PAYMENT_EXPIRED.create({ orderId, paymentDueAt: order.payment_due_at });
           const draft = workflow.draftOf(order, await orderRepository.lines(trx, orderId), payment);
-          const run = forwardRun(trx, now, draft, ["settle"], outside, orderId);
+          // No hot step: the answer goes with the COMMIT; nothing in it can refuse.
+          const run = forwardRun(trx, now, draft, ["settle"], outside, true, orderId);
           await workflow.forward(run, () => answer(placedAnswer(run, order.created_at)));
           return placedAnswer(run, order.created_at);
         }),

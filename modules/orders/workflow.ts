@@ -18,6 +18,13 @@
  * wallet, issued coupon, stock, cart. The answer (and its idempotency key) is recorded before the
  * hot step, so the flash-sale product's stock row is held for that statement and the commit only.
  *
+ * Round trips (db/pipeline.ts): steps that only write (`writesOnly`: the sale) are sent without
+ * waiting for their answers; with `unreadTail`, so are the answer and every step from the hot one
+ * on, which leave together with the COMMIT. A tail step that could refuse has an `applyUnread` form
+ * that fails its statement instead (the stock: short, or crossing its low-stock threshold), and the
+ * order then runs again with the careful forms, which read their answers. A keyed order placed
+ * from the wallet is four round trips: BEGIN + key claim, order insert, sale + wallet debit, tail + COMMIT.
+ *
  * Payment methods are a port with two adapters: the wallet (inside the transaction) and the card
  * (modules/payments: an outside call, so it is authorized in `prepare`, before the transaction and
  * its locks, and captured, let go or refunded in the `afterCommit` work the run collects). A split
@@ -27,6 +34,7 @@
  * rank, calling the new module; the edges (place, create, pay, cancel, refund) do not change.
  */
 import type { Db, Tx } from "../../db/index.ts";
+import { deferring } from "../../db/index.ts";
 import type { CartService } from "../cart/index.ts";
 import { cartErrors } from "../cart/index.ts";
 import type { CatalogService, InsufficientItem, Product, StockLine } from "../catalog/index.ts";
@@ -157,6 +165,13 @@ export interface Forward {
   /** Set by the payment step. */
   balanceAfter: number | null;
   outside: Outside;
+  /**
+   * Send the tail (the answer and every step from the hot one on) with the COMMIT, reading nothing
+   * back (db/pipeline.ts): the hot row is held for its statement and the commit only. A refusal in
+   * the tail is then an error (`catalog.mustTakeCarefully`), and the caller runs the order again
+   * with this off: the steps' careful forms read their answers (exact refusals, low-stock events).
+   */
+  unreadTail: boolean;
 }
 
 /** One run of inverses, inside the cancelling transaction (the order row is locked). */
@@ -179,6 +194,10 @@ export interface OrderStep {
   /** Locks the flash-sale row: runs after the answer is recorded, with nothing but the commit after it. */
   hot?: boolean;
   apply(run: Forward): Promise<void>;
+  /** Reads nothing back: its statements are sent without waiting for their answers (db/pipeline.ts `deferring`). */
+  writesOnly?: boolean;
+  /** The step without reading anything back, for an unread tail: what it would refuse fails the statement instead. */
+  applyUnread?(run: Forward): Promise<void>;
   /** Absent: nothing to give back. */
   undo?(run: Backward): Promise<void>;
 }
@@ -286,7 +305,8 @@ export function createOrderWorkflow({
     {
       name: "sale",
       phase: "settle",
-      // Appends only (sales_daily is rolled up after commit), so it takes no lock.
+      // Appends only (sales_daily is rolled up after commit), so it takes no lock and reads nothing.
+      writesOnly: true,
       async apply(run) {
         await sales.recordSale(run.trx, run.now, run.draft.stockLines);
         await events.publish(run.trx, run.now, [paidEvent(run.orderId, run.draft, run.now)]);
@@ -349,11 +369,13 @@ export function createOrderWorkflow({
       phase: "reserve",
       hot: true,
       apply: (run) => catalog.deductStock(run.trx, run.draft.stockLines, { orderId: run.orderId }),
+      applyUnread: (run) => catalog.takeStockOrFail(run.trx, run.draft.stockLines, { orderId: run.orderId }),
       undo: (run) => catalog.releaseStock(run.trx, run.lines, { orderId: run.order.id, reason: run.reason, actorId: run.actorId }),
     },
     {
       name: "cart",
       phase: "reserve",
+      writesOnly: true,
       async apply(run) {
         if (run.draft.fromCart)
           await cart.removeBought(
@@ -487,19 +509,27 @@ export function createOrderWorkflow({
 
     /**
      * Runs the steps of `phases` forward, in order. `beforeHot` runs once, before the first hot
-     * step (or at the end when none runs): the caller records its answer there.
+     * step (or at the end when none runs): the caller records its answer there (a write, read by
+     * nobody). Steps that only write are sent without waiting for their answers; with
+     * `run.unreadTail` the answer and every step from the hot one on are, too, so they leave with
+     * the COMMIT.
      */
     async forward(run: Forward, beforeHot: () => Promise<void>): Promise<void> {
-      let answered = false;
-      for (const step of steps) {
-        if (!run.phases.includes(step.phase)) continue;
-        if (step.hot && !answered) {
-          await beforeHot();
-          answered = true;
-        }
-        await step.apply(run);
+      const active = steps.filter((step) => run.phases.includes(step.phase));
+      const firstHot = active.findIndex((step) => step.hot);
+      const head = firstHot < 0 ? active : active.slice(0, firstHot);
+      const tail = firstHot < 0 ? [] : active.slice(firstHot);
+      for (const step of head) await (step.writesOnly ? deferring(run.trx, () => step.apply(run)) : step.apply(run));
+      const unread = run.unreadTail && tail.every((step) => step.writesOnly || step.applyUnread);
+      if (!unread) {
+        await beforeHot();
+        for (const step of tail) await step.apply(run);
+        return;
       }
-      if (!answered) await beforeHot();
+      await deferring(run.trx, async () => {
+        await beforeHot();
+        for (const step of tail) await (step.applyUnread ?? step.apply)(run);
+      });
     },
 
     /**

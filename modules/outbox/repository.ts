@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from "kysely";
-import { type Db, inTransaction, type Tx } from "../../db/index.ts";
+import { compiledQuery, type Db, inTransaction, type Tx } from "../../db/index.ts";
 
 type Executor = Db | Tx;
 
@@ -83,6 +83,19 @@ function claimStatement(pinned: PinnedNow, leaseMs: number, owner: string, limit
       RETURNING o.id, o.aggregate_type, o.aggregate_id, o.type, o.destination, o.payload, o.attempts, o.created_at`;
 }
 
+/**
+ * Every paid order writes its events with this: compiled once (db/compiled.ts) and run as a named
+ * prepared statement, however many rows (one per event and destination, passed as arrays).
+ */
+const insertEvents = compiledQuery(
+  (_db, ids: string[], aggregateTypes: string[], aggregateIds: string[], types: string[], destinations: string[], payloads: string[], ats: Date[]) => sql`
+    INSERT INTO outbox_events (id, aggregate_type, aggregate_id, type, destination, payload, status, next_attempt_at, created_at)
+    SELECT e.id, e.aggregate_type, e.aggregate_id, e.type, e.destination, e.payload, 'pending', least(now(), e.at), e.at
+      FROM unnest(${ids}::uuid[], ${aggregateTypes}::text[], ${aggregateIds}::text[], ${types}::text[], ${destinations}::text[], ${payloads}::jsonb[],
+                  ${ats}::timestamptz[])
+           AS e(id, aggregate_type, aggregate_id, type, destination, payload, at)`,
+);
+
 export const outboxRepository = {
   /**
    * `at` is the caller's (domain) time, recorded as created_at. The event is due at once: at the
@@ -96,22 +109,16 @@ export const outboxRepository = {
    */
   async insertMany(trx: Tx, rows: NewOutboxRow[]): Promise<void> {
     if (rows.length === 0) return;
-    await trx
-      .insertInto("outbox_events")
-      .values(
-        rows.map((row) => ({
-          id: row.id,
-          aggregate_type: row.aggregateType,
-          aggregate_id: row.aggregateId,
-          type: row.type,
-          destination: row.destination,
-          payload: JSON.stringify(row.payload),
-          status: "pending" as const,
-          next_attempt_at: sql<Date>`least(now(), ${row.at}::timestamptz)`,
-          created_at: row.at,
-        })),
-      )
-      .execute();
+    await insertEvents(
+      trx,
+      rows.map((row) => row.id),
+      rows.map((row) => row.aggregateType),
+      rows.map((row) => row.aggregateId),
+      rows.map((row) => row.type),
+      rows.map((row) => row.destination),
+      rows.map((row) => JSON.stringify(row.payload)),
+      rows.map((row) => row.at),
+    );
   },
 
   /** Claims up to `limit` due events for `owner` (claimStatement), in a transaction of its own. */

@@ -121,6 +121,20 @@ const closeAttemptStatement = compiledQuery(
     SELECT EXISTS (SELECT 1 FROM closed) AS closed`,
 );
 
+/** On every order paid from the wallet: compiled once (db/compiled.ts), run as a named prepared statement. */
+const debitWithLedgerEntry = compiledQuery(
+  (_db, userId: number, amount: number, orderId: number | null, at: Date) =>
+    sql<{ id: number; balance_after: number }>`
+      WITH debited AS (
+        UPDATE wallet_accounts SET balance = balance - ${amount}::int8, updated_at = ${at}
+         WHERE user_id = ${userId}::int8 AND balance >= ${amount}::int8
+        RETURNING user_id, balance
+      )
+      INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, order_id, gateway_reference, created_at)
+      SELECT debited.user_id, 'payment', -${amount}::int8, debited.balance, ${orderId}::int8, NULL, ${at} FROM debited
+      RETURNING id, balance_after`,
+);
+
 const attemptColumns = ["id", "user_id", "amount", "gateway_key", "idempotency_key", "status", "gateway_reference", "lease_until"] as const;
 
 export const walletRepository = {
@@ -365,15 +379,7 @@ export const walletRepository = {
     at: Date,
   ): Promise<{ balanceAfter: number; ledgerEntryId: number } | undefined> {
     noteLock(trx, LockRank.Wallet, userId);
-    const result = await sql<{ id: number; balance_after: number }>`
-      WITH debited AS (
-        UPDATE wallet_accounts SET balance = balance - ${amount}, updated_at = ${at}
-         WHERE user_id = ${userId} AND balance >= ${amount}
-        RETURNING balance
-      )
-      INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, order_id, gateway_reference, created_at)
-      SELECT ${userId}, 'payment', ${-amount}, debited.balance, ${orderId}, NULL, ${at} FROM debited
-      RETURNING id, balance_after`.execute(trx);
+    const result = await debitWithLedgerEntry(trx, userId, amount, orderId, at);
     const row = result.rows[0];
     return row && { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.id) };
   },

@@ -74,6 +74,49 @@ describe("flash sale on one product", () => {
   });
 });
 
+describe("the tail sent with the COMMIT (unread stock take)", () => {
+  test("a rush across the low-stock threshold to sell-out: exact stock and movements, one low-stock event, refusals exact", async () => {
+    const product = await t.createProduct({ price: 1_000, stock: 15, lowStockThreshold: 5 });
+    const customers = await t.signUpCustomers(40, "tail");
+    await Promise.all(customers.map((c) => t.fund(c, 5_000)));
+
+    const { results, tally } = await settle(
+      customers.map((c, i) => c.client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `tail-rush-${i}` })),
+    );
+    expect(tally).toEqual({ ok: 15, INSUFFICIENT_STOCK: 25 });
+    for (const r of results) {
+      // Refused in the unread tail or at the price: either way the exact answer of the careful path.
+      if (r.status === "rejected") expect(JSON.stringify((r.reason as { data?: unknown }).data)).toContain('"availableStock":0');
+    }
+    expect(await stockOf(product.id)).toBe(0);
+    const movements = await t.db
+      .selectFrom("inventory_movements")
+      .select(["quantity_change", "quantity_after", "order_id"])
+      .where("product_id", "=", product.id)
+      .where("kind", "=", "sale")
+      .execute();
+    expect(movements.map((m) => m.quantity_after).sort((a, b) => a - b)).toEqual(Array.from({ length: 15 }, (_, i) => i));
+    const winners = results.flatMap((r) => (r.status === "fulfilled" ? [r.value.orderId] : []));
+    expect(movements.map((m) => m.order_id).sort()).toEqual([...winners].sort());
+
+    // Crossing the threshold took the careful path once: exactly one event, whichever order crossed.
+    const lowStock = await t.db
+      .selectFrom("outbox_events")
+      .select("payload")
+      .where("type", "=", "inventory.low_stock")
+      .where("aggregate_id", "=", String(product.id))
+      .execute();
+    expect(lowStock).toHaveLength(1);
+    expect(lowStock[0]?.payload).toMatchObject({ productId: product.id, quantity: 4, threshold: 5 });
+
+    // Nothing of a refused attempt stayed: no order, no key in progress, no money taken.
+    const refusedKeys = await t.db.selectFrom("idempotency_keys").select("status").where("key", "like", "tail-rush-%").execute();
+    expect(refusedKeys).toHaveLength(15);
+    expect(refusedKeys.every((k) => k.status === "completed")).toBe(true);
+    await assertBooksBalance();
+  });
+});
+
 describe("one wallet under fire", () => {
   test("parallel charges and orders: final balance = charges − payments, never negative, ledger sums to balance", async () => {
     const c = await t.signUpCustomer("busywallet");

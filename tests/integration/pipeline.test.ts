@@ -1,0 +1,93 @@
+/**
+ * db/pipeline.ts on real PostgreSQL: BEGIN goes with the first statement, deferred statements answer
+ * at once and their failures surface at the next read or at COMMIT, and a failure rolls the whole
+ * transaction back, as without deferral. Also without pg's pipeline mode (preparedStatements: false).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
+import { createDatabase, type DatabaseHandle, deferring, inTransaction, pgErrorCode } from "../../db/index.ts";
+import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
+
+let database: TestDatabase;
+let unpipelined: DatabaseHandle;
+
+beforeAll(async () => {
+  database = await createTestDatabase(2);
+  unpipelined = await createDatabase({ url: database.url, poolSize: 1, preparedStatements: false });
+  await sql`CREATE TABLE pipeline_probe (id int PRIMARY KEY, note text NOT NULL)`.execute(database.handle.db);
+});
+
+afterAll(async () => {
+  await unpipelined?.close();
+  await database?.drop();
+});
+
+const rows = async (handle: DatabaseHandle) => (await sql<{ id: number }>`SELECT id FROM pipeline_probe ORDER BY id`.execute(handle.db)).rows.map((r) => r.id);
+
+async function failure(work: Promise<unknown>): Promise<unknown> {
+  try {
+    await work;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected a failure");
+}
+
+for (const [label, handle] of [
+  ["pipeline mode", () => database.handle],
+  ["without pipeline mode", () => unpipelined],
+] as const) {
+  describe(label, () => {
+    test("deferred statements answer with no rows at once, and are committed with the transaction", async () => {
+      await sql`TRUNCATE pipeline_probe`.execute(handle().db);
+      const answers = await inTransaction(handle().db, (trx) =>
+        deferring(trx, async () => [
+          (await sql`INSERT INTO pipeline_probe VALUES (1, 'a') RETURNING id`.execute(trx)).rows.length,
+          (await sql`INSERT INTO pipeline_probe VALUES (2, 'b') RETURNING id`.execute(trx)).rows.length,
+        ]),
+      );
+      expect(answers).toEqual([0, 0]);
+      expect(await rows(handle())).toEqual([1, 2]);
+    });
+
+    test("a deferred failure surfaces at the next statement that reads, with its own error, and nothing stays", async () => {
+      await sql`TRUNCATE pipeline_probe`.execute(handle().db);
+      await sql`INSERT INTO pipeline_probe VALUES (1, 'kept')`.execute(handle().db);
+      const error = await failure(
+        inTransaction(handle().db, async (trx) => {
+          await sql`INSERT INTO pipeline_probe VALUES (5, 'new')`.execute(trx);
+          await deferring(trx, () => sql`INSERT INTO pipeline_probe VALUES (1, 'duplicate')`.execute(trx));
+          return sql`SELECT count(*) FROM pipeline_probe`.execute(trx);
+        }),
+      );
+      expect(pgErrorCode(error)).toBe("23505");
+      expect(await rows(handle())).toEqual([1]);
+    });
+
+    test("a deferred failure in the tail surfaces at COMMIT, and the connection is clean for the next transaction", async () => {
+      await sql`TRUNCATE pipeline_probe`.execute(handle().db);
+      const error = await failure(
+        inTransaction(handle().db, async (trx) => {
+          await sql`INSERT INTO pipeline_probe VALUES (7, 'new')`.execute(trx);
+          await deferring(trx, () => sql`INSERT INTO pipeline_probe VALUES (8, NULL)`.execute(trx));
+        }),
+      );
+      expect(pgErrorCode(error)).toBe("23502");
+      expect(await rows(handle())).toEqual([]);
+      await inTransaction(handle().db, (trx) => sql`INSERT INTO pipeline_probe VALUES (9, 'after')`.execute(trx));
+      expect(await rows(handle())).toEqual([9]);
+    });
+
+    test("a transaction that sends nothing, and one that rolls back, leave the connection usable", async () => {
+      expect(await inTransaction(handle().db, async () => "nothing")).toBe("nothing");
+      await failure(
+        inTransaction(handle().db, async (trx) => {
+          await sql`INSERT INTO pipeline_probe VALUES (10, 'rolled back')`.execute(trx);
+          throw new Error("changed my mind");
+        }),
+      );
+      const status = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pipeline_probe WHERE id = 10`.execute(handle().db);
+      expect(status.rows[0]?.n).toBe(0);
+    });
+  });
+}
