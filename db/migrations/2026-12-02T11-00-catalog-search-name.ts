@@ -3,7 +3,7 @@ import { type Kysely, sql } from "kysely";
 /**
  * Product search matched `name ILIKE '%…%'`. In a UTF-8 database ILIKE lower-cases both sides and
  * then matches case-sensitively, so every candidate row paid a lower(name) (~2 µs): a two-word search
- * matching 800 of 100,000 names spent ~4 ms rechecking them (docs/notes-browse.md). `search_name`
+ * matching 800 of 100,000 names spent ~4 ms rechecking them (docs/speed/reads.md). `search_name`
  * keeps lower(name) (same collation, so `search_name LIKE lower(pattern)` is the same match as the
  * ILIKE) and the trigram index moves to it. A 1,000-entry histogram on it lets the planner see how
  * common a term is: a common one walks the newest products (cheap LIKE per row), a rare one the index.

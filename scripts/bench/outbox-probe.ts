@@ -2,7 +2,7 @@
  * The outbox's own cost, without the handlers': N pending events over 4 destinations, one poller
  * whose handlers only wait LATENCY ms, until nothing is pending; prints events/s and the CPU of
  * the scratch database's backends per event. ANALYZE=0 leaves the table without statistics (the
- * state in which the claim used to read every pending row). docs/notes-outbox.md has the numbers.
+ * state in which the claim used to read every pending row). docs/speed/outbox.md has the numbers.
  *
  *   bun scripts/bench/outbox-probe.ts                 N=8000 LATENCY=20 CONCURRENCY=32 BATCH=50 ANALYZE=1
  */

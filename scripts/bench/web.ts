@@ -79,14 +79,29 @@ export async function runWebBench(options: { docs: boolean }): Promise<number> {
         const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
         if (signedIn) await context.request.post(`${server.url}/session`, { data: { token } });
         const page = await context.newPage();
+        // In the page, from its first byte: the moment the meaningful element is in the document, and the
+        // frame after it (rAF, then a task: that frame has been painted). Read by the page itself, so
+        // Playwright's polling and round trips are not counted in it.
+        await page.addInitScript(`window.__meaningful = new Promise((resolve) => {
+          const seen = () => {
+            if (!document.querySelector(${JSON.stringify(ready)})) return false;
+            requestAnimationFrame(() => setTimeout(() => resolve(performance.now()), 0));
+            return true;
+          };
+          if (!seen()) {
+            const observer = new MutationObserver(() => { if (seen()) observer.disconnect(); });
+            observer.observe(document, { childList: true, subtree: true });
+          }
+        })`);
         await page.goto(`${server.url}${path}`, { waitUntil: "commit" });
         await page.waitForSelector(ready, { timeout: 30_000 });
-        // Milliseconds since navigation start, read in the page: when the meaningful element is there, first paint, load.
+        // Milliseconds since navigation start: the meaningful element painted (never before the first paint), first paint, load.
         const timing = await page.evaluate<{ meaningful: number; fcp: number; load: number }>(`new Promise((resolve) => {
-          const settle = () => {
+          const settle = async () => {
+            const shown = await window.__meaningful;
             const nav = performance.getEntriesByType("navigation")[0];
             const fcp = performance.getEntriesByName("first-contentful-paint")[0];
-            resolve({ meaningful: performance.now(), fcp: fcp ? fcp.startTime : NaN, load: nav ? nav.loadEventEnd : NaN });
+            resolve({ meaningful: fcp ? Math.max(shown, fcp.startTime) : shown, fcp: fcp ? fcp.startTime : NaN, load: nav ? nav.loadEventEnd : NaN });
           };
           document.readyState === "complete" ? settle() : addEventListener("load", settle);
         })`);
@@ -200,7 +215,7 @@ function renderSection(r: {
     "## Web pages (`bun run bench web`)",
     "",
     `Measured ${new Date().toISOString().slice(0, 16)}Z on the shared 2-core machine, load average ${r.load1.toFixed(1)} at the end of the run (the run's own server, Chromium and seeding included; above ~2 other work was sharing the cores).`,
-    `Headless Chromium over loopback, ${PAGE_LOADS} cold loads each (new browser context, no cache; one warm-up load first). "Meaningful": the first product card (storefront) or the dashboard's sales figure (console) is on screen. Budget: ≤ 1 s.`,
+    `Headless Chromium over loopback, ${PAGE_LOADS} cold loads each (new browser context, no cache; one warm-up load first). "Meaningful": the first product card (storefront) or the dashboard's sales figure (console) is on screen — timed in the page (a MutationObserver from the first byte, then the frame that paints it; never before the first contentful paint), so Playwright's own polling is not counted. Budget: ≤ 1 s.`,
     "",
     markdownTable(["page", "meaningful p50 (ms)", "meaningful max (ms)", "first contentful paint p50 (ms)", "load event p50 (ms)", "≤ 1 s"], loadRows, [
       false,
