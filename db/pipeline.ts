@@ -36,6 +36,17 @@ export function deferring<T>(_trx: Tx, fn: () => Promise<T>): Promise<T> {
   return deferScope.run(true, fn);
 }
 
+/**
+ * A deferred statement failed in the driver (never reached the server) and the COMMIT behind it
+ * committed the rest. A programming error (a value pg cannot encode); never retried by callers.
+ */
+export class CommittedDespiteFailedStatement extends Error {
+  constructor(readonly failure: unknown) {
+    super("the transaction committed although one of its deferred statements failed before it was sent", { cause: failure });
+    this.name = "CommittedDespiteFailedStatement";
+  }
+}
+
 interface PipelineState {
   /** Between Kysely's `begin` and the first statement: BEGIN is not sent yet. */
   beginPending: boolean;
@@ -100,8 +111,26 @@ export function pipelining(send: QueryFn): QueryFn {
     // Sent at once, behind whatever is still unanswered: the tail and its COMMIT travel together.
     const answer = send(command) as Promise<unknown>;
     try {
-      const result = await checked(answer);
-      return result;
+      if (command === "rollback") {
+        // The transaction ends either way. An earlier deferred failure is not thrown again here: the
+        // caller's own error stays the one reported, and the connection goes back to the pool clean.
+        await Promise.all(state.unchecked);
+        return await answer;
+      }
+      const earlier = state.unchecked;
+      state.unchecked = [];
+      await Promise.all(earlier);
+      if (state.failure === undefined) return await answer;
+      // A statement failed. Failed on the server, it aborted the transaction and COMMIT answers
+      // ROLLBACK. Failed in the driver before it was sent (a value it could not encode), the server
+      // transaction went on and COMMIT committed it: that must never read as "rolled back", or a caller
+      // would run the work again.
+      const committed = await answer.then(
+        (result) => (result as { command?: string }).command === "COMMIT",
+        () => false,
+      );
+      if (committed) throw new CommittedDespiteFailedStatement(state.failure);
+      throw state.failure;
     } catch (error) {
       if (command === "commit") state.ended = true;
       throw error;

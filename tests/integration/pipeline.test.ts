@@ -78,6 +78,27 @@ for (const [label, handle] of [
       expect(await rows(handle())).toEqual([9]);
     });
 
+    test("a deferred failure caught by the work keeps the work's own error, and the connection stays in the pool", async () => {
+      await sql`TRUNCATE pipeline_probe`.execute(handle().db);
+      await sql`INSERT INTO pipeline_probe VALUES (1, 'kept')`.execute(handle().db);
+      const backend = async () => (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(handle().db)).rows[0]?.pid;
+      const before = await backend();
+      const error = await failure(
+        inTransaction(handle().db, async (trx) => {
+          await deferring(trx, () => sql`INSERT INTO pipeline_probe VALUES (1, 'duplicate')`.execute(trx));
+          try {
+            await sql`SELECT count(*) FROM pipeline_probe`.execute(trx);
+          } catch {
+            throw new Error("the work's own refusal");
+          }
+        }),
+      );
+      expect((error as Error).message).toBe("the work's own refusal");
+      expect(await rows(handle())).toEqual([1]);
+      // One pooled connection in the unpipelined handle: the same backend means it was not thrown away.
+      if (label === "without pipeline mode") expect(await backend()).toBe(before);
+    });
+
     test("a transaction that sends nothing, and one that rolls back, leave the connection usable", async () => {
       expect(await inTransaction(handle().db, async () => "nothing")).toBe("nothing");
       await failure(
