@@ -117,6 +117,33 @@ export const couponRepository = {
   },
 
   /**
+   * Several winners' coupons at their slots in one statement (and one commit): what `insertAtSlot`
+   * does for each, for the winners who arrived while the previous batch was in flight. Returns the
+   * rows that went in; a winner missing from them (slot taken, already a holder, past the quantity,
+   * window shut) is decided again on its own by `insertAtSlot`, which names the reason.
+   */
+  async insertAtSlots(db: Db, couponId: number, issues: ReadonlyArray<{ userId: number; slot: number; now: Date }>) {
+    const { rows } = await sql<{ id: number; user_id: number; slot: number; issued_at: Date; expires_at: Date; name: string }>`
+      WITH wanted AS (
+        SELECT * FROM unnest(${issues.map((i) => i.userId)}::int[], ${issues.map((i) => i.slot)}::int[], ${issues.map((i) => i.now)}::timestamptz[])
+          AS w(user_id, slot, at)
+      ), issued AS (
+        INSERT INTO coupon_issued (coupon_id, user_id, slot, coupon_quantity, status, issued_at, expires_at)
+        SELECT c.id, w.user_id, w.slot, c.total_quantity, 'available', w.at, w.at + c.valid_days * interval '86400 seconds'
+          FROM wanted w JOIN coupon_coupons c ON c.id = ${couponId}
+         WHERE w.slot <= c.total_quantity AND c.issue_starts_at <= w.at AND c.issue_ends_at > w.at
+        ON CONFLICT DO NOTHING
+        RETURNING id, coupon_id, user_id, slot, issued_at, expires_at
+      ), history AS (
+        INSERT INTO coupon_history (issued_coupon_id, action, order_id, created_at)
+        SELECT id, 'issued', NULL, issued_at FROM issued
+      )
+      SELECT issued.id, issued.user_id, issued.slot, issued.issued_at, issued.expires_at, c.name
+        FROM issued JOIN coupon_coupons c ON c.id = issued.coupon_id`.execute(db);
+    return rows.map((row) => ({ ...row, id: Number(row.id) }));
+  },
+
+  /**
    * The database path (no Redis): takes one unit of the coupon if any is left and the window is
    * open, as one conditional UPDATE whose row lock serializes these issuers; the new count is the
    * slot to take. Slots handed out by Redis do not move the count at once, so the slot may be taken:

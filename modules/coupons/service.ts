@@ -64,6 +64,52 @@ function coalescer(work: (key: number) => Promise<void>) {
   };
 }
 
+type SlotIssue = { userId: number; slot: number; now: Date };
+type SlotRow = Awaited<ReturnType<typeof couponRepository.insertAtSlots>>[number];
+
+/** Winners written in one statement at most; the rest wait for the next batch. */
+const SLOT_BATCH_LIMIT = 500;
+
+/**
+ * Group commit for the winners of a coupon: the winners who arrive while one batch is being written
+ * go together in the next, one statement and one commit for all of them. A storm's 1,000 winners
+ * cost PostgreSQL a few dozen commits instead of 1,000 and do not queue for the pool one by one; a
+ * lone winner is written at once. Each waiter gets its row, or undefined when it did not go in.
+ */
+function slotWriter(write: (couponId: number, issues: SlotIssue[]) => Promise<SlotRow[]>) {
+  type Waiter = SlotIssue & { resolve(row: SlotRow | undefined): void; reject(error: unknown): void };
+  const waiting = new Map<number, Waiter[]>();
+  const writing = new Set<number>();
+
+  async function flush(couponId: number): Promise<void> {
+    writing.add(couponId);
+    try {
+      for (let queue = waiting.get(couponId); queue && queue.length > 0; queue = waiting.get(couponId)) {
+        // In slot order, as another instance's batch would take them: two batches never wait on each other crosswise.
+        const batch = queue.splice(0, SLOT_BATCH_LIMIT).sort((a, b) => a.slot - b.slot);
+        if (queue.length === 0) waiting.delete(couponId);
+        try {
+          const rows = await write(couponId, batch);
+          const byWinner = new Map(rows.map((row) => [`${row.user_id}:${row.slot}`, row]));
+          for (const waiter of batch) waiter.resolve(byWinner.get(`${waiter.userId}:${waiter.slot}`));
+        } catch (error) {
+          for (const waiter of batch) waiter.reject(error);
+        }
+      }
+    } finally {
+      writing.delete(couponId);
+    }
+  }
+
+  return (couponId: number, issue: SlotIssue): Promise<SlotRow | undefined> =>
+    new Promise((resolve, reject) => {
+      const queue = waiting.get(couponId);
+      if (queue) queue.push({ ...issue, resolve, reject });
+      else waiting.set(couponId, [{ ...issue, resolve, reject }]);
+      if (!writing.has(couponId)) void flush(couponId);
+    });
+}
+
 type IssuedRow = NonNullable<Awaited<ReturnType<typeof couponRepository.findIssued>>>;
 
 function ruleOf(row: {
@@ -143,6 +189,8 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
           { ...defaultAdmissionTiming, ...admissionTiming },
         )
       : noAdmission;
+
+  const writeAtSlot = slotWriter((couponId, issues) => couponRepository.insertAtSlots(db, couponId, issues));
 
   /** issued_quantity follows the rows: one roll-up at a time per coupon, shared by every winner waiting for it. */
   const rollUp = coalescer((couponId) => couponRepository.rollUpIssued(db, couponId));
@@ -231,7 +279,8 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
     const now = clock.now();
     let issued: Awaited<ReturnType<typeof couponRepository.insertAtSlot>>;
     try {
-      issued = await couponRepository.insertAtSlot(db, { couponId, userId, slot, now });
+      // With the other winners of the moment; one that did not go in is tried alone, which names why.
+      issued = (await writeAtSlot(couponId, { userId, slot, now })) ?? (await couponRepository.insertAtSlot(db, { couponId, userId, slot, now }));
     } catch (error) {
       const holds = isUniqueViolation(error, "coupon_issued_one_per_customer");
       await giveBack(couponId, userId, slot, holds);

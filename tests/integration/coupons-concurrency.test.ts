@@ -4,6 +4,7 @@
  * Redis present but admission off, and the in-process (memory) infra. Each has its own database.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { sql } from "kysely";
 import { createCouponService } from "../../modules/coupons/index.ts";
 import { createLogger } from "../../modules/kernel/index.ts";
 import { type Customer, codeOf, startTestAgora, type TestAgora, type TestAgoraOptions } from "../support/agora.ts";
@@ -145,6 +146,15 @@ function redisAdmissionSuite(infra: "redis" | "cluster") {
   test("300 customers race for 100 coupons: exactly 100 issued to 100 different customers, slots 1..100", async () => {
     const coupon = await flashSale(s);
     expect(await slotsOf(coupon.couponId)).toEqual(oneTo(100));
+  });
+
+  test("the winners of one moment share a statement and a commit: fewer transactions than winners, each row still its own", async () => {
+    const coupon = await flashSale(s);
+    // Rows written by one statement carry one transaction id (xmin); one commit per winner would give 100.
+    const { rows } = await sql<{ transactions: number }>`
+      SELECT count(DISTINCT xmin::text)::int AS transactions FROM coupon_issued WHERE coupon_id = ${coupon.couponId}`.execute(s.t.db);
+    expect(rows[0]?.transactions).toBeGreaterThan(0);
+    expect(rows[0]?.transactions).toBeLessThan(100);
   });
 
   test("the admission state in Redis matches the database after the race", async () => {
