@@ -68,6 +68,7 @@ function identityConfigFrom(config: AgoraConfig): IdentityConfig {
     ...defaultIdentityConfig,
     sessionTtlMs: config.sessionTtlHours * 60 * 60 * 1000,
     sessionCacheMs: config.sessionCacheSeconds * 1000,
+    sessionLocalCacheMs: config.sessionLocalCacheMs,
     passwordHashing: { memoryCost: config.passwordMemoryCost, timeCost: config.passwordTimeCost },
     loginLimitPerAccountAndAddress: { ...defaultIdentityConfig.loginLimitPerAccountAndAddress, points: config.loginAttemptsPerAccountAndAddress },
     loginLimitPerAddress: { ...defaultIdentityConfig.loginLimitPerAddress, points: config.loginAttemptsPerAddress },

@@ -32,6 +32,7 @@ export interface AgoraConfig {
   sessionTtlHours: number;
   /** How long a resolved session stays cached; revocations delete it at once. 0 disables. */
   sessionCacheSeconds: number;
+  sessionLocalCacheMs: number;
   /** argon2id memory cost in KiB; lower only for tests and benchmarks. */
   passwordMemoryCost: number;
   passwordTimeCost: number;
@@ -155,6 +156,7 @@ export const envSchema = z.object({
   ADMIN_NAME: text.default("Administrator"),
   SESSION_TTL_HOURS: whole(24 * 7),
   SESSION_CACHE_SECONDS: whole(30, 0),
+  SESSION_LOCAL_CACHE_MS: whole(1_000, 0),
   PASSWORD_MEMORY_COST: whole(19_456, 8),
   PASSWORD_TIME_COST: whole(2),
   SHUTDOWN_GRACE_MS: whole(10_000),
@@ -256,6 +258,7 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     admin: e.ADMIN_EMAIL && e.ADMIN_PASSWORD ? { email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD, name: e.ADMIN_NAME } : null,
     sessionTtlHours: e.SESSION_TTL_HOURS,
     sessionCacheSeconds: e.SESSION_CACHE_SECONDS,
+    sessionLocalCacheMs: e.SESSION_LOCAL_CACHE_MS,
     passwordMemoryCost: e.PASSWORD_MEMORY_COST,
     passwordTimeCost: e.PASSWORD_TIME_COST,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

@@ -16,6 +16,12 @@ export interface IdentityConfig {
    * 0 looks every request up in the database.
    */
   sessionCacheMs: number;
+  /**
+   * How long this process keeps a session it resolved, in front of the shared cache: in a sale every
+   * request of the same customers would otherwise read Redis. Revocations through this process
+   * forget it at once; another instance's copy lapses within this time. 0: always ask the cache.
+   */
+  sessionLocalCacheMs: number;
   /** argon2id cost; tests lower it so hundreds of sign-ups stay quick. */
   passwordHashing: { memoryCost: number; timeCost: number };
   /**
@@ -30,6 +36,7 @@ export interface IdentityConfig {
 export const defaultIdentityConfig: IdentityConfig = {
   sessionTtlMs: 7 * 24 * 60 * 60 * 1000,
   sessionCacheMs: 30_000,
+  sessionLocalCacheMs: 1_000,
   passwordHashing: { memoryCost: 19_456, timeCost: 2 },
   loginLimitPerAccountAndAddress: { points: 10, durationSeconds: 15 * 60, blockSeconds: 15 * 60 },
   loginLimitPerAddress: { points: 100, durationSeconds: 15 * 60, blockSeconds: 15 * 60 },
@@ -93,8 +100,18 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
 
   const sessionKey = (tokenHash: string) => `session:${tokenHash}`;
 
+  /** Sessions this process resolved lately (insertion order: the oldest go first when it is full). */
+  const localSessions = new Map<string, { session: Session; until: number }>();
+  const LOCAL_SESSIONS_MAX = 50_000;
+  function keepLocally(session: Session, now: Date): void {
+    if (config.sessionLocalCacheMs <= 0) return;
+    if (localSessions.size >= LOCAL_SESSIONS_MAX) localSessions.delete(localSessions.keys().next().value as string);
+    localSessions.set(session.tokenHash, { session, until: now.getTime() + Math.min(config.sessionLocalCacheMs, config.sessionCacheMs) });
+  }
+
   /** Forgets cached sessions after they were revoked in the database. */
   async function forgetSessions(tokenHashes: string[]): Promise<void> {
+    for (const hash of tokenHashes) localSessions.delete(hash);
     if (config.sessionCacheMs <= 0) return;
     await Promise.all(tokenHashes.map((hash) => infra.cache.delete(sessionKey(hash)))).catch((error) => {
       // The database already refuses them; the cache entry lapses within sessionCacheMs.
@@ -178,8 +195,16 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
       const tokenHash = hashToken(token);
       const now = clock.now();
       if (config.sessionCacheMs > 0) {
+        const local = localSessions.get(tokenHash);
+        if (local) {
+          if (local.until > now.getTime() && local.session.expiresAt > now) return local.session;
+          localSessions.delete(tokenHash);
+        }
         const cached = await infra.cache.get<Session>(sessionKey(tokenHash)).catch(() => undefined);
-        if (cached && cached.expiresAt > now) return cached;
+        if (cached && cached.expiresAt > now) {
+          keepLocally(cached, now);
+          return cached;
+        }
       }
       const row = await identityRepository.findLiveSession(db, tokenHash, now);
       if (!row) return null;
@@ -193,6 +218,7 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
       if (config.sessionCacheMs > 0) {
         const ttl = Math.min(config.sessionCacheMs, session.expiresAt.getTime() - now.getTime());
         if (ttl > 0) await infra.cache.set(sessionKey(tokenHash), session, ttl).catch(() => {});
+        keepLocally(session, now);
       }
       return session;
     },

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
 import { codeOf, errorOf, startTestAgora, type TestAgora } from "../support/agora.ts";
 
 let t: TestAgora;
@@ -52,6 +53,20 @@ describe("identity", () => {
     expect(session.user.id).toBe(c.id);
     expect(await codeOf(t.client().identity.login.mutate({ email: c.email, password: "wrong-password" }))).toBe("INVALID_CREDENTIALS");
     expect(await codeOf(t.client().identity.login.mutate({ email: "nobody@agora.test", password: "wrong-password" }))).toBe("INVALID_CREDENTIALS");
+  });
+
+  test("a session revoked by another instance is refused once this instance's own copy lapses (SESSION_LOCAL_CACHE_MS)", async () => {
+    const c = await t.signUpCustomer("elsewhere");
+    expect((await c.client.identity.me.query()).id).toBe(c.id); // resolved: now in this process's memory
+    // Another instance logs the session out: the database revokes it and the shared cache forgets it.
+    const { rows } = await sql<{ token_hash: string }>`
+      UPDATE identity_sessions SET revoked_at = now() WHERE user_id = ${c.id} RETURNING token_hash`.execute(t.db);
+    for (const row of rows) await t.infra.cache.delete(`session:${row.token_hash}`);
+    // Within the local time this instance still knows the session without asking anyone…
+    expect((await c.client.identity.me.query()).id).toBe(c.id);
+    // …and past it, it asks again and hears that the session is gone.
+    t.clock.advance(1_001);
+    expect(await codeOf(c.client.identity.me.query())).toBe("UNAUTHENTICATED");
   });
 
   test("an expired token is refused", async () => {
