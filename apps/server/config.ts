@@ -50,6 +50,8 @@ export interface AgoraConfig {
   maxBalance: number;
   orderPaymentWindowMinutes: number;
   popularCacheSeconds: number;
+  /** How long an answer that is the same for every caller (`.meta({ shared: true })`) is served whole; 0: off. */
+  sharedAnswerCacheMs: number;
   /** Off: every coupon issue goes to PostgreSQL even with Redis present. */
   couponRedisAdmission: boolean;
   /** Unset: the dev server starts the fake data platform in-process. */
@@ -170,6 +172,7 @@ export const envSchema = z.object({
   WALLET_MAX_BALANCE: whole(10_000_000),
   ORDER_PAYMENT_WINDOW_MINUTES: whole(15),
   POPULAR_CACHE_SECONDS: whole(300, 0),
+  SHARED_ANSWER_CACHE_MS: whole(1_000, 0),
   COUPON_REDIS_ADMISSION: flag(true),
   DATA_PLATFORM_URL: text.optional(),
   DATA_PLATFORM_TIMEOUT_MS: whole(5_000),
@@ -272,6 +275,7 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     maxBalance: e.WALLET_MAX_BALANCE,
     orderPaymentWindowMinutes: e.ORDER_PAYMENT_WINDOW_MINUTES,
     popularCacheSeconds: e.POPULAR_CACHE_SECONDS,
+    sharedAnswerCacheMs: e.SHARED_ANSWER_CACHE_MS,
     couponRedisAdmission: e.COUPON_REDIS_ADMISSION,
     dataPlatformUrl: e.DATA_PLATFORM_URL,
     dataPlatformTimeoutMs: e.DATA_PLATFORM_TIMEOUT_MS,

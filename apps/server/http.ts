@@ -10,6 +10,7 @@ import { sql } from "kysely";
 import { type DatabaseHandle, isConnectionError } from "../../db/index.ts";
 import {
   type CallLimits,
+  type Clock,
   createCallerFactory,
   domainErrorOf,
   type Infra,
@@ -26,6 +27,7 @@ import { mountOpenApi } from "./openapi.ts";
 import { mountRestRoutes } from "./rest.ts";
 import type { AppRouter } from "./router.ts";
 import type { Services } from "./services.ts";
+import { createSharedAnswers } from "./shared-answers.ts";
 
 /** A prefetched call's data, or the domain code it was refused with (null: no code, e.g. the database is down). */
 export type PrefetchAnswer = { data: unknown } | { refused: string | null };
@@ -41,6 +43,7 @@ export interface HttpDeps {
   router: AppRouter;
   services: Services;
   limits: CallLimits | null;
+  clock: Clock;
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -74,7 +77,7 @@ function bearerToken(header: string | undefined): string | null {
   return match?.[1] ?? null;
 }
 
-export function createHttpApp({ database, infra, logger, metrics, config, router, services, limits }: HttpDeps) {
+export function createHttpApp({ database, infra, logger, metrics, config, router, services, limits, clock }: HttpDeps) {
   const app = new Hono<{ Variables: { requestId: string } }>();
 
   app.use("*", requestId());
@@ -178,8 +181,12 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
     );
   };
 
+  const sharedAnswers = createSharedAnswers(router, config.sharedAnswerCacheMs, () => clock.now().getTime());
+
   app.all("/trpc/*", async (c) => {
     const id = c.get("requestId");
+    const kept = sharedAnswers.answer(c.req.method, c.req.url);
+    if (kept) return kept;
     if (!queryIsUtf8(c.req.url)) return c.json(notUtf8, 400);
     let req = c.req.raw;
     if (req.body !== null && req.method !== "GET" && req.method !== "HEAD") {
@@ -187,7 +194,7 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
       if (text === null) return c.json(notUtf8, 400);
       req = new Request(req.url, { method: req.method, headers: req.headers, body: text, signal: req.signal });
     }
-    return fetchRequestHandler({
+    const answered = fetchRequestHandler({
       endpoint: "/trpc",
       req,
       router,
@@ -206,6 +213,7 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
         if (error.code === "INTERNAL_SERVER_ERROR") logger.error({ requestId: id, procedure: path, err: error.cause ?? error }, "unhandled error");
       },
     });
+    return sharedAnswers.isShared(req.method, req.url) ? sharedAnswers.keep(req.url, await answered) : answered;
   });
 
   mountRestRoutes(app, router, logger, sessionOf);

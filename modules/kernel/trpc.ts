@@ -41,6 +41,11 @@ export interface RequestContext {
 /** What a procedure declares of itself: `.meta({ cost: "search" })` puts it under the search limits. */
 export interface ProcedureMeta {
   cost?: CallCost;
+  /**
+   * The answer is the same for every caller (a public query that reads nothing of the session): the
+   * HTTP layer may serve it whole for a moment (apps/server/shared-answers.ts). Never with a cost.
+   */
+  shared?: boolean;
 }
 
 /**

@@ -325,7 +325,8 @@ async function startStage(
     WRITES_PER_MINUTE_PER_CALLER: "10000000",
     SEARCHES_PER_MINUTE_PER_ADDRESS: "10000000",
     // The reads stage measures the uncached popular list.
-    ...(name === "reads" ? { POPULAR_CACHE_SECONDS: "0" } : {}),
+    // The reads stage measures the computation itself: no cache of the list, nor of the whole answer.
+    ...(name === "reads" ? { POPULAR_CACHE_SECONDS: "0", SHARED_ANSWER_CACHE_MS: "0" } : {}),
     ...(options.pool ? { DB_POOL_SIZE: String(options.pool) } : {}),
     ...options.env,
   };
@@ -344,7 +345,7 @@ async function startStage(
   });
   progress(
     name,
-    `server pid ${server.pid} on ${server.url} (NODE_ENV=production, LOG_LEVEL=warn${options.pool ? `, DB_POOL_SIZE=${options.pool}` : ""}${name === "reads" ? ", POPULAR_CACHE_SECONDS=0" : ""})`,
+    `server pid ${server.pid} on ${server.url} (NODE_ENV=production, LOG_LEVEL=warn${options.pool ? `, DB_POOL_SIZE=${options.pool}` : ""}${name === "reads" ? ", POPULAR_CACHE_SECONDS=0, SHARED_ANSWER_CACHE_MS=0" : ""})`,
   );
   /** `bench scale`: more server instances on the same database and Redis prefix (the carrier's webhooks go to the first). */
   const otherServers: Child[] = [];
