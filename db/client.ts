@@ -5,7 +5,6 @@
 import { mkdirSync } from "node:fs";
 import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
 import pg from "pg";
-import { bunSqlPool } from "./bun-sql.ts";
 import { preparedNameOf } from "./compiled.ts";
 import { lockDataFolder } from "./data-folder-lock.ts";
 import { pipelining, type QueryFn } from "./pipeline.ts";
@@ -80,20 +79,6 @@ export interface DatabaseOptions {
    * max_prepared_statements).
    */
   preparedStatements?: boolean;
-  /**
-   * The PostgreSQL client: "pg" (node-postgres, the default) or "bun-sql" (Bun's native client,
-   * db/bun-sql.ts: less CPU per statement). Default: the DB_DRIVER environment variable, else "pg".
-   */
-  driver?: DatabaseDriver;
-}
-
-export type DatabaseDriver = "pg" | "bun-sql";
-
-/** The driver named by DB_DRIVER (unset: pg). */
-export function driverFromEnvironment(value = process.env.DB_DRIVER): DatabaseDriver {
-  if (value === undefined || value === "" || value === "pg") return "pg";
-  if (value === "bun-sql") return "bun-sql";
-  throw new Error(`DB_DRIVER must be "pg" or "bun-sql", not "${value}"`);
 }
 
 const WRAPPED = Symbol("agora.wrappedClient");
@@ -118,7 +103,6 @@ function wrapClient(client: pg.PoolClient, options: { namedStatements: boolean }
 }
 
 export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
-  if (options.url && (options.driver ?? driverFromEnvironment()) === "bun-sql") return createBunSqlDatabase(options, options.url);
   if (options.url) {
     const pool = new pg.Pool({
       connectionString: options.url,
@@ -198,56 +182,6 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       return () => unlisten();
     },
     close: () => db.destroy().finally(releaseLock),
-  };
-}
-
-/**
- * PostgreSQL through Bun's native client (db/bun-sql.ts) under the same Kysely dialect and the same
- * pipelining wrapper as pg. LISTEN keeps its own pg connection (one per channel, nothing hot).
- */
-async function createBunSqlDatabase(options: DatabaseOptions, url: string): Promise<DatabaseHandle> {
-  const events = options.events;
-  const pool = bunSqlPool({
-    url,
-    max: options.poolSize ?? 20,
-    connectTimeoutMs: options.connectTimeoutMs ?? 15_000,
-    // Bun prepares every statement with parameters under a name (and pipelines only then).
-    prepare: options.preparedStatements !== false,
-    applicationName: "agora",
-    onConnect: () => events?.connected(),
-    onLost: (error) => events?.lost(error),
-  });
-  const kyselyPool = {
-    Client: pool.Client,
-    options: pool.options,
-    connect: () =>
-      pool.connect().then((client) => {
-        (client as { query: unknown }).query = pipelining(client.query as QueryFn);
-        return client;
-      }),
-    end: () => pool.end(),
-  };
-  // biome-ignore lint/suspicious/noExplicitAny: the pool has pg-pool's shape where Kysely calls it, not its whole type
-  const db = outsideTransaction(new Kysely<Database>({ dialect: new PostgresDialect({ pool: kyselyPool as any }) }));
-  const listeners = new Set<() => Promise<void>>();
-  return {
-    db,
-    kind: "postgres",
-    poolStats: () => pool.stats(),
-    async listen(channel, onNotify) {
-      const notify = async (payload: string) => void (await pool.sql.unsafe("SELECT pg_notify($1, $2)", [channel, payload]));
-      const stop = await listenOnOwnConnection(options.listenUrl ?? url, channel, onNotify, notify);
-      const unsubscribe = async () => {
-        listeners.delete(unsubscribe);
-        await stop();
-      };
-      listeners.add(unsubscribe);
-      return unsubscribe;
-    },
-    async close() {
-      await Promise.all([...listeners].map((unsubscribe) => unsubscribe()));
-      await db.destroy();
-    },
   };
 }
 

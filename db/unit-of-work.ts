@@ -118,20 +118,11 @@ export function inTransaction<T>(db: Db, fn: (trx: Tx) => Promise<T>): Promise<T
   return db.transaction().execute(fn);
 }
 
-/**
- * The PostgreSQL error code of a driver error, if any (23505 unique violation, 23514 check violation, ...).
- * pg puts the SQLSTATE in `code`; Bun's SQL client puts its own code there (`ERR_POSTGRES_SERVER_ERROR`)
- * and the SQLSTATE in `errno`. A Node socket error's `code` (ECONNRESET …) is returned as it is.
- */
+/** The PostgreSQL error code of a driver error, if any (23505 unique violation, 23514 check violation, ...). */
 export function pgErrorCode(error: unknown): string | undefined {
   if (typeof error === "object" && error !== null && "code" in error) {
     const code = (error as { code: unknown }).code;
-    if (typeof code !== "string") return undefined;
-    if (code.startsWith("ERR_POSTGRES_")) {
-      const sqlState = (error as { errno?: unknown }).errno;
-      return typeof sqlState === "string" && sqlState !== "" ? sqlState : code;
-    }
-    return code;
+    return typeof code === "string" ? code : undefined;
   }
   return undefined;
 }
@@ -146,21 +137,7 @@ export function pgConstraint(error: unknown): string | undefined {
 
 /** SQLSTATE classes and codes that mean "the connection or the server went away", not "the statement was wrong". */
 const unavailableSqlStates = new Set(["57P01", "57P02", "57P03", "53300", "58030"]);
-const unavailableNodeCodes = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENOTFOUND",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-  // Bun's SQL client (DB_DRIVER=bun-sql), for errors of its own without a SQLSTATE.
-  "ERR_POSTGRES_CONNECTION_CLOSED",
-  "ERR_POSTGRES_CONNECTION_FAILED",
-  "ERR_POSTGRES_CONNECTION_REFUSED",
-  "ERR_POSTGRES_CONNECTION_TIMEOUT",
-]);
+const unavailableNodeCodes = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
 const unavailableMessages = [
   "Connection terminated",
   "timeout exceeded when trying to connect",

@@ -8,19 +8,22 @@
  * debit (read) | the key's completion and a stock take (deferred) with the COMMIT. 8 statements,
  * 4 round trips, in a scratch database of its own (`agora_driver_cost`, recreated each run).
  *
- * Modes: `pg` and `bun-sql` run it through Agora's own database layer (db/client.ts: Kysely, the
- * compiled statements of db/compiled.ts, `deferring` of db/pipeline.ts) on either driver;
+ * Modes: `pg` runs it through Agora's own database layer (db/client.ts: Kysely, the compiled
+ * statements of db/compiled.ts, `deferring` of db/pipeline.ts); `bun-sql` through the same Kysely
+ * dialect, statements and pipelining over Bun.SQL (./bun-sql-pool.ts, a measurement prototype);
  * `bun-raw` through `Bun.SQL`'s own `sql.begin` with no Kysely (what the driver alone costs).
  * Reports per transaction the CPU of this process (process.cpuUsage) and transactions per second;
  * the modes alternate round by round, so a busy machine hits them alike.
  */
 import { SQL } from "bun";
-import { sql } from "kysely";
+import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
-import { createDatabase, type DatabaseDriver } from "../../db/client.ts";
+import { createDatabase } from "../../db/client.ts";
 import { compiledQuery } from "../../db/compiled.ts";
-import { deferring } from "../../db/pipeline.ts";
-import { inTransaction } from "../../db/unit-of-work.ts";
+import { deferring, pipelining, type QueryFn } from "../../db/pipeline.ts";
+import type { Database } from "../../db/schema.ts";
+import { type Db, inTransaction, outsideTransaction } from "../../db/unit-of-work.ts";
+import { bunSqlPool } from "./bun-sql-pool.ts";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -57,27 +60,48 @@ await setup.query(`
 await setup.end();
 
 // The statements, as Agora writes them: compiled once, sent as named prepared statements.
-const claimKey = compiledQuery((db, customerId: number, key: string) =>
-  sql<{ id: number }>`INSERT INTO keys (customer_id, key) VALUES (${customerId}, ${key}) ON CONFLICT DO NOTHING RETURNING id`,
+const claimKey = compiledQuery(
+  (_db, customerId: number, key: string) =>
+    sql<{ id: number }>`INSERT INTO keys (customer_id, key) VALUES (${customerId}, ${key}) ON CONFLICT DO NOTHING RETURNING id`,
 );
-const insertOrder = compiledQuery((db, customerId: number, total: number, at: Date) =>
-  sql<{ id: number; created_at: Date }>`INSERT INTO orders (customer_id, total, created_at) VALUES (${customerId}, ${total}, ${at}) RETURNING id, created_at`,
+const insertOrder = compiledQuery(
+  (_db, customerId: number, total: number, at: Date) =>
+    sql<{ id: number; created_at: Date }>`INSERT INTO orders (customer_id, total, created_at) VALUES (${customerId}, ${total}, ${at}) RETURNING id, created_at`,
 );
-const appendSale = compiledQuery((db, orderId: number, amount: number) => sql`INSERT INTO pending_sales (order_id, amount) VALUES (${orderId}, ${amount})`);
-const appendEvent = compiledQuery((db, orderId: number, payload: string) =>
-  sql`INSERT INTO events (aggregate_id, type, payload) VALUES (${orderId}, 'order.paid', ${payload}::jsonb)`,
+const appendSale = compiledQuery((_db, orderId: number, amount: number) => sql`INSERT INTO pending_sales (order_id, amount) VALUES (${orderId}, ${amount})`);
+const appendEvent = compiledQuery(
+  (_db, orderId: number, payload: string) => sql`INSERT INTO events (aggregate_id, type, payload) VALUES (${orderId}, 'order.paid', ${payload}::jsonb)`,
 );
-const debitWallet = compiledQuery((db, customerId: number, amount: number) =>
-  sql<{ balance: number }>`UPDATE wallets SET balance = balance - ${amount} WHERE customer_id = ${customerId} RETURNING balance`,
+const debitWallet = compiledQuery(
+  (_db, customerId: number, amount: number) =>
+    sql<{ balance: number }>`UPDATE wallets SET balance = balance - ${amount} WHERE customer_id = ${customerId} RETURNING balance`,
 );
-const completeKey = compiledQuery((db, id: number) => sql`UPDATE keys SET done = true WHERE id = ${id}`);
-const takeStock = compiledQuery((db, productId: number) => sql`UPDATE stock SET quantity = quantity - 1 WHERE product_id = ${productId}`);
+const completeKey = compiledQuery((_db, id: number) => sql`UPDATE keys SET done = true WHERE id = ${id}`);
+const takeStock = compiledQuery((_db, productId: number) => sql`UPDATE stock SET quantity = quantity - 1 WHERE product_id = ${productId}`);
 
 type Runner = { run(i: number): Promise<void>; close(): Promise<void> };
 const payloadOf = (i: number) => JSON.stringify({ orderId: i, lines: [{ productId: i % PRODUCTS, quantity: 1, price: 1000 }] });
 
-async function agoraRunner(driver: DatabaseDriver): Promise<Runner> {
-  const handle = await createDatabase({ url, poolSize: clients, driver });
+/** Kysely's PostgresDialect over Bun.SQL, each client's `query` wrapped by db/pipeline.ts as db/client.ts does for pg. */
+function bunSqlKysely(): { db: Db; close(): Promise<void> } {
+  const pool = bunSqlPool({ url, max: clients, connectTimeoutMs: 15_000, prepare: true, applicationName: "agora-driver-cost" });
+  const kyselyPool = {
+    Client: pool.Client,
+    options: pool.options,
+    connect: () =>
+      pool.connect().then((client) => {
+        (client as { query: unknown }).query = pipelining(client.query as QueryFn);
+        return client;
+      }),
+    end: () => pool.end(),
+  };
+  // biome-ignore lint/suspicious/noExplicitAny: the pool has pg-pool's shape where Kysely calls it, not its whole type
+  const db = outsideTransaction(new Kysely<Database>({ dialect: new PostgresDialect({ pool: kyselyPool as any }) }));
+  return { db, close: () => db.destroy() };
+}
+
+async function agoraRunner(driver: "pg" | "bun-sql"): Promise<Runner> {
+  const handle = driver === "pg" ? await createDatabase({ url, poolSize: clients }) : bunSqlKysely();
   return {
     async run(i) {
       const customerId = (i % CUSTOMERS) + 1;
@@ -108,14 +132,26 @@ async function bunRawRunner(): Promise<Runner> {
     async run(i) {
       const customerId = (i % CUSTOMERS) + 1;
       await db.begin(async (tx) => {
-        const [claimed] = await tx.unsafe("INSERT INTO keys (customer_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING id", [customerId, `raw-${i}-${Math.random()}`]);
-        const [order] = await tx.unsafe("INSERT INTO orders (customer_id, total, created_at) VALUES ($1, $2, $3) RETURNING id, created_at", [customerId, 1000, new Date()]);
+        const [claimed] = await tx.unsafe("INSERT INTO keys (customer_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING id", [
+          customerId,
+          `raw-${i}-${Math.random()}`,
+        ]);
+        const [order] = await tx.unsafe("INSERT INTO orders (customer_id, total, created_at) VALUES ($1, $2, $3) RETURNING id, created_at", [
+          customerId,
+          1000,
+          new Date(),
+        ]);
         const sale = tx.unsafe("INSERT INTO pending_sales (order_id, amount) VALUES ($1, $2)", [order.id, 1000]).execute();
-        const event = tx.unsafe("INSERT INTO events (aggregate_id, type, payload) VALUES ($1, 'order.paid', $2::jsonb)", [order.id, payloadOf(Number(order.id))]).execute();
+        const event = tx
+          .unsafe("INSERT INTO events (aggregate_id, type, payload) VALUES ($1, 'order.paid', $2::jsonb)", [order.id, payloadOf(Number(order.id))])
+          .execute();
         const [wallet] = await tx.unsafe("UPDATE wallets SET balance = balance - $2 WHERE customer_id = $1 RETURNING balance", [customerId, 1000]);
         await Promise.all([sale, event]);
         if (!wallet) throw new Error("no wallet");
-        return [tx.unsafe("UPDATE keys SET done = true WHERE id = $1", [claimed.id]), tx.unsafe("UPDATE stock SET quantity = quantity - 1 WHERE product_id = $1", [(i % PRODUCTS) + 1])];
+        return [
+          tx.unsafe("UPDATE keys SET done = true WHERE id = $1", [claimed.id]),
+          tx.unsafe("UPDATE stock SET quantity = quantity - 1 WHERE product_id = $1", [(i % PRODUCTS) + 1]),
+        ];
       });
     },
     close: () => db.close(),
@@ -138,7 +174,7 @@ async function measure(runner: Runner, count: number) {
 
 const runners = new Map<string, Runner>();
 for (const mode of modes) {
-  const runner = mode === "bun-raw" ? await bunRawRunner() : await agoraRunner(mode as DatabaseDriver);
+  const runner = mode === "bun-raw" ? await bunRawRunner() : await agoraRunner(mode as "pg" | "bun-sql");
   await measure(runner, 300); // warm-up: connections, prepared statements, JIT
   runners.set(mode, runner);
 }
@@ -153,7 +189,13 @@ for (let round = 0; round < rounds; round++) {
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 console.log(`\n${transactions} transactions × ${rounds} rounds, ${clients} clients; median per mode:`);
 for (const [mode, list] of results) {
-  console.log(`${mode.padEnd(8)} ${median(list.map((r) => r.cpuUsPerTx)).toFixed(0).padStart(6)} µs CPU/tx ${median(list.map((r) => r.txPerSecond)).toFixed(0).padStart(6)} tx/s`);
+  console.log(
+    `${mode.padEnd(8)} ${median(list.map((r) => r.cpuUsPerTx))
+      .toFixed(0)
+      .padStart(6)} µs CPU/tx ${median(list.map((r) => r.txPerSecond))
+      .toFixed(0)
+      .padStart(6)} tx/s`,
+  );
 }
 for (const runner of runners.values()) await runner.close();
 const cleanup = new pg.Client({ connectionString: serverUrl });

@@ -1,8 +1,10 @@
 /**
- * Bun's native PostgreSQL client (`Bun.SQL`) behind the pool interface Kysely's `PostgresDialect`
- * drives (`connect()` → a client with `query(text, values)` and `release()`), so the same dialect,
- * the same compiled statements and the same pipelining wrapper (db/pipeline.ts) run on either
- * driver. Chosen with DB_DRIVER=bun-sql (db/client.ts); pg stays the default and the fallback.
+ * MEASUREMENT ONLY (scripts/bench/driver-cost.ts, docs/speed/bun-sql.md): Bun's native PostgreSQL
+ * client (`Bun.SQL`) behind the pool interface Kysely's `PostgresDialect` drives (`connect()` → a
+ * client with `query(text, values)` and `release()`), so the same dialect, the same compiled
+ * statements and the same pipelining wrapper (db/pipeline.ts) run on either driver. Agora itself
+ * runs on pg: see the notes for what this does not keep (JSON parameters, prepared-statement
+ * choice, PgBouncer mode).
  *
  * - **Transactions on one connection.** A client borrows nothing until its `begin` is sent; then it
  *   reserves one connection (`sql.reserve()`) and runs everything up to its COMMIT or ROLLBACK there.
@@ -10,12 +12,12 @@
  * - **Pipelining.** Bun writes a statement at once, behind any still unanswered on that connection,
  *   so the BEGIN-with-the-first-statement and deferred statements of db/pipeline.ts go out back to
  *   back as they do with pg's pipeline mode.
- * - **Values read as pg reads them here** (db/client.ts): int8 and numeric as numbers, date as its
- *   `YYYY-MM-DD` text. Bun reads int8 and numeric as strings and date as a Date at UTC midnight, and
- *   has no per-type parsers yet, so the few columns of those types are converted after the fact,
- *   from the column types the result carries.
- * - **Errors** keep Bun's own classes: the SQLSTATE is in `errno` (`code` is Bun's, such as
- *   `ERR_POSTGRES_SERVER_ERROR`); db/unit-of-work.ts reads both.
+ * - **Values read as pg reads them in Agora** (db/client.ts): int8 and numeric as numbers, date as
+ *   its `YYYY-MM-DD` text. Bun reads int8 and numeric as strings and date as a Date at UTC midnight,
+ *   and has no per-type parsers yet, so those columns are converted after the fact, from the column
+ *   types the result carries.
+ * - **Errors** keep Bun's own classes: the SQLSTATE is in `errno`, `code` is Bun's own
+ *   (`ERR_POSTGRES_SERVER_ERROR`); db/unit-of-work.ts's pgErrorCode would have to read both.
  */
 import { type ReservedSQL, SQL } from "bun";
 
@@ -85,7 +87,13 @@ function jsonTextAsValues(values: unknown[]): unknown[] {
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
     if (typeof value === "string" ? looksLikeJson(value) : Array.isArray(value) && typeof value[0] === "string" && looksLikeJson(value[0])) {
-      return values.map((v) => (typeof v === "string" && looksLikeJson(v) ? JSON.parse(v) : Array.isArray(v) ? v.map((e) => (typeof e === "string" && looksLikeJson(e) ? JSON.parse(e) : e)) : v));
+      return values.map((v) =>
+        typeof v === "string" && looksLikeJson(v)
+          ? JSON.parse(v)
+          : Array.isArray(v)
+            ? v.map((e) => (typeof e === "string" && looksLikeJson(e) ? JSON.parse(e) : e))
+            : v,
+      );
     }
   }
   return values;
