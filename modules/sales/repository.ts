@@ -13,6 +13,67 @@ const insertPending = compiledQuery(
       FROM unnest(${productIds}::int8[], ${quantities}::int4[]) AS line(product_id, quantity)`,
 );
 
+export interface DayHead {
+  day: string;
+  product_id: number;
+  sold_quantity: number;
+  order_count: number;
+}
+
+interface SellerRow {
+  product_id: number;
+  sold: number;
+  orders: number;
+}
+
+/** Whether any sale waits to be rolled up: the reads below answer it in their own snapshot. */
+const anyPending = sql<boolean>`EXISTS (SELECT 1 FROM sales_pending)`;
+
+const pendingExists = compiledQuery((_db) => sql<{ pending: boolean }>`SELECT ${anyPending} AS pending`);
+
+const headsOfDays = compiledQuery(
+  (_db, days: string[], perDay: number) => sql<{ pending: boolean } & { [K in keyof DayHead]: DayHead[K] | null }>`
+    SELECT f.pending, h.day, h.product_id, h.sold_quantity, h.order_count
+      FROM (SELECT ${anyPending} AS pending) AS f
+      LEFT JOIN LATERAL (
+        SELECT d.day::text AS day, t.product_id, t.sold_quantity, t.order_count
+          FROM unnest(${days}::date[]) AS d(day)
+          CROSS JOIN LATERAL (
+            SELECT product_id, sold_quantity, order_count FROM sales_daily
+             WHERE sales_daily.day = d.day
+             ORDER BY sold_quantity DESC, product_id
+             LIMIT ${perDay}::int4
+          ) AS t
+      ) AS h ON true`,
+);
+
+const salesOfPairs = compiledQuery(
+  (_db, days: string[], productIds: number[]) => sql<{ product_id: number; sold_quantity: number; order_count: number }>`
+    SELECT k.product_id, s.sold_quantity, s.order_count
+      FROM unnest(${days}::date[], ${productIds}::int8[]) AS k(day, product_id)
+      CROSS JOIN LATERAL (
+        SELECT sold_quantity, order_count FROM sales_daily
+         WHERE sales_daily.day = k.day AND sales_daily.product_id = k.product_id
+         LIMIT 1
+      ) AS s`,
+);
+
+const aggregateTop = compiledQuery(
+  (_db, fromDay: string, limit: number) => sql<{ pending: boolean } & { [K in keyof SellerRow]: SellerRow[K] | null }>`
+    SELECT f.pending, t.product_id, t.sold, t.orders
+      FROM (SELECT ${anyPending} AS pending) AS f
+      LEFT JOIN LATERAL (
+        SELECT product_id, sum(sold_quantity)::int8 AS sold, sum(order_count)::int8 AS orders
+          FROM sales_daily
+         WHERE day >= ${fromDay}::date
+         GROUP BY product_id
+        HAVING sum(sold_quantity) > 0
+         ORDER BY sold DESC, orders DESC, product_id
+         LIMIT ${limit}::int4
+      ) AS t ON true`,
+  { prepared: false },
+);
+
 export const salesRepository = {
   /**
    * Appends one order's lines (negative quantities and order count to take a sale back) to the
@@ -66,63 +127,50 @@ export const salesRepository = {
     return Number(result.rows[0]?.taken ?? 0);
   },
 
+  /** Whether any sale waits to be rolled up: prepared, a few µs of PostgreSQL where the roll-up statement costs ~1 ms to plan. */
+  async anyPending(db: Db): Promise<boolean> {
+    return (await pendingExists(db)).rows[0]?.pending === true;
+  },
+
   /** How many sales wait to be rolled up (the roll-up's backlog). */
   async pendingCount(db: Db): Promise<number> {
     const result = await sql<{ n: number }>`SELECT count(*)::int8 AS n FROM sales_pending`.execute(db);
     return Number(result.rows[0]?.n ?? 0);
   },
 
-  /** Each day's `perDay` best sellers (index sales_daily_ranking_idx), best first. */
-  topOfEachDay(db: Db, days: string[], perDay: number) {
-    return sql<{ day: string; product_id: number; sold_quantity: number }>`
-      SELECT d.day::text AS day, t.product_id, t.sold_quantity
-        FROM unnest(${days}::date[]) AS d(day)
-        CROSS JOIN LATERAL (
-          SELECT product_id, sold_quantity FROM sales_daily
-           WHERE sales_daily.day = d.day
-           ORDER BY sold_quantity DESC, product_id
-           LIMIT ${perDay}
-        ) AS t`
-      .execute(db)
-      .then((r) => r.rows);
+  /**
+   * Each day's `perDay` best sellers, best first (index-only on sales_daily_ranking_idx), and
+   * whether any sale waits in sales_pending, read in the same snapshot: when none does, every sale
+   * committed before this statement is in the rows it read. No day read and no rows: one row of nulls.
+   * Prepared (db/compiled.ts): the plan is the same for any days and depth.
+   */
+  headsOfDays(db: Db, days: string[], perDay: number) {
+    return headsOfDays(db, days, perDay).then((r) => ({
+      pending: r.rows[0]?.pending === true,
+      heads: r.rows.filter((row): row is DayHead & { pending: boolean } => row.product_id !== null),
+    }));
   },
 
   /**
-   * Window totals of the given products: one primary-key probe per (day, product), which stays a
-   * few milliseconds where a range scan of the window filtered by product took ~100 ms at 1M lines.
-   * The probe is a LATERAL with LIMIT 1 (the key allows one row anyway) so the planner cannot turn
-   * it into a join over the whole window: at 100k lines it hashed all 7,000 window rows (2.5 ms
-   * against 1 ms for the 400 probes, same machine, same minute).
+   * The sales of the given (day, product) pairs that have a row: one primary-key probe each. A
+   * LATERAL with LIMIT 1 (the key allows one row anyway) so the planner cannot turn the probes into
+   * a join over the whole window (at 100k lines it hashed all 7,000 window rows: 2.5 ms against 1 ms).
    */
-  totalsOf(db: Db, days: string[], productIds: number[]) {
+  salesOf(db: Db, days: string[], productIds: number[]) {
     if (productIds.length === 0) return Promise.resolve([]);
-    return sql<{ product_id: number; sold: number; orders: number }>`
-      SELECT p.id AS product_id, sum(s.sold_quantity)::int8 AS sold, sum(s.order_count)::int8 AS orders
-        FROM unnest(${productIds}::int8[]) AS p(id)
-        CROSS JOIN unnest(${days}::date[]) AS d(day)
-        CROSS JOIN LATERAL (
-          SELECT sold_quantity, order_count FROM sales_daily
-           WHERE sales_daily.day = d.day AND sales_daily.product_id = p.id
-           LIMIT 1
-        ) AS s
-       GROUP BY p.id`
-      .execute(db)
-      .then((r) => r.rows);
+    return salesOfPairs(db, days, productIds).then((r) => r.rows);
   },
 
-  /** Top products by units sold from `fromDay` on, aggregating every product-day of the window. */
+  /**
+   * Top products by units sold from `fromDay` on, aggregating every product-day of the window, and
+   * whether any sale waits in sales_pending (same snapshot; one row of nulls when nothing sold).
+   * Not prepared: the window's size decides between the range scan and a sequential one.
+   */
   top(db: Db, fromDay: string, limit: number) {
-    return db
-      .selectFrom("sales_daily")
-      .select(["product_id", sql<number>`sum(sold_quantity)::int8`.as("sold"), sql<number>`sum(order_count)::int8`.as("orders")])
-      .where("day", ">=", fromDay)
-      .groupBy("product_id")
-      .having(sql<boolean>`sum(sold_quantity) > 0`)
-      .orderBy("sold", "desc")
-      .orderBy("orders", "desc")
-      .orderBy("product_id", "asc")
-      .limit(limit)
-      .execute();
+    return aggregateTop(db, fromDay, limit).then((r) => ({
+      pending: r.rows[0]?.pending === true,
+      sellers: r.rows.filter((row): row is SellerRow & { pending: boolean } => row.product_id !== null),
+    }));
   },
 
   /**

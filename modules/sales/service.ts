@@ -47,43 +47,91 @@ interface SellerTotal {
   orders: number;
 }
 
+/** A ranking read, or `pending` when sales waited to be rolled up in the snapshot it was read in. */
+type Ranking = { pending: true } | { pending: false; sellers: SellerTotal[] };
+
 const bySales = (a: SellerTotal, b: SellerTotal) => b.sold - a.sold || b.orders - a.orders || a.product_id - b.product_id;
 
 /**
  * The exact top `n` sellers of the window, usually without aggregating every product-day.
- * Each day's best sellers are read first (the threshold algorithm): a product outside every
- * day's head sold at most the head's last value on each day, so once the n-th candidate's exact
- * total beats the sum of those values, no other product can reach the top n. Sales follow a
- * popular head in practice, so a few heads settle it; for flat sales it falls back to the full
- * aggregate.
+ *
+ * Each day's best sellers are read first (the heads, with their order counts). A product outside a
+ * full head sold at most that head's last value on that day; a product missing from a head that is
+ * not full sold nothing that day. So every product has a known part (its head rows) and an upper
+ * bound (known part + the last values of the full heads it is missing from), and a product in no
+ * head at all sold at most `bound`, the sum of the full heads' last values. Only the candidates that
+ * could still reach the top n (upper bound ≥ the n-th largest known part) are completed with key
+ * probes of their missing days; with a popular head, as real sales have, that is a handful of
+ * probes, where probing every candidate on every day was ~250. The answer is certain once the n-th
+ * exact total beats `bound`; for flat sales it is not, and the plain aggregate follows (growing the
+ * heads measured slower than aggregating at 10k and 100k order lines).
  */
-async function topSellers(db: Db, days: string[], fromDay: string, n: number, rowsPerDay: number | null, aggregateBelowRows: number): Promise<SellerTotal[]> {
-  if (rowsPerDay === null || rowsPerDay * days.length < aggregateBelowRows) return aggregateAll(db, fromDay, n);
-  // One pass of heads: when it does not settle the answer, sales are flat, and the plain aggregate
-  // follows (growing the heads measured slower than aggregating at 10k and 100k order lines).
+async function topFromHeads(db: Db, days: string[], n: number, stopIfPending: boolean): Promise<Ranking | null> {
   const perDay = Math.max(4 * n, 32);
-  const heads = await salesRepository.topOfEachDay(db, days, perDay);
-  const headOfDay = new Map<string, number[]>();
+  const { pending, heads } = await salesRepository.headsOfDays(db, days, perDay);
+  if (pending && stopIfPending) return { pending };
+  const headSize = new Map<string, number>();
+  const lastOfDay = new Map<string, number>();
+  const known = new Map<number, SellerTotal & { days: Set<string> }>();
   for (const row of heads) {
-    const sold = headOfDay.get(row.day);
-    if (sold) sold.push(row.sold_quantity);
-    else headOfDay.set(row.day, [row.sold_quantity]);
+    headSize.set(row.day, (headSize.get(row.day) ?? 0) + 1);
+    lastOfDay.set(row.day, Math.min(lastOfDay.get(row.day) ?? Number.POSITIVE_INFINITY, row.sold_quantity));
+    const seller = known.get(row.product_id) ?? { product_id: row.product_id, sold: 0, orders: 0, days: new Set<string>() };
+    seller.sold += row.sold_quantity;
+    seller.orders += row.order_count;
+    seller.days.add(row.day);
+    known.set(row.product_id, seller);
   }
+  // Days whose head was cut off: the only days where a product may have sold more than we saw.
+  const fullDays = days.filter((day) => headSize.get(day) === perDay);
   let bound = 0;
-  for (const sold of headOfDay.values()) if (sold.length === perDay) bound += sold.at(-1) ?? 0;
-  const candidates = [...new Set(heads.map((r) => r.product_id))];
-  const totals = (await salesRepository.totalsOf(db, days, candidates))
-    .map((r) => ({ product_id: r.product_id, sold: Number(r.sold), orders: Number(r.orders) }))
+  for (const day of fullDays) bound += lastOfDay.get(day) ?? 0;
+  const candidates = [...known.values()].map((seller) => {
+    const missing = fullDays.filter((day) => !seller.days.has(day));
+    let upper = seller.sold;
+    for (const day of missing) upper += lastOfDay.get(day) ?? 0;
+    return { seller, missing, upper };
+  });
+  const nthKnown = candidates.length >= n ? (candidates.map((c) => c.seller.sold).sort((a, b) => b - a)[n - 1] ?? 0) : Number.NEGATIVE_INFINITY;
+  // A candidate whose upper bound is below n known parts cannot be in the top n: left out unprobed.
+  const contenders = candidates.filter((c) => c.missing.length === 0 || c.upper >= nthKnown);
+  const probeDays: string[] = [];
+  const probeProducts: number[] = [];
+  for (const c of contenders) {
+    for (const day of c.missing) {
+      probeDays.push(day);
+      probeProducts.push(c.seller.product_id);
+    }
+  }
+  for (const row of await salesRepository.salesOf(db, probeDays, probeProducts)) {
+    const seller = known.get(row.product_id);
+    if (!seller) continue;
+    seller.sold += row.sold_quantity;
+    seller.orders += row.order_count;
+  }
+  const sellers = contenders
+    .map(({ seller }) => ({ product_id: seller.product_id, sold: seller.sold, orders: seller.orders }))
     .filter((r) => r.sold > 0)
     .sort(bySales);
-  // bound 0: every row of every day was read.
-  if (bound === 0 || (totals.length >= n && (totals[n - 1]?.sold ?? 0) > bound)) return totals.slice(0, n);
-  return aggregateAll(db, fromDay, n);
+  // bound 0: no product outside the heads sold anything in the window.
+  if (bound === 0 || (sellers.length >= n && (sellers[n - 1]?.sold ?? 0) > bound)) return { pending: false, sellers: sellers.slice(0, n) };
+  return null;
 }
 
-async function aggregateAll(db: Db, fromDay: string, n: number): Promise<SellerTotal[]> {
-  const all = await salesRepository.top(db, fromDay, n);
-  return all.map((r) => ({ product_id: r.product_id, sold: Number(r.sold), orders: Number(r.orders) }));
+async function aggregateAll(db: Db, fromDay: string, n: number, stopIfPending: boolean): Promise<Ranking> {
+  const { pending, sellers } = await salesRepository.top(db, fromDay, n);
+  return pending && stopIfPending ? { pending } : { pending: false, sellers };
+}
+
+/**
+ * The top `n` sellers of the window: from the heads for a big window, else (or when the heads do
+ * not settle it) the plain aggregate. With `stopIfPending`, `{ pending }` as soon as the first read
+ * saw sales waiting to be rolled up (its answer would miss them).
+ */
+async function topSellers(db: Db, days: string[], fromDay: string, n: number, useHeads: boolean, stopIfPending: boolean): Promise<Ranking> {
+  if (!useHeads) return aggregateAll(db, fromDay, n, stopIfPending);
+  // After the heads' read said nothing was pending, the aggregate need not ask again.
+  return (await topFromHeads(db, days, n, stopIfPending)) ?? aggregateAll(db, fromDay, n, false);
 }
 
 export type SalesService = ReturnType<typeof createSalesService>;
@@ -122,7 +170,9 @@ export function createSalesService({
     }
   }
 
-  const roller = periodicTask(rollUpIntervalMs, rollUp, (error) => logger?.error({ err: error }, "sales roll-up failed"));
+  // An idle shop's worker only asks whether anything is pending (the roll-up statement, even with
+  // nothing to move, is ~1 ms of PostgreSQL planning, four times a second per instance).
+  const roller = periodicTask(rollUpIntervalMs, async () => (await salesRepository.anyPending(db)) && rollUp(), (error) => logger?.error({ err: error }, "sales roll-up failed"));
 
   // The pg_stats lookup costs about a millisecond: read it at most every ten seconds, often
   // enough that a table which just grew tenfold is not ranked the small-table way for long.
@@ -134,24 +184,32 @@ export function createSalesService({
   }
 
   async function computePopular(days: number, limit: number): Promise<PopularProducts> {
-    // Read your writes: the sales committed before this request count, not only those rolled up.
-    // A failed catch-up is not the reader's failure: the worker retries it, the answer is just older.
-    await rollUp().catch((error) => logger?.warn({ err: error }, "sales roll-up before a popular read failed"));
     const now = clock.now();
     const perDayRows = await rowsPerDay();
+    const useHeads = perDayRows !== null && perDayRows * days >= aggregateBelowRows;
     const endDate = utcDay(now);
     const startDate = utcDay(new Date(now.getTime() - (days - 1) * DAY));
     const windowDays = Array.from({ length: days }, (_, i) => utcDay(new Date(now.getTime() - i * DAY)));
     // A few extra rows so hidden or deleted products can be skipped; fetch deeper only when many were.
     let fetch = limit + 10;
-    let rows = await topSellers(db, windowDays, startDate, fetch, perDayRows, aggregateBelowRows);
+    // Read your writes: the sales committed before this request count, not only those rolled up. The
+    // first read tells whether any wait in sales_pending (in its own snapshot); only then is the
+    // roll-up run and the ranking read again. A failed catch-up is not the reader's failure: the
+    // worker retries it, the answer is just older.
+    let ranking = await topSellers(db, windowDays, startDate, fetch, useHeads, true);
+    if (ranking.pending) {
+      await rollUp().catch((error) => logger?.warn({ err: error }, "sales roll-up before a popular read failed"));
+      ranking = await topSellers(db, windowDays, startDate, fetch, useHeads, false);
+    }
+    let rows = ranking.pending ? [] : ranking.sellers;
     let products = await catalog.productsForSale(
       db,
       rows.map((r) => r.product_id),
     );
     while (rows.filter((r) => products.has(r.product_id)).length < limit && rows.length === fetch) {
       fetch *= 4;
-      rows = await topSellers(db, windowDays, startDate, fetch, perDayRows, aggregateBelowRows);
+      const deeper = await topSellers(db, windowDays, startDate, fetch, useHeads, false);
+      rows = deeper.pending ? [] : deeper.sellers;
       products = await catalog.productsForSale(
         db,
         rows.map((r) => r.product_id),

@@ -37,7 +37,7 @@ function random(seed: number) {
   };
 }
 
-async function fill(seed: number, shape: "skewed" | "flat" | "ties") {
+async function fill(seed: number, shape: "skewed" | "flat" | "ties" | "cancelled") {
   await sql`TRUNCATE sales_daily`.execute(t.db);
   const rnd = random(seed);
   const rows = new Map<string, { day: string; product_id: number; sold: number; orders: number }>();
@@ -45,7 +45,7 @@ async function fill(seed: number, shape: "skewed" | "flat" | "ties") {
     const daysAgo = Math.floor(rnd() * 12);
     if (daysAgo === 5) continue; // an empty day in the window
     const day = utcDay(new Date(t.clock.now().getTime() - daysAgo * DAY));
-    const index = shape === "skewed" ? Math.floor(productIds.length * rnd() ** 3) : Math.floor(productIds.length * rnd());
+    const index = shape === "skewed" || shape === "cancelled" ? Math.floor(productIds.length * rnd() ** 3) : Math.floor(productIds.length * rnd());
     const productId = productIds[index] as number;
     const quantity = shape === "ties" ? 1 : 1 + Math.floor(rnd() * 3);
     const key = `${day}:${productId}`;
@@ -54,6 +54,8 @@ async function fill(seed: number, shape: "skewed" | "flat" | "ties") {
     row.orders += 1;
     rows.set(key, row);
   }
+  // Cancelled and refunded sales leave product-days at zero (sold 0, orders 0): in the heads' tails.
+  if (shape === "cancelled") for (const row of rows.values()) if (rnd() < 0.3) Object.assign(row, { sold: 0, orders: 0 });
   const values = [...rows.values()];
   for (let i = 0; i < values.length; i += 1000) {
     await t.db
@@ -77,7 +79,7 @@ async function expected(days: number, limit: number) {
 }
 
 describe("popular products: early stop is exact", () => {
-  for (const shape of ["skewed", "flat", "ties"] as const) {
+  for (const shape of ["skewed", "flat", "ties", "cancelled"] as const) {
     test(`${shape} sales, several windows and sizes`, async () => {
       for (const seed of [1, 2, 3]) {
         await fill(seed * 7919 + shape.length, shape);
@@ -115,5 +117,32 @@ describe("popular products: early stop is exact", () => {
     const answer = await headsFirst.popularUncached(5, 3);
     expect(answer.products[0]).toMatchObject({ productId: steady, soldQuantity: 150 });
     expect(answer.products.map((p) => [p.productId, p.soldQuantity, p.orderCount])).toEqual(await expected(5, 3));
+  });
+
+  test("a candidate missing from one day's head is probed when it can still reach the top, and only then", async () => {
+    await sql`TRUNCATE sales_daily`.execute(t.db);
+    const active = productIds.filter((_, i) => (i + 1) % 17 !== 0);
+    const [edge, leader, ...rest] = active as [number, number, ...number[]];
+    const today = utcDay(t.clock.now());
+    const yesterday = utcDay(new Date(t.clock.now().getTime() - DAY));
+    const rows: Array<{ day: string; product_id: number; sold_quantity: number; order_count: number }> = [];
+    // Sixty products fill each day's head past its depth (44 for limit 1: the top 11 with lookahead, × 4).
+    for (let k = 0; k < 60; k++) {
+      rows.push({ day: today, product_id: rest[k] as number, sold_quantity: 100 + k, order_count: 1 });
+      rows.push({ day: yesterday, product_id: rest[k] as number, sold_quantity: 100 + k, order_count: 1 });
+    }
+    // The leader tops both days; `edge` tops today and sold just under the cut-off yesterday: its
+    // total ties the leader's on units, and its orders decide (it must be probed to know them).
+    rows.push({ day: today, product_id: leader, sold_quantity: 500, order_count: 1 });
+    rows.push({ day: yesterday, product_id: leader, sold_quantity: 500, order_count: 1 });
+    rows.push({ day: today, product_id: edge, sold_quantity: 901, order_count: 1 });
+    rows.push({ day: yesterday, product_id: edge, sold_quantity: 99, order_count: 5 });
+    await t.db.insertInto("sales_daily").values(rows).execute();
+    await sql`ANALYZE sales_daily`.execute(t.db);
+    for (const limit of [1, 2, 5]) {
+      const answer = await headsFirst.popularUncached(2, limit);
+      expect(answer.products.map((p) => [p.productId, p.soldQuantity, p.orderCount])).toEqual(await expected(2, limit));
+    }
+    expect((await headsFirst.popularUncached(2, 1)).products[0]).toMatchObject({ productId: edge, soldQuantity: 1000, orderCount: 6 });
   });
 });

@@ -96,6 +96,21 @@ describe("sales roll-up", () => {
     expect(await sales().pendingSales()).toBe(0);
   });
 
+  test("popular products read from the heads count pending sales and pending cancellations too", async () => {
+    // The heads path whatever the table's size; the same roll-up lock as the worker's.
+    const headsFirst = createSalesService({ db: t.db, clock: t.clock, cache: t.infra.cache, catalog: t.agora.services.catalog, aggregateBelowRows: 0 });
+    await sql`ANALYZE sales_daily`.execute(t.db);
+    const p = await t.createProduct({ name: "Heads", price: 1_000, stock: 100 });
+    const placed = await buyer.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 60 }] });
+    expect(await sales().pendingSales()).toBe(1);
+    expect((await headsFirst.popularUncached(1, 1)).products[0]).toMatchObject({ productId: p.id, soldQuantity: 60, orderCount: 1 });
+    expect(await sales().pendingSales()).toBe(0);
+    await buyer.client.orders.cancel.mutate({ orderId: placed.orderId });
+    expect(await sales().pendingSales()).toBe(1);
+    expect((await headsFirst.popularUncached(1, 50)).products.map((x) => x.productId)).not.toContain(p.id);
+    expect(await sales().pendingSales()).toBe(0);
+  });
+
   test("roll-ups racing each other (batches smaller than the backlog) move every pending sale exactly once", async () => {
     const products = await Promise.all(Array.from({ length: 5 }, () => t.createProduct({ price: 1_000, stock: 10 })));
     const at = t.clock.now();
