@@ -64,9 +64,11 @@ type ClaimedRow = {
  * still pending (being sent, or waiting to be retried), so "delivered" never overtakes "shipped".
  * That question is one probe of outbox_events_pending_aggregate_idx per candidate.
  *
- * Built with the values as parameters only, so it is compiled once and runs as a named prepared
- * statement (its parse and plan were ~1 ms per claim); always under claimPlannerSettings, so the
- * plan PostgreSQL keeps for it is the due index in order.
+ * Built with the values as parameters only, so Kysely compiles it once. It is NOT a named prepared
+ * statement: PostgreSQL would keep one generic plan for it per connection, made with the statistics
+ * of that moment, and `bench scale` caught such a plan (from the first round's statistics) running
+ * one claim for over a minute on the bigger table of the second round. Unnamed, it is planned with
+ * its values and today's statistics on every call.
  */
 function claimStatement(pinned: PinnedNow, leaseMs: number, owner: string, limit: number, destinations: string[]) {
   const now = nowOrPinned(pinned);
@@ -94,8 +96,10 @@ function claimStatement(pinned: PinnedNow, leaseMs: number, owner: string, limit
       RETURNING o.id, o.aggregate_type, o.aggregate_id, o.type, o.destination, o.payload, o.attempts, o.created_at`;
 }
 
-const claim = compiledQuery((_db, pinned: PinnedNow, leaseMs: number, owner: string, limit: number, destinations: string[]) =>
-  claimStatement(pinned, leaseMs, owner, limit, destinations),
+const claim = compiledQuery(
+  (_db, pinned: PinnedNow, leaseMs: number, owner: string, limit: number, destinations: string[]) =>
+    claimStatement(pinned, leaseMs, owner, limit, destinations),
+  { prepared: false },
 );
 
 /** Events sent by this owner, marked in one statement (a lease another poller took since is left alone). */
@@ -104,6 +108,8 @@ const markSentStatement = compiledQuery(
     UPDATE outbox_events
        SET status = 'sent', sent_at = ${nowOrPinned(pinned)}, attempts = attempts + 1, locked_until = NULL, locked_by = NULL, last_error = NULL
      WHERE id = ANY(${ids}::uuid[]) AND locked_by = ${owner}`,
+  // Planned on every call, like the claim: a generic plan made while the table was small could scan it all.
+  { prepared: false },
 );
 
 /**
