@@ -104,7 +104,7 @@ function retryDelayMs(config: Pick<OutboxPollerConfig, "backoffMs" | "jitterRati
   return Math.max(0, Math.round(base * (1 + config.jitterRatio * (2 * random() - 1))));
 }
 
-type ClaimedRow = Awaited<ReturnType<typeof outboxRepository.claimDue>>[number];
+type ClaimedRow = Awaited<ReturnType<typeof outboxRepository.markSentAndClaimDue>>[number];
 
 function toDeliverable(row: ClaimedRow): DeliverableEvent {
   return {

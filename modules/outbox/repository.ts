@@ -176,11 +176,6 @@ export const outboxRepository = {
     });
   },
 
-  /** Claims up to `limit` due events for `owner` (claimStatement), in a transaction of its own. */
-  claimDue(db: Db, pinned: PinnedNow, leaseMs: number, owner: string, limit: number, destinations: string[]): Promise<ClaimedRow[]> {
-    return outboxRepository.markSentAndClaimDue(db, [], pinned, leaseMs, owner, limit, destinations);
-  },
-
   /** The plan the claim runs with (EXPLAIN: nothing is claimed), one line per node. */
   async claimPlan(db: Db, pinned: PinnedNow, limit: number, destinations: string[]): Promise<string[]> {
     return inTransaction(db, async (trx) => {
