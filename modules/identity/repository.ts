@@ -2,8 +2,9 @@
  * All SQL of identity. Email and phone are sealed here, at the edge of storage: the service and every
  * caller see plaintext rows, the database sees ciphertext and keyed blind indexes (modules/kernel/pii.ts).
  */
-import type { Selectable } from "kysely";
+import { type Selectable, sql } from "kysely";
 import type { Db, IdentityUsersTable, Tx } from "../../db/index.ts";
+import { compiledQuery } from "../../db/index.ts";
 import type { PiiCipher } from "../kernel/index.ts";
 
 type Executor = Db | Tx;
@@ -15,6 +16,14 @@ const PHONE = "identity_users.phone";
 /** What the blind indexes compare: emails lower-cased, phones as their digits alone. */
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 export const normalizePhone = (phone: string) => phone.replace(/\D/g, "");
+
+/** A customer's contact (every notification asks for one): built once (db/compiled.ts). */
+const contactsStatement = compiledQuery(
+  (_db, ids: number[]) => sql<Pick<UserRow, "id" | "email" | "name" | "phone" | "status">>`
+    SELECT id, email, name, phone, status FROM identity_users WHERE id = ANY(${ids}::int8[])`,
+  // Planned with its ids every time (a generic plan of `= ANY` made on a small table may scan it all).
+  { prepared: false },
+);
 
 export type IdentityRepository = ReturnType<typeof createIdentityRepository>;
 
@@ -62,6 +71,18 @@ export function createIdentityRepository(cipher: PiiCipher) {
 
     async findUserById(db: Executor, id: number): Promise<UserRow | undefined> {
       return openedMaybe(await db.selectFrom("identity_users").selectAll().where("id", "=", id).executeTakeFirst());
+    },
+
+    /** Contacts (email and phone opened) of these accounts, whatever their status. */
+    async contactsByIds(db: Executor, ids: number[]) {
+      if (ids.length === 0) return [];
+      const rows = (await contactsStatement(db, ids)).rows;
+      return Promise.all(
+        rows.map(async (row) => {
+          const [email, phone] = await Promise.all([cipher.open(row.email, EMAIL), row.phone === null ? null : cipher.open(row.phone, PHONE)]);
+          return { ...row, email, phone };
+        }),
+      );
     },
 
     async findUsersByIds(db: Executor, ids: number[]): Promise<UserRow[]> {

@@ -351,7 +351,7 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
     /** Names and addresses for notifications. */
     async getContacts(userIds: number[]): Promise<Contact[]> {
       // An erased account has no contact: nothing is sent to it any more.
-      const rows = (await identityRepository.findUsersByIds(db, userIds)).filter((row) => row.status !== "deleted");
+      const rows = (await identityRepository.contactsByIds(db, userIds)).filter((row) => row.status !== "deleted");
       return rows.map((row) => ({ userId: row.id, email: row.email, name: row.name, phone: row.phone }));
     },
 

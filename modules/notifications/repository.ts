@@ -8,6 +8,7 @@
  */
 import { type Selectable, sql } from "kysely";
 import type { Db, NotificationMessagesTable, Tx } from "../../db/index.ts";
+import { compiledQuery } from "../../db/index.ts";
 import type { PiiCipher } from "../kernel/index.ts";
 
 type Executor = Db | Tx;
@@ -35,6 +36,29 @@ export interface MessageKey {
   recipient: string;
   template: string;
 }
+
+/**
+ * The message an event causes, inserted unless its key is taken (notification_messages_source_idx):
+ * every notification of a sale runs it, so it is compiled once (db/compiled.ts).
+ */
+const claimStatement = compiledQuery(
+  (
+    _db,
+    channel: string,
+    recipient: string,
+    recipientIndex: string,
+    template: string,
+    subject: string,
+    body: string,
+    userId: number | null,
+    sourceEventId: string,
+    at: Date,
+  ) => sql<{ id: number }>`
+    INSERT INTO notification_messages (channel, recipient, recipient_index, template, subject, body, user_id, source_event_id, created_at, status)
+    VALUES (${channel}, ${recipient}, ${recipientIndex}, ${template}, ${subject}, ${body}, ${userId}::int8, ${sourceEventId}::uuid, ${at}, 'sent')
+    ON CONFLICT (source_event_id, channel, recipient_index, template) WHERE source_event_id IS NOT NULL DO NOTHING
+    RETURNING id`,
+);
 
 export type NotificationRepository = ReturnType<typeof createNotificationRepository>;
 
@@ -80,13 +104,20 @@ export function createNotificationRepository(cipher: PiiCipher) {
      * exists. Returns the new id, or undefined when an earlier delivery already holds the key.
      */
     async claim(db: Executor, message: NewMessage & { sourceEventId: string }): Promise<number | undefined> {
-      const row = await db
-        .insertInto("notification_messages")
-        .values(await sealed(message))
-        .onConflict((oc) => oc.columns(["source_event_id", "channel", "recipient_index", "template"]).where("source_event_id", "is not", null).doNothing())
-        .returning("id")
-        .executeTakeFirst();
-      return row?.id;
+      const row = await sealed(message);
+      const result = await claimStatement(
+        db,
+        row.channel,
+        row.recipient,
+        row.recipient_index,
+        row.template,
+        row.subject,
+        row.body,
+        row.user_id,
+        message.sourceEventId,
+        row.created_at,
+      );
+      return result.rows[0]?.id;
     },
 
     /**

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Db, Tx } from "../../db/index.ts";
-import { inTransaction } from "../../db/index.ts";
+import { deferring, inTransaction } from "../../db/index.ts";
 import { claimInTransaction, completeInTransaction, hashRequest, type IdempotentRequest, keyWasUsed } from "../idempotency/index.ts";
 import type { Clock, Logger, Page, Role } from "../kernel/index.ts";
 import { createPiiCipher, decodeCursor, developmentPiiKeys, encodeCursor, isDomainError, MINUTE, periodicTask } from "../kernel/index.ts";
@@ -89,7 +89,8 @@ export function createOrdersService(deps: OrdersDeps) {
   const config = { ...defaultOrdersConfig, ...deps.config };
   const cipher = deps.cipher ?? createPiiCipher(developmentPiiKeys);
   const workflow = createOrderWorkflow({ ...deps, cipher });
-  const openAddress = (row: OrderRow) => (row.shipping_address === null ? Promise.resolve(null) : cipher.open(row.shipping_address, SHIPPING_ADDRESS_COLUMN));
+  const openAddress = (row: Pick<OrderRow, "shipping_address">) =>
+    row.shipping_address === null ? Promise.resolve(null) : cipher.open(row.shipping_address, SHIPPING_ADDRESS_COLUMN);
   const summaryOf = async (row: OrderRow) => toSummary(row, await openAddress(row));
 
   async function detail(row: OrderRow): Promise<OrderDetail> {
@@ -500,15 +501,9 @@ export function createOrdersService(deps: OrdersDeps) {
 
     /** An order as shipping sees it (no lock). */
     async shippable(executor: Db | Tx, orderId: number): Promise<ShippableOrder | null> {
-      const row = await orderRepository.findOrder(executor, orderId);
+      const row = await orderRepository.findShippable(executor, orderId);
       if (!row) return null;
-      return {
-        orderId: row.id,
-        userId: row.user_id,
-        status: row.status,
-        shippingAddress: await openAddress(row),
-        lines: toLineViews(await orderRepository.lines(executor, orderId)),
-      };
+      return { orderId: row.id, userId: row.user_id, status: row.status, shippingAddress: await openAddress(row), lines: toLineViews(row.lines) };
     },
 
     /**
@@ -526,7 +521,7 @@ export function createOrdersService(deps: OrdersDeps) {
       to: "preparing" | "shipped" | "delivered",
       options: { onlyIfShippingAddress?: string } = {},
     ): Promise<{ from: OrderStatus; userId: number; reached: boolean; shippingAddress: string | null }> {
-      const order = await orderRepository.lockOrder(trx, orderId);
+      const order = await orderRepository.lockForShipping(trx, orderId);
       if (!order) throw ordersErrors.ORDER_NOT_FOUND.create({ orderId });
       const from = order.status;
       // Read under the lock: the booking compares it with the address it booked (changeAddress).
@@ -535,7 +530,8 @@ export function createOrdersService(deps: OrdersDeps) {
         return { from, userId: order.user_id, reached: false, shippingAddress };
       if (from === to) return { from, userId: order.user_id, reached: true, shippingAddress };
       if (!canTransition(from, to)) return { from, userId: order.user_id, reached: false, shippingAddress };
-      await orderRepository.setStatus(trx, orderId, to, clock.now());
+      // Nobody reads its answer: it goes out with the caller's next statement (db/pipeline.ts), which throws if it failed.
+      await deferring(trx, () => orderRepository.setStatus(trx, orderId, to, clock.now()));
       return { from, userId: order.user_id, reached: true, shippingAddress };
     },
 

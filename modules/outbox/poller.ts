@@ -5,9 +5,9 @@
  *
  * Running, it keeps up to `concurrency` events in flight and claims more as soon as a quarter of
  * that room is free, instead of sending a batch, waiting for its slowest event and only then
- * claiming the next. Sent events are marked together, one statement for all that finished in the
- * same moment. With nothing to do it waits for a NOTIFY from the database (an event was inserted)
- * or, without one, for the poll interval.
+ * claiming the next. Sent events are marked with that next claim, in its transaction (one COMMIT
+ * for the claim and every mark since the last one). With nothing to do it waits for a NOTIFY from
+ * the database (an event was inserted) or, without one, for the poll interval.
  *
  * Attempt n fails → retried after backoffMs[n-1] (the last entry repeats), ± jitter; after
  * maxAttempts the event is dead and `onDead` alerts the operators. What the event announced
@@ -59,6 +59,8 @@ export interface OutboxPollerConfig {
   jitterRatio: number;
   /** Events being sent at the same time. */
   concurrency: number;
+  /** The longest a sent event waits for a claim to carry its "sent" mark before it is written on its own. */
+  markDelayMs: number;
 }
 
 const defaultOutboxPollerConfig: OutboxPollerConfig = {
@@ -69,6 +71,7 @@ const defaultOutboxPollerConfig: OutboxPollerConfig = {
   maxAttempts: 3,
   jitterRatio: 0.1,
   concurrency: 32,
+  markDelayMs: 50,
 };
 
 export interface OutboxPollerDeps {
@@ -101,7 +104,7 @@ function retryDelayMs(config: Pick<OutboxPollerConfig, "backoffMs" | "jitterRati
   return Math.max(0, Math.round(base * (1 + config.jitterRatio * (2 * random() - 1))));
 }
 
-type ClaimedRow = Awaited<ReturnType<typeof outboxRepository.claimDue>>[number];
+type ClaimedRow = Awaited<ReturnType<typeof outboxRepository.markSentAndClaimDue>>[number];
 
 function toDeliverable(row: ClaimedRow): DeliverableEvent {
   return {
@@ -124,34 +127,50 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
   const now = () => outboxNow(clock);
 
   /**
-   * Events whose send succeeded, marked sent together: the deliveries that finish in the same
-   * turn of the event loop share one UPDATE instead of one round trip each.
+   * Events sent whose "sent" mark is not written yet. The mark rides with the next claim (one
+   * transaction and one COMMIT for both, repository.markSentAndClaimDue), which the loop makes as
+   * soon as room frees up; a claim that does not come within `markDelayMs` (the loop waiting for
+   * room behind slow sends, runOnce, stop) leaves it to a mark of its own. Until it is written the
+   * event stays leased to this poller: nobody else sends it, and the next event of its aggregate
+   * waits, as it waited for the mark before.
    */
-  let sentBatch: Array<{ id: string; done: () => void; failed: (error: unknown) => void }> = [];
-  function markSent(id: string): Promise<void> {
-    return new Promise<void>((done, failed) => {
-      sentBatch.push({ id, done, failed });
-      if (sentBatch.length > 1) return;
-      setImmediate(() => {
-        const batch = sentBatch;
-        sentBatch = [];
-        outboxRepository
-          .markSent(
-            db,
-            batch.map((entry) => entry.id),
-            owner,
-            now(),
-          )
-          .then(
-            () => {
-              for (const entry of batch) entry.done();
-            },
-            (error) => {
-              for (const entry of batch) entry.failed(error);
-            },
-          );
-      });
+  let unmarked: string[] = [];
+  let markTimer: ReturnType<typeof setTimeout> | null = null;
+  let marking: Promise<void> = Promise.resolve();
+  function takeUnmarked(): string[] {
+    if (markTimer) clearTimeout(markTimer);
+    markTimer = null;
+    const ids = unmarked;
+    unmarked = [];
+    return ids;
+  }
+  function scheduleFlush(): void {
+    if (markTimer || unmarked.length === 0) return;
+    markTimer = setTimeout(() => {
+      markTimer = null;
+      void flushMarks();
+    }, config.markDelayMs);
+  }
+  function noteSent(id: string): void {
+    unmarked.push(id);
+    scheduleFlush();
+  }
+  /** Writes every pending mark now (one statement); resolves once it is written or given back. */
+  function flushMarks(): Promise<void> {
+    const run = marking.then(async () => {
+      const ids = takeUnmarked();
+      if (ids.length === 0) return;
+      try {
+        await outboxRepository.markSent(db, ids, owner, now());
+        metrics?.outboxDelivered.inc({ outcome: "sent" }, ids.length);
+      } catch (error) {
+        // Kept for the next claim; if none comes (stopping), the leases run out and the events are sent again.
+        logger.error({ err: error, events: ids.length }, "outbox: could not mark sent events");
+        unmarked = [...ids, ...unmarked];
+      }
     });
+    marking = run;
+    return run;
   }
 
   async function deliver(event: DeliverableEvent, result: PollResult): Promise<void> {
@@ -159,9 +178,6 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
     try {
       if (!handler) throw new PermanentDeliveryError(`no handler for destination ${event.destination}`);
       await handler(event);
-      await markSent(event.id);
-      result.sent++;
-      metrics?.outboxDelivered.inc({ outcome: "sent" });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const failedAttempts = event.attempts + 1;
@@ -180,13 +196,26 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
           "outbox delivery failed; will retry",
         );
       }
+      return;
     }
+    noteSent(event.id);
+    result.sent++;
   }
 
+  /** Claims up to `limit` events, writing the pending sent marks in the same transaction. */
   async function claim(limit: number): Promise<DeliverableEvent[]> {
-    if (served.length === 0 || limit <= 0) return [];
-    const rows = await outboxRepository.claimDue(db, now(), config.leaseMs, owner, limit, served);
-    return rows.map(toDeliverable);
+    if ((served.length === 0 || limit <= 0) && unmarked.length === 0) return [];
+    await marking;
+    const ids = takeUnmarked();
+    try {
+      const rows = await outboxRepository.markSentAndClaimDue(db, ids, now(), config.leaseMs, owner, limit, served);
+      if (ids.length > 0) metrics?.outboxDelivered.inc({ outcome: "sent" }, ids.length);
+      return rows.map(toDeliverable);
+    } catch (error) {
+      // Kept for the next claim (the loop tries again after the poll interval); the leases still hold the events.
+      unmarked = [...ids, ...unmarked];
+      throw error;
+    }
   }
 
   let lastStatsAt = 0;
@@ -237,6 +266,7 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
       }
     });
     await Promise.all(workers);
+    await flushMarks();
     await reportLag(true);
     return result;
   }
@@ -303,6 +333,7 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
       await waitForNudge(config.pollIntervalMs);
     }
     await Promise.all(inFlight);
+    await flushMarks();
     if (waiting) await outboxRepository.markBusy(db, owner).catch(() => {});
     await unsubscribe?.().catch((error) => logger.warn({ err: error }, "outbox: UNLISTEN failed"));
   }

@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from "kysely";
-import { compiledQuery, type Db, inTransaction, type Tx } from "../../db/index.ts";
+import { compiledQuery, type Db, deferring, inTransaction, type Tx } from "../../db/index.ts";
 
 type Executor = Db | Tx;
 
@@ -40,6 +40,22 @@ async function claimPlannerSettings(trx: Tx): Promise<void> {
   await sql`SET LOCAL enable_sort = off`.execute(trx);
 }
 
+/** The claim's and the sent mark's "now" as one statement text for both clocks (`pinned` null: the database's now()). */
+function nowOrPinned(pinned: PinnedNow): RawBuilder<Date> {
+  return sql<Date>`coalesce(${pinned}::timestamptz, now())`;
+}
+
+type ClaimedRow = {
+  id: string;
+  aggregate_type: string;
+  aggregate_id: string;
+  type: string;
+  destination: string;
+  payload: unknown;
+  attempts: number;
+  created_at: Date;
+};
+
 /**
  * Claims due events in ONE statement: rows locked by a concurrent claim are skipped (SKIP LOCKED),
  * and the lease (locked_until) keeps other pollers off them until it ends. A poller that dies
@@ -47,19 +63,16 @@ async function claimPlannerSettings(trx: Tx): Promise<void> {
  * Per aggregate and destination, events go out in order: one waits while an earlier one is
  * still pending (being sent, or waiting to be retried), so "delivered" never overtakes "shipped".
  * That question is one probe of outbox_events_pending_aggregate_idx per candidate.
+ *
+ * Built with the values as parameters only, so Kysely compiles it once. It is NOT a named prepared
+ * statement: PostgreSQL would keep one generic plan for it per connection, made with the statistics
+ * of that moment, and `bench scale` caught such a plan (from the first round's statistics) running
+ * one claim for over a minute on the bigger table of the second round. Unnamed, it is planned with
+ * its values and today's statistics on every call.
  */
 function claimStatement(pinned: PinnedNow, leaseMs: number, owner: string, limit: number, destinations: string[]) {
-  const now = databaseNow(pinned);
-  return sql<{
-    id: string;
-    aggregate_type: string;
-    aggregate_id: string;
-    type: string;
-    destination: string;
-    payload: unknown;
-    attempts: number;
-    created_at: Date;
-  }>`
+  const now = nowOrPinned(pinned);
+  return sql<ClaimedRow>`
       WITH due AS (
         SELECT e.id FROM outbox_events e
         WHERE e.status = 'pending'
@@ -78,10 +91,26 @@ function claimStatement(pinned: PinnedNow, leaseMs: number, owner: string, limit
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED
       )
-      UPDATE outbox_events o SET locked_until = ${databaseNow(pinned, leaseMs)}, locked_by = ${owner}
+      UPDATE outbox_events o SET locked_until = ${now} + ${leaseMs}::float8 * interval '1 millisecond', locked_by = ${owner}
       FROM due WHERE o.id = due.id
       RETURNING o.id, o.aggregate_type, o.aggregate_id, o.type, o.destination, o.payload, o.attempts, o.created_at`;
 }
+
+const claim = compiledQuery(
+  (_db, pinned: PinnedNow, leaseMs: number, owner: string, limit: number, destinations: string[]) =>
+    claimStatement(pinned, leaseMs, owner, limit, destinations),
+  { prepared: false },
+);
+
+/** Events sent by this owner, marked in one statement (a lease another poller took since is left alone). */
+const markSentStatement = compiledQuery(
+  (_db, ids: string[], owner: string, pinned: PinnedNow) => sql`
+    UPDATE outbox_events
+       SET status = 'sent', sent_at = ${nowOrPinned(pinned)}, attempts = attempts + 1, locked_until = NULL, locked_by = NULL, last_error = NULL
+     WHERE id = ANY(${ids}::uuid[]) AND locked_by = ${owner}`,
+  // Planned on every call, like the claim: a generic plan made while the table was small could scan it all.
+  { prepared: false },
+);
 
 /**
  * Every paid order writes its events with this: compiled once (db/compiled.ts) and run as a named
@@ -121,11 +150,29 @@ export const outboxRepository = {
     );
   },
 
-  /** Claims up to `limit` due events for `owner` (claimStatement), in a transaction of its own. */
-  async claimDue(db: Db, pinned: PinnedNow, leaseMs: number, owner: string, limit: number, destinations: string[]) {
+  /**
+   * Claims up to `limit` due events for `owner` (claimStatement), in a transaction of its own, and
+   * first marks `sentIds` sent (events this owner sent since its last claim): one transaction and
+   * one COMMIT for both, and the claim already sees them sent, so the next event of their aggregates
+   * can be claimed at once. The settings and the mark go out with the claim (db/pipeline.ts): two
+   * round trips in all.
+   */
+  async markSentAndClaimDue(
+    db: Db,
+    sentIds: string[],
+    pinned: PinnedNow,
+    leaseMs: number,
+    owner: string,
+    limit: number,
+    destinations: string[],
+  ): Promise<ClaimedRow[]> {
     return inTransaction(db, async (trx) => {
-      await claimPlannerSettings(trx);
-      return (await claimStatement(pinned, leaseMs, owner, limit, destinations).execute(trx)).rows;
+      await deferring(trx, async () => {
+        await claimPlannerSettings(trx);
+        if (sentIds.length > 0) await markSentStatement(trx, sentIds, owner, pinned);
+      });
+      if (limit <= 0 || destinations.length === 0) return [];
+      return (await claim(trx, pinned, leaseMs, owner, limit, destinations)).rows;
     });
   },
 
@@ -141,19 +188,7 @@ export const outboxRepository = {
   /** Several events sent by this owner, in one statement. */
   async markSent(db: Db, ids: string[], owner: string, pinned: PinnedNow): Promise<void> {
     if (ids.length === 0) return;
-    await db
-      .updateTable("outbox_events")
-      .set((eb) => ({
-        status: "sent",
-        sent_at: databaseNow(pinned),
-        attempts: eb("attempts", "+", 1),
-        locked_until: null,
-        locked_by: null,
-        last_error: null,
-      }))
-      .where(sql<boolean>`id = ANY(${ids}::uuid[])`)
-      .where("locked_by", "=", owner)
-      .execute();
+    await markSentStatement(db, ids, owner, pinned);
   },
 
   /** Records a failed attempt: retried `retryInMs` from now (database clock), or dead when `dead`. */

@@ -1,7 +1,7 @@
 /** Every query of the shipping module: shipping_shipments and shipping_tracking_events. */
-import type { Selectable } from "kysely";
+import { type Selectable, sql } from "kysely";
 import type { Db, ShipmentStatus, ShippingShipmentsTable, ShippingTrackingEventsTable, Tx } from "../../db/index.ts";
-import { LockRank, noteLock } from "../../db/index.ts";
+import { compiledQuery, LockRank, noteLock } from "../../db/index.ts";
 
 type Executor = Db | Tx;
 export type ShipmentRow = Selectable<ShippingShipmentsTable>;
@@ -29,22 +29,64 @@ export interface ShipmentPatch {
   at: Date;
 }
 
+/**
+ * A paid order's shipment, requested (unless the order has one already: then no row). Compiled once:
+ * every paid order's booking starts with it. The columns are named (not `*`) so a column added by a
+ * later migration cannot break the prepared statement of a running server.
+ */
+const insertRequestedStatement = compiledQuery(
+  (_db, orderId: number, userId: number, address: string | null, bookingAddress: string | null, at: Date) => sql<ShipmentRow>`
+    INSERT INTO shipping_shipments (order_id, user_id, status, address, booking_address, requested_at, updated_at)
+    VALUES (${orderId}::int8, ${userId}::int8, 'requested', ${address}, ${bookingAddress}, ${at}, ${at})
+    ON CONFLICT (order_id) DO NOTHING
+    RETURNING id, order_id, user_id, status, carrier, tracking_number, address, requested_at, updated_at, delivered_at, booking_address`,
+);
+
+/**
+ * A requested shipment booked: ready, with the carrier's booking, its booking address cleared, and
+ * its timeline line, in one statement compiled once (was a lock, an update and an insert).
+ * Nothing when the shipment is no longer requested (a concurrent delivery of the same event booked
+ * it first: the UPDATE waits for that one's row lock, then finds it ready).
+ */
+const markBookedStatement = compiledQuery(
+  (_db, shipmentId: number, carrier: string, trackingNumber: string, address: string | null, description: string, at: Date) => sql<{ shipment_id: number }>`
+    WITH booked AS (
+      UPDATE shipping_shipments
+         SET status = 'ready', carrier = ${carrier}, tracking_number = ${trackingNumber}, address = ${address}, booking_address = NULL, updated_at = ${at}
+       WHERE id = ${shipmentId}::int8 AND status = 'requested'
+      RETURNING id
+    )
+    INSERT INTO shipping_tracking_events (shipment_id, carrier_event_id, status, description, occurred_at, received_at)
+    SELECT id, NULL, 'ready', ${description}, ${at}, ${at} FROM booked
+    RETURNING shipment_id`,
+);
+
 export const shippingRepository = {
-  /** A shipment for the order in status requested, unless the order has one already (then undefined). */
-  insertRequested(db: Executor, shipment: { orderId: number; userId: number; address: string | null; at: Date }): Promise<ShipmentRow | undefined> {
-    return db
-      .insertInto("shipping_shipments")
-      .values({
-        order_id: shipment.orderId,
-        user_id: shipment.userId,
-        status: "requested",
-        address: shipment.address,
-        requested_at: shipment.at,
-        updated_at: shipment.at,
-      })
-      .onConflict((oc) => oc.column("order_id").doNothing())
-      .returningAll()
-      .executeTakeFirst();
+  /**
+   * A shipment for the order in status requested, unless the order has one already (then undefined).
+   * `bookingAddress` (sealed): the booking about to be asked of the carrier, noted with the insert.
+   */
+  async insertRequested(
+    db: Executor,
+    shipment: { orderId: number; userId: number; address: string | null; bookingAddress?: string | null; at: Date },
+  ): Promise<ShipmentRow | undefined> {
+    const result = await insertRequestedStatement(db, shipment.orderId, shipment.userId, shipment.address, shipment.bookingAddress ?? null, shipment.at);
+    return result.rows[0];
+  },
+
+  /**
+   * A requested shipment booked (markBookedStatement), rank Shipment (after its order). False when it
+   * was no longer requested. Throws 23505 (shipping_shipments_tracking_idx) when the tracking number
+   * is another shipment's.
+   */
+  async markBooked(
+    trx: Tx,
+    shipmentId: number,
+    booking: { carrier: string; trackingNumber: string; address: string | null; description: string; at: Date },
+  ): Promise<boolean> {
+    noteLock(trx, LockRank.Shipment, shipmentId);
+    const result = await markBookedStatement(trx, shipmentId, booking.carrier, booking.trackingNumber, booking.address, booking.description, booking.at);
+    return result.rows.length > 0;
   },
 
   /** Exclusive lock on the shipment row (rank Shipment: after its order). */

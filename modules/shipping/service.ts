@@ -253,10 +253,15 @@ export function createShippingService(deps: ShippingDeps) {
       return;
     }
     // Inserted first (the usual case: the first delivery of the event); a shipment already there is read.
+    // Sealed once: the shipment's address copy, and the booking about to be asked for (noted with the
+    // insert when the order can be booked right away, so a process dying before the answer leaves it behind).
+    const sealedAddress = order.shippingAddress === null ? null : await cipher.seal(order.shippingAddress, ADDRESS_COLUMN);
+    const bookable = sealedAddress !== null && (order.status === "paid" || order.status === "preparing");
     createdNow = await repo.insertRequested(db, {
       orderId,
       userId: order.userId,
-      address: order.shippingAddress === null ? null : await cipher.seal(order.shippingAddress, ADDRESS_COLUMN),
+      address: sealedAddress,
+      bookingAddress: bookable ? sealedAddress : null,
       at: clock.now(),
     });
     const shipment = createdNow ?? (await repo.findByOrder(db, orderId));
@@ -272,7 +277,9 @@ export function createShippingService(deps: ShippingDeps) {
 
     const bookedTo = order.shippingAddress;
     const shipmentId = shipment.id;
-    const earlierTo = await askedEarlier(shipment);
+    /** The booking noted with the insert above (this delivery's own): nothing asked earlier, nothing to note again. */
+    const notedWithInsert = createdNow !== undefined && createdNow.booking_address !== null;
+    const earlierTo = notedWithInsert ? null : await askedEarlier(shipment);
     if (earlierTo !== null && earlierTo !== bookedTo) {
       // An earlier attempt asked for another address and died before recording the answer (the address
       // changed since): its key gets that parcel back (or books one), recorded stale and cancelled.
@@ -283,7 +290,7 @@ export function createShippingService(deps: ShippingDeps) {
       });
     }
     // Recorded before the carrier is asked: a process dying before the answer is recorded leaves this behind.
-    await repo.noteBookingAddress(db, shipmentId, await cipher.seal(bookedTo, ADDRESS_COLUMN));
+    if (!notedWithInsert) await repo.noteBookingAddress(db, shipmentId, await cipher.seal(bookedTo, ADDRESS_COLUMN));
     const booked = await book(bookedTo, shipment);
     /** Booked; the lifecycle refused to move the order to preparing (from that status); or booked to an address the order left. */
     type Outcome = { kind: "booked" } | { kind: "refused"; from: OrderStatus } | { kind: "stale" };
@@ -299,23 +306,14 @@ export function createShippingService(deps: ShippingDeps) {
           return { kind: "stale" };
         }
         if (!move.reached) return { kind: "refused", from: move.from };
-        const locked = await repo.lockShipment(trx, shipmentId);
-        if (locked?.status !== "requested") return { kind: "booked" }; // a concurrent delivery of the same event got here first
-        await repo.update(trx, shipmentId, {
-          status: "ready",
+        // Not requested any more: a concurrent delivery of the same event booked it first.
+        await repo.markBooked(trx, shipmentId, {
           carrier: booked.carrier,
           trackingNumber: booked.trackingNumber,
-          address: await cipher.seal(bookedTo, ADDRESS_COLUMN),
-          bookingAddress: null,
-          at: now,
-        });
-        await repo.insertTrackingEvent(trx, {
-          shipmentId,
-          carrierEventId: null,
-          status: "ready",
+          // The copy sealed for the insert is of this very address when this delivery created the shipment.
+          address: notedWithInsert ? sealedAddress : await cipher.seal(bookedTo, ADDRESS_COLUMN),
           description: `Booked with ${booked.carrier}, tracking number ${booked.trackingNumber}`,
-          occurredAt: now,
-          receivedAt: now,
+          at: now,
         });
         return { kind: "booked" };
       });

@@ -1,8 +1,15 @@
 import { sql } from "kysely";
 import type { Db, Tx } from "../../db/index.ts";
+import { compiledQuery } from "../../db/index.ts";
 
 type Executor = Db | Tx;
 export type DeliveryStatus = "pending" | "delivered" | "failed" | "dead" | "skipped";
+
+/** Every order and shipment event's fan-out asks this: compiled once (db/compiled.ts). */
+const activeForStatement = compiledQuery(
+  (_db, eventType: string) => sql<{ id: number }>`
+    SELECT id FROM webhook_endpoints WHERE status = 'active' AND event_types @> ARRAY[${eventType}]::text[] ORDER BY id`,
+);
 
 export const webhookRepository = {
   insertEndpoint(trx: Executor, row: { url: string; secret: string; eventTypes: string[]; description: string; createdBy: number | null; at: Date }) {
@@ -37,14 +44,8 @@ export const webhookRepository = {
   },
 
   /** Active endpoints that want this event type (GIN index on event_types). */
-  activeFor(trx: Executor, eventType: string) {
-    return trx
-      .selectFrom("webhook_endpoints")
-      .select("id")
-      .where("status", "=", "active")
-      .where(sql<boolean>`event_types @> ARRAY[${eventType}]::text[]`)
-      .orderBy("id")
-      .execute();
+  async activeFor(trx: Executor, eventType: string): Promise<Array<{ id: number }>> {
+    return (await activeForStatement(trx, eventType)).rows;
   },
 
   /** One delivery per (endpoint, event); those already written (a fan-out that ran twice) are not returned. */

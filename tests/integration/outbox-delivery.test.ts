@@ -187,3 +187,73 @@ describe("the claim under a burst", () => {
     expect(result).toMatchObject({ claimed: 10, sent: 10 });
   });
 });
+
+describe("sent marks", () => {
+  async function enqueueOne(aggregateId: number, n: number): Promise<string> {
+    const [id] = await inTransaction(t.db, (trx) => publisher.publish(trx, t.clock.now(), [numbered.event(aggregateId, { n })]));
+    return id as string;
+  }
+
+  test("a sent event is marked in the transaction of the next claim, which already takes the next event of its aggregate", async () => {
+    await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
+    const ids: string[] = [];
+    for (let n = 0; n < 5; n++) ids.push(await enqueueOne(810_000, n));
+    // While event n is being sent: the row of event n-1 and the row of event n as its claim left it.
+    const seen: Array<{ n: number; earlierStatus: string; sameTransaction: boolean }> = [];
+    const handler: OutboxHandler = async (event) => {
+      const n = numbered.parse(event).n;
+      if (n === 0) return;
+      const rows = await sql<{ id: string; status: string; version: string }>`
+        SELECT id, status, xmin::text AS version FROM outbox_events WHERE id = ANY(${[ids[n - 1], ids[n]]}::uuid[])`.execute(t.db);
+      const earlier = rows.rows.find((row) => row.id === ids[n - 1]);
+      const current = rows.rows.find((row) => row.id === ids[n]);
+      seen.push({ n, earlierStatus: earlier?.status ?? "missing", sameTransaction: earlier !== undefined && earlier.version === current?.version });
+    };
+    const poller = createOutboxPoller({
+      db: t.db,
+      clock: t.clock,
+      logger: silent,
+      handlers: { "data-platform": handler },
+      // No mark of its own during the test: each one can only ride with a claim.
+      config: { pollIntervalMs: 3_600_000, markDelayMs: 3_600_000 },
+    });
+    poller.start();
+    try {
+      expect(await eventually(async () => seen.length === 4, 10_000)).toBe(true);
+    } finally {
+      await poller.stop();
+    }
+    // The earlier event was sent and marked by the very transaction (same xmin) that claimed the next one.
+    expect(seen).toEqual([1, 2, 3, 4].map((n) => ({ n, earlierStatus: "sent", sameTransaction: true })));
+    // stop() wrote the last mark, which no claim carried.
+    expect(await pendingFor("data-platform")).toBe(0);
+  });
+
+  test("a sent event whose next claim does not come (the rest of its batch still out) is marked on its own within markDelayMs", async () => {
+    await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
+    const quick = await enqueueOne(820_000, 0);
+    for (let i = 1; i < 8; i++) await enqueueOne(820_000 + i, 0);
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const poller = createOutboxPoller({
+      db: t.db,
+      clock: t.clock,
+      logger: silent,
+      handlers: { "data-platform": (event) => (event.id === quick ? Promise.resolve() : held) },
+      // 8 in flight, claims again once 2 are free: one finished send alone brings no claim.
+      config: { pollIntervalMs: 3_600_000, concurrency: 8, batchSize: 8, markDelayMs: 100 },
+    });
+    const statusOf = async (id: string) => (await t.db.selectFrom("outbox_events").select("status").where("id", "=", id).executeTakeFirst())?.status;
+    poller.start();
+    try {
+      expect(await eventually(async () => (await statusOf(quick)) === "sent", 5_000)).toBe(true);
+      expect(await pendingFor("data-platform")).toBe(7);
+    } finally {
+      release();
+      await poller.stop();
+    }
+    expect(await pendingFor("data-platform")).toBe(0);
+  });
+});
