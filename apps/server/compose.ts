@@ -9,7 +9,7 @@
 import type { DatabaseHandle } from "../../db/index.ts";
 import { createAddressesService } from "../../modules/addresses/index.ts";
 import { createCartService } from "../../modules/cart/index.ts";
-import { createCatalogService, inventoryBackInStock, inventoryLowStock } from "../../modules/catalog/index.ts";
+import { createCatalogService } from "../../modules/catalog/index.ts";
 import { createCouponService } from "../../modules/coupons/index.ts";
 import { createCustomersService } from "../../modules/customers/index.ts";
 import { purgeKeysOlderThan } from "../../modules/idempotency/index.ts";

@@ -172,7 +172,11 @@ export function createSalesService({
 
   // An idle shop's worker only asks whether anything is pending (the roll-up statement, even with
   // nothing to move, is ~1 ms of PostgreSQL planning, four times a second per instance).
-  const roller = periodicTask(rollUpIntervalMs, async () => (await salesRepository.anyPending(db)) && rollUp(), (error) => logger?.error({ err: error }, "sales roll-up failed"));
+  const roller = periodicTask(
+    rollUpIntervalMs,
+    async () => (await salesRepository.anyPending(db)) && rollUp(),
+    (error) => logger?.error({ err: error }, "sales roll-up failed"),
+  );
 
   // The pg_stats lookup costs about a millisecond: read it at most every ten seconds, often
   // enough that a table which just grew tenfold is not ranked the small-table way for long.

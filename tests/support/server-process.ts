@@ -37,9 +37,22 @@ export interface ServerProcessOptions {
   readyTimeoutMs?: number;
 }
 
-/** Starts the server; with `waitForReady` (default) resolves once GET /ready answers 200. */
+/**
+ * Starts the server; with `waitForReady` (default) resolves once GET /ready answers 200. A port this
+ * function picked can be taken between the probe and the server's listen (by the server's own built-in
+ * fakes, which listen on ports the system hands out): then it starts again on another one.
+ */
 export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {
-  const port = options.port ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options, options.port ?? (await freePort()));
+    } catch (error) {
+      if (options.port !== undefined || attempt >= 3 || !String(error).includes("EADDRINUSE")) throw error;
+    }
+  }
+}
+
+async function startOnce(options: ServerProcessOptions, port: number): Promise<ServerProcess> {
   const child = Bun.spawn([process.execPath, "apps/server/main.ts"], {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "info", ...options.env },
