@@ -185,7 +185,7 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
 
   app.all("/trpc/*", async (c) => {
     const id = c.get("requestId");
-    const kept = sharedAnswers.answer(c.req.method, c.req.url);
+    const kept = sharedAnswers.answer(c.req.method, c.req.url, c.req.raw.headers);
     if (kept) return kept;
     if (!queryIsUtf8(c.req.url)) return c.json(notUtf8, 400);
     let req = c.req.raw;
@@ -213,7 +213,7 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
         if (error.code === "INTERNAL_SERVER_ERROR") logger.error({ requestId: id, procedure: path, err: error.cause ?? error }, "unhandled error");
       },
     });
-    return sharedAnswers.isShared(req.method, req.url) ? sharedAnswers.keep(req.url, await answered) : answered;
+    return sharedAnswers.isShared(req.method, req.url, req.headers) ? sharedAnswers.keep(req.url, await answered) : answered;
   });
 
   mountRestRoutes(app, router, logger, sessionOf);

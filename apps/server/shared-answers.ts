@@ -18,12 +18,15 @@ interface Kept {
 
 export interface SharedAnswers {
   /** The kept answer for this request, or null (not shared, not kept, expired). */
-  answer(method: string, url: string): Response | null;
+  answer(method: string, url: string, headers: Headers): Response | null;
   /** Whether a request is for shared procedures only, so its answer may be kept. */
-  isShared(method: string, url: string): boolean;
+  isShared(method: string, url: string, headers: Headers): boolean;
   /** Keeps a successful answer (reads a clone of it) and marks the original cacheable. */
   keep(url: string, response: Response): Promise<Response>;
 }
+
+/** What else picks the answer's form: a CDN in front must not hand a streamed answer to a plain caller. */
+const VARY = "trpc-accept, accept";
 
 /** At most this many distinct URLs are kept (inputs vary: days, limit); the oldest go first. */
 const MAX_KEPT = 1_000;
@@ -38,22 +41,31 @@ export function createSharedAnswers(router: AnyTRPCRouter, ttlMs: number, now: (
   const kept = new Map<string, Kept>();
   const maxAge = `public, max-age=${Math.max(1, Math.floor(ttlMs / 1000))}`;
 
-  /** `/trpc/a,b?…` → the paths, when every one of them is shared. */
-  function sharedPaths(method: string, url: string): boolean {
+  /**
+   * A GET of `/trpc/a,b?…` where every path is shared, answered as plain JSON: a streamed answer
+   * (`trpc-accept: application/jsonl`) is 200 even when a call inside it failed, so it is never kept.
+   */
+  function sharedPaths(method: string, url: string, headers: Headers): boolean {
     if (ttlMs <= 0 || shared.size === 0 || method !== "GET") return false;
+    if (headers.has("trpc-accept") || headers.get("accept")?.includes("jsonl")) return false;
     const start = url.indexOf("/trpc/");
     if (start < 0) return false;
     const query = url.indexOf("?", start);
     const paths = url.slice(start + 6, query < 0 ? undefined : query);
-    return paths.length > 0 && paths.split(",").every((path) => shared.has(decodeURIComponent(path)));
+    if (paths.length === 0) return false;
+    try {
+      return paths.split(",").every((path) => shared.has(decodeURIComponent(path)));
+    } catch {
+      return false; // a malformed escape: tRPC answers it as any unknown path
+    }
   }
 
   const keyOf = (url: string) => url.slice(url.indexOf("/trpc/"));
 
   return {
     isShared: sharedPaths,
-    answer(method, url) {
-      if (!sharedPaths(method, url)) return null;
+    answer(method, url, headers) {
+      if (!sharedPaths(method, url, headers)) return null;
       const key = keyOf(url);
       const entry = kept.get(key);
       if (!entry) return null;
@@ -61,14 +73,15 @@ export function createSharedAnswers(router: AnyTRPCRouter, ttlMs: number, now: (
         kept.delete(key);
         return null;
       }
-      return new Response(entry.body, { status: 200, headers: { "content-type": entry.contentType, "cache-control": maxAge } });
+      return new Response(entry.body, { status: 200, headers: { "content-type": entry.contentType, "cache-control": maxAge, vary: VARY } });
     },
     async keep(url, response) {
-      if (response.status !== 200) return response;
+      if (response.status !== 200 || !response.headers.get("content-type")?.startsWith("application/json")) return response;
       const body = new Uint8Array(await response.clone().arrayBuffer());
       if (kept.size >= MAX_KEPT) kept.delete(kept.keys().next().value as string);
       kept.set(keyOf(url), { body, contentType: response.headers.get("content-type") ?? "application/json", until: now() + ttlMs });
       response.headers.set("cache-control", maxAge);
+      response.headers.set("vary", VARY);
       return response;
     },
   };

@@ -125,13 +125,13 @@ export const couponRepository = {
   async insertAtSlots(db: Db, couponId: number, issues: ReadonlyArray<{ userId: number; slot: number; now: Date }>) {
     const { rows } = await sql<{ id: number; user_id: number; slot: number; issued_at: Date; expires_at: Date; name: string }>`
       WITH wanted AS (
-        SELECT * FROM unnest(${issues.map((i) => i.userId)}::int[], ${issues.map((i) => i.slot)}::int[], ${issues.map((i) => i.now)}::timestamptz[])
+        SELECT * FROM unnest(${issues.map((i) => i.userId)}::bigint[], ${issues.map((i) => i.slot)}::int[], ${issues.map((i) => i.now)}::timestamptz[])
           AS w(user_id, slot, at)
       ), issued AS (
         INSERT INTO coupon_issued (coupon_id, user_id, slot, coupon_quantity, status, issued_at, expires_at)
         SELECT c.id, w.user_id, w.slot, c.total_quantity, 'available', w.at, w.at + c.valid_days * interval '86400 seconds'
           FROM wanted w JOIN coupon_coupons c ON c.id = ${couponId}
-         WHERE w.slot <= c.total_quantity AND c.issue_starts_at <= w.at AND c.issue_ends_at > w.at
+         WHERE w.slot BETWEEN 1 AND c.total_quantity AND c.issue_starts_at <= w.at AND c.issue_ends_at > w.at
         ON CONFLICT DO NOTHING
         RETURNING id, coupon_id, user_id, slot, issued_at, expires_at
       ), history AS (

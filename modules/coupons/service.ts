@@ -74,10 +74,11 @@ const SLOT_BATCH_LIMIT = 500;
  * Group commit for the winners of a coupon: the winners who arrive while one batch is being written
  * go together in the next, one statement and one commit for all of them. A storm's 1,000 winners
  * cost PostgreSQL a few dozen commits instead of 1,000 and do not queue for the pool one by one; a
- * lone winner is written at once. Each waiter gets its row, or undefined when it did not go in.
+ * lone winner is written at once. Each waiter gets its row, or undefined when it did not go in (or
+ * the batch failed): it is then written alone.
  */
 function slotWriter(write: (couponId: number, issues: SlotIssue[]) => Promise<SlotRow[]>) {
-  type Waiter = SlotIssue & { resolve(row: SlotRow | undefined): void; reject(error: unknown): void };
+  type Waiter = SlotIssue & { resolve(row: SlotRow | undefined): void };
   const waiting = new Map<number, Waiter[]>();
   const writing = new Set<number>();
 
@@ -92,8 +93,10 @@ function slotWriter(write: (couponId: number, issues: SlotIssue[]) => Promise<Sl
           const rows = await write(couponId, batch);
           const byWinner = new Map(rows.map((row) => [`${row.user_id}:${row.slot}`, row]));
           for (const waiter of batch) waiter.resolve(byWinner.get(`${waiter.userId}:${waiter.slot}`));
-        } catch (error) {
-          for (const waiter of batch) waiter.reject(error);
+        } catch {
+          // One winner's row (or a deadlock, a dropped connection) must not fail the others: each is
+          // then decided alone, as without batching, and only its own failure is its answer.
+          for (const waiter of batch) waiter.resolve(undefined);
         }
       }
     } finally {
@@ -102,10 +105,10 @@ function slotWriter(write: (couponId: number, issues: SlotIssue[]) => Promise<Sl
   }
 
   return (couponId: number, issue: SlotIssue): Promise<SlotRow | undefined> =>
-    new Promise((resolve, reject) => {
+    new Promise((resolve) => {
       const queue = waiting.get(couponId);
-      if (queue) queue.push({ ...issue, resolve, reject });
-      else waiting.set(couponId, [{ ...issue, resolve, reject }]);
+      if (queue) queue.push({ ...issue, resolve });
+      else waiting.set(couponId, [{ ...issue, resolve }]);
       if (!writing.has(couponId)) void flush(couponId);
     });
 }

@@ -151,6 +151,18 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
       void flushMarks();
     }, config.markDelayMs);
   }
+  /** A mark that failed is tried again on its own after a pause, not left to claims that may keep failing. */
+  function retryMarksLater(): void {
+    if (markTimer || unmarked.length === 0) return;
+    markTimer = setTimeout(
+      () => {
+        markTimer = null;
+        if (!stopping) void flushMarks();
+      },
+      Math.max(config.markDelayMs, 1_000),
+    );
+    markTimer.unref?.();
+  }
   function noteSent(id: string): void {
     unmarked.push(id);
     scheduleFlush();
@@ -167,6 +179,7 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
         // Kept for the next claim; if none comes (stopping), the leases run out and the events are sent again.
         logger.error({ err: error, events: ids.length }, "outbox: could not mark sent events");
         unmarked = [...ids, ...unmarked];
+        retryMarksLater();
       }
     });
     marking = run;
@@ -212,8 +225,10 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
       if (ids.length > 0) metrics?.outboxDelivered.inc({ outcome: "sent" }, ids.length);
       return rows.map(toDeliverable);
     } catch (error) {
-      // Kept for the next claim (the loop tries again after the poll interval); the leases still hold the events.
+      // The leases still hold the events; their marks are written on their own, not after a claim that
+      // may keep failing (past the lease, another poller would send them again).
       unmarked = [...ids, ...unmarked];
+      void flushMarks();
       throw error;
     }
   }

@@ -157,6 +157,20 @@ function redisAdmissionSuite(infra: "redis" | "cluster") {
     expect(rows[0]?.transactions).toBeLessThan(100);
   });
 
+  test("a winner whose row the database refuses does not fail the others written with it", async () => {
+    const coupon = await openCoupon(s, 100, "One bad row");
+    const coupons = s.t.agora.services.coupons;
+    const ghost = 2_000_000_000; // no such account: its row breaks the foreign key
+    const calls = [...s.crowd.slice(0, 60).map((c) => coupons.issue(c.id, coupon.couponId)), coupons.issue(ghost, coupon.couponId)];
+    const results = await Promise.allSettled(calls);
+    expect(results.slice(0, 60).every((r) => r.status === "fulfilled")).toBe(true);
+    expect(results[60]?.status).toBe("rejected");
+    expect(await stored(s, coupon.couponId)).toMatchObject({ rows: 60, distinctUsers: 60, issuedQuantity: 60, historyIssued: 60 });
+    // The ghost's slot went back: the rest of the quantity is still there to win.
+    const { tally } = await settle(s.crowd.slice(60, 110).map((c) => c.client.coupons.issue.mutate({ couponId: coupon.couponId })));
+    expect(tally).toEqual({ ok: 40, COUPON_SOLD_OUT: 10 });
+  });
+
   test("the admission state in Redis matches the database after the race", async () => {
     const coupon = await openCoupon(s, 40);
     const { tally } = await settle(s.crowd.slice(0, 90).map((c) => c.client.coupons.issue.mutate({ couponId: coupon.couponId })));

@@ -30,13 +30,13 @@ let now = 1_000_000;
 const answers = createSharedAnswers(router, 1_000, () => now);
 
 /** What the server does: a kept answer, or tRPC's, kept when shared. */
-async function get(path: string, method = "GET"): Promise<Response> {
+async function get(path: string, method = "GET", headers: Record<string, string> = {}): Promise<Response> {
   const url = `http://shop.test/trpc/${path}`;
-  const kept = answers.answer(method, url);
+  const req = new Request(url, { method, headers });
+  const kept = answers.answer(method, url, req.headers);
   if (kept) return kept;
-  const req = new Request(url, { method });
   const answered = await fetchRequestHandler({ endpoint: "/trpc", req, router, createContext: () => ({}) });
-  return answers.isShared(method, url) ? answers.keep(url, answered) : answered;
+  return answers.isShared(method, url, req.headers) ? answers.keep(url, answered) : answered;
 }
 
 const input = (value: unknown) => `?input=${encodeURIComponent(JSON.stringify(value))}`;
@@ -71,11 +71,32 @@ describe("shared answers", () => {
     const batch = `sales.popular,mine?batch=1&input=${encodeURIComponent(JSON.stringify({ 0: { days: 5 } }))}`;
     for (let i = 0; i < 2; i++) expect((await get(batch)).status).toBe(200);
     expect(computed).toBe(10);
-    expect(answers.isShared("POST", "http://shop.test/trpc/sales.popular")).toBe(false);
+    expect(answers.isShared("POST", "http://shop.test/trpc/sales.popular", new Headers())).toBe(false);
+  });
+
+  test("a streamed batch (200 even when a call inside failed) is neither kept nor served a kept answer", async () => {
+    computed = 0;
+    const batch = `sales.popular?batch=1&input=${encodeURIComponent(JSON.stringify({ 0: { days: -2 } }))}`;
+    const streamed = await get(batch, "GET", { "trpc-accept": "application/jsonl" });
+    expect(streamed.status).toBe(200); // the failure is inside the stream
+    await streamed.text();
+    const plain = await get(batch);
+    expect(plain.status).toBe(400);
+    expect(plain.headers.get("cache-control")).toBeNull();
+    expect(computed).toBe(2);
+    const ok = `sales.popular?batch=1&input=${encodeURIComponent(JSON.stringify({ 0: { days: 7 } }))}`;
+    expect((await get(ok)).headers.get("vary")).toBe("trpc-accept, accept");
+    const streamedOk = await get(ok, "GET", { "trpc-accept": "application/jsonl" });
+    expect(streamedOk.headers.get("cache-control")).toBeNull(); // not the kept plain answer
+  });
+
+  test("a malformed escape in the path is not shared (tRPC answers it), never a thrown URIError", () => {
+    expect(answers.isShared("GET", "http://shop.test/trpc/sales.popular%E0", new Headers())).toBe(false);
+    expect(answers.answer("GET", "http://shop.test/trpc/%", new Headers())).toBeNull();
   });
 
   test("a TTL of 0 turns it off", () => {
     const off = createSharedAnswers(router, 0, () => now);
-    expect(off.isShared("GET", `http://shop.test/trpc/sales.popular${input({ days: 3 })}`)).toBe(false);
+    expect(off.isShared("GET", `http://shop.test/trpc/sales.popular${input({ days: 3 })}`, new Headers())).toBe(false);
   });
 });
