@@ -77,7 +77,7 @@ const SLOT_BATCH_LIMIT = 500;
  * lone winner is written at once. Each waiter gets its row, or undefined when it did not go in (or
  * the batch failed): it is then written alone.
  */
-function slotWriter(write: (couponId: number, issues: SlotIssue[]) => Promise<SlotRow[]>) {
+function slotWriter(write: (couponId: number, issues: SlotIssue[]) => Promise<SlotRow[]>, failed: (error: unknown, couponId: number, winners: number) => void) {
   type Waiter = SlotIssue & { resolve(row: SlotRow | undefined): void };
   const waiting = new Map<number, Waiter[]>();
   const writing = new Set<number>();
@@ -93,7 +93,8 @@ function slotWriter(write: (couponId: number, issues: SlotIssue[]) => Promise<Sl
           const rows = await write(couponId, batch);
           const byWinner = new Map(rows.map((row) => [`${row.user_id}:${row.slot}`, row]));
           for (const waiter of batch) waiter.resolve(byWinner.get(`${waiter.userId}:${waiter.slot}`));
-        } catch {
+        } catch (error) {
+          failed(error, couponId, batch.length);
           // One winner's row (or a deadlock, a dropped connection) must not fail the others: each is
           // then decided alone, as without batching, and only its own failure is its answer.
           for (const waiter of batch) waiter.resolve(undefined);
@@ -193,7 +194,10 @@ export function createCouponService({ db, clock, infra, logger, redisAdmission =
         )
       : noAdmission;
 
-  const writeAtSlot = slotWriter((couponId, issues) => couponRepository.insertAtSlots(db, couponId, issues));
+  const writeAtSlot = slotWriter(
+    (couponId, issues) => couponRepository.insertAtSlots(db, couponId, issues),
+    (error, couponId, winners) => logger.warn({ err: error, couponId, winners }, "coupon winners' batch failed; each is written alone"),
+  );
 
   /** issued_quantity follows the rows: one roll-up at a time per coupon, shared by every winner waiting for it. */
   const rollUp = coalescer((couponId) => couponRepository.rollUpIssued(db, couponId));
