@@ -38,6 +38,29 @@ describe("the cipher", () => {
     expect(await cipher.open("plain@agora.test", "identity_users.email")).toBe("plain@agora.test");
   });
 
+  test("values sealed through WebCrypto (releases before node:crypto) open, and new values open through WebCrypto", async () => {
+    const column = "order_orders.shipping_address";
+    const address = "서울특별시 강남구 테헤란로 123, 4층";
+    const keyBytes = Buffer.from(developmentPiiKeys.keys.dev as string, "base64");
+    const webKey = await crypto.subtle.importKey("raw", keyBytes, "AES-GCM", false, ["encrypt", "decrypt"]);
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const sealedByWebCrypto = await crypto.subtle.encrypt(
+      { name: "AES-GCM", iv, additionalData: new TextEncoder().encode(column) },
+      webKey,
+      new TextEncoder().encode(address),
+    );
+    const stored = `pii1:dev:${Buffer.concat([Buffer.from(iv), Buffer.from(sealedByWebCrypto)]).toString("base64url")}`;
+    expect(await cipher.open(stored, column)).toBe(address);
+
+    const bytes = Buffer.from((await cipher.seal(address, column)).slice("pii1:dev:".length), "base64url");
+    const opened = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: new Uint8Array(bytes.subarray(0, 12)), additionalData: new TextEncoder().encode(column) },
+      webKey,
+      new Uint8Array(bytes.subarray(12)),
+    );
+    expect(new TextDecoder().decode(opened)).toBe(address);
+    await expect(cipher.open("pii1:dev:AAAA", column)).rejects.toThrow("too short");
+  });
   test("blind indexes are equal for equal inputs, differ per column and per index key", () => {
     const other = createPiiCipher({ ...developmentPiiKeys, indexKey: key("other-index") });
     expect(cipher.blindIndex("x", "c")).toBe(cipher.blindIndex("x", "c"));
