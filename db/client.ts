@@ -70,6 +70,14 @@ export interface DatabaseOptions {
   poolSize?: number;
   /** How long a request may wait for a connection (queue included) before it fails; 0 waits forever. */
   connectTimeoutMs?: number;
+  /**
+   * PostgreSQL's `statement_timeout` on every connection (0 or absent: none). A statement stuck
+   * behind a lock then fails instead of holding its caller (the outbox poller's loop, a request)
+   * forever; migrations run without it (db/startup.ts).
+   */
+  statementTimeoutMs?: number;
+  /** Told when a setting could not be applied (PgBouncer refuses `statement_timeout` at connect). */
+  warn?: (message: string) => void;
   events?: ConnectionEvents;
   /** Written into the PGlite folder's lock (the server's URL), so others know whom to ask. */
   lockOwnerUrl?: string;
@@ -102,14 +110,40 @@ function wrapClient(client: pg.PoolClient, options: { namedStatements: boolean }
   return client;
 }
 
+/**
+ * PgBouncer refuses startup parameters it does not track ("unsupported startup parameter:
+ * statement_timeout"), so every connection through it would fail: asked once, at start.
+ */
+async function refusesStatementTimeout(url: string, statementTimeoutMs: number): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, statement_timeout: statementTimeoutMs, connectionTimeoutMillis: 5_000 });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    return false;
+  } catch (error) {
+    return error instanceof Error && error.message.includes("unsupported startup parameter");
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   if (options.url) {
+    let statementTimeoutMs = options.statementTimeoutMs ?? 0;
+    if (statementTimeoutMs > 0 && (await refusesStatementTimeout(options.url, statementTimeoutMs))) {
+      options.warn?.(
+        "DB_STATEMENT_TIMEOUT_MS is not applied: the server (a pooler such as PgBouncer) refuses statement_timeout at connect; " +
+          "set it on the database role instead (ALTER ROLE … SET statement_timeout = '30s'), or use PgBouncer's query_timeout",
+      );
+      statementTimeoutMs = 0;
+    }
     const pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 20,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 15_000,
       types: pgTypes,
       application_name: "agora",
+      ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}),
       // Statements of a transaction go out back to back (db/pipeline.ts). Not through a pooler that
       // cannot keep named statements (PgBouncer before 1.21): there the driver sends one at a time.
       pipeline: options.preparedStatements !== false,

@@ -3,6 +3,7 @@
  * the embedded data folder held by another process, and a PostgreSQL database that does not exist
  * yet (created when the URL's user may, otherwise the command that creates it).
  */
+import { sql } from "kysely";
 import pg from "pg";
 import { createDatabase, type DatabaseHandle, type DatabaseOptions } from "./client.ts";
 import { DataFolderInUseError } from "./data-folder-lock.ts";
@@ -72,7 +73,13 @@ export async function openAndMigrate(
       throw error;
     }
     try {
-      const applied = await migrateToLatest(database.db);
+      // On one connection without statement_timeout: building an index on a big table may take longer.
+      const applied = await database.db.connection().execute(async (connection) => {
+        await sql`SET statement_timeout = 0`.execute(connection);
+        const names = await migrateToLatest(connection);
+        await sql`RESET statement_timeout`.execute(connection);
+        return names;
+      });
       opened = true;
       return { database, applied };
     } catch (error) {

@@ -136,7 +136,8 @@ export function pgConstraint(error: unknown): string | undefined {
 }
 
 /** SQLSTATE classes and codes that mean "the connection or the server went away", not "the statement was wrong". */
-const unavailableSqlStates = new Set(["57P01", "57P02", "57P03", "53300", "58030"]);
+// 57014: the statement ran past statement_timeout (a lock held too long, an overloaded server): worth a retry.
+const unavailableSqlStates = new Set(["57P01", "57P02", "57P03", "57014", "53300", "58030"]);
 const unavailableNodeCodes = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
 const unavailableMessages = [
   "Connection terminated",

@@ -22,6 +22,8 @@ export interface AgoraConfig {
   dbPoolSize: number;
   /** How long a request waits for a database connection (pool queue included) before SERVICE_UNAVAILABLE. */
   dbConnectTimeoutMs: number;
+  /** PostgreSQL statement_timeout on the instance's connections (0: none). */
+  dbStatementTimeoutMs: number;
   redisUrl: string | undefined;
   redisPrefix: string;
   logLevel: string;
@@ -147,6 +149,7 @@ export const envSchema = z.object({
   DATA_DIR: text.default("./data"),
   DB_POOL_SIZE: whole(20, 1, 1_000),
   DB_CONNECT_TIMEOUT_MS: whole(15_000),
+  DB_STATEMENT_TIMEOUT_MS: whole(30_000, 0),
   REDIS_URL: text.optional(),
   REDIS_PREFIX: z.string().default("agora:"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -252,6 +255,7 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     dataDir: e.DATA_DIR,
     dbPoolSize: e.DB_POOL_SIZE,
     dbConnectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
+    dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
     logLevel: e.LOG_LEVEL,

@@ -58,6 +58,8 @@ const opened = await openAndMigrate(
     dataDir: config.dataDir,
     poolSize: config.dbPoolSize,
     connectTimeoutMs: config.dbConnectTimeoutMs,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    warn: (message) => logger.warn(message),
     events: createOutageLog(logger, "database"),
     lockOwnerUrl: `http://${config.host}:${config.port}`,
   },

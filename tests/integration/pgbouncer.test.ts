@@ -178,4 +178,24 @@ describe.skipIf(!installed)("through PgBouncer in transaction mode", () => {
       await split.close();
     }
   });
+
+  test("DB_STATEMENT_TIMEOUT_MS, which PgBouncer refuses at connect, is left out with a warning instead of failing every connection", async () => {
+    const warnings: string[] = [];
+    const pooled = await createDatabase({ url: throughBouncer(t.database.url), poolSize: 1, statementTimeoutMs: 1_234, warn: (m) => warnings.push(m) });
+    try {
+      expect((await sql<{ answer: number }>`SELECT 1 AS answer`.execute(pooled.db)).rows[0]?.answer).toBe(1);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain("ALTER ROLE");
+    } finally {
+      await pooled.close();
+    }
+    // Directly, the same setting is applied.
+    const direct = await createDatabase({ url: t.database.url, poolSize: 1, statementTimeoutMs: 1_234, warn: (m) => warnings.push(m) });
+    try {
+      expect((await sql<{ statement_timeout: string }>`SHOW statement_timeout`.execute(direct.db)).rows[0]?.statement_timeout).toBe("1234ms");
+      expect(warnings).toHaveLength(1);
+    } finally {
+      await direct.close();
+    }
+  });
 });

@@ -1,0 +1,67 @@
+/**
+ * DB_STATEMENT_TIMEOUT_MS on real PostgreSQL: a statement stuck behind another session's lock fails
+ * with 57014 after the timeout (a retryable "unavailable", not a hang), and migrations at start run
+ * without it.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { sql } from "kysely";
+import pg from "pg";
+import { createDatabase, type DatabaseHandle, inTransaction, isConnectionError, pgErrorCode } from "../../db/index.ts";
+import { openAndMigrate } from "../../db/startup.ts";
+import { createTestDatabase, serverUrl, type TestDatabase } from "../support/postgres.ts";
+
+let database: TestDatabase;
+let timed: DatabaseHandle;
+
+beforeAll(async () => {
+  database = await createTestDatabase(2);
+  timed = await createDatabase({ url: database.url, poolSize: 2, statementTimeoutMs: 300 });
+  await sql`CREATE TABLE timeout_probe (id int PRIMARY KEY, note text NOT NULL)`.execute(database.handle.db);
+  await sql`INSERT INTO timeout_probe VALUES (1, 'free')`.execute(database.handle.db);
+});
+
+afterAll(async () => {
+  await timed?.close();
+  await database?.drop();
+});
+
+test("a write stuck behind another session's row lock fails after the timeout, as a retryable outage; the row is unchanged", async () => {
+  const holder = new pg.Client({ connectionString: database.url });
+  await holder.connect();
+  try {
+    await holder.query("BEGIN");
+    await holder.query("SELECT * FROM timeout_probe WHERE id = 1 FOR UPDATE");
+    const started = performance.now();
+    const error = await inTransaction(timed.db, (trx) => sql`UPDATE timeout_probe SET note = 'changed' WHERE id = 1`.execute(trx)).then(
+      () => null,
+      (failure: unknown) => failure,
+    );
+    const waited = performance.now() - started;
+    expect(pgErrorCode(error)).toBe("57014");
+    expect(isConnectionError(error)).toBe(true);
+    expect(waited).toBeLessThan(10_000);
+    await holder.query("ROLLBACK");
+    // The connection is usable again, with the timeout still set.
+    expect((await sql<{ statement_timeout: string }>`SHOW statement_timeout`.execute(timed.db)).rows[0]?.statement_timeout).toBe("300ms");
+    expect((await sql<{ note: string }>`SELECT note FROM timeout_probe WHERE id = 1`.execute(timed.db)).rows[0]?.note).toBe("free");
+  } finally {
+    await holder.end();
+  }
+});
+
+test("migrations at start run without the timeout (1 ms would fail them), and the pool keeps it afterwards", async () => {
+  const name = `agora_t_timeout_${crypto.randomUUID().slice(0, 8)}`;
+  const url = new URL(await serverUrl());
+  url.pathname = `/${name}`;
+  const { database: opened, applied } = await openAndMigrate({ url: url.toString(), poolSize: 1, statementTimeoutMs: 1 });
+  try {
+    expect(applied.length).toBeGreaterThan(10);
+    expect((await sql<{ statement_timeout: string }>`SHOW statement_timeout`.execute(opened.db)).rows[0]?.statement_timeout).toBe("1ms");
+  } finally {
+    await opened.close();
+    const admin = new pg.Client({ connectionString: await serverUrl() });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.end();
+  }
+});
