@@ -160,7 +160,7 @@ export const envSchema = z.object({
   ADMIN_PASSWORD: z.string().min(8, "must be 8+ characters").optional(),
   ADMIN_NAME: text.default("Administrator"),
   SESSION_TTL_HOURS: whole(24 * 7),
-  SESSION_CACHE_SECONDS: whole(30, 0),
+  SESSION_CACHE_SECONDS: whole(120, 0),
   SESSION_LOCAL_CACHE_MS: whole(1_000, 0),
   PASSWORD_MEMORY_COST: whole(19_456, 8),
   PASSWORD_TIME_COST: whole(2),

@@ -108,7 +108,7 @@ export const PRICE = 10_000;
  * The shoppers are on the sale page before it opens: each resolves its session once (identity.me)
  * right before the measured load, as signed-in customers of a live site do. Not measured. With
  * `--cold-sessions` this is skipped, and every first request of the storm resolves its session in
- * PostgreSQL (the server caches sessions for SESSION_CACHE_SECONDS, default 30).
+ * PostgreSQL (the server caches sessions for SESSION_CACHE_SECONDS, default 120).
  */
 async function warmSessions(ctx: StageContext, scenario: string, customers: Customer[]): Promise<void> {
   if (!ctx.warmSessions) return;

@@ -69,6 +69,22 @@ describe("identity", () => {
     expect(await codeOf(c.client.identity.me.query())).toBe("UNAUTHENTICATED");
   });
 
+  test("a session stays in the shared cache 80–100 % of SESSION_CACHE_SECONDS, at random: a crowd signed in together does not expire together", async () => {
+    const redis = t.redis;
+    if (!redis) throw new Error("this test needs the Redis infra");
+    const ttls: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const c = await t.signUpCustomer(`crowd${i}`);
+      const [row] = (await sql<{ token_hash: string }>`SELECT token_hash FROM identity_sessions WHERE user_id = ${c.id}`.execute(t.db)).rows;
+      ttls.push(await redis.client.pttl(`${redis.prefix}cache:session:${row?.token_hash}`));
+    }
+    for (const ttl of ttls) {
+      expect(ttl).toBeGreaterThan(0.8 * 120_000 - 5_000);
+      expect(ttl).toBeLessThanOrEqual(120_000);
+    }
+    expect(new Set(ttls.map((ttl) => Math.round(ttl / 1_000))).size).toBeGreaterThan(1);
+  });
+
   test("an expired token is refused", async () => {
     const c = await t.signUpCustomer("expiry");
     expect((await c.client.identity.me.query()).id).toBe(c.id);
