@@ -20,6 +20,9 @@
  *   --connections N           every scenario (not the baselines) with N connections instead of its own
  *   --cold-sessions           no sessions warm-up before the storms (every first request resolves its
  *                             session in PostgreSQL; by default each shopper calls identity.me just before)
+ *   --cold-paths              no warm-up of the scenario's own path before a write storm (by default a
+ *                             short unmeasured load on a warm-up coupon or product runs first, as the
+ *                             baselines get their 1 s warm-up: the measurement is of a running server)
  *   --try-sql "STATEMENT"     run it in the reads database once its products are loaded (try an index
  *                             before proposing a migration), repeatable
  *   --db-set name=value       ALTER DATABASE <scratch> SET name = value (e.g. synchronous_commit=off), repeatable
@@ -106,6 +109,8 @@ interface RunOptions {
   trySql: string[];
   /** Resolve the shoppers' sessions right before each storm (default), or measure them cold. */
   warmSessions: boolean;
+  /** Run each write storm's own path briefly before it is measured (default), or measure it cold. */
+  warmPaths: boolean;
   /** Measure the pgbench floor for an order when a write scenario runs. */
   floor: boolean;
   floorSeconds: number;
@@ -132,6 +137,7 @@ function parseArgs(argv: string[]): RunOptions {
     connections: null,
     trySql: [],
     warmSessions: true,
+    warmPaths: true,
     floor: true,
     floorSeconds: 5,
     timeoutSeconds: null,
@@ -160,6 +166,7 @@ function parseArgs(argv: string[]): RunOptions {
     else if (arg === "--connections") options.connections = Number(value());
     else if (arg === "--try-sql") options.trySql.push(value());
     else if (arg === "--cold-sessions") options.warmSessions = false;
+    else if (arg === "--cold-paths") options.warmPaths = false;
     else if (arg === "--no-floor") options.floor = false;
     else if (arg === "--floor-seconds") options.floorSeconds = Number(value());
     else if (arg === "--timeout") options.timeoutSeconds = Number(value());
@@ -418,6 +425,19 @@ async function startStage(
     },
     fixtures: { products: null, historyLines: 0, trySql: options.trySql },
     warmSessions: options.warmSessions,
+    warmPaths: options.warmPaths,
+    async settleOutbox(maxSeconds = 60) {
+      // What a warm-up published is delivered before the measured load starts (one probe of the due index every 100 ms).
+      const started = performance.now();
+      for (;;) {
+        const { rows } = await sql<{ one: number }>`
+          SELECT 1 AS one FROM outbox_events WHERE status = 'pending' AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 1`.execute(
+          database.handle.db,
+        );
+        if (rows.length === 0 || performance.now() - started > maxSeconds * 1000) return;
+        await sleep(100);
+      }
+    },
     trpcBaselineRps: () => summarizeBaseline(baselines.trpc).rps,
     async load(label, given) {
       const spec =
