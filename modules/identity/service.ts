@@ -110,17 +110,33 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
   /** Sessions this process resolved lately (insertion order: the oldest go first when it is full). */
   const localSessions = new Map<string, { session: Session; until: number }>();
   const LOCAL_SESSIONS_MAX = 50_000;
+  /** Sessions this process revoked lately (a revocation is for good): a resolve that read one just before does not keep it. */
+  const revokedHere = new Map<string, number>();
   function keepLocally(session: Session, now: Date): void {
     if (config.sessionLocalCacheMs <= 0) return;
+    const revokedUntil = revokedHere.get(session.tokenHash);
+    if (revokedUntil !== undefined) {
+      if (revokedUntil > now.getTime()) return;
+      revokedHere.delete(session.tokenHash);
+    }
     if (localSessions.size >= LOCAL_SESSIONS_MAX) localSessions.delete(localSessions.keys().next().value as string);
     localSessions.set(session.tokenHash, { session, until: now.getTime() + Math.min(config.sessionLocalCacheMs, config.sessionCacheMs) });
   }
 
-  /** Forgets cached sessions after they were revoked in the database. */
+  /**
+   * Forgets cached sessions after they were revoked in the database. The shared cache keeps a mark
+   * for as long as an entry could live, so a request that read the session just before the
+   * revocation cannot put it back (resolveSession fills, it does not overwrite).
+   */
   async function forgetSessions(tokenHashes: string[]): Promise<void> {
-    for (const hash of tokenHashes) localSessions.delete(hash);
+    const until = clock.now().getTime() + Math.max(config.sessionCacheMs, config.sessionLocalCacheMs);
+    for (const hash of tokenHashes) {
+      localSessions.delete(hash);
+      if (config.sessionLocalCacheMs > 0) revokedHere.set(hash, until);
+    }
+    while (revokedHere.size > LOCAL_SESSIONS_MAX) revokedHere.delete(revokedHere.keys().next().value as string);
     if (config.sessionCacheMs <= 0) return;
-    await Promise.all(tokenHashes.map((hash) => infra.cache.delete(sessionKey(hash)))).catch((error) => {
+    await Promise.all(tokenHashes.map((hash) => infra.cache.forbid(sessionKey(hash), config.sessionCacheMs))).catch((error) => {
       // The database already refuses them; the cache entry lapses within sessionCacheMs.
       logger?.error({ err: error }, "could not forget revoked sessions in the cache");
     });
@@ -224,7 +240,7 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
       };
       if (config.sessionCacheMs > 0) {
         const ttl = cacheTtlMs(session, now);
-        if (ttl > 0) await infra.cache.set(sessionKey(tokenHash), session, ttl).catch(() => {});
+        if (ttl > 0) await infra.cache.fill(sessionKey(tokenHash), session, ttl).catch(() => {});
         keepLocally(session, now);
       }
       return session;

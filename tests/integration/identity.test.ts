@@ -85,6 +85,22 @@ describe("identity", () => {
     expect(new Set(ttls.map((ttl) => Math.round(ttl / 1_000))).size).toBeGreaterThan(1);
   });
 
+  test("a request that read a session just before its logout cannot put it back in the cache", async () => {
+    const c = await t.signUpCustomer("race");
+    expect((await c.client.identity.me.query()).id).toBe(c.id);
+    const [row] = (
+      await sql<{ token_hash: string; expires_at: Date }>`SELECT token_hash, expires_at FROM identity_sessions WHERE user_id = ${c.id}`.execute(t.db)
+    ).rows;
+    if (!row) throw new Error("no session");
+    // What a concurrent resolveSession read from the database before the logout…
+    const stale = { userId: c.id, role: "customer", tokenHash: row.token_hash, expiresAt: row.expires_at };
+    await c.client.identity.logout.mutate();
+    // …and writes to the shared cache after it, as resolveSession does.
+    await t.infra.cache.fill(`session:${row.token_hash}`, stale, 60_000);
+    t.clock.advance(1_001); // past any instance's local copy
+    expect(await codeOf(c.client.identity.me.query())).toBe("UNAUTHENTICATED");
+  });
+
   test("an expired token is refused", async () => {
     const c = await t.signUpCustomer("expiry");
     expect((await c.client.identity.me.query()).id).toBe(c.id);

@@ -133,6 +133,27 @@ for (const adapter of adapters) {
         expect(await cache.get(key)).toBeUndefined();
       });
 
+      test("fill stores only into an empty key; forbid deletes and keeps fill out until its TTL ends", async () => {
+        const { cache } = h.infra;
+        const key = fresh("fill");
+        await cache.fill(key, "first", 60_000);
+        await cache.fill(key, "second", 60_000);
+        expect(await cache.get<string>(key)).toBe("first");
+        await cache.forbid(key, TTL);
+        expect(await cache.get(key)).toBeUndefined();
+        expect(await cache.getShared(key)).toBeUndefined();
+        // A reader that read the value before it was forbidden puts it back: refused.
+        await cache.fill(key, "stale", 60_000);
+        expect(await cache.get(key)).toBeUndefined();
+        await h.elapse(PAST_TTL);
+        await cache.fill(key, "fresh", 60_000);
+        expect(await cache.get<string>(key)).toBe("fresh");
+        // set still overwrites (the value's owner writing it).
+        await cache.forbid(key, 60_000);
+        await cache.set(key, "owner", 60_000);
+        expect(await cache.get<string>(key)).toBe("owner");
+      });
+
       test("setting again renews the TTL", async () => {
         const { cache } = h.infra;
         const key = fresh("renew");

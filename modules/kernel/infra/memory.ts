@@ -4,7 +4,7 @@ import superjson from "superjson";
 import type { Clock } from "../clock.ts";
 import { sharedDecoder } from "../serialized.ts";
 import { toDecision } from "./rate-limit-decision.ts";
-import type { Cache, Counters, Infra, Lock, LockManager, RateLimiter, RateLimitPolicy } from "./types.ts";
+import { type Cache, type Counters, FORBIDDEN_CACHE_VALUE, type Infra, type Lock, type LockManager, type RateLimiter, type RateLimitPolicy } from "./types.ts";
 
 interface Entry {
   value: string;
@@ -41,15 +41,21 @@ class MemoryCache implements Cache {
   constructor(private readonly map: ExpiringMap) {}
   async get<T>(key: string): Promise<T | undefined> {
     const raw = this.map.get(`cache:${key}`);
-    return raw === undefined ? undefined : superjson.parse<T>(raw);
+    return raw === undefined || raw === FORBIDDEN_CACHE_VALUE ? undefined : superjson.parse<T>(raw);
   }
   private readonly shared = sharedDecoder();
   async getShared<T extends object>(key: string): Promise<T | undefined> {
     const raw = this.map.get(`cache:${key}`);
-    return raw === undefined ? undefined : this.shared<T>(key, raw);
+    return raw === undefined || raw === FORBIDDEN_CACHE_VALUE ? undefined : this.shared<T>(key, raw);
   }
   async set<T>(key: string, value: T, ttlMs: number): Promise<void> {
     this.map.set(`cache:${key}`, superjson.stringify(value), ttlMs);
+  }
+  async fill<T>(key: string, value: T, ttlMs: number): Promise<void> {
+    if (this.map.get(`cache:${key}`) === undefined) this.map.set(`cache:${key}`, superjson.stringify(value), ttlMs);
+  }
+  async forbid(key: string, ttlMs: number): Promise<void> {
+    this.map.set(`cache:${key}`, FORBIDDEN_CACHE_VALUE, ttlMs);
   }
   async delete(key: string): Promise<void> {
     this.map.delete(`cache:${key}`);

@@ -11,7 +11,7 @@ import { RateLimiterMemory, RateLimiterRedis } from "rate-limiter-flexible";
 import superjson from "superjson";
 import { sharedDecoder } from "../serialized.ts";
 import { toDecision } from "./rate-limit-decision.ts";
-import type { Cache, Counters, Infra, Lock, LockManager, RateLimiter, RateLimitPolicy } from "./types.ts";
+import { type Cache, type Counters, FORBIDDEN_CACHE_VALUE, type Infra, type Lock, type LockManager, type RateLimiter, type RateLimitPolicy } from "./types.ts";
 
 /**
  * ioredis traces every command through a diagnostics TracingChannel unless `hasSubscribers` is false;
@@ -125,14 +125,21 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
   const cache: Cache = {
     async get<T>(k: string) {
       const raw = await redis.get(key(`cache:${k}`)).catch(() => null);
-      return raw === null ? undefined : superjson.parse<T>(raw);
+      return raw === null || raw === FORBIDDEN_CACHE_VALUE ? undefined : superjson.parse<T>(raw);
     },
     async getShared<T extends object>(k: string) {
       const raw = await redis.get(key(`cache:${k}`)).catch(() => null);
-      return raw === null ? undefined : shared<T>(k, raw);
+      return raw === null || raw === FORBIDDEN_CACHE_VALUE ? undefined : shared<T>(k, raw);
     },
     async set<T>(k: string, value: T, ttlMs: number) {
       await redis.set(key(`cache:${k}`), superjson.stringify(value), "PX", ttlMs).catch(() => undefined);
+    },
+    async fill<T>(k: string, value: T, ttlMs: number) {
+      // NX: neither a value nor a forbid mark is there (one key, one command: atomic, cluster-safe).
+      await redis.set(key(`cache:${k}`), superjson.stringify(value), "PX", ttlMs, "NX").catch(() => undefined);
+    },
+    async forbid(k: string, ttlMs: number) {
+      await redis.set(key(`cache:${k}`), FORBIDDEN_CACHE_VALUE, "PX", ttlMs);
     },
     async delete(k: string) {
       await redis.del(key(`cache:${k}`));

@@ -11,8 +11,22 @@ export interface Cache {
    */
   getShared<T extends object>(key: string): Promise<T | undefined>;
   set<T>(key: string, value: T, ttlMs: number): Promise<void>;
+  /**
+   * Stores `value` only when the key holds nothing: no value, and no `forbid` mark. For a value
+   * read from the database that may have been revoked meanwhile: the revocation's mark wins.
+   */
+  fill<T>(key: string, value: T, ttlMs: number): Promise<void>;
+  /**
+   * Deletes the value and keeps `fill` from storing one for `ttlMs` (reads miss meanwhile). Unlike
+   * `delete` it closes the race with a reader that read the value before it was revoked and
+   * stores it after. Fails loudly, like `delete`.
+   */
+  forbid(key: string, ttlMs: number): Promise<void>;
   delete(key: string): Promise<void>;
 }
+
+/** What `forbid` stores: not superjson, so no value ever equals it. */
+export const FORBIDDEN_CACHE_VALUE = "\u0000forbidden";
 
 export interface Lock {
   /** Releases the lock if this holder still owns it; false when it had already expired. */
