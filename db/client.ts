@@ -37,6 +37,8 @@ export interface PoolStats {
 export interface DatabaseHandle {
   db: Db;
   kind: "postgres" | "pglite";
+  /** The statement_timeout every pooled connection really has, in ms (0: none was applied). */
+  statementTimeoutMs: number;
   poolStats(): PoolStats;
   /**
    * LISTEN on `channel`; `onNotify` runs for each NOTIFY (and once after a lost connection came
@@ -111,17 +113,21 @@ function wrapClient(client: pg.PoolClient, options: { namedStatements: boolean }
 }
 
 /**
- * PgBouncer refuses startup parameters it does not track ("unsupported startup parameter:
- * statement_timeout"), so every connection through it would fail: asked once, at start.
+ * Whether a connection opened with `statement_timeout` really has it, asked once at start: PgBouncer
+ * refuses startup parameters it does not track ("unsupported startup parameter: statement_timeout"),
+ * and one configured to ignore the parameter (`ignore_startup_parameters`) accepts and drops it.
  */
-async function refusesStatementTimeout(url: string, statementTimeoutMs: number): Promise<boolean> {
+async function statementTimeoutTakes(url: string, statementTimeoutMs: number): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, statement_timeout: statementTimeoutMs, connectionTimeoutMillis: 5_000 });
   client.on("error", () => {});
   try {
     await client.connect();
-    return false;
+    const { rows } = await client.query<{ setting: string }>("SELECT setting FROM pg_settings WHERE name = 'statement_timeout'");
+    return Number(rows[0]?.setting) === statementTimeoutMs;
   } catch (error) {
-    return error instanceof Error && error.message.includes("unsupported startup parameter");
+    // Anything else (a missing database, the probe itself timed out) is for the pool's own
+    // connections to report, as they would without the probe.
+    return !(error instanceof Error && error.message.includes("unsupported startup parameter"));
   } finally {
     await client.end().catch(() => {});
   }
@@ -130,9 +136,9 @@ async function refusesStatementTimeout(url: string, statementTimeoutMs: number):
 export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   if (options.url) {
     let statementTimeoutMs = options.statementTimeoutMs ?? 0;
-    if (statementTimeoutMs > 0 && (await refusesStatementTimeout(options.url, statementTimeoutMs))) {
+    if (statementTimeoutMs > 0 && !(await statementTimeoutTakes(options.url, statementTimeoutMs))) {
       options.warn?.(
-        "DB_STATEMENT_TIMEOUT_MS is not applied: the server (a pooler such as PgBouncer) refuses statement_timeout at connect; " +
+        "DB_STATEMENT_TIMEOUT_MS is not applied: the server (a pooler such as PgBouncer) refuses or ignores statement_timeout at connect; " +
           "set it on the database role instead (ALTER ROLE … SET statement_timeout = '30s'), or use PgBouncer's query_timeout",
       );
       statementTimeoutMs = 0;
@@ -177,6 +183,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     return {
       db,
       kind: "postgres",
+      statementTimeoutMs,
       poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       async listen(channel, onNotify) {
         // The test notification goes through the pool, the way the outbox trigger's notifications travel.
@@ -210,6 +217,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   return {
     db,
     kind: "pglite",
+    statementTimeoutMs: 0,
     poolStats: () => ({ total: 1, idle: 1, waiting: 0 }),
     async listen(channel, onNotify) {
       const unlisten = await pglite.listen(channel, (payload) => onNotify(payload));

@@ -73,11 +73,14 @@ export async function openAndMigrate(
       throw error;
     }
     try {
-      // On one connection without statement_timeout: building an index on a big table may take longer.
+      // On one connection without the pool's statement_timeout: building an index on a big table may
+      // take longer. Only where the pool applied one: through a pooler in transaction mode a SET outside
+      // a transaction would stay behind on whichever server connection it landed on.
+      const withoutTimeout = database.statementTimeoutMs > 0;
       const applied = await database.db.connection().execute(async (connection) => {
-        await sql`SET statement_timeout = 0`.execute(connection);
+        if (withoutTimeout) await sql`SET statement_timeout = 0`.execute(connection);
         const names = await migrateToLatest(connection);
-        await sql`RESET statement_timeout`.execute(connection);
+        if (withoutTimeout) await sql`RESET statement_timeout`.execute(connection);
         return names;
       });
       opened = true;

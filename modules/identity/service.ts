@@ -99,6 +99,9 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
   const decoyHash = Bun.password.hash("decoy-password-for-timing", hashOptions);
 
   const sessionKey = (tokenHash: string) => `session:${tokenHash}`;
+  /** A revocation's cache mark is tried this often, FORBID_RETRY_MS × attempt apart, before the caller is told. */
+  const FORBID_ATTEMPTS = 3;
+  const FORBID_RETRY_MS = 50;
   /**
    * How long a session stays in the shared cache: sessionCacheMs at most (what a revocation whose
    * cache delete failed may leave usable), down to 80 % of it at random, so a crowd that signed in
@@ -136,10 +139,31 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
     }
     while (revokedHere.size > LOCAL_SESSIONS_MAX) revokedHere.delete(revokedHere.keys().next().value as string);
     if (config.sessionCacheMs <= 0) return;
-    await Promise.all(tokenHashes.map((hash) => infra.cache.forbid(sessionKey(hash), config.sessionCacheMs))).catch((error) => {
-      // The database already refuses them; the cache entry lapses within sessionCacheMs.
-      logger?.error({ err: error }, "could not forget revoked sessions in the cache");
-    });
+    // The database already refuses them, but a cached copy would be served until it lapses (up to
+    // sessionCacheMs): a transient failure is retried, and a lasting one is not reported as success —
+    // the caller (a logout, a deactivation, a password change) is told to retry, which is safe.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await Promise.all(tokenHashes.map((hash) => infra.cache.forbid(sessionKey(hash), config.sessionCacheMs)));
+        return;
+      } catch (error) {
+        if (attempt >= FORBID_ATTEMPTS) {
+          logger?.error({ err: error, sessions: tokenHashes.length }, "could not forget revoked sessions in the cache");
+          throw kernelErrors.SERVICE_UNAVAILABLE.create({ dependency: "cache", retryable: true });
+        }
+        await Bun.sleep(FORBID_RETRY_MS * attempt);
+      }
+    }
+  }
+
+  /** The caller's own session after its account changed (it stays live): the new value replaces the cached one. */
+  async function refreshSession(session: Session): Promise<void> {
+    localSessions.delete(session.tokenHash);
+    if (config.sessionCacheMs <= 0) return;
+    const now = clock.now();
+    const ttlMs = cacheTtlMs(session, now);
+    // If this fails the cached copy still says "change your password": stricter than the truth, not looser.
+    if (ttlMs > 0) await infra.cache.set(sessionKey(session.tokenHash), session, ttlMs).catch(() => {});
   }
 
   async function issueSession(user: UserRow, ip: string | null): Promise<IssuedSession> {
@@ -270,7 +294,8 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
         await identityRepository.updateUser(trx, user.id, { passwordHash, mustChangePassword: false }, now);
         return identityRepository.revokeUserSessions(trx, user.id, now, session.tokenHash);
       });
-      await forgetSessions(user.must_change_password ? [...ended, session.tokenHash] : ended);
+      await forgetSessions(ended);
+      if (user.must_change_password) await refreshSession({ ...session, mustChangePassword: false });
     },
 
     /**

@@ -5,7 +5,7 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import { ZodError, ZodRealError, z } from "zod";
-import { isConnectionError } from "../../db/index.ts";
+import { isConnectionError, pgErrorCode } from "../../db/index.ts";
 import { domainErrorOf, kernelErrors } from "./errors.ts";
 import type { Logger, Metrics } from "./observability.ts";
 import type { CallCost, CallLimits } from "./rate-limits.ts";
@@ -116,6 +116,15 @@ const t = initTRPC
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
+/** PostgreSQL 57014 anywhere in the cause chain: a statement ran past statement_timeout. */
+function isStatementTimeout(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    if (pgErrorCode(current) === "57014") return true;
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return false;
+}
+
 /** Who may call a procedure: anyone, a logged-in account, an operator. */
 type Access = "public" | "session" | "admin";
 
@@ -176,7 +185,13 @@ function edge<Narrowed extends object>(access: Access) {
     const seconds = (performance.now() - started) / 1000;
     let failure: unknown = result === null ? refused : result.ok ? null : result.error;
     let domain = failure === null ? null : domainErrorOf(failure);
+    // The database unreachable or a statement past statement_timeout: the caller gets a retryable 503.
+    // A timeout also warns the operator with the driver's own error (as a refusal it would only be
+    // logged at info); a lost connection is already reported, once per outage, by the pool's events.
+    let timedOut: unknown = null;
     if (failure !== null && !domain && isConnectionError(failure instanceof TRPCError ? (failure.cause ?? failure) : failure)) {
+      const cause = failure instanceof TRPCError ? (failure.cause ?? failure) : failure;
+      if (isStatementTimeout(cause)) timedOut = cause;
       failure = domain = kernelErrors.SERVICE_UNAVAILABLE.create({ dependency: "database", retryable: true });
     }
     const outcome = failure === null ? "ok" : (domain?.domainCode ?? (failure instanceof TRPCError ? failure.code : "INTERNAL_SERVER_ERROR"));
@@ -187,6 +202,7 @@ function edge<Narrowed extends object>(access: Access) {
       if (unexpected) ctx.log.error({ ...entry, err: failure instanceof TRPCError ? (failure.cause ?? failure) : failure }, "procedure failed");
       else ctx.log.info(entry, "procedure");
     }
+    if (timedOut !== null) ctx.log.warn({ requestId: ctx.requestId, procedure: path, err: timedOut }, "statement timed out (DB_STATEMENT_TIMEOUT_MS)");
     if (result?.ok) return result;
     // A domain error already answering with its own code (a nested server-side call) stays as it is.
     if (domain && !(failure instanceof TRPCError && failure.code !== "INTERNAL_SERVER_ERROR")) throw toTrpcError(domain);

@@ -38,6 +38,13 @@ describe("operator: register and edit a customer", () => {
     await customer.identity.changePassword.mutate({ currentPassword: registered.temporaryPassword, newPassword: "my-own-password-1" });
     expect((await customer.cart.get.query()).items).toEqual([]);
     expect((await customer.identity.me.query()).mustChangePassword).toBe(false);
+    // The session that changed the password stays cached with its new state (not marked as revoked,
+    // which would send every request of it to the database for the cache's lifetime).
+    const [row] = (
+      await sql<{ token_hash: string }>`SELECT token_hash FROM identity_sessions WHERE user_id = ${registered.user.id} AND revoked_at IS NULL`.execute(t.db)
+    ).rows;
+    const cached = await t.infra.cache.get<{ userId: number; mustChangePassword?: boolean }>(`session:${row?.token_hash}`);
+    expect(cached).toMatchObject({ userId: registered.user.id, mustChangePassword: false });
   });
 
   test("an operator edits name, email and phone; a taken email is refused", async () => {

@@ -101,6 +101,28 @@ describe("identity", () => {
     expect(await codeOf(c.client.identity.me.query())).toBe("UNAUTHENTICATED");
   });
 
+  test("a logout whose cache mark cannot be written is retried, then answered as a retryable outage, not as done", async () => {
+    const c = await t.signUpCustomer("markfails");
+    expect((await c.client.identity.me.query()).id).toBe(c.id);
+    const cache = t.infra.cache;
+    const forbid = cache.forbid;
+    let attempts = 0;
+    cache.forbid = async () => {
+      attempts++;
+      throw new Error("cache write failed");
+    };
+    try {
+      expect(await codeOf(c.client.identity.logout.mutate())).toBe("SERVICE_UNAVAILABLE");
+      expect(attempts).toBe(3);
+    } finally {
+      cache.forbid = forbid;
+    }
+    // The database already refuses the session; the retry (served from the cached copy) marks it.
+    await c.client.identity.logout.mutate();
+    t.clock.advance(1_001);
+    expect(await codeOf(c.client.identity.me.query())).toBe("UNAUTHENTICATED");
+  });
+
   test("an expired token is refused", async () => {
     const c = await t.signUpCustomer("expiry");
     expect((await c.client.identity.me.query()).id).toBe(c.id);

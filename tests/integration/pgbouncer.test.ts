@@ -186,6 +186,8 @@ describe.skipIf(!installed)("through PgBouncer in transaction mode", () => {
       expect((await sql<{ answer: number }>`SELECT 1 AS answer`.execute(pooled.db)).rows[0]?.answer).toBe(1);
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toContain("ALTER ROLE");
+      // What the handle reports is what startup reads: no SET/RESET around migrations through the pooler.
+      expect(pooled.statementTimeoutMs).toBe(0);
     } finally {
       await pooled.close();
     }
@@ -193,6 +195,7 @@ describe.skipIf(!installed)("through PgBouncer in transaction mode", () => {
     const direct = await createDatabase({ url: t.database.url, poolSize: 1, statementTimeoutMs: 1_234, warn: (m) => warnings.push(m) });
     try {
       expect((await sql<{ statement_timeout: string }>`SHOW statement_timeout`.execute(direct.db)).rows[0]?.statement_timeout).toBe("1234ms");
+      expect(direct.statementTimeoutMs).toBe(1_234);
       expect(warnings).toHaveLength(1);
     } finally {
       await direct.close();

@@ -6,8 +6,10 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { sql } from "kysely";
 import pg from "pg";
+import pino from "pino";
 import { createDatabase, type DatabaseHandle, inTransaction, isConnectionError, pgErrorCode } from "../../db/index.ts";
 import { openAndMigrate } from "../../db/startup.ts";
+import { publicProcedure, type RequestContext, router } from "../../modules/kernel/index.ts";
 import { createTestDatabase, serverUrl, type TestDatabase } from "../support/postgres.ts";
 
 let database: TestDatabase;
@@ -63,5 +65,36 @@ test("migrations at start run without the timeout (1 ms would fail them), and th
     await admin.connect();
     await admin.query(`DROP DATABASE IF EXISTS ${name}`);
     await admin.end();
+  }
+});
+
+test("through a procedure: the caller gets a retryable SERVICE_UNAVAILABLE, the operator one warning with the driver's 57014", async () => {
+  const lines: Array<{ level: number; msg: string; err?: { code?: string } }> = [];
+  const log = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const app = router({
+    stuck: publicProcedure.mutation(() => inTransaction(timed.db, (trx) => sql`UPDATE timeout_probe SET note = 'changed' WHERE id = 1`.execute(trx))),
+  });
+  const holder = new pg.Client({ connectionString: database.url });
+  await holder.connect();
+  try {
+    await holder.query("BEGIN");
+    await holder.query("SELECT * FROM timeout_probe WHERE id = 1 FOR UPDATE");
+    const ctx: RequestContext = { requestId: "r-timeout", ip: null, session: null, log, metrics: null, limits: null };
+    const error = await app
+      .createCaller(ctx)
+      .stuck()
+      .then(
+        () => null,
+        (failure: unknown) => failure as { code?: string; cause?: { domainCode?: string } },
+      );
+    expect(error?.code).toBe("SERVICE_UNAVAILABLE");
+    expect(error?.cause?.domainCode).toBe("SERVICE_UNAVAILABLE");
+    const warnings = lines.filter((line) => line.level === 40);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.msg).toContain("statement timed out");
+    expect(warnings[0]?.err?.code).toBe("57014");
+  } finally {
+    await holder.query("ROLLBACK");
+    await holder.end();
   }
 });

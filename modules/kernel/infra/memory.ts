@@ -11,9 +11,18 @@ interface Entry {
   expiresAt: number;
 }
 
-class ExpiringMap {
+/**
+ * Keys with a time to live, read lazily: an expired entry is dropped when it is read, and the whole
+ * map is swept once it has taken as many new entries as it held at the last sweep (at least 1,024),
+ * so entries nobody reads again (a revoked session's mark, a lapsed cache entry) do not pile up.
+ */
+export class ExpiringMap {
   readonly #entries = new Map<string, Entry>();
+  #setsUntilSweep = 1_024;
   constructor(private readonly clock: Clock) {}
+  get size(): number {
+    return this.#entries.size;
+  }
   get(key: string): string | undefined {
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
@@ -25,6 +34,12 @@ class ExpiringMap {
   }
   set(key: string, value: string, ttlMs: number | undefined): void {
     this.#entries.set(key, { value, expiresAt: ttlMs === undefined ? Number.POSITIVE_INFINITY : this.clock.now().getTime() + ttlMs });
+    if (--this.#setsUntilSweep <= 0) this.#sweep();
+  }
+  #sweep(): void {
+    const now = this.clock.now().getTime();
+    for (const [key, entry] of this.#entries) if (entry.expiresAt <= now) this.#entries.delete(key);
+    this.#setsUntilSweep = Math.max(1_024, this.#entries.size);
   }
   /** Changes a live entry's value but keeps its expiry (as Redis INCRBY does); a missing key gets no TTL. */
   replace(key: string, value: string): void {
