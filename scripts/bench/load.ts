@@ -271,26 +271,41 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   };
   for (const pid of serverPids) resetPeakRss(pid);
   const sampler = startPgSampler(watch.pg);
-  const before = {
+  const backendsBefore = await backendCpu(watch.pg);
+  /** Everything read synchronously from /proc (the backends: those known at the start). */
+  const snapshot = () => ({
     server: serversCpu(),
     serverMain: serversCpu(true),
     gateway: watch.gatewayPid ? processCpu(watch.gatewayPid) : null,
     postgres: cpuOfProcessesNamed("postgres"),
-    backends: await backendCpu(watch.pg),
+    backends: new Map(
+      [...backendsBefore.keys()].flatMap((pid) => {
+        const cpu = processCpu(pid);
+        return cpu ? [[pid, cpu.user + cpu.sys] as const] : [];
+      }),
+    ),
     self: process.cpuUsage(),
     machine: machineCpu(),
     at: performance.now(),
-  };
+  });
+  const before = { ...snapshot(), backends: backendsBefore };
 
   const urls = [spec.url, ...(spec.otherUrls ?? [])];
   const share = (total: number, i: number) => Math.floor(total / urls.length) + (i < total % urls.length ? 1 : 0);
   const instances = urls.map((url, i) => startAutocannon(url, share(spec.connections, i), spec.amount === undefined ? undefined : share(spec.amount, i)));
   let answered = 0;
   let lastOkAt: number | null = null;
+  /**
+   * A fixed number of requests ends at its last answer. autocannon calls back only at its next sample
+   * tick (every second), so the run's own end would add up to a second of idle tail to the time (and
+   * the outbox's work during it to the CPU): everything is read at the last answer instead.
+   */
+  let atLastAnswer: ReturnType<typeof snapshot> | null = null;
   // "response" follows onResponse synchronously for the same answer, so lastOutcome belongs to it.
   for (const { instance } of instances) {
     instance.on("response", (_client, _status, _bytes, ms) => {
       answered++;
+      if (answered === spec.amount) atLastAnswer = snapshot();
       latencies.push(ms);
       outcomes[lastOutcome] = (outcomes[lastOutcome] ?? 0) + 1;
       if (lastOutcome === "ok") lastOkAt = performance.now();
@@ -340,16 +355,18 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     return { instance, finished };
   }
 
-  const elapsed = (performance.now() - before.at) / 1000;
-  const self = process.cpuUsage(before.self);
-  const machine = machineCpu();
-  const serverCpu = cpuDelta(before.server, serversCpu());
-  const serverMain = cpuDelta(before.serverMain, serversCpu(true));
-  const gatewayCpu = watch.gatewayPid ? cpuDelta(before.gateway, processCpu(watch.gatewayPid)) : { user: 0, sys: 0 };
-  const postgresAll = cpuOfProcessesNamed("postgres") - before.postgres;
-  const backendsAfter = await backendCpu(watch.pg);
+  const end = atLastAnswer ?? snapshot();
+  const elapsed = (end.at - before.at) / 1000;
+  const self = { user: end.self.user - before.self.user, system: end.self.system - before.self.system };
+  const machine = end.machine;
+  const serverCpu = cpuDelta(before.server, end.server);
+  const serverMain = cpuDelta(before.serverMain, end.serverMain);
+  const gatewayCpu = watch.gatewayPid ? cpuDelta(before.gateway, end.gateway) : { user: 0, sys: 0 };
+  const postgresAll = end.postgres - before.postgres;
   let postgres = 0;
-  for (const [pid, seconds] of backendsAfter) postgres += seconds - (before.backends.get(pid) ?? 0);
+  for (const [pid, seconds] of end.backends) postgres += seconds - (before.backends.get(pid) ?? 0);
+  // Backends the pool opened during the run: counted until now (they were not known at the start).
+  for (const [pid, seconds] of await backendCpu(watch.pg)) if (!before.backends.has(pid)) postgres += seconds;
   const pgActivity = await sampler.stop();
   const machineTotal = machine.total - before.machine.total;
 
