@@ -4,7 +4,7 @@
  */
 import { Migrator } from "kysely/migration";
 import { createDatabase } from "./client.ts";
-import { migrations } from "./migrations/index.ts";
+import { untimedMigrations as migrations } from "./migrate.ts";
 import { StartupError } from "./startup.ts";
 
 const usage = `Usage: bun run db:migrate [command]

@@ -73,9 +73,10 @@ export async function openAndMigrate(
       throw error;
     }
     try {
-      // On one connection without the pool's statement_timeout: building an index on a big table may
-      // take longer. Only where the pool applied one: through a pooler in transaction mode a SET outside
-      // a transaction would stay behind on whichever server connection it landed on.
+      // Each migration runs with SET LOCAL statement_timeout = 0 (db/migrate.ts), whatever set a timeout.
+      // Where the pool set one, Kysely's own statements around them (its tables, its lock wait) run
+      // without it too, on one connection; not through a pooler (no pool timeout there), where a SET
+      // outside a transaction would stay behind on whichever server connection it landed on.
       const withoutTimeout = database.statementTimeoutMs > 0;
       const applied = await database.db.connection().execute(async (connection) => {
         if (withoutTimeout) await sql`SET statement_timeout = 0`.execute(connection);

@@ -99,9 +99,10 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
   const decoyHash = Bun.password.hash("decoy-password-for-timing", hashOptions);
 
   const sessionKey = (tokenHash: string) => `session:${tokenHash}`;
-  /** A revocation's cache mark is tried this often, FORBID_RETRY_MS × attempt apart, before the caller is told. */
+  /** A revocation's cache mark is tried this often, FORBID_RETRY_MS × attempt apart, then every FORBID_BACKGROUND_MS in the background. */
   const FORBID_ATTEMPTS = 3;
   const FORBID_RETRY_MS = 50;
+  const FORBID_BACKGROUND_MS = 1_000;
   /**
    * How long a session stays in the shared cache: sessionCacheMs at most (what a revocation whose
    * cache delete failed may leave usable), down to 80 % of it at random, so a crowd that signed in
@@ -140,20 +141,40 @@ export function createIdentityService({ db, clock, infra, config, logger, cipher
     while (revokedHere.size > LOCAL_SESSIONS_MAX) revokedHere.delete(revokedHere.keys().next().value as string);
     if (config.sessionCacheMs <= 0) return;
     // The database already refuses them, but a cached copy would be served until it lapses (up to
-    // sessionCacheMs): a transient failure is retried, and a lasting one is not reported as success —
-    // the caller (a logout, a deactivation, a password change) is told to retry, which is safe.
-    for (let attempt = 1; ; attempt++) {
+    // sessionCacheMs): a failure is retried at once, then in the background every second for as long
+    // as a copy could live. The caller is not failed for it: its change is committed, and a retry of
+    // a deactivation or a password change would find no session left to mark.
+    const forbid = () => Promise.all(tokenHashes.map((hash) => infra.cache.forbid(sessionKey(hash), config.sessionCacheMs)));
+    for (let attempt = 1; attempt <= FORBID_ATTEMPTS; attempt++) {
       try {
-        await Promise.all(tokenHashes.map((hash) => infra.cache.forbid(sessionKey(hash), config.sessionCacheMs)));
+        await forbid();
         return;
       } catch (error) {
-        if (attempt >= FORBID_ATTEMPTS) {
-          logger?.error({ err: error, sessions: tokenHashes.length }, "could not forget revoked sessions in the cache");
-          throw kernelErrors.SERVICE_UNAVAILABLE.create({ dependency: "cache", retryable: true });
+        if (attempt === FORBID_ATTEMPTS) {
+          logger?.error({ err: error, sessions: tokenHashes.length }, "could not mark revoked sessions in the cache; retrying in the background");
+        } else {
+          await Bun.sleep(FORBID_RETRY_MS * attempt);
         }
-        await Bun.sleep(FORBID_RETRY_MS * attempt);
       }
     }
+    const backgroundAttempts = Math.max(1, Math.ceil(config.sessionCacheMs / FORBID_BACKGROUND_MS));
+    const retryLater = (attempt: number) => {
+      const timer = setTimeout(() => {
+        forbid().then(
+          () => logger?.warn({ sessions: tokenHashes.length, attempt }, "revoked sessions marked in the cache after a retry"),
+          (error) => {
+            if (attempt < backgroundAttempts) retryLater(attempt + 1);
+            else
+              logger?.error(
+                { err: error, sessions: tokenHashes.length },
+                "gave up marking revoked sessions in the cache; their cached copies lapse on their own",
+              );
+          },
+        );
+      }, FORBID_BACKGROUND_MS);
+      timer.unref?.();
+    };
+    retryLater(1);
   }
 
   /** The caller's own session after its account changed (it stays live): the new value replaces the cached one. */

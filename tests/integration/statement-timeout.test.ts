@@ -8,6 +8,7 @@ import { sql } from "kysely";
 import pg from "pg";
 import pino from "pino";
 import { createDatabase, type DatabaseHandle, inTransaction, isConnectionError, pgErrorCode } from "../../db/index.ts";
+import { untimedMigrations } from "../../db/migrate.ts";
 import { openAndMigrate } from "../../db/startup.ts";
 import { publicProcedure, type RequestContext, router } from "../../modules/kernel/index.ts";
 import { createTestDatabase, serverUrl, type TestDatabase } from "../support/postgres.ts";
@@ -96,5 +97,29 @@ test("through a procedure: the caller gets a retryable SERVICE_UNAVAILABLE, the 
   } finally {
     await holder.query("ROLLBACK");
     await holder.end();
+  }
+});
+
+test("each migration runs without statement_timeout whatever set one (SET LOCAL: nothing outlives its transaction)", async () => {
+  const [name, migration] = Object.entries(untimedMigrations)[0] ?? [];
+  if (!name || !migration) throw new Error("no migrations");
+  const scratch = await createTestDatabase(1);
+  try {
+    const inside = await scratch.handle.db
+      .transaction()
+      .execute(async (trx) => {
+        await sql`DROP SCHEMA public CASCADE`.execute(trx);
+        await sql`CREATE SCHEMA public`.execute(trx);
+        // As a role's or a database's own setting would have it.
+        await sql`SET LOCAL statement_timeout = '1ms'`.execute(trx);
+        await migration.up(trx);
+        const shown = (await sql<{ statement_timeout: string }>`SHOW statement_timeout`.execute(trx)).rows[0]?.statement_timeout;
+        throw Object.assign(new Error("roll back"), { shown });
+      })
+      .catch((error: { shown?: string }) => error.shown);
+    expect(inside).toBe("0");
+    expect((await sql<{ statement_timeout: string }>`SHOW statement_timeout`.execute(scratch.handle.db)).rows[0]?.statement_timeout).toBe("0");
+  } finally {
+    await scratch.drop();
   }
 });
