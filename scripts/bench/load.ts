@@ -301,11 +301,18 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
    * the outbox's work during it to the CPU): everything is read at the last answer instead.
    */
   let atLastAnswer: ReturnType<typeof snapshot> | null = null;
+  /** At the last answer too: the backends the pool opened during the run, and the pg_stat_activity samples. */
+  let backendsAtLastAnswer: Promise<Map<number, number>> | null = null;
+  let pgActivityAtLastAnswer: ReturnType<typeof sampler.stop> | null = null;
   // "response" follows onResponse synchronously for the same answer, so lastOutcome belongs to it.
   for (const { instance } of instances) {
     instance.on("response", (_client, _status, _bytes, ms) => {
       answered++;
-      if (answered === spec.amount) atLastAnswer = snapshot();
+      if (answered === spec.amount) {
+        atLastAnswer = snapshot();
+        backendsAtLastAnswer = backendCpu(watch.pg);
+        pgActivityAtLastAnswer = sampler.stop();
+      }
       latencies.push(ms);
       outcomes[lastOutcome] = (outcomes[lastOutcome] ?? 0) + 1;
       if (lastOutcome === "ok") lastOkAt = performance.now();
@@ -365,9 +372,9 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const postgresAll = end.postgres - before.postgres;
   let postgres = 0;
   for (const [pid, seconds] of end.backends) postgres += seconds - (before.backends.get(pid) ?? 0);
-  // Backends the pool opened during the run: counted until now (they were not known at the start).
-  for (const [pid, seconds] of await backendCpu(watch.pg)) if (!before.backends.has(pid)) postgres += seconds;
-  const pgActivity = await sampler.stop();
+  // Backends the pool opened during the run (not known at the start), read right after the last answer.
+  for (const [pid, seconds] of await (backendsAtLastAnswer ?? backendCpu(watch.pg))) if (!before.backends.has(pid)) postgres += seconds;
+  const pgActivity = await (pgActivityAtLastAnswer ?? sampler.stop());
   const machineTotal = machine.total - before.machine.total;
 
   const summarize = (map: Map<string, Samples>) => Object.fromEntries([...map].map(([k, v]) => [k, percentiles(v.values())]));
