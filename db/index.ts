@@ -12,6 +12,7 @@ export {
   checkLockOrderAtRuntime,
   inTransaction,
   isConnectionError,
+  isStatementTimeout,
   LockOrderViolation,
   LockRank,
   noteLock,

@@ -152,12 +152,25 @@ const unavailableMessages = [
  * a retry may well succeed, so callers answer SERVICE_UNAVAILABLE rather than 500.
  */
 export function isConnectionError(error: unknown): boolean {
-  for (let current = error, depth = 0; current && depth < 5; depth++) {
+  for (const current of causeChain(error)) {
     const code = pgErrorCode(current);
     if (code && (code.startsWith("08") || unavailableSqlStates.has(code) || unavailableNodeCodes.has(code))) return true;
     const message = current instanceof Error ? current.message : "";
     if (unavailableMessages.some((m) => message.includes(m))) return true;
-    current = current instanceof Error ? current.cause : undefined;
   }
   return false;
+}
+
+/** True when `error` (or its cause) is PostgreSQL's 57014: a statement ran past statement_timeout. */
+export function isStatementTimeout(error: unknown): boolean {
+  for (const current of causeChain(error)) if (pgErrorCode(current) === "57014") return true;
+  return false;
+}
+
+/** An error and its causes, five deep at most. */
+function* causeChain(error: unknown): Generator<unknown> {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    yield current;
+    current = current instanceof Error ? current.cause : undefined;
+  }
 }

@@ -5,7 +5,7 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import { ZodError, ZodRealError, z } from "zod";
-import { isConnectionError, pgErrorCode } from "../../db/index.ts";
+import { isConnectionError, isStatementTimeout } from "../../db/index.ts";
 import { domainErrorOf, kernelErrors } from "./errors.ts";
 import type { Logger, Metrics } from "./observability.ts";
 import type { CallCost, CallLimits } from "./rate-limits.ts";
@@ -116,15 +116,6 @@ const t = initTRPC
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-/** PostgreSQL 57014 anywhere in the cause chain: a statement ran past statement_timeout. */
-function isStatementTimeout(error: unknown): boolean {
-  for (let current = error, depth = 0; current && depth < 5; depth++) {
-    if (pgErrorCode(current) === "57014") return true;
-    current = current instanceof Error ? current.cause : undefined;
-  }
-  return false;
-}
-
 /** Who may call a procedure: anyone, a logged-in account, an operator. */
 type Access = "public" | "session" | "admin";
 
@@ -189,8 +180,8 @@ function edge<Narrowed extends object>(access: Access) {
     // A timeout also warns the operator with the driver's own error (as a refusal it would only be
     // logged at info); a lost connection is already reported, once per outage, by the pool's events.
     let timedOut: unknown = null;
-    if (failure !== null && !domain && isConnectionError(failure instanceof TRPCError ? (failure.cause ?? failure) : failure)) {
-      const cause = failure instanceof TRPCError ? (failure.cause ?? failure) : failure;
+    const cause = failure instanceof TRPCError ? (failure.cause ?? failure) : failure;
+    if (failure !== null && !domain && isConnectionError(cause)) {
       if (isStatementTimeout(cause)) timedOut = cause;
       failure = domain = kernelErrors.SERVICE_UNAVAILABLE.create({ dependency: "database", retryable: true });
     }

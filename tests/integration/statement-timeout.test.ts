@@ -104,22 +104,22 @@ test("each migration runs without statement_timeout whatever set one (SET LOCAL:
   const [name, migration] = Object.entries(untimedMigrations)[0] ?? [];
   if (!name || !migration) throw new Error("no migrations");
   const scratch = await createTestDatabase(1);
+  // One connection with a timeout of its own: a SET that outlived the transaction would change it.
+  const pooled = await createDatabase({ url: scratch.url, poolSize: 1, statementTimeoutMs: 5_000 });
   try {
-    const inside = await scratch.handle.db
-      .transaction()
-      .execute(async (trx) => {
-        await sql`DROP SCHEMA public CASCADE`.execute(trx);
-        await sql`CREATE SCHEMA public`.execute(trx);
-        // As a role's or a database's own setting would have it.
-        await sql`SET LOCAL statement_timeout = '1ms'`.execute(trx);
-        await migration.up(trx);
-        const shown = (await sql<{ statement_timeout: string }>`SHOW statement_timeout`.execute(trx)).rows[0]?.statement_timeout;
-        throw Object.assign(new Error("roll back"), { shown });
-      })
-      .catch((error: { shown?: string }) => error.shown);
+    // Committed: a session-level SET would outlive it (a rolled-back one would not).
+    const inside = await pooled.db.transaction().execute(async (trx) => {
+      await sql`DROP SCHEMA public CASCADE`.execute(trx);
+      await sql`CREATE SCHEMA public`.execute(trx);
+      // As a role's or a database's own setting would have it.
+      await sql`SET LOCAL statement_timeout = '1ms'`.execute(trx);
+      await migration.up(trx);
+      return (await sql<{ statement_timeout: string }>`SHOW statement_timeout`.execute(trx)).rows[0]?.statement_timeout;
+    });
     expect(inside).toBe("0");
-    expect((await sql<{ statement_timeout: string }>`SHOW statement_timeout`.execute(scratch.handle.db)).rows[0]?.statement_timeout).toBe("0");
+    expect((await sql<{ statement_timeout: string }>`SHOW statement_timeout`.execute(pooled.db)).rows[0]?.statement_timeout).toBe("5s");
   } finally {
+    await pooled.close();
     await scratch.drop();
   }
 });
