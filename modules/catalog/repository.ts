@@ -140,16 +140,18 @@ const changeStock = compiledQuery(
 /**
  * A sale's take whose answer nobody reads (sent with the order's COMMIT, db/pipeline.ts), so every
  * refusal is an error instead of "no row": short stock breaks the CHECK (quantity >= 0); a take that
- * would cross the low-stock threshold sets NULL (NOT NULL violation), because its event needs the
- * answer read (`changeStock`, the careful path). A missing stock row cannot happen here: the order's
- * line holds the product row (FOR KEY SHARE through its foreign key), and only deleting the product
- * deletes its stock row.
+ * would cross the low-stock threshold (and leave stock to cross to) sets NULL (NOT NULL violation),
+ * because its event needs the answer read (`changeStock`, the careful path). The two stay apart so
+ * a short take can be answered from a read instead of a second transaction. A missing stock row
+ * cannot happen here: the order's line holds the product row (FOR KEY SHARE through its foreign
+ * key), and only deleting the product deletes its stock row.
  */
 const takeStockOrFail = compiledQuery(
   (_db, productId: number, quantity: number, orderId: number | null, at: Date) => sql`
       WITH changed AS (
         UPDATE inventory_stock
-           SET quantity = CASE WHEN quantity >= low_stock_threshold AND quantity - ${quantity}::int4 < low_stock_threshold THEN NULL
+           SET quantity = CASE WHEN quantity >= low_stock_threshold AND quantity - ${quantity}::int4 < low_stock_threshold
+                                    AND quantity - ${quantity}::int4 >= 0 THEN NULL
                                ELSE quantity - ${quantity}::int4 END,
                updated_at = ${at}
          WHERE product_id = ${productId}::int8
@@ -161,8 +163,12 @@ const takeStockOrFail = compiledQuery(
 
 /** The constraint errors of `takeStockOrFail`: short stock, or a low-stock crossing. */
 export function isRefusedTake(error: unknown): boolean {
-  const code = pgErrorCode(error);
-  return (code === "23514" && pgConstraint(error) === "inventory_stock_quantity_check") || (code === "23502" && isStockTable(error));
+  return isShortTake(error) || (pgErrorCode(error) === "23502" && isStockTable(error));
+}
+
+/** `takeStockOrFail` refused for short stock (not a low-stock crossing). */
+export function isShortTake(error: unknown): boolean {
+  return pgErrorCode(error) === "23514" && pgConstraint(error) === "inventory_stock_quantity_check";
 }
 
 function isStockTable(error: unknown): boolean {

@@ -117,6 +117,42 @@ describe("the tail sent with the COMMIT (unread stock take)", () => {
   });
 });
 
+describe("sell-out with orders in flight", () => {
+  test("orders whose unread tail finds the stock gone are refused from a fresh read: exact details, nothing kept, keys free", async () => {
+    // Threshold 0: no low-stock crossing, so every tail refusal is short stock (answered by re-pricing).
+    const product = await t.createProduct({ price: 1_000, stock: 10, lowStockThreshold: 0 });
+    const customers = await t.signUpCustomers(60, "sellout");
+    await Promise.all(customers.map((c) => t.fund(c, 5_000)));
+
+    const { results, tally } = await settle(
+      customers.map((c, i) => c.client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `sellout-${i}` })),
+    );
+    expect(tally).toEqual({ ok: 10, INSUFFICIENT_STOCK: 50 });
+    for (const r of results) {
+      if (r.status === "rejected")
+        expect((r.reason as { data?: { details?: unknown } }).data?.details).toEqual({
+          insufficientItems: [{ productId: product.id, productName: expect.any(String), requestedQuantity: 1, availableStock: 0 }],
+        });
+    }
+    expect(await stockOf(product.id)).toBe(0);
+    // A refused order left nothing: no order row, no key (it may be used again), no money taken.
+    const orders = await t.db.selectFrom("order_lines").select("order_id").where("product_id", "=", product.id).execute();
+    expect(orders).toHaveLength(10);
+    const keys = await t.db.selectFrom("idempotency_keys").select("status").where("key", "like", "sellout-%").execute();
+    expect(keys.map((k) => k.status)).toEqual(Array(10).fill("completed"));
+    const balances = await Promise.all(customers.map((c) => c.client.wallet.balance.query().then((b) => b.balance)));
+    expect(balances.filter((b) => b === 4_000)).toHaveLength(10);
+    expect(balances.filter((b) => b === 5_000)).toHaveLength(50);
+    await assertBooksBalance();
+
+    // The same key, refused, may be used again and is refused the same way (no stale answer kept).
+    const loser = results.findIndex((r) => r.status === "rejected");
+    expect(await codeOf((customers[loser] as Customer).client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `sellout-${loser}` }))).toBe(
+      "INSUFFICIENT_STOCK",
+    );
+  });
+});
+
 describe("one wallet under fire", () => {
   test("parallel charges and orders: final balance = charges − payments, never negative, ledger sums to balance", async () => {
     const c = await t.signUpCustomer("busywallet");
