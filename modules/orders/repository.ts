@@ -1,6 +1,7 @@
 import { type Insertable, type Selectable, sql } from "kysely";
 import type { Db, OrderOrdersTable, OrderRefundsTable, OrderStatus, PaymentMethod, Tx } from "../../db/index.ts";
 import { compiledQuery, LockRank, noteLock } from "../../db/index.ts";
+import { type KeyRow, keyStatementParts } from "../idempotency/index.ts";
 
 type Executor = Db | Tx;
 export type OrderRow = Selectable<OrderOrdersTable>;
@@ -62,6 +63,63 @@ const insertOrderWithLines = compiledQuery(
           FROM o, unnest(${paymentMethods}::text[], ${paymentAmounts}::int8[], ${cardPaymentIds}::int8[]) AS pay(method, amount, card_payment_id)
       )
       SELECT id FROM o`,
+);
+
+/** The idempotency key an order's first statement claims (rank IdempotencyKey, before the order row). */
+export interface OrderKeyClaim {
+  scope: string;
+  key: string;
+  requestHash: string;
+}
+
+/**
+ * The order path's first statement with its idempotency key claimed in it (one statement and one
+ * round trip fewer per keyed order). The order is inserted FROM claim: no row when the key was there
+ * first, and then `existing` is the key as the statement's snapshot shows it.
+ */
+const claimKeyAndInsertOrderWithLines = compiledQuery(
+  (
+    _db,
+    userId: number,
+    scope: string,
+    key: string,
+    requestHash: string,
+    status: OrderStatus,
+    subtotalAmount: number,
+    discountAmount: number,
+    finalAmount: number,
+    issuedCouponId: number | null,
+    paidAt: Date | null,
+    paymentDueAt: Date | null,
+    shippingAddress: string | null,
+    at: Date,
+    productIds: number[],
+    productNames: string[],
+    unitPrices: number[],
+    quantities: number[],
+    paymentMethods: string[],
+    paymentAmounts: number[],
+    cardPaymentIds: Array<number | null>,
+  ) => sql<{ id: number | null; request_hash: string | null; status: KeyRow["status"] | null; response: unknown }>`
+      WITH claim AS (${keyStatementParts.claim(userId, scope, key, requestHash, at)}),
+      existing AS (${keyStatementParts.existing(userId, scope, key)}),
+      o AS (
+        INSERT INTO order_orders (user_id, status, subtotal_amount, discount_amount, final_amount, issued_coupon_id, paid_at, payment_due_at, shipping_address, created_at, updated_at)
+        SELECT ${userId}, ${status}, ${subtotalAmount}, ${discountAmount}, ${finalAmount}, ${issuedCouponId},
+               ${paidAt}::timestamptz, ${paymentDueAt}::timestamptz, ${shippingAddress}, ${at}::timestamptz, ${at}::timestamptz FROM claim
+        RETURNING id, created_at
+      ), l AS (
+        INSERT INTO order_lines (order_id, product_id, product_name, unit_price, quantity, line_amount)
+        SELECT o.id, line.product_id, line.product_name, line.unit_price, line.quantity, line.unit_price * line.quantity
+          FROM o, unnest(${productIds}::int8[], ${productNames}::text[], ${unitPrices}::int8[], ${quantities}::int4[])
+               AS line(product_id, product_name, unit_price, quantity)
+      ), p AS (
+        INSERT INTO order_payments (order_id, method, amount, status, card_payment_id, created_at)
+        SELECT o.id, pay.method, pay.amount, 'paid', pay.card_payment_id, o.created_at
+          FROM o, unnest(${paymentMethods}::text[], ${paymentAmounts}::int8[], ${cardPaymentIds}::int8[]) AS pay(method, amount, card_payment_id)
+      )
+      SELECT (SELECT id FROM o) AS id, existing.request_hash, existing.status, existing.response
+        FROM (VALUES (1)) AS one (n) LEFT JOIN existing ON NOT EXISTS (SELECT 1 FROM claim)`,
 );
 
 /** An order line as shipping reads it (the columns of `lines`). */
@@ -133,6 +191,49 @@ export const orderRepository = {
       payments.map((p) => p.cardPaymentId),
     );
     return Number(result.rows[0]?.id);
+  },
+
+  /**
+   * `insertWithLines` with the order's idempotency key claimed in the same statement. The order id,
+   * or (nothing inserted) the key that was there first as the statement saw it: undefined when its
+   * snapshot predates the key (a concurrent claim committed while this one waited on it).
+   */
+  async claimKeyAndInsertWithLines(
+    trx: Tx,
+    claim: OrderKeyClaim,
+    order: NewOrder,
+    lines: Array<{ productId: number; productName: string; unitPrice: number; quantity: number }>,
+    payments: NewPayment[],
+  ): Promise<{ orderId: number } | { taken: KeyRow | undefined }> {
+    noteLock(trx, LockRank.IdempotencyKey);
+    const result = await claimKeyAndInsertOrderWithLines(
+      trx,
+      order.userId,
+      claim.scope,
+      claim.key,
+      claim.requestHash,
+      order.status,
+      order.subtotalAmount,
+      order.discountAmount,
+      order.finalAmount,
+      order.issuedCouponId,
+      order.paidAt,
+      order.paymentDueAt,
+      order.shippingAddress,
+      order.at,
+      lines.map((l) => l.productId),
+      lines.map((l) => l.productName),
+      lines.map((l) => l.unitPrice),
+      lines.map((l) => l.quantity),
+      payments.map((p) => p.method),
+      payments.map((p) => p.amount),
+      payments.map((p) => p.cardPaymentId),
+    );
+    const row = result.rows[0];
+    if (row?.id != null) return { orderId: Number(row.id) };
+    return {
+      taken: row?.request_hash != null ? { request_hash: row.request_hash, status: row.status as KeyRow["status"], response: row.response } : undefined,
+    };
   },
 
   /** A pending order (locked by the caller) becomes paid, with its payment rows: ONE statement. */

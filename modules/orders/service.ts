@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Db, Tx } from "../../db/index.ts";
 import { deferring, inTransaction } from "../../db/index.ts";
-import { claimInTransaction, completeInTransaction, hashRequest, type IdempotentRequest, keyWasUsed } from "../idempotency/index.ts";
+import { claimInTransaction, completeInTransaction, hashRequest, type IdempotentRequest, keyWasUsed, outcomeOfTakenKey } from "../idempotency/index.ts";
 import type { Clock, Logger, Page, Role } from "../kernel/index.ts";
 import { createPiiCipher, decodeCursor, developmentPiiKeys, encodeCursor, isDomainError, MINUTE, periodicTask } from "../kernel/index.ts";
 import { deliveryStates } from "../outbox/index.ts";
@@ -84,6 +84,11 @@ function toLineViews(lines: Awaited<ReturnType<typeof orderRepository.lines>>): 
 
 export type OrdersService = ReturnType<typeof createOrdersService>;
 
+/** Thrown out of an order's transaction when its key was there first: rolls back (nothing was written) and answers `replay`. */
+class EarlierAnswer {
+  constructor(readonly replay: unknown) {}
+}
+
 export function createOrdersService(deps: OrdersDeps) {
   const { db, clock, logger } = deps;
   const config = { ...defaultOrdersConfig, ...deps.config };
@@ -146,30 +151,53 @@ export function createOrdersService(deps: OrdersDeps) {
   /**
    * The edge of place, create and pay: one transaction, the idempotency key claimed first (rank
    * IdempotencyKey) and completed by `answer` — which the workflow calls before its hot step.
+   * With `claimInFirstInsert` (an order priced before the transaction) the key is not claimed here:
+   * the body gets it as `keyClaim`, and the order step claims it in the order's own insert (one
+   * statement and one round trip fewer per keyed order).
    */
-  function idempotently<T>(
+  async function idempotently<T>(
     userId: number,
     scope: string,
     key: string | undefined,
     request: unknown,
-    body: (trx: Tx, now: Date, answer: (result: T) => Promise<void>) => Promise<T>,
+    body: (trx: Tx, now: Date, answer: (result: T) => Promise<void>, keyClaim: Forward["keyClaim"]) => Promise<T>,
+    claimInFirstInsert = false,
   ): Promise<T> {
     const claim: IdempotentRequest | null = key ? { userId, scope, key, requestHash: hashRequest(request) } : null;
-    return inTransaction(db, async (trx) => {
-      const now = clock.now();
-      if (claim) {
-        const earlier = await claimInTransaction<T>(trx, claim, now);
-        if (earlier) return earlier.replay;
-      }
-      let answered = false;
-      const answer = async (result: T) => {
-        if (claim && !answered) await completeInTransaction(trx, claim, result, now);
-        answered = true;
-      };
-      const result = await body(trx, now, answer);
-      await answer(result);
-      return result;
-    });
+    try {
+      return await inTransaction(db, async (trx) => {
+        const now = clock.now();
+        let keyClaim: Forward["keyClaim"] = null;
+        if (claim && claimInFirstInsert) {
+          keyClaim = {
+            scope,
+            key: claim.key,
+            requestHash: claim.requestHash,
+            // A key the statement saw is replayed or refused; one its snapshot could not see (a
+            // concurrent claim committed while it waited on it) is claimed again the plain way.
+            async taken(existing) {
+              const earlier = outcomeOfTakenKey<T>(claim, existing) ?? (await claimInTransaction<T>(trx, claim, now));
+              if (earlier) throw new EarlierAnswer(earlier.replay);
+            },
+          };
+        } else if (claim) {
+          const earlier = await claimInTransaction<T>(trx, claim, now);
+          if (earlier) return earlier.replay;
+        }
+        let answered = false;
+        const answer = async (result: T) => {
+          if (claim && !answered) await completeInTransaction(trx, claim, result, now);
+          answered = true;
+        };
+        const result = await body(trx, now, answer, keyClaim);
+        await answer(result);
+        return result;
+      });
+    } catch (error) {
+      // The key was there first: its answer, out of a transaction that wrote nothing.
+      if (error instanceof EarlierAnswer) return error.replay as T;
+      throw error;
+    }
   }
 
   /**
@@ -291,11 +319,20 @@ export function createOrdersService(deps: OrdersDeps) {
           const priced = await priceFirst(userId, "orders.place", idempotencyKey, request);
           const outside = await prepareOutside(userId, "orders.place", idempotencyKey, priced?.payment);
           return withOutside(outside, () =>
-            idempotently<PlacedOrder>(userId, "orders.place", idempotencyKey, request, async (trx, now, answer) => {
-              const run = forwardRun(trx, now, priced ?? (await workflow.price(trx, userId, request)), ["reserve", "settle"], outside, unreadTail);
-              await workflow.forward(run, () => answer(placedAnswer(run, now)));
-              return placedAnswer(run, now);
-            }),
+            idempotently<PlacedOrder>(
+              userId,
+              "orders.place",
+              idempotencyKey,
+              request,
+              async (trx, now, answer, keyClaim) => {
+                const run = forwardRun(trx, now, priced ?? (await workflow.price(trx, userId, request)), ["reserve", "settle"], outside, unreadTail);
+                run.keyClaim = keyClaim;
+                await workflow.forward(run, () => answer(placedAnswer(run, now)));
+                return placedAnswer(run, now);
+              },
+              // Priced already: the key can wait for the order's insert (unpriced, the key may hold the answer).
+              priced !== null,
+            ),
           );
         },
         () => priceFirst(userId, "orders.place", idempotencyKey, request),
@@ -308,14 +345,22 @@ export function createOrdersService(deps: OrdersDeps) {
       return tailWithCommit(
         async (unreadTail) => {
           const priced = await priceFirst(userId, "orders.create", idempotencyKey, request);
-          return idempotently<PendingOrder>(userId, "orders.create", idempotencyKey, request, async (trx, now, answer) => {
-            const paymentDueAt = new Date(now.getTime() + config.paymentWindowMs);
-            const draft = { ...(priced ?? (await workflow.price(trx, userId, request))), paymentDueAt };
-            const run = forwardRun(trx, now, draft, ["reserve"], nothingOutside(), unreadTail);
-            const pending = (): PendingOrder => ({ orderId: run.orderId, status: "pending_payment", ...run.draft.totals, paymentDueAt, createdAt: now });
-            await workflow.forward(run, () => answer(pending()));
-            return pending();
-          });
+          return idempotently<PendingOrder>(
+            userId,
+            "orders.create",
+            idempotencyKey,
+            request,
+            async (trx, now, answer, keyClaim) => {
+              const paymentDueAt = new Date(now.getTime() + config.paymentWindowMs);
+              const draft = { ...(priced ?? (await workflow.price(trx, userId, request))), paymentDueAt };
+              const run = forwardRun(trx, now, draft, ["reserve"], nothingOutside(), unreadTail);
+              run.keyClaim = keyClaim;
+              const pending = (): PendingOrder => ({ orderId: run.orderId, status: "pending_payment", ...run.draft.totals, paymentDueAt, createdAt: now });
+              await workflow.forward(run, () => answer(pending()));
+              return pending();
+            },
+            priced !== null,
+          );
         },
         () => priceFirst(userId, "orders.create", idempotencyKey, request),
       );

@@ -41,6 +41,7 @@ import type { CatalogService, InsufficientItem, Product, StockLine } from "../ca
 import { catalogErrors, normalizeLines } from "../catalog/index.ts";
 import type { CouponService, OrderTotals } from "../coupons/index.ts";
 import { orderTotals } from "../coupons/index.ts";
+import type { KeyRow } from "../idempotency/index.ts";
 import { createPiiCipher, developmentPiiKeys, type PiiCipher } from "../kernel/index.ts";
 import type { EventPublisher } from "../outbox/index.ts";
 import type { SalesService } from "../sales/index.ts";
@@ -48,7 +49,7 @@ import { walletErrors } from "../wallet/index.ts";
 import { ordersErrors } from "./errors.ts";
 import { orderPaid } from "./events.ts";
 import { isPaid } from "./lifecycle.ts";
-import { type NewPayment, type OrderRow, orderRepository } from "./repository.ts";
+import { type NewOrder, type NewPayment, type OrderKeyClaim, type OrderRow, orderRepository } from "./repository.ts";
 import type { PlaceOrderInput } from "./schema.ts";
 
 /** What orders need of the wallet: debit and refund inside the order's transaction. */
@@ -172,6 +173,12 @@ export interface Forward {
    * with this off: the steps' careful forms read their answers (exact refusals, low-stock events).
    */
   unreadTail: boolean;
+  /**
+   * The idempotency key, for the order step to claim in its own statement (placing and creating a
+   * priced order). `taken` settles a key that was there first: it throws (the earlier answer, or a
+   * refusal), or returns once this run holds the key after all and the order is still to be written.
+   */
+  keyClaim?: (OrderKeyClaim & { taken(existing: KeyRow | undefined): Promise<void> }) | null;
 }
 
 /** One run of inverses, inside the cancelling transaction (the order row is locked). */
@@ -283,23 +290,28 @@ export function createOrderWorkflow({
       async apply(run) {
         const { draft, now } = run;
         const paidNow = run.phases.includes("settle");
-        run.orderId = await orderRepository.insertWithLines(
-          run.trx,
-          {
-            userId: draft.userId,
-            status: paidNow ? "paid" : "pending_payment",
-            subtotalAmount: draft.totals.subtotalAmount,
-            discountAmount: draft.totals.discountAmount,
-            finalAmount: draft.totals.finalAmount,
-            issuedCouponId: draft.userCouponId,
-            paidAt: paidNow ? now : null,
-            paymentDueAt: paidNow ? null : draft.paymentDueAt,
-            shippingAddress: draft.shippingAddress,
-            at: now,
-          },
-          draft.lines,
-          paidNow ? paymentRows(draft.payment, run.outside) : [],
-        );
+        const order: NewOrder = {
+          userId: draft.userId,
+          status: paidNow ? "paid" : "pending_payment",
+          subtotalAmount: draft.totals.subtotalAmount,
+          discountAmount: draft.totals.discountAmount,
+          finalAmount: draft.totals.finalAmount,
+          issuedCouponId: draft.userCouponId,
+          paidAt: paidNow ? now : null,
+          paymentDueAt: paidNow ? null : draft.paymentDueAt,
+          shippingAddress: draft.shippingAddress,
+          at: now,
+        };
+        const payments = paidNow ? paymentRows(draft.payment, run.outside) : [];
+        if (run.keyClaim) {
+          const inserted = await orderRepository.claimKeyAndInsertWithLines(run.trx, run.keyClaim, order, draft.lines, payments);
+          if ("orderId" in inserted) {
+            run.orderId = inserted.orderId;
+            return;
+          }
+          await run.keyClaim.taken(inserted.taken);
+        }
+        run.orderId = await orderRepository.insertWithLines(run.trx, order, draft.lines, payments);
       },
     },
     {

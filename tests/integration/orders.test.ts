@@ -194,6 +194,41 @@ describe("idempotency", () => {
   });
 });
 
+describe("the key claimed in the order's own insert", () => {
+  test("a keyed two-step order: a retry replays the pending order, parallel retries make one, a different request is refused", async () => {
+    const c = await t.signUpCustomer("create-key");
+    await t.fund(c, 100_000);
+    const p = await t.createProduct({ price: 10_000, stock: 10 });
+    const input = { items: [{ productId: p.id, quantity: 2 }], idempotencyKey: "create-key-0001" };
+    const first = await c.client.orders.create.mutate(input);
+    expect(first.status).toBe("pending_payment");
+    expect(await c.client.orders.create.mutate(input)).toEqual(first);
+    // Several at once with a new key: the statements that waited on the first claim replay it.
+    const parallel = await Promise.all(Array.from({ length: 6 }, () => c.client.orders.create.mutate({ ...input, idempotencyKey: "create-key-0002" })));
+    expect(new Set(parallel.map((o) => o.orderId)).size).toBe(1);
+    expect(parallel[0]?.orderId).not.toBe(first.orderId);
+    expect(await stockOf(p.id)).toBe(6);
+    expect(await codeOf(c.client.orders.create.mutate({ items: [{ productId: p.id, quantity: 1 }], idempotencyKey: input.idempotencyKey }))).toBe(
+      "IDEMPOTENCY_KEY_REUSED",
+    );
+    // A refused retry wrote nothing: still two orders, one key each, completed.
+    const orders = await t.db.selectFrom("order_orders").select("id").where("user_id", "=", c.id).execute();
+    expect(orders).toHaveLength(2);
+    const keys = await t.db
+      .selectFrom("idempotency_keys")
+      .select(["key", "status"])
+      .where("user_id", "=", c.id)
+      .where("scope", "=", "orders.create")
+      .orderBy("key")
+      .execute();
+    expect(keys).toEqual([
+      { key: "create-key-0001", status: "completed" },
+      { key: "create-key-0002", status: "completed" },
+    ]);
+    expect(await balanceOf(c)).toBe(100_000);
+  });
+});
+
 describe("idempotency keys are kept for a day", () => {
   test("after the purge the same key is a new request", async () => {
     const c = await t.signUpCustomer("purge");
