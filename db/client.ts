@@ -7,6 +7,7 @@ import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
 import pg from "pg";
 import { preparedNameOf } from "./compiled.ts";
 import { lockDataFolder } from "./data-folder-lock.ts";
+import { type DirectQuery, noteBegin, registerDatabaseQuery } from "./direct.ts";
 import { pipelining, type QueryFn } from "./pipeline.ts";
 import type { Database } from "./schema.ts";
 import { type Db, outsideTransaction } from "./unit-of-work.ts";
@@ -108,7 +109,13 @@ function wrapClient(client: pg.PoolClient, options: { namedStatements: boolean }
     const name = options.namedStatements && typeof text === "string" && Array.isArray(values) ? preparedNameOf(text) : undefined;
     return name ? query({ name, text, values }, callback) : query(text, values, callback);
   };
-  (client as { query: unknown }).query = pipelining(naming);
+  const pipelined = pipelining(naming);
+  const direct: DirectQuery = (text, values) => pipelined(text, values) as ReturnType<DirectQuery>;
+  (client as { query: unknown }).query = (text: unknown, values?: unknown, callback?: unknown) => {
+    // The transaction being opened learns its client (db/direct.ts).
+    if (text === "begin") noteBegin(direct);
+    return pipelined(text, values, callback);
+  };
   return client;
 }
 
@@ -179,6 +186,15 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       end: () => pool.end(),
     };
     const db = outsideTransaction(new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingPool }) }));
+    // A lone compiled statement: a client for it alone, as Kysely's driver would check one out.
+    registerDatabaseQuery(db, async (text, values) => {
+      const client = await reportingPool.connect();
+      try {
+        return await client.query(text, values);
+      } finally {
+        client.release();
+      }
+    });
     const listeners = new Set<() => Promise<void>>();
     return {
       db,

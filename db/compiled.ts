@@ -12,6 +12,7 @@
  * them, or expand them (an array is one parameter: `= ANY(${ids}::int8[])`, not `in`).
  */
 import type { CompiledQuery, Kysely, QueryResult } from "kysely";
+import { asQueryResult, directQueryOf } from "./direct.ts";
 import type { Database } from "./schema.ts";
 
 type Executor = Kysely<Database>;
@@ -67,6 +68,9 @@ export function compiledQuery<Args extends unknown[], Row>(
     }
     const { template, sources } = cached;
     const parameters = sources.map((s) => (s instanceof Placeholder ? args[s.index] : s.value));
+    // Straight to the client where there is one (db/direct.ts): Kysely has nothing left to do here.
+    const direct = directQueryOf(executor);
+    if (direct) return asQueryResult<Row>(await direct(template.sql, parameters));
     return executor.executeQuery<Row>({ query: template.query, queryId: template.queryId, sql: template.sql, parameters });
   };
 }

@@ -40,6 +40,7 @@
  * `Tx` cannot be handed the database outside a transaction, and `db as Tx` does not compile.
  */
 import type { Kysely, Transaction } from "kysely";
+import { openingTransaction } from "./direct.ts";
 import type { Database } from "./schema.ts";
 
 /**
@@ -113,9 +114,21 @@ export function noteLock(trx: Tx, rank: LockRank, key = 0): void {
   trail.held.add(id);
 }
 
-/** Runs `fn` in one transaction (READ COMMITTED; row locks give the exclusivity we need). */
+/**
+ * Runs `fn` in one transaction (READ COMMITTED; row locks give the exclusivity we need). Its
+ * compiled statements go straight to the transaction's client (db/direct.ts).
+ */
 export function inTransaction<T>(db: Db, fn: (trx: Tx) => Promise<T>): Promise<T> {
-  return db.transaction().execute(fn);
+  return openingTransaction((bind, unbind) =>
+    db.transaction().execute(async (trx) => {
+      bind(trx);
+      try {
+        return await fn(trx);
+      } finally {
+        unbind(trx);
+      }
+    }),
+  );
 }
 
 /** The PostgreSQL error code of a driver error, if any (23505 unique violation, 23514 check violation, ...). */

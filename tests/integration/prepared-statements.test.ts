@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
+import { directQueryOf } from "../../db/direct.ts";
 import { compiledQuery, createDatabase, type DatabaseHandle, inTransaction } from "../../db/index.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 
@@ -58,5 +59,51 @@ describe("compiled statements", () => {
     });
     expect(answers).toEqual([0, 0]);
     expect(prepared.filter((p) => p.statement.includes("FROM catalog_products WHERE id <"))).toEqual([]);
+  });
+});
+
+const backendPid = compiledQuery((_db, tag: number) => sql<{ pid: number; tag: number }>`SELECT pg_backend_pid() AS pid, ${tag}::int AS tag`);
+const insertedCategory = compiledQuery((_db, name: string) => sql<{ n: number }>`SELECT count(*)::int AS n FROM catalog_products WHERE name = ${name}`);
+
+describe("compiled statements past Kysely's executor (db/direct.ts)", () => {
+  test("inside a transaction they run on its connection: they see its uncommitted rows, and so does nobody else", async () => {
+    const name = `direct-${Date.now()}`;
+    let transaction: object | null = null;
+    const seen = await inTransaction(database.handle.db, async (trx) => {
+      transaction = trx;
+      expect(directQueryOf(trx)).toBeFunction();
+      const kyselyPid = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx)).rows[0]?.pid;
+      const direct = (await backendPid(trx, 7)).rows[0];
+      await trx
+        .insertInto("catalog_products")
+        .values({ name, category: "direct", price: 1_000, description: "", status: "active", created_at: new Date(), updated_at: new Date() })
+        .execute();
+      const inside = (await insertedCategory(trx, name)).rows[0]?.n;
+      // A lone compiled statement beside the transaction: another connection, which cannot see it yet.
+      const outside = (await insertedCategory(database.handle.db, name)).rows[0]?.n;
+      return { kyselyPid, direct, inside, outside };
+    });
+    expect(seen.direct).toEqual({ pid: seen.kyselyPid as number, tag: 7 });
+    // Once it has ended, the transaction's client is nobody's shortcut any more.
+    expect(directQueryOf(transaction as unknown as object)).toBeUndefined();
+    expect(seen.inside).toBe(1);
+    expect(seen.outside).toBe(0);
+    expect((await insertedCategory(database.handle.db, name)).rows[0]?.n).toBe(1);
+  });
+
+  test("a failed compiled statement fails the transaction as through Kysely, and the rollback leaves the pool clean", async () => {
+    const name = `direct-fail-${Date.now()}`;
+    const failing = compiledQuery((_db, value: number) => sql`SELECT 1 / ${value}::int AS x`);
+    const outcome = await inTransaction(database.handle.db, async (trx) => {
+      await trx
+        .insertInto("catalog_products")
+        .values({ name, category: "direct", price: 1_000, description: "", status: "active", created_at: new Date(), updated_at: new Date() })
+        .execute();
+      await failing(trx, 0);
+      return "committed";
+    }).catch((error: { code?: string }) => error.code);
+    expect(outcome).toBe("22012");
+    expect((await insertedCategory(database.handle.db, name)).rows[0]?.n).toBe(0);
+    expect((await backendPid(database.handle.db, 1)).rows[0]?.tag).toBe(1);
   });
 });
