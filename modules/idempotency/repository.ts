@@ -26,6 +26,11 @@ const completeKey = compiledQuery((db, userId: number, scope: string, key: strin
     .where("key", "=", key),
 );
 
+/** Read by every keyed order refused at its price (was the key used before?): compiled once. */
+const findKey = compiledQuery((_db, userId: number, scope: string, key: string) =>
+  sql<KeyRow>`SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = ${userId} AND scope = ${scope} AND key = ${key}`,
+);
+
 /** A key as a statement found it: what decides between replaying, refusing and waiting. */
 export interface KeyRow {
   request_hash: string;
@@ -82,14 +87,8 @@ export const idempotencyRepository = {
     return result.rows.length > 0;
   },
 
-  find(executor: Db | Tx, id: KeyId) {
-    return executor
-      .selectFrom("idempotency_keys")
-      .select(["request_hash", "status", "response"])
-      .where("user_id", "=", id.userId)
-      .where("scope", "=", id.scope)
-      .where("key", "=", id.key)
-      .executeTakeFirst();
+  async find(executor: Db | Tx, id: KeyId): Promise<KeyRow | undefined> {
+    return (await findKey(executor, id.userId, id.scope, id.key)).rows[0];
   },
 
   async complete(executor: Db | Tx, id: KeyId, response: string, at: Date): Promise<void> {
