@@ -1,7 +1,8 @@
 /**
- * `bun scripts/bench/order-cost.ts [orders] [--stats] [--concurrency N]`: what one `orders.place`
- * costs PostgreSQL and how many statements it sends, without the HTTP load (a whole Agora in
- * process, tests/support/agora.ts: real PostgreSQL and Redis, poller off).
+ * `bun scripts/bench/order-cost.ts [orders] [--stats] [--concurrency N] [--sold-out]`: what one
+ * `orders.place` costs PostgreSQL and how many statements it sends, without the HTTP load (a whole
+ * Agora in process, tests/support/agora.ts: real PostgreSQL and Redis, poller off). With
+ * `--sold-out` every product has no stock: what a refusal after a sell-out costs.
  *
  * Runs `orders` keyed orders of one unit each over 100 products, one at a time (or N at once), and
  * reports per order: statements sent (counted on pg.Client.query), CPU of the test database's
@@ -17,6 +18,7 @@ import { startTestAgora } from "../../tests/support/agora.ts";
 const args = process.argv.slice(2);
 const orders = Number(args.find((a) => /^\d+$/.test(a)) ?? 400);
 const withStats = args.includes("--stats");
+const soldOut = args.includes("--sold-out");
 const concurrencyArg = args.indexOf("--concurrency");
 const concurrency = concurrencyArg >= 0 ? Number(args[concurrencyArg + 1]) : 1;
 const TICK = 100; // USER_HZ
@@ -50,12 +52,16 @@ try {
   const customers = await t.signUpCustomers(Math.min(Math.ceil(orders / 40) + 20, 1000), "buyer");
   for (let i = 0; i < customers.length; i += 20) await Promise.all(customers.slice(i, i + 20).map((c) => t.fund(c, 50_000)));
   const products: Array<{ id: number }> = [];
-  for (let i = 0; i < 100; i++) products.push(await t.createProduct({ price: 1_000, stock: 1_000 }));
+  for (let i = 0; i < 100; i++) products.push(await t.createProduct({ price: 1_000, stock: soldOut ? 0 : 1_000 }));
   const place = (i: number) =>
-    (customers[i % customers.length] as (typeof customers)[number]).client.orders.place.mutate({
-      items: [{ productId: (products[i % products.length] as { id: number }).id, quantity: 1 }],
-      idempotencyKey: `order-cost-${i}`,
-    });
+    (customers[i % customers.length] as (typeof customers)[number]).client.orders.place
+      .mutate({
+        items: [{ productId: (products[i % products.length] as { id: number }).id, quantity: 1 }],
+        idempotencyKey: `order-cost-${i}`,
+      })
+      .catch((error: unknown) => {
+        if (!soldOut) throw error;
+      });
   // Warm-up: prepared statements, session cache, JIT.
   for (let i = 0; i < 20; i++) await place(orders + i);
 
