@@ -6,7 +6,7 @@ import { decodeCursor, encodeCursor } from "../kernel/index.ts";
 import type { EventPublisher, OutboxEvent } from "../outbox/index.ts";
 import { catalogErrors } from "./errors.ts";
 import { inventoryBackInStock, inventoryLowStock } from "./events.ts";
-import { inventoryRepository, isRefusedTake, isShortTake, type ProductRow, productRepository, type SortCursor, type StockChange } from "./repository.ts";
+import { inventoryRepository, isRefusedTake, type ProductRow, productRepository, type SortCursor, type StockChange } from "./repository.ts";
 import type { BrowseFilter, CreateProductInput, InsufficientItem, Product, StockLevel, StockLine } from "./schema.ts";
 
 export interface CatalogDeps {
@@ -304,9 +304,6 @@ export function createCatalogService({ db, clock, events: publisher }: CatalogDe
 
     /** Whether `error` is `takeStockOrFail` refusing a line: run the order again the careful way. */
     mustTakeCarefully: isRefusedTake,
-
-    /** Whether that refusal was short stock (a read of the stock now can answer it), not a low-stock crossing. */
-    wasShortOfStock: isShortTake,
 
     /**
      * An unpaid order's lines changed: takes (negative) and gives back (positive) stock in one pass,

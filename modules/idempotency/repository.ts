@@ -27,8 +27,9 @@ const completeKey = compiledQuery((db, userId: number, scope: string, key: strin
 );
 
 /** Read by every keyed order refused at its price (was the key used before?): compiled once. */
-const findKey = compiledQuery((_db, userId: number, scope: string, key: string) =>
-  sql<KeyRow>`SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = ${userId} AND scope = ${scope} AND key = ${key}`,
+const findKey = compiledQuery(
+  (_db, userId: number, scope: string, key: string) =>
+    sql<KeyRow>`SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = ${userId} AND scope = ${scope} AND key = ${key}`,
 );
 
 /** A key as a statement found it: what decides between replaying, refusing and waiting. */

@@ -231,17 +231,14 @@ export function createOrdersService(deps: OrdersDeps) {
    * Runs an order with its tail unread (sent with the COMMIT, workflow.ts `unreadTail`); when the
    * tail refused (short stock, or a low-stock crossing whose event needs the answer read), runs it
    * again from the start the careful way. The first attempt rolled back whole, its key included.
-   * Short stock is first priced again outside any transaction (`reprice`, which refuses with
-   * INSUFFICIENT_STOCK and the stock it read): at a sell-out every order in flight is refused so,
-   * with one read instead of a second transaction. Only when that read finds enough stock again (or
-   * the key answered meanwhile) does the careful run decide.
+   * Every attempt prices first outside any transaction (`priceFirst`), so at a sell-out the careful
+   * run refuses with INSUFFICIENT_STOCK from that read, before any second transaction opens.
    */
-  async function tailWithCommit<T>(attempt: (unreadTail: boolean) => Promise<T>, reprice?: () => Promise<unknown>): Promise<T> {
+  async function tailWithCommit<T>(attempt: (unreadTail: boolean) => Promise<T>): Promise<T> {
     try {
       return await attempt(true);
     } catch (error) {
       if (!deps.catalog.mustTakeCarefully(error)) throw error;
-      if (reprice && deps.catalog.wasShortOfStock(error)) await reprice();
     }
     return attempt(false);
   }
@@ -314,56 +311,50 @@ export function createOrdersService(deps: OrdersDeps) {
      */
     async place(userId: number, input: PlaceOrderInput): Promise<PlacedOrder> {
       const { idempotencyKey, ...request } = input;
-      return tailWithCommit(
-        async (unreadTail) => {
-          const priced = await priceFirst(userId, "orders.place", idempotencyKey, request);
-          const outside = await prepareOutside(userId, "orders.place", idempotencyKey, priced?.payment);
-          return withOutside(outside, () =>
-            idempotently<PlacedOrder>(
-              userId,
-              "orders.place",
-              idempotencyKey,
-              request,
-              async (trx, now, answer, keyClaim) => {
-                const run = forwardRun(trx, now, priced ?? (await workflow.price(trx, userId, request)), ["reserve", "settle"], outside, unreadTail);
-                run.keyClaim = keyClaim;
-                await workflow.forward(run, () => answer(placedAnswer(run, now)));
-                return placedAnswer(run, now);
-              },
-              // Priced already: the key can wait for the order's insert (unpriced, the key may hold the answer).
-              priced !== null,
-            ),
-          );
-        },
-        () => priceFirst(userId, "orders.place", idempotencyKey, request),
-      );
+      return tailWithCommit(async (unreadTail) => {
+        const priced = await priceFirst(userId, "orders.place", idempotencyKey, request);
+        const outside = await prepareOutside(userId, "orders.place", idempotencyKey, priced?.payment);
+        return withOutside(outside, () =>
+          idempotently<PlacedOrder>(
+            userId,
+            "orders.place",
+            idempotencyKey,
+            request,
+            async (trx, now, answer, keyClaim) => {
+              const run = forwardRun(trx, now, priced ?? (await workflow.price(trx, userId, request)), ["reserve", "settle"], outside, unreadTail);
+              run.keyClaim = keyClaim;
+              await workflow.forward(run, () => answer(placedAnswer(run, now)));
+              return placedAnswer(run, now);
+            },
+            // Priced already: the key can wait for the order's insert (unpriced, the key may hold the answer).
+            priced !== null,
+          ),
+        );
+      });
     },
 
     /** Two-step flow (seed 003): the reserve steps now; `pay` runs the settle steps within the payment window. */
     async create(userId: number, input: PlaceOrderInput): Promise<PendingOrder> {
       const { idempotencyKey, ...request } = input;
-      return tailWithCommit(
-        async (unreadTail) => {
-          const priced = await priceFirst(userId, "orders.create", idempotencyKey, request);
-          return idempotently<PendingOrder>(
-            userId,
-            "orders.create",
-            idempotencyKey,
-            request,
-            async (trx, now, answer, keyClaim) => {
-              const paymentDueAt = new Date(now.getTime() + config.paymentWindowMs);
-              const draft = { ...(priced ?? (await workflow.price(trx, userId, request))), paymentDueAt };
-              const run = forwardRun(trx, now, draft, ["reserve"], nothingOutside(), unreadTail);
-              run.keyClaim = keyClaim;
-              const pending = (): PendingOrder => ({ orderId: run.orderId, status: "pending_payment", ...run.draft.totals, paymentDueAt, createdAt: now });
-              await workflow.forward(run, () => answer(pending()));
-              return pending();
-            },
-            priced !== null,
-          );
-        },
-        () => priceFirst(userId, "orders.create", idempotencyKey, request),
-      );
+      return tailWithCommit(async (unreadTail) => {
+        const priced = await priceFirst(userId, "orders.create", idempotencyKey, request);
+        return idempotently<PendingOrder>(
+          userId,
+          "orders.create",
+          idempotencyKey,
+          request,
+          async (trx, now, answer, keyClaim) => {
+            const paymentDueAt = new Date(now.getTime() + config.paymentWindowMs);
+            const draft = { ...(priced ?? (await workflow.price(trx, userId, request))), paymentDueAt };
+            const run = forwardRun(trx, now, draft, ["reserve"], nothingOutside(), unreadTail);
+            run.keyClaim = keyClaim;
+            const pending = (): PendingOrder => ({ orderId: run.orderId, status: "pending_payment", ...run.draft.totals, paymentDueAt, createdAt: now });
+            await workflow.forward(run, () => answer(pending()));
+            return pending();
+          },
+          priced !== null,
+        );
+      });
     },
 
     /** Pays a pending order (the wallet unless `payment` says otherwise): the settle steps. */

@@ -201,4 +201,29 @@ describe("inventory under concurrency", () => {
     expect(deducted).toBe(true);
     expect(await stockOf(p.id)).toBe(1);
   });
+  test("takeStockOrFail tells short stock (the CHECK) from a low-stock crossing (NULL) for every threshold, 0 included", async () => {
+    /** The error a take fails with (its SQLSTATE), or "taken"; the transaction rolls back either way. */
+    const take = (productId: number, quantity: number) =>
+      inTransaction(t.db, (trx) => catalog().takeStockOrFail(trx, [{ productId, quantity }], { orderId: null })).then(
+        () => "taken",
+        (error: unknown) => {
+          expect(catalog().mustTakeCarefully(error)).toBe(true);
+          return pgErrorCode(error);
+        },
+      );
+    const noThreshold = await product("Take, threshold 0", 2, 0);
+    // Short with threshold 0: before, the crossing matched first (2 ≥ 0 and 2 − 3 < 0) and it read as a crossing.
+    expect(await take(noThreshold.id, 3)).toBe("23514");
+    expect(await stockOf(noThreshold.id)).toBe(2);
+    expect(await take(noThreshold.id, 2)).toBe("taken");
+    expect(await stockOf(noThreshold.id)).toBe(0);
+    expect(await take(noThreshold.id, 1)).toBe("23514");
+
+    const withThreshold = await product("Take, threshold 5", 6, 5);
+    expect(await take(withThreshold.id, 7)).toBe("23514");
+    expect(await take(withThreshold.id, 2)).toBe("23502"); // 6 → 4 crosses 5: the careful run sends the event
+    expect(await take(withThreshold.id, 1)).toBe("taken"); // 6 → 5 stays at the threshold
+    expect(await stockOf(withThreshold.id)).toBe(5);
+    expect(await saleMovements(withThreshold.id)).toEqual([{ quantity_change: -1, quantity_after: 5 }]);
+  });
 });

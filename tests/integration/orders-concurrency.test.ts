@@ -119,7 +119,7 @@ describe("the tail sent with the COMMIT (unread stock take)", () => {
 
 describe("sell-out with orders in flight", () => {
   test("orders whose unread tail finds the stock gone are refused from a fresh read: exact details, nothing kept, keys free", async () => {
-    // Threshold 0: no low-stock crossing, so every tail refusal is short stock (answered by re-pricing).
+    // Threshold 0: no low-stock crossing, so every tail refusal is short stock (the careful run refuses from its first read).
     const product = await t.createProduct({ price: 1_000, stock: 10, lowStockThreshold: 0 });
     const customers = await t.signUpCustomers(60, "sellout");
     await Promise.all(customers.map((c) => t.fund(c, 5_000)));
@@ -147,9 +147,11 @@ describe("sell-out with orders in flight", () => {
 
     // The same key, refused, may be used again and is refused the same way (no stale answer kept).
     const loser = results.findIndex((r) => r.status === "rejected");
-    expect(await codeOf((customers[loser] as Customer).client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `sellout-${loser}` }))).toBe(
-      "INSUFFICIENT_STOCK",
-    );
+    expect(
+      await codeOf(
+        (customers[loser] as Customer).client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `sellout-${loser}` }),
+      ),
+    ).toBe("INSUFFICIENT_STOCK");
   });
 });
 

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
+import superjson from "superjson";
 import { purgeKeysOlderThan } from "../../modules/idempotency/index.ts";
 import { type Customer, codeOf, errorOf, startTestAgora, type TestAgora } from "../support/agora.ts";
 
@@ -226,6 +228,91 @@ describe("the key claimed in the order's own insert", () => {
       { key: "create-key-0002", status: "completed" },
     ]);
     expect(await balanceOf(c)).toBe(100_000);
+  });
+});
+
+describe("a key the order's statement could not see", () => {
+  test("claimed by another transaction while the statement waits: its answer replayed, another request refused, a rollback leaves the order to this one", async () => {
+    const c = await t.signUpCustomer("unseen-key");
+    await t.fund(c, 100_000);
+    const p = await t.createProduct({ price: 1_000, stock: 10 });
+    const request = { items: [{ productId: p.id, quantity: 1 }] };
+    const earlier = await c.client.orders.create.mutate({ ...request, idempotencyKey: "unseen-earlier" });
+    const { request_hash: requestHash } = await t.db
+      .selectFrom("idempotency_keys")
+      .select("request_hash")
+      .where("user_id", "=", c.id)
+      .where("key", "=", "unseen-earlier")
+      .executeTakeFirstOrThrow();
+
+    /**
+     * Another transaction claims `key` first and holds it until the order's claim statement waits on
+     * it (a lock wait: that statement's snapshot cannot show the key), then completes it with
+     * `earlier`'s answer under `hash`, or rolls back.
+     */
+    async function orderBehindAClaim(key: string, end: { completeWith: string } | "rollback") {
+      let claimed!: () => void;
+      let release!: () => void;
+      const isClaimed = new Promise<void>((resolve) => (claimed = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const now = t.clock.now();
+      const holder = t.db
+        .transaction()
+        .execute(async (trx) => {
+          const hash = end === "rollback" ? requestHash : end.completeWith;
+          await trx
+            .insertInto("idempotency_keys")
+            .values({ user_id: c.id, scope: "orders.create", key, request_hash: hash, status: "in_progress", response: null, created_at: now, updated_at: now })
+            .execute();
+          claimed();
+          await released;
+          if (end === "rollback") throw new Error("the other claim rolls back");
+          await trx
+            .updateTable("idempotency_keys")
+            .set({ status: "completed", response: superjson.stringify(earlier) })
+            .where("user_id", "=", c.id)
+            .where("key", "=", key)
+            .execute();
+        })
+        .catch(() => undefined);
+      await isClaimed;
+      const order = c.client.orders.create.mutate({ ...request, idempotencyKey: key }).then(
+        (placed) => ({ placed }),
+        (error: unknown) => ({ error }),
+      );
+      for (let waited = 0; ; waited += 20) {
+        const { rows } = await sql<{ n: number }>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%idempotency_keys%'`.execute(t.db);
+        if (rows[0]?.n === 1) break;
+        if (waited > 10_000) throw new Error("the order's claim never waited on the other claim");
+        await Bun.sleep(20);
+      }
+      release();
+      await holder;
+      return order;
+    }
+    const ordersOf = async () => (await t.db.selectFrom("order_orders").select("id").where("user_id", "=", c.id).execute()).length;
+
+    // Completed with the same request: the earlier answer, no second order.
+    expect(await orderBehindAClaim("unseen-replay", { completeWith: requestHash })).toEqual({ placed: earlier });
+    expect(await ordersOf()).toBe(1);
+    // Completed with another request: the key is refused as reused, nothing written.
+    const reused = await orderBehindAClaim("unseen-reused", { completeWith: "0".repeat(64) });
+    expect(await codeOf(Promise.reject((reused as { error: unknown }).error))).toBe("IDEMPOTENCY_KEY_REUSED");
+    expect(await ordersOf()).toBe(1);
+    // Rolled back: the key is free and this order takes it.
+    const placed = await orderBehindAClaim("unseen-rollback", "rollback");
+    expect("placed" in placed && placed.placed.status).toBe("pending_payment");
+    expect(await ordersOf()).toBe(2);
+    expect(await stockOf(p.id)).toBe(8);
+    const keys = await t.db.selectFrom("idempotency_keys").select(["key", "status"]).where("user_id", "=", c.id).orderBy("key").execute();
+    expect(keys).toEqual([
+      { key: "unseen-earlier", status: "completed" },
+      { key: "unseen-replay", status: "completed" },
+      { key: "unseen-reused", status: "completed" },
+      { key: "unseen-rollback", status: "completed" },
+    ]);
   });
 });
 

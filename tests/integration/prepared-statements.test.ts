@@ -89,6 +89,29 @@ describe("compiled statements past Kysely's executor (db/direct.ts)", () => {
     expect(seen.inside).toBe(1);
     expect(seen.outside).toBe(0);
     expect((await insertedCategory(database.handle.db, name)).rows[0]?.n).toBe(1);
+    // Lone statements have theirs too (a client checked out for each).
+    expect(directQueryOf(database.handle.db)).toBeFunction();
+  });
+
+  test("many transactions waiting for a small pool: each one's compiled statements run on its own connection", async () => {
+    // More transactions than connections, interleaved: a slot learned from another's BEGIN would show another pid.
+    const runs = await Promise.all(
+      Array.from({ length: 12 }, (_, tag) =>
+        inTransaction(database.handle.db, async (trx) => {
+          await Bun.sleep(tag % 3);
+          const direct = (await backendPid(trx, tag)).rows[0];
+          const kyselyPid = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx)).rows[0]?.pid;
+          await Bun.sleep((tag * 7) % 4);
+          const again = (await backendPid(trx, tag)).rows[0];
+          return { direct, again, kyselyPid, tag };
+        }),
+      ),
+    );
+    for (const run of runs) {
+      expect(run.direct).toEqual({ pid: run.kyselyPid as number, tag: run.tag });
+      expect(run.again).toEqual({ pid: run.kyselyPid as number, tag: run.tag });
+    }
+    expect(new Set(runs.map((run) => run.kyselyPid)).size).toBeLessThanOrEqual(2);
   });
 
   test("a failed compiled statement fails the transaction as through Kysely, and the rollback leaves the pool clean", async () => {
