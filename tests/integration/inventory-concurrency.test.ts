@@ -201,6 +201,7 @@ describe("inventory under concurrency", () => {
     expect(deducted).toBe(true);
     expect(await stockOf(p.id)).toBe(1);
   });
+
   test("takeStockOrFail tells short stock (the CHECK) from a low-stock crossing (NULL) for every threshold, 0 included", async () => {
     /** The error a take fails with (its SQLSTATE), or "taken"; the transaction rolls back either way. */
     const take = (productId: number, quantity: number) =>

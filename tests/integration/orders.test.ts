@@ -248,7 +248,7 @@ describe("a key the order's statement could not see", () => {
     /**
      * Another transaction claims `key` first and holds it until the order's claim statement waits on
      * it (a lock wait: that statement's snapshot cannot show the key), then completes it with
-     * `earlier`'s answer under `hash`, or rolls back.
+     * `earlier`'s answer under the request hash `completeWith`, or rolls back.
      */
     async function orderBehindAClaim(key: string, end: { completeWith: string } | "rollback") {
       let claimed!: () => void;
