@@ -95,6 +95,31 @@ export interface DatabaseOptions {
 const WRAPPED = Symbol("agora.wrappedClient");
 
 /**
+ * Statements issued in one turn of the event loop leave in one socket write. pg writes each
+ * statement on its own (one `send` system call each); a pipelined transaction issues several before
+ * it next waits (BEGIN with its first statement, the tail with its COMMIT: db/pipeline.ts), and on
+ * loopback every write is a system call that also runs the receiving side's network stack. The
+ * client's socket is corked at its first statement and uncorked on the next tick, which runs once
+ * the promise continuations that issue the rest have run. Measured: 5 statements of a transaction
+ * in 1 write instead of 5, ~20 % less client CPU per transaction (docs/benchmarks.md).
+ */
+function coalescingWrites(client: pg.PoolClient): () => void {
+  const stream = (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
+  if (!stream?.cork || !stream.uncork) return () => {};
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    stream.uncork?.();
+  };
+  return () => {
+    if (corked) return;
+    corked = true;
+    stream.cork?.();
+    process.nextTick(uncork);
+  };
+}
+
+/**
  * Wraps a pool client's `query` once (clients are reused): the compiled statements go out by name
  * (Kysely calls `query(text, values)`, and a text that db/compiled.ts knows is sent as
  * `{ name, text, values }`, parsed once per connection), and transactions take fewer round trips
@@ -105,7 +130,9 @@ function wrapClient(client: pg.PoolClient, options: { namedStatements: boolean }
   if (marked[WRAPPED]) return client;
   marked[WRAPPED] = true;
   const query = client.query.bind(client) as QueryFn;
+  const coalesce = coalescingWrites(client);
   const naming: QueryFn = (text, values, callback) => {
+    coalesce();
     const name = options.namedStatements && typeof text === "string" && Array.isArray(values) ? preparedNameOf(text) : undefined;
     return name ? query({ name, text, values }, callback) : query(text, values, callback);
   };

@@ -4,6 +4,7 @@
  * transaction back, as without deferral. Also without pg's pipeline mode (preparedStatements: false).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import net from "node:net";
 import { sql } from "kysely";
 import { createDatabase, type DatabaseHandle, deferring, inTransaction, pgErrorCode } from "../../db/index.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
@@ -112,3 +113,42 @@ for (const [label, handle] of [
     });
   });
 }
+
+test("a transaction's tail and its COMMIT leave in one socket write (db/client.ts coalescingWrites)", async () => {
+  const socket = net.Socket.prototype as unknown as Record<"_write" | "_writev", (...args: unknown[]) => unknown>;
+  const original = { _write: socket._write, _writev: socket._writev };
+  let counting = false;
+  let writes = 0;
+  let inWritev = false;
+  socket._write = function (this: unknown, ...args: unknown[]) {
+    if (counting && !inWritev) writes++;
+    return original._write.apply(this, args);
+  };
+  socket._writev = function (this: unknown, ...args: unknown[]) {
+    if (counting) writes++;
+    inWritev = true;
+    try {
+      return original._writev.apply(this, args);
+    } finally {
+      inWritev = false;
+    }
+  };
+  try {
+    await sql`TRUNCATE pipeline_probe`.execute(database.handle.db);
+    await inTransaction(database.handle.db, async (trx) => {
+      await sql`SELECT count(*) FROM pipeline_probe`.execute(trx);
+      counting = true;
+      await deferring(trx, async () => {
+        for (const id of [1, 2, 3]) await sql`INSERT INTO pipeline_probe VALUES (${id}, 'tail')`.execute(trx);
+      });
+    });
+    counting = false;
+    // Three inserts and the COMMIT: four statements, one write (four without coalescing).
+    expect(writes).toBe(1);
+    expect(await rows(database.handle)).toEqual([1, 2, 3]);
+  } finally {
+    counting = false;
+    socket._write = original._write;
+    socket._writev = original._writev;
+  }
+});
