@@ -179,7 +179,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     }
     const pool = new pg.Pool({
       connectionString: options.url,
-      max: options.poolSize ?? 20,
+      max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 15_000,
       types: pgTypes,
       application_name: "agora",

@@ -43,6 +43,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { sql } from "kysely";
 import pg from "pg";
+import { DB_POOL_SIZE_DEFAULT } from "../../apps/server/config.ts";
 import { writeCharts } from "./charts.ts";
 import { FLOOR_OF, FLOOR_TARGETS, measureFloors } from "./floor.ts";
 import { type CheckOptions, type CheckResult, checkInvariants } from "./invariants.ts";
@@ -595,8 +596,8 @@ function sentOnceCheck(before: PlatformStats, after: PlatformStats, drain: Outbo
   };
 }
 
-/** The server's DB_POOL_SIZE when --pool is not given (apps/server/config.ts): the floor's client count. */
-const SERVER_POOL_DEFAULT = 20;
+/** The server's DB_POOL_SIZE when --pool is not given: the floor's client count. */
+const SERVER_POOL_DEFAULT = DB_POOL_SIZE_DEFAULT;
 
 /** Issue 9: the sale's events out within seconds, never a growing backlog at the order rate. */
 const OUTBOX_DRAIN_TARGETS: Readonly<Record<string, number>> = { "order-rush-spread": 600 };
