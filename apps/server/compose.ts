@@ -96,7 +96,7 @@ export function createAgora(deps: AgoraDeps): Agora {
   const cipher = createPiiCipher(config.piiKeys ?? developmentPiiKeys);
   const identity = createIdentityService({ db, clock, infra, logger, cipher, config: identityConfigFrom(config) });
   const events = createEventPublisher(subscriptions);
-  const catalog = createCatalogService({ db, clock, events });
+  const catalog = createCatalogService({ db, clock, events, soldOutMemoryMs: config.soldOutMemoryMs });
   const cart = createCartService({ db, clock, catalog });
   const coupons = createCouponService({ db, clock, infra, logger, redisAdmission: config.couponRedisAdmission });
   const wallet = createWalletService({

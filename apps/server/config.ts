@@ -54,6 +54,8 @@ export interface AgoraConfig {
   popularCacheSeconds: number;
   /** How long an answer that is the same for every caller (`.meta({ shared: true })`) is served whole; 0: off. */
   sharedAnswerCacheMs: number;
+  /** How long a product read sold out is refused from memory before an order reads it again; 0: off. */
+  soldOutMemoryMs: number;
   /** Off: every coupon issue goes to PostgreSQL even with Redis present. */
   couponRedisAdmission: boolean;
   /** Unset: the dev server starts the fake data platform in-process. */
@@ -184,6 +186,7 @@ export const envSchema = z.object({
   ORDER_PAYMENT_WINDOW_MINUTES: whole(15),
   POPULAR_CACHE_SECONDS: whole(300, 0),
   SHARED_ANSWER_CACHE_MS: whole(1_000, 0),
+  SOLD_OUT_MEMORY_MS: whole(1_000, 0),
   COUPON_REDIS_ADMISSION: flag(true),
   DATA_PLATFORM_URL: text.optional(),
   DATA_PLATFORM_TIMEOUT_MS: whole(5_000),
@@ -288,6 +291,7 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     orderPaymentWindowMinutes: e.ORDER_PAYMENT_WINDOW_MINUTES,
     popularCacheSeconds: e.POPULAR_CACHE_SECONDS,
     sharedAnswerCacheMs: e.SHARED_ANSWER_CACHE_MS,
+    soldOutMemoryMs: e.SOLD_OUT_MEMORY_MS,
     couponRedisAdmission: e.COUPON_REDIS_ADMISSION,
     dataPlatformUrl: e.DATA_PLATFORM_URL,
     dataPlatformTimeoutMs: e.DATA_PLATFORM_TIMEOUT_MS,

@@ -14,7 +14,16 @@ export interface CatalogDeps {
   clock: Clock;
   /** Publishes the catalog's events (events.ts) to their subscribers. */
   events: EventPublisher;
+  /**
+   * How long a product read sold out is remembered (`soldOutFromMemory`), ms; 0: off. A stock or
+   * product change through this instance forgets it at once; one through another instance (or
+   * straight in the database) is seen when the memory lapses.
+   */
+  soldOutMemoryMs?: number;
 }
+
+/** Sold-out products remembered at most; past it the memory starts over (a sale has a few hot products). */
+const SOLD_OUT_MEMORY_ENTRIES = 10_000;
 
 type Audience = "public" | "admin";
 
@@ -51,7 +60,34 @@ interface MovementMeta {
 
 export type CatalogService = ReturnType<typeof createCatalogService>;
 
-export function createCatalogService({ db, clock, events: publisher }: CatalogDeps) {
+export function createCatalogService({ db, clock, events: publisher, soldOutMemoryMs = 1_000 }: CatalogDeps) {
+  /**
+   * Products last read with no stock, and when: after a flash sale sells out, the crowd that keeps
+   * ordering is refused from here without a read (orders.price). Only ever a refusal: every take
+   * is still decided by the stock row, so a stale entry cannot oversell, only refuse for at most
+   * `soldOutMemoryMs` after a restock made elsewhere.
+   */
+  const soldOut = new Map<number, { product: Product; until: number }>();
+  /** Counts the forgetting: a read that began before one may have seen the stock before the change. */
+  let forgettings = 0;
+
+  function rememberStock(products: Iterable<Product>, readSince: number): void {
+    if (soldOutMemoryMs <= 0 || readSince !== forgettings) return;
+    const until = clock.now().getTime() + soldOutMemoryMs;
+    for (const product of products) {
+      if (product.stock > 0) soldOut.delete(product.id);
+      else {
+        if (soldOut.size >= SOLD_OUT_MEMORY_ENTRIES) soldOut.clear();
+        soldOut.set(product.id, { product, until });
+      }
+    }
+  }
+
+  function forgetSoldOut(productIds: Iterable<number>): void {
+    forgettings++;
+    for (const productId of productIds) soldOut.delete(productId);
+  }
+
   async function insufficientItems(executor: Db | Tx, refused: StockLine[]): Promise<InsufficientItem[]> {
     const rows = await productRepository.findByIds(
       executor,
@@ -79,6 +115,9 @@ export function createCatalogService({ db, clock, events: publisher }: CatalogDe
   ): Promise<{ refused: StockLine[]; applied: StockChange[] }> {
     const now = clock.now();
     const sorted = [...changes].sort((a, b) => a.productId - b.productId);
+    // Stock coming back (a restock, a cancelled order's release): no longer sold out.
+    const returned = sorted.filter((c) => c.change > 0).map((c) => c.productId);
+    if (returned.length > 0) forgetSoldOut(returned);
     const refused: StockLine[] = [];
     const applied: StockChange[] = [];
     const movement = { kind: meta.kind, reason: meta.reason ?? null, actorId: meta.actorId ?? null, orderId: meta.orderId ?? null };
@@ -119,7 +158,7 @@ export function createCatalogService({ db, clock, events: publisher }: CatalogDe
   }
 
   async function adminStockChange(productId: number, change: number, meta: MovementMeta): Promise<StockLevel> {
-    return inTransaction(db, async (trx) => {
+    const level = await inTransaction(db, async (trx) => {
       const { refused } = await applyStockChanges(trx, [{ productId, change }], meta);
       if (refused.length > 0) {
         const exists = await inventoryRepository.findStock(trx, productId);
@@ -128,6 +167,9 @@ export function createCatalogService({ db, clock, events: publisher }: CatalogDe
       }
       return stockLevel(trx, productId);
     });
+    // Forgotten in the transaction (applyStockChanges) and again now: a read in between saw the stock before the commit.
+    if (change > 0) forgetSoldOut([productId]);
+    return level;
   }
 
   async function getVisible(productId: number, audience: Audience): Promise<Product> {
@@ -175,11 +217,13 @@ export function createCatalogService({ db, clock, events: publisher }: CatalogDe
 
     async update(productId: number, patch: { name?: string; category?: string; price?: number; description?: string }): Promise<Product> {
       if (!(await productRepository.update(db, productId, patch, clock.now()))) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId });
+      forgetSoldOut([productId]);
       return getVisible(productId, "admin");
     },
 
     async setStatus(productId: number, status: "active" | "hidden" | "deleted"): Promise<void> {
       if (!(await productRepository.update(db, productId, { status }, clock.now()))) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId });
+      forgetSoldOut([productId]);
     },
 
     inbound: (productId: number, quantity: number, reason: string | undefined, actorId: number) =>
@@ -264,8 +308,30 @@ export function createCatalogService({ db, clock, events: publisher }: CatalogDe
 
     /** Active products by id, for pricing an order or a cart (no lock: prices are read, stock is locked separately). */
     async productsForSale(executor: Db | Tx, productIds: number[]): Promise<Map<number, Product>> {
+      const readSince = forgettings;
       const rows = await productRepository.findByIds(executor, productIds);
-      return new Map(rows.filter((row) => row.status === "active").map((row) => [row.id, toProduct(row)]));
+      const forSale = new Map(rows.filter((row) => row.status === "active").map((row) => [row.id, toProduct(row)]));
+      for (const id of productIds) if (!forSale.has(id)) soldOut.delete(id);
+      // Only committed stock: a transaction may be reading its own take, which can still roll back.
+      if (!executor.isTransaction) rememberStock(forSale.values(), readSince);
+      return forSale;
+    },
+
+    /**
+     * The products as `productsForSale` last read them, if EVERY one was read sold out less than
+     * `soldOutMemoryMs` ago; otherwise null (read them). For refusing a sold-out crowd without a
+     * statement: the caller must still read (or take) before anything is sold.
+     */
+    soldOutFromMemory(productIds: number[]): Map<number, Product> | null {
+      if (soldOut.size === 0 || productIds.length === 0) return null;
+      const now = clock.now().getTime();
+      const products = new Map<number, Product>();
+      for (const productId of productIds) {
+        const remembered = soldOut.get(productId);
+        if (!remembered || remembered.until <= now) return null;
+        products.set(productId, remembered.product);
+      }
+      return products;
     },
 
     /** Shared-locks the stock rows and reports which lines cannot be met. */

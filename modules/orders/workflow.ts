@@ -406,16 +406,16 @@ export function createOrderWorkflow({
      * Prices what the customer asked for: explicit items or the cart, current prices, the coupon's
      * rule, totals by `orderTotals`. Takes no locks (plain reads, as inside a READ COMMITTED
      * transaction), so it runs before the order's transaction: a sold-out crowd is turned away with
-     * one statement and no transaction.
+     * one statement and no transaction, or none while the catalog remembers the sell-out.
      */
     async price(executor: Db | Tx, userId: number, input: Omit<PlaceOrderInput, "idempotencyKey">): Promise<OrderDraft> {
       const fromCart = input.items === undefined;
       const requested = normalizeLines(input.items ?? (await cart.linesFor(executor, userId)));
       if (requested.length === 0) throw cartErrors.CART_EMPTY.create();
-      const products = await catalog.productsForSale(
-        executor,
-        requested.map((l) => l.productId),
-      );
+      const productIds = requested.map((l) => l.productId);
+      // Before a transaction, a product read sold out a moment ago is refused from memory (the flash
+      // sale's crowd after the sell-out); inside one, and for anything else, the products are read.
+      const products = (executor.isTransaction ? null : catalog.soldOutFromMemory(productIds)) ?? (await catalog.productsForSale(executor, productIds));
       const missing = requested.filter((l) => !products.has(l.productId)).map((l) => l.productId);
       const [firstMissing] = missing;
       if (firstMissing !== undefined) throw catalogErrors.PRODUCT_NOT_FOUND.create({ productId: firstMissing, productIds: missing });

@@ -480,3 +480,62 @@ describe("privacy: a customer reaches only their own orders", () => {
     expect(paidOnly.items.map((o) => o.orderId)).toEqual([b.orderId]);
   });
 });
+
+describe("a product read sold out is refused from memory for a moment (SOLD_OUT_MEMORY_MS)", () => {
+  const MEMORY_MS = 1_000;
+  async function stockInDatabase(productId: number, quantity: number): Promise<void> {
+    // As another instance (or an operator's SQL) would: this instance's catalog does not see it.
+    await t.db.updateTable("inventory_stock").set({ quantity }).where("product_id", "=", productId).execute();
+  }
+
+  test("a change made elsewhere is seen once the memory lapses, not before; nothing is ever sold from memory", async () => {
+    const [first, second] = await Promise.all([t.signUpCustomer("memory-first"), t.signUpCustomer("memory-second")]);
+    await Promise.all([t.fund(first, 50_000), t.fund(second, 50_000)]);
+    const p = await t.createProduct({ price: 10_000, stock: 0 });
+    const order = (c: Customer) => c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }] });
+    const refusal = await errorOf(order(first));
+    expect(refusal.data.domainCode).toBe("INSUFFICIENT_STOCK");
+    expect(refusal.data.details).toEqual({ insufficientItems: [{ productId: p.id, productName: p.name, requestedQuantity: 1, availableStock: 0 }] });
+    await stockInDatabase(p.id, 1);
+    // Remembered sold out: the same answer, details included, without reading the product.
+    expect(await errorOf(order(second))).toMatchObject({ data: { domainCode: "INSUFFICIENT_STOCK", details: refusal.data.details } });
+    t.clock.advance(MEMORY_MS);
+    expect((await order(second)).status).toBe("paid");
+    expect(await stockOf(p.id)).toBe(0);
+    // The take, not the memory, refuses the next one: the stock row reads 0 and nothing oversells.
+    await stockInDatabase(p.id, 0);
+    expect(await codeOf(order(first))).toBe("INSUFFICIENT_STOCK");
+    expect(await balanceOf(first)).toBe(50_000);
+  });
+
+  test("a restock, a cancelled order's stock or a status change through this instance is seen at once", async () => {
+    const c = await t.signUpCustomer("memory-restock");
+    await t.fund(c, 50_000);
+    const admin = await t.admin();
+    const p = await t.createProduct({ price: 10_000, stock: 0 });
+    const order = () => c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }] });
+    expect(await codeOf(order())).toBe("INSUFFICIENT_STOCK");
+    await admin.client.catalog.admin.inbound.mutate({ productId: p.id, quantity: 1 });
+    const paid = await order();
+    expect(paid.status).toBe("paid");
+
+    expect(await codeOf(order())).toBe("INSUFFICIENT_STOCK");
+    await c.client.orders.cancel.mutate({ orderId: paid.orderId });
+    expect((await order()).status).toBe("paid");
+
+    expect(await codeOf(order())).toBe("INSUFFICIENT_STOCK");
+    await admin.client.catalog.admin.setStatus.mutate({ productId: p.id, status: "hidden" });
+    expect(await codeOf(order())).toBe("PRODUCT_NOT_FOUND");
+  });
+
+  test("a keyed retry of an order that was placed replays it while the product is remembered sold out", async () => {
+    const [buyer, crowd] = await Promise.all([t.signUpCustomer("memory-keyed"), t.signUpCustomer("memory-crowd")]);
+    await Promise.all([t.fund(buyer, 50_000), t.fund(crowd, 50_000)]);
+    const p = await t.createProduct({ price: 10_000, stock: 1 });
+    const input = { items: [{ productId: p.id, quantity: 1 }], idempotencyKey: "memory-keyed-last-unit" };
+    const placed = await buyer.client.orders.place.mutate(input);
+    expect(await codeOf(crowd.client.orders.place.mutate({ items: input.items, idempotencyKey: "memory-crowd-1" }))).toBe("INSUFFICIENT_STOCK");
+    expect(await buyer.client.orders.place.mutate(input)).toEqual(placed);
+    expect(await balanceOf(buyer)).toBe(40_000);
+  });
+});
