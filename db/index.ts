@@ -9,6 +9,7 @@ export { deferring } from "./pipeline.ts";
 export * from "./schema.ts";
 export type { Db, Tx } from "./unit-of-work.ts";
 export {
+  afterCommit,
   checkLockOrderAtRuntime,
   inTransaction,
   isConnectionError,

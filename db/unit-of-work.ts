@@ -119,16 +119,36 @@ export function noteLock(trx: Tx, rank: LockRank, key = 0): void {
  * compiled statements go straight to the transaction's client (db/direct.ts).
  */
 export function inTransaction<T>(db: Db, fn: (trx: Tx) => Promise<T>): Promise<T> {
-  return openingTransaction((bind, unbind) =>
+  let committed: Array<() => void> = [];
+  const result = openingTransaction((bind, unbind) =>
     db.transaction().execute(async (trx) => {
       bind(trx);
       try {
         return await fn(trx);
       } finally {
+        committed = afterCommitWork.get(trx) ?? [];
+        afterCommitWork.delete(trx);
         unbind(trx);
       }
     }),
   );
+  return result.then((value) => {
+    for (const work of committed) work();
+    return value;
+  });
+}
+
+const afterCommitWork = new WeakMap<Tx, Array<() => void>>();
+
+/**
+ * Runs `work` once `trx` has committed (never if it rolls back), synchronously, before its caller
+ * continues: for in-process state that must follow the database (a cache forgetting what the
+ * transaction changed). Only transactions opened by `inTransaction` run it.
+ */
+export function afterCommit(trx: Tx, work: () => void): void {
+  const list = afterCommitWork.get(trx);
+  if (list) list.push(work);
+  else afterCommitWork.set(trx, [work]);
 }
 
 /** The PostgreSQL error code of a driver error, if any (23505 unique violation, 23514 check violation, ...). */

@@ -3,5 +3,5 @@ export { catalogErrors } from "./errors.ts";
 export { inventoryBackInStock, inventoryLowStock } from "./events.ts";
 export { createCatalogRouter } from "./router.ts";
 export type { InsufficientItem, Product, StockLevel, StockLine } from "./schema.ts";
-export type { CatalogDeps, CatalogService } from "./service.ts";
+export type { CatalogDeps, CatalogService, SoldOutProduct } from "./service.ts";
 export { createCatalogService, normalizeLines } from "./service.ts";

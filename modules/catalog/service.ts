@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Db, StockMovementKind, Tx } from "../../db/index.ts";
-import { inTransaction, pgErrorCode } from "../../db/index.ts";
+import { afterCommit, inTransaction, pgErrorCode } from "../../db/index.ts";
 import type { Clock, Page } from "../kernel/index.ts";
 import { decodeCursor, encodeCursor } from "../kernel/index.ts";
 import type { EventPublisher, OutboxEvent } from "../outbox/index.ts";
@@ -22,8 +22,11 @@ export interface CatalogDeps {
   soldOutMemoryMs?: number;
 }
 
-/** Sold-out products remembered at most; past it the memory starts over (a sale has a few hot products). */
+/** Sold-out products remembered at most; past it the lapsed ones go, else all (a sale has a few hot products). */
 const SOLD_OUT_MEMORY_ENTRIES = 10_000;
+
+/** What a refusal from memory needs of a product read sold out. */
+export type SoldOutProduct = Pick<Product, "id" | "name" | "price" | "status" | "stock">;
 
 type Audience = "public" | "admin";
 
@@ -62,24 +65,30 @@ export type CatalogService = ReturnType<typeof createCatalogService>;
 
 export function createCatalogService({ db, clock, events: publisher, soldOutMemoryMs = 1_000 }: CatalogDeps) {
   /**
-   * Products last read with no stock, and when: after a flash sale sells out, the crowd that keeps
-   * ordering is refused from here without a read (orders.price). Only ever a refusal: every take
-   * is still decided by the stock row, so a stale entry cannot oversell, only refuse for at most
-   * `soldOutMemoryMs` after a restock made elsewhere.
+   * Products last read with no stock, and until when they are remembered: after a flash sale sells
+   * out, the crowd that keeps ordering is refused from here without a read (orders.price). Only ever
+   * a refusal: every take is still decided by the stock row, so a stale entry cannot oversell, only
+   * refuse for at most `soldOutMemoryMs` after a restock made elsewhere. What a refusal names, not
+   * the whole product (a description can be long).
    */
-  const soldOut = new Map<number, { product: Product; until: number }>();
+  const soldOut = new Map<number, { product: SoldOutProduct; until: number }>();
   /** Counts the forgetting: a read that began before one may have seen the stock before the change. */
   let forgettings = 0;
 
   function rememberStock(products: Iterable<Product>, readSince: number): void {
     if (soldOutMemoryMs <= 0 || readSince !== forgettings) return;
-    const until = clock.now().getTime() + soldOutMemoryMs;
+    const now = clock.now().getTime();
     for (const product of products) {
-      if (product.stock > 0) soldOut.delete(product.id);
-      else {
-        if (soldOut.size >= SOLD_OUT_MEMORY_ENTRIES) soldOut.clear();
-        soldOut.set(product.id, { product, until });
+      if (product.stock > 0) {
+        soldOut.delete(product.id);
+        continue;
       }
+      if (soldOut.size >= SOLD_OUT_MEMORY_ENTRIES && !soldOut.has(product.id)) {
+        for (const [id, entry] of soldOut) if (entry.until <= now) soldOut.delete(id);
+        if (soldOut.size >= SOLD_OUT_MEMORY_ENTRIES) soldOut.clear();
+      }
+      const { id, name, price, status, stock } = product;
+      soldOut.set(id, { product: { id, name, price, status, stock }, until: now + soldOutMemoryMs });
     }
   }
 
@@ -115,9 +124,13 @@ export function createCatalogService({ db, clock, events: publisher, soldOutMemo
   ): Promise<{ refused: StockLine[]; applied: StockChange[] }> {
     const now = clock.now();
     const sorted = [...changes].sort((a, b) => a.productId - b.productId);
-    // Stock coming back (a restock, a cancelled order's release): no longer sold out.
+    // Stock coming back (a restock, a cancelled order's release): no longer sold out. Forgotten now
+    // and again at the commit: a read in between still saw the stock before it.
     const returned = sorted.filter((c) => c.change > 0).map((c) => c.productId);
-    if (returned.length > 0) forgetSoldOut(returned);
+    if (returned.length > 0) {
+      forgetSoldOut(returned);
+      afterCommit(trx, () => forgetSoldOut(returned));
+    }
     const refused: StockLine[] = [];
     const applied: StockChange[] = [];
     const movement = { kind: meta.kind, reason: meta.reason ?? null, actorId: meta.actorId ?? null, orderId: meta.orderId ?? null };
@@ -158,7 +171,7 @@ export function createCatalogService({ db, clock, events: publisher, soldOutMemo
   }
 
   async function adminStockChange(productId: number, change: number, meta: MovementMeta): Promise<StockLevel> {
-    const level = await inTransaction(db, async (trx) => {
+    return inTransaction(db, async (trx) => {
       const { refused } = await applyStockChanges(trx, [{ productId, change }], meta);
       if (refused.length > 0) {
         const exists = await inventoryRepository.findStock(trx, productId);
@@ -167,9 +180,6 @@ export function createCatalogService({ db, clock, events: publisher, soldOutMemo
       }
       return stockLevel(trx, productId);
     });
-    // Forgotten in the transaction (applyStockChanges) and again now: a read in between saw the stock before the commit.
-    if (change > 0) forgetSoldOut([productId]);
-    return level;
   }
 
   async function getVisible(productId: number, audience: Audience): Promise<Product> {
@@ -322,10 +332,10 @@ export function createCatalogService({ db, clock, events: publisher, soldOutMemo
      * `soldOutMemoryMs` ago; otherwise null (read them). For refusing a sold-out crowd without a
      * statement: the caller must still read (or take) before anything is sold.
      */
-    soldOutFromMemory(productIds: number[]): Map<number, Product> | null {
+    soldOutFromMemory(productIds: number[]): Map<number, SoldOutProduct> | null {
       if (soldOut.size === 0 || productIds.length === 0) return null;
       const now = clock.now().getTime();
-      const products = new Map<number, Product>();
+      const products = new Map<number, SoldOutProduct>();
       for (const productId of productIds) {
         const remembered = soldOut.get(productId);
         if (!remembered || remembered.until <= now) return null;

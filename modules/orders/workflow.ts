@@ -217,7 +217,7 @@ function paymentRows(plan: PaymentPlan, outside: Outside): NewPayment[] {
   return rows;
 }
 
-function shortLines(lines: StockLine[], products: Map<number, Product>): InsufficientItem[] {
+function shortLines(lines: StockLine[], products: Map<number, Pick<Product, "name" | "stock">>): InsufficientItem[] {
   return lines
     .filter((line) => (products.get(line.productId)?.stock ?? 0) < line.quantity)
     .map((line) => ({

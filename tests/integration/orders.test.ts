@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import superjson from "superjson";
+import { inTransaction } from "../../db/index.ts";
 import { purgeKeysOlderThan } from "../../modules/idempotency/index.ts";
 import { type Customer, codeOf, errorOf, startTestAgora, type TestAgora } from "../support/agora.ts";
 
 let t: TestAgora;
 beforeAll(async () => {
-  t = await startTestAgora({ config: { orderPaymentWindowMinutes: 10 } });
+  t = await startTestAgora({ config: { orderPaymentWindowMinutes: 10, soldOutMemoryMs: 1_000 } });
 });
 afterAll(() => t.close());
 
@@ -502,10 +503,10 @@ describe("a product read sold out is refused from memory for a moment (SOLD_OUT_
     t.clock.advance(MEMORY_MS);
     expect((await order(second)).status).toBe("paid");
     expect(await stockOf(p.id)).toBe(0);
-    // The take, not the memory, refuses the next one: the stock row reads 0 and nothing oversells.
-    await stockInDatabase(p.id, 0);
+    // Sold again: refused by the read before the transaction; nothing was ever taken on the memory's word.
     expect(await codeOf(order(first))).toBe("INSUFFICIENT_STOCK");
     expect(await balanceOf(first)).toBe(50_000);
+    expect(await balanceOf(second)).toBe(40_000);
   });
 
   test("a restock, a cancelled order's stock or a status change through this instance is seen at once", async () => {
@@ -528,6 +529,23 @@ describe("a product read sold out is refused from memory for a moment (SOLD_OUT_
     expect(await codeOf(order())).toBe("PRODUCT_NOT_FOUND");
   });
 
+  test("stock given back by a transaction is forgotten at its commit, even when a read during it remembered the old stock", async () => {
+    const catalog = t.agora.services.catalog;
+    const p = await t.createProduct({ price: 10_000, stock: 0 });
+    await catalog.productsForSale(t.db, [p.id]);
+    expect(catalog.soldOutFromMemory([p.id])).not.toBeNull();
+    await inTransaction(t.db, async (trx) => {
+      await catalog.releaseStock(trx, [{ productId: p.id, quantity: 1 }], { orderId: null, reason: "a cancelled order" });
+      // Outside the transaction the committed stock is still 0, and this read remembers it.
+      expect((await catalog.productsForSale(t.db, [p.id])).get(p.id)?.stock).toBe(0);
+      expect(catalog.soldOutFromMemory([p.id])).not.toBeNull();
+    });
+    expect(catalog.soldOutFromMemory([p.id])).toBeNull();
+    // Read again after the commit: one in stock, nothing to remember.
+    expect((await catalog.productsForSale(t.db, [p.id])).get(p.id)?.stock).toBe(1);
+    expect(catalog.soldOutFromMemory([p.id])).toBeNull();
+  });
+
   test("a keyed retry of an order that was placed replays it while the product is remembered sold out", async () => {
     const [buyer, crowd] = await Promise.all([t.signUpCustomer("memory-keyed"), t.signUpCustomer("memory-crowd")]);
     await Promise.all([t.fund(buyer, 50_000), t.fund(crowd, 50_000)]);
@@ -535,6 +553,7 @@ describe("a product read sold out is refused from memory for a moment (SOLD_OUT_
     const input = { items: [{ productId: p.id, quantity: 1 }], idempotencyKey: "memory-keyed-last-unit" };
     const placed = await buyer.client.orders.place.mutate(input);
     expect(await codeOf(crowd.client.orders.place.mutate({ items: input.items, idempotencyKey: "memory-crowd-1" }))).toBe("INSUFFICIENT_STOCK");
+    expect(t.agora.services.catalog.soldOutFromMemory([p.id])).not.toBeNull();
     expect(await buyer.client.orders.place.mutate(input)).toEqual(placed);
     expect(await balanceOf(buyer)).toBe(40_000);
   });

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import net from "node:net";
 import { sql } from "kysely";
-import { createDatabase, type DatabaseHandle, deferring, inTransaction, pgErrorCode } from "../../db/index.ts";
+import { afterCommit, createDatabase, type DatabaseHandle, deferring, inTransaction, pgErrorCode } from "../../db/index.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 
 let database: TestDatabase;
@@ -151,4 +151,37 @@ test("a transaction's tail and its COMMIT leave in one socket write (db/client.t
     socket._write = original._write;
     socket._writev = original._writev;
   }
+});
+
+test("afterCommit work runs once the transaction has committed, in order, and never after a rollback or a failed COMMIT", async () => {
+  const db = database.handle.db;
+  const ran: string[] = [];
+  const value = await inTransaction(db, async (trx) => {
+    await sql`INSERT INTO pipeline_probe (id, note) VALUES (900, 'after commit')`.execute(trx);
+    afterCommit(trx, () => ran.push("first"));
+    afterCommit(trx, () => ran.push("second"));
+    expect(ran).toEqual([]);
+    return "committed";
+  });
+  expect(value).toBe("committed");
+  expect(ran).toEqual(["first", "second"]);
+  expect(await rows(database.handle)).toContain(900);
+
+  await failure(
+    inTransaction(db, async (trx) => {
+      afterCommit(trx, () => ran.push("rolled back"));
+      throw new Error("refused");
+    }),
+  );
+  // A deferred constraint fails at COMMIT: the body returned, the transaction did not commit.
+  await sql`CREATE TABLE IF NOT EXISTS after_commit_probe (id int PRIMARY KEY, parent int REFERENCES pipeline_probe (id) DEFERRABLE INITIALLY DEFERRED)`.execute(
+    db,
+  );
+  await failure(
+    inTransaction(db, async (trx) => {
+      await sql`INSERT INTO after_commit_probe (id, parent) VALUES (1, 424242)`.execute(trx);
+      afterCommit(trx, () => ran.push("commit failed"));
+    }),
+  );
+  expect(ran).toEqual(["first", "second"]);
 });
