@@ -76,13 +76,13 @@ export function createCatalogService({ db, clock, events: publisher, soldOutMemo
   let forgettings = 0;
 
   function rememberStock(products: Iterable<Product>, readSince: number): void {
-    if (soldOutMemoryMs <= 0 || readSince !== forgettings) return;
     const now = clock.now().getTime();
     for (const product of products) {
       if (product.stock > 0) {
         soldOut.delete(product.id);
         continue;
       }
+      if (soldOutMemoryMs <= 0 || readSince !== forgettings) continue;
       if (soldOut.size >= SOLD_OUT_MEMORY_ENTRIES && !soldOut.has(product.id)) {
         for (const [id, entry] of soldOut) if (entry.until <= now) soldOut.delete(id);
         if (soldOut.size >= SOLD_OUT_MEMORY_ENTRIES) soldOut.clear();

@@ -89,6 +89,14 @@ class EarlierAnswer {
   constructor(readonly replay: unknown) {}
 }
 
+/**
+ * Thrown at the start of an order's first (unread-tail) transaction, before any statement, when
+ * every product it was priced with has been read sold out since: at a sell-out, the orders priced
+ * just before it and still waiting for a connection would each run a whole transaction only for
+ * the stock take to refuse it. The order runs again the careful way, which prices it again.
+ */
+class SoldOutMeanwhile {}
+
 export function createOrdersService(deps: OrdersDeps) {
   const { db, clock, logger } = deps;
   const config = { ...defaultOrdersConfig, ...deps.config };
@@ -232,15 +240,22 @@ export function createOrdersService(deps: OrdersDeps) {
    * tail refused (short stock, or a low-stock crossing whose event needs the answer read), runs it
    * again from the start the careful way. The first attempt rolled back whole, its key included.
    * Every attempt prices first outside any transaction (`priceFirst`), so at a sell-out the careful
-   * run refuses with INSUFFICIENT_STOCK from that read, before any second transaction opens.
+   * run refuses with INSUFFICIENT_STOCK from that read (or the catalog's memory of it), before any
+   * second transaction opens. A first attempt whose products were read sold out after it was priced
+   * does not open its transaction at all (`SoldOutMeanwhile`) and goes the careful way too.
    */
   async function tailWithCommit<T>(attempt: (unreadTail: boolean) => Promise<T>): Promise<T> {
     try {
       return await attempt(true);
     } catch (error) {
-      if (!deps.catalog.mustTakeCarefully(error)) throw error;
+      if (!(error instanceof SoldOutMeanwhile) && !deps.catalog.mustTakeCarefully(error)) throw error;
     }
     return attempt(false);
+  }
+
+  /** See `SoldOutMeanwhile`: nothing is sent yet (BEGIN goes with the first statement), so nothing is spent. */
+  function refuseIfSoldOutMeanwhile(priced: OrderDraft | null): void {
+    if (priced && deps.catalog.soldOutFromMemory(priced.stockLines.map((line) => line.productId))) throw new SoldOutMeanwhile();
   }
 
   function placedAnswer(run: Forward, createdAt: Date): PlacedOrder {
@@ -321,6 +336,7 @@ export function createOrdersService(deps: OrdersDeps) {
             idempotencyKey,
             request,
             async (trx, now, answer, keyClaim) => {
+              if (unreadTail) refuseIfSoldOutMeanwhile(priced);
               const run = forwardRun(trx, now, priced ?? (await workflow.price(trx, userId, request)), ["reserve", "settle"], outside, unreadTail);
               run.keyClaim = keyClaim;
               await workflow.forward(run, () => answer(placedAnswer(run, now)));
@@ -344,6 +360,7 @@ export function createOrdersService(deps: OrdersDeps) {
           idempotencyKey,
           request,
           async (trx, now, answer, keyClaim) => {
+            if (unreadTail) refuseIfSoldOutMeanwhile(priced);
             const paymentDueAt = new Date(now.getTime() + config.paymentWindowMs);
             const draft = { ...(priced ?? (await workflow.price(trx, userId, request))), paymentDueAt };
             const run = forwardRun(trx, now, draft, ["reserve"], nothingOutside(), unreadTail);

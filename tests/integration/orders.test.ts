@@ -546,6 +546,34 @@ describe("a product read sold out is refused from memory for a moment (SOLD_OUT_
     expect(catalog.soldOutFromMemory([p.id])).toBeNull();
   });
 
+  test("an order priced in stock whose product is read sold out before its transaction opens none: the careful run refuses it", async () => {
+    const catalog = t.agora.services.catalog;
+    const c = await t.signUpCustomer("memory-meanwhile");
+    await t.fund(c, 50_000);
+    const p = await t.createProduct({ price: 10_000, stock: 1 });
+    const lastOrderId = async () => (await sql<{ n: string }>`SELECT last_value AS n FROM order_orders_id_seq`.execute(t.db)).rows[0]?.n;
+    const read = catalog.productsForSale;
+    // Between this order's price and its transaction, the last unit goes elsewhere and the crowd reads it sold out.
+    catalog.productsForSale = async (executor, productIds) => {
+      const products = await read(executor, productIds);
+      if (!executor.isTransaction && products.get(p.id)?.stock === 1) {
+        await stockInDatabase(p.id, 0);
+        await read(t.db, [p.id]);
+      }
+      return products;
+    };
+    try {
+      const before = await lastOrderId();
+      const refusal = await errorOf(c.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 1 }], idempotencyKey: "memory-meanwhile-1" }));
+      expect(refusal.data.domainCode).toBe("INSUFFICIENT_STOCK");
+      // No order row was ever inserted, not even one rolled back: its id would have left the sequence.
+      expect(await lastOrderId()).toBe(before);
+      expect(await balanceOf(c)).toBe(50_000);
+    } finally {
+      catalog.productsForSale = read;
+    }
+  });
+
   test("a keyed retry of an order that was placed replays it while the product is remembered sold out", async () => {
     const [buyer, crowd] = await Promise.all([t.signUpCustomer("memory-keyed"), t.signUpCustomer("memory-crowd")]);
     await Promise.all([t.fund(buyer, 50_000), t.fund(crowd, 50_000)]);
