@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { Db, StockMovementKind, Tx } from "../../db/index.ts";
 import { afterCommit, inTransaction, pgErrorCode } from "../../db/index.ts";
 import type { Clock, Page } from "../kernel/index.ts";
-import { decodeCursor, encodeCursor } from "../kernel/index.ts";
+import { decodeCursor, ExpiringMap, encodeCursor } from "../kernel/index.ts";
 import type { EventPublisher, OutboxEvent } from "../outbox/index.ts";
 import { catalogErrors } from "./errors.ts";
 import { inventoryBackInStock, inventoryLowStock } from "./events.ts";
@@ -21,9 +21,6 @@ export interface CatalogDeps {
    */
   soldOutMemoryMs?: number;
 }
-
-/** Sold-out products remembered at most; past it the lapsed ones go, else all (a sale has a few hot products). */
-const SOLD_OUT_MEMORY_ENTRIES = 10_000;
 
 /** What a refusal from memory needs of a product read sold out. */
 export type SoldOutProduct = Pick<Product, "id" | "name" | "price" | "status" | "stock">;
@@ -71,24 +68,17 @@ export function createCatalogService({ db, clock, events: publisher, soldOutMemo
    * refuse for at most `soldOutMemoryMs` after a restock made elsewhere. What a refusal names, not
    * the whole product (a description can be long).
    */
-  const soldOut = new Map<number, { product: SoldOutProduct; until: number }>();
+  const soldOut = new ExpiringMap<number, SoldOutProduct>(clock);
   /** Counts the forgetting: a read that began before one may have seen the stock before the change. */
   let forgettings = 0;
 
   function rememberStock(products: Iterable<Product>, readSince: number): void {
-    const now = clock.now().getTime();
     for (const product of products) {
-      if (product.stock > 0) {
-        soldOut.delete(product.id);
-        continue;
+      if (product.stock > 0) soldOut.delete(product.id);
+      else if (soldOutMemoryMs > 0 && readSince === forgettings) {
+        const { id, name, price, status, stock } = product;
+        soldOut.set(id, { id, name, price, status, stock }, soldOutMemoryMs);
       }
-      if (soldOutMemoryMs <= 0 || readSince !== forgettings) continue;
-      if (soldOut.size >= SOLD_OUT_MEMORY_ENTRIES && !soldOut.has(product.id)) {
-        for (const [id, entry] of soldOut) if (entry.until <= now) soldOut.delete(id);
-        if (soldOut.size >= SOLD_OUT_MEMORY_ENTRIES) soldOut.clear();
-      }
-      const { id, name, price, status, stock } = product;
-      soldOut.set(id, { product: { id, name, price, status, stock }, until: now + soldOutMemoryMs });
     }
   }
 
@@ -334,12 +324,11 @@ export function createCatalogService({ db, clock, events: publisher, soldOutMemo
      */
     soldOutFromMemory(productIds: number[]): Map<number, SoldOutProduct> | null {
       if (soldOut.size === 0 || productIds.length === 0) return null;
-      const now = clock.now().getTime();
       const products = new Map<number, SoldOutProduct>();
       for (const productId of productIds) {
         const remembered = soldOut.get(productId);
-        if (!remembered || remembered.until <= now) return null;
-        products.set(productId, remembered.product);
+        if (!remembered) return null;
+        products.set(productId, remembered);
       }
       return products;
     },

@@ -16,7 +16,7 @@ export {
 } from "./errors.ts";
 export type { JsonAnswer, JsonClient, JsonEndpoint } from "./http-json.ts";
 export { jsonClient, refusedForGood } from "./http-json.ts";
-export { createMemoryInfra } from "./infra/memory.ts";
+export { createMemoryInfra, ExpiringMap } from "./infra/memory.ts";
 export type { RedisClient } from "./infra/redis.ts";
 export { createRedisClient, createRedisInfra, luaScript, parseRedisClusterUrl } from "./infra/redis.ts";
 export type { Cache, Counters, Infra, Lock, LockManager, RateLimitDecision, RateLimiter, RateLimitPolicy } from "./infra/types.ts";

@@ -6,8 +6,8 @@ import { sharedDecoder } from "../serialized.ts";
 import { toDecision } from "./rate-limit-decision.ts";
 import { type Cache, type Counters, FORBIDDEN_CACHE_VALUE, type Infra, type Lock, type LockManager, type RateLimiter, type RateLimitPolicy } from "./types.ts";
 
-interface Entry {
-  value: string;
+interface Entry<V> {
+  value: V;
   expiresAt: number;
 }
 
@@ -16,14 +16,14 @@ interface Entry {
  * map is swept once it has taken as many new entries as it held at the last sweep (at least 1,024),
  * so entries nobody reads again (a revoked session's mark, a lapsed cache entry) do not pile up.
  */
-export class ExpiringMap {
-  readonly #entries = new Map<string, Entry>();
+export class ExpiringMap<K = string, V = string> {
+  readonly #entries = new Map<K, Entry<V>>();
   #setsUntilSweep = 1_024;
   constructor(private readonly clock: Clock) {}
   get size(): number {
     return this.#entries.size;
   }
-  get(key: string): string | undefined {
+  get(key: K): V | undefined {
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
     if (entry.expiresAt <= this.clock.now().getTime()) {
@@ -32,7 +32,7 @@ export class ExpiringMap {
     }
     return entry.value;
   }
-  set(key: string, value: string, ttlMs: number | undefined): void {
+  set(key: K, value: V, ttlMs: number | undefined): void {
     this.#entries.set(key, { value, expiresAt: ttlMs === undefined ? Number.POSITIVE_INFINITY : this.clock.now().getTime() + ttlMs });
     if (--this.#setsUntilSweep <= 0) this.#sweep();
   }
@@ -42,12 +42,12 @@ export class ExpiringMap {
     this.#setsUntilSweep = Math.max(1_024, this.#entries.size);
   }
   /** Changes a live entry's value but keeps its expiry (as Redis INCRBY does); a missing key gets no TTL. */
-  replace(key: string, value: string): void {
+  replace(key: K, value: V): void {
     const entry = this.get(key) === undefined ? undefined : this.#entries.get(key);
     if (entry) entry.value = value;
     else this.set(key, value, undefined);
   }
-  delete(key: string): void {
+  delete(key: K): void {
     this.#entries.delete(key);
   }
 }
