@@ -155,6 +155,34 @@ describe("sell-out with orders in flight", () => {
   });
 });
 
+describe("a sell-out, a restock, a second sell-out (the sold-out memory in between)", () => {
+  test("the restock is sold exactly, at once: the memory never refuses stock this instance gave back, never sells what is not there", async () => {
+    const admin = await t.admin();
+    const product = await t.createProduct({ price: 1_000, stock: 5, lowStockThreshold: 0 });
+    const customers = await t.signUpCustomers(40, "restock-rush");
+    await Promise.all(customers.map((c) => t.fund(c, 5_000)));
+    const rush = (from: number, to: number) =>
+      settle(
+        customers
+          .slice(from, to)
+          .map((c, i) => c.client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }], idempotencyKey: `restock-rush-${from + i}` })),
+      );
+
+    expect((await rush(0, 20)).tally).toEqual({ ok: 5, INSUFFICIENT_STOCK: 15 });
+    expect(t.agora.services.catalog.soldOutFromMemory([product.id])).not.toBeNull();
+    // Restocked while remembered sold out (the clock does not move): the next crowd buys exactly the 3 units.
+    await admin.client.catalog.admin.inbound.mutate({ productId: product.id, quantity: 3 });
+    expect((await rush(20, 40)).tally).toEqual({ ok: 3, INSUFFICIENT_STOCK: 17 });
+    expect(await stockOf(product.id)).toBe(0);
+    const sold = await t.db.selectFrom("order_lines").select("order_id").where("product_id", "=", product.id).execute();
+    expect(sold).toHaveLength(8);
+    const balances = await Promise.all(customers.map((c) => c.client.wallet.balance.query().then((b) => b.balance)));
+    expect(balances.filter((b) => b === 4_000)).toHaveLength(8);
+    expect(balances.filter((b) => b === 5_000)).toHaveLength(32);
+    await assertBooksBalance();
+  });
+});
+
 describe("one wallet under fire", () => {
   test("parallel charges and orders: final balance = charges − payments, never negative, ledger sums to balance", async () => {
     const c = await t.signUpCustomer("busywallet");
