@@ -23,7 +23,7 @@ export interface CatalogDeps {
 }
 
 /** What a refusal from memory needs of a product read sold out. */
-export type SoldOutProduct = Pick<Product, "id" | "name" | "price" | "status" | "stock">;
+export type SoldOutProduct = Pick<Product, "name" | "stock">;
 
 type Audience = "public" | "admin";
 
@@ -76,8 +76,7 @@ export function createCatalogService({ db, clock, events: publisher, soldOutMemo
     for (const product of products) {
       if (product.stock > 0) soldOut.delete(product.id);
       else if (soldOutMemoryMs > 0 && readSince === forgettings) {
-        const { id, name, price, status, stock } = product;
-        soldOut.set(id, { id, name, price, status, stock }, soldOutMemoryMs);
+        soldOut.set(product.id, { name: product.name, stock: product.stock }, soldOutMemoryMs);
       }
     }
   }
@@ -318,7 +317,7 @@ export function createCatalogService({ db, clock, events: publisher, soldOutMemo
     },
 
     /**
-     * The products as `productsForSale` last read them, if EVERY one was read sold out less than
+     * Name and stock (0) of the products, if EVERY one was read sold out less than
      * `soldOutMemoryMs` ago; otherwise null (read them). For refusing a sold-out crowd without a
      * statement: the caller must still read (or take) before anything is sold.
      */

@@ -37,7 +37,7 @@ import type { Db, Tx } from "../../db/index.ts";
 import { deferring } from "../../db/index.ts";
 import type { CartService } from "../cart/index.ts";
 import { cartErrors } from "../cart/index.ts";
-import type { CatalogService, InsufficientItem, Product, StockLine } from "../catalog/index.ts";
+import type { CatalogService, InsufficientItem, Product, SoldOutProduct, StockLine } from "../catalog/index.ts";
 import { catalogErrors, normalizeLines } from "../catalog/index.ts";
 import type { CouponService, OrderTotals } from "../coupons/index.ts";
 import { orderTotals } from "../coupons/index.ts";
@@ -217,7 +217,7 @@ function paymentRows(plan: PaymentPlan, outside: Outside): NewPayment[] {
   return rows;
 }
 
-function shortLines(lines: StockLine[], products: Map<number, Pick<Product, "name" | "stock">>): InsufficientItem[] {
+function shortLines(lines: StockLine[], products: Map<number, SoldOutProduct>): InsufficientItem[] {
   return lines
     .filter((line) => (products.get(line.productId)?.stock ?? 0) < line.quantity)
     .map((line) => ({
