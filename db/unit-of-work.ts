@@ -20,6 +20,10 @@
  *  10. Cart              cart_items rows of the customer (after stock: adding to a cart share-locks stock first)
  *  11. Shipment          shipping_shipments row (after its order: a carrier update moves both)
  *
+ * A batch of orders (modules/orders/batch.ts) follows the same order with several rows per rank:
+ * its keys, then every customer's wallet, then every product's stock, each rank in one statement
+ * whose rows are locked in ascending id order (FOR NO KEY UPDATE over a sort, before the UPDATE).
+ *
  * Hot rows (a flash-sale product's stock) come late so they are held for the shortest time: an
  * order takes its product's stock row as its last statement before COMMIT (cart rows of an order
  * placed from the cart come after it), and sends those statements with the COMMIT in one round trip

@@ -135,7 +135,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     events,
     addressBook: addresses,
     cipher,
-    config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000 },
+    config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000, batchSize: config.orderBatchSize, batchConcurrency: config.orderBatchConcurrency },
   });
   const shipping = createShippingService({
     db,

@@ -51,6 +51,10 @@ export interface AgoraConfig {
   chargeMax: number;
   maxBalance: number;
   orderPaymentWindowMinutes: number;
+  /** Most orders placed at once in one transaction (modules/orders/batch.ts); 1: each on its own. */
+  orderBatchSize: number;
+  /** Order batches running at once, each on one pooled connection. */
+  orderBatchConcurrency: number;
   popularCacheSeconds: number;
   /** How long an answer that is the same for every caller (`.meta({ shared: true })`) is served whole; 0: off. */
   sharedAnswerCacheMs: number;
@@ -184,6 +188,8 @@ export const envSchema = z.object({
   WALLET_CHARGE_MAX: whole(1_000_000),
   WALLET_MAX_BALANCE: whole(10_000_000),
   ORDER_PAYMENT_WINDOW_MINUTES: whole(15),
+  ORDER_BATCH_SIZE: whole(16),
+  ORDER_BATCH_CONCURRENCY: whole(4),
   POPULAR_CACHE_SECONDS: whole(300, 0),
   SHARED_ANSWER_CACHE_MS: whole(1_000, 0),
   SOLD_OUT_MEMORY_MS: whole(1_000, 0),
@@ -289,6 +295,8 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     chargeMax: e.WALLET_CHARGE_MAX,
     maxBalance: e.WALLET_MAX_BALANCE,
     orderPaymentWindowMinutes: e.ORDER_PAYMENT_WINDOW_MINUTES,
+    orderBatchSize: e.ORDER_BATCH_SIZE,
+    orderBatchConcurrency: e.ORDER_BATCH_CONCURRENCY,
     popularCacheSeconds: e.POPULAR_CACHE_SECONDS,
     sharedAnswerCacheMs: e.SHARED_ANSWER_CACHE_MS,
     soldOutMemoryMs: e.SOLD_OUT_MEMORY_MS,

@@ -161,6 +161,38 @@ const takeStockOrFail = compiledQuery(
       SELECT product_id, 'sale', -${quantity}::int4, quantity, NULL, NULL, ${orderId}::int8, ${at} FROM changed`,
 );
 
+/**
+ * A batch of orders' sales in ONE statement (modules/orders/batch.ts): each product's rows locked in
+ * ascending id order first (as `takeStockOrFail` line by line), then taken by the sum of the
+ * batch's lines, if that leaves stock and crosses no low-stock threshold (whose event needs the
+ * careful path); one movement per order line, each with the quantity after it in the batch's
+ * order. Returns the products taken: a product missing from the answer was left as it was.
+ */
+const takeStockForBatch = compiledQuery(
+  (_db, productIds: number[], quantities: number[], orderIds: number[], at: Date) => sql<{ product_id: number }>`
+      WITH line AS (
+        SELECT * FROM unnest(${productIds}::int8[], ${quantities}::int4[], ${orderIds}::int8[]) WITH ORDINALITY AS l(product_id, quantity, order_id, n)
+      ), wanted AS (
+        SELECT product_id, sum(quantity)::int4 AS quantity FROM line GROUP BY product_id
+      ), locked AS MATERIALIZED (
+        SELECT product_id FROM inventory_stock WHERE product_id IN (SELECT product_id FROM wanted) ORDER BY product_id FOR NO KEY UPDATE
+      ), changed AS (
+        UPDATE inventory_stock s SET quantity = s.quantity - w.quantity, updated_at = ${at}
+          FROM wanted w JOIN locked USING (product_id)
+         WHERE s.product_id = w.product_id AND s.quantity >= w.quantity
+           AND NOT (s.quantity >= s.low_stock_threshold AND s.quantity - w.quantity < s.low_stock_threshold)
+        RETURNING s.product_id, s.quantity
+      ), logged AS (
+        INSERT INTO inventory_movements (product_id, kind, quantity_change, quantity_after, reason, actor_id, order_id, created_at)
+        SELECT line.product_id, 'sale', -line.quantity,
+               changed.quantity + coalesce(sum(line.quantity) OVER (PARTITION BY line.product_id ORDER BY line.n
+                                                                    ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0),
+               NULL, NULL, line.order_id, ${at}
+          FROM line JOIN changed USING (product_id) ORDER BY line.n
+      )
+      SELECT product_id FROM changed`,
+);
+
 /** The constraint errors of `takeStockOrFail`: short stock, or a low-stock crossing. */
 export function isRefusedTake(error: unknown): boolean {
   return isShortTake(error) || (pgErrorCode(error) === "23502" && isStockTable(error));
@@ -297,6 +329,20 @@ export const inventoryRepository = {
     const result = await changeStock(trx, productId, change, movement.kind, movement.reason, movement.actorId, movement.orderId, at);
     const row = result.rows[0];
     return row && { productId: Number(row.product_id), quantityAfter: row.quantity, threshold: row.low_stock_threshold };
+  },
+
+  /** `takeStockForBatch` (rank Stock, ascending): the products taken; the others are short or would cross their threshold. */
+  async takeForBatch(trx: Tx, lines: Array<{ productId: number; quantity: number; orderId: number }>, at: Date): Promise<Set<number>> {
+    if (lines.length === 0) return new Set();
+    noteLock(trx, LockRank.Stock, Math.min(...lines.map((l) => l.productId)));
+    const result = await takeStockForBatch(
+      trx,
+      lines.map((l) => l.productId),
+      lines.map((l) => l.quantity),
+      lines.map((l) => l.orderId),
+      at,
+    );
+    return new Set(result.rows.map((row) => Number(row.product_id)));
   },
 
   /** `takeStockOrFail` for one line (rank Stock): its answer is not read; a refusal is an error (isRefusedTake). */

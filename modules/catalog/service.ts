@@ -366,6 +366,18 @@ export function createCatalogService({ db, clock, events: publisher, soldOutMemo
       for (const line of normalizeLines(lines)) await inventoryRepository.takeOrFail(trx, line.productId, line.quantity, meta.orderId, now);
     },
 
+    /**
+     * Takes stock for a batch of orders in one statement (modules/orders/batch.ts), each product by
+     * the sum of the batch's lines, in ascending product order. Returns the products it could not
+     * take (short, or crossing a low-stock threshold, whose event the careful path sends); the
+     * others were taken, so the caller rolls the batch back when the list is not empty.
+     */
+    async takeStockForOrders(trx: Tx, orders: Array<{ orderId: number; lines: StockLine[] }>): Promise<number[]> {
+      const lines = orders.flatMap((order) => normalizeLines(order.lines).map((line) => ({ ...line, orderId: order.orderId })));
+      const taken = await inventoryRepository.takeForBatch(trx, lines, clock.now());
+      return [...new Set(lines.map((line) => line.productId))].filter((productId) => !taken.has(productId));
+    },
+
     /** Whether `error` is `takeStockOrFail` refusing a line: run the order again the careful way. */
     mustTakeCarefully: isRefusedTake,
 

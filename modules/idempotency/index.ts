@@ -7,6 +7,7 @@ export {
   claimBeforeCallingOut,
   claimInTransaction,
   completeInTransaction,
+  completeManyInTransaction,
   hashRequest,
   keyWasUsed,
   outcomeOfTakenKey,

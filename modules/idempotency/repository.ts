@@ -26,6 +26,14 @@ const completeKey = compiledQuery((db, userId: number, scope: string, key: strin
     .where("key", "=", key),
 );
 
+/** `completeKey` for several keys in ONE statement (a batch of orders, each with its own key and answer). */
+const completeKeys = compiledQuery(
+  (_db, userIds: number[], scopes: string[], keys: string[], responses: string[], at: Date) => sql`
+    UPDATE idempotency_keys k SET status = 'completed', response = done.response::jsonb, updated_at = ${at}
+      FROM unnest(${userIds}::int8[], ${scopes}::text[], ${keys}::text[], ${responses}::text[]) AS done(user_id, scope, key, response)
+     WHERE k.user_id = done.user_id AND k.scope = done.scope AND k.key = done.key`,
+);
+
 /** Read by every keyed order refused at its price (was the key used before?): compiled once. */
 const findKey = compiledQuery(
   (_db, userId: number, scope: string, key: string) =>
@@ -94,6 +102,18 @@ export const idempotencyRepository = {
 
   async complete(executor: Db | Tx, id: KeyId, response: string, at: Date): Promise<void> {
     await completeKey(executor, id.userId, id.scope, id.key, response, at);
+  },
+
+  async completeMany(executor: Db | Tx, done: Array<{ id: KeyId; response: string }>, at: Date): Promise<void> {
+    if (done.length === 0) return;
+    await completeKeys(
+      executor,
+      done.map((d) => d.id.userId),
+      done.map((d) => d.id.scope),
+      done.map((d) => d.id.key),
+      done.map((d) => d.response),
+      at,
+    );
   },
 
   /** Deletes the key while it is in progress (and, with `claimedBefore`, only if claimed before then). */

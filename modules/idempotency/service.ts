@@ -79,6 +79,15 @@ export async function completeInTransaction(trx: Tx, request: KeyId, response: u
   await idempotencyRepository.complete(trx, request, storedResponse(response), at);
 }
 
+/** `completeInTransaction` for several keys in one statement (a batch of orders). */
+export async function completeManyInTransaction(trx: Tx, done: Array<{ id: KeyId; response: unknown }>, at: Date): Promise<void> {
+  await idempotencyRepository.completeMany(
+    trx,
+    done.map((d) => ({ id: d.id, response: storedResponse(d.response) })),
+    at,
+  );
+}
+
 /**
  * For flows that call an outside system before their transaction (a wallet charge): claims the
  * key in its own committed statement so a concurrent retry sees it and is told IN_PROGRESS.

@@ -122,6 +122,66 @@ const claimKeyAndInsertOrderWithLines = compiledQuery(
         FROM (VALUES (1)) AS one (n) LEFT JOIN existing ON NOT EXISTS (SELECT 1 FROM claim)`,
 );
 
+/**
+ * Several customers' orders in ONE statement (a batch, modules/orders/batch.ts): each order's
+ * idempotency key claimed (keyed ones), the orders whose key this statement claimed (or that have
+ * none) inserted with their lines and payments. One customer per order in a batch, so the customer
+ * joins an order to its input row. An order left out (its key was there first) gets no id.
+ */
+const claimKeysAndInsertOrders = compiledQuery(
+  (
+    _db,
+    userIds: number[],
+    scopes: Array<string | null>,
+    keys: Array<string | null>,
+    requestHashes: Array<string | null>,
+    statuses: string[],
+    subtotalAmounts: number[],
+    discountAmounts: number[],
+    finalAmounts: number[],
+    paidAts: Array<Date | null>,
+    paymentDueAts: Array<Date | null>,
+    shippingAddresses: Array<string | null>,
+    at: Date,
+    lineUsers: number[],
+    productIds: number[],
+    productNames: string[],
+    unitPrices: number[],
+    quantities: number[],
+    paymentUsers: number[],
+    paymentMethods: string[],
+    paymentAmounts: number[],
+  ) => sql<{ user_id: number; id: number | null }>`
+      WITH input AS (
+        SELECT * FROM unnest(${userIds}::int8[], ${scopes}::text[], ${keys}::text[], ${requestHashes}::text[], ${statuses}::text[],
+                             ${subtotalAmounts}::int8[], ${discountAmounts}::int8[], ${finalAmounts}::int8[], ${paidAts}::timestamptz[],
+                             ${paymentDueAts}::timestamptz[], ${shippingAddresses}::text[]) WITH ORDINALITY
+               AS i(user_id, scope, key, request_hash, status, subtotal_amount, discount_amount, final_amount, paid_at, payment_due_at, shipping_address, n)
+      ), claim AS (
+        INSERT INTO idempotency_keys (user_id, scope, key, request_hash, status, created_at, updated_at)
+        SELECT user_id, scope, key, request_hash, 'in_progress', ${at}::timestamptz, ${at}::timestamptz FROM input WHERE key IS NOT NULL ORDER BY user_id
+        ON CONFLICT (user_id, scope, key) DO NOTHING
+        RETURNING user_id
+      ), o AS (
+        INSERT INTO order_orders (user_id, status, subtotal_amount, discount_amount, final_amount, issued_coupon_id, paid_at, payment_due_at, shipping_address, created_at, updated_at)
+        SELECT user_id, status, subtotal_amount, discount_amount, final_amount, NULL, paid_at, payment_due_at, shipping_address, ${at}::timestamptz, ${at}::timestamptz
+          FROM input WHERE key IS NULL OR user_id IN (SELECT user_id FROM claim) ORDER BY n
+        RETURNING id, user_id, created_at
+      ), l AS (
+        INSERT INTO order_lines (order_id, product_id, product_name, unit_price, quantity, line_amount)
+        SELECT o.id, line.product_id, line.product_name, line.unit_price, line.quantity, line.unit_price * line.quantity
+          FROM unnest(${lineUsers}::int8[], ${productIds}::int8[], ${productNames}::text[], ${unitPrices}::int8[], ${quantities}::int4[])
+               AS line(user_id, product_id, product_name, unit_price, quantity)
+          JOIN o ON o.user_id = line.user_id
+      ), p AS (
+        INSERT INTO order_payments (order_id, method, amount, status, card_payment_id, created_at)
+        SELECT o.id, pay.method, pay.amount, 'paid', NULL, o.created_at
+          FROM unnest(${paymentUsers}::int8[], ${paymentMethods}::text[], ${paymentAmounts}::int8[]) AS pay(user_id, method, amount)
+          JOIN o ON o.user_id = pay.user_id
+      )
+      SELECT input.user_id, o.id FROM input LEFT JOIN o ON o.user_id = input.user_id ORDER BY input.n`,
+);
+
 /** An order line as shipping reads it (the columns of `lines`). */
 export interface OrderLineRow {
   product_id: number;
@@ -234,6 +294,55 @@ export const orderRepository = {
     return {
       taken: row?.request_hash != null ? { request_hash: row.request_hash, status: row.status as KeyRow["status"], response: row.response } : undefined,
     };
+  },
+
+  /**
+   * `claimKeyAndInsertWithLines` for a batch of orders, one per customer (no card payments, no
+   * coupons): the new order's id per entry, in order; null where the key was there first (the
+   * caller runs that order on its own, which replays or refuses it).
+   */
+  async claimKeysAndInsertMany(
+    trx: Tx,
+    entries: Array<{
+      claim: OrderKeyClaim | null;
+      order: NewOrder;
+      lines: Array<{ productId: number; productName: string; unitPrice: number; quantity: number }>;
+      payments: NewPayment[];
+    }>,
+    at: Date,
+  ): Promise<Array<number | null>> {
+    const users = new Set(entries.map((e) => e.order.userId));
+    if (users.size !== entries.length) throw new Error("orders: a batch holds one order per customer");
+    if (entries.some((e) => e.order.issuedCouponId !== null || e.payments.some((p) => p.cardPaymentId !== null))) {
+      throw new Error("orders: a batch holds no coupons and no card payments");
+    }
+    noteLock(trx, LockRank.IdempotencyKey);
+    const lines = entries.flatMap((e) => e.lines.map((line) => ({ userId: e.order.userId, ...line })));
+    const payments = entries.flatMap((e) => e.payments.map((payment) => ({ userId: e.order.userId, ...payment })));
+    const result = await claimKeysAndInsertOrders(
+      trx,
+      entries.map((e) => e.order.userId),
+      entries.map((e) => e.claim?.scope ?? null),
+      entries.map((e) => e.claim?.key ?? null),
+      entries.map((e) => e.claim?.requestHash ?? null),
+      entries.map((e) => e.order.status),
+      entries.map((e) => e.order.subtotalAmount),
+      entries.map((e) => e.order.discountAmount),
+      entries.map((e) => e.order.finalAmount),
+      entries.map((e) => e.order.paidAt),
+      entries.map((e) => e.order.paymentDueAt),
+      entries.map((e) => e.order.shippingAddress),
+      at,
+      lines.map((l) => l.userId),
+      lines.map((l) => l.productId),
+      lines.map((l) => l.productName),
+      lines.map((l) => l.unitPrice),
+      lines.map((l) => l.quantity),
+      payments.map((p) => p.userId),
+      payments.map((p) => p.method),
+      payments.map((p) => p.amount),
+    );
+    return result.rows.map((row) => (row.id == null ? null : Number(row.id)));
   },
 
   /** A pending order (locked by the caller) becomes paid, with its payment rows: ONE statement. */

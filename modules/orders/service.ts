@@ -5,6 +5,7 @@ import { claimInTransaction, completeInTransaction, hashRequest, type Idempotent
 import type { Clock, Logger, Page, Role } from "../kernel/index.ts";
 import { createPiiCipher, decodeCursor, developmentPiiKeys, encodeCursor, isDomainError, MINUTE, periodicTask } from "../kernel/index.ts";
 import { deliveryStates } from "../outbox/index.ts";
+import { createPlacementBatcher } from "./batch.ts";
 import { ordersErrors } from "./errors.ts";
 import { orderCancelled, orderRefunded } from "./events.ts";
 import type { OrderStatus } from "./lifecycle.ts";
@@ -42,9 +43,13 @@ export interface OrdersConfig {
   /** How long a two-step (pending payment) order keeps its stock and coupon. */
   paymentWindowMs: number;
   sweepIntervalMs: number;
+  /** Most orders placed at once in one transaction (batch.ts); 1 places every order on its own. */
+  batchSize: number;
+  /** Batches running at once, each on one pooled connection. */
+  batchConcurrency: number;
 }
 
-const defaultOrdersConfig: OrdersConfig = { paymentWindowMs: 15 * MINUTE, sweepIntervalMs: 30_000 };
+const defaultOrdersConfig: OrdersConfig = { paymentWindowMs: 15 * MINUTE, sweepIntervalMs: 30_000, batchSize: 16, batchConcurrency: 4 };
 
 export interface OrdersDeps extends WorkflowDeps {
   db: Db;
@@ -319,15 +324,38 @@ export function createOrdersService(deps: OrdersDeps) {
 
   const sweeper = periodicTask(config.sweepIntervalMs, sweepExpired, (error) => logger.error({ err: error }, "pending-order sweep failed"));
 
+  const batcher =
+    config.batchSize > 1
+      ? createPlacementBatcher({
+          db,
+          clock,
+          workflow,
+          soldOutMeanwhile: (draft) => deps.catalog.soldOutFromMemory(draft.stockLines.map((line) => line.productId)) !== null,
+          answerOf: placedAnswer,
+          maxBatch: config.batchSize,
+          maxConcurrent: config.batchConcurrency,
+        })
+      : null;
+
   return {
+    /** What the placement batcher did (batch.ts); null when batches are off (`batchSize` 1). */
+    batchStats: () => batcher?.stats() ?? null,
+
     /**
      * Places and pays an order in ONE transaction (seed 004 §2): every step of the workflow. A card
      * part is authorized before the transaction and captured after it (workflow.ts, `prepare`).
+     * While the database is busy, an order paid from the wallet alone shares its transaction with
+     * others placed at the same time (batch.ts); what it answers and writes is the same.
      */
     async place(userId: number, input: PlaceOrderInput): Promise<PlacedOrder> {
       const { idempotencyKey, ...request } = input;
       return tailWithCommit(async (unreadTail) => {
         const priced = await priceFirst(userId, "orders.place", idempotencyKey, request);
+        // Paid from the wallet alone, no coupon, not from the cart: with other orders in one transaction when it can.
+        if (unreadTail && batcher && priced && workflow.batchable(priced)) {
+          const placed = await batcher.place({ userId, idempotencyKey, request, draft: priced });
+          if (placed) return placed;
+        }
         const outside = await prepareOutside(userId, "orders.place", idempotencyKey, priced?.payment);
         return withOutside(outside, () =>
           idempotently<PlacedOrder>(

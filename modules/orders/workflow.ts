@@ -30,8 +30,14 @@
  * its locks, and captured, let go or refunded in the `afterCommit` work the run collects). A split
  * payment is both, its wallet part chosen by the customer. Every payment row says its method.
  *
+ * Batches (batch.ts): orders placed at once while the database is busy share one transaction, and
+ * a step with a batch form (`applyMany`) writes all of them in one statement (`forwardMany`). An
+ * order goes in a batch only if every step has a batch form that takes it or does nothing for it
+ * (`batchable`); a refusal in a batch sends the orders concerned back to `forward` (`BatchRefusal`).
+ *
  * Adding a step (loyalty points, say) is one entry in `createOrderWorkflow`, placed at its lock
- * rank, calling the new module; the edges (place, create, pay, cancel, refund) do not change.
+ * rank, calling the new module; the edges (place, create, pay, cancel, refund) do not change. Until
+ * it has a batch form, orders it acts on are simply placed one per transaction.
  */
 import type { Db, Tx } from "../../db/index.ts";
 import { deferring } from "../../db/index.ts";
@@ -56,6 +62,8 @@ import type { PlaceOrderInput } from "./schema.ts";
 export interface OrderWallet {
   debit(trx: Tx, userId: number, amount: number, ref: { orderId: number }): Promise<{ previousBalance: number; balanceAfter: number }>;
   refund(trx: Tx, userId: number, amount: number, ref: { orderId: number }): Promise<{ balanceAfter: number }>;
+  /** A batch's debits (one per customer, each > 0) in one statement: the balance after each covered one, by customer. */
+  debitMany(trx: Tx, debits: Array<{ userId: number; amount: number; orderId: number }>): Promise<Map<number, number>>;
 }
 
 /**
@@ -207,6 +215,28 @@ export interface OrderStep {
   applyUnread?(run: Forward): Promise<void>;
   /** Absent: nothing to give back. */
   undo?(run: Backward): Promise<void>;
+  /**
+   * The step for a batch of orders in one transaction (modules/orders/batch.ts), one statement for
+   * all of them; `batches(draft)` says which drafts it can take. A refusal of some orders throws
+   * `BatchRefusal` naming them. A step without it keeps an order out of batches unless `inert`.
+   */
+  applyMany?(runs: Forward[]): Promise<void>;
+  batches?(draft: OrderDraft): boolean;
+  /** The step does nothing for this draft (no coupon, not from the cart): a batch may skip it. */
+  inert?(draft: OrderDraft): boolean;
+}
+
+/**
+ * Thrown inside a batch's transaction when some of its orders cannot go on (a balance that does
+ * not cover, stock short or about to cross its low-stock threshold, a key that was there first):
+ * the batch rolls back, those orders run on their own (the careful forms: exact refusals, events),
+ * and the others are batched again.
+ */
+export class BatchRefusal extends Error {
+  override name = "BatchRefusal";
+  constructor(readonly runs: ReadonlySet<Forward>) {
+    super(`${runs.size} order(s) of the batch run on their own`);
+  }
 }
 
 /** The payment rows a paid order gets: one per source that pays something (the wallet row also for a zero total). */
@@ -226,6 +256,25 @@ function shortLines(lines: StockLine[], products: Map<number, SoldOutProduct>): 
       requestedQuantity: line.quantity,
       availableStock: products.get(line.productId)?.stock ?? 0,
     }));
+}
+
+/** The order row and its payment rows as the order step writes them. */
+function orderRows(run: Forward): { order: NewOrder; payments: NewPayment[] } {
+  const { draft, now } = run;
+  const paidNow = run.phases.includes("settle");
+  const order: NewOrder = {
+    userId: draft.userId,
+    status: paidNow ? "paid" : "pending_payment",
+    subtotalAmount: draft.totals.subtotalAmount,
+    discountAmount: draft.totals.discountAmount,
+    finalAmount: draft.totals.finalAmount,
+    issuedCouponId: draft.userCouponId,
+    paidAt: paidNow ? now : null,
+    paymentDueAt: paidNow ? null : draft.paymentDueAt,
+    shippingAddress: draft.shippingAddress,
+    at: now,
+  };
+  return { order, payments: paidNow ? paymentRows(draft.payment, run.outside) : [] };
 }
 
 function paidEvent(orderId: number, draft: Pick<OrderDraft, "userId" | "lines" | "totals" | "payment">, paidAt: Date) {
@@ -288,21 +337,8 @@ export function createOrderWorkflow({
       // Rows nobody else touches, in one statement before any lock. Placed and paid at once, the
       // order is written paid with its payment rows (the payment step then only takes the money).
       async apply(run) {
-        const { draft, now } = run;
-        const paidNow = run.phases.includes("settle");
-        const order: NewOrder = {
-          userId: draft.userId,
-          status: paidNow ? "paid" : "pending_payment",
-          subtotalAmount: draft.totals.subtotalAmount,
-          discountAmount: draft.totals.discountAmount,
-          finalAmount: draft.totals.finalAmount,
-          issuedCouponId: draft.userCouponId,
-          paidAt: paidNow ? now : null,
-          paymentDueAt: paidNow ? null : draft.paymentDueAt,
-          shippingAddress: draft.shippingAddress,
-          at: now,
-        };
-        const payments = paidNow ? paymentRows(draft.payment, run.outside) : [];
+        const { draft } = run;
+        const { order, payments } = orderRows(run);
         if (run.keyClaim) {
           const inserted = await orderRepository.claimKeyAndInsertWithLines(run.trx, run.keyClaim, order, draft.lines, payments);
           if ("orderId" in inserted) {
@@ -313,6 +349,24 @@ export function createOrderWorkflow({
         }
         run.orderId = await orderRepository.insertWithLines(run.trx, order, draft.lines, payments);
       },
+      batches: (draft) => draft.userCouponId === null && draft.payment.card === 0,
+      async applyMany(runs) {
+        const [first] = runs;
+        if (!first) return;
+        const ids = await orderRepository.claimKeysAndInsertMany(
+          first.trx,
+          runs.map((run) => ({ claim: run.keyClaim ?? null, ...orderRows(run), lines: run.draft.lines })),
+          first.now,
+        );
+        // A key that was there first: that order replays or refuses on its own.
+        const taken = new Set<Forward>();
+        runs.forEach((run, i) => {
+          const id = ids[i];
+          if (id == null) taken.add(run);
+          else run.orderId = id;
+        });
+        if (taken.size > 0) throw new BatchRefusal(taken);
+      },
     },
     {
       name: "sale",
@@ -322,6 +376,20 @@ export function createOrderWorkflow({
       async apply(run) {
         await sales.recordSale(run.trx, run.now, run.draft.stockLines);
         await events.publish(run.trx, run.now, [paidEvent(run.orderId, run.draft, run.now)]);
+      },
+      async applyMany(runs) {
+        const [first] = runs;
+        if (!first) return;
+        await sales.recordSale(
+          first.trx,
+          first.now,
+          runs.flatMap((run) => run.draft.stockLines),
+        );
+        await events.publish(
+          first.trx,
+          first.now,
+          runs.map((run) => paidEvent(run.orderId, run.draft, run.now)),
+        );
       },
       async undo(run) {
         if (run.order.paid_at) await sales.reverseSale(run.trx, run.order.paid_at, run.lines);
@@ -345,6 +413,23 @@ export function createOrderWorkflow({
         run.balanceAfter = balanceAfter;
         // Paying an order created earlier: it becomes paid here (placed at once, the order step wrote it paid).
         if (!run.phases.includes("reserve")) await orderRepository.markPaid(trx, orderId, paymentRows(draft.payment, outside), now);
+      },
+      // Placed at once from the wallet alone, something to pay: one debit per customer in one statement.
+      batches: (draft) => draft.payment.card === 0 && draft.payment.wallet > 0,
+      async applyMany(runs) {
+        const [first] = runs;
+        if (!first) return;
+        const balances = await wallet.debitMany(
+          first.trx,
+          runs.map((run) => ({ userId: run.draft.userId, amount: run.draft.payment.wallet, orderId: run.orderId })),
+        );
+        const short = new Set<Forward>();
+        for (const run of runs) {
+          const balanceAfter = balances.get(run.draft.userId);
+          if (balanceAfter === undefined) short.add(run);
+          else run.balanceAfter = balanceAfter;
+        }
+        if (short.size > 0) throw new BatchRefusal(short);
       },
       async undo(run) {
         const { trx, order } = run;
@@ -372,6 +457,7 @@ export function createOrderWorkflow({
         const { trx, draft, orderId } = run;
         if (draft.userCouponId) await coupons.use(trx, draft.userId, draft.userCouponId, draft.totals.subtotalAmount, orderId);
       },
+      inert: (draft) => draft.userCouponId === null,
       async undo(run) {
         if (run.order.issued_coupon_id) run.couponRestored = await coupons.restore(run.trx, run.order.issued_coupon_id, run.order.id);
       },
@@ -382,12 +468,25 @@ export function createOrderWorkflow({
       hot: true,
       apply: (run) => catalog.deductStock(run.trx, run.draft.stockLines, { orderId: run.orderId }),
       applyUnread: (run) => catalog.takeStockOrFail(run.trx, run.draft.stockLines, { orderId: run.orderId }),
+      async applyMany(runs) {
+        const [first] = runs;
+        if (!first) return;
+        const refused = new Set(
+          await catalog.takeStockForOrders(
+            first.trx,
+            runs.map((run) => ({ orderId: run.orderId, lines: run.draft.stockLines })),
+          ),
+        );
+        const short = runs.filter((run) => run.draft.stockLines.some((line) => refused.has(line.productId)));
+        if (short.length > 0) throw new BatchRefusal(new Set(short));
+      },
       undo: (run) => catalog.releaseStock(run.trx, run.lines, { orderId: run.order.id, reason: run.reason, actorId: run.actorId }),
     },
     {
       name: "cart",
       phase: "reserve",
       writesOnly: true,
+      inert: (draft) => !draft.fromCart,
       async apply(run) {
         if (run.draft.fromCart)
           await cart.removeBought(
@@ -542,6 +641,34 @@ export function createOrderWorkflow({
         await beforeHot();
         for (const step of tail) await (step.applyUnread ?? step.apply)(run);
       });
+    },
+
+    /**
+     * Whether an order placed at once can go in a batch (modules/orders/batch.ts): every step of
+     * `place` either has a batch form that takes this draft, or does nothing for it.
+     */
+    batchable(draft: OrderDraft): boolean {
+      return steps.every((step) => step.inert?.(draft) || (step.applyMany !== undefined && (step.batches?.(draft) ?? true)));
+    },
+
+    /**
+     * `forward` for a batch of orders placed at once (`batchable`), all in `runs[0].trx`: each step
+     * once for all of them, in the same order; `beforeHot` records the answers. The stock is read
+     * back (a refusal must name its orders), so the batch sends its COMMIT on its own.
+     */
+    async forwardMany(runs: Forward[], beforeHot: () => Promise<void>): Promise<void> {
+      const [first] = runs;
+      if (!first) return;
+      const active = steps.filter((step) => !runs.every((run) => step.inert?.(run.draft)));
+      const missing = active.find((step) => !step.applyMany);
+      if (missing) throw new Error(`orders: the ${missing.name} step has no batch form (check workflow.batchable first)`);
+      const firstHot = active.findIndex((step) => step.hot);
+      for (const [index, step] of active.entries()) {
+        if (index === firstHot) await deferring(first.trx, beforeHot);
+        const apply = () => step.applyMany?.(runs) ?? Promise.resolve();
+        await (step.writesOnly ? deferring(first.trx, apply) : apply());
+      }
+      if (firstHot < 0) await beforeHot();
     },
 
     /**

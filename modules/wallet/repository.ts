@@ -135,6 +135,30 @@ const debitWithLedgerEntry = compiledQuery(
       RETURNING id, balance_after`,
 );
 
+/**
+ * A batch of orders' debits (one per customer) in ONE statement: the accounts are locked in
+ * ascending customer order first (LockRows over a sort emits them in that order, and the UPDATE
+ * only reaches rows that came out of it), so two batches never wait on each other in a cycle.
+ * Customers whose balance does not cover their amount are left out: no row back for them.
+ */
+const debitManyWithLedgerEntries = compiledQuery(
+  (_db, userIds: number[], amounts: number[], orderIds: number[], at: Date) =>
+    sql<{ user_id: number; balance_after: number }>`
+      WITH input AS (
+        SELECT * FROM unnest(${userIds}::int8[], ${amounts}::int8[], ${orderIds}::int8[]) AS i(user_id, amount, order_id)
+      ), locked AS MATERIALIZED (
+        SELECT user_id FROM wallet_accounts WHERE user_id IN (SELECT user_id FROM input) ORDER BY user_id FOR NO KEY UPDATE
+      ), debited AS (
+        UPDATE wallet_accounts w SET balance = w.balance - i.amount, updated_at = ${at}
+          FROM input i JOIN locked l ON l.user_id = i.user_id
+         WHERE w.user_id = i.user_id AND w.balance >= i.amount
+        RETURNING w.user_id, w.balance, i.amount, i.order_id
+      )
+      INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, order_id, gateway_reference, created_at)
+      SELECT user_id, 'payment', -amount, balance, order_id, NULL, ${at} FROM debited
+      RETURNING user_id, balance_after`,
+);
+
 const attemptColumns = ["id", "user_id", "amount", "gateway_key", "idempotency_key", "status", "gateway_reference", "lease_until"] as const;
 
 export const walletRepository = {
@@ -382,6 +406,24 @@ export const walletRepository = {
     const result = await debitWithLedgerEntry(trx, userId, amount, orderId, at);
     const row = result.rows[0];
     return row && { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.id) };
+  },
+
+  /**
+   * `debitWithEntry` for a batch of orders, one per customer: the balance after each debit that
+   * was covered, by customer. A customer missing from the answer was not debited (not enough, or
+   * no account); the others were, so the caller rolls back when it cannot go on without them.
+   */
+  async debitManyWithEntries(trx: Tx, debits: Array<{ userId: number; amount: number; orderId: number }>, at: Date): Promise<Map<number, number>> {
+    if (debits.length === 0) return new Map();
+    noteLock(trx, LockRank.Wallet, Math.min(...debits.map((d) => d.userId)));
+    const result = await debitManyWithLedgerEntries(
+      trx,
+      debits.map((d) => d.userId),
+      debits.map((d) => d.amount),
+      debits.map((d) => d.orderId),
+      at,
+    );
+    return new Map(result.rows.map((row) => [Number(row.user_id), Number(row.balance_after)]));
   },
 
   /** Adds `amount`; the account must exist. Returns the new balance. */

@@ -483,6 +483,17 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
       return { previousBalance: debited.balanceAfter + amount, balanceAfter: debited.balanceAfter, ledgerEntryId: debited.ledgerEntryId };
     },
 
+    /**
+     * A batch of orders' debits, one per customer, each amount > 0 (modules/orders/batch.ts): the
+     * balance after each covered debit, by customer. Customers left out were not debited; the
+     * caller rolls the batch back and runs their orders one by one (`debit`: the exact refusal).
+     */
+    async debitMany(trx: Tx, debits: Array<{ userId: number; amount: number; orderId: number }>): Promise<Map<number, number>> {
+      for (const d of debits) assertMovement(d.amount, "debit");
+      if (debits.some((d) => d.amount === 0)) throw new Error("wallet.debitMany: every amount must be > 0");
+      return walletRepository.debitManyWithEntries(trx, debits, clock.now());
+    },
+
     /** Gives an order's amount back (cancellation, refund). Not capped by maxBalance. */
     async refund(trx: Tx, userId: number, amount: number, meta: { orderId: number | null }): Promise<RefundResult> {
       assertMovement(amount, "refund");

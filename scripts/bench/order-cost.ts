@@ -1,5 +1,5 @@
 /**
- * `bun scripts/bench/order-cost.ts [orders] [--stats] [--concurrency N] [--sold-out]`: what one
+ * `bun scripts/bench/order-cost.ts [orders] [--stats] [--concurrency N] [--sold-out] [--batch N]`: what one
  * `orders.place` costs PostgreSQL and how many statements it sends, without the HTTP load (a whole
  * Agora in process, tests/support/agora.ts: real PostgreSQL and Redis, poller off). With
  * `--sold-out` every product has no stock: what a refusal after a sell-out costs.
@@ -9,7 +9,7 @@
  * backends (/proc, utime+stime), and the process's own CPU (client and server in one process: an
  * upper bound of the server's). With `--stats` the database logs PostgreSQL's parser, planner and
  * executor statistics for every statement (ALTER DATABASE on the scratch database only), and the
- * script sums them per statement text from the server log.
+ * script sums them per statement text from the server log. `--batch N`: ORDER_BATCH_SIZE (1: no batches).
  */
 import { readFileSync } from "node:fs";
 import pg from "pg";
@@ -32,7 +32,11 @@ function cpuOf(pid: number): number {
   }
 }
 
-const t = await startTestAgora({ poolSize: Math.max(4, concurrency + 2) });
+const batchArg = args.indexOf("--batch");
+const t = await startTestAgora({
+  poolSize: Math.max(4, concurrency + 2),
+  ...(batchArg >= 0 ? { config: { orderBatchSize: Number(args[batchArg + 1]) } } : {}),
+});
 const dbName = t.database.name;
 const admin = new pg.Client({ connectionString: "postgres://postgres@127.0.0.1:5432/postgres" });
 await admin.connect();

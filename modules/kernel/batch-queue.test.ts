@@ -1,0 +1,102 @@
+import { describe, expect, test } from "bun:test";
+import { createBatchQueue } from "./batch-queue.ts";
+
+/** A promise and its resolver, to hold a batch open. */
+function gate() {
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
+
+describe("createBatchQueue", () => {
+  test("an item runs at once and alone when nothing else is running", async () => {
+    const batches: number[][] = [];
+    const queue = createBatchQueue<number, number>({
+      maxBatch: 8,
+      maxConcurrent: 1,
+      run: async (items) => {
+        batches.push(items);
+        return items.map((n) => n * 10);
+      },
+    });
+    expect(await queue.submit(1)).toBe(10);
+    expect(await queue.submit(2)).toBe(20);
+    expect(batches).toEqual([[1], [2]]);
+  });
+
+  test("items that arrive while the batches are running wait and go together, at most maxBatch, at most maxConcurrent at once", async () => {
+    const batches: number[][] = [];
+    const first = gate();
+    let running = 0;
+    let mostRunning = 0;
+    const queue = createBatchQueue<number, string>({
+      maxBatch: 3,
+      maxConcurrent: 2,
+      run: async (items) => {
+        running++;
+        mostRunning = Math.max(mostRunning, running);
+        batches.push(items);
+        if (items[0] === 0) await first.opened;
+        await Bun.sleep(5);
+        running--;
+        return items.map(String);
+      },
+    });
+    const results = Promise.all(Array.from({ length: 9 }, (_, i) => queue.submit(i)));
+    // 0 and 1 started alone (two slots); 2..8 wait.
+    expect(queue.waiting).toBe(7);
+    first.open();
+    expect(await results).toEqual(["0", "1", "2", "3", "4", "5", "6", "7", "8"]);
+    expect(mostRunning).toBe(2);
+    expect(batches[0]).toEqual([0]);
+    expect(batches[1]).toEqual([1]);
+    expect(batches.slice(2).every((b) => b.length <= 3)).toBe(true);
+    expect(batches.flat().sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(batches.length).toBeLessThan(9);
+  });
+
+  test("items with the same key never share a batch: the later one waits for the next", async () => {
+    const batches: string[][] = [];
+    const hold = gate();
+    const queue = createBatchQueue<{ user: number; id: string }, string>({
+      maxBatch: 10,
+      maxConcurrent: 1,
+      keyOf: (item) => item.user,
+      run: async (items) => {
+        batches.push(items.map((i) => i.id));
+        if (items[0]?.id === "first") await hold.opened;
+        return items.map((i) => i.id);
+      },
+    });
+    const all = Promise.all([
+      queue.submit({ user: 0, id: "first" }),
+      queue.submit({ user: 1, id: "a1" }),
+      queue.submit({ user: 1, id: "a2" }),
+      queue.submit({ user: 2, id: "b1" }),
+    ]);
+    hold.open();
+    await all;
+    expect(batches).toEqual([["first"], ["a1", "b1"], ["a2"]]);
+  });
+
+  test("a batch that fails rejects each of its items, and the queue goes on", async () => {
+    const queue = createBatchQueue<number, number>({
+      maxBatch: 4,
+      maxConcurrent: 1,
+      run: async (items) => {
+        if (items.includes(13)) throw new Error("unlucky");
+        return items;
+      },
+    });
+    await expect(queue.submit(13)).rejects.toThrow("unlucky");
+    expect(await queue.submit(7)).toBe(7);
+    expect(queue.running).toBe(0);
+  });
+
+  test("a run that answers the wrong number of results rejects its items", async () => {
+    const queue = createBatchQueue<number, number>({ maxBatch: 4, maxConcurrent: 1, run: async () => [] });
+    await expect(queue.submit(1)).rejects.toThrow("0 results for 1 items");
+  });
+});

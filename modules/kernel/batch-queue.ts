@@ -1,0 +1,86 @@
+/**
+ * Natural batching: work items wait while `maxConcurrent` batches are running, and the next batch
+ * takes every item waiting then (up to `maxBatch`). Under no load an item runs at once, alone; under
+ * load each batch carries what arrived while the previous ones ran, so the cost that is paid once
+ * per batch (a transaction, one statement per step) is shared without waiting on a timer.
+ */
+export interface BatchQueueOptions<Item, Result> {
+  maxBatch: number;
+  maxConcurrent: number;
+  /** Items with the same key never share a batch (the later one waits for the next). */
+  keyOf?(item: Item): unknown;
+  /** Runs one batch: a result per item, in order. A rejection rejects every item of the batch. */
+  run(items: Item[]): Promise<Result[]>;
+}
+
+export interface BatchQueue<Item, Result> {
+  submit(item: Item): Promise<Result>;
+  /** Items waiting for a batch, and batches running (for tests and metrics). */
+  readonly waiting: number;
+  readonly running: number;
+}
+
+interface Waiter<Item, Result> {
+  item: Item;
+  resolve(result: Result): void;
+  reject(error: unknown): void;
+}
+
+export function createBatchQueue<Item, Result>(options: BatchQueueOptions<Item, Result>): BatchQueue<Item, Result> {
+  if (!(options.maxBatch >= 1 && options.maxConcurrent >= 1)) throw new Error("batch queue: maxBatch and maxConcurrent must be at least 1");
+  let waiting: Array<Waiter<Item, Result>> = [];
+  let running = 0;
+
+  function takeBatch(): Array<Waiter<Item, Result>> {
+    const batch: Array<Waiter<Item, Result>> = [];
+    const keys = new Set<unknown>();
+    const rest: Array<Waiter<Item, Result>> = [];
+    for (const waiter of waiting) {
+      const key = options.keyOf?.(waiter.item);
+      if (batch.length < options.maxBatch && (key === undefined || !keys.has(key))) {
+        batch.push(waiter);
+        if (key !== undefined) keys.add(key);
+      } else rest.push(waiter);
+    }
+    waiting = rest;
+    return batch;
+  }
+
+  function pump(): void {
+    while (running < options.maxConcurrent && waiting.length > 0) {
+      const batch = takeBatch();
+      running++;
+      Promise.resolve()
+        .then(() => options.run(batch.map((waiter) => waiter.item)))
+        .then(
+          (results): { results: Result[] } | { error: unknown } =>
+            results.length === batch.length ? { results } : { error: new Error(`batch queue: ${results.length} results for ${batch.length} items`) },
+          (error: unknown) => ({ error }),
+        )
+        .then((outcome) => {
+          // The slot is free before anyone resumes, so what they submit next can start at once.
+          running--;
+          for (const [i, waiter] of batch.entries()) {
+            if ("results" in outcome) waiter.resolve(outcome.results[i] as Result);
+            else waiter.reject(outcome.error);
+          }
+          pump();
+        });
+    }
+  }
+
+  return {
+    submit(item) {
+      return new Promise<Result>((resolve, reject) => {
+        waiting.push({ item, resolve, reject });
+        pump();
+      });
+    },
+    get waiting() {
+      return waiting.length;
+    },
+    get running() {
+      return running;
+    },
+  };
+}
