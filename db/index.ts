@@ -19,4 +19,5 @@ export {
   noteLock,
   pgConstraint,
   pgErrorCode,
+  refusedByServer,
 } from "./unit-of-work.ts";

@@ -164,6 +164,20 @@ export function pgErrorCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * True when PostgreSQL itself answered `error` on a live connection (it carries a severity and a
+ * SQLSTATE), and not with a connection or shutdown error (classes 08 and 57P): the statement, or the
+ * COMMIT it answered, took no effect. False for a connection lost on the way (ECONNRESET, EPIPE,
+ * "Connection terminated", which carry no severity) and for a pooler's or a stopping server's
+ * error: after a COMMIT was sent, those leave its outcome unknown.
+ */
+export function refusedByServer(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const { severity, code } = error as { severity?: unknown; code?: unknown };
+  if (typeof severity !== "string" || typeof code !== "string" || !/^[0-9A-Z]{5}$/.test(code)) return false;
+  return !code.startsWith("08") && !code.startsWith("57P");
+}
+
 export function pgConstraint(error: unknown): string | undefined {
   if (typeof error === "object" && error !== null && "constraint" in error) {
     const constraint = (error as { constraint: unknown }).constraint;

@@ -110,6 +110,8 @@ export function createAgora(deps: AgoraDeps): Agora {
       maxBalance: config.maxBalance,
       chargeLeaseMs: config.walletChargeLeaseMs,
       recoveryIntervalMs: config.walletChargeRecoveryIntervalMs,
+      chargeBatchSize: config.walletChargeBatchSize,
+      chargeBatchConcurrency: config.walletChargeBatchConcurrency,
     },
   });
   // Card payments share the wallet charges' lease and recovery cadence: the same gateway, the same timeout.

@@ -47,6 +47,10 @@ export interface AgoraConfig {
   walletChargeLeaseMs: number;
   /** How often unsettled charges are looked for; 0 turns the recovery worker off (tests drive it by hand). */
   walletChargeRecoveryIntervalMs: number;
+  /** Most keyed charges sharing one statement (the record, then the credit) while others run; 1: off. */
+  walletChargeBatchSize: number;
+  /** Shared charge statements of each kind running at once. */
+  walletChargeBatchConcurrency: number;
   chargeMin: number;
   chargeMax: number;
   maxBalance: number;
@@ -184,6 +188,8 @@ export const envSchema = z.object({
   PAYMENT_GATEWAY_API_KEY: text.optional(),
   WALLET_CHARGE_LEASE_MS: wholeNumber(1, Number.MAX_SAFE_INTEGER).optional(),
   WALLET_CHARGE_RECOVERY_INTERVAL_MS: whole(5_000, 0),
+  WALLET_CHARGE_BATCH_SIZE: whole(32),
+  WALLET_CHARGE_BATCH_CONCURRENCY: whole(2),
   WALLET_CHARGE_MIN: whole(1_000),
   WALLET_CHARGE_MAX: whole(1_000_000),
   WALLET_MAX_BALANCE: whole(10_000_000),
@@ -291,6 +297,8 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     paymentGatewayApiKey: e.PAYMENT_GATEWAY_API_KEY,
     walletChargeLeaseMs: e.WALLET_CHARGE_LEASE_MS ?? e.PAYMENT_GATEWAY_TIMEOUT_MS + 10_000,
     walletChargeRecoveryIntervalMs: e.WALLET_CHARGE_RECOVERY_INTERVAL_MS,
+    walletChargeBatchSize: e.WALLET_CHARGE_BATCH_SIZE,
+    walletChargeBatchConcurrency: e.WALLET_CHARGE_BATCH_CONCURRENCY,
     chargeMin: e.WALLET_CHARGE_MIN,
     chargeMax: e.WALLET_CHARGE_MAX,
     maxBalance: e.WALLET_MAX_BALANCE,

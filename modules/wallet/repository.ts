@@ -121,6 +121,107 @@ const closeAttemptStatement = compiledQuery(
     SELECT EXISTS (SELECT 1 FROM closed) AS closed`,
 );
 
+/**
+ * `claimKeyAndRecordAttemptStatement` for several customers' charges in ONE statement (their own
+ * commit, shared): one charge per customer, so the customer joins a row to its input. Per input
+ * row, in order: whether this statement claimed the key, the attempt, the balance, and the key as
+ * the statement's snapshot shows it when it was there first.
+ */
+const claimKeysAndRecordAttemptsStatement = compiledQuery(
+  (_db, userIds: number[], scopes: string[], keys: string[], requestHashes: string[], amounts: number[], gatewayKeys: string[], leaseUntil: Date, at: Date) =>
+    sql<{
+      user_id: number;
+      claimed: boolean;
+      attempt_id: number | null;
+      balance: number | null;
+      request_hash: string | null;
+      status: KeyRow["status"] | null;
+      response: unknown;
+    }>`
+    WITH input AS (
+      SELECT * FROM unnest(${userIds}::int8[], ${scopes}::text[], ${keys}::text[], ${requestHashes}::text[], ${amounts}::int8[], ${gatewayKeys}::text[])
+             WITH ORDINALITY AS i(user_id, scope, key, request_hash, amount, gateway_key, n)
+    ), claim AS (
+      INSERT INTO idempotency_keys (user_id, scope, key, request_hash, status, created_at, updated_at)
+      SELECT user_id, scope, key, request_hash, 'in_progress', ${at}::timestamptz, ${at}::timestamptz FROM input ORDER BY user_id
+      ON CONFLICT (user_id, scope, key) DO NOTHING
+      RETURNING user_id, key
+    ), existing AS (
+      SELECT k.user_id, k.request_hash, k.status, k.response
+        FROM idempotency_keys k JOIN input i ON k.user_id = i.user_id AND k.scope = i.scope AND k.key = i.key
+    ), attempt AS (
+      INSERT INTO wallet_charge_attempts AS a (user_id, amount, gateway_key, idempotency_key, status, lease_until, created_at, updated_at)
+      SELECT i.user_id, i.amount, i.gateway_key, claim.key, 'pending', ${leaseUntil}::timestamptz, ${at}::timestamptz, ${at}::timestamptz
+        FROM input i JOIN claim ON claim.user_id = i.user_id ORDER BY i.n
+      ON CONFLICT (gateway_key) DO UPDATE SET status = 'pending', lease_until = excluded.lease_until, updated_at = excluded.updated_at
+       WHERE a.status IN ('declined', 'failed')
+      RETURNING id, user_id
+    )
+    SELECT i.user_id, claim.user_id IS NOT NULL AS claimed, attempt.id AS attempt_id, w.balance,
+           existing.request_hash, existing.status, existing.response
+      FROM input i
+      LEFT JOIN claim ON claim.user_id = i.user_id
+      LEFT JOIN attempt ON attempt.user_id = i.user_id
+      LEFT JOIN wallet_accounts w ON w.user_id = i.user_id
+      LEFT JOIN existing ON existing.user_id = i.user_id
+     ORDER BY i.n`,
+);
+
+/**
+ * `settleApprovedStatement` for several customers' approved charges in ONE statement: the attempts
+ * locked in ascending id order (rank ChargeAttempt), then the accounts credited in ascending customer
+ * order (rank Wallet), each up to the cap; per input row, in order, what the single statement answers.
+ */
+const settleApprovedManyStatement = compiledQuery(
+  (
+    _db,
+    ids: number[],
+    userIds: number[],
+    amounts: number[],
+    references: string[],
+    scopes: Array<string | null>,
+    keys: Array<string | null>,
+    responses: string[],
+    leasesUntil: Date[],
+    ats: Date[],
+    maxBalance: number,
+  ) =>
+    sql<{ id: number; status: "credited" | "voiding" | null; ledger_entry_id: number | null; balance_after: number | null }>`
+    WITH input AS (
+      SELECT * FROM unnest(${ids}::int8[], ${userIds}::int8[], ${amounts}::int8[], ${references}::text[], ${scopes}::text[], ${keys}::text[], ${responses}::text[],
+                           ${leasesUntil}::timestamptz[], ${ats}::timestamptz[])
+             WITH ORDINALITY AS i(id, user_id, amount, reference, scope, key, response, lease_until, at, n)
+    ), pending AS (
+      SELECT id FROM wallet_charge_attempts WHERE id IN (SELECT id FROM input) AND status = 'pending' ORDER BY id FOR UPDATE
+    ), credited AS (
+      INSERT INTO wallet_accounts AS w (user_id, balance, created_at, updated_at)
+      SELECT i.user_id, i.amount, i.at, i.at FROM input i JOIN pending p ON p.id = i.id
+       WHERE i.amount <= ${maxBalance}::bigint ORDER BY i.user_id
+      ON CONFLICT (user_id) DO UPDATE SET balance = w.balance + excluded.balance, updated_at = excluded.updated_at
+       WHERE w.balance + excluded.balance <= ${maxBalance}
+      RETURNING user_id, balance
+    ), entry AS (
+      INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, order_id, gateway_reference, created_at)
+      SELECT i.user_id, 'charge', i.amount, c.balance, NULL, i.reference, i.at FROM credited c JOIN input i ON i.user_id = c.user_id ORDER BY i.n
+      RETURNING id, user_id, balance_after
+    ), settled AS (
+      UPDATE wallet_charge_attempts a
+         SET status = CASE WHEN e.id IS NOT NULL THEN 'credited' ELSE 'voiding' END,
+             gateway_reference = i.reference, lease_until = i.lease_until, updated_at = i.at
+        FROM pending p JOIN input i ON i.id = p.id LEFT JOIN entry e ON e.user_id = i.user_id
+       WHERE a.id = p.id
+      RETURNING a.id, a.status
+    ), completed AS (
+      UPDATE idempotency_keys k SET status = 'completed', response = i.response::jsonb, updated_at = i.at
+        FROM input i JOIN entry e ON e.user_id = i.user_id
+       WHERE i.key IS NOT NULL AND k.user_id = i.user_id AND k.scope = i.scope AND k.key = i.key AND k.status = 'in_progress'
+      RETURNING k.key
+    )
+    SELECT i.id, settled.status, entry.id AS ledger_entry_id, entry.balance_after
+      FROM input i LEFT JOIN settled ON settled.id = i.id LEFT JOIN entry ON entry.user_id = i.user_id
+     ORDER BY i.n`,
+);
+
 /** On every order paid from the wallet: compiled once (db/compiled.ts), run as a named prepared statement. */
 const debitWithLedgerEntry = compiledQuery(
   (_db, userId: number, amount: number, orderId: number | null, at: Date) =>
@@ -247,6 +348,73 @@ export const walletRepository = {
     if (!row || row.status === null) return "settled-elsewhere";
     if (row.status === "voiding" || row.ledger_entry_id == null) return "voiding";
     return { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.ledger_entry_id) };
+  },
+
+  /**
+   * `claimKeyAndRecordAttempt` for several customers' charges (one each) in one statement and one
+   * commit; the answers in order. A batch whose statement fails changes nothing (one statement).
+   */
+  async claimKeysAndRecordAttempts(
+    db: Db,
+    attempts: Array<NewChargeAttempt & { scope: string; idempotencyKey: string; requestHash: string }>,
+    leaseUntil: Date,
+    at: Date,
+  ): Promise<Array<{ claimed: boolean; attemptId: number | undefined; balance: number; existing: KeyRow | undefined }>> {
+    if (new Set(attempts.map((a) => a.userId)).size !== attempts.length) throw new Error("wallet: a batch holds one charge per customer");
+    const { rows } = await claimKeysAndRecordAttemptsStatement(
+      db,
+      attempts.map((a) => a.userId),
+      attempts.map((a) => a.scope),
+      attempts.map((a) => a.idempotencyKey),
+      attempts.map((a) => a.requestHash),
+      attempts.map((a) => a.amount),
+      attempts.map((a) => a.gatewayKey),
+      leaseUntil,
+      at,
+    );
+    if (rows.length !== attempts.length) throw new Error(`wallet: the batch claim answered ${rows.length} rows for ${attempts.length}`);
+    return rows.map((row) => ({
+      claimed: row.claimed,
+      attemptId: row.attempt_id == null ? undefined : Number(row.attempt_id),
+      balance: Number(row.balance ?? 0),
+      existing: row.request_hash == null || row.status == null ? undefined : { request_hash: row.request_hash, status: row.status, response: row.response },
+    }));
+  },
+
+  /** `settleApproved` for several customers' approved charges (one each) in one statement and one commit; the answers in order. */
+  async settleApprovedMany(
+    db: Db,
+    attempts: Array<{
+      id: number;
+      userId: number;
+      amount: number;
+      reference: string;
+      leaseUntil: Date;
+      at: Date;
+      key: { scope: string; key: string; response: string } | null;
+    }>,
+    maxBalance: number,
+  ): Promise<Array<{ balanceAfter: number; ledgerEntryId: number } | "settled-elsewhere" | "voiding">> {
+    if (new Set(attempts.map((a) => a.userId)).size !== attempts.length) throw new Error("wallet: a batch holds one charge per customer");
+    const { rows } = await settleApprovedManyStatement(
+      db,
+      attempts.map((a) => a.id),
+      attempts.map((a) => a.userId),
+      attempts.map((a) => a.amount),
+      attempts.map((a) => a.reference),
+      attempts.map((a) => a.key?.scope ?? null),
+      attempts.map((a) => a.key?.key ?? null),
+      attempts.map((a) => a.key?.response ?? "null"),
+      attempts.map((a) => a.leaseUntil),
+      attempts.map((a) => a.at),
+      maxBalance,
+    );
+    if (rows.length !== attempts.length) throw new Error(`wallet: the batch settle answered ${rows.length} rows for ${attempts.length}`);
+    return rows.map((row) => {
+      if (row.status === null) return "settled-elsewhere";
+      if (row.status === "voiding" || row.ledger_entry_id == null) return "voiding";
+      return { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.ledger_entry_id) };
+    });
   },
 
   /**

@@ -42,7 +42,7 @@
 import { uuidv7 } from "uuidv7";
 import { z } from "zod";
 import type { Db, Tx } from "../../db/index.ts";
-import { inTransaction } from "../../db/index.ts";
+import { inTransaction, refusedByServer } from "../../db/index.ts";
 import {
   completeInTransaction,
   hashRequest,
@@ -56,7 +56,7 @@ import {
   storedResponse,
 } from "../idempotency/index.ts";
 import type { Clock, Logger, Page, PeriodicTask } from "../kernel/index.ts";
-import { DomainError, decodeCursor, type ErrorDefinition, encodeCursor, periodicTask } from "../kernel/index.ts";
+import { createBatchQueue, DomainError, decodeCursor, type ErrorDefinition, encodeCursor, periodicTask } from "../kernel/index.ts";
 import { walletErrors } from "./errors.ts";
 import { type ChargeLookup, type PaymentGateway, PaymentGatewayUnavailableError } from "./gateway.ts";
 import { walletRepository } from "./repository.ts";
@@ -78,6 +78,13 @@ export interface WalletConfig {
   chargeLeaseMs: number;
   /** How often the recovery worker looks for charges left unsettled. */
   recoveryIntervalMs: number;
+  /**
+   * Most keyed charges whose statement (the record, then the credit) shares one multi-row statement
+   * while others run (one per customer); 1: each charge its own statements.
+   */
+  chargeBatchSize: number;
+  /** Batched statements of each kind running at once. */
+  chargeBatchConcurrency: number;
 }
 
 const defaultWalletConfig: WalletConfig = {
@@ -87,6 +94,8 @@ const defaultWalletConfig: WalletConfig = {
   idempotencyWaitMs: 15_000,
   chargeLeaseMs: 15_000,
   recoveryIntervalMs: 5_000,
+  chargeBatchSize: 32,
+  chargeBatchConcurrency: 2,
 };
 
 export interface WalletDeps {
@@ -192,6 +201,61 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
   }
 
   const leaseFromNow = () => new Date(clock.now().getTime() + config.chargeLeaseMs);
+  /**
+   * Charges at once share their statements (one multi-row statement, one commit, for what arrived
+   * while the previous ones ran; kernel/batch-queue.ts): PostgreSQL's cost of a charge is mostly per
+   * statement. Each statement commits on its own, so a batch that fails with PostgreSQL's answer
+   * changed nothing, and its charges run their own statements (which meet the failure that is
+   * theirs); one that fails without an answer (the connection lost) may have committed, and that
+   * failure is each charge's answer, as it would be for its own statement.
+   */
+  const ALONE = Symbol("alone");
+  /** Shared statements run (two charges or more), and the most charges one carried: tests and metrics. */
+  const batchStats = { records: { shared: 0, largest: 0 }, settles: { shared: 0, largest: 0 } };
+  function statementBatches<Item extends { userId: number }, Result>(
+    stats: { shared: number; largest: number },
+    run: (items: Item[]) => Promise<Result[]>,
+    alone: (item: Item) => Promise<Result>,
+  ) {
+    if (config.chargeBatchSize <= 1) return alone;
+    const queue = createBatchQueue<Item, Result | typeof ALONE>({
+      maxBatch: config.chargeBatchSize,
+      maxConcurrent: config.chargeBatchConcurrency,
+      keyOf: (item) => item.userId,
+      run: async (items) => {
+        if (items.length === 1) return [await alone(items[0] as Item)];
+        try {
+          const results = await run(items);
+          stats.shared++;
+          stats.largest = Math.max(stats.largest, items.length);
+          return results;
+        } catch (error) {
+          // PostgreSQL refused the statement: nothing of it was committed, each charge runs its own.
+          if (!refusedByServer(error)) throw error;
+          return items.map(() => ALONE);
+        }
+      },
+    });
+    return async (item: Item): Promise<Result> => {
+      const result = await queue.submit(item);
+      return result === ALONE ? alone(item) : result;
+    };
+  }
+
+  type KeyedAttempt = Parameters<typeof walletRepository.claimKeyAndRecordAttempt>[1];
+  const claimKeyAndRecordAttempt = statementBatches<KeyedAttempt, Awaited<ReturnType<typeof walletRepository.claimKeyAndRecordAttempt>>>(
+    batchStats.records,
+    (attempts) => walletRepository.claimKeysAndRecordAttempts(db, attempts, leaseFromNow(), clock.now()),
+    (attempt) => walletRepository.claimKeyAndRecordAttempt(db, { ...attempt, leaseUntil: leaseFromNow(), at: clock.now() }),
+  );
+  type Approved = Parameters<typeof walletRepository.settleApproved>[1];
+  const settleApproved = statementBatches<Approved, Awaited<ReturnType<typeof walletRepository.settleApproved>>>(
+    batchStats.settles,
+    // Each charge keeps its own time: the answer's chargedAt is the ledger entry's, which a replay reads.
+    (attempts) => walletRepository.settleApprovedMany(db, attempts, config.maxBalance),
+    (attempt) => walletRepository.settleApproved(db, attempt),
+  );
+
   const gatewayUnavailable = (error: unknown) => {
     const failure = error instanceof PaymentGatewayUnavailableError ? error.failure : "unknown";
     return walletErrors.PAYMENT_GATEWAY_UNAVAILABLE.create({ failure, retryable: true });
@@ -206,7 +270,7 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
     const deadline = performance.now() + config.idempotencyWaitMs;
     for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
       try {
-        const recorded = await walletRepository.claimKeyAndRecordAttempt(db, {
+        const recorded = await claimKeyAndRecordAttempt({
           userId: request.userId,
           amount,
           gatewayKey,
@@ -279,7 +343,7 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
    */
   async function creditApproved(attempt: AttemptRef, key: KeyId | null, reference: string): Promise<ChargeResult> {
     const at = clock.now();
-    const credited = await walletRepository.settleApproved(db, {
+    const credited = await settleApproved({
       id: attempt.id,
       userId: attempt.userId,
       amount: attempt.amount,
@@ -391,6 +455,9 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
   return {
     config: Object.freeze({ ...config }),
 
+    /** How many charge statements were shared by several charges, and the most in one (`chargeBatchSize`). */
+    chargeBatchStats: () => structuredClone(batchStats),
+
     /** Tops the wallet up by card. With a key, retries (also concurrent ones) get the first outcome. */
     async charge(userId: number, amount: number, idempotencyKey?: string): Promise<ChargeResult> {
       checkBounds(amount);
@@ -490,6 +557,8 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
      */
     async debitMany(trx: Tx, debits: Array<{ userId: number; amount: number; orderId: number }>): Promise<Map<number, number>> {
       for (const d of debits) assertMovement(d.amount, "debit");
+      // UPDATE … FROM would debit a repeated customer once for both.
+      if (new Set(debits.map((d) => d.userId)).size !== debits.length) throw new Error("wallet.debitMany: one debit per customer");
       if (debits.some((d) => d.amount === 0)) throw new Error("wallet.debitMany: every amount must be > 0");
       return walletRepository.debitManyWithEntries(trx, debits, clock.now());
     },

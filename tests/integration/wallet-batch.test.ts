@@ -1,0 +1,132 @@
+/**
+ * Keyed charges at once share their statements (modules/wallet/service.ts `statementBatches`): the
+ * record of several customers' attempts in one statement, their credits in another. The answers,
+ * the books and the replays must be those of one statement per charge.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
+import { type FakePaymentGateway, startFakePaymentGateway } from "../../apps/fakes/payment-gateway.ts";
+import { createWalletService, HttpPaymentGateway, type WalletService } from "../../modules/wallet/index.ts";
+import { startTestAgora, type TestAgora } from "../support/agora.ts";
+
+let t: TestAgora;
+let gw: FakePaymentGateway;
+let wallet: WalletService;
+
+beforeAll(async () => {
+  t = await startTestAgora({ poolSize: 12 });
+  gw = startFakePaymentGateway();
+  // One shared statement of each kind at a time: charges sent together queue and share.
+  wallet = createWalletService({
+    db: t.db,
+    clock: t.clock,
+    gateway: new HttpPaymentGateway({ baseUrl: gw.url, timeoutMs: 5_000 }),
+    config: { chargeBatchSize: 32, chargeBatchConcurrency: 1, maxBalance: 100_000 },
+  });
+});
+afterAll(async () => {
+  await gw.stop();
+  await t.close();
+});
+beforeEach(() => gw.control.reset());
+
+async function assertBooksBalance() {
+  const mismatched = await sql<{ user_id: number }>`
+    select a.user_id from wallet_accounts a
+    left join (select user_id, sum(amount) as total from wallet_ledger group by user_id) l on l.user_id = a.user_id
+    where a.balance <> coalesce(l.total, 0) or a.balance < 0`.execute(t.db);
+  expect(mismatched.rows).toEqual([]);
+}
+
+describe("charges at once share their statements", () => {
+  test("40 customers charge at once: statements shared, each credited once, answers equal to their replays", async () => {
+    const customers = await t.signUpCustomers(40, "batch-charge");
+    const before = wallet.chargeBatchStats();
+    const answers = await Promise.all(customers.map((c, i) => wallet.charge(c.id, 1_000 * (i + 1), `batch-charge-${c.id}`)));
+    const after = wallet.chargeBatchStats();
+    expect(after.records.shared).toBeGreaterThan(before.records.shared);
+    expect(after.settles.shared).toBeGreaterThan(before.settles.shared);
+    expect(Math.max(after.records.largest, after.settles.largest)).toBeGreaterThan(1);
+
+    answers.forEach((answer, i) => {
+      expect(answer.chargedAmount).toBe(1_000 * (i + 1));
+      expect(answer.previousBalance).toBe(0);
+      expect(answer.currentBalance).toBe(1_000 * (i + 1));
+    });
+    // Retries replay the first answer exactly (chargedAt and the ledger entry included), and charge no card again.
+    const approvedBefore = gw.stats().approved;
+    const replays = await Promise.all(customers.map((c, i) => wallet.charge(c.id, 1_000 * (i + 1), `batch-charge-${c.id}`)));
+    expect(replays).toEqual(answers);
+    expect(gw.stats().approved).toBe(approvedBefore);
+
+    const entries = await t.db
+      .selectFrom("wallet_ledger")
+      .select(["user_id", "amount", "gateway_reference"])
+      .where(
+        "user_id",
+        "in",
+        customers.map((c) => c.id),
+      )
+      .execute();
+    expect(entries).toHaveLength(40);
+    const attempts = await t.db
+      .selectFrom("wallet_charge_attempts")
+      .select(["status"])
+      .where(
+        "user_id",
+        "in",
+        customers.map((c) => c.id),
+      )
+      .execute();
+    expect(attempts.map((a) => a.status)).toEqual(Array(40).fill("credited"));
+    const keys = await t.db
+      .selectFrom("idempotency_keys")
+      .select(["status"])
+      .where("scope", "=", "wallet.charge")
+      .where(
+        "user_id",
+        "in",
+        customers.map((c) => c.id),
+      )
+      .execute();
+    expect(keys.map((k) => k.status)).toEqual(Array(40).fill("completed"));
+    await assertBooksBalance();
+  });
+
+  test("a customer's second charge, racing in another shared statement past the cap, is voided and refused; the others are credited", async () => {
+    const [racer, ...others] = await t.signUpCustomers(21, "batch-cap");
+    if (!racer) throw new Error("unreachable");
+    const calls = [
+      wallet.charge(racer.id, 60_000, `cap-a-${racer.id}`),
+      wallet.charge(racer.id, 60_000, `cap-b-${racer.id}`),
+      ...others.map((c) => wallet.charge(c.id, 5_000, `cap-other-${c.id}`)),
+    ];
+    const results = await Promise.allSettled(calls);
+    const racerCodes = results
+      .slice(0, 2)
+      .map((r) => (r.status === "fulfilled" ? "ok" : ((r.reason as { domainCode?: string }).domainCode ?? String(r.reason))));
+    expect(racerCodes.sort()).toEqual(["BALANCE_LIMIT_EXCEEDED", "ok"]);
+    expect(results.slice(2).every((r) => r.status === "fulfilled")).toBe(true);
+    const account = await t.db.selectFrom("wallet_accounts").select("balance").where("user_id", "=", racer.id).executeTakeFirstOrThrow();
+    expect(account.balance).toBe(60_000);
+    // Whatever the gateway approved past the cap (the second racer, if both passed the pre-check) it was asked to give back.
+    const stats = gw.stats();
+    expect(stats.approved + stats.voided).toBeGreaterThanOrEqual(21);
+    expect(stats.capturedAmount).toBe(60_000 + 20 * 5_000);
+    await assertBooksBalance();
+  });
+
+  test("with chargeBatchSize 1 every charge runs its own statements", async () => {
+    const single = createWalletService({
+      db: t.db,
+      clock: t.clock,
+      gateway: new HttpPaymentGateway({ baseUrl: gw.url, timeoutMs: 5_000 }),
+      config: { chargeBatchSize: 1 },
+    });
+    const customers = await t.signUpCustomers(10, "single-charge");
+    const answers = await Promise.all(customers.map((c) => single.charge(c.id, 3_000, `single-${c.id}`)));
+    expect(answers.every((a) => a.currentBalance === 3_000)).toBe(true);
+    expect(single.chargeBatchStats()).toEqual({ records: { shared: 0, largest: 0 }, settles: { shared: 0, largest: 0 } });
+    await assertBooksBalance();
+  });
+});
