@@ -112,6 +112,7 @@ export function createAgora(deps: AgoraDeps): Agora {
       recoveryIntervalMs: config.walletChargeRecoveryIntervalMs,
       chargeBatchSize: config.walletChargeBatchSize,
       chargeBatchConcurrency: config.walletChargeBatchConcurrency,
+      chargeBatchMaxWaitMs: config.dbConnectTimeoutMs,
     },
   });
   // Card payments share the wallet charges' lease and recovery cadence: the same gateway, the same timeout.
@@ -137,7 +138,12 @@ export function createAgora(deps: AgoraDeps): Agora {
     events,
     addressBook: addresses,
     cipher,
-    config: { paymentWindowMs: config.orderPaymentWindowMinutes * 60_000, batchSize: config.orderBatchSize, batchConcurrency: config.orderBatchConcurrency },
+    config: {
+      paymentWindowMs: config.orderPaymentWindowMinutes * 60_000,
+      batchSize: config.orderBatchSize,
+      batchConcurrency: config.orderBatchConcurrency,
+      batchMaxWaitMs: config.dbConnectTimeoutMs,
+    },
   });
   const shipping = createShippingService({
     db,

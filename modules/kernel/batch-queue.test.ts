@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createBatchQueue } from "./batch-queue.ts";
+import { BatchQueueTimeout, createBatchQueue } from "./batch-queue.ts";
 
 /** A promise and its resolver, to hold a batch open. */
 function gate() {
@@ -93,6 +93,30 @@ describe("createBatchQueue", () => {
     await expect(queue.submit(13)).rejects.toThrow("unlucky");
     expect(await queue.submit(7)).toBe(7);
     expect(queue.running).toBe(0);
+  });
+
+  test("an item that waits longer than maxWaitMs is rejected with BatchQueueTimeout; the running batch still answers its own", async () => {
+    const hold = gate();
+    const queue = createBatchQueue<number, number>({
+      maxBatch: 4,
+      maxConcurrent: 1,
+      maxWaitMs: 20,
+      run: async (items) => {
+        if (items[0] === 1) await hold.opened;
+        return items;
+      },
+    });
+    const first = queue.submit(1);
+    const late = queue.submit(2).catch((error: unknown) => error);
+    await Bun.sleep(40);
+    hold.open();
+    expect(await first).toBe(1);
+    const error = await late;
+    expect(error).toBeInstanceOf(BatchQueueTimeout);
+    expect((error as BatchQueueTimeout).waitedMs).toBeGreaterThanOrEqual(20);
+    expect(queue.waiting).toBe(0);
+    // Items that have not waited too long go on as usual.
+    expect(await queue.submit(3)).toBe(3);
   });
 
   test("a run that answers the wrong number of results rejects its items", async () => {

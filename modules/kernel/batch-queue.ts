@@ -11,6 +11,18 @@ export interface BatchQueueOptions<Item, Result> {
   keyOf?(item: Item): unknown;
   /** Runs one batch: a result per item, in order. A rejection rejects every item of the batch. */
   run(items: Item[]): Promise<Result[]>;
+  /**
+   * An item still waiting this long (checked whenever a batch starts or ends, or an item arrives)
+   * is rejected with `BatchQueueTimeout`: an overload shows as errors, not as an ever longer queue.
+   */
+  maxWaitMs?: number;
+}
+
+export class BatchQueueTimeout extends Error {
+  override name = "BatchQueueTimeout";
+  constructor(readonly waitedMs: number) {
+    super(`waited ${Math.round(waitedMs)} ms for a batch`);
+  }
 }
 
 export interface BatchQueue<Item, Result> {
@@ -22,6 +34,7 @@ export interface BatchQueue<Item, Result> {
 
 interface Waiter<Item, Result> {
   item: Item;
+  since: number;
   resolve(result: Result): void;
   reject(error: unknown): void;
 }
@@ -46,7 +59,19 @@ export function createBatchQueue<Item, Result>(options: BatchQueueOptions<Item, 
     return batch;
   }
 
+  function expire(): void {
+    const { maxWaitMs } = options;
+    if (maxWaitMs === undefined) return;
+    const now = performance.now();
+    const [oldest] = waiting;
+    if (!oldest || now - oldest.since < maxWaitMs) return;
+    const stale = waiting.filter((waiter) => now - waiter.since >= maxWaitMs);
+    waiting = waiting.filter((waiter) => now - waiter.since < maxWaitMs);
+    for (const waiter of stale) waiter.reject(new BatchQueueTimeout(now - waiter.since));
+  }
+
   function pump(): void {
+    expire();
     while (running < options.maxConcurrent && waiting.length > 0) {
       const batch = takeBatch();
       running++;
@@ -72,7 +97,7 @@ export function createBatchQueue<Item, Result>(options: BatchQueueOptions<Item, 
   return {
     submit(item) {
       return new Promise<Result>((resolve, reject) => {
-        waiting.push({ item, resolve, reject });
+        waiting.push({ item, since: performance.now(), resolve, reject });
         pump();
       });
     },

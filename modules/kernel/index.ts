@@ -1,6 +1,6 @@
 /** kernel: what every module shares — tRPC and base procedures, the domain error, the clock, ports for Redis. */
 export type { BatchQueue, BatchQueueOptions } from "./batch-queue.ts";
-export { createBatchQueue } from "./batch-queue.ts";
+export { BatchQueueTimeout, createBatchQueue } from "./batch-queue.ts";
 export type { Clock } from "./clock.ts";
 export { DAY, HOUR, ManualClock, MINUTE, systemClock, utcDay } from "./clock.ts";
 export type { ErrorKind, ErrorSet, ErrorSpec } from "./errors.ts";

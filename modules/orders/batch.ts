@@ -13,18 +13,20 @@
  * of its orders cannot go on (a balance that does not cover, stock short or about to cross its
  * low-stock threshold, an idempotency key that was there first: `BatchRefusal`), the batch rolls
  * back whole, those orders go back to `place`'s own path (careful forms, exact refusals, low-stock
- * events, replays), and the rest are batched again. A failure PostgreSQL reported (a deadlock, a
- * timeout) or any failure before the COMMIT (the transaction is certainly rolled back) sends every
- * order of the batch back to its own path. A failure at the COMMIT without PostgreSQL's answer (the
- * connection lost, perhaps after the COMMIT arrived) is the answer
- * of each order, as it would have been on its own path: an order that may be placed is never
- * placed again behind the customer's back (a retry with an idempotency key replays it).
+ * events, replays), and the rest are batched again. A failure before the COMMIT rolled the batch
+ * back for certain; so did one PostgreSQL answered at the COMMIT (`refusedByServer`): every order
+ * of the batch goes back to its own path, unless the database is unreachable (its own path would
+ * only meet the same outage, and wait for it twice). A failure at the COMMIT without PostgreSQL's
+ * answer (the connection lost, perhaps after the COMMIT arrived) is the answer of each order, as
+ * it would have been on its own path: an order that may be placed is never placed again behind the
+ * customer's back (a retry with an idempotency key replays it). An order that waits longer than
+ * `maxWaitMs` for a batch is answered SERVICE_UNAVAILABLE, as one waiting for a connection would be.
  */
 import type { Db } from "../../db/index.ts";
-import { inTransaction, pgErrorCode } from "../../db/index.ts";
+import { inTransaction, isConnectionError, refusedByServer } from "../../db/index.ts";
 import { completeManyInTransaction, hashRequest } from "../idempotency/index.ts";
 import type { Clock } from "../kernel/index.ts";
-import { createBatchQueue } from "../kernel/index.ts";
+import { BatchQueueTimeout, createBatchQueue, kernelErrors } from "../kernel/index.ts";
 import type { PlacedOrder } from "./schema.ts";
 import { BatchRefusal, type Forward, type OrderDraft, type OrderWorkflow } from "./workflow.ts";
 
@@ -49,6 +51,8 @@ export interface PlacementBatcherDeps {
   maxBatch: number;
   /** Batches running at once (each holds one pooled connection). */
   maxConcurrent: number;
+  /** Longest wait for a batch (the pool's connection timeout): then SERVICE_UNAVAILABLE. */
+  maxWaitMs: number;
 }
 
 export const PLACE_SCOPE = "orders.place";
@@ -73,11 +77,11 @@ export interface BatchStats {
   /** Batches rolled back because some of their orders had to run on their own, and those orders. */
   refusals: number;
   ranAlone: number;
-  /** Orders answered with the error of a batch that may have committed (the connection lost). */
+  /** Orders answered with their batch's failure: it may have committed (the connection lost), or the database is unreachable. */
   failed: number;
 }
 
-export function createPlacementBatcher({ db, clock, workflow, soldOutMeanwhile, answerOf, maxBatch, maxConcurrent }: PlacementBatcherDeps) {
+export function createPlacementBatcher({ db, clock, workflow, soldOutMeanwhile, answerOf, maxBatch, maxConcurrent, maxWaitMs }: PlacementBatcherDeps) {
   const stats: BatchStats = { committed: 0, placed: 0, largest: 0, refusals: 0, ranAlone: 0, failed: 0 };
 
   /** Places what it can of `items`; null for an order that must run on its own. */
@@ -133,8 +137,8 @@ export function createPlacementBatcher({ db, clock, workflow, soldOutMeanwhile, 
       } catch (error) {
         if (!(error instanceof BatchRefusal)) {
           // Rolled back for certain: failed before its COMMIT, or PostgreSQL answered the COMMIT with an error.
-          const rolledBack = !committing || pgErrorCode(error) !== undefined;
-          if (!rolledBack) for (const { index } of left) results[index] = new BatchFailure(error);
+          const rolledBack = !committing || refusedByServer(error);
+          if (!rolledBack || isConnectionError(error)) for (const { index } of left) results[index] = new BatchFailure(error);
           break;
         }
         stats.refusals++;
@@ -152,12 +156,16 @@ export function createPlacementBatcher({ db, clock, workflow, soldOutMeanwhile, 
     maxConcurrent,
     keyOf: (item) => item.userId,
     run: placeBatch,
+    maxWaitMs,
   });
 
   return {
     /** The placed order, or null: run it on its own (`place`'s path). Throws what a batch that may have committed met. */
     async place(item: BatchedPlacement): Promise<PlacedOrder | null> {
-      const outcome = await queue.submit(item);
+      const outcome = await queue.submit(item).catch((error: unknown) => {
+        if (error instanceof BatchQueueTimeout) throw kernelErrors.SERVICE_UNAVAILABLE.create({ dependency: "database", retryable: true });
+        throw error;
+      });
       if (outcome instanceof BatchFailure) throw outcome.error;
       return outcome;
     },

@@ -47,9 +47,11 @@ export interface OrdersConfig {
   batchSize: number;
   /** Batches running at once, each on one pooled connection. */
   batchConcurrency: number;
+  /** Longest wait for a batch before SERVICE_UNAVAILABLE (the pool's connection timeout). */
+  batchMaxWaitMs: number;
 }
 
-const defaultOrdersConfig: OrdersConfig = { paymentWindowMs: 15 * MINUTE, sweepIntervalMs: 30_000, batchSize: 16, batchConcurrency: 4 };
+const defaultOrdersConfig: OrdersConfig = { paymentWindowMs: 15 * MINUTE, sweepIntervalMs: 30_000, batchSize: 16, batchConcurrency: 4, batchMaxWaitMs: 15_000 };
 
 export interface OrdersDeps extends WorkflowDeps {
   db: Db;
@@ -334,6 +336,7 @@ export function createOrdersService(deps: OrdersDeps) {
           answerOf: placedAnswer,
           maxBatch: config.batchSize,
           maxConcurrent: config.batchConcurrency,
+          maxWaitMs: config.batchMaxWaitMs,
         })
       : null;
 

@@ -56,7 +56,16 @@ import {
   storedResponse,
 } from "../idempotency/index.ts";
 import type { Clock, Logger, Page, PeriodicTask } from "../kernel/index.ts";
-import { createBatchQueue, DomainError, decodeCursor, type ErrorDefinition, encodeCursor, periodicTask } from "../kernel/index.ts";
+import {
+  BatchQueueTimeout,
+  createBatchQueue,
+  DomainError,
+  decodeCursor,
+  type ErrorDefinition,
+  encodeCursor,
+  kernelErrors,
+  periodicTask,
+} from "../kernel/index.ts";
 import { walletErrors } from "./errors.ts";
 import { type ChargeLookup, type PaymentGateway, PaymentGatewayUnavailableError } from "./gateway.ts";
 import { walletRepository } from "./repository.ts";
@@ -85,6 +94,8 @@ export interface WalletConfig {
   chargeBatchSize: number;
   /** Batched statements of each kind running at once. */
   chargeBatchConcurrency: number;
+  /** Longest wait for a shared statement before SERVICE_UNAVAILABLE (the pool's connection timeout). */
+  chargeBatchMaxWaitMs: number;
 }
 
 const defaultWalletConfig: WalletConfig = {
@@ -96,6 +107,7 @@ const defaultWalletConfig: WalletConfig = {
   recoveryIntervalMs: 5_000,
   chargeBatchSize: 32,
   chargeBatchConcurrency: 2,
+  chargeBatchMaxWaitMs: 15_000,
 };
 
 export interface WalletDeps {
@@ -222,6 +234,7 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
       maxBatch: config.chargeBatchSize,
       maxConcurrent: config.chargeBatchConcurrency,
       keyOf: (item) => item.userId,
+      maxWaitMs: config.chargeBatchMaxWaitMs,
       run: async (items) => {
         if (items.length === 1) return [await alone(items[0] as Item)];
         try {
@@ -237,7 +250,10 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
       },
     });
     return async (item: Item): Promise<Result> => {
-      const result = await queue.submit(item);
+      const result = await queue.submit(item).catch((error: unknown) => {
+        if (error instanceof BatchQueueTimeout) throw kernelErrors.SERVICE_UNAVAILABLE.create({ dependency: "database", retryable: true });
+        throw error;
+      });
       return result === ALONE ? alone(item) : result;
     };
   }

@@ -13,15 +13,24 @@ import { codeOf, startTestAgora, type TestAgora } from "../support/agora.ts";
  * the connection drops at that moment). Installed before the pool opens: each pooled client binds
  * its `query` once (db/client.ts).
  */
-let loseCommitAnswers = false;
+let loseCommitAnswers: (() => Error) | null = null;
 const originalQuery = pg.Client.prototype.query;
 pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
   const sent = (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
-  if (!loseCommitAnswers || args[0] !== "commit") return sent;
+  const lost = loseCommitAnswers;
+  if (!lost || args[0] !== "commit") return sent;
   return Promise.resolve(sent).then(() => {
-    throw new Error("Connection terminated unexpectedly");
+    throw lost();
   });
 } as typeof originalQuery;
+
+/** The driver's errors for a connection lost on the way: pg's own message, socket and stream errors with Node codes. */
+const lostConnection = {
+  "pg's 'Connection terminated'": () => new Error("Connection terminated unexpectedly"),
+  "a socket reset (ECONNRESET)": () => Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET", errno: -104, syscall: "read" }),
+  // Neither a connection error the server knows (isConnectionError) nor PostgreSQL's answer.
+  "a stream error with a Node code": () => Object.assign(new Error("Cannot call write after a stream was destroyed"), { code: "ERR_STREAM_DESTROYED" }),
+};
 
 let t: TestAgora;
 beforeAll(async () => {
@@ -238,36 +247,39 @@ describe("orders placed at once share transactions", () => {
     await assertBooksBalance();
   });
 
-  test("a COMMIT whose answer is lost is each order's answer: orders that may be placed are never placed again behind the customer's back", async () => {
-    const product = await t.createProduct({ price: 1_000, stock: 50 });
-    const customers = await t.signUpCustomers(6, "lost-commit");
-    await Promise.all(customers.map((c) => t.fund(c, 5_000)));
-    const before = stats();
-    let outcomes: Awaited<ReturnType<typeof settle>>;
-    loseCommitAnswers = true;
-    try {
-      outcomes = await settle(customers.map((c) => c.client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }] })));
-    } finally {
-      loseCommitAnswers = false;
-    }
-    expect(outcomes.tally.ok ?? 0).toBe(0);
-    expect(stats().failed - before.failed).toBeGreaterThan(0);
-    // Each customer's order was committed once, and paid once: nothing ran twice.
-    const orders = await t.db
-      .selectFrom("order_orders")
-      .select("user_id")
-      .where(
-        "user_id",
-        "in",
-        customers.map((c) => c.id),
-      )
-      .execute();
-    expect(orders).toHaveLength(6);
-    const balances = await Promise.all(customers.map((c) => c.client.wallet.balance.query().then((b) => b.balance)));
-    expect(balances).toEqual([4_000, 4_000, 4_000, 4_000, 4_000, 4_000]);
-    expect((await t.client().catalog.stock.query({ productId: product.id })).stock).toBe(44);
-    await assertBooksBalance();
-  });
+  test.each(Object.entries(lostConnection))(
+    "a COMMIT whose answer is lost (%s) is each order's answer: orders that may be placed are never placed again",
+    async (_, lose) => {
+      const product = await t.createProduct({ price: 1_000, stock: 50 });
+      const customers = await t.signUpCustomers(6, "lost-commit");
+      await Promise.all(customers.map((c) => t.fund(c, 5_000)));
+      const before = stats();
+      let outcomes: Awaited<ReturnType<typeof settle>>;
+      loseCommitAnswers = lose;
+      try {
+        outcomes = await settle(customers.map((c) => c.client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }] })));
+      } finally {
+        loseCommitAnswers = null;
+      }
+      expect(outcomes.tally.ok ?? 0).toBe(0);
+      expect(stats().failed - before.failed).toBeGreaterThan(0);
+      // Each customer's order was committed once, and paid once: nothing ran twice.
+      const orders = await t.db
+        .selectFrom("order_orders")
+        .select("user_id")
+        .where(
+          "user_id",
+          "in",
+          customers.map((c) => c.id),
+        )
+        .execute();
+      expect(orders).toHaveLength(6);
+      const balances = await Promise.all(customers.map((c) => c.client.wallet.balance.query().then((b) => b.balance)));
+      expect(balances).toEqual([4_000, 4_000, 4_000, 4_000, 4_000, 4_000]);
+      expect((await t.client().catalog.stock.query({ productId: product.id })).stock).toBe(44);
+      await assertBooksBalance();
+    },
+  );
 
   test("orders a batch does not take (a coupon, a card, the cart) are placed on their own path as before", async () => {
     const product = await t.createProduct({ price: 2_000, stock: 10 });

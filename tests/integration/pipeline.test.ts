@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import net from "node:net";
 import { sql } from "kysely";
-import { afterCommit, createDatabase, type DatabaseHandle, deferring, inTransaction, pgErrorCode } from "../../db/index.ts";
+import pg from "pg";
+import { afterCommit, createDatabase, type DatabaseHandle, deferring, inTransaction, pgErrorCode, refusedByServer } from "../../db/index.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 
 let database: TestDatabase;
@@ -184,4 +185,24 @@ test("afterCommit work runs once the transaction has committed, in order, and ne
     }),
   );
   expect(ran).toEqual(["first", "second"]);
+});
+
+test("refusedByServer: true for PostgreSQL's own answer on a live connection, false for a lost connection or a server going away", async () => {
+  const refused = await sql`SELECT 1 / 0`.execute(database.handle.db).catch((error: unknown) => error);
+  expect(pgErrorCode(refused)).toBe("22012");
+  expect(refusedByServer(refused)).toBe(true);
+  // A backend terminated under a statement: FATAL 57P01 (admin shutdown), then the connection is gone.
+  const victim = new pg.Client({ connectionString: database.url });
+  await victim.connect();
+  victim.on("error", () => {});
+  const pid = (await victim.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid;
+  const killed = victim.query("SELECT pg_sleep(5)").catch((error: unknown) => error);
+  await Bun.sleep(50);
+  await sql`SELECT pg_terminate_backend(${pid})`.execute(database.handle.db);
+  const terminated = await killed;
+  expect(refusedByServer(terminated)).toBe(false);
+  await victim.end().catch(() => {});
+  expect(refusedByServer(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }))).toBe(false);
+  expect(refusedByServer(new Error("Connection terminated unexpectedly"))).toBe(false);
+  expect(refusedByServer(Object.assign(new Error("server conn crashed?"), { code: "08P01", severity: "ERROR" }))).toBe(false);
 });
