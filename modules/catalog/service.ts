@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { Db, StockMovementKind, Tx } from "../../db/index.ts";
 import { afterCommit, inTransaction, pgErrorCode } from "../../db/index.ts";
 import type { Clock, Page } from "../kernel/index.ts";
-import { decodeCursor, ExpiringMap, encodeCursor } from "../kernel/index.ts";
+import { createBatchQueue, decodeCursor, ExpiringMap, encodeCursor } from "../kernel/index.ts";
 import type { EventPublisher, OutboxEvent } from "../outbox/index.ts";
 import { catalogErrors } from "./errors.ts";
 import { inventoryBackInStock, inventoryLowStock } from "./events.ts";
@@ -80,6 +80,21 @@ export function createCatalogService({ db, clock, events: publisher, soldOutMemo
       }
     }
   }
+
+  /**
+   * Products read outside a transaction (every order is priced so) by requests arriving together:
+   * one statement for all of them while others run (kernel/batch-queue.ts). A flash sale prices
+   * thousands of orders a second, most for the same few products.
+   */
+  const productReads = createBatchQueue<number[], ProductRow[]>({
+    maxBatch: 64,
+    maxConcurrent: 2,
+    run: async (requests) => {
+      const rows = await productRepository.findByIds(db, [...new Set(requests.flat())]);
+      const byId = new Map(rows.map((row) => [Number(row.id), row]));
+      return requests.map((ids) => ids.flatMap((id) => byId.get(id) ?? []));
+    },
+  });
 
   function forgetSoldOut(productIds: Iterable<number>): void {
     forgettings++;
@@ -308,7 +323,7 @@ export function createCatalogService({ db, clock, events: publisher, soldOutMemo
     /** Active products by id, for pricing an order or a cart (no lock: prices are read, stock is locked separately). */
     async productsForSale(executor: Db | Tx, productIds: number[]): Promise<Map<number, Product>> {
       const readSince = forgettings;
-      const rows = await productRepository.findByIds(executor, productIds);
+      const rows = executor.isTransaction ? await productRepository.findByIds(executor, productIds) : await productReads.submit(productIds);
       const forSale = new Map(rows.filter((row) => row.status === "active").map((row) => [row.id, toProduct(row)]));
       for (const id of productIds) if (!forSale.has(id)) soldOut.delete(id);
       // Only committed stock: a transaction may be reading its own take, which can still roll back.

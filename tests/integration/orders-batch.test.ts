@@ -281,6 +281,27 @@ describe("orders placed at once share transactions", () => {
     },
   );
 
+  test("orders placed together read their products and default addresses together: each order has its own price, name and address", async () => {
+    const products = await Promise.all(Array.from({ length: 10 }, (_, i) => t.createProduct({ price: 1_000 + 100 * i, stock: 50, name: `Shared read ${i}` })));
+    const customers = await t.signUpCustomers(30, "shared-reads");
+    await Promise.all(customers.map((c) => t.fund(c, 10_000)));
+    // Two of every three customers have a default address of their own; the third has none.
+    await Promise.all(
+      customers.map((c, i) =>
+        i % 3 === 2 ? null : c.client.addresses.add.mutate({ label: "home", recipient: `Recipient ${c.id}`, address: `${c.id} Shared Street` }),
+      ),
+    );
+    const placed = await Promise.all(
+      customers.map((c, i) => c.client.orders.place.mutate({ items: [{ productId: (products[i % 10] as { id: number }).id, quantity: 1 }] })),
+    );
+    for (const [i, c] of customers.entries()) {
+      const order = await c.client.orders.get.query({ orderId: (placed[i] as { orderId: number }).orderId });
+      expect(order.finalAmount).toBe(1_000 + 100 * (i % 10));
+      expect(order.lines.map((l) => l.productName)).toEqual([`Shared read ${i % 10}`]);
+      expect(order.shippingAddress).toBe(i % 3 === 2 ? null : `Recipient ${c.id}\n${c.id} Shared Street`);
+    }
+  });
+
   test("orders a batch does not take (a coupon, a card, the cart) are placed on their own path as before", async () => {
     const product = await t.createProduct({ price: 2_000, stock: 10 });
     const customer = await t.signUpCustomer("cart");
