@@ -25,7 +25,7 @@
 import type { Db } from "../../db/index.ts";
 import { inTransaction, isConnectionError, refusedByServer } from "../../db/index.ts";
 import { completeManyInTransaction, hashRequest } from "../idempotency/index.ts";
-import type { Clock } from "../kernel/index.ts";
+import type { Clock, Logger } from "../kernel/index.ts";
 import { BatchQueueTimeout, createBatchQueue, kernelErrors } from "../kernel/index.ts";
 import type { PlacedOrder } from "./schema.ts";
 import { BatchRefusal, type Forward, type OrderDraft, type OrderWorkflow } from "./workflow.ts";
@@ -47,6 +47,8 @@ export interface PlacementBatcherDeps {
   soldOutMeanwhile(draft: OrderDraft): boolean;
   /** The answer `place` gives for a run. */
   answerOf(run: Forward, createdAt: Date): PlacedOrder;
+  /** Where a batch that failed for another reason than its orders' refusals is reported. */
+  logger: Logger;
   /** Most orders in one transaction. */
   maxBatch: number;
   /** Batches running at once (each holds one pooled connection). */
@@ -81,7 +83,7 @@ export interface BatchStats {
   failed: number;
 }
 
-export function createPlacementBatcher({ db, clock, workflow, soldOutMeanwhile, answerOf, maxBatch, maxConcurrent, maxWaitMs }: PlacementBatcherDeps) {
+export function createPlacementBatcher({ db, clock, workflow, soldOutMeanwhile, answerOf, logger, maxBatch, maxConcurrent, maxWaitMs }: PlacementBatcherDeps) {
   const stats: BatchStats = { committed: 0, placed: 0, largest: 0, refusals: 0, ranAlone: 0, failed: 0 };
 
   /** Places what it can of `items`; null for an order that must run on its own. */
@@ -138,7 +140,13 @@ export function createPlacementBatcher({ db, clock, workflow, soldOutMeanwhile, 
         if (!(error instanceof BatchRefusal)) {
           // Rolled back for certain: failed before its COMMIT, or PostgreSQL answered the COMMIT with an error.
           const rolledBack = !committing || refusedByServer(error);
-          if (!rolledBack || isConnectionError(error)) for (const { index } of left) results[index] = new BatchFailure(error);
+          const answered = !rolledBack || isConnectionError(error);
+          if (answered) for (const { index } of left) results[index] = new BatchFailure(error);
+          // Not a refusal: a deadlock, a timeout, an outage, or a fault in a step's batch form.
+          logger.warn(
+            { err: error, orders: left.length, atCommit: committing },
+            answered ? "orders: a batch failed; its orders answer that failure" : "orders: a batch rolled back; its orders run on their own",
+          );
           break;
         }
         stats.refusals++;

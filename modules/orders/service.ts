@@ -334,6 +334,7 @@ export function createOrdersService(deps: OrdersDeps) {
           workflow,
           soldOutMeanwhile: (draft) => deps.catalog.soldOutFromMemory(draft.stockLines.map((line) => line.productId)) !== null,
           answerOf: placedAnswer,
+          logger,
           maxBatch: config.batchSize,
           maxConcurrent: config.batchConcurrency,
           maxWaitMs: config.batchMaxWaitMs,
