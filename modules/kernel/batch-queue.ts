@@ -12,8 +12,8 @@ export interface BatchQueueOptions<Item, Result> {
   /** Runs one batch: a result per item, in order. A rejection rejects every item of the batch. */
   run(items: Item[]): Promise<Result[]>;
   /**
-   * An item still waiting this long (checked whenever a batch starts or ends, or an item arrives)
-   * is rejected with `BatchQueueTimeout`: an overload shows as errors, not as an ever longer queue.
+   * An item still waiting this long is rejected with `BatchQueueTimeout`: an overload, or batches
+   * stuck behind a lock, show as errors, not as an ever longer queue.
    */
   maxWaitMs?: number;
 }
@@ -43,6 +43,8 @@ export function createBatchQueue<Item, Result>(options: BatchQueueOptions<Item, 
   if (!(options.maxBatch >= 1 && options.maxConcurrent >= 1)) throw new Error("batch queue: maxBatch and maxConcurrent must be at least 1");
   let waiting: Array<Waiter<Item, Result>> = [];
   let running = 0;
+  /** Wakes the queue when its oldest item's wait runs out, even if no batch ends meanwhile. */
+  let deadline: ReturnType<typeof setTimeout> | null = null;
 
   function takeBatch(): Array<Waiter<Item, Result>> {
     const batch: Array<Waiter<Item, Result>> = [];
@@ -70,8 +72,29 @@ export function createBatchQueue<Item, Result>(options: BatchQueueOptions<Item, 
     for (const waiter of stale) waiter.reject(new BatchQueueTimeout(now - waiter.since));
   }
 
+  function watchDeadline(): void {
+    const [oldest] = waiting;
+    if (options.maxWaitMs === undefined || deadline !== null || !oldest) return;
+    deadline = setTimeout(
+      () => {
+        deadline = null;
+        pump();
+      },
+      Math.max(0, oldest.since + options.maxWaitMs - performance.now()),
+    );
+    deadline.unref?.();
+  }
+
   function pump(): void {
     expire();
+    try {
+      startBatches();
+    } finally {
+      watchDeadline();
+    }
+  }
+
+  function startBatches(): void {
     while (running < options.maxConcurrent && waiting.length > 0) {
       const batch = takeBatch();
       running++;

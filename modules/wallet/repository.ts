@@ -169,8 +169,11 @@ const claimKeysAndRecordAttemptsStatement = compiledQuery(
 
 /**
  * `settleApprovedStatement` for several customers' approved charges in ONE statement: the attempts
- * locked in ascending id order (rank ChargeAttempt), then the accounts credited in ascending customer
- * order (rank Wallet), each up to the cap; per input row, in order, what the single statement answers.
+ * locked in ascending id order (rank ChargeAttempt), then the accounts in ascending customer order
+ * (rank Wallet), each credited up to the cap; per input row, in order, what the single statement
+ * answers. An account another transaction holds (an order of that customer waiting for a flash-sale
+ * stock row, say) is skipped, not waited for: its row answers "busy" and nothing of it is written,
+ * so one customer's lock never holds up the others' credits (the caller settles it on its own).
  */
 const settleApprovedManyStatement = compiledQuery(
   (
@@ -186,16 +189,24 @@ const settleApprovedManyStatement = compiledQuery(
     ats: Date[],
     maxBalance: number,
   ) =>
-    sql<{ id: number; status: "credited" | "voiding" | null; ledger_entry_id: number | null; balance_after: number | null }>`
+    sql<{ id: number; status: "credited" | "voiding" | "busy" | null; ledger_entry_id: number | null; balance_after: number | null }>`
     WITH input AS (
       SELECT * FROM unnest(${ids}::int8[], ${userIds}::int8[], ${amounts}::int8[], ${references}::text[], ${scopes}::text[], ${keys}::text[], ${responses}::text[],
                            ${leasesUntil}::timestamptz[], ${ats}::timestamptz[])
              WITH ORDINALITY AS i(id, user_id, amount, reference, scope, key, response, lease_until, at, n)
     ), pending AS (
       SELECT id FROM wallet_charge_attempts WHERE id IN (SELECT id FROM input) AND status = 'pending' ORDER BY id FOR UPDATE
+    ), free AS MATERIALIZED (
+      SELECT user_id FROM wallet_accounts WHERE user_id IN (SELECT i.user_id FROM input i JOIN pending p ON p.id = i.id)
+       ORDER BY user_id FOR NO KEY UPDATE SKIP LOCKED
+    ), busy AS (
+      SELECT w.user_id FROM wallet_accounts w JOIN input i ON i.user_id = w.user_id JOIN pending p ON p.id = i.id
+       WHERE w.user_id NOT IN (SELECT user_id FROM free)
+    ), go AS (
+      SELECT i.* FROM input i JOIN pending p ON p.id = i.id WHERE i.user_id NOT IN (SELECT user_id FROM busy)
     ), credited AS (
       INSERT INTO wallet_accounts AS w (user_id, balance, created_at, updated_at)
-      SELECT i.user_id, i.amount, i.at, i.at FROM input i JOIN pending p ON p.id = i.id
+      SELECT i.user_id, i.amount, i.at, i.at FROM go i
        WHERE i.amount <= ${maxBalance}::bigint ORDER BY i.user_id
       ON CONFLICT (user_id) DO UPDATE SET balance = w.balance + excluded.balance, updated_at = excluded.updated_at
        WHERE w.balance + excluded.balance <= ${maxBalance}
@@ -208,8 +219,8 @@ const settleApprovedManyStatement = compiledQuery(
       UPDATE wallet_charge_attempts a
          SET status = CASE WHEN e.id IS NOT NULL THEN 'credited' ELSE 'voiding' END,
              gateway_reference = i.reference, lease_until = i.lease_until, updated_at = i.at
-        FROM pending p JOIN input i ON i.id = p.id LEFT JOIN entry e ON e.user_id = i.user_id
-       WHERE a.id = p.id
+        FROM go i LEFT JOIN entry e ON e.user_id = i.user_id
+       WHERE a.id = i.id
       RETURNING a.id, a.status
     ), completed AS (
       UPDATE idempotency_keys k SET status = 'completed', response = i.response::jsonb, updated_at = i.at
@@ -217,8 +228,8 @@ const settleApprovedManyStatement = compiledQuery(
        WHERE i.key IS NOT NULL AND k.user_id = i.user_id AND k.scope = i.scope AND k.key = i.key AND k.status = 'in_progress'
       RETURNING k.key
     )
-    SELECT i.id, settled.status, entry.id AS ledger_entry_id, entry.balance_after
-      FROM input i LEFT JOIN settled ON settled.id = i.id LEFT JOIN entry ON entry.user_id = i.user_id
+    SELECT i.id, CASE WHEN busy.user_id IS NOT NULL THEN 'busy' ELSE settled.status END AS status, entry.id AS ledger_entry_id, entry.balance_after
+      FROM input i LEFT JOIN settled ON settled.id = i.id LEFT JOIN entry ON entry.user_id = i.user_id LEFT JOIN busy ON busy.user_id = i.user_id
      ORDER BY i.n`,
 );
 
@@ -239,8 +250,9 @@ const debitWithLedgerEntry = compiledQuery(
 /**
  * A batch of orders' debits (one per customer) in ONE statement: the accounts are locked in
  * ascending customer order first (LockRows over a sort emits them in that order, and the UPDATE
- * only reaches rows that came out of it), so two batches never wait on each other in a cycle.
- * Customers whose balance does not cover their amount are left out: no row back for them.
+ * only reaches rows that came out of it). An account another transaction holds is skipped, not
+ * waited for, so one customer's lock does not hold up the batch: like a customer whose balance
+ * does not cover the amount, it is left out (no row back), and the caller runs that order alone.
  */
 const debitManyWithLedgerEntries = compiledQuery(
   (_db, userIds: number[], amounts: number[], orderIds: number[], at: Date) =>
@@ -248,7 +260,7 @@ const debitManyWithLedgerEntries = compiledQuery(
       WITH input AS (
         SELECT * FROM unnest(${userIds}::int8[], ${amounts}::int8[], ${orderIds}::int8[]) AS i(user_id, amount, order_id)
       ), locked AS MATERIALIZED (
-        SELECT user_id FROM wallet_accounts WHERE user_id IN (SELECT user_id FROM input) ORDER BY user_id FOR NO KEY UPDATE
+        SELECT user_id FROM wallet_accounts WHERE user_id IN (SELECT user_id FROM input) ORDER BY user_id FOR NO KEY UPDATE SKIP LOCKED
       ), debited AS (
         UPDATE wallet_accounts w SET balance = w.balance - i.amount, updated_at = ${at}
           FROM input i JOIN locked l ON l.user_id = i.user_id
@@ -329,7 +341,7 @@ export const walletRepository = {
       at: Date;
       key: { scope: string; key: string; response: string } | null;
     },
-  ): Promise<{ balanceAfter: number; ledgerEntryId: number } | "settled-elsewhere" | "voiding"> {
+  ): Promise<{ balanceAfter: number; ledgerEntryId: number; at: Date } | "settled-elsewhere" | "voiding"> {
     const { id, userId, amount, reference, maxBalance, leaseUntil, at, key } = attempt;
     const { rows } = await settleApprovedStatement(
       db,
@@ -347,7 +359,7 @@ export const walletRepository = {
     const row = rows[0];
     if (!row || row.status === null) return "settled-elsewhere";
     if (row.status === "voiding" || row.ledger_entry_id == null) return "voiding";
-    return { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.ledger_entry_id) };
+    return { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.ledger_entry_id), at };
   },
 
   /**
@@ -394,7 +406,7 @@ export const walletRepository = {
       key: { scope: string; key: string; response: string } | null;
     }>,
     maxBalance: number,
-  ): Promise<Array<{ balanceAfter: number; ledgerEntryId: number } | "settled-elsewhere" | "voiding">> {
+  ): Promise<Array<{ balanceAfter: number; ledgerEntryId: number; at: Date } | "settled-elsewhere" | "voiding" | "busy">> {
     if (new Set(attempts.map((a) => a.userId)).size !== attempts.length) throw new Error("wallet: a batch holds one charge per customer");
     const { rows } = await settleApprovedManyStatement(
       db,
@@ -410,10 +422,11 @@ export const walletRepository = {
       maxBalance,
     );
     if (rows.length !== attempts.length) throw new Error(`wallet: the batch settle answered ${rows.length} rows for ${attempts.length}`);
-    return rows.map((row) => {
+    return rows.map((row, i) => {
       if (row.status === null) return "settled-elsewhere";
+      if (row.status === "busy") return "busy";
       if (row.status === "voiding" || row.ledger_entry_id == null) return "voiding";
-      return { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.ledger_entry_id) };
+      return { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.ledger_entry_id), at: (attempts[i] as { at: Date }).at };
     });
   },
 

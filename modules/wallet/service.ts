@@ -42,7 +42,7 @@
 import { uuidv7 } from "uuidv7";
 import { z } from "zod";
 import type { Db, Tx } from "../../db/index.ts";
-import { inTransaction, refusedByServer } from "../../db/index.ts";
+import { inTransaction, isConnectionError, refusedByServer } from "../../db/index.ts";
 import {
   completeInTransaction,
   hashRequest,
@@ -226,7 +226,7 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
   const batchStats = { records: { shared: 0, largest: 0 }, settles: { shared: 0, largest: 0 } };
   function statementBatches<Item extends { userId: number }, Result>(
     stats: { shared: number; largest: number },
-    run: (items: Item[]) => Promise<Result[]>,
+    run: (items: Item[]) => Promise<Array<Result | typeof ALONE>>,
     alone: (item: Item) => Promise<Result>,
   ) {
     if (config.chargeBatchSize <= 1) return alone;
@@ -235,16 +235,18 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
       maxConcurrent: config.chargeBatchConcurrency,
       keyOf: (item) => item.userId,
       maxWaitMs: config.chargeBatchMaxWaitMs,
+      // A batch of one goes through the shared statement too: the settle's skips a held account
+      // instead of waiting for it in the batch's slot.
       run: async (items) => {
-        if (items.length === 1) return [await alone(items[0] as Item)];
         try {
           const results = await run(items);
           stats.shared++;
           stats.largest = Math.max(stats.largest, items.length);
           return results;
         } catch (error) {
-          // PostgreSQL refused the statement: nothing of it was committed, each charge runs its own.
-          if (!refusedByServer(error)) throw error;
+          // PostgreSQL refused the statement: nothing of it was committed, each charge runs its own,
+          // unless the database is unreachable or overloaded (each would meet the same, once more).
+          if (!refusedByServer(error) || isConnectionError(error)) throw error;
           return items.map(() => ALONE);
         }
       },
@@ -264,12 +266,24 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
     (attempts) => walletRepository.claimKeysAndRecordAttempts(db, attempts, leaseFromNow(), clock.now()),
     (attempt) => walletRepository.claimKeyAndRecordAttempt(db, { ...attempt, leaseUntil: leaseFromNow(), at: clock.now() }),
   );
-  type Approved = Parameters<typeof walletRepository.settleApproved>[1];
+  // The time and the lease are taken when the statement runs, not before its wait for a batch or a
+  // connection: the lease then runs from the write, and the answer's chargedAt is the ledger entry's
+  // own (a replay reads it there).
+  type Approved = Omit<Parameters<typeof walletRepository.settleApproved>[1], "at" | "leaseUntil">;
   const settleApproved = statementBatches<Approved, Awaited<ReturnType<typeof walletRepository.settleApproved>>>(
     batchStats.settles,
-    // Each charge keeps its own time: the answer's chargedAt is the ledger entry's, which a replay reads.
-    (attempts) => walletRepository.settleApprovedMany(db, attempts, config.maxBalance),
-    (attempt) => walletRepository.settleApproved(db, attempt),
+    async (attempts) => {
+      const at = clock.now();
+      const leaseUntil = leaseFromNow();
+      const settled = await walletRepository.settleApprovedMany(
+        db,
+        attempts.map((attempt) => ({ ...attempt, at, leaseUntil })),
+        config.maxBalance,
+      );
+      // An account another transaction holds: that charge settles on its own, waiting for it alone.
+      return settled.map((result) => (result === "busy" ? ALONE : result));
+    },
+    (attempt) => walletRepository.settleApproved(db, { ...attempt, at: clock.now(), leaseUntil: leaseFromNow() }),
   );
 
   const gatewayUnavailable = (error: unknown) => {
@@ -358,15 +372,12 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
    * attempt to "voiding", and the approval is voided at the gateway.
    */
   async function creditApproved(attempt: AttemptRef, key: KeyId | null, reference: string): Promise<ChargeResult> {
-    const at = clock.now();
     const credited = await settleApproved({
       id: attempt.id,
       userId: attempt.userId,
       amount: attempt.amount,
       reference,
       maxBalance: config.maxBalance,
-      leaseUntil: leaseFromNow(),
-      at,
       key: key && { scope: key.scope, key: key.key, response: storedResponse({ outcome: "credited", reference } satisfies StoredCharge) },
     });
     // A concurrent charge filled the wallet after the pre-check: the approval is given back.
@@ -382,7 +393,7 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
       chargedAmount: attempt.amount,
       currentBalance: credited.balanceAfter,
       ledgerEntryId: credited.ledgerEntryId,
-      chargedAt: at,
+      chargedAt: credited.at,
     };
   }
 
@@ -410,8 +421,9 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
       details: { ...refusal.details, gatewayReference: reference, voided: true },
     };
     await inTransaction(db, async (trx) => {
-      await walletRepository.moveAttempt(trx, attempt.id, ["pending", "voiding"], "voided", clock.now(), { reference });
-      if (key) await completeInTransaction(trx, key, stored, clock.now());
+      const moved = await walletRepository.moveAttempt(trx, attempt.id, ["pending", "voiding"], "voided", clock.now(), { reference });
+      // Voided first by another settler (recovery and the request can race here): its stored refusal stays the key's answer.
+      if (moved && key) await completeInTransaction(trx, key, stored, clock.now());
     });
     throw refusedAgain(stored);
   }

@@ -224,6 +224,31 @@ describe("orders placed at once share transactions", () => {
     expect(lowStock[0]?.payload).toMatchObject({ productId: product.id, quantity: 14, threshold: 15 });
   });
 
+  test("a customer whose wallet another transaction holds goes alone; the rest of the batch is placed without waiting", async () => {
+    const product = await t.createProduct({ price: 1_000, stock: 100 });
+    const [held, ...others] = await t.signUpCustomers(9, "held-wallet");
+    if (!held) throw new Error("unreachable");
+    await Promise.all([held, ...others].map((c) => t.fund(c, 5_000)));
+    const holder = new pg.Client({ connectionString: t.database.url });
+    await holder.connect();
+    await holder.query("BEGIN");
+    await holder.query("SELECT 1 FROM wallet_accounts WHERE user_id = $1 FOR UPDATE", [held.id]);
+    let heldOrder: Promise<unknown>;
+    let placed: Array<{ status: string }>;
+    try {
+      heldOrder = held.client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }] });
+      await Bun.sleep(50);
+      placed = await Promise.all(others.map((c) => c.client.orders.place.mutate({ items: [{ productId: product.id, quantity: 1 }] })));
+    } finally {
+      await holder.query("ROLLBACK");
+      await holder.end();
+    }
+    expect(placed.map((p) => p.status)).toEqual(Array(8).fill("paid"));
+    expect(await heldOrder).toMatchObject({ status: "paid", remainingBalance: 4_000 });
+    expect((await t.client().catalog.stock.query({ productId: product.id })).stock).toBe(91);
+    await assertBooksBalance();
+  });
+
   test("keyed orders: each key keeps its own answer; retries, at once or later, replay it and place nothing more", async () => {
     const product = await t.createProduct({ price: 1_000, stock: 100 });
     const customers = await t.signUpCustomers(12, "keyed");

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
+import pg from "pg";
 import { type FakePaymentGateway, startFakePaymentGateway } from "../../apps/fakes/payment-gateway.ts";
 import { createWalletService, HttpPaymentGateway, type WalletService } from "../../modules/wallet/index.ts";
 import { startTestAgora, type TestAgora } from "../support/agora.ts";
@@ -113,6 +114,43 @@ describe("charges at once share their statements", () => {
     const stats = gw.stats();
     expect(stats.approved + stats.voided).toBeGreaterThanOrEqual(21);
     expect(stats.capturedAmount).toBe(60_000 + 20 * 5_000);
+    await assertBooksBalance();
+  });
+
+  test("a customer whose account another transaction holds does not hold up the others' credits", async () => {
+    // A short wait for a batch: if the others waited behind the held account, they would be refused.
+    const impatient = createWalletService({
+      db: t.db,
+      clock: t.clock,
+      gateway: new HttpPaymentGateway({ baseUrl: gw.url, timeoutMs: 5_000 }),
+      config: { chargeBatchSize: 16, chargeBatchConcurrency: 2, chargeBatchMaxWaitMs: 300 },
+    });
+    const [held, ...others] = await t.signUpCustomers(9, "held-account");
+    if (!held) throw new Error("unreachable");
+    await impatient.charge(held.id, 1_000, `held-first-${held.id}`);
+    // Another transaction holds the account (an order of this customer waiting for a flash-sale stock row, say).
+    const holder = new pg.Client({ connectionString: t.database.url });
+    await holder.connect();
+    await holder.query("BEGIN");
+    await holder.query("SELECT 1 FROM wallet_accounts WHERE user_id = $1 FOR UPDATE", [held.id]);
+    let heldCharges: Promise<unknown[]>;
+    let othersDone: Array<{ currentBalance: number }>;
+    try {
+      heldCharges = Promise.all([0, 1].map((k) => impatient.charge(held.id, 1_000, `held-${k}-${held.id}`)));
+      await Bun.sleep(100);
+      othersDone = await Promise.all(others.map((c) => impatient.charge(c.id, 2_000, `held-other-${c.id}`)));
+    } finally {
+      await holder.query("ROLLBACK");
+      await holder.end();
+    }
+    // The others were credited while the account was still held.
+    expect(othersDone.map((r) => r.currentBalance)).toEqual(Array(8).fill(2_000));
+    // And the held customer's charges, once it was let go.
+    await heldCharges;
+    const account = await t.db.selectFrom("wallet_accounts").select("balance").where("user_id", "=", held.id).executeTakeFirstOrThrow();
+    expect(account.balance).toBe(3_000);
+    const pending = await t.db.selectFrom("wallet_charge_attempts").select("id").where("status", "=", "pending").execute();
+    expect(pending).toEqual([]);
     await assertBooksBalance();
   });
 
