@@ -194,7 +194,7 @@ export const envSchema = z.object({
   WALLET_CHARGE_MAX: whole(1_000_000),
   WALLET_MAX_BALANCE: whole(10_000_000),
   ORDER_PAYMENT_WINDOW_MINUTES: whole(15),
-  ORDER_BATCH_SIZE: whole(16),
+  ORDER_BATCH_SIZE: whole(32),
   ORDER_BATCH_CONCURRENCY: whole(4),
   POPULAR_CACHE_SECONDS: whole(300, 0),
   SHARED_ANSWER_CACHE_MS: whole(1_000, 0),
