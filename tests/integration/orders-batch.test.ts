@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import pg from "pg";
-import { codeOf, startTestAgora, type TestAgora } from "../support/agora.ts";
+import { settleCalls as settle, startTestAgora, type TestAgora, unbalancedWallets } from "../support/agora.ts";
 
 /**
  * While set, a COMMIT reaches PostgreSQL and commits, and its answer is lost on the way back (as when
@@ -48,21 +48,8 @@ const stats = () => {
   return s;
 };
 
-async function settle<T>(calls: Array<Promise<T>>) {
-  const results = await Promise.allSettled(calls);
-  const codes = await Promise.all(results.map((r) => (r.status === "fulfilled" ? "ok" : codeOf(Promise.reject(r.reason)))));
-  const tally: Record<string, number> = {};
-  for (const code of codes) tally[code] = (tally[code] ?? 0) + 1;
-  return { results, codes, tally };
-}
-
-async function assertBooksBalance() {
-  const mismatched = await sql<{ user_id: number }>`
-    select a.user_id from wallet_accounts a
-    left join (select user_id, sum(amount) as total from wallet_ledger group by user_id) l on l.user_id = a.user_id
-    where a.balance <> coalesce(l.total, 0) or a.balance < 0`.execute(t.db);
-  expect(mismatched.rows).toEqual([]);
-}
+/** The books of the whole database: every wallet equals the sum of its ledger, none negative. */
+const assertBooksBalance = async () => expect(await unbalancedWallets(t.db)).toEqual([]);
 
 async function saleMovements(productId: number) {
   return t.db

@@ -3,8 +3,7 @@
  * then exact invariants. Each customer has their own session and client.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { sql } from "kysely";
-import { type Customer, codeOf, startTestAgora, type TestAgora } from "../support/agora.ts";
+import { type Customer, codeOf, settleCalls as settle, startTestAgora, type TestAgora, unbalancedWallets } from "../support/agora.ts";
 
 let t: TestAgora;
 beforeAll(async () => {
@@ -16,22 +15,8 @@ async function stockOf(productId: number): Promise<number> {
   return (await t.client().catalog.stock.query({ productId })).stock;
 }
 
-async function settle<T>(calls: Array<Promise<T>>) {
-  const results = await Promise.allSettled(calls);
-  const codes = await Promise.all(results.map((r) => (r.status === "fulfilled" ? "ok" : codeOf(Promise.reject(r.reason)))));
-  const tally: Record<string, number> = {};
-  for (const code of codes) tally[code] = (tally[code] ?? 0) + 1;
-  return { results, codes, tally };
-}
-
 /** The books of the whole database: every wallet equals the sum of its ledger, none negative. */
-async function assertBooksBalance() {
-  const mismatched = await sql<{ user_id: number }>`
-    select a.user_id from wallet_accounts a
-    left join (select user_id, sum(amount) as total from wallet_ledger group by user_id) l on l.user_id = a.user_id
-    where a.balance <> coalesce(l.total, 0) or a.balance < 0`.execute(t.db);
-  expect(mismatched.rows).toEqual([]);
-}
+const assertBooksBalance = async () => expect(await unbalancedWallets(t.db)).toEqual([]);
 
 describe("flash sale on one product", () => {
   test("100 customers order 1 unit of a product with stock 30: exactly 30 win, stock 0, money moves once per winner", async () => {

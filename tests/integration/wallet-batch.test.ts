@@ -4,11 +4,10 @@
  * the books and the replays must be those of one statement per charge.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { sql } from "kysely";
 import pg from "pg";
 import { type FakePaymentGateway, startFakePaymentGateway } from "../../apps/fakes/payment-gateway.ts";
 import { createWalletService, HttpPaymentGateway, type WalletService } from "../../modules/wallet/index.ts";
-import { startTestAgora, type TestAgora } from "../support/agora.ts";
+import { startTestAgora, type TestAgora, unbalancedWallets } from "../support/agora.ts";
 
 let t: TestAgora;
 let gw: FakePaymentGateway;
@@ -31,13 +30,8 @@ afterAll(async () => {
 });
 beforeEach(() => gw.control.reset());
 
-async function assertBooksBalance() {
-  const mismatched = await sql<{ user_id: number }>`
-    select a.user_id from wallet_accounts a
-    left join (select user_id, sum(amount) as total from wallet_ledger group by user_id) l on l.user_id = a.user_id
-    where a.balance <> coalesce(l.total, 0) or a.balance < 0`.execute(t.db);
-  expect(mismatched.rows).toEqual([]);
-}
+/** The books of the whole database: every wallet equals the sum of its ledger, none negative. */
+const assertBooksBalance = async () => expect(await unbalancedWallets(t.db)).toEqual([]);
 
 describe("charges at once share their statements", () => {
   test("40 customers charge at once: statements shared, each credited once, answers equal to their replays", async () => {

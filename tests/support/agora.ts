@@ -2,6 +2,8 @@
  * A whole Agora per test file: its own database and Redis prefix, a manual clock, fakes for the
  * outside world, and typed clients that go through the real Hono app and tRPC stack in-process.
  */
+
+import { sql } from "kysely";
 import { type AgoraClient, createAgoraClient } from "../../apps/client/index.ts";
 import { type FakeCarrier, startFakeCarrier } from "../../apps/fakes/carrier.ts";
 import { type FakeDataPlatform, startFakeDataPlatform } from "../../apps/fakes/data-platform.ts";
@@ -195,6 +197,24 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     },
   };
   return testAgora;
+}
+
+/** Every call settled: the results, each one's code ("ok" or the domain code), and how many of each. */
+export async function settleCalls<T>(calls: Array<Promise<T>>) {
+  const results = await Promise.allSettled(calls);
+  const codes = await Promise.all(results.map((r) => (r.status === "fulfilled" ? "ok" : codeOf(Promise.reject(r.reason)))));
+  const tally: Record<string, number> = {};
+  for (const code of codes) tally[code] = (tally[code] ?? 0) + 1;
+  return { results, codes, tally };
+}
+
+/** The books of the whole database: customers whose wallet is not the sum of its ledger, or is negative ([] when they balance). */
+export async function unbalancedWallets(db: Db): Promise<number[]> {
+  const { rows } = await sql<{ user_id: number }>`
+    select a.user_id from wallet_accounts a
+    left join (select user_id, sum(amount) as total from wallet_ledger group by user_id) l on l.user_id = a.user_id
+    where a.balance <> coalesce(l.total, 0) or a.balance < 0`.execute(db);
+  return rows.map((row) => Number(row.user_id));
 }
 
 /** The domain code a rejected call carried, for `expect(await codeOf(p)).toBe("...")`. */
