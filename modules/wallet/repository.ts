@@ -368,7 +368,7 @@ export const walletRepository = {
    */
   async claimKeysAndRecordAttempts(
     db: Db,
-    attempts: Array<NewChargeAttempt & { scope: string; idempotencyKey: string; requestHash: string }>,
+    attempts: Array<Omit<NewChargeAttempt, "leaseUntil" | "at"> & { scope: string; idempotencyKey: string; requestHash: string }>,
     leaseUntil: Date,
     at: Date,
   ): Promise<Array<{ claimed: boolean; attemptId: number | undefined; balance: number; existing: KeyRow | undefined }>> {

@@ -222,7 +222,7 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
    * failure is each charge's answer, as it would be for its own statement.
    */
   const ALONE = Symbol("alone");
-  /** Shared statements run (two charges or more), and the most charges one carried: tests and metrics. */
+  /** Shared statements run (a batch of one included), and the most charges one carried: tests and metrics. */
   const batchStats = { records: { shared: 0, largest: 0 }, settles: { shared: 0, largest: 0 } };
   function statementBatches<Item extends { userId: number }, Result>(
     stats: { shared: number; largest: number },
@@ -260,7 +260,8 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
     };
   }
 
-  type KeyedAttempt = Parameters<typeof walletRepository.claimKeyAndRecordAttempt>[1];
+  // The lease and time here too are taken when the statement runs.
+  type KeyedAttempt = Omit<Parameters<typeof walletRepository.claimKeyAndRecordAttempt>[1], "at" | "leaseUntil">;
   const claimKeyAndRecordAttempt = statementBatches<KeyedAttempt, Awaited<ReturnType<typeof walletRepository.claimKeyAndRecordAttempt>>>(
     batchStats.records,
     (attempts) => walletRepository.claimKeysAndRecordAttempts(db, attempts, leaseFromNow(), clock.now()),
@@ -307,8 +308,6 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
           scope: request.scope,
           idempotencyKey: request.key,
           requestHash: request.requestHash,
-          leaseUntil: leaseFromNow(),
-          at: clock.now(),
         });
         if (recorded.claimed) {
           if (recorded.attemptId !== undefined) return { attemptId: recorded.attemptId, balance: recorded.balance };
