@@ -272,6 +272,36 @@ const debitManyWithLedgerEntries = compiledQuery(
       RETURNING user_id, balance_after`,
 );
 
+/** What a claim statement (one customer's or a batch's row) says of one charge. */
+function claimOf(row: {
+  claimed: boolean;
+  attempt_id: number | null;
+  balance: number | null;
+  request_hash: string | null;
+  status: KeyRow["status"] | null;
+  response: unknown;
+}): { claimed: boolean; attemptId: number | undefined; balance: number; existing: KeyRow | undefined } {
+  return {
+    claimed: row.claimed,
+    attemptId: row.attempt_id == null ? undefined : Number(row.attempt_id),
+    balance: Number(row.balance ?? 0),
+    existing: row.request_hash == null || row.status == null ? undefined : { request_hash: row.request_hash, status: row.status, response: row.response },
+  };
+}
+
+/** What a settle statement did with one approved charge ("busy": only a batch skips a held account). */
+type Settlement = { balanceAfter: number; ledgerEntryId: number; at: Date } | "settled-elsewhere" | "voiding" | "busy";
+
+function settlementOf(
+  row: { status: "credited" | "voiding" | "busy" | null; ledger_entry_id: number | null; balance_after: number | null },
+  at: Date,
+): Settlement {
+  if (row.status === null) return "settled-elsewhere";
+  if (row.status === "busy") return "busy";
+  if (row.status === "voiding" || row.ledger_entry_id == null) return "voiding";
+  return { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.ledger_entry_id), at };
+}
+
 const attemptColumns = ["id", "user_id", "amount", "gateway_key", "idempotency_key", "status", "gateway_reference", "lease_until"] as const;
 
 export const walletRepository = {
@@ -313,12 +343,7 @@ export const walletRepository = {
     );
     const row = rows[0];
     if (!row) throw new Error("wallet: the claim statement returned no row");
-    return {
-      claimed: row.claimed,
-      attemptId: row.attempt_id == null ? undefined : Number(row.attempt_id),
-      balance: Number(row.balance ?? 0),
-      existing: row.request_hash == null || row.status == null ? undefined : { request_hash: row.request_hash, status: row.status, response: row.response },
-    };
+    return claimOf(row);
   },
 
   /**
@@ -357,9 +382,8 @@ export const walletRepository = {
       key?.response ?? "null",
     );
     const row = rows[0];
-    if (!row || row.status === null) return "settled-elsewhere";
-    if (row.status === "voiding" || row.ledger_entry_id == null) return "voiding";
-    return { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.ledger_entry_id), at };
+    if (!row) return "settled-elsewhere";
+    return settlementOf(row, at) as Exclude<Settlement, "busy">;
   },
 
   /**
@@ -385,12 +409,7 @@ export const walletRepository = {
       at,
     );
     if (rows.length !== attempts.length) throw new Error(`wallet: the batch claim answered ${rows.length} rows for ${attempts.length}`);
-    return rows.map((row) => ({
-      claimed: row.claimed,
-      attemptId: row.attempt_id == null ? undefined : Number(row.attempt_id),
-      balance: Number(row.balance ?? 0),
-      existing: row.request_hash == null || row.status == null ? undefined : { request_hash: row.request_hash, status: row.status, response: row.response },
-    }));
+    return rows.map(claimOf);
   },
 
   /** `settleApproved` for several customers' approved charges (one each) in one statement and one commit; the answers in order. */
@@ -406,7 +425,7 @@ export const walletRepository = {
       key: { scope: string; key: string; response: string } | null;
     }>,
     maxBalance: number,
-  ): Promise<Array<{ balanceAfter: number; ledgerEntryId: number; at: Date } | "settled-elsewhere" | "voiding" | "busy">> {
+  ): Promise<Settlement[]> {
     if (new Set(attempts.map((a) => a.userId)).size !== attempts.length) throw new Error("wallet: a batch holds one charge per customer");
     const { rows } = await settleApprovedManyStatement(
       db,
@@ -422,12 +441,7 @@ export const walletRepository = {
       maxBalance,
     );
     if (rows.length !== attempts.length) throw new Error(`wallet: the batch settle answered ${rows.length} rows for ${attempts.length}`);
-    return rows.map((row, i) => {
-      if (row.status === null) return "settled-elsewhere";
-      if (row.status === "busy") return "busy";
-      if (row.status === "voiding" || row.ledger_entry_id == null) return "voiding";
-      return { balanceAfter: Number(row.balance_after), ledgerEntryId: Number(row.ledger_entry_id), at: (attempts[i] as { at: Date }).at };
-    });
+    return rows.map((row, i) => settlementOf(row, (attempts[i] as { at: Date }).at));
   },
 
   /**

@@ -51,6 +51,19 @@ const stats = () => {
 /** The books of the whole database: every wallet equals the sum of its ledger, none negative. */
 const assertBooksBalance = async () => expect(await unbalancedWallets(t.db)).toEqual([]);
 
+/** The orders the customers have, whatever path placed them. */
+async function ordersOf(customers: Array<{ id: number }>) {
+  return t.db
+    .selectFrom("order_orders")
+    .select("user_id")
+    .where(
+      "user_id",
+      "in",
+      customers.map((c) => c.id),
+    )
+    .execute();
+}
+
 async function saleMovements(productId: number) {
   return t.db
     .selectFrom("inventory_movements")
@@ -155,16 +168,7 @@ describe("orders placed at once share transactions", () => {
     balances.forEach((balance, i) => {
       expect(balance).toBe(i % 3 === 0 ? 3_000 : 6_000);
     });
-    const orders = await t.db
-      .selectFrom("order_orders")
-      .select("user_id")
-      .where(
-        "user_id",
-        "in",
-        customers.map((c) => c.id),
-      )
-      .execute();
-    expect(orders).toHaveLength(16);
+    expect(await ordersOf(customers)).toHaveLength(16);
     await assertBooksBalance();
   });
 
@@ -276,16 +280,7 @@ describe("orders placed at once share transactions", () => {
       expect(outcomes.tally.ok ?? 0).toBe(0);
       expect(stats().failed - before.failed).toBeGreaterThan(0);
       // Each customer's order was committed once, and paid once: nothing ran twice.
-      const orders = await t.db
-        .selectFrom("order_orders")
-        .select("user_id")
-        .where(
-          "user_id",
-          "in",
-          customers.map((c) => c.id),
-        )
-        .execute();
-      expect(orders).toHaveLength(6);
+      expect(await ordersOf(customers)).toHaveLength(6);
       const balances = await Promise.all(customers.map((c) => c.client.wallet.balance.query().then((b) => b.balance)));
       expect(balances).toEqual([4_000, 4_000, 4_000, 4_000, 4_000, 4_000]);
       expect((await t.client().catalog.stock.query({ productId: product.id })).stock).toBe(44);
