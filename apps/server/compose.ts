@@ -230,6 +230,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     config: {
       pollIntervalMs: config.outboxPollIntervalMs,
       batchSize: config.outboxBatchSize,
+      concurrency: config.outboxConcurrency,
       leaseMs: config.outboxLeaseMs,
       backoffMs: config.outboxBackoffSeconds.map((s) => s * 1000),
       maxAttempts: config.outboxMaxAttempts,

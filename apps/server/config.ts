@@ -73,6 +73,7 @@ export interface AgoraConfig {
   outboxPollerEnabled: boolean;
   outboxPollIntervalMs: number;
   outboxBatchSize: number;
+  outboxConcurrency: number;
   outboxLeaseMs: number;
   /** Waits after the 1st, 2nd, … failed attempt, in seconds; the last repeats. */
   outboxBackoffSeconds: number[];
@@ -206,6 +207,7 @@ export const envSchema = z.object({
   OUTBOX_POLLER_ENABLED: flag(true),
   OUTBOX_POLL_INTERVAL_MS: whole(1_000),
   OUTBOX_BATCH_SIZE: whole(50),
+  OUTBOX_CONCURRENCY: whole(32),
   OUTBOX_LEASE_MS: whole(60_000),
   OUTBOX_BACKOFF_SECONDS: z
     .string()
@@ -315,6 +317,7 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     outboxPollerEnabled: e.OUTBOX_POLLER_ENABLED,
     outboxPollIntervalMs: e.OUTBOX_POLL_INTERVAL_MS,
     outboxBatchSize: e.OUTBOX_BATCH_SIZE,
+    outboxConcurrency: e.OUTBOX_CONCURRENCY,
     outboxLeaseMs: e.OUTBOX_LEASE_MS,
     outboxBackoffSeconds: e.OUTBOX_BACKOFF_SECONDS,
     outboxMaxAttempts: e.OUTBOX_MAX_ATTEMPTS,
