@@ -6,11 +6,12 @@
  * every subscription to `createEventPublisher`, which decides the outbox rows per destination.
  * The outbox itself knows no module and no event type.
  */
+import type { RawBuilder } from "kysely";
 import { z } from "zod";
 import type { Tx } from "../../db/index.ts";
 import type { DeliverableEvent, OutboxHandler } from "./poller.ts";
 import { PermanentDeliveryError } from "./poller.ts";
-import { enqueueRows } from "./service.ts";
+import { createRowWriter } from "./service.ts";
 
 export interface EventContract<Type extends string = string, Schema extends z.ZodType = z.ZodType> {
   readonly type: Type;
@@ -57,14 +58,27 @@ export function defineEvent<Type extends string, Schema extends z.ZodType>(type:
   };
 }
 
+/**
+ * A condition on an event's type (a SQL expression), evaluated by the statement that writes the
+ * event's rows, in the producer's transaction: the row for its destination is written only when it
+ * holds. The subscribing module builds it in its repository (its SQL, its tables).
+ */
+export type WrittenWhen = (eventType: RawBuilder<string>) => RawBuilder<boolean>;
+
 /** What one consumer (a destination of the outbox) receives. */
 export interface Subscription<Events extends readonly EventContract[] = readonly EventContract[]> {
   readonly destination: string;
   readonly events: Events;
+  /** Unset: a row for every event. Set: only for events it holds for when they are written. */
+  readonly writtenWhen?: WrittenWhen;
 }
 
-export function subscribe<const Events extends readonly EventContract[]>(destination: string, events: Events): Subscription<Events> {
-  return { destination, events };
+export function subscribe<const Events extends readonly EventContract[]>(
+  destination: string,
+  events: Events,
+  options: { writtenWhen?: WrittenWhen } = {},
+): Subscription<Events> {
+  return options.writtenWhen ? { destination, events, writtenWhen: options.writtenWhen } : { destination, events };
 }
 
 type ContractOf<Events extends readonly EventContract[], Type> = Extract<Events[number], { type: Type }>;
@@ -91,9 +105,10 @@ export function eventHandler<Events extends readonly EventContract[]>(subscripti
 
 export interface EventPublisher {
   /**
-   * Writes the events in the caller's transaction, one outbox row per subscribed destination,
-   * so an event exists exactly when the change it announces committed. `at` is the event's time.
-   * An event nobody subscribes to writes nothing. Returns the rows' ids.
+   * Writes the events in the caller's transaction, one outbox row per subscribed destination
+   * (a destination with `writtenWhen` only where it holds), so an event exists exactly when the
+   * change it announces committed. `at` is the event's time. An event nobody subscribes to writes
+   * nothing. Returns the ids of the rows written.
    */
   publish(trx: Tx, at: Date, events: readonly OutboxEvent[]): Promise<string[]>;
   /** Destinations per event type, as the subscriptions declared them. */
@@ -102,6 +117,7 @@ export interface EventPublisher {
 
 export function createEventPublisher(subscriptions: readonly Subscription[]): EventPublisher {
   const routes = new Map<string, string[]>();
+  const write = createRowWriter(subscriptions.flatMap(({ destination, writtenWhen }) => (writtenWhen ? [{ destination, writtenWhen }] : [])));
   for (const { destination, events } of subscriptions) {
     for (const { type } of events) {
       const destinations = routes.get(type) ?? [];
@@ -113,7 +129,7 @@ export function createEventPublisher(subscriptions: readonly Subscription[]): Ev
   return {
     routes,
     publish: (trx, at, events) =>
-      enqueueRows(
+      write(
         trx,
         at,
         events.flatMap((event) => (routes.get(event.type) ?? []).map((destination) => ({ event, destination }))),

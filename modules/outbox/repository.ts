@@ -112,42 +112,69 @@ const markSentStatement = compiledQuery(
   { prepared: false },
 );
 
+/** A destination whose rows are written only where `writtenWhen` holds for the event's type (contract.ts). */
+export interface RowCondition {
+  destination: string;
+  writtenWhen: (eventType: RawBuilder<string>) => RawBuilder<boolean>;
+}
+
 /**
- * Every paid order writes its events with this: compiled once (db/compiled.ts) and run as a named
- * prepared statement, however many rows (one per event and destination, passed as arrays).
+ * Every paid order writes its events with this: compiled once per publisher (db/compiled.ts) and
+ * run as a named prepared statement, however many rows (one per event and destination, passed as
+ * arrays). A row of a destination with a condition is left out where the condition does not hold,
+ * judged by this statement (its snapshot) in the producer's transaction; such a statement returns
+ * the ids it wrote.
  */
-const insertEvents = compiledQuery(
-  (_db, ids: string[], aggregateTypes: string[], aggregateIds: string[], types: string[], destinations: string[], payloads: string[], ats: Date[]) => sql`
+function insertEventsStatement(conditions: readonly RowCondition[]) {
+  const kept =
+    conditions.length === 0
+      ? sql``
+      : sql`WHERE CASE e.destination ${sql.join(
+          conditions.map(({ destination, writtenWhen }) => sql`WHEN ${destination} THEN ${writtenWhen(sql<string>`e.type`)}`),
+          sql` `,
+        )} ELSE true END
+         RETURNING id`;
+  return compiledQuery(
+    (_db, ids: string[], aggregateTypes: string[], aggregateIds: string[], types: string[], destinations: string[], payloads: string[], ats: Date[]) => sql<{
+      id: string;
+    }>`
     INSERT INTO outbox_events (id, aggregate_type, aggregate_id, type, destination, payload, status, next_attempt_at, created_at)
     SELECT e.id, e.aggregate_type, e.aggregate_id, e.type, e.destination, e.payload, 'pending', least(now(), e.at), e.at
       FROM unnest(${ids}::uuid[], ${aggregateTypes}::text[], ${aggregateIds}::text[], ${types}::text[], ${destinations}::text[], ${payloads}::jsonb[],
                   ${ats}::timestamptz[])
-           AS e(id, aggregate_type, aggregate_id, type, destination, payload, at)`,
-);
+           AS e(id, aggregate_type, aggregate_id, type, destination, payload, at)
+    ${kept}`,
+  );
+}
 
 export const outboxRepository = {
   /**
-   * `at` is the caller's (domain) time, recorded as created_at. The event is due at once: at the
-   * database's now(), or at `at` if that is earlier (a test's clock in the past), never later, so
-   * an instance whose clock runs ahead does not write events due in the future.
+   * The writer of a publisher's rows (insertEventsStatement). `at` is the caller's (domain) time,
+   * recorded as created_at. The event is due at once: at the database's now(), or at `at` if that is
+   * earlier (a test's clock in the past), never later, so an instance whose clock runs ahead does
+   * not write events due in the future. Returns the ids written.
    *
    * Locks: none in the global order (db/unit-of-work.ts). The rows are new (uuidv7 keys, no foreign
-   * key), so nobody waits on them and they wait on nobody; the NOTIFY that wakes a waiting poller
-   * takes PostgreSQL's notify lock at COMMIT, after every row lock of the transaction. Hence no
-   * noteLock here, and events may be written at any step of a transaction.
+   * key), so nobody waits on them and they wait on nobody; a condition only reads; the NOTIFY that
+   * wakes a waiting poller takes PostgreSQL's notify lock at COMMIT, after every row lock of the
+   * transaction. Hence no noteLock here, and events may be written at any step of a transaction.
    */
-  async insertMany(trx: Tx, rows: NewOutboxRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    await insertEvents(
-      trx,
-      rows.map((row) => row.id),
-      rows.map((row) => row.aggregateType),
-      rows.map((row) => row.aggregateId),
-      rows.map((row) => row.type),
-      rows.map((row) => row.destination),
-      rows.map((row) => JSON.stringify(row.payload)),
-      rows.map((row) => row.at),
-    );
+  rowInserter(conditions: readonly RowCondition[]) {
+    const insertEvents = insertEventsStatement(conditions);
+    return async (trx: Tx, rows: NewOutboxRow[]): Promise<string[]> => {
+      if (rows.length === 0) return [];
+      const result = await insertEvents(
+        trx,
+        rows.map((row) => row.id),
+        rows.map((row) => row.aggregateType),
+        rows.map((row) => row.aggregateId),
+        rows.map((row) => row.type),
+        rows.map((row) => row.destination),
+        rows.map((row) => JSON.stringify(row.payload)),
+        rows.map((row) => row.at),
+      );
+      return conditions.length === 0 ? rows.map((row) => row.id) : result.rows.map((row) => row.id);
+    };
   },
 
   /**

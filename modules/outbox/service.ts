@@ -2,7 +2,7 @@ import { uuidv7 } from "uuidv7";
 import type { Tx } from "../../db/index.ts";
 import { type Clock, systemClock } from "../kernel/index.ts";
 import type { OutboxEvent } from "./contract.ts";
-import { outboxRepository, type PinnedNow } from "./repository.ts";
+import { outboxRepository, type PinnedNow, type RowCondition } from "./repository.ts";
 
 /**
  * The instant the outbox's statements use as "now": null (the database's `now()`) with the system
@@ -14,20 +14,24 @@ export function outboxNow(clock: Clock): PinnedNow {
 }
 
 /**
- * Writes one row per (event, destination) in the caller's transaction. `at` is recorded as the
- * event's time; it is due at once on the database's clock. Producers go through an
- * EventPublisher (contract.ts), which picks the destinations from the subscriptions.
+ * The function that writes one row per (event, destination) in the caller's transaction, except
+ * where a destination's `writtenWhen` does not hold (one statement for all; see repository.ts).
+ * `at` is recorded as the event's time; it is due at once on the database's clock. Producers go
+ * through an EventPublisher (contract.ts), which picks the destinations from the subscriptions.
+ * Returns the ids of the rows written.
  */
-export async function enqueueRows(trx: Tx, at: Date, rows: ReadonlyArray<{ event: OutboxEvent; destination: string }>): Promise<string[]> {
-  const newRows = rows.map(({ event, destination }) => ({
-    id: uuidv7(),
-    aggregateType: event.aggregateType,
-    aggregateId: event.aggregateId,
-    type: event.type,
-    destination,
-    payload: event.payload,
-    at,
-  }));
-  await outboxRepository.insertMany(trx, newRows);
-  return newRows.map((row) => row.id);
+export function createRowWriter(conditions: readonly RowCondition[]) {
+  const insertMany = outboxRepository.rowInserter(conditions);
+  return async (trx: Tx, at: Date, rows: ReadonlyArray<{ event: OutboxEvent; destination: string }>): Promise<string[]> => {
+    const newRows = rows.map(({ event, destination }) => ({
+      id: uuidv7(),
+      aggregateType: event.aggregateType,
+      aggregateId: event.aggregateId,
+      type: event.type,
+      destination,
+      payload: event.payload,
+      at,
+    }));
+    return insertMany(trx, newRows);
+  };
 }

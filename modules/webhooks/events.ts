@@ -7,13 +7,16 @@ import { z } from "zod";
 import { orderCancelled, orderPaid, orderRefunded } from "../orders/index.ts";
 import { defineEvent, subscribe } from "../outbox/index.ts";
 import { shipmentDelivered, shipmentShipped } from "../shipping/index.ts";
+import { anEndpointWants } from "./repository.ts";
 import { webhookEventTypes } from "./schema.ts";
 
 /**
  * The events an integrator can ask for (destination "webhooks": the fan-out): orders and shipments.
  * Stock notices stay inside (a restock sign-up is one customer's request to us, not a partner's business).
  */
-export const webhooksSubscription = subscribe("webhooks", [orderPaid, orderCancelled, orderRefunded, shipmentShipped, shipmentDelivered]);
+export const webhooksSubscription = subscribe("webhooks", [orderPaid, orderCancelled, orderRefunded, shipmentShipped, shipmentDelivered], {
+  writtenWhen: anEndpointWants,
+});
 
 // schema.ts spells the same list for the forms; a drift between the two fails at start and in every test.
 const subscribed = webhooksSubscription.events.map((contract) => contract.type).sort();

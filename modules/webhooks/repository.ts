@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
 import type { Db, Tx } from "../../db/index.ts";
 import { compiledQuery } from "../../db/index.ts";
 
@@ -10,6 +10,16 @@ const activeForStatement = compiledQuery(
   (_db, eventType: string) => sql<{ id: number }>`
     SELECT id FROM webhook_endpoints WHERE status = 'active' AND event_types @> ARRAY[${eventType}]::text[] ORDER BY id`,
 );
+
+/**
+ * Whether an active endpoint wants events of this type (a SQL condition): the outbox writes an
+ * event's fan-out row only then (events.ts), judged in the producer's own transaction, so a shop
+ * without endpoints writes, claims and marks no row per event for nobody. An endpoint gets the
+ * events written after it is registered (or resumed), as the fan-out gives it only those.
+ */
+export function anEndpointWants(eventType: RawBuilder<string>): RawBuilder<boolean> {
+  return sql<boolean>`EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.status = 'active' AND w.event_types @> ARRAY[${eventType}]::text[])`;
+}
 
 export const webhookRepository = {
   insertEndpoint(trx: Executor, row: { url: string; secret: string; eventTypes: string[]; description: string; createdBy: number | null; at: Date }) {

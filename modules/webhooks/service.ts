@@ -11,6 +11,8 @@
  * HMAC-SHA256(secret, "<t>.<body>")>` is the scheme the carrier's webhooks use with us
  * (modules/shipping), and `Agora-Event-Id` (also the body's `id`) is the same on every attempt.
  * A paused endpoint gets no new deliveries, and the ones already queued are skipped, not sent.
+ * The fan-out row is written only while an active endpoint wants the event's type (repository.ts
+ * `anEndpointWants`): an endpoint receives the events written after it was registered or resumed.
  */
 import { createHmac, randomBytes } from "node:crypto";
 import { z } from "zod";

@@ -43,6 +43,7 @@ const PRODUCTS = 1_000;
 const HASH = "e7fc1d14ac6ca5e3311985971f52d9a2495d75cb2128db6da22e45b0fcc5d810";
 const PAYLOAD = `'{"items": [{"quantity": 1, "productId": 3, "unitPrice": 1000, "productName": "Product 24"}], "paidAt": "2026-11-21T09:00:00.000Z", "userId": 3, "orderId": 23, "finalAmount": 1000, "discountAmount": 0, "subtotalAmount": 1000}'::jsonb`;
 const RESPONSE = `'{"json": {"status": "paid", "orderId": 22, "payments": [{"amount": 1000, "method": "wallet"}], "createdAt": "2026-11-21T09:00:00.000Z", "finalAmount": 1000, "discountAmount": 0, "subtotalAmount": 1000, "remainingBalance": 48000}, "meta": {"v": 1, "values": {"createdAt": ["Date"]}}}'::jsonb`;
+// The rows of stop 24's measurement; since then the webhooks fan-out row is written only when an endpoint wants the event.
 const DESTINATIONS = `ARRAY['data-platform', 'shipping', 'notifications', 'webhooks']`;
 const STOCK_SET = `quantity = CASE WHEN quantity >= low_stock_threshold AND quantity - 1 < low_stock_threshold AND quantity - 1 >= 0 THEN NULL ELSE quantity - 1 END, updated_at = now()`;
 

@@ -4,12 +4,13 @@
  * written, the change it would announce rolls back), not in a consumer at run time.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
 import { dataPlatformSubscription, subscriptions } from "../../apps/server/compose.ts";
 import { inTransaction } from "../../db/index.ts";
 import { inventoryBackInStock, inventoryLowStock } from "../../modules/catalog/index.ts";
 import { notificationsSubscription } from "../../modules/notifications/index.ts";
 import { orderCancelled, orderPaid, orderRefunded } from "../../modules/orders/index.ts";
-import { createEventPublisher, type EventContract } from "../../modules/outbox/index.ts";
+import { createEventPublisher, type EventContract, subscribe } from "../../modules/outbox/index.ts";
 import { shipmentDelivered, shipmentShipped, shippingSubscription } from "../../modules/shipping/index.ts";
 import { type Customer, startTestAgora, type TestAgora } from "../support/agora.ts";
 
@@ -121,6 +122,27 @@ describe("routing comes from the consumers' subscriptions", () => {
       "shipping",
       "notifications",
     ]);
+  });
+
+  test("a destination with a condition gets a row only where it holds, judged in the producer's statement; publish returns the ids written", async () => {
+    const publisher = createEventPublisher([
+      subscribe("test-always", [inventoryLowStock, inventoryBackInStock]),
+      // A condition on the event's type, as a subscribing module's repository builds it.
+      subscribe("test-back-in-stock-only", [inventoryLowStock, inventoryBackInStock], {
+        writtenWhen: (eventType) => sql<boolean>`${eventType} = 'inventory.back_in_stock'`,
+      }),
+    ]);
+    const low = inventoryLowStock.event(900_001, { productId: 900_001, quantity: 1, threshold: 5 });
+    const back = inventoryBackInStock.event(900_002, { productId: 900_001, userId: buyer.id, channel: "email", signupId: 900_002 });
+    const ids = await inTransaction(t.db, (trx) => publisher.publish(trx, t.clock.now(), [low, back]));
+    const rows = await t.db.selectFrom("outbox_events").select(["type", "destination"]).where("id", "in", ids).orderBy("id").execute();
+    expect(rows.map((row) => [row.type, row.destination])).toEqual([
+      ["inventory.low_stock", "test-always"],
+      ["inventory.back_in_stock", "test-always"],
+      ["inventory.back_in_stock", "test-back-in-stock-only"],
+    ]);
+    expect(ids).toHaveLength(3);
+    await t.db.deleteFrom("outbox_events").where("id", "in", ids).execute();
   });
 
   test("a destination subscribed twice to one event is refused when the publisher is built", () => {

@@ -1,7 +1,8 @@
 /**
  * Webhooks for integrators on real PostgreSQL and Redis, with a real HTTP receiver on loopback
- * (allowed by WEBHOOK_ALLOW_PRIVATE_TARGETS in this Agora): signed once, retried then dead with an
- * operator alert, nothing for a paused endpoint, private targets and redirects refused.
+ * (allowed by WEBHOOK_ALLOW_PRIVATE_TARGETS in this Agora): no fan-out row while no endpoint wants an
+ * event, signed once, retried then dead with an operator alert, nothing for a paused endpoint,
+ * private targets and redirects refused.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHmac, timingSafeEqual } from "node:crypto";
@@ -69,6 +70,38 @@ function verify(secret: string, body: string, header: string | null): boolean {
   return timingSafeEqual(Buffer.from(match[2], "hex"), expected) && Math.abs(Number(match[1]) - t.clock.now().getTime() / 1000) <= 300;
 }
 
+/** The types of the fan-out rows (destination "webhooks") written for this order. */
+async function fanOutRowsOf(orderId: number): Promise<string[]> {
+  const rows = await t.db
+    .selectFrom("outbox_events")
+    .select("type")
+    .where("destination", "=", "webhooks")
+    .where("aggregate_id", "=", String(orderId))
+    .execute();
+  return rows.map((row) => row.type);
+}
+
+describe("the fan-out row is written only while an active endpoint wants the event", () => {
+  test("none before any endpoint, one after it is registered, none again once it is paused or wants another type", async () => {
+    const before = await placeOrder();
+    expect(await fanOutRowsOf(before)).toEqual([]);
+
+    const { endpoint: first } = await endpoint("/first");
+    const { endpoint: other } = await endpoint("/other-type", ["order.cancelled"]);
+    const after = await placeOrder();
+    expect(await fanOutRowsOf(after)).toEqual(["order.paid"]);
+    await drain();
+    await drain();
+    // Only the order written after the registration reaches it.
+    expect(at("/first").map((call) => JSON.parse(call.body).aggregate.id)).toEqual([String(after)]);
+
+    await admin.client.webhooks.admin.pause.mutate({ endpointId: first.id });
+    const whilePaused = await placeOrder();
+    expect(await fanOutRowsOf(whilePaused)).toEqual([]);
+    await admin.client.webhooks.admin.pause.mutate({ endpointId: other.id });
+  });
+});
+
 describe("a subscribed endpoint", () => {
   test("receives each subscribed event once, signed, with the event id; other endpoints and types get nothing", async () => {
     const { endpoint: ok, secret } = await endpoint("/ok");
@@ -106,6 +139,7 @@ describe("a subscribed endpoint", () => {
       .selectAll()
       .where("destination", "=", "webhooks")
       .where("type", "=", "order.paid")
+      .where("aggregate_id", "=", String(orderId))
       .executeTakeFirstOrThrow();
     await t.agora.services.webhooks.handleEvent({
       id: fanOutRow.id,
