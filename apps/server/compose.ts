@@ -33,7 +33,7 @@ import { createShippingService, shipmentDelivered, shipmentShipped, shippingSubs
 import { createWalletService } from "../../modules/wallet/index.ts";
 import { createWebhookService, webhookDeliverySubscription, webhooksSubscription } from "../../modules/webhooks/index.ts";
 import type { AgoraConfig } from "./config.ts";
-import { createHttpApp, type PagePrefetch } from "./http.ts";
+import { createHttpApp, createRequestLoad, type PagePrefetch } from "./http.ts";
 import { type AppRouter, createAppRouter } from "./router.ts";
 import type { Ports, Services } from "./services.ts";
 
@@ -207,6 +207,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     addresses,
     customers,
   };
+  const requestLoad = createRequestLoad();
   const outboxPoller = createOutboxPoller({
     db,
     clock,
@@ -227,10 +228,13 @@ export function createAgora(deps: AgoraDeps): Agora {
     },
     // DATABASE_LISTEN_URL=off: no LISTEN, the poller looks every interval.
     listen: config.databaseListenUrl === null ? undefined : database.listen,
+    // A rush (this many API calls being answered): deliveries give the CPU to the customers and catch up after.
+    busy: config.outboxYieldAtRequests === 0 ? undefined : () => requestLoad.inFlight >= config.outboxYieldAtRequests,
     config: {
       pollIntervalMs: config.outboxPollIntervalMs,
       batchSize: config.outboxBatchSize,
       concurrency: config.outboxConcurrency,
+      concurrencyUnderLoad: config.outboxConcurrencyUnderLoad,
       leaseMs: config.outboxLeaseMs,
       backoffMs: config.outboxBackoffSeconds.map((s) => s * 1000),
       maxAttempts: config.outboxMaxAttempts,
@@ -244,7 +248,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     searchesPerMinutePerAddress: config.searchesPerMinutePerAddress,
     signUpsPerHourPerAddress: config.signUpsPerHourPerAddress,
   });
-  const { app, prefetch } = createHttpApp({ ...deps, router, services, limits });
+  const { app, prefetch } = createHttpApp({ ...deps, router, services, limits, requestLoad });
   let housekeeping: ReturnType<typeof setInterval> | null = null;
   const purgeIdempotencyKeys = () =>
     purgeKeysOlderThan(db, new Date(clock.now().getTime() - config.idempotencyKeyTtlHours * 3_600_000)).catch((error) =>

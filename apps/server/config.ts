@@ -74,6 +74,8 @@ export interface AgoraConfig {
   outboxPollIntervalMs: number;
   outboxBatchSize: number;
   outboxConcurrency: number;
+  outboxConcurrencyUnderLoad: number;
+  outboxYieldAtRequests: number;
   outboxLeaseMs: number;
   /** Waits after the 1st, 2nd, … failed attempt, in seconds; the last repeats. */
   outboxBackoffSeconds: number[];
@@ -208,6 +210,8 @@ export const envSchema = z.object({
   OUTBOX_POLL_INTERVAL_MS: whole(1_000),
   OUTBOX_BATCH_SIZE: whole(50),
   OUTBOX_CONCURRENCY: whole(32),
+  OUTBOX_CONCURRENCY_UNDER_LOAD: whole(4),
+  OUTBOX_YIELD_AT_REQUESTS: whole(64, 0),
   OUTBOX_LEASE_MS: whole(60_000),
   OUTBOX_BACKOFF_SECONDS: z
     .string()
@@ -318,6 +322,8 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     outboxPollIntervalMs: e.OUTBOX_POLL_INTERVAL_MS,
     outboxBatchSize: e.OUTBOX_BATCH_SIZE,
     outboxConcurrency: e.OUTBOX_CONCURRENCY,
+    outboxConcurrencyUnderLoad: e.OUTBOX_CONCURRENCY_UNDER_LOAD,
+    outboxYieldAtRequests: e.OUTBOX_YIELD_AT_REQUESTS,
     outboxLeaseMs: e.OUTBOX_LEASE_MS,
     outboxBackoffSeconds: e.OUTBOX_BACKOFF_SECONDS,
     outboxMaxAttempts: e.OUTBOX_MAX_ATTEMPTS,

@@ -34,6 +34,28 @@ export type PrefetchAnswer = { data: unknown } | { refused: string | null };
 /** Query calls by procedure path ("catalog.list"), each answered as the request's caller would be answered. */
 export type PagePrefetch = (c: Context, calls: readonly { path: string; input?: unknown }[]) => Promise<PrefetchAnswer[]>;
 
+/** How many API calls (/trpc) are being answered right now: the outbox poller yields while there are many. */
+export interface RequestLoad {
+  readonly inFlight: number;
+  enter(): void;
+  leave(): void;
+}
+
+export function createRequestLoad(): RequestLoad {
+  let inFlight = 0;
+  return {
+    get inFlight() {
+      return inFlight;
+    },
+    enter() {
+      inFlight++;
+    },
+    leave() {
+      inFlight--;
+    },
+  };
+}
+
 export interface HttpDeps {
   database: DatabaseHandle;
   infra: Infra;
@@ -44,6 +66,8 @@ export interface HttpDeps {
   services: Services;
   limits: CallLimits | null;
   clock: Clock;
+  /** Counts the API calls being answered (the composition root shares it with the outbox poller). */
+  requestLoad?: RequestLoad;
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -77,7 +101,7 @@ function bearerToken(header: string | undefined): string | null {
   return match?.[1] ?? null;
 }
 
-export function createHttpApp({ database, infra, logger, metrics, config, router, services, limits, clock }: HttpDeps) {
+export function createHttpApp({ database, infra, logger, metrics, config, router, services, limits, clock, requestLoad = createRequestLoad() }: HttpDeps) {
   const app = new Hono<{ Variables: { requestId: string } }>();
 
   app.use("*", requestId());
@@ -183,10 +207,9 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
 
   const sharedAnswers = createSharedAnswers(router, config.sharedAnswerCacheMs, () => clock.now().getTime());
 
-  app.all("/trpc/*", async (c) => {
+  /** One /trpc request: its calls run through the router (the shared answers are served before it). */
+  const answerCall = async (c: Context<{ Variables: { requestId: string } }>) => {
     const id = c.get("requestId");
-    const kept = sharedAnswers.answer(c.req.method, c.req.url, c.req.raw.headers);
-    if (kept) return kept;
     if (!queryIsUtf8(c.req.url)) return c.json(notUtf8, 400);
     let req = c.req.raw;
     if (req.body !== null && req.method !== "GET" && req.method !== "HEAD") {
@@ -214,6 +237,17 @@ export function createHttpApp({ database, infra, logger, metrics, config, router
       },
     });
     return sharedAnswers.isShared(req.method, req.url, req.headers) ? sharedAnswers.keep(req.url, await answered) : answered;
+  };
+
+  app.all("/trpc/*", async (c) => {
+    const kept = sharedAnswers.answer(c.req.method, c.req.url, c.req.raw.headers);
+    if (kept) return kept;
+    requestLoad.enter();
+    try {
+      return await answerCall(c);
+    } finally {
+      requestLoad.leave();
+    }
   });
 
   mountRestRoutes(app, router, logger, sessionOf);

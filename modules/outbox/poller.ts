@@ -3,9 +3,9 @@
  * safely: a claim is one statement with SKIP LOCKED and a lease, so no event is sent by two
  * pollers at the same time (unless a lease ran out, e.g. a poller hung past it).
  *
- * Running, it keeps up to `concurrency` events in flight and claims more as soon as a quarter of
- * that room is free, instead of sending a batch, waiting for its slowest event and only then
- * claiming the next. Sent events are marked with that next claim, in its transaction (one COMMIT
+ * Running, it keeps up to `concurrency` events in flight, started from a local queue of claimed
+ * events, and claims more (half a batch or more) as soon as there is that much room, instead of
+ * sending a batch, waiting for its slowest event and only then claiming the next. Sent events are marked with that next claim, in its transaction (one COMMIT
  * for the claim and every mark since the last one). With nothing to do it waits for a NOTIFY from
  * the database (an event was inserted) or, without one, for the poll interval.
  *
@@ -59,6 +59,8 @@ export interface OutboxPollerConfig {
   jitterRatio: number;
   /** Events being sent at the same time. */
   concurrency: number;
+  /** Events being sent at the same time while `busy()` says customers are waiting (deps.busy). */
+  concurrencyUnderLoad: number;
   /** The longest a sent event waits for a claim to carry its "sent" mark before it is written on its own. */
   markDelayMs: number;
 }
@@ -71,6 +73,7 @@ const defaultOutboxPollerConfig: OutboxPollerConfig = {
   maxAttempts: 3,
   jitterRatio: 0.1,
   concurrency: 32,
+  concurrencyUnderLoad: 4,
   markDelayMs: 50,
 };
 
@@ -88,6 +91,12 @@ export interface OutboxPollerDeps {
   random?: () => number;
   /** LISTEN on a dedicated connection: wakes the poller when events arrive. Without it, the interval. */
   listen?: ListenForNotifications;
+  /**
+   * True while customers' requests are waiting (a rush): the poller then sends at most
+   * `concurrencyUnderLoad` events at once and catches up when the rush is over, so deliveries do
+   * not take the CPU a sale's customers are waiting for. Asked before each claim and send.
+   */
+  busy?: () => boolean;
 }
 
 export interface PollResult {
@@ -120,7 +129,7 @@ function toDeliverable(row: ClaimedRow): DeliverableEvent {
 }
 
 export function createOutboxPoller(deps: OutboxPollerDeps) {
-  const { db, clock, logger, metrics, handlers, onDead, listen, random = Math.random } = deps;
+  const { db, clock, logger, metrics, handlers, onDead, listen, random = Math.random, busy = () => false } = deps;
   const config = { ...defaultOutboxPollerConfig, ...deps.config };
   const owner = deps.instanceId ?? `poller-${crypto.randomUUID().slice(0, 8)}`;
   const served = Object.keys(handlers);
@@ -286,12 +295,42 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
     return result;
   }
 
-  /** Keeps up to `concurrency` events in flight until stopped. */
+  /**
+   * Keeps up to `concurrency` events in flight until stopped (`concurrencyUnderLoad` while busy). A claim takes a batch (half of
+   * `batchSize` or more) into a local queue, from which sends start as others finish: a claim and
+   * its marks cost the database about the same for 8 events as for 32, so claiming a few at a time
+   * as sends finish one by one cost ~2.5 × more per event (scripts/bench/outbox-probe.ts).
+   */
   async function run(): Promise<void> {
     const result: PollResult = { claimed: 0, sent: 0, retried: 0, dead: 0 };
     const inFlight = new Set<Promise<void>>();
-    // Claim again once this much room is free, so claims stay batches even while events finish one by one.
-    const refillAt = Math.max(1, Math.floor(config.concurrency / 4));
+    /** Claimed (leased to this poller) and not started yet, oldest first, with when they were claimed. */
+    const claimedAhead: Array<{ event: DeliverableEvent; claimedAt: number }> = [];
+    const sendingAtOnce = () => Math.min(config.concurrency, busy() ? config.concurrencyUnderLoad : config.concurrency);
+    const claimAt = Math.max(1, Math.ceil(config.batchSize / 2));
+    const room = () => sendingAtOnce() + config.batchSize - inFlight.size - claimedAhead.length;
+    const startSends = () => {
+      while (!stopping && inFlight.size < sendingAtOnce()) {
+        const next = claimedAhead.shift();
+        if (!next) return;
+        // Waited in the queue for half its lease (sends stuck on a slow destination): given back rather than sent late.
+        if (performance.now() - next.claimedAt > config.leaseMs / 2) {
+          void outboxRepository
+            .release(db, next.event.id, owner)
+            .catch((error) => logger.warn({ err: error, eventId: next.event.id }, "outbox: could not give back an event"));
+          continue;
+        }
+        const delivery = deliver(next.event, result)
+          // Only recording the outcome can fail here (the database is away): the lease brings the event back.
+          .catch((error) => logger.error({ err: error, eventId: next.event.id }, "outbox: could not record a delivery"))
+          .finally(() => {
+            inFlight.delete(delivery);
+            startSends();
+            if (room() >= claimAt || inFlight.size === 0) nudge();
+          });
+        inFlight.add(delivery);
+      }
+    };
     let unsubscribe: (() => Promise<void>) | null = null;
     if (listen) {
       try {
@@ -304,23 +343,15 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
     let waiting = false;
     let waitingSince = 0;
     while (!stopping) {
-      const room = config.concurrency - inFlight.size;
-      const asked = Math.min(room, config.batchSize);
+      const asked = Math.max(0, Math.min(room(), config.batchSize));
       let claimed = 0;
       nudged = false;
       try {
         const events = await claim(asked);
         claimed = events.length;
-        for (const event of events) {
-          const delivery = deliver(event, result)
-            // Only recording the outcome can fail here (the database is away): the lease brings the event back.
-            .catch((error) => logger.error({ err: error, eventId: event.id }, "outbox: could not record a delivery"))
-            .finally(() => {
-              inFlight.delete(delivery);
-              if (config.concurrency - inFlight.size >= refillAt || inFlight.size === 0) nudge();
-            });
-          inFlight.add(delivery);
-        }
+        const claimedAt = performance.now();
+        for (const event of events) claimedAhead.push({ event, claimedAt });
+        startSends();
         if (claimed > 0 && waiting) {
           waiting = false;
           await outboxRepository.markBusy(db, owner);
@@ -331,7 +362,7 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
       }
       if (stopping) break;
       // A full claim and room left: more may be due at once.
-      if (claimed > 0 && claimed === asked && config.concurrency - inFlight.size >= refillAt) continue;
+      if (claimed > 0 && claimed === asked && room() >= claimAt) continue;
       if (inFlight.size === 0 && claimed === 0 && unsubscribe && (!waiting || performance.now() - waitingSince > config.pollIntervalMs)) {
         // Idle: ask inserts to notify (again, before the registration runs out); after a first
         // registration look once more, so an event committed just before it is not missed.
@@ -347,6 +378,8 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
       }
       await waitForNudge(config.pollIntervalMs);
     }
+    // Stopped: what was claimed and not started goes back at once instead of waiting out its lease.
+    for (const { event } of claimedAhead.splice(0)) await outboxRepository.release(db, event.id, owner).catch(() => {});
     await Promise.all(inFlight);
     await flushMarks();
     if (waiting) await outboxRepository.markBusy(db, owner).catch(() => {});

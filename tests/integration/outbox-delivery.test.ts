@@ -48,6 +48,11 @@ async function pendingFor(destination: string): Promise<number> {
   return rows.length;
 }
 
+async function leasedFor(destination: string): Promise<number> {
+  const rows = await t.db.selectFrom("outbox_events").select("id").where("destination", "=", destination).where("locked_by", "is not", null).execute();
+  return rows.length;
+}
+
 describe("wake-up on NOTIFY", () => {
   test("an idle poller with an hour-long interval sends a new event at once: the insert's NOTIFY woke it", async () => {
     const received: DeliverableEvent[] = [];
@@ -232,7 +237,7 @@ describe("sent marks", () => {
   test("a sent event whose next claim does not come (the rest of its batch still out) is marked on its own within markDelayMs", async () => {
     await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
     const quick = await enqueueOne(820_000, 0);
-    for (let i = 1; i < 8; i++) await enqueueOne(820_000 + i, 0);
+    for (let i = 1; i < 16; i++) await enqueueOne(820_000 + i, 0);
     let release = () => {};
     const held = new Promise<void>((resolve) => {
       release = resolve;
@@ -242,18 +247,62 @@ describe("sent marks", () => {
       clock: t.clock,
       logger: silent,
       handlers: { "data-platform": (event) => (event.id === quick ? Promise.resolve() : held) },
-      // 8 in flight, claims again once 2 are free: one finished send alone brings no claim.
+      // 8 in flight and 8 claimed ahead, claims again once 4 are free: one finished send alone brings no claim.
       config: { pollIntervalMs: 3_600_000, concurrency: 8, batchSize: 8, markDelayMs: 100 },
     });
     const statusOf = async (id: string) => (await t.db.selectFrom("outbox_events").select("status").where("id", "=", id).executeTakeFirst())?.status;
     poller.start();
     try {
       expect(await eventually(async () => (await statusOf(quick)) === "sent", 5_000)).toBe(true);
-      expect(await pendingFor("data-platform")).toBe(7);
+      expect(await pendingFor("data-platform")).toBe(15);
     } finally {
       release();
       await poller.stop();
     }
-    expect(await pendingFor("data-platform")).toBe(0);
+    // The 7 claimed ahead and never started went back at the stop: pending, leased to nobody.
+    expect(await pendingFor("data-platform")).toBe(7);
+    expect(await leasedFor("data-platform")).toBe(0);
+  });
+
+  test("while customers wait (busy), at most concurrencyUnderLoad events are out; once the rush is over, up to concurrency", async () => {
+    await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
+    for (let i = 0; i < 12; i++) await enqueueOne(830_000 + i, 0);
+    let busy = true;
+    let out = 0;
+    let mostOut = 0;
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const poller = createOutboxPoller({
+      db: t.db,
+      clock: t.clock,
+      logger: silent,
+      busy: () => busy,
+      handlers: {
+        "data-platform": async () => {
+          out++;
+          mostOut = Math.max(mostOut, out);
+          await held;
+          out--;
+        },
+      },
+      config: { pollIntervalMs: 50, concurrency: 8, concurrencyUnderLoad: 2, batchSize: 8 },
+    });
+    poller.start();
+    try {
+      expect(await eventually(async () => out === 2, 5_000)).toBe(true);
+      await Bun.sleep(300); // several poll intervals: still two
+      expect(mostOut).toBe(2);
+      busy = false;
+      expect(await eventually(async () => out === 8, 5_000)).toBe(true);
+    } finally {
+      release();
+      await poller.stop();
+    }
+    expect(mostOut).toBe(8);
+    // Out: 8; claimed ahead and given back at the stop: the other 4.
+    expect(await pendingFor("data-platform")).toBe(4);
+    expect(await leasedFor("data-platform")).toBe(0);
   });
 });
