@@ -120,10 +120,9 @@ export interface RowCondition {
 
 /**
  * Every paid order writes its events with this: compiled once per publisher (db/compiled.ts) and
- * run as a named prepared statement, however many rows (one per event and destination, passed as
- * arrays). A row of a destination with a condition is left out where the condition does not hold,
- * judged by this statement (its snapshot) in the producer's transaction; such a statement returns
- * the ids it wrote.
+ * run as a named prepared statement, however many rows (one per event and destination). A row of a
+ * destination with a condition is left out where the condition does not hold, judged by this
+ * statement (its snapshot) in the producer's transaction; such a statement returns the ids it wrote.
  */
 function insertEventsStatement(conditions: readonly RowCondition[]) {
   const kept =
@@ -134,15 +133,14 @@ function insertEventsStatement(conditions: readonly RowCondition[]) {
           sql` `,
         )} ELSE true END
          RETURNING id`;
+  // The rows go as one JSON document: pg writes a text[] of JSON payloads by escaping every quote in
+  // JavaScript, ~4 % of the server's CPU in order-rush-spread; JSON.stringify of the rows is native.
   return compiledQuery(
-    (_db, ids: string[], aggregateTypes: string[], aggregateIds: string[], types: string[], destinations: string[], payloads: string[], ats: Date[]) => sql<{
-      id: string;
-    }>`
+    (_db, rows: string) => sql<{ id: string }>`
     INSERT INTO outbox_events (id, aggregate_type, aggregate_id, type, destination, payload, status, next_attempt_at, created_at)
     SELECT e.id, e.aggregate_type, e.aggregate_id, e.type, e.destination, e.payload, 'pending', least(now(), e.at), e.at
-      FROM unnest(${ids}::uuid[], ${aggregateTypes}::text[], ${aggregateIds}::text[], ${types}::text[], ${destinations}::text[], ${payloads}::jsonb[],
-                  ${ats}::timestamptz[])
-           AS e(id, aggregate_type, aggregate_id, type, destination, payload, at)
+      FROM jsonb_to_recordset(${rows}::jsonb)
+           AS e(id uuid, aggregate_type text, aggregate_id text, type text, destination text, payload jsonb, at timestamptz)
     ${kept}`,
   );
 }
@@ -165,13 +163,17 @@ export const outboxRepository = {
       if (rows.length === 0) return [];
       const result = await insertEvents(
         trx,
-        rows.map((row) => row.id),
-        rows.map((row) => row.aggregateType),
-        rows.map((row) => row.aggregateId),
-        rows.map((row) => row.type),
-        rows.map((row) => row.destination),
-        rows.map((row) => JSON.stringify(row.payload)),
-        rows.map((row) => row.at),
+        JSON.stringify(
+          rows.map((row) => ({
+            id: row.id,
+            aggregate_type: row.aggregateType,
+            aggregate_id: row.aggregateId,
+            type: row.type,
+            destination: row.destination,
+            payload: row.payload,
+            at: row.at,
+          })),
+        ),
       );
       return conditions.length === 0 ? rows.map((row) => row.id) : result.rows.map((row) => row.id);
     };
