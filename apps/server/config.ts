@@ -211,7 +211,7 @@ export const envSchema = z.object({
   OUTBOX_BATCH_SIZE: whole(50),
   OUTBOX_CONCURRENCY: whole(32),
   OUTBOX_CONCURRENCY_UNDER_LOAD: whole(4),
-  OUTBOX_YIELD_AT_REQUESTS: whole(64, 0),
+  OUTBOX_YIELD_AT_REQUESTS: whole(32, 0),
   OUTBOX_LEASE_MS: whole(60_000),
   OUTBOX_BACKOFF_SECONDS: z
     .string()
