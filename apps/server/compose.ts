@@ -33,7 +33,7 @@ import { createShippingService, shipmentDelivered, shipmentShipped, shippingSubs
 import { createWalletService } from "../../modules/wallet/index.ts";
 import { createWebhookService, webhookDeliverySubscription, webhooksSubscription } from "../../modules/webhooks/index.ts";
 import type { AgoraConfig } from "./config.ts";
-import { createHttpApp, createRequestLoad, type PagePrefetch } from "./http.ts";
+import { createHttpApp, createRequestLoad, type PagePrefetch, type RequestLoad } from "./http.ts";
 import { type AppRouter, createAppRouter } from "./router.ts";
 import type { Ports, Services } from "./services.ts";
 
@@ -55,6 +55,8 @@ export interface Agora {
   outboxPoller: OutboxPoller;
   router: AppRouter;
   app: ReturnType<typeof createHttpApp>["app"];
+  /** The API calls being answered now; the outbox poller yields while OUTBOX_YIELD_AT_REQUESTS or more are. */
+  requestLoad: RequestLoad;
   /** A page's first-view queries, answered as the request's caller (apps/web/serve.ts embeds them in the page). */
   prefetch: PagePrefetch;
   /** Starts background work (pollers, sweepers). */
@@ -261,6 +263,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     outboxPoller,
     router,
     app,
+    requestLoad,
     prefetch,
     start() {
       orders.start();

@@ -306,3 +306,32 @@ describe("sent marks", () => {
     expect(await leasedFor("data-platform")).toBe(0);
   });
 });
+
+describe("the rush the poller yields to", () => {
+  test("each /trpc call counts while it is answered, refused or not, and no longer after", async () => {
+    const load = t.agora.requestLoad;
+    const enter = load.enter.bind(load);
+    let entered = 0;
+    let most = 0;
+    load.enter = () => {
+      enter();
+      entered++;
+      most = Math.max(most, load.inFlight);
+    };
+    try {
+      const calls = Array.from({ length: 8 }, () => [
+        new Request("http://agora.test/trpc/ping"),
+        new Request("http://agora.test/trpc/no.such.procedure"),
+        new Request("http://agora.test/trpc/ping?input=%FF"), // not UTF-8: 400
+        new Request("http://agora.test/trpc/cart.add", { method: "POST", headers: { "content-type": "application/json" }, body: new Uint8Array([0xff, 0xfe]) }),
+      ]).flat();
+      const answers = await Promise.all(calls.map((request) => t.agora.app.fetch(request)));
+      expect(answers.map((answer) => answer.status).sort()).toEqual([...Array(8).fill(200), ...Array(16).fill(400), ...Array(8).fill(404)].sort());
+      expect(entered).toBe(32);
+      expect(most).toBeGreaterThan(1);
+      expect(load.inFlight).toBe(0);
+    } finally {
+      load.enter = enter;
+    }
+  });
+});
