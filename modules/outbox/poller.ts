@@ -5,8 +5,9 @@
  *
  * Running, it keeps up to `concurrency` events in flight, started from a local queue of claimed
  * events, and claims more (half a batch or more) as soon as there is that much room, instead of
- * sending a batch, waiting for its slowest event and only then claiming the next. Sent events are marked with that next claim, in its transaction (one COMMIT
- * for the claim and every mark since the last one). With nothing to do it waits for a NOTIFY from
+ * sending a batch, waiting for its slowest event and only then claiming the next. While customers
+ * wait (deps.busy), it sends fewer at once. Sent events are marked with that next claim, in its
+ * transaction (one COMMIT for the claim and every mark since the last one). With nothing to do it waits for a NOTIFY from
  * the database (an event was inserted) or, without one, for the poll interval.
  *
  * Attempt n fails → retried after backoffMs[n-1] (the last entry repeats), ± jitter; after
@@ -296,10 +297,10 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
   }
 
   /**
-   * Keeps up to `concurrency` events in flight until stopped (`concurrencyUnderLoad` while busy). A claim takes a batch (half of
-   * `batchSize` or more) into a local queue, from which sends start as others finish: a claim and
-   * its marks cost the database about the same for 8 events as for 32, so claiming a few at a time
-   * as sends finish one by one cost ~2.5 × more per event (scripts/bench/outbox-probe.ts).
+   * Keeps up to `concurrency` events in flight until stopped (`concurrencyUnderLoad` while busy).
+   * A claim takes a batch (half of `batchSize` or more) into a local queue, from which sends start
+   * as others finish: claiming a few at a time as sends finished one by one cost the database
+   * ~1.7 × more per event (scripts/bench/outbox-probe.ts; docs/benchmarks.md, After stop 25).
    */
   async function run(): Promise<void> {
     const result: PollResult = { claimed: 0, sent: 0, retried: 0, dead: 0 };
