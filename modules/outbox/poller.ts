@@ -314,11 +314,15 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
       while (!stopping && inFlight.size < sendingAtOnce()) {
         const next = claimedAhead.shift();
         if (!next) return;
-        // Waited in the queue for half its lease (sends stuck on a slow destination): given back rather than sent late.
-        if (performance.now() - next.claimedAt > config.leaseMs / 2) {
-          void outboxRepository
-            .release(db, next.event.id, owner)
-            .catch((error) => logger.warn({ err: error, eventId: next.event.id }, "outbox: could not give back an event"));
+        // Waited in the queue for half its lease (sends stuck on a slow destination): not sent late.
+        // Given back while the lease still holds; past it there is nothing to give back, and a
+        // release (by owner) could clear a newer lease this poller took on the event since.
+        const waitedMs = performance.now() - next.claimedAt;
+        if (waitedMs > config.leaseMs / 2) {
+          if (waitedMs < config.leaseMs)
+            void outboxRepository
+              .release(db, next.event.id, owner)
+              .catch((error) => logger.warn({ err: error, eventId: next.event.id }, "outbox: could not give back an event"));
           continue;
         }
         const delivery = deliver(next.event, result)
@@ -351,6 +355,10 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
         const events = await claim(asked);
         claimed = events.length;
         const claimedAt = performance.now();
+        // An event claimed again (its lease ran out while it waited here): the new claim replaces the stale copy.
+        const again = new Set(events.map((event) => event.id));
+        const kept = claimedAhead.filter((queued) => !again.has(queued.event.id));
+        claimedAhead.splice(0, claimedAhead.length, ...kept);
         for (const event of events) claimedAhead.push({ event, claimedAt });
         startSends();
         if (claimed > 0 && waiting) {

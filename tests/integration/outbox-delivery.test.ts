@@ -335,3 +335,46 @@ describe("the rush the poller yields to", () => {
     }
   });
 });
+
+describe("claimed ahead past the lease", () => {
+  test("an event that waited out its lease in the queue and is claimed again is sent once (the stale copy does not clear the new lease)", async () => {
+    await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
+    await inTransaction(t.db, (trx) =>
+      publisher.publish(trx, new Date(Date.now() - 1_000), [
+        numbered.event(840_001, { n: 0 }),
+        numbered.event(840_002, { n: 1 }),
+        numbered.event(840_003, { n: 2 }),
+      ]),
+    );
+    const sends = new Map<number, number>();
+    let slowed = false;
+    const poller = createOutboxPoller({
+      db: t.db,
+      // The database's clock: the leases run out on their own.
+      clock: systemClock,
+      logger: silent,
+      handlers: {
+        "data-platform": async (event) => {
+          const n = (event.payload as { n: number }).n;
+          sends.set(n, (sends.get(n) ?? 0) + 1);
+          // The one send slot is held past the lease: the other two wait it out in the queue.
+          if (n === 0 && !slowed) {
+            slowed = true;
+            await Bun.sleep(1_150);
+          }
+        },
+      },
+      config: { concurrency: 1, batchSize: 4, leaseMs: 1_000, pollIntervalMs: 50, markDelayMs: 10, maxAttempts: 10 },
+    });
+    poller.start();
+    try {
+      expect(await eventually(async () => (await pendingFor("data-platform")) === 0 && sends.size === 3, 10_000)).toBe(true);
+      await Bun.sleep(1_200); // a lease more: nothing is sent again
+    } finally {
+      await poller.stop();
+    }
+    // Event 0's own send outlived its lease, so a second send of it is the at-least-once case; 1 and 2 never started before theirs ran out.
+    expect(sends.get(1)).toBe(1);
+    expect(sends.get(2)).toBe(1);
+  });
+});
