@@ -48,6 +48,15 @@ async function pendingFor(destination: string): Promise<number> {
   return rows.length;
 }
 
+/** A promise the test's handlers wait on (sends held in flight) until `release`. */
+function heldSends(): { held: Promise<void>; release: () => void } {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return { held, release };
+}
+
 async function leasedFor(destination: string): Promise<number> {
   const rows = await t.db.selectFrom("outbox_events").select("id").where("destination", "=", destination).where("locked_by", "is not", null).execute();
   return rows.length;
@@ -238,10 +247,7 @@ describe("sent marks", () => {
     await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
     const quick = await enqueueOne(820_000, 0);
     for (let i = 1; i < 16; i++) await enqueueOne(820_000 + i, 0);
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { held, release } = heldSends();
     const poller = createOutboxPoller({
       db: t.db,
       clock: t.clock,
@@ -270,10 +276,7 @@ describe("sent marks", () => {
     let busy = true;
     let out = 0;
     let mostOut = 0;
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { held, release } = heldSends();
     const poller = createOutboxPoller({
       db: t.db,
       clock: t.clock,
