@@ -41,18 +41,24 @@ const recordAttemptStatement = compiledQuery(
     SELECT (SELECT id FROM attempt) AS attempt_id, (SELECT balance FROM wallet_accounts WHERE user_id = ${userId}) AS balance`,
 );
 
+/** A claim statement's row for one charge: whether it claimed the key, its attempt, the balance, and the key when it was there first. */
+type ClaimRow = {
+  claimed: boolean;
+  attempt_id: number | null;
+  balance: number | null;
+  request_hash: string | null;
+  status: KeyRow["status"] | null;
+  response: unknown;
+};
+
+/** One charge's claim, as the service reads it (claimOf). */
+type ClaimedCharge = { claimed: boolean; attemptId: number | undefined; balance: number; existing: KeyRow | undefined };
+
 const claimKeyAndRecordAttemptStatement = compiledQuery(
   (_db, userId: number, scope: string, idempotencyKey: string, requestHash: string, amount: number, gatewayKey: string, leaseUntil: Date, at: Date) =>
     // The attempt is inserted FROM claim: no row when the key was there first. The gateway key is
     // derived from the idempotency key, so a key given back after a decline reopens its attempt.
-    sql<{
-      claimed: boolean;
-      attempt_id: number | null;
-      balance: number | null;
-      request_hash: string | null;
-      status: KeyRow["status"] | null;
-      response: unknown;
-    }>`
+    sql<ClaimRow>`
     WITH claim AS (${keyStatementParts.claim(userId, scope, idempotencyKey, requestHash, at)}),
     existing AS (${keyStatementParts.existing(userId, scope, idempotencyKey)}),
     attempt AS (
@@ -129,15 +135,7 @@ const closeAttemptStatement = compiledQuery(
  */
 const claimKeysAndRecordAttemptsStatement = compiledQuery(
   (_db, userIds: number[], scopes: string[], keys: string[], requestHashes: string[], amounts: number[], gatewayKeys: string[], leaseUntil: Date, at: Date) =>
-    sql<{
-      user_id: number;
-      claimed: boolean;
-      attempt_id: number | null;
-      balance: number | null;
-      request_hash: string | null;
-      status: KeyRow["status"] | null;
-      response: unknown;
-    }>`
+    sql<ClaimRow & { user_id: number }>`
     WITH input AS (
       SELECT * FROM unnest(${userIds}::int8[], ${scopes}::text[], ${keys}::text[], ${requestHashes}::text[], ${amounts}::int8[], ${gatewayKeys}::text[])
              WITH ORDINALITY AS i(user_id, scope, key, request_hash, amount, gateway_key, n)
@@ -273,14 +271,7 @@ const debitManyWithLedgerEntries = compiledQuery(
 );
 
 /** What a claim statement (one customer's or a batch's row) says of one charge. */
-function claimOf(row: {
-  claimed: boolean;
-  attempt_id: number | null;
-  balance: number | null;
-  request_hash: string | null;
-  status: KeyRow["status"] | null;
-  response: unknown;
-}): { claimed: boolean; attemptId: number | undefined; balance: number; existing: KeyRow | undefined } {
+function claimOf(row: ClaimRow): ClaimedCharge {
   return {
     claimed: row.claimed,
     attemptId: row.attempt_id == null ? undefined : Number(row.attempt_id),
@@ -325,10 +316,7 @@ export const walletRepository = {
    * and nothing is written. One round trip, one commit: a concurrent retry sees the key and the attempt
    * together or neither.
    */
-  async claimKeyAndRecordAttempt(
-    db: Db,
-    attempt: NewChargeAttempt & { scope: string; idempotencyKey: string; requestHash: string },
-  ): Promise<{ claimed: boolean; attemptId: number | undefined; balance: number; existing: KeyRow | undefined }> {
+  async claimKeyAndRecordAttempt(db: Db, attempt: NewChargeAttempt & { scope: string; idempotencyKey: string; requestHash: string }): Promise<ClaimedCharge> {
     const { userId, amount, gatewayKey, leaseUntil, at } = attempt;
     const { rows } = await claimKeyAndRecordAttemptStatement(
       db,
@@ -395,7 +383,7 @@ export const walletRepository = {
     attempts: Array<Omit<NewChargeAttempt, "leaseUntil" | "at"> & { scope: string; idempotencyKey: string; requestHash: string }>,
     leaseUntil: Date,
     at: Date,
-  ): Promise<Array<{ claimed: boolean; attemptId: number | undefined; balance: number; existing: KeyRow | undefined }>> {
+  ): Promise<Array<ClaimedCharge>> {
     if (new Set(attempts.map((a) => a.userId)).size !== attempts.length) throw new Error("wallet: a batch holds one charge per customer");
     const { rows } = await claimKeysAndRecordAttemptsStatement(
       db,

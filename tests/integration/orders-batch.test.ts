@@ -64,6 +64,17 @@ async function ordersOf(customers: Array<{ id: number }>) {
     .execute();
 }
 
+/** The product's low-stock events, as written for notifications. */
+async function lowStockEventsOf(productId: number) {
+  return t.db
+    .selectFrom("outbox_events")
+    .select("payload")
+    .where("type", "=", "inventory.low_stock")
+    .where("aggregate_id", "=", String(productId))
+    .where("destination", "=", "notifications")
+    .execute();
+}
+
 async function saleMovements(productId: number) {
   return t.db
     .selectFrom("inventory_movements")
@@ -181,13 +192,7 @@ describe("orders placed at once share transactions", () => {
     expect((await t.client().catalog.stock.query({ productId: product.id })).stock).toBe(0);
     const moves = await saleMovements(product.id);
     expect(moves.map((m) => m.quantity_after)).toEqual([11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
-    const lowStock = await t.db
-      .selectFrom("outbox_events")
-      .select("payload")
-      .where("type", "=", "inventory.low_stock")
-      .where("aggregate_id", "=", String(product.id))
-      .where("destination", "=", "notifications")
-      .execute();
+    const lowStock = await lowStockEventsOf(product.id);
     expect(lowStock).toHaveLength(1);
     expect(lowStock[0]?.payload).toMatchObject({ productId: product.id, quantity: 3, threshold: 4 });
     await assertBooksBalance();
@@ -204,13 +209,7 @@ describe("orders placed at once share transactions", () => {
     expect(stats().refusals).toBeGreaterThan(before.refusals);
     expect((await t.client().catalog.stock.query({ productId: product.id })).stock).toBe(12);
     expect((await saleMovements(product.id)).map((m) => m.quantity_after)).toEqual([19, 18, 17, 16, 15, 14, 13, 12]);
-    const lowStock = await t.db
-      .selectFrom("outbox_events")
-      .select("payload")
-      .where("type", "=", "inventory.low_stock")
-      .where("aggregate_id", "=", String(product.id))
-      .where("destination", "=", "notifications")
-      .execute();
+    const lowStock = await lowStockEventsOf(product.id);
     expect(lowStock).toHaveLength(1);
     expect(lowStock[0]?.payload).toMatchObject({ productId: product.id, quantity: 14, threshold: 15 });
   });

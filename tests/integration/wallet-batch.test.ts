@@ -13,16 +13,16 @@ let t: TestAgora;
 let gw: FakePaymentGateway;
 let wallet: WalletService;
 
+/** A wallet service of its own on this test's database and fake gateway, with these settings. */
+function walletWith(config: Parameters<typeof createWalletService>[0]["config"]): WalletService {
+  return createWalletService({ db: t.db, clock: t.clock, gateway: new HttpPaymentGateway({ baseUrl: gw.url, timeoutMs: 5_000 }), config });
+}
+
 beforeAll(async () => {
   t = await startTestAgora({ poolSize: 12 });
   gw = startFakePaymentGateway();
   // One shared statement of each kind at a time: charges sent together queue and share.
-  wallet = createWalletService({
-    db: t.db,
-    clock: t.clock,
-    gateway: new HttpPaymentGateway({ baseUrl: gw.url, timeoutMs: 5_000 }),
-    config: { chargeBatchSize: 32, chargeBatchConcurrency: 1, maxBalance: 100_000 },
-  });
+  wallet = walletWith({ chargeBatchSize: 32, chargeBatchConcurrency: 1, maxBalance: 100_000 });
 });
 afterAll(async () => {
   await gw.stop();
@@ -113,12 +113,7 @@ describe("charges at once share their statements", () => {
 
   test("a customer whose account another transaction holds does not hold up the others' credits", async () => {
     // A short wait for a batch: if the others waited behind the held account, they would be refused.
-    const impatient = createWalletService({
-      db: t.db,
-      clock: t.clock,
-      gateway: new HttpPaymentGateway({ baseUrl: gw.url, timeoutMs: 5_000 }),
-      config: { chargeBatchSize: 16, chargeBatchConcurrency: 2, chargeBatchMaxWaitMs: 300 },
-    });
+    const impatient = walletWith({ chargeBatchSize: 16, chargeBatchConcurrency: 2, chargeBatchMaxWaitMs: 300 });
     const [held, ...others] = await t.signUpCustomers(9, "held-account");
     if (!held) throw new Error("unreachable");
     await impatient.charge(held.id, 1_000, `held-first-${held.id}`);
@@ -149,12 +144,7 @@ describe("charges at once share their statements", () => {
   });
 
   test("with chargeBatchSize 1 every charge runs its own statements", async () => {
-    const single = createWalletService({
-      db: t.db,
-      clock: t.clock,
-      gateway: new HttpPaymentGateway({ baseUrl: gw.url, timeoutMs: 5_000 }),
-      config: { chargeBatchSize: 1 },
-    });
+    const single = walletWith({ chargeBatchSize: 1 });
     const customers = await t.signUpCustomers(10, "single-charge");
     const answers = await Promise.all(customers.map((c) => single.charge(c.id, 3_000, `single-${c.id}`)));
     expect(answers.every((a) => a.currentBalance === 3_000)).toBe(true);
