@@ -97,7 +97,7 @@ export function createAgora(deps: AgoraDeps): Agora {
   const db = database.db;
   const cipher = createPiiCipher(config.piiKeys ?? developmentPiiKeys);
   const identity = createIdentityService({ db, clock, infra, logger, cipher, config: identityConfigFrom(config) });
-  const events = createEventPublisher(subscriptions);
+  const events = createEventPublisher(subscriptions, { fanOut: config.outboxFanOut });
   const catalog = createCatalogService({ db, clock, events, soldOutMemoryMs: config.soldOutMemoryMs });
   const cart = createCartService({ db, clock, catalog });
   const coupons = createCouponService({ db, clock, infra, logger, redisAdmission: config.couponRedisAdmission });
@@ -232,6 +232,7 @@ export function createAgora(deps: AgoraDeps): Agora {
     listen: config.databaseListenUrl === null ? undefined : database.listen,
     // A rush (this many API calls being answered): deliveries give the CPU to the customers and catch up after.
     busy: config.outboxYieldAtRequests === 0 ? undefined : () => requestLoad.inFlight >= config.outboxYieldAtRequests,
+    fanOut: events.fanOut,
     config: {
       pollIntervalMs: config.outboxPollIntervalMs,
       batchSize: config.outboxBatchSize,

@@ -76,6 +76,8 @@ export interface AgoraConfig {
   outboxConcurrency: number;
   outboxConcurrencyUnderLoad: number;
   outboxYieldAtRequests: number;
+  /** Events with several destinations written as one row, fanned out by the poller (modules/outbox/contract.ts). */
+  outboxFanOut: boolean;
   outboxLeaseMs: number;
   /** Waits after the 1st, 2nd, … failed attempt, in seconds; the last repeats. */
   outboxBackoffSeconds: number[];
@@ -212,6 +214,7 @@ export const envSchema = z.object({
   OUTBOX_CONCURRENCY: whole(32),
   OUTBOX_CONCURRENCY_UNDER_LOAD: whole(4),
   OUTBOX_YIELD_AT_REQUESTS: whole(32, 0),
+  OUTBOX_FAN_OUT: flag(true),
   OUTBOX_LEASE_MS: whole(60_000),
   OUTBOX_BACKOFF_SECONDS: z
     .string()
@@ -324,6 +327,7 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     outboxConcurrency: e.OUTBOX_CONCURRENCY,
     outboxConcurrencyUnderLoad: e.OUTBOX_CONCURRENCY_UNDER_LOAD,
     outboxYieldAtRequests: e.OUTBOX_YIELD_AT_REQUESTS,
+    outboxFanOut: e.OUTBOX_FAN_OUT,
     outboxLeaseMs: e.OUTBOX_LEASE_MS,
     outboxBackoffSeconds: e.OUTBOX_BACKOFF_SECONDS,
     outboxMaxAttempts: e.OUTBOX_MAX_ATTEMPTS,

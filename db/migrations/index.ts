@@ -20,6 +20,7 @@ import * as webhooks from "./2026-12-02T08-00-webhooks.ts";
 import * as cardPaymentsRefunds from "./2026-12-02T09-00-card-payments-refunds.ts";
 import * as shippingBookingAddress from "./2026-12-02T10-00-shipping-booking-address.ts";
 import * as catalogSearchName from "./2026-12-02T11-00-catalog-search-name.ts";
+import * as outboxFanOut from "./2026-12-04T00-00-outbox-fan-out.ts";
 
 export const migrations: Record<string, Migration> = {
   "2026-11-21T00-00-identity": identity,
@@ -39,4 +40,5 @@ export const migrations: Record<string, Migration> = {
   "2026-12-02T08-00-customers-addresses": customersAddresses,
   "2026-12-02T10-00-shipping-booking-address": shippingBookingAddress,
   "2026-12-02T11-00-catalog-search-name": catalogSearchName,
+  "2026-12-04T00-00-outbox-fan-out": outboxFanOut,
 };

@@ -11,6 +11,7 @@ import { z } from "zod";
 import type { Tx } from "../../db/index.ts";
 import type { DeliverableEvent, OutboxHandler } from "./poller.ts";
 import { PermanentDeliveryError } from "./poller.ts";
+import { FAN_OUT, type FanOut, type FanOutRoute, outboxRepository } from "./repository.ts";
 import { createRowWriter } from "./service.ts";
 
 export interface EventContract<Type extends string = string, Schema extends z.ZodType = z.ZodType> {
@@ -105,20 +106,38 @@ export function eventHandler<Events extends readonly EventContract[]>(subscripti
 
 export interface EventPublisher {
   /**
-   * Writes the events in the caller's transaction, one outbox row per subscribed destination
-   * (a destination with `writtenWhen` only where it holds), so an event exists exactly when the
-   * change it announces committed. `at` is the event's time. An event nobody subscribes to writes
-   * nothing. Returns the ids of the rows written.
+   * Writes the events in the caller's transaction, so an event exists exactly when the change it
+   * announces committed: one outbox row per subscribed destination (a destination with
+   * `writtenWhen` only where it holds), or, with `fanOut` and several destinations, one row that
+   * the poller fans out into those rows later (`fanOut` below). `at` is the event's time. An event
+   * nobody subscribes to writes nothing. Returns the ids of the rows written.
    */
   publish(trx: Tx, at: Date, events: readonly OutboxEvent[]): Promise<string[]>;
   /** Destinations per event type, as the subscriptions declared them. */
   readonly routes: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Writes the rows per destination of events written once (for the poller, in its claim's
+   * transaction; repository.ts fanOutStatement). Every poller gets it, whether or not its own
+   * instance writes events once, so no instance's events wait for another's.
+   */
+  readonly fanOut: FanOut;
 }
 
-export function createEventPublisher(subscriptions: readonly Subscription[]): EventPublisher {
+export interface EventPublisherOptions {
+  /**
+   * An event with two or more destinations is written as one row while its transaction runs, and
+   * the poller writes its rows per destination (conditions judged then) when it next claims: a
+   * paid order's transaction writes one outbox row instead of three or four. Off: every row at once.
+   */
+  fanOut?: boolean;
+}
+
+export function createEventPublisher(subscriptions: readonly Subscription[], { fanOut = false }: EventPublisherOptions = {}): EventPublisher {
   const routes = new Map<string, string[]>();
-  const write = createRowWriter(subscriptions.flatMap(({ destination, writtenWhen }) => (writtenWhen ? [{ destination, writtenWhen }] : [])));
+  const conditions = subscriptions.flatMap(({ destination, writtenWhen }) => (writtenWhen ? [{ destination, writtenWhen }] : []));
+  const write = createRowWriter(conditions);
   for (const { destination, events } of subscriptions) {
+    if (destination === FAN_OUT) throw new Error(`outbox: "${FAN_OUT}" is not a destination's name (it marks events written once)`);
     for (const { type } of events) {
       const destinations = routes.get(type) ?? [];
       if (destinations.includes(destination)) throw new Error(`outbox: ${destination} subscribes to ${type} twice`);
@@ -126,13 +145,20 @@ export function createEventPublisher(subscriptions: readonly Subscription[]): Ev
       routes.set(type, destinations);
     }
   }
+  const fanOutRoutes: FanOutRoute[] = [...routes].flatMap(([type, destinations]) => destinations.map((destination, i) => ({ type, destination, n: i + 1 })));
+  if (fanOutRoutes.some((route) => route.n > 255)) throw new Error("outbox: an event type has more than 255 destinations");
   return {
     routes,
+    fanOut: outboxRepository.fanOut(fanOutRoutes, conditions),
     publish: (trx, at, events) =>
       write(
         trx,
         at,
-        events.flatMap((event) => (routes.get(event.type) ?? []).map((destination) => ({ event, destination }))),
+        events.flatMap((event) => {
+          const destinations = routes.get(event.type) ?? [];
+          if (fanOut && destinations.length > 1) return [{ event, destination: FAN_OUT }];
+          return destinations.map((destination) => ({ event, destination }));
+        }),
       ),
   };
 }

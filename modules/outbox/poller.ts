@@ -18,7 +18,7 @@
 import type { Db } from "../../db/index.ts";
 import type { Clock, Logger, Metrics } from "../kernel/index.ts";
 import { MINUTE } from "../kernel/index.ts";
-import { outboxRepository } from "./repository.ts";
+import { type FanOut, outboxRepository } from "./repository.ts";
 import { outboxNow } from "./service.ts";
 
 export interface DeliverableEvent {
@@ -98,6 +98,8 @@ export interface OutboxPollerDeps {
    * not take the CPU a sale's customers are waiting for. Asked before each claim and send.
    */
   busy?: () => boolean;
+  /** Writes the rows of events written once (EventPublisher.fanOut), before each claim. Without it, such events wait for a poller that has it. */
+  fanOut?: FanOut;
 }
 
 export interface PollResult {
@@ -130,7 +132,7 @@ function toDeliverable(row: ClaimedRow): DeliverableEvent {
 }
 
 export function createOutboxPoller(deps: OutboxPollerDeps) {
-  const { db, clock, logger, metrics, handlers, onDead, listen, random = Math.random, busy = () => false } = deps;
+  const { db, clock, logger, metrics, handlers, onDead, listen, random = Math.random, busy = () => false, fanOut = null } = deps;
   const config = { ...defaultOutboxPollerConfig, ...deps.config };
   const owner = deps.instanceId ?? `poller-${crypto.randomUUID().slice(0, 8)}`;
   const served = Object.keys(handlers);
@@ -231,7 +233,7 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
     await marking;
     const ids = takeUnmarked();
     try {
-      const rows = await outboxRepository.markSentAndClaimDue(db, ids, now(), config.leaseMs, owner, limit, served);
+      const rows = await outboxRepository.markSentAndClaimDue(db, ids, now(), config.leaseMs, owner, limit, served, fanOut);
       if (ids.length > 0) metrics?.outboxDelivered.inc({ outcome: "sent" }, ids.length);
       return rows.map(toDeliverable);
     } catch (error) {

@@ -36,14 +36,23 @@ function databaseNow(pinned: PinnedNow, plusMs = 0): RawBuilder<Date> {
  * earlier event and sorted them all, ~100 ms per claim at 8,000 pending. Without a sort, the due
  * index in order is the only plan left, whatever the statistics say.
  */
-async function claimPlannerSettings(trx: Tx): Promise<void> {
-  await sql`SET LOCAL enable_sort = off`.execute(trx);
+async function claimSettings(trx: Tx): Promise<void> {
+  // And the claim's own inserts (the fan-out's) notify nobody (db/migrations/2026-12-04T00-00-outbox-fan-out.ts).
+  await sql`SELECT set_config('enable_sort', 'off', true), set_config('agora.outbox_quiet', 'on', true)`.execute(trx);
 }
 
 /** The claim's and the sent mark's "now" as one statement text for both clocks (`pinned` null: the database's now()). */
 function nowOrPinned(pinned: PinnedNow): RawBuilder<Date> {
   return sql<Date>`coalesce(${pinned}::timestamptz, now())`;
 }
+
+/**
+ * The destination of an event written once for all of its destinations (contract.ts, `fanOut`):
+ * the poller writes its rows per destination later, in its claim's transaction (fanOutStatement).
+ */
+export const FAN_OUT = "fan-out";
+/** In the SQL text, not a parameter: the partial indexes' predicates name it, and the planner must see it to use them. */
+const fanOutLiteral = sql.lit(FAN_OUT);
 
 type ClaimedRow = {
   id: string;
@@ -61,8 +70,11 @@ type ClaimedRow = {
  * and the lease (locked_until) keeps other pollers off them until it ends. A poller that dies
  * mid-batch simply lets its leases run out; its events are then claimed again.
  * Per aggregate and destination, events go out in order: one waits while an earlier one is
- * still pending (being sent, or waiting to be retried), so "delivered" never overtakes "shipped".
- * That question is one probe of outbox_events_pending_aggregate_idx per candidate.
+ * still pending (being sent, or waiting to be retried), so "delivered" never overtakes "shipped";
+ * an earlier event of the aggregate not yet fanned out (FAN_OUT) counts as pending for every
+ * destination. That question is one probe of outbox_events_pending_aggregate_idx per destination
+ * asked. Rows waiting to be fanned out are not in the due index the claim walks (a sale's backlog of
+ * them is never read past), and no poller claims them: fanOutStatement writes their rows.
  *
  * Built with the values as parameters only, so Kysely compiles it once. It is NOT a named prepared
  * statement: PostgreSQL would keep one generic plan for it per connection, made with the statistics
@@ -76,6 +88,7 @@ function claimStatement(pinned: PinnedNow, leaseMs: number, owner: string, limit
       WITH due AS (
         SELECT e.id FROM outbox_events e
         WHERE e.status = 'pending'
+          AND e.destination <> ${fanOutLiteral}
           AND e.destination = ANY(${destinations}::text[])
           AND e.next_attempt_at <= ${now}
           AND (e.locked_until IS NULL OR e.locked_until <= ${now})
@@ -84,7 +97,7 @@ function claimStatement(pinned: PinnedNow, leaseMs: number, owner: string, limit
             WHERE earlier.status = 'pending'
               AND earlier.aggregate_type = e.aggregate_type
               AND earlier.aggregate_id = e.aggregate_id
-              AND earlier.destination = e.destination
+              AND earlier.destination IN (e.destination, ${fanOutLiteral})
               AND earlier.id < e.id
           )
         ORDER BY e.next_attempt_at, e.id
@@ -118,6 +131,75 @@ export interface RowCondition {
   writtenWhen: (eventType: RawBuilder<string>) => RawBuilder<boolean>;
 }
 
+/** Whether a row is wanted: each destination's condition on the event's type, as one SQL expression (true without a condition). */
+function rowsWanted(conditions: readonly RowCondition[], destination: RawBuilder<string>, type: RawBuilder<string>): RawBuilder<boolean> {
+  if (conditions.length === 0) return sql<boolean>`true`;
+  return sql<boolean>`CASE ${destination} ${sql.join(
+    conditions.map(({ destination: name, writtenWhen }) => sql`WHEN ${name} THEN ${writtenWhen(type)}`),
+    sql` `,
+  )} ELSE true END`;
+}
+
+/** Where an event goes when it is fanned out: its type, a destination, and the destination's number (1…255, its rows' ids). */
+export interface FanOutRoute {
+  type: string;
+  destination: string;
+  n: number;
+}
+
+/**
+ * Writes the rows of up to `limit` events written once (FAN_OUT), one per route of their type
+ * (where the destination's condition holds, judged now), and marks those events sent: in the
+ * claim's transaction, before the claim, which then sees the new rows. Per aggregate one event at
+ * a time, in order, as the claim delivers (an earlier one still waiting keeps the next waiting).
+ * A row's id is its event's id with the last byte replaced by the route's number: the rows of
+ * later events of an aggregate sort after those of earlier ones, as rows written directly do,
+ * and fanning an event out again (an operator's retry) writes nothing twice (ON CONFLICT).
+ * Unprepared like the claim: its plan depends on how many are waiting.
+ */
+function fanOutStatement(conditions: readonly RowCondition[]) {
+  return compiledQuery(
+    (_db, pinned: PinnedNow, limit: number, types: string[], destinations: string[], numbers: number[]) => {
+      const now = nowOrPinned(pinned);
+      return sql`
+      WITH due AS (
+        SELECT e.id FROM outbox_events e
+        WHERE e.status = 'pending'
+          AND e.destination = ${fanOutLiteral}
+          AND e.next_attempt_at <= ${now}
+          AND (e.locked_until IS NULL OR e.locked_until <= ${now})
+          AND NOT EXISTS (
+            SELECT 1 FROM outbox_events earlier
+            WHERE earlier.status = 'pending'
+              AND earlier.aggregate_type = e.aggregate_type
+              AND earlier.aggregate_id = e.aggregate_id
+              AND earlier.destination = ${fanOutLiteral}
+              AND earlier.id < e.id
+          )
+        ORDER BY e.next_attempt_at, e.id
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED
+      ), fanned AS (
+        UPDATE outbox_events o SET status = 'sent', sent_at = ${now}, attempts = attempts + 1, locked_until = NULL, locked_by = NULL, last_error = NULL
+        FROM due WHERE o.id = due.id
+        RETURNING o.id, o.aggregate_type, o.aggregate_id, o.type, o.payload, o.created_at
+      )
+      INSERT INTO outbox_events (id, aggregate_type, aggregate_id, type, destination, payload, status, next_attempt_at, created_at)
+      SELECT encode(overlay(uuid_send(f.id) PLACING set_byte(decode('00', 'hex'), 0, r.n) FROM 16 FOR 1), 'hex')::uuid,
+             f.aggregate_type, f.aggregate_id, f.type, r.destination, f.payload, 'pending', ${now}, f.created_at
+        FROM fanned f
+        JOIN unnest(${types}::text[], ${destinations}::text[], ${numbers}::int4[]) AS r(type, destination, n) ON r.type = f.type
+       WHERE ${rowsWanted(conditions, sql<string>`r.destination`, sql<string>`f.type`)}
+       ORDER BY f.id, r.n
+      ON CONFLICT (id) DO NOTHING`;
+    },
+    { prepared: false },
+  );
+}
+
+/** Fans out up to `limit` waiting events in `trx` (fanOutStatement). */
+export type FanOut = (trx: Tx, pinned: PinnedNow, limit: number) => Promise<void>;
+
 /**
  * Every paid order writes its events with this: compiled once per publisher (db/compiled.ts) and
  * run as a named prepared statement, however many rows (one per event and destination). A row of a
@@ -125,14 +207,7 @@ export interface RowCondition {
  * statement (its snapshot) in the producer's transaction; such a statement returns the ids it wrote.
  */
 function insertEventsStatement(conditions: readonly RowCondition[]) {
-  const kept =
-    conditions.length === 0
-      ? sql``
-      : sql`WHERE CASE e.destination ${sql.join(
-          conditions.map(({ destination, writtenWhen }) => sql`WHEN ${destination} THEN ${writtenWhen(sql<string>`e.type`)}`),
-          sql` `,
-        )} ELSE true END
-         RETURNING id`;
+  const kept = conditions.length === 0 ? sql`` : sql`WHERE ${rowsWanted(conditions, sql<string>`e.destination`, sql<string>`e.type`)} RETURNING id`;
   // The rows go as one JSON document: pg writes a text[] of JSON payloads by escaping every quote in
   // JavaScript, ~4 % of the server's CPU in order-rush-spread; JSON.stringify of the rows is native.
   return compiledQuery(
@@ -179,12 +254,24 @@ export const outboxRepository = {
     };
   },
 
+  /** The function that fans out waiting events along `routes` (fanOutStatement), compiled once. */
+  fanOut(routes: readonly FanOutRoute[], conditions: readonly RowCondition[]): FanOut {
+    const statement = fanOutStatement(conditions);
+    const types = routes.map((r) => r.type);
+    const destinations = routes.map((r) => r.destination);
+    const numbers = routes.map((r) => r.n);
+    return async (trx, pinned, limit) => {
+      await statement(trx, pinned, limit, types, destinations, numbers);
+    };
+  },
+
   /**
    * Claims up to `limit` due events for `owner` (claimStatement), in a transaction of its own, and
    * first marks `sentIds` sent (events this owner sent since its last claim): one transaction and
    * one COMMIT for both, and the claim already sees them sent, so the next event of their aggregates
-   * can be claimed at once. The settings and the mark go out with the claim (db/pipeline.ts): two
-   * round trips in all.
+   * can be claimed at once. With `fanOut`, up to `limit` events written once are fanned out first,
+   * and the claim sees their rows. The settings, the mark and the fan-out go out with the claim
+   * (db/pipeline.ts): two round trips in all.
    */
   async markSentAndClaimDue(
     db: Db,
@@ -194,13 +281,16 @@ export const outboxRepository = {
     owner: string,
     limit: number,
     destinations: string[],
+    fanOut: FanOut | null = null,
   ): Promise<ClaimedRow[]> {
     return inTransaction(db, async (trx) => {
+      const claiming = limit > 0 && destinations.length > 0;
       await deferring(trx, async () => {
-        await claimPlannerSettings(trx);
+        await claimSettings(trx);
         if (sentIds.length > 0) await markSentStatement(trx, sentIds, owner, pinned);
+        if (claiming && fanOut) await fanOut(trx, pinned, limit);
       });
-      if (limit <= 0 || destinations.length === 0) return [];
+      if (!claiming) return [];
       return (await claim(trx, pinned, leaseMs, owner, limit, destinations)).rows;
     });
   },
@@ -208,7 +298,7 @@ export const outboxRepository = {
   /** The plan the claim runs with (EXPLAIN: nothing is claimed), one line per node. */
   async claimPlan(db: Db, pinned: PinnedNow, limit: number, destinations: string[]): Promise<string[]> {
     return inTransaction(db, async (trx) => {
-      await claimPlannerSettings(trx);
+      await claimSettings(trx);
       const plan = await sql<{ "QUERY PLAN": string }>`EXPLAIN ${claimStatement(pinned, 60_000, "explain", limit, destinations)}`.execute(trx);
       return plan.rows.map((row) => row["QUERY PLAN"]);
     });

@@ -381,3 +381,186 @@ describe("claimed ahead past the lease", () => {
     expect(sends.get(2)).toBe(1);
   });
 });
+
+describe("events written once and fanned out", () => {
+  /** Sent to two destinations (so written once), and a second event type for the data platform alone (written directly). */
+  const paid = defineEvent("test.fanned", "order", z.strictObject({ n: z.number().int() }));
+  const lone = defineEvent("test.lone", "order", z.strictObject({ n: z.number().int() }));
+  const fanning = createEventPublisher([subscribe("data-platform", [paid, lone]), subscribe("shipping", [paid])], { fanOut: true });
+
+  async function publishFanned(events: Array<{ aggregateId: number; n: number; lone?: boolean }>): Promise<string[]> {
+    return inTransaction(t.db, (trx) =>
+      fanning.publish(
+        trx,
+        t.clock.now(),
+        events.map((e) => (e.lone ? lone : paid).event(e.aggregateId, { n: e.n })),
+      ),
+    );
+  }
+
+  async function rowsOf(aggregateId: number) {
+    return t.db
+      .selectFrom("outbox_events")
+      .select(["id", "type", "destination", "status"])
+      .where("aggregate_id", "=", String(aggregateId))
+      .orderBy("id")
+      .execute();
+  }
+
+  test("the producer writes one row; one runOnce fans it out and delivers it to each destination, the rows' ids the event's with the destination's number", async () => {
+    await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
+    const [eventId] = await publishFanned([{ aggregateId: 850_001, n: 7 }]);
+    expect(await rowsOf(850_001)).toEqual([{ id: eventId as string, type: "test.fanned", destination: "fan-out", status: "pending" }]);
+    expect(eventId?.endsWith("00")).toBe(true);
+
+    const received: Array<{ destination: string; id: string; n: number }> = [];
+    const record: OutboxHandler = async (event) => void received.push({ destination: event.destination, id: event.id, n: paid.parse(event).n });
+    const poller = createOutboxPoller({
+      db: t.db,
+      clock: t.clock,
+      logger: silent,
+      handlers: { "data-platform": record, shipping: record },
+      fanOut: fanning.fanOut,
+    });
+    expect(await poller.runOnce()).toEqual({ claimed: 2, sent: 2, retried: 0, dead: 0 });
+
+    const stem = (eventId as string).slice(0, 34);
+    expect(received.sort((a, b) => a.destination.localeCompare(b.destination))).toEqual([
+      { destination: "data-platform", id: `${stem}01`, n: 7 },
+      { destination: "shipping", id: `${stem}02`, n: 7 },
+    ]);
+    expect((await rowsOf(850_001)).map((r) => [r.destination, r.status])).toEqual([
+      ["fan-out", "sent"],
+      ["data-platform", "sent"],
+      ["shipping", "sent"],
+    ]);
+  });
+
+  test("an idle poller that fans out is not woken by its own claims (they insert, rows or none, yet notify nobody)", async () => {
+    await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
+    const received: string[] = [];
+    const poller = createOutboxPoller({
+      db: t.db,
+      clock: t.clock,
+      logger: silent,
+      listen: t.database.handle.listen,
+      handlers: { "data-platform": async (event) => void received.push(event.id), shipping: async () => {} },
+      fanOut: fanning.fanOut,
+      config: { pollIntervalMs: 3_600_000 },
+    });
+    const listener = new pg.Client({ connectionString: t.database.url });
+    await listener.connect();
+    let heard = 0;
+    // The insert trigger's NOTIFY carries no payload (the LISTEN set-up sends a probe with one).
+    listener.on("notification", (message) => {
+      if (message.payload === "") heard++;
+    });
+    await listener.query("LISTEN agora_outbox");
+    poller.start();
+    try {
+      const registered = async () =>
+        (await t.db.selectFrom("outbox_waiting_pollers").select("owner").where("owner", "=", poller.owner).executeTakeFirst()) !== undefined;
+      expect(await eventually(registered, 5_000)).toBe(true);
+      await Bun.sleep(300);
+      await listener.query("SELECT 1");
+      expect(heard).toBe(0);
+      // A producer's insert still wakes it, and its event is fanned out and sent.
+      await publishFanned([{ aggregateId: 850_004, n: 0 }]);
+      expect(await eventually(async () => received.length === 1, 5_000)).toBe(true);
+      expect(await eventually(registered, 5_000)).toBe(true);
+      heard = 0;
+      await Bun.sleep(300);
+      await listener.query("SELECT 1");
+      expect(heard).toBe(0);
+    } finally {
+      await poller.stop();
+      await listener.end();
+    }
+  });
+
+  test("fanned out again (an operator's retry of the event): no row is written twice", async () => {
+    await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
+    const [eventId] = await publishFanned([{ aggregateId: 850_002, n: 1 }]);
+    const poller = createOutboxPoller({
+      db: t.db,
+      clock: t.clock,
+      logger: silent,
+      handlers: { "data-platform": async () => {}, shipping: async () => {} },
+      fanOut: fanning.fanOut,
+    });
+    expect((await poller.runOnce()).sent).toBe(2);
+    await t.db
+      .updateTable("outbox_events")
+      .set({ status: "pending" })
+      .where("id", "=", eventId as string)
+      .execute();
+    expect(await poller.runOnce()).toEqual({ claimed: 0, sent: 0, retried: 0, dead: 0 });
+    expect((await rowsOf(850_002)).map((r) => [r.destination, r.status])).toEqual([
+      ["fan-out", "sent"],
+      ["data-platform", "sent"],
+      ["shipping", "sent"],
+    ]);
+  });
+
+  test("a poller without the fan-out neither claims such an event nor sends what comes after it for its aggregate", async () => {
+    await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
+    await publishFanned([{ aggregateId: 850_003, n: 0 }]);
+    await publishFanned([{ aggregateId: 850_003, n: 1, lone: true }]);
+    const received: string[] = [];
+    const handlers = { "data-platform": async (event: DeliverableEvent) => void received.push(event.type), shipping: async () => {} };
+    const without = createOutboxPoller({ db: t.db, clock: t.clock, logger: silent, handlers });
+    // The lone event's row is due, but an earlier event of its order has not been fanned out yet.
+    expect(await without.runOnce()).toEqual({ claimed: 0, sent: 0, retried: 0, dead: 0 });
+    const withFanOut = createOutboxPoller({ db: t.db, clock: t.clock, logger: silent, handlers, fanOut: fanning.fanOut });
+    await withFanOut.runOnce();
+    await withFanOut.runOnce();
+    expect(received).toEqual(["test.fanned", "test.lone"]);
+  });
+
+  test("two running pollers, 5 orders × 20 events, fanned-out and direct mixed: each row sent once, each order's events in order per destination", async () => {
+    await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
+    const orders = 5;
+    const perOrder = 20;
+    // Every third event goes to the data platform alone (a direct row) between events written once.
+    for (let n = 0; n < perOrder; n++) await publishFanned(Array.from({ length: orders }, (_, i) => ({ aggregateId: 860_000 + i, n, lone: n % 3 === 2 })));
+
+    const seen = new Map<string, number[]>();
+    const inFlight = new Set<string>();
+    let overlapped = 0;
+    const handler: OutboxHandler = async (event) => {
+      const key = `${event.aggregateId}/${event.destination}`;
+      if (inFlight.has(key)) overlapped++;
+      inFlight.add(key);
+      await Bun.sleep(Math.floor(Math.random() * 4));
+      inFlight.delete(key);
+      seen.set(key, [...(seen.get(key) ?? []), (event.payload as { n: number }).n]);
+    };
+    const pollers = ["left", "right"].map((instanceId) =>
+      createOutboxPoller({
+        db: t.db,
+        clock: t.clock,
+        logger: silent,
+        instanceId,
+        listen: t.database.handle.listen,
+        handlers: { "data-platform": handler, shipping: handler },
+        fanOut: fanning.fanOut,
+        config: { pollIntervalMs: 50, concurrency: 16, batchSize: 8 },
+      }),
+    );
+    for (const poller of pollers) poller.start();
+    const pendingHere = async () =>
+      (await t.db.selectFrom("outbox_events").select("id").where("status", "=", "pending").where("aggregate_id", ">=", "860000").execute()).length;
+    try {
+      expect(await eventually(async () => (await pendingHere()) === 0, 30_000)).toBe(true);
+    } finally {
+      await Promise.all(pollers.map((poller) => poller.stop()));
+    }
+
+    expect(overlapped).toBe(0);
+    const all = Array.from({ length: perOrder }, (_, n) => n);
+    for (let i = 0; i < orders; i++) {
+      expect(seen.get(`${860_000 + i}/data-platform`)).toEqual(all);
+      expect(seen.get(`${860_000 + i}/shipping`)).toEqual(all.filter((n) => n % 3 !== 2));
+    }
+  });
+});

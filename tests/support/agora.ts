@@ -88,6 +88,10 @@ export async function startTestAgora(options: TestAgoraOptions = {}): Promise<Te
     passwordTimeCost: 1,
     // Tests run the poller by hand so they can move the clock between attempts.
     outboxPollerEnabled: false,
+    // Each event's rows per destination are written with it, so a module's tests find its row at once
+    // and deliver it with a poller of their own. Writing once and fanning out (production's default) is
+    // tested where it matters: outbox-delivery.test.ts and outbox-fan-out.test.ts.
+    outboxFanOut: false,
     // Charge recovery is driven by hand too (wallet.recoverCharges) after moving the clock.
     walletChargeRecoveryIntervalMs: 0,
     carrierWebhookSecret: "test-carrier-secret",
