@@ -347,6 +347,8 @@ function detailSections(results: RunResults): string[] {
 
 export interface OutboxDrain {
   pendingAtStart: number;
+  /** Rows sent while draining (an event written once counts once per destination); older results lack it. */
+  delivered?: number;
   seconds: number;
   pendingAtEnd: number;
   /** Events delivered per second while draining (what was pending when the load ended). */
