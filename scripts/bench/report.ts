@@ -367,7 +367,7 @@ function outboxText(row: ScenarioRow): string {
   const o = outboxDrain(row);
   if (!o) return "–";
   const cpu = o.serverUsPerEvent === undefined ? "" : `, CPU per event: server ${fmtInt(o.serverUsPerEvent)} µs, PG ${fmtInt(o.postgresUsPerEvent ?? 0)} µs`;
-  return `${fmtInt(o.pendingAtStart - o.pendingAtEnd)} delivered in ${o.seconds.toFixed(1)} s: ${fmtInt(o.eventsPerSecond ?? 0)} events/s${o.pendingAtEnd > 0 ? ` (${fmtInt(o.pendingAtEnd)} left)` : ""}${cpu}`;
+  return `${fmtInt(o.delivered ?? o.pendingAtStart - o.pendingAtEnd)} delivered in ${o.seconds.toFixed(1)} s: ${fmtInt(o.eventsPerSecond ?? 0)} events/s${o.pendingAtEnd > 0 ? ` (${fmtInt(o.pendingAtEnd)} left)` : ""}${cpu}`;
 }
 
 function floorRows(floors: Floors): string[][] {
