@@ -3,7 +3,7 @@ import type { Db } from "../../db/index.ts";
 import type { Clock } from "../kernel/index.ts";
 import { adminProcedure, noInput, pageLimitSchema, router, singleLineText } from "../kernel/index.ts";
 import { outboxErrors } from "./errors.ts";
-import { outboxRepository } from "./repository.ts";
+import { FAN_OUT, outboxRepository } from "./repository.ts";
 import { outboxNow } from "./service.ts";
 
 export interface DeliveryState {
@@ -24,19 +24,20 @@ export async function deliveryStates(
   destination: string,
 ): Promise<Map<string, DeliveryState>> {
   const rows = await outboxRepository.forAggregate(db, aggregateType, aggregateIds.map(String), type, destination);
-  return new Map(
-    rows.map((row) => [
-      row.aggregate_id,
-      {
-        status: row.status,
-        synced: row.status === "sent",
-        attempts: row.attempts,
-        lastError: row.last_error,
-        nextRetryAt: row.status === "pending" ? row.next_attempt_at : null,
-        syncedAt: row.sent_at,
-      },
-    ]),
-  );
+  const states = new Map<string, DeliveryState>();
+  // An event not fanned out yet has no row for the destination: it is pending there, not yet tried.
+  for (const row of rows.filter((r) => r.destination === FAN_OUT && r.status === "pending"))
+    states.set(row.aggregate_id, { status: "pending", synced: false, attempts: 0, lastError: null, nextRetryAt: row.next_attempt_at, syncedAt: null });
+  for (const row of rows.filter((r) => r.destination !== FAN_OUT))
+    states.set(row.aggregate_id, {
+      status: row.status,
+      synced: row.status === "sent",
+      attempts: row.attempts,
+      lastError: row.last_error,
+      nextRetryAt: row.status === "pending" ? row.next_attempt_at : null,
+      syncedAt: row.sent_at,
+    });
+  return states;
 }
 
 const listInput = z

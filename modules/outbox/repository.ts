@@ -157,7 +157,10 @@ export interface FanOutRoute {
  * A row's id is its event's id with the last byte replaced by the route's number: the rows of
  * later events of an aggregate sort after those of earlier ones, as rows written directly do,
  * and fanning an event out again (an operator's retry) writes nothing twice (ON CONFLICT).
- * Unprepared like the claim: its plan depends on how many are waiting.
+ * Unprepared like the claim: its plan depends on how many are waiting. The probe for an earlier
+ * event is written as the claim's (`IN (e.destination, …)`, e's destination being the fan-out's):
+ * with the constant alone, the planner, its statistics from before a burst, scanned every waiting
+ * event per candidate.
  */
 function fanOutStatement(conditions: readonly RowCondition[]) {
   return compiledQuery(
@@ -175,8 +178,6 @@ function fanOutStatement(conditions: readonly RowCondition[]) {
             WHERE earlier.status = 'pending'
               AND earlier.aggregate_type = e.aggregate_type
               AND earlier.aggregate_id = e.aggregate_id
-              -- Written as the claim's probe is (e's destination is the fan-out's): a constant alone let the
-              -- planner, with statistics from before a burst, scan every waiting event per candidate.
               AND earlier.destination IN (e.destination, ${fanOutLiteral})
               AND earlier.id < e.id
           )
@@ -367,15 +368,16 @@ export const outboxRepository = {
     return db.selectFrom("outbox_events").selectAll().where("id", "=", id).executeTakeFirst();
   },
 
+  /** The rows of these aggregates' events of `type` for `destination`, and those events' rows written once (FAN_OUT). */
   forAggregate(db: Executor, aggregateType: string, aggregateIds: string[], type: string, destination: string) {
     if (aggregateIds.length === 0) return Promise.resolve([]);
     return db
       .selectFrom("outbox_events")
-      .select(["aggregate_id", "status", "attempts", "last_error", "next_attempt_at", "sent_at"])
+      .select(["aggregate_id", "destination", "status", "attempts", "last_error", "next_attempt_at", "sent_at"])
       .where("aggregate_type", "=", aggregateType)
       .where("aggregate_id", "in", aggregateIds)
       .where("type", "=", type)
-      .where("destination", "=", destination)
+      .where("destination", "in", [destination, FAN_OUT])
       .execute();
   },
 

@@ -55,8 +55,13 @@ describe("an order's events written once, fanned out by the poller", () => {
     const written = await rowsOf(orderIds);
     expect(written).toHaveLength(12);
     expect(new Set(written.map((r) => `${r.type}/${r.destination}/${r.status}`))).toEqual(new Set(["order.paid/fan-out/pending"]));
+    // Not fanned out yet, the order's sync with the data platform reads pending, not unknown.
+    const beforeFanOut = await admin.client.orders.admin.get.query({ orderId: orderIds[0] as number });
+    expect(beforeFanOut.sync).toMatchObject({ synced: false, status: "pending", attempts: 0, lastError: null });
 
     await drain();
+    const afterDrain = await admin.client.orders.admin.get.query({ orderId: orderIds[0] as number });
+    expect(afterDrain.sync).toMatchObject({ synced: true, status: "sent", attempts: 1 });
     const rows = await rowsOf(orderIds);
     for (const orderId of orderIds) {
       const mine = rows.filter((r) => r.aggregate_id === String(orderId) && r.type === "order.paid");
