@@ -68,6 +68,31 @@ type ClaimedRow = {
 };
 
 /**
+ * Up to `limit` due rows of those `kept`, oldest first, locked (SKIP LOCKED): none whose aggregate
+ * has an earlier row still pending for its destination, or an earlier event not fanned out yet. The
+ * claim's rows and the fan-out's events alike (claimStatement, fanOutStatement).
+ */
+function dueInOrder(now: RawBuilder<Date>, kept: RawBuilder<boolean>, limit: number) {
+  return sql`
+        SELECT e.id FROM outbox_events e
+        WHERE e.status = 'pending'
+          AND ${kept}
+          AND e.next_attempt_at <= ${now}
+          AND (e.locked_until IS NULL OR e.locked_until <= ${now})
+          AND NOT EXISTS (
+            SELECT 1 FROM outbox_events earlier
+            WHERE earlier.status = 'pending'
+              AND earlier.aggregate_type = e.aggregate_type
+              AND earlier.aggregate_id = e.aggregate_id
+              AND earlier.destination IN (e.destination, ${fanOutLiteral})
+              AND earlier.id < e.id
+          )
+        ORDER BY e.next_attempt_at, e.id
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED`;
+}
+
+/**
  * Claims due events in ONE statement: rows locked by a concurrent claim are skipped (SKIP LOCKED),
  * and the lease (locked_until) keeps other pollers off them until it ends. A poller that dies
  * mid-batch simply lets its leases run out; its events are then claimed again.
@@ -87,25 +112,7 @@ type ClaimedRow = {
 function claimStatement(pinned: PinnedNow, leaseMs: number, owner: string, limit: number, destinations: string[]) {
   const now = nowOrPinned(pinned);
   return sql<ClaimedRow>`
-      WITH due AS (
-        SELECT e.id FROM outbox_events e
-        WHERE e.status = 'pending'
-          AND e.destination <> ${fanOutLiteral}
-          AND e.destination = ANY(${destinations}::text[])
-          AND e.next_attempt_at <= ${now}
-          AND (e.locked_until IS NULL OR e.locked_until <= ${now})
-          AND NOT EXISTS (
-            SELECT 1 FROM outbox_events earlier
-            WHERE earlier.status = 'pending'
-              AND earlier.aggregate_type = e.aggregate_type
-              AND earlier.aggregate_id = e.aggregate_id
-              AND earlier.destination IN (e.destination, ${fanOutLiteral})
-              AND earlier.id < e.id
-          )
-        ORDER BY e.next_attempt_at, e.id
-        LIMIT ${limit}
-        FOR UPDATE SKIP LOCKED
-      )
+      WITH due AS (${dueInOrder(now, sql`e.destination <> ${fanOutLiteral} AND e.destination = ANY(${destinations}::text[])`, limit)})
       UPDATE outbox_events o SET locked_until = ${now} + ${leaseMs}::float8 * interval '1 millisecond', locked_by = ${owner}
       FROM due WHERE o.id = due.id
       RETURNING o.id, o.aggregate_type, o.aggregate_id, o.type, o.destination, o.payload, o.attempts, o.created_at`;
@@ -167,24 +174,7 @@ function fanOutStatement(conditions: readonly RowCondition[]) {
     (_db, pinned: PinnedNow, limit: number, types: string[], destinations: string[], numbers: number[]) => {
       const now = nowOrPinned(pinned);
       return sql`
-      WITH due AS (
-        SELECT e.id FROM outbox_events e
-        WHERE e.status = 'pending'
-          AND e.destination = ${fanOutLiteral}
-          AND e.next_attempt_at <= ${now}
-          AND (e.locked_until IS NULL OR e.locked_until <= ${now})
-          AND NOT EXISTS (
-            SELECT 1 FROM outbox_events earlier
-            WHERE earlier.status = 'pending'
-              AND earlier.aggregate_type = e.aggregate_type
-              AND earlier.aggregate_id = e.aggregate_id
-              AND earlier.destination IN (e.destination, ${fanOutLiteral})
-              AND earlier.id < e.id
-          )
-        ORDER BY e.next_attempt_at, e.id
-        LIMIT ${limit}
-        FOR UPDATE SKIP LOCKED
-      ), fanned AS (
+      WITH due AS (${dueInOrder(now, sql`e.destination = ${fanOutLiteral}`, limit)}), fanned AS (
         UPDATE outbox_events o SET status = 'sent', sent_at = ${now}, attempts = attempts + 1, locked_until = NULL, locked_by = NULL, last_error = NULL
         FROM due WHERE o.id = due.id
         RETURNING o.id, o.aggregate_type, o.aggregate_id, o.type, o.payload, o.created_at

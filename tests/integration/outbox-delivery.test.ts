@@ -407,6 +407,14 @@ describe("events written once and fanned out", () => {
       .execute();
   }
 
+  /** Each row of an aggregate's events, oldest first: [destination, status]. */
+  const statesOf = async (aggregateId: number) => (await rowsOf(aggregateId)).map((r) => [r.destination, r.status]);
+  const fannedOutAndSent = [
+    ["fan-out", "sent"],
+    ["data-platform", "sent"],
+    ["shipping", "sent"],
+  ];
+
   test("the producer writes one row; one runOnce fans it out and delivers it to each destination, the rows' ids the event's with the destination's number", async () => {
     await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
     const [eventId] = await publishFanned([{ aggregateId: 850_001, n: 7 }]);
@@ -429,11 +437,7 @@ describe("events written once and fanned out", () => {
       { destination: "data-platform", id: `${stem}01`, n: 7 },
       { destination: "shipping", id: `${stem}02`, n: 7 },
     ]);
-    expect((await rowsOf(850_001)).map((r) => [r.destination, r.status])).toEqual([
-      ["fan-out", "sent"],
-      ["data-platform", "sent"],
-      ["shipping", "sent"],
-    ]);
+    expect(await statesOf(850_001)).toEqual(fannedOutAndSent);
   });
 
   test("an idle poller that fans out is not woken by its own claims (they insert, rows or none, yet notify nobody)", async () => {
@@ -495,11 +499,7 @@ describe("events written once and fanned out", () => {
       .where("id", "=", eventId as string)
       .execute();
     expect(await poller.runOnce()).toEqual({ claimed: 0, sent: 0, retried: 0, dead: 0 });
-    expect((await rowsOf(850_002)).map((r) => [r.destination, r.status])).toEqual([
-      ["fan-out", "sent"],
-      ["data-platform", "sent"],
-      ["shipping", "sent"],
-    ]);
+    expect(await statesOf(850_002)).toEqual(fannedOutAndSent);
   });
 
   test("a poller without the fan-out neither claims such an event nor sends what comes after it for its aggregate", async () => {
