@@ -9,7 +9,15 @@ import pg from "pg";
 import { z } from "zod";
 import { inTransaction } from "../../db/index.ts";
 import { createLogger, systemClock } from "../../modules/kernel/index.ts";
-import { createEventPublisher, createOutboxPoller, type DeliverableEvent, defineEvent, type OutboxHandler, subscribe } from "../../modules/outbox/index.ts";
+import {
+  createEventPublisher,
+  createOutboxPoller,
+  type DeliverableEvent,
+  defineEvent,
+  type OutboxHandler,
+  type OutboxPollerDeps,
+  subscribe,
+} from "../../modules/outbox/index.ts";
 import { startTestAgora, type TestAgora } from "../support/agora.ts";
 
 /** A numbered test event, sent to the data platform only. */
@@ -60,6 +68,41 @@ function heldSends(): { held: Promise<void>; release: () => void } {
 async function leasedFor(destination: string): Promise<number> {
   const rows = await t.db.selectFrom("outbox_events").select("id").where("destination", "=", destination).where("locked_by", "is not", null).execute();
   return rows.length;
+}
+
+/**
+ * A handler that records each event's `n` per key (the order, or the order and destination) and
+ * counts overlaps: two events of one key out at the same moment, which per-aggregate order forbids.
+ */
+function orderRecorder(keyOf: (event: DeliverableEvent) => string) {
+  const seen = new Map<string, number[]>();
+  const inFlight = new Set<string>();
+  let overlapped = 0;
+  const handler: OutboxHandler = async (event) => {
+    const key = keyOf(event);
+    if (inFlight.has(key)) overlapped++;
+    inFlight.add(key);
+    await Bun.sleep(Math.floor(Math.random() * 4));
+    inFlight.delete(key);
+    seen.set(key, [...(seen.get(key) ?? []), (event.payload as { n: number }).n]);
+  };
+  return { handler, seen, overlapped: () => overlapped };
+}
+
+/** Two running pollers ("left", "right") that share the work, woken by NOTIFY. */
+function twoPollers(handlers: Record<string, OutboxHandler>, extra: Partial<OutboxPollerDeps> = {}) {
+  return ["left", "right"].map((instanceId) =>
+    createOutboxPoller({
+      db: t.db,
+      clock: t.clock,
+      logger: silent,
+      instanceId,
+      listen: t.database.handle.listen,
+      handlers,
+      config: { pollIntervalMs: 50, concurrency: 16, batchSize: 8 },
+      ...extra,
+    }),
+  );
 }
 
 describe("wake-up on NOTIFY", () => {
@@ -136,28 +179,9 @@ describe("order under concurrency", () => {
     // One transaction per step, the way an order's events are written over its life.
     for (let n = 0; n < perOrder; n++) await enqueue(Array.from({ length: orders }, (_, i) => ({ aggregateId: 800_000 + i, n })));
 
-    const seen = new Map<string, number[]>();
-    const inFlight = new Set<string>();
-    let overlapped = 0;
-    const handler: OutboxHandler = async (event) => {
-      // Two events of one order must never be out at the same moment, let alone overtake each other.
-      if (inFlight.has(event.aggregateId)) overlapped++;
-      inFlight.add(event.aggregateId);
-      await Bun.sleep(Math.floor(Math.random() * 4));
-      inFlight.delete(event.aggregateId);
-      seen.set(event.aggregateId, [...(seen.get(event.aggregateId) ?? []), numbered.parse(event).n]);
-    };
-    const pollers = ["left", "right"].map((instanceId) =>
-      createOutboxPoller({
-        db: t.db,
-        clock: t.clock,
-        logger: silent,
-        instanceId,
-        listen: t.database.handle.listen,
-        handlers: { "data-platform": handler },
-        config: { pollIntervalMs: 50, concurrency: 16, batchSize: 8 },
-      }),
-    );
+    // Two events of one order must never be out at the same moment, let alone overtake each other.
+    const { handler, seen, overlapped } = orderRecorder((event) => event.aggregateId);
+    const pollers = twoPollers({ "data-platform": handler });
     for (const poller of pollers) poller.start();
     try {
       expect(await eventually(async () => (await pendingFor("data-platform")) === 0, 30_000)).toBe(true);
@@ -165,7 +189,7 @@ describe("order under concurrency", () => {
       await Promise.all(pollers.map((poller) => poller.stop()));
     }
 
-    expect(overlapped).toBe(0);
+    expect(overlapped()).toBe(0);
     expect(seen.size).toBe(orders);
     for (const [, sequence] of seen) expect(sequence).toEqual(Array.from({ length: perOrder }, (_, n) => n));
     const bySender = await t.db
@@ -524,29 +548,8 @@ describe("events written once and fanned out", () => {
     // Every third event goes to the data platform alone (a direct row) between events written once.
     for (let n = 0; n < perOrder; n++) await publishFanned(Array.from({ length: orders }, (_, i) => ({ aggregateId: 860_000 + i, n, lone: n % 3 === 2 })));
 
-    const seen = new Map<string, number[]>();
-    const inFlight = new Set<string>();
-    let overlapped = 0;
-    const handler: OutboxHandler = async (event) => {
-      const key = `${event.aggregateId}/${event.destination}`;
-      if (inFlight.has(key)) overlapped++;
-      inFlight.add(key);
-      await Bun.sleep(Math.floor(Math.random() * 4));
-      inFlight.delete(key);
-      seen.set(key, [...(seen.get(key) ?? []), (event.payload as { n: number }).n]);
-    };
-    const pollers = ["left", "right"].map((instanceId) =>
-      createOutboxPoller({
-        db: t.db,
-        clock: t.clock,
-        logger: silent,
-        instanceId,
-        listen: t.database.handle.listen,
-        handlers: { "data-platform": handler, shipping: handler },
-        fanOut: fanning.fanOut,
-        config: { pollIntervalMs: 50, concurrency: 16, batchSize: 8 },
-      }),
-    );
+    const { handler, seen, overlapped } = orderRecorder((event) => `${event.aggregateId}/${event.destination}`);
+    const pollers = twoPollers({ "data-platform": handler, shipping: handler }, { fanOut: fanning.fanOut });
     for (const poller of pollers) poller.start();
     const pendingHere = async () =>
       (await t.db.selectFrom("outbox_events").select("id").where("status", "=", "pending").where("aggregate_id", ">=", "860000").execute()).length;
@@ -556,7 +559,7 @@ describe("events written once and fanned out", () => {
       await Promise.all(pollers.map((poller) => poller.stop()));
     }
 
-    expect(overlapped).toBe(0);
+    expect(overlapped()).toBe(0);
     const all = Array.from({ length: perOrder }, (_, n) => n);
     for (let i = 0; i < orders; i++) {
       expect(seen.get(`${860_000 + i}/data-platform`)).toEqual(all);
