@@ -330,8 +330,12 @@ function redisAdmissionSuite(infra: "redis" | "cluster") {
     await s.t.db.updateTable("coupon_coupons").set({ issue_ends_at: s.t.clock.now() }).where("id", "=", coupon.couponId).execute();
     const refused = await settle(s.crowd.slice(1, 8).map((c) => c.client.coupons.issue.mutate({ couponId: coupon.couponId })));
     expect(refused.tally).toEqual({ COUPON_CLOSED: 7 });
-    expect(await redis().hget(keys.slots, "next")).toBe("9");
-    expect((await redis().smembers(keys.free)).map(Number).sort((a, b) => a - b)).toEqual([2, 3, 4, 5, 6, 7, 8]);
+    // Every slot taken after the seeder's came back. A refusal may hand its slot back before another of
+    // the seven takes one, which then reuses it: 2…8 fresh slots were taken, and all of them are free.
+    const next = Number(await redis().hget(keys.slots, "next"));
+    expect(next).toBeGreaterThanOrEqual(3);
+    expect(next).toBeLessThanOrEqual(9);
+    expect((await redis().smembers(keys.free)).map(Number).sort((a, b) => a - b)).toEqual(Array.from({ length: next - 2 }, (_, i) => i + 2));
     expect(await redis().smembers(keys.holders)).toEqual([String(seeder.id)]);
 
     // Reopened: the handed-back slots go first, and the quantity is exact.
