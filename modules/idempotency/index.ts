@@ -2,12 +2,11 @@
 export { idempotencyErrors } from "./errors.ts";
 export type { KeyRow } from "./repository.ts";
 export { keyStatementParts } from "./repository.ts";
-export type { IdempotentRequest, KeyId } from "./service.ts";
+export type { AnswerReference, IdempotentRequest, KeyId, Rebuild } from "./service.ts";
 export {
   claimBeforeCallingOut,
   claimInTransaction,
   completeInTransaction,
-  completeManyInTransaction,
   hashRequest,
   keyWasUsed,
   outcomeOfTakenKey,

@@ -26,14 +26,6 @@ const completeKey = compiledQuery((db, userId: number, scope: string, key: strin
     .where("key", "=", key),
 );
 
-/** `completeKey` for several keys in ONE statement (a batch of orders, each with its own key and answer). */
-const completeKeys = compiledQuery(
-  (_db, userIds: number[], scopes: string[], keys: string[], responses: string[], at: Date) => sql`
-    UPDATE idempotency_keys k SET status = 'completed', response = done.response::jsonb, updated_at = ${at}
-      FROM unnest(${userIds}::int8[], ${scopes}::text[], ${keys}::text[], ${responses}::text[]) AS done(user_id, scope, key, response)
-     WHERE k.user_id = done.user_id AND k.scope = done.scope AND k.key = done.key`,
-);
-
 /** Read by every keyed order refused at its price (was the key used before?): compiled once. */
 const findKey = compiledQuery(
   (_db, userId: number, scope: string, key: string) =>
@@ -64,6 +56,13 @@ export const keyStatementParts = {
   /** The key as the statement's snapshot shows it (a KeyRow): read beside `claim`, it is the key that was there first. */
   existing: (userId: number, scope: string, key: string): RawBuilder<KeyRow> => sql`
     SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = ${userId} AND scope = ${scope} AND key = ${key}`,
+
+  /**
+   * A key's stored answer as a reference (service.ts, `AnswerReference`) to `id`, an expression of the
+   * statement that claims the key: for a key completed as it is claimed, before its answer is known.
+   */
+  reference: (kind: string, id: RawBuilder<unknown>): RawBuilder<unknown> =>
+    sql`jsonb_build_object('reference', jsonb_build_object('kind', ${kind}::text, 'id', ${id}))`,
 
   /** Completes the key with `response` (serialized by `storedResponse`) when `condition` holds; no key (null) is no row. */
   complete: (
@@ -102,18 +101,6 @@ export const idempotencyRepository = {
 
   async complete(executor: Db | Tx, id: KeyId, response: string, at: Date): Promise<void> {
     await completeKey(executor, id.userId, id.scope, id.key, response, at);
-  },
-
-  async completeMany(executor: Db | Tx, done: Array<{ id: KeyId; response: string }>, at: Date): Promise<void> {
-    if (done.length === 0) return;
-    await completeKeys(
-      executor,
-      done.map((d) => d.id.userId),
-      done.map((d) => d.id.scope),
-      done.map((d) => d.id.key),
-      done.map((d) => d.response),
-      at,
-    );
   },
 
   /** Deletes the key while it is in progress (and, with `claimedBefore`, only if claimed before then). */

@@ -38,10 +38,33 @@ export function hashRequest(input: unknown): string {
     .digest("hex");
 }
 
-function replayOrRefuse<T>(request: IdempotentRequest, existing: KeyRow): { replay: T } {
+/**
+ * An answer stored as where it can be read again rather than as itself: a key completed in the same
+ * statement that wrote what it answers for (`keyStatementParts.completedAsReference`), before that
+ * answer was known. The flow that stored it rebuilds the answer from it (`Rebuild`).
+ */
+export interface AnswerReference {
+  /** What `id` names (an order, for orders placed in a batch). */
+  kind: string;
+  id: number;
+}
+
+/** Rebuilds a referenced answer, exactly as it was first given. */
+export type Rebuild<T> = (reference: AnswerReference) => Promise<T>;
+
+function referenceIn(response: unknown): AnswerReference | null {
+  if (!response || typeof response !== "object" || !("reference" in response)) return null;
+  const { reference } = response as { reference: AnswerReference };
+  return { kind: String(reference.kind), id: Number(reference.id) };
+}
+
+async function replayOrRefuse<T>(request: IdempotentRequest, existing: KeyRow, rebuild?: Rebuild<T>): Promise<{ replay: T }> {
   if (existing.request_hash !== request.requestHash) throw idempotencyErrors.IDEMPOTENCY_KEY_REUSED.create({ key: request.key });
   if (existing.status !== "completed") throw idempotencyErrors.IDEMPOTENCY_IN_PROGRESS.create({ key: request.key });
-  return { replay: superjson.parse<T>(JSON.stringify(existing.response)) };
+  const reference = referenceIn(existing.response);
+  if (!reference) return { replay: superjson.parse<T>(JSON.stringify(existing.response)) };
+  if (!rebuild) throw new Error(`idempotency: the key ${request.scope}/${request.key} holds a reference (${reference.kind}) and its flow cannot rebuild one`);
+  return { replay: await rebuild(reference) };
 }
 
 /**
@@ -50,8 +73,8 @@ function replayOrRefuse<T>(request: IdempotentRequest, existing: KeyRow): { repl
  * progress, exactly as `claimBeforeCallingOut` would. Null: the key was gone (given back in between),
  * claim again.
  */
-export function outcomeOfTakenKey<T>(request: IdempotentRequest, existing: KeyRow | undefined): { replay: T } | null {
-  return existing ? replayOrRefuse<T>(request, existing) : null;
+export function outcomeOfTakenKey<T>(request: IdempotentRequest, existing: KeyRow | undefined, rebuild?: Rebuild<T>): Promise<{ replay: T } | null> {
+  return existing ? replayOrRefuse<T>(request, existing, rebuild) : Promise.resolve(null);
 }
 
 /** A response as `completeInTransaction` stores it, for `keyStatementParts.complete`. */
@@ -63,11 +86,11 @@ export function storedResponse(response: unknown): string {
  * First step of an idempotent transaction (lock rank 1). Null: this call owns the key and must
  * `completeInTransaction` before commit. Otherwise the stored result of the first call.
  */
-export async function claimInTransaction<T>(trx: Tx, request: IdempotentRequest, at: Date): Promise<{ replay: T } | null> {
+export async function claimInTransaction<T>(trx: Tx, request: IdempotentRequest, at: Date, rebuild?: Rebuild<T>): Promise<{ replay: T } | null> {
   if (await idempotencyRepository.tryInsert(trx, request, request.requestHash, "in_progress", at)) return null;
   const existing = await idempotencyRepository.find(trx, request);
   if (!existing) throw idempotencyErrors.IDEMPOTENCY_IN_PROGRESS.create({ key: request.key });
-  return replayOrRefuse<T>(request, existing);
+  return replayOrRefuse<T>(request, existing, rebuild);
 }
 
 /** Whether the key was claimed before (finished or not): a refusal for this request is then not the answer to give. */
@@ -77,15 +100,6 @@ export async function keyWasUsed(executor: Db | Tx, id: KeyId): Promise<boolean>
 
 export async function completeInTransaction(trx: Tx, request: KeyId, response: unknown, at: Date): Promise<void> {
   await idempotencyRepository.complete(trx, request, storedResponse(response), at);
-}
-
-/** `completeInTransaction` for several keys in one statement (a batch of orders). */
-export async function completeManyInTransaction(trx: Tx, done: Array<{ id: KeyId; response: unknown }>, at: Date): Promise<void> {
-  await idempotencyRepository.completeMany(
-    trx,
-    done.map((d) => ({ id: d.id, response: storedResponse(d.response) })),
-    at,
-  );
 }
 
 /**

@@ -24,7 +24,7 @@
  */
 import type { Db } from "../../db/index.ts";
 import { inTransaction, isConnectionError, refusedByServer } from "../../db/index.ts";
-import { completeManyInTransaction, hashRequest } from "../idempotency/index.ts";
+import { hashRequest } from "../idempotency/index.ts";
 import type { Clock, Logger } from "../kernel/index.ts";
 import { BatchQueueTimeout, createBatchQueue, kernelErrors } from "../kernel/index.ts";
 import type { PlacedOrder } from "./schema.ts";
@@ -116,15 +116,8 @@ export function createPlacementBatcher({ db, clock, workflow, soldOutMeanwhile, 
                 }
               : null,
           }));
-          await workflow.forwardMany(runs, () =>
-            completeManyInTransaction(
-              trx,
-              runs.flatMap((run) =>
-                run.keyClaim ? [{ id: { userId: run.draft.userId, scope: PLACE_SCOPE, key: run.keyClaim.key }, response: answerOf(run, now) }] : [],
-              ),
-              now,
-            ),
-          );
+          // Nothing to record before the hot step: each key was written completed, naming its order (repository.ts).
+          await workflow.forwardMany(runs, () => Promise.resolve());
           const answers = runs.map((run) => answerOf(run, now));
           committing = true;
           return answers;

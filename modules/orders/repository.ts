@@ -122,11 +122,18 @@ const claimKeyAndInsertOrderWithLines = compiledQuery(
         FROM (VALUES (1)) AS one (n) LEFT JOIN existing ON NOT EXISTS (SELECT 1 FROM claim)`,
 );
 
+/** What a batched order's idempotency key stores instead of its answer: the order (rebuilt on a replay). */
+export const ORDER_REFERENCE = "order";
+
 /**
  * Several customers' orders in ONE statement (a batch, modules/orders/batch.ts): each order's
  * idempotency key claimed (keyed ones), the orders whose key this statement claimed (or that have
  * none) inserted with their lines and payments. One customer per order in a batch, so the customer
  * joins an order to its input row. An order left out (its key was there first) gets no id.
+ *
+ * Each order's id is drawn first, so its key is written completed, its answer a reference to the
+ * order (`ORDER_REFERENCE`): nothing updates the key later, and a replay rebuilds the answer from the
+ * order. The key is still claimed first (rank IdempotencyKey): a concurrent retry waits on it.
  */
 const claimKeysAndInsertOrders = compiledQuery(
   (
@@ -152,19 +159,22 @@ const claimKeysAndInsertOrders = compiledQuery(
     paymentMethods: string[],
     paymentAmounts: number[],
   ) => sql<{ user_id: number; id: number | null }>`
-      WITH input AS (
-        SELECT * FROM unnest(${userIds}::int8[], ${scopes}::text[], ${keys}::text[], ${requestHashes}::text[], ${statuses}::text[],
-                             ${subtotalAmounts}::int8[], ${discountAmounts}::int8[], ${finalAmounts}::int8[], ${paidAts}::timestamptz[],
-                             ${paymentDueAts}::timestamptz[], ${shippingAddresses}::text[]) WITH ORDINALITY
+      WITH input AS MATERIALIZED (
+        SELECT i.*, nextval(pg_get_serial_sequence('order_orders', 'id')) AS order_id
+          FROM unnest(${userIds}::int8[], ${scopes}::text[], ${keys}::text[], ${requestHashes}::text[], ${statuses}::text[],
+                      ${subtotalAmounts}::int8[], ${discountAmounts}::int8[], ${finalAmounts}::int8[], ${paidAts}::timestamptz[],
+                      ${paymentDueAts}::timestamptz[], ${shippingAddresses}::text[]) WITH ORDINALITY
                AS i(user_id, scope, key, request_hash, status, subtotal_amount, discount_amount, final_amount, paid_at, payment_due_at, shipping_address, n)
       ), claim AS (
-        INSERT INTO idempotency_keys (user_id, scope, key, request_hash, status, created_at, updated_at)
-        SELECT user_id, scope, key, request_hash, 'in_progress', ${at}::timestamptz, ${at}::timestamptz FROM input WHERE key IS NOT NULL ORDER BY user_id
+        INSERT INTO idempotency_keys (user_id, scope, key, request_hash, status, response, created_at, updated_at)
+        SELECT user_id, scope, key, request_hash, 'completed', ${keyStatementParts.reference(ORDER_REFERENCE, sql`order_id`)}, ${at}::timestamptz, ${at}::timestamptz
+          FROM input WHERE key IS NOT NULL ORDER BY user_id
         ON CONFLICT (user_id, scope, key) DO NOTHING
         RETURNING user_id
       ), o AS (
-        INSERT INTO order_orders (user_id, status, subtotal_amount, discount_amount, final_amount, issued_coupon_id, paid_at, payment_due_at, shipping_address, created_at, updated_at)
-        SELECT user_id, status, subtotal_amount, discount_amount, final_amount, NULL, paid_at, payment_due_at, shipping_address, ${at}::timestamptz, ${at}::timestamptz
+        INSERT INTO order_orders (id, user_id, status, subtotal_amount, discount_amount, final_amount, issued_coupon_id, paid_at, payment_due_at, shipping_address, created_at, updated_at)
+        OVERRIDING SYSTEM VALUE
+        SELECT order_id, user_id, status, subtotal_amount, discount_amount, final_amount, NULL, paid_at, payment_due_at, shipping_address, ${at}::timestamptz, ${at}::timestamptz
           FROM input WHERE key IS NULL OR user_id IN (SELECT user_id FROM claim) ORDER BY n
         RETURNING id, user_id, created_at
       ), l AS (

@@ -1,7 +1,17 @@
 import { z } from "zod";
 import type { Db, Tx } from "../../db/index.ts";
 import { deferring, inTransaction } from "../../db/index.ts";
-import { claimInTransaction, completeInTransaction, hashRequest, type IdempotentRequest, keyWasUsed, outcomeOfTakenKey } from "../idempotency/index.ts";
+import type { OrderTotals } from "../coupons/index.ts";
+import {
+  type AnswerReference,
+  claimInTransaction,
+  completeInTransaction,
+  hashRequest,
+  type IdempotentRequest,
+  keyWasUsed,
+  outcomeOfTakenKey,
+  type Rebuild,
+} from "../idempotency/index.ts";
 import type { Clock, Logger, Page, Role } from "../kernel/index.ts";
 import { createPiiCipher, decodeCursor, developmentPiiKeys, encodeCursor, isDomainError, MINUTE, periodicTask } from "../kernel/index.ts";
 import { deliveryStates } from "../outbox/index.ts";
@@ -10,7 +20,7 @@ import { ordersErrors } from "./errors.ts";
 import { orderCancelled, orderRefunded } from "./events.ts";
 import type { OrderStatus } from "./lifecycle.ts";
 import { assertTransition, canTransition, isPaid } from "./lifecycle.ts";
-import { type OrderRow, orderRepository } from "./repository.ts";
+import { ORDER_REFERENCE, type OrderRow, orderRepository } from "./repository.ts";
 import type {
   CancelledOrder,
   OrderDetail,
@@ -168,7 +178,8 @@ export function createOrdersService(deps: OrdersDeps) {
    * IdempotencyKey) and completed by `answer` — which the workflow calls before its hot step.
    * With `claimInFirstInsert` (an order priced before the transaction) the key is not claimed here:
    * the body gets it as `keyClaim`, and the order step claims it in the order's own insert (one
-   * statement and one round trip fewer per keyed order).
+   * statement and one round trip fewer per keyed order). `rebuild` turns a key that stored a reference
+   * (an order placed in a batch, batch.ts) back into its answer.
    */
   async function idempotently<T>(
     userId: number,
@@ -176,7 +187,7 @@ export function createOrdersService(deps: OrdersDeps) {
     key: string | undefined,
     request: unknown,
     body: (trx: Tx, now: Date, answer: (result: T) => Promise<void>, keyClaim: Forward["keyClaim"]) => Promise<T>,
-    claimInFirstInsert = false,
+    { claimInFirstInsert = false, rebuild }: { claimInFirstInsert?: boolean; rebuild?: (trx: Tx) => Rebuild<T> } = {},
   ): Promise<T> {
     const claim: IdempotentRequest | null = key ? { userId, scope, key, requestHash: hashRequest(request) } : null;
     try {
@@ -191,12 +202,12 @@ export function createOrdersService(deps: OrdersDeps) {
             // A key the statement saw is replayed or refused; one its snapshot could not see (a
             // concurrent claim committed while it waited on it) is claimed again the plain way.
             async taken(existing) {
-              const earlier = outcomeOfTakenKey<T>(claim, existing) ?? (await claimInTransaction<T>(trx, claim, now));
+              const earlier = (await outcomeOfTakenKey<T>(claim, existing, rebuild?.(trx))) ?? (await claimInTransaction<T>(trx, claim, now, rebuild?.(trx)));
               if (earlier) throw new EarlierAnswer(earlier.replay);
             },
           };
         } else if (claim) {
-          const earlier = await claimInTransaction<T>(trx, claim, now);
+          const earlier = await claimInTransaction<T>(trx, claim, now, rebuild?.(trx));
           if (earlier) return earlier.replay;
         }
         let answered = false;
@@ -266,12 +277,18 @@ export function createOrdersService(deps: OrdersDeps) {
   }
 
   function placedAnswer(run: Forward, createdAt: Date): PlacedOrder {
-    const { wallet, card } = run.draft.payment;
+    return paidAnswer(run.orderId, run.draft.totals, run.draft.payment, run.balanceAfter, createdAt);
+  }
+
+  function paidAnswer(orderId: number, totals: OrderTotals, paid: PaymentPlan, balanceAfter: number | null, createdAt: Date): PlacedOrder {
+    const { wallet, card } = paid;
     return {
-      orderId: run.orderId,
+      orderId,
       status: "paid",
-      ...run.draft.totals,
-      remainingBalance: run.balanceAfter ?? 0,
+      subtotalAmount: totals.subtotalAmount,
+      discountAmount: totals.discountAmount,
+      finalAmount: totals.finalAmount,
+      remainingBalance: balanceAfter ?? 0,
       payments: [
         ...(card > 0 ? [{ method: "card" as const, amount: card }] : []),
         ...(wallet > 0 || card === 0 ? [{ method: "wallet" as const, amount: wallet }] : []),
@@ -279,6 +296,22 @@ export function createOrdersService(deps: OrdersDeps) {
       createdAt,
     };
   }
+
+  /**
+   * The answer `place` gave for an order whose idempotency key names it (placed in a batch, batch.ts),
+   * read back from what that order wrote: its totals, payments, creation time and its debit's balance.
+   */
+  const rebuildPlaced =
+    (trx: Tx): Rebuild<PlacedOrder> =>
+    async (reference: AnswerReference) => {
+      const order = reference.kind === ORDER_REFERENCE ? await orderRepository.findOrder(trx, reference.id) : undefined;
+      if (!order) throw new Error(`orders: an idempotency key names ${reference.kind} ${reference.id}, which is not there`);
+      const payments = await orderRepository.payments(trx, order.id);
+      const paidBy = (method: string) => payments.filter((p) => p.method === method).reduce((sum, p) => sum + p.amount, 0);
+      const balanceAfter = await deps.wallet.balanceAfterPayment(trx, order.user_id, order.id);
+      const totals = { subtotalAmount: order.subtotal_amount, discountAmount: order.discount_amount, finalAmount: order.final_amount };
+      return paidAnswer(order.id, totals, { wallet: paidBy("wallet"), card: paidBy("card") }, balanceAfter, order.created_at);
+    };
 
   /**
    * The outside calls before the transaction (the card authorization). Skipped when the key was used
@@ -375,7 +408,7 @@ export function createOrdersService(deps: OrdersDeps) {
               return placedAnswer(run, now);
             },
             // Priced already: the key can wait for the order's insert (unpriced, the key may hold the answer).
-            priced !== null,
+            { claimInFirstInsert: priced !== null, rebuild: rebuildPlaced },
           ),
         );
       });
@@ -401,7 +434,7 @@ export function createOrdersService(deps: OrdersDeps) {
             await workflow.forward(run, () => answer(pending()));
             return pending();
           },
-          priced !== null,
+          { claimInFirstInsert: priced !== null },
         );
       });
     },

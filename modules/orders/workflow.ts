@@ -64,6 +64,8 @@ export interface OrderWallet {
   refund(trx: Tx, userId: number, amount: number, ref: { orderId: number }): Promise<{ balanceAfter: number }>;
   /** A batch's debits (one per customer, each > 0) in one statement: the balance after each covered one, by customer. */
   debitMany(trx: Tx, debits: Array<{ userId: number; amount: number; orderId: number }>): Promise<Map<number, number>>;
+  /** The balance an order's debit left (null: the wallet paid nothing of it), for a replay rebuilt from the order. */
+  balanceAfterPayment(executor: Db | Tx, userId: number, orderId: number): Promise<number | null>;
 }
 
 /**

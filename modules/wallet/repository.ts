@@ -640,6 +640,19 @@ export const walletRepository = {
     return row.id;
   },
 
+  /** The balance an order's payment left (its ledger entry); undefined when the wallet paid nothing. */
+  async balanceAfterPayment(db: Executor, userId: number, orderId: number): Promise<number | undefined> {
+    const entry = await db
+      .selectFrom("wallet_ledger")
+      .select("balance_after")
+      .where("user_id", "=", userId)
+      .where("order_id", "=", orderId)
+      .where("kind", "=", "payment")
+      .orderBy("id")
+      .executeTakeFirst();
+    return entry?.balance_after;
+  },
+
   findAccount(db: Executor, userId: number) {
     return db.selectFrom("wallet_accounts").select(["balance", "updated_at"]).where("user_id", "=", userId).executeTakeFirst();
   },

@@ -314,7 +314,7 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
           await releaseClaim(db, request);
           throw new Error(`wallet: charge attempt ${gatewayKey} is unsettled while its key was free`);
         }
-        const taken = outcomeOfTakenKey<StoredCharge>(request, recorded.existing);
+        const taken = await outcomeOfTakenKey<StoredCharge>(request, recorded.existing);
         if (taken) return taken;
         continue; // the key was given back in between: claim again
       } catch (error) {
@@ -588,6 +588,11 @@ export function createWalletService({ db, clock, gateway, config: overrides, log
       if (new Set(debits.map((d) => d.userId)).size !== debits.length) throw new Error("wallet.debitMany: one debit per customer");
       if (debits.some((d) => d.amount === 0)) throw new Error("wallet.debitMany: every amount must be > 0");
       return walletRepository.debitManyWithEntries(trx, debits, clock.now());
+    },
+
+    /** The balance an order's payment left, as its debit reported it; null when the wallet paid nothing of it. */
+    async balanceAfterPayment(executor: Db | Tx, userId: number, orderId: number): Promise<number | null> {
+      return (await walletRepository.balanceAfterPayment(executor, userId, orderId)) ?? null;
     },
 
     /** Gives an order's amount back (cancellation, refund). Not capped by maxBalance. */

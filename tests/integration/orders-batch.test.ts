@@ -262,6 +262,49 @@ describe("orders placed at once share transactions", () => {
     await assertBooksBalance();
   });
 
+  test("a batched order's key names its order, and a retry after the order was cancelled and the wallet moved rebuilds the first answer exactly", async () => {
+    const product = await t.createProduct({ price: 1_500, stock: 100 });
+    const customers = await t.signUpCustomers(10, "rebuilt");
+    await Promise.all(customers.map((c) => t.fund(c, 6_000)));
+    const before = stats();
+    const place = (i: number) =>
+      (customers[i] as (typeof customers)[number]).client.orders.place.mutate({
+        items: [{ productId: product.id, quantity: 2 }],
+        idempotencyKey: `rebuilt-${i}-${product.id}`,
+      });
+    const first = await Promise.all(customers.map((_, i) => place(i)));
+    expect(stats().placed - before.placed).toBeGreaterThan(1);
+    // Written once, completed, naming the order: no answer stored to update.
+    const keys = await t.db
+      .selectFrom("idempotency_keys")
+      .select(["user_id", "status", "response"])
+      .where(
+        "user_id",
+        "in",
+        customers.map((c) => c.id),
+      )
+      .where("scope", "=", "orders.place")
+      .execute();
+    const byUser = new Map(keys.map((k) => [Number(k.user_id), k]));
+    const batched = first.filter((answer, i) => {
+      const key = byUser.get((customers[i] as (typeof customers)[number]).id);
+      expect(key?.status).toBe("completed");
+      return Bun.deepEquals(key?.response, { reference: { kind: "order", id: answer.orderId } });
+    });
+    expect(batched.length).toBe(stats().placed - before.placed);
+    // Each order cancelled (money back) and the wallet charged again: neither changes the replay.
+    for (const [i, answer] of first.entries()) {
+      const client = (customers[i] as (typeof customers)[number]).client;
+      await client.orders.cancel.mutate({ orderId: answer.orderId, reason: "changed my mind" });
+      await t.fund(customers[i] as (typeof customers)[number], 1_000);
+    }
+    const retried = await Promise.all(customers.map((_, i) => place(i)));
+    expect(retried).toEqual(first);
+    expect(first.every((answer) => answer.remainingBalance === 3_000 && answer.status === "paid")).toBe(true);
+    expect(await ordersOf(customers)).toHaveLength(10);
+    await assertBooksBalance();
+  });
+
   test.each(Object.entries(lostConnection))(
     "a COMMIT whose answer is lost (%s) is each order's answer: orders that may be placed are never placed again",
     async (_, lose) => {
