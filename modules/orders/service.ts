@@ -61,7 +61,7 @@ export interface OrdersConfig {
   batchMaxWaitMs: number;
 }
 
-const defaultOrdersConfig: OrdersConfig = { paymentWindowMs: 15 * MINUTE, sweepIntervalMs: 30_000, batchSize: 32, batchConcurrency: 4, batchMaxWaitMs: 15_000 };
+const defaultOrdersConfig: OrdersConfig = { paymentWindowMs: 15 * MINUTE, sweepIntervalMs: 30_000, batchSize: 32, batchConcurrency: 2, batchMaxWaitMs: 15_000 };
 
 export interface OrdersDeps extends WorkflowDeps {
   db: Db;
