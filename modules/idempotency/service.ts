@@ -40,7 +40,7 @@ export function hashRequest(input: unknown): string {
 
 /**
  * An answer stored as where it can be read again rather than as itself: a key completed in the same
- * statement that wrote what it answers for (`keyStatementParts.completedAsReference`), before that
+ * statement that wrote what it answers for (`keyStatementParts.reference`), before that
  * answer was known. The flow that stored it rebuilds the answer from it (`Rebuild`).
  */
 export interface AnswerReference {

@@ -116,8 +116,7 @@ export function createPlacementBatcher({ db, clock, workflow, soldOutMeanwhile, 
                 }
               : null,
           }));
-          // Nothing to record before the hot step: each key was written completed, naming its order (repository.ts).
-          await workflow.forwardMany(runs, () => Promise.resolve());
+          await workflow.forwardMany(runs);
           const answers = runs.map((run) => answerOf(run, now));
           committing = true;
           return answers;

@@ -16,7 +16,8 @@
  * cancellation and expiry run the inverses of what the order did, refund those of a return.
  * The list is also the global lock order (db/unit-of-work.ts): steps that lock nothing first, then
  * wallet, issued coupon, stock, cart. The answer (and its idempotency key) is recorded before the
- * hot step, so the flash-sale product's stock row is held for that statement and the commit only.
+ * hot step, so the flash-sale product's stock row is held for that statement and the commit only
+ * (a batch writes each key completed with its order instead, naming it: batch.ts).
  *
  * Round trips (db/pipeline.ts): steps that only write (`writesOnly`: the sale) are sent without
  * waiting for their answers; with `unreadTail`, so are the answer and every step from the hot one
@@ -655,22 +656,20 @@ export function createOrderWorkflow({
 
     /**
      * `forward` for a batch of orders placed at once (`batchable`), all in `runs[0].trx`: each step
-     * once for all of them, in the same order; `beforeHot` records the answers. The stock is read
-     * back (a refusal must name its orders), so the batch sends its COMMIT on its own.
+     * once for all of them, in the same order. Nothing is recorded before the hot step: each key was
+     * written completed with the order, naming it (repository.ts, `claimKeysAndInsertMany`). The stock
+     * is read back (a refusal must name its orders), so the batch sends its COMMIT on its own.
      */
-    async forwardMany(runs: Forward[], beforeHot: () => Promise<void>): Promise<void> {
+    async forwardMany(runs: Forward[]): Promise<void> {
       const [first] = runs;
       if (!first) return;
       const active = steps.filter((step) => !runs.every((run) => step.inert?.(run.draft)));
       const missing = active.find((step) => !step.applyMany);
       if (missing) throw new Error(`orders: the ${missing.name} step has no batch form (check workflow.batchable first)`);
-      const firstHot = active.findIndex((step) => step.hot);
-      for (const [index, step] of active.entries()) {
-        if (index === firstHot) await deferring(first.trx, beforeHot);
+      for (const step of active) {
         const apply = () => step.applyMany?.(runs) ?? Promise.resolve();
         await (step.writesOnly ? deferring(first.trx, apply) : apply());
       }
-      if (firstHot < 0) await beforeHot();
     },
 
     /**
