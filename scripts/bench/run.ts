@@ -545,14 +545,14 @@ async function anyOutboxDue(db: Db): Promise<boolean> {
   return (await sql<{ one: number }>`${dueIn(sql`destination <> 'fan-out'`)} UNION ALL ${dueIn(sql`destination = 'fan-out'`)}`.execute(db)).rows.length > 0;
 }
 
+/** What the drain needs of a stage (it also runs inside the stage's own `check`, before the invariants). */
+type Drainable = Pick<Stage, "name" | "watch" | "pollerOff"> & { ctx: { db: Db } };
+
 /**
  * The server's outbox poller delivers the events of paid orders (data platform, carrier,
  * notifications) in the background. Waits until that is done, so it does not run into the next
  * scenario's measurement; returns what was pending and how long delivery took.
  */
-/** What the drain needs of a stage (it also runs inside the stage's own `check`, before the invariants). */
-type Drainable = Pick<Stage, "name" | "watch" | "pollerOff"> & { ctx: { db: Db } };
-
 async function drainOutbox(stage: Drainable, maxSeconds = 120): Promise<OutboxDrain> {
   // Nobody delivers with the poller off (`--env OUTBOX_POLLER_ENABLED=false`): do not wait the full time for it.
   if (stage.pollerOff) maxSeconds = 0;
