@@ -94,15 +94,17 @@ export const salesRepository = {
    * Moves up to `batch` pending sales into sales_daily, in ONE statement (its own transaction):
    * takes them out of sales_pending, sums them per (day, product), adds the sums to the rows that
    * exist and inserts the others. Only one roll-up runs at a time (an advisory lock for the
-   * statement): a second caller takes nothing and returns 0 rather than wait. Nothing else writes
-   * sales_daily, so the roll-up is the only transaction that locks its rows (rank SalesDaily).
-   * Returns how many pending rows it rolled up.
+   * statement): a second caller takes nothing and returns 0 rather than wait, unless `waitForLock`
+   * (a reader that must see what is pending: it waits for the roll-up in flight to commit, then
+   * takes what is left). Nothing else writes sales_daily, so the roll-up is the only transaction
+   * that locks its rows (rank SalesDaily). Returns how many pending rows it rolled up.
    */
-  async rollUp(db: Db, batch: number): Promise<number> {
+  async rollUp(db: Db, batch: number, { waitForLock = false } = {}): Promise<number> {
+    const gate = waitForLock
+      ? sql`SELECT true AS mine FROM (SELECT pg_advisory_xact_lock(${ROLL_UP_LOCK}::int8)) AS waited`
+      : sql`SELECT pg_try_advisory_xact_lock(${ROLL_UP_LOCK}::int8) AS mine`;
     const result = await sql<{ taken: number }>`
-      WITH gate AS (
-        SELECT pg_try_advisory_xact_lock(${ROLL_UP_LOCK}::int8) AS mine
-      ), taken AS (
+      WITH gate AS (${gate}), taken AS (
         DELETE FROM sales_pending
          WHERE (SELECT mine FROM gate)
            AND id IN (SELECT id FROM sales_pending ORDER BY id LIMIT ${batch})
@@ -117,7 +119,9 @@ export const salesRepository = {
          WHERE s.day = summed.day AND s.product_id = summed.product_id
       ), inserted AS (
         -- Not ON CONFLICT: PostgreSQL checks the proposed row (a negative delta) before the conflict.
-        -- One roll-up at a time (the gate), so the rows this statement cannot see do not exist.
+        -- One roll-up at a time (the gate), so the rows this statement cannot see do not exist, except
+        -- when it waited for the gate: a row inserted meanwhile is a unique violation, and the caller
+        -- runs a new statement (service.ts, rollUp).
         INSERT INTO sales_daily (day, product_id, sold_quantity, order_count)
         SELECT day, product_id, sold_quantity, order_count FROM summed
          WHERE NOT EXISTS (SELECT 1 FROM sales_daily s WHERE s.day = summed.day AND s.product_id = summed.product_id)

@@ -151,14 +151,16 @@ export function createSalesService({
   /**
    * Moves every pending sale into sales_daily (several statements when the backlog is bigger than
    * a batch). Returns how many it moved; 0 also when another roll-up (here or on another instance)
-   * holds the roll-up lock at that moment; that one is moving them.
+   * holds the roll-up lock at that moment; that one is moving them. With `waitForLock`, it waits for
+   * that one to commit instead, then moves what is left: afterwards, every sale committed before the
+   * call is in sales_daily.
    */
-  async function rollUp(): Promise<number> {
+  async function rollUp({ waitForLock = false } = {}): Promise<number> {
     let moved = 0;
     for (let raced = 0; ; ) {
       let n: number;
       try {
-        n = await salesRepository.rollUp(db, rollUpBatch);
+        n = await salesRepository.rollUp(db, rollUpBatch, { waitForLock });
       } catch (error) {
         // A roll-up that committed between this statement's snapshot and its lock inserted a row
         // this one could not see (unique violation); nothing was moved: a new statement sees it.
@@ -198,11 +200,12 @@ export function createSalesService({
     let fetch = limit + 10;
     // Read your writes: the sales committed before this request count, not only those rolled up. The
     // first read tells whether any wait in sales_pending (in its own snapshot); only then is the
-    // roll-up run and the ranking read again. A failed catch-up is not the reader's failure: the
-    // worker retries it, the answer is just older.
+    // roll-up run (waiting for one in flight, whose rows this read could not see yet) and the ranking
+    // read again. A failed catch-up is not the reader's failure: the worker retries it, the answer is
+    // just older.
     let ranking = await topSellers(db, windowDays, startDate, fetch, useHeads, true);
     if (ranking.pending) {
-      await rollUp().catch((error) => logger?.warn({ err: error }, "sales roll-up before a popular read failed"));
+      await rollUp({ waitForLock: true }).catch((error) => logger?.warn({ err: error }, "sales roll-up before a popular read failed"));
       ranking = await topSellers(db, windowDays, startDate, fetch, useHeads, false);
     }
     let rows = ranking.pending ? [] : ranking.sellers;

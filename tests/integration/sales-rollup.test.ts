@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "kysely";
+import pg from "pg";
 import { compiledQuery, inTransaction } from "../../db/index.ts";
 import { createSalesService } from "../../modules/sales/index.ts";
 import { type Customer, startTestAgora, type TestAgora } from "../support/agora.ts";
@@ -94,6 +95,33 @@ describe("sales roll-up", () => {
     const top = await sales().popularUncached(1, 1);
     expect(top.products[0]).toMatchObject({ productId: p.id, soldQuantity: 40, orderCount: 1 });
     expect(await sales().pendingSales()).toBe(0);
+  });
+
+  test("popular products count committed sales while another roll-up is moving them: the reader waits for it", async () => {
+    const p = await t.createProduct({ name: "In flight", price: 1_000, stock: 50 });
+    await buyer.client.orders.place.mutate({ items: [{ productId: p.id, quantity: 45 }] });
+    // Another instance's roll-up, caught between taking the sale out of sales_pending and committing.
+    const other = new pg.Client({ connectionString: t.database.url });
+    await other.connect();
+    try {
+      await other.query("BEGIN");
+      await other.query("SELECT pg_advisory_xact_lock($1::int8)", [0x5a1e5_da11]); // modules/sales/repository.ts, ROLL_UP_LOCK
+      await other.query(
+        `WITH taken AS (DELETE FROM sales_pending WHERE product_id = $1 RETURNING day, product_id, sold_quantity, order_count)
+         INSERT INTO sales_daily (day, product_id, sold_quantity, order_count)
+         SELECT day, product_id, sum(sold_quantity), sum(order_count) FROM taken GROUP BY day, product_id`,
+        [p.id],
+      );
+      const reading = sales().popularUncached(1, 50);
+      await Bun.sleep(200);
+      await other.query("COMMIT");
+      const top = await reading;
+      expect(top.products.find((x) => x.productId === p.id)).toMatchObject({ soldQuantity: 45, orderCount: 1 });
+    } finally {
+      await other.end();
+    }
+    expect(await sales().pendingSales()).toBe(0);
+    expect((await daily(p.id)).map((r) => [r[1], r[2]])).toEqual([[45, 1]]);
   });
 
   test("popular products read from the heads count pending sales and pending cancellations too", async () => {
