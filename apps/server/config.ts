@@ -220,7 +220,7 @@ export const envSchema = z.object({
   OUTBOX_POLL_INTERVAL_MS: whole(1_000),
   OUTBOX_BATCH_SIZE: whole(50),
   OUTBOX_CONCURRENCY: whole(32),
-  OUTBOX_CONCURRENCY_UNDER_LOAD: whole(4),
+  OUTBOX_CONCURRENCY_UNDER_LOAD: whole(1),
   OUTBOX_YIELD_AT_REQUESTS: whole(32, 0),
   OUTBOX_FAN_OUT: flag(true),
   OUTBOX_LEASE_MS: whole(60_000),

@@ -74,7 +74,8 @@ const defaultOutboxPollerConfig: OutboxPollerConfig = {
   maxAttempts: 3,
   jitterRatio: 0.1,
   concurrency: 32,
-  concurrencyUnderLoad: 4,
+  // One: under a rush the backlog still moves, and deliveries take the least of the customers' CPU (docs/benchmarks.md, stop 28).
+  concurrencyUnderLoad: 1,
   markDelayMs: 50,
 };
 
