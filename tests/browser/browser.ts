@@ -13,21 +13,33 @@ export function chromiumAvailable(): boolean {
   return existsSync(CHROMIUM);
 }
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox", // root in CI
-      "--disable-gpu",
-      "--disable-dev-shm-usage",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-quic",
-      "--no-first-run",
-    ],
-  });
+/**
+ * Starts headless Chromium, up to three times. A start that fails (the browser exits or never opens its
+ * DevTools endpoint, as the first start on a cold CI machine can) is the machine, not the pages under
+ * test: it is reported on stderr and tried again rather than failing every browser test at once.
+ */
+export async function launchChromium(attempts = 3): Promise<Browser> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          "--no-sandbox", // root in CI
+          "--disable-gpu",
+          "--disable-dev-shm-usage",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          "--disable-quic",
+          "--no-first-run",
+        ],
+      });
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      console.error(`Chromium did not start (attempt ${attempt} of ${attempts}); starting it again:`, error);
+    }
+  }
 }
 
 /** Writes docs/screenshots/<name>.png (the README shows them). */
