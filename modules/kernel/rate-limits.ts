@@ -63,7 +63,7 @@ export function createCallLimits(infra: Infra, settings: RateLimitSettings = def
       if (cost === "search") count(searches);
       if (cost === "signUp" && ip !== null) buckets.push([signUps, ip]);
       if (buckets.length === 0) return allowed;
-      const decisions = await Promise.all(buckets.map(([limiter, key]) => limiter.consume(key)));
+      const decisions = await infra.consumeEach(buckets);
       const refused = decisions.filter((d) => !d.allowed);
       if (refused.length === 0) return { allowed: true, remaining: Math.min(...decisions.map((d) => d.remaining)), retryAfterMs: 0 };
       return { allowed: false, remaining: 0, retryAfterMs: Math.max(...refused.map((d) => d.retryAfterMs)) };

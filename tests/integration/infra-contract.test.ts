@@ -375,6 +375,79 @@ for (const adapter of adapters) {
         const decisions = await Promise.all(Array.from({ length: 30 }, () => limiter.consume(key)));
         expect(decisions.filter((d) => d.allowed)).toHaveLength(10);
       });
+
+      test("consumeEach takes a point from each bucket, in the limiters' own counters", async () => {
+        const strict = h.infra.rateLimiter({ name: fresh("rl-each-strict"), points: 3, durationSeconds: 60 });
+        const loose = h.infra.rateLimiter({ name: fresh("rl-each-loose"), points: 5, durationSeconds: 60 });
+        const caller = fresh("caller");
+        const address = fresh("address");
+        const rounds = [];
+        for (let i = 0; i < 4; i++)
+          rounds.push(
+            await h.infra.consumeEach([
+              [strict, caller],
+              [loose, address],
+            ] as const),
+          );
+        expect(rounds.slice(0, 3)).toEqual([
+          [
+            { allowed: true, remaining: 2, retryAfterMs: 0 },
+            { allowed: true, remaining: 4, retryAfterMs: 0 },
+          ],
+          [
+            { allowed: true, remaining: 1, retryAfterMs: 0 },
+            { allowed: true, remaining: 3, retryAfterMs: 0 },
+          ],
+          [
+            { allowed: true, remaining: 0, retryAfterMs: 0 },
+            { allowed: true, remaining: 2, retryAfterMs: 0 },
+          ],
+        ]);
+        const [refused, counted] = rounds[3] ?? [];
+        expect(refused?.allowed).toBe(false);
+        expect(refused?.retryAfterMs).toBeGreaterThan(0);
+        expect(refused?.retryAfterMs).toBeLessThanOrEqual(60_000);
+        // A refused bucket does not hand back the others' points (as separate consumes would not).
+        expect(counted).toEqual({ allowed: true, remaining: 1, retryAfterMs: 0 });
+        // The same counters as each limiter's own consume and reset.
+        expect((await strict.consume(caller)).allowed).toBe(false);
+        expect(await loose.consume(address)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
+        await strict.reset(caller);
+        expect((await h.infra.consumeEach([[strict, caller]] as const))[0]).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0 });
+        expect(await h.infra.consumeEach([])).toEqual([]);
+      });
+
+      test("concurrent consumeEach never allows more than N in any bucket", async () => {
+        const ten = h.infra.rateLimiter({ name: fresh("rl-each-10"), points: 10, durationSeconds: 60 });
+        const twenty = h.infra.rateLimiter({ name: fresh("rl-each-20"), points: 20, durationSeconds: 60 });
+        const [a, b] = [fresh("caller"), fresh("address")];
+        const rounds = await Promise.all(
+          Array.from({ length: 30 }, () =>
+            h.infra.consumeEach([
+              [ten, a],
+              [twenty, b],
+            ] as const),
+          ),
+        );
+        expect(rounds.filter(([first]) => first?.allowed)).toHaveLength(10);
+        expect(rounds.filter(([, second]) => second?.allowed)).toHaveLength(20);
+      });
+
+      test("consumeEach keeps a limiter's block", async () => {
+        const blocking = h.infra.rateLimiter({ name: fresh("rl-each-block"), points: 1, durationSeconds: 1, blockSeconds: 30 });
+        const plain = h.infra.rateLimiter({ name: fresh("rl-each-plain"), points: 5, durationSeconds: 60 });
+        const key = fresh("caller");
+        await h.infra.consumeEach([
+          [blocking, key],
+          [plain, key],
+        ] as const);
+        const [refused] = await h.infra.consumeEach([
+          [blocking, key],
+          [plain, key],
+        ] as const);
+        expect(refused?.allowed).toBe(false);
+        expect(refused?.retryAfterMs).toBeGreaterThan(1_000);
+      });
     });
   });
 }
@@ -423,6 +496,48 @@ describe("REDIS_URL", () => {
       await Promise.all(keys.map((k) => infra.cache.delete(k)));
     } finally {
       await infra.close();
+    }
+  });
+});
+
+describe("rate limits on one Redis", () => {
+  test("consumeEach whose script call fails counts each bucket through the limiter itself", async () => {
+    const redis = await createTestRedis();
+    const client = redis.client as import("ioredis").Redis;
+    const infra = createRedisInfra(client, redis.prefix);
+    const originalEvalsha = client.evalsha.bind(client);
+    try {
+      const caller = infra.rateLimiter({ name: "script-fails-caller", points: 2, durationSeconds: 60 });
+      const address = infra.rateLimiter({ name: "script-fails-address", points: 5, durationSeconds: 60 });
+      let scriptCalls = 0;
+      client.evalsha = (() => {
+        scriptCalls++;
+        return Promise.reject(new Error("connection lost"));
+      }) as typeof client.evalsha;
+      expect(
+        await infra.consumeEach([
+          [caller, "7"],
+          [address, "10.0.0.1"],
+        ] as const),
+      ).toEqual([
+        { allowed: true, remaining: 1, retryAfterMs: 0 },
+        { allowed: true, remaining: 4, retryAfterMs: 0 },
+      ]);
+      expect(scriptCalls).toBe(1);
+      client.evalsha = originalEvalsha;
+      // The points were counted in Redis, where the script counts next time.
+      expect(
+        await infra.consumeEach([
+          [caller, "7"],
+          [address, "10.0.0.1"],
+        ] as const),
+      ).toEqual([
+        { allowed: true, remaining: 0, retryAfterMs: 0 },
+        { allowed: true, remaining: 3, retryAfterMs: 0 },
+      ]);
+    } finally {
+      client.evalsha = originalEvalsha;
+      await redis.cleanup();
     }
   });
 });

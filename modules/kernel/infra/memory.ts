@@ -140,6 +140,7 @@ export function createMemoryInfra(clock: Clock, prefix = "agora:"): Infra {
         },
       };
     },
+    consumeEach: (buckets) => Promise.all(buckets.map(([limiter, key]) => limiter.consume(key))),
     redis: null,
     prefix,
     ping: async () => true,

@@ -55,6 +55,27 @@ if redis.call("GET", KEYS[1]) == ARGV[1] then
 end
 return 0`);
 
+/**
+ * rate-limiter-flexible's fixed window (its RateLimiterRedis increment script, the same keys and
+ * values) for several buckets in one call: KEYS[i] takes ARGV[2i - 1] points in a window of
+ * ARGV[2i] seconds. Returns each bucket's points consumed in its window and the window's ms left.
+ */
+const CONSUME_EACH = luaScript(`
+local out = {}
+for i, key in ipairs(KEYS) do
+  local points, seconds = ARGV[2 * i - 1], ARGV[2 * i]
+  redis.call("SET", key, 0, "EX", seconds, "NX")
+  local consumed = redis.call("INCRBY", key, points)
+  local ttl = redis.call("PTTL", key)
+  if ttl == -1 then
+    redis.call("EXPIRE", key, seconds)
+    ttl = 1000 * seconds
+  end
+  out[2 * i - 1] = consumed
+  out[2 * i] = ttl
+end
+return out`);
+
 /** One Redis or a cluster: both speak the same commands through ioredis. */
 export type RedisClient = Redis | Cluster;
 
@@ -176,11 +197,42 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
     },
   };
 
+  /** The Redis key prefix and policy of each limiter made here whose buckets CONSUME_EACH may count. */
+  const scriptable = new WeakMap<RateLimiter, { keyPrefix: string; points: number; durationSeconds: number }>();
+  const consumeOneByOne = (buckets: ReadonlyArray<readonly [RateLimiter, string]>) => Promise.all(buckets.map(([limiter, k]) => limiter.consume(k)));
+
   return {
     kind: "redis",
     cache,
     locks,
     counters,
+    async consumeEach(buckets) {
+      const counted = buckets.map(([limiter]) => scriptable.get(limiter));
+      // A cluster keeps them apart (a caller's and an address's keys are in different slots); a limiter
+      // with a block, or Redis not ready, is left to rate-limiter-flexible (its block, its in-process insurance).
+      if (buckets.length < 2 || redis instanceof Cluster || redis.status !== "ready" || counted.some((policy) => policy === undefined)) {
+        return consumeOneByOne(buckets);
+      }
+      const policies = counted as Array<{ keyPrefix: string; points: number; durationSeconds: number }>;
+      let result: number[];
+      try {
+        result = (await CONSUME_EACH(
+          redis,
+          buckets.map(([, k], i) => `${policies[i]?.keyPrefix}:${k}`),
+          policies.flatMap((policy) => [1, policy.durationSeconds]),
+        )) as number[];
+      } catch {
+        // Each limiter on its own: rate-limiter-flexible falls back to counting in this process. (A
+        // reply lost after the script ran counts this call twice: a refusal a little early, never a limit passed.)
+        return consumeOneByOne(buckets);
+      }
+      return policies.map((policy, i) => {
+        const consumed = Number(result[2 * i]);
+        return consumed > policy.points
+          ? { allowed: false, remaining: 0, retryAfterMs: Number(result[2 * i + 1]) }
+          : { allowed: true, remaining: policy.points - consumed, retryAfterMs: 0 };
+      });
+    },
     rateLimiter(policy: RateLimitPolicy): RateLimiter {
       const limiter = new RateLimiterRedis({
         storeClient: redis,
@@ -198,12 +250,16 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
           blockDuration: policy.blockSeconds ?? 0,
         }),
       });
-      return {
+      const rateLimiter: RateLimiter = {
         consume: (k, points = 1) => toDecision(limiter.consume(k, points)),
         reset: async (k) => {
           await limiter.delete(k);
         },
       };
+      // Whole seconds, as the library's own script counts them; a block is the library's to keep.
+      if (!policy.blockSeconds && Number.isInteger(policy.durationSeconds) && policy.durationSeconds >= 1)
+        scriptable.set(rateLimiter, { keyPrefix: limiter.keyPrefix, points: policy.points, durationSeconds: policy.durationSeconds });
+      return rateLimiter;
     },
     redis,
     prefix,

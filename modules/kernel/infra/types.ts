@@ -71,6 +71,12 @@ export interface Infra {
   locks: LockManager;
   counters: Counters;
   rateLimiter(policy: RateLimitPolicy): RateLimiter;
+  /**
+   * One point from each (limiter, key) bucket, as each limiter's own consume would take it, and its
+   * decision, in order. On one Redis the buckets of this adapter's limiters without a block go in
+   * one script call (a call counted against its caller and its address is one round trip, not two).
+   */
+  consumeEach(buckets: ReadonlyArray<readonly [RateLimiter, string]>): Promise<RateLimitDecision[]>;
   /** Raw client for modules with their own atomic scripts (coupon admission); null in memory mode. */
   redis: import("ioredis").Redis | import("ioredis").Cluster | null;
   /** Key prefix every adapter uses; scripts of other modules must use it too. */
