@@ -14,9 +14,9 @@ export function chromiumAvailable(): boolean {
 }
 
 /**
- * Starts headless Chromium, up to three times. A start that fails (the browser exits or never opens its
- * DevTools endpoint, as the first start on a cold CI machine can) is the machine, not the pages under
- * test: it is reported on stderr and tried again rather than failing every browser test at once.
+ * Starts headless Chromium, up to three times. A start that fails (the browser exits before its DevTools
+ * endpoint opens) says nothing of the pages under test: it is reported on stderr and tried again rather
+ * than failing every browser test at once.
  */
 export async function launchChromium(attempts = 3): Promise<Browser> {
   for (let attempt = 1; ; attempt++) {

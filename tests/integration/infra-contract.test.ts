@@ -509,32 +509,31 @@ describe("rate limits on one Redis", () => {
     try {
       const caller = infra.rateLimiter({ name: "script-fails-caller", points: 2, durationSeconds: 60 });
       const address = infra.rateLimiter({ name: "script-fails-address", points: 5, durationSeconds: 60 });
+      const consumeBoth = () =>
+        infra.consumeEach([
+          [caller, "7"],
+          [address, "10.0.0.1"],
+        ] as const);
       let scriptCalls = 0;
       client.evalsha = (() => {
         scriptCalls++;
         return Promise.reject(new Error("connection lost"));
       }) as typeof client.evalsha;
-      expect(
-        await infra.consumeEach([
-          [caller, "7"],
-          [address, "10.0.0.1"],
-        ] as const),
-      ).toEqual([
+      expect(await consumeBoth()).toEqual([
         { allowed: true, remaining: 1, retryAfterMs: 0 },
         { allowed: true, remaining: 4, retryAfterMs: 0 },
       ]);
       expect(scriptCalls).toBe(1);
-      client.evalsha = originalEvalsha;
-      // The points were counted in Redis, where the script counts next time.
-      expect(
-        await infra.consumeEach([
-          [caller, "7"],
-          [address, "10.0.0.1"],
-        ] as const),
-      ).toEqual([
+      client.evalsha = ((...args: Parameters<typeof client.evalsha>) => {
+        scriptCalls++;
+        return originalEvalsha(...args);
+      }) as typeof client.evalsha;
+      // The points were counted in Redis, where the script counts them next time.
+      expect(await consumeBoth()).toEqual([
         { allowed: true, remaining: 0, retryAfterMs: 0 },
         { allowed: true, remaining: 3, retryAfterMs: 0 },
       ]);
+      expect(scriptCalls).toBe(2);
     } finally {
       client.evalsha = originalEvalsha;
       await redis.cleanup();
