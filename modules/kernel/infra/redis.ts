@@ -198,7 +198,8 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
   };
 
   /** The Redis key prefix and policy of each limiter made here whose buckets CONSUME_EACH may count. */
-  const scriptable = new WeakMap<RateLimiter, { keyPrefix: string; points: number; durationSeconds: number }>();
+  type Scriptable = { keyPrefix: string; points: number; durationSeconds: number };
+  const scriptable = new WeakMap<RateLimiter, Scriptable>();
   const consumeOneByOne = (buckets: ReadonlyArray<readonly [RateLimiter, string]>) => Promise.all(buckets.map(([limiter, k]) => limiter.consume(k)));
 
   return {
@@ -213,7 +214,7 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
       if (buckets.length < 2 || redis instanceof Cluster || redis.status !== "ready" || counted.some((policy) => policy === undefined)) {
         return consumeOneByOne(buckets);
       }
-      const policies = counted as Array<{ keyPrefix: string; points: number; durationSeconds: number }>;
+      const policies = counted as Scriptable[];
       let result: number[];
       try {
         result = (await CONSUME_EACH(
