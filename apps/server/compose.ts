@@ -238,6 +238,7 @@ export function createAgora(deps: AgoraDeps): Agora {
       batchSize: config.outboxBatchSize,
       concurrency: config.outboxConcurrency,
       concurrencyUnderLoad: config.outboxConcurrencyUnderLoad,
+      holdUnderLoadMs: config.outboxHoldUnderLoadMs,
       leaseMs: config.outboxLeaseMs,
       backoffMs: config.outboxBackoffSeconds.map((s) => s * 1000),
       maxAttempts: config.outboxMaxAttempts,

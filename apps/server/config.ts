@@ -75,6 +75,8 @@ export interface AgoraConfig {
   outboxBatchSize: number;
   outboxConcurrency: number;
   outboxConcurrencyUnderLoad: number;
+  /** From a rush's start, how long the poller sends nothing while customers wait (0: never). */
+  outboxHoldUnderLoadMs: number;
   outboxYieldAtRequests: number;
   /** Events with several destinations written as one row, fanned out by the poller (modules/outbox/contract.ts). */
   outboxFanOut: boolean;
@@ -221,6 +223,7 @@ export const envSchema = z.object({
   OUTBOX_BATCH_SIZE: whole(50),
   OUTBOX_CONCURRENCY: whole(32),
   OUTBOX_CONCURRENCY_UNDER_LOAD: whole(1),
+  OUTBOX_HOLD_UNDER_LOAD_MS: whole(2_000, 0),
   OUTBOX_YIELD_AT_REQUESTS: whole(32, 0),
   OUTBOX_FAN_OUT: flag(true),
   OUTBOX_LEASE_MS: whole(60_000),
@@ -334,6 +337,7 @@ export function loadConfig(env: Env = process.env): AgoraConfig {
     outboxBatchSize: e.OUTBOX_BATCH_SIZE,
     outboxConcurrency: e.OUTBOX_CONCURRENCY,
     outboxConcurrencyUnderLoad: e.OUTBOX_CONCURRENCY_UNDER_LOAD,
+    outboxHoldUnderLoadMs: e.OUTBOX_HOLD_UNDER_LOAD_MS,
     outboxYieldAtRequests: e.OUTBOX_YIELD_AT_REQUESTS,
     outboxFanOut: e.OUTBOX_FAN_OUT,
     outboxLeaseMs: e.OUTBOX_LEASE_MS,

@@ -19,6 +19,7 @@ import type { Db } from "../../db/index.ts";
 import type { Clock, Logger, Metrics } from "../kernel/index.ts";
 import { MINUTE } from "../kernel/index.ts";
 import { type FanOut, outboxRepository } from "./repository.ts";
+import { rushHold } from "./rush-hold.ts";
 import { outboxNow } from "./service.ts";
 
 export interface DeliverableEvent {
@@ -62,6 +63,11 @@ export interface OutboxPollerConfig {
   concurrency: number;
   /** Events being sent at the same time while `busy()` says customers are waiting (deps.busy). */
   concurrencyUnderLoad: number;
+  /**
+   * How long, from a rush's start, the poller claims and sends nothing while customers wait (0:
+   * never); after it, `concurrencyUnderLoad` at once, so a rush that lasts still moves the backlog.
+   */
+  holdUnderLoadMs: number;
   /** The longest a sent event waits for a claim to carry its "sent" mark before it is written on its own. */
   markDelayMs: number;
 }
@@ -76,8 +82,16 @@ const defaultOutboxPollerConfig: OutboxPollerConfig = {
   concurrency: 32,
   // One: under a rush the backlog still moves, and deliveries take the least of the customers' CPU (docs/benchmarks.md, stop 28).
   concurrencyUnderLoad: 1,
+  // A sale's burst (order-rush-spread: 2,000 orders in under a second) gets the whole machine, and its
+  // events leave within seconds: +10 % orders a second against one delivery at a time (docs/benchmarks.md, stop 30).
+  holdUnderLoadMs: 2_000,
   markDelayMs: 50,
 };
+
+/** Busy moments closer than this belong to one rush (rushHold): held back once, however busy flickers. */
+const RUSH_GAP_MS = 500;
+/** While holding back, how often the poller looks whether the customers are gone or the hold is over. */
+const HOLD_CHECK_MS = 25;
 
 export interface OutboxPollerDeps {
   db: Db;
@@ -310,7 +324,13 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
     const inFlight = new Set<Promise<void>>();
     /** Claimed (leased to this poller) and not started yet, oldest first, with when they were claimed. */
     const claimedAhead: Array<{ event: DeliverableEvent; claimedAt: number }> = [];
-    const sendingAtOnce = () => Math.min(config.concurrency, busy() ? config.concurrencyUnderLoad : config.concurrency);
+    const heldByRush = rushHold(config.holdUnderLoadMs, RUSH_GAP_MS);
+    /** Busy, and within `holdUnderLoadMs` of the rush's start: nothing new is claimed or sent. */
+    const holdingBack = () => busy() && heldByRush(performance.now());
+    const sendingAtOnce = () => {
+      if (!busy()) return config.concurrency;
+      return heldByRush(performance.now()) ? 0 : Math.min(config.concurrency, config.concurrencyUnderLoad);
+    };
     const claimAt = Math.max(1, Math.ceil(config.batchSize / 2));
     const room = () => sendingAtOnce() + config.batchSize - inFlight.size - claimedAhead.length;
     const startSends = () => {
@@ -351,6 +371,10 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
     let waiting = false;
     let waitingSince = 0;
     while (!stopping) {
+      if (holdingBack()) {
+        await Bun.sleep(HOLD_CHECK_MS);
+        continue;
+      }
       const asked = Math.max(0, Math.min(room(), config.batchSize));
       let claimed = 0;
       nudged = false;

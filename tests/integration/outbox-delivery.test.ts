@@ -314,7 +314,7 @@ describe("sent marks", () => {
           out--;
         },
       },
-      config: { pollIntervalMs: 50, concurrency: 8, concurrencyUnderLoad: 2, batchSize: 8 },
+      config: { pollIntervalMs: 50, concurrency: 8, concurrencyUnderLoad: 2, batchSize: 8, holdUnderLoadMs: 0 },
     });
     poller.start();
     try {
@@ -331,6 +331,49 @@ describe("sent marks", () => {
     // Out: 8; claimed ahead and given back at the stop: the other 4.
     expect(await pendingFor("data-platform")).toBe(4);
     expect(await leasedFor("data-platform")).toBe(0);
+  });
+  test("for a rush's first holdUnderLoadMs nothing is claimed or sent; then concurrencyUnderLoad; once the rush is over, up to concurrency", async () => {
+    await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
+    for (let i = 0; i < 12; i++) await enqueueOne(840_000 + i, 0);
+    let busy = true;
+    let out = 0;
+    let mostOut = 0;
+    let firstSentAt = 0;
+    const { held, release } = heldSends();
+    const poller = createOutboxPoller({
+      db: t.db,
+      clock: t.clock,
+      logger: silent,
+      busy: () => busy,
+      handlers: {
+        "data-platform": async () => {
+          firstSentAt ||= performance.now();
+          out++;
+          mostOut = Math.max(mostOut, out);
+          await held;
+          out--;
+        },
+      },
+      config: { pollIntervalMs: 50, concurrency: 8, concurrencyUnderLoad: 2, batchSize: 8, holdUnderLoadMs: 600 },
+    });
+    const startedAt = performance.now();
+    poller.start();
+    try {
+      await Bun.sleep(400);
+      expect(out).toBe(0);
+      expect(await leasedFor("data-platform")).toBe(0); // nothing claimed either
+      expect(await eventually(async () => out === 2, 5_000)).toBe(true);
+      expect(firstSentAt - startedAt).toBeGreaterThanOrEqual(600);
+      await Bun.sleep(300); // still the same rush: two at once
+      expect(mostOut).toBe(2);
+      busy = false;
+      expect(await eventually(async () => out === 8, 5_000)).toBe(true);
+    } finally {
+      release();
+      await poller.stop();
+    }
+    expect(mostOut).toBe(8);
+    expect(await pendingFor("data-platform")).toBe(4);
   });
 });
 
