@@ -501,6 +501,52 @@ describe("REDIS_URL", () => {
 });
 
 describe("rate limits on one Redis", () => {
+  test("consumeEach calls of one turn go in one script call (500 at most), counted in call order as if alone; a failed call sends each to its limiters", async () => {
+    const redis = await createTestRedis();
+    const client = redis.client as import("ioredis").Redis;
+    const infra = createRedisInfra(client, redis.prefix);
+    const originalEvalsha = client.evalsha.bind(client);
+    let scriptCalls = 0;
+    let failing = false;
+    client.evalsha = ((...args: Parameters<typeof client.evalsha>) => {
+      scriptCalls++;
+      return failing ? Promise.reject(new Error("connection lost")) : originalEvalsha(...args);
+    }) as typeof client.evalsha;
+    try {
+      const callers = infra.rateLimiter({ name: "together-caller", points: 2, durationSeconds: 60 });
+      const address = infra.rateLimiter({ name: "together-address", points: 20, durationSeconds: 60 });
+      const consume = (caller: string) =>
+        infra.consumeEach([
+          [callers, caller],
+          [address, "10.0.0.1"],
+        ] as const);
+      // 30 customers behind one address, customer 0 three times.
+      const rounds = await Promise.all([consume("0"), consume("0"), consume("0"), ...Array.from({ length: 27 }, (_, i) => consume(String(i + 1)))]);
+      expect(scriptCalls).toBe(1);
+      expect(rounds.map(([, byAddress]) => byAddress?.allowed)).toEqual([...Array(20).fill(true), ...Array(10).fill(false)]);
+      expect(rounds.slice(0, 3).map(([byCaller]) => byCaller?.remaining)).toEqual([1, 0, 0]);
+      expect(rounds[2]?.[0]?.allowed).toBe(false);
+      expect(rounds.slice(3).every(([byCaller]) => byCaller?.allowed && byCaller.remaining === 1)).toBe(true);
+
+      // At most 500 calls per script call: 600 at once take two, each call still counted once.
+      const crowd = await Promise.all(Array.from({ length: 600 }, (_, i) => consume(`crowd-${i}`)));
+      expect(scriptCalls).toBe(3);
+      expect(crowd.every(([byCaller, byAddress]) => byCaller?.remaining === 1 && byAddress?.allowed === false)).toBe(true);
+
+      failing = true;
+      const fellBack = await Promise.all([consume("31"), consume("32")]);
+      expect(scriptCalls).toBe(4); // one failed call for both; then each limiter counts through rate-limiter-flexible
+      expect(fellBack.map(([byCaller]) => byCaller)).toEqual([
+        { allowed: true, remaining: 1, retryAfterMs: 0 },
+        { allowed: true, remaining: 1, retryAfterMs: 0 },
+      ]);
+      expect(fellBack.every(([, byAddress]) => byAddress?.allowed === false)).toBe(true);
+    } finally {
+      client.evalsha = originalEvalsha;
+      await redis.cleanup();
+    }
+  });
+
   test("consumeEach whose script call fails counts each bucket through the limiter itself", async () => {
     const redis = await createTestRedis();
     const client = redis.client as import("ioredis").Redis;

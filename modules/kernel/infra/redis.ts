@@ -76,6 +76,9 @@ for i, key in ipairs(KEYS) do
 end
 return out`);
 
+/** The most consumeEach calls one CONSUME_EACH counts (a few ms of Redis at most). */
+const COUNTED_TOGETHER_MAX = 500;
+
 /** One Redis or a cluster: both speak the same commands through ioredis. */
 export type RedisClient = Redis | Cluster;
 
@@ -202,6 +205,42 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
   const scriptable = new WeakMap<RateLimiter, Scriptable>();
   const consumeOneByOne = (buckets: ReadonlyArray<readonly [RateLimiter, string]>) => Promise.all(buckets.map(([limiter, k]) => limiter.consume(k)));
 
+  /**
+   * The calls of one turn of the event loop go to Redis as ONE CONSUME_EACH: a crowd's calls cost
+   * one script call per turn instead of one each (the script counts key by key, in call order, so
+   * each call's counts are what it would have got alone). Resolves to the call's counts, or null
+   * when the script failed.
+   */
+  type Counting = { keys: string[]; args: number[]; counted(result: number[] | null): void };
+  const counting: Counting[] = [];
+  const countQueued = async () => {
+    // Capped, so one script call never holds Redis for long; the rest go in the next turn.
+    const calls = counting.splice(0, COUNTED_TOGETHER_MAX);
+    if (counting.length > 0) setImmediate(countQueued);
+    if (calls.length === 0) return;
+    let result: number[];
+    try {
+      result = (await CONSUME_EACH(
+        redis,
+        calls.flatMap((call) => call.keys),
+        calls.flatMap((call) => call.args),
+      )) as number[];
+    } catch {
+      for (const call of calls) call.counted(null);
+      return;
+    }
+    let at = 0;
+    for (const call of calls) {
+      call.counted(result.slice(at, at + 2 * call.keys.length));
+      at += 2 * call.keys.length;
+    }
+  };
+  const countTogether = (keys: string[], args: number[]) =>
+    new Promise<number[] | null>((resolve) => {
+      if (counting.length === 0) setImmediate(countQueued);
+      counting.push({ keys, args, counted: resolve });
+    });
+
   return {
     kind: "redis",
     cache,
@@ -215,18 +254,13 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
         return consumeOneByOne(buckets);
       }
       const policies = counted as Scriptable[];
-      let result: number[];
-      try {
-        result = (await CONSUME_EACH(
-          redis,
-          buckets.map(([, k], i) => `${policies[i]?.keyPrefix}:${k}`),
-          policies.flatMap((policy) => [1, policy.durationSeconds]),
-        )) as number[];
-      } catch {
-        // Each limiter on its own: rate-limiter-flexible falls back to counting in this process. (A
-        // reply lost after the script ran counts this call twice: a refusal a little early, never a limit passed.)
-        return consumeOneByOne(buckets);
-      }
+      const result = await countTogether(
+        buckets.map(([, k], i) => `${policies[i]?.keyPrefix}:${k}`),
+        policies.flatMap((policy) => [1, policy.durationSeconds]),
+      );
+      // Each limiter on its own: rate-limiter-flexible falls back to counting in this process. (A
+      // reply lost after the script ran counts this call twice: a refusal a little early, never a limit passed.)
+      if (result === null) return consumeOneByOne(buckets);
       return policies.map((policy, i) => {
         const consumed = Number(result[2 * i]);
         return consumed > policy.points
