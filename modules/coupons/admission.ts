@@ -80,27 +80,50 @@ const CLOSED = -6;
 
 // The same order of refusals as the database's: holder, window, quantity. A crowd that arrives before
 // the window opens is turned away here, without a slot taken and given back through the database.
-// KEYS: slots, free, holders, audit-due. ARGV: user, replacing ("1"), audit interval ms, now ms.
-const ADMIT = luaScript(`
+// Several customers' requests in one call, each decided in turn as if alone.
+// KEYS: slots, free, holders, audit-due. ARGV: audit interval ms, now ms, then (user, replacing "1"/"0") per request.
+// Returns (answer, at) per request: a slot (> 0) or a refusal code; `at` the window's edge for NOT_OPEN / CLOSED.
+const ADMIT_EACH = luaScript(`
+local out = {}
 local state = redis.call("HMGET", KEYS[1], "next", "total", "starts", "ends")
-if not state[1] then return ${NOT_SEEDED} end
-if ARGV[2] ~= "1" and redis.call("SISMEMBER", KEYS[3], ARGV[1]) == 1 then return ${ALREADY_HOLDER} end
-local now = tonumber(ARGV[4])
-if now < tonumber(state[3]) then return {${NOT_OPEN}, state[3]} end
-if now >= tonumber(state[4]) then return {${CLOSED}, state[4]} end
-local slot = redis.call("SPOP", KEYS[2])
-if not slot then
-  slot = tonumber(state[1])
-  if slot > tonumber(state[2]) then
-    if redis.call("SET", KEYS[4], "1", "NX", "PX", ARGV[3]) then return ${SOLD_OUT_AUDIT_DUE} end
-    return ${SOLD_OUT}
+local now = tonumber(ARGV[2])
+for i = 3, #ARGV, 2 do
+  local user, replacing = ARGV[i], ARGV[i + 1]
+  local answer, at = 0, 0
+  if not state[1] then
+    answer = ${NOT_SEEDED}
+  elseif replacing ~= "1" and redis.call("SISMEMBER", KEYS[3], user) == 1 then
+    answer = ${ALREADY_HOLDER}
+  elseif now < tonumber(state[3]) then
+    answer, at = ${NOT_OPEN}, state[3]
+  elseif now >= tonumber(state[4]) then
+    answer, at = ${CLOSED}, state[4]
+  else
+    local slot = redis.call("SPOP", KEYS[2])
+    if not slot then
+      slot = tonumber(state[1])
+      if slot > tonumber(state[2]) then
+        if redis.call("SET", KEYS[4], "1", "NX", "PX", ARGV[1]) then answer = ${SOLD_OUT_AUDIT_DUE} else answer = ${SOLD_OUT} end
+        slot = nil
+      else
+        state[1] = slot + 1
+        redis.call("HSET", KEYS[1], "next", state[1])
+      end
+    end
+    if slot then
+      if redis.call("SADD", KEYS[3], user) == 1 and redis.call("PTTL", KEYS[3]) == -1 then
+        redis.call("PEXPIRE", KEYS[3], redis.call("PTTL", KEYS[1]))
+      end
+      answer = tonumber(slot)
+    end
   end
-  redis.call("HSET", KEYS[1], "next", slot + 1)
+  out[#out + 1] = answer
+  out[#out + 1] = at
 end
-if redis.call("SADD", KEYS[3], ARGV[1]) == 1 and redis.call("PTTL", KEYS[3]) == -1 then
-  redis.call("PEXPIRE", KEYS[3], redis.call("PTTL", KEYS[1]))
-end
-return tonumber(slot)`);
+return out`);
+
+/** The most requests one ADMIT_EACH decides (a few ms of Redis at most); the rest go in the next call. */
+const ADMITTED_TOGETHER_MAX = 500;
 
 // Seeds the state from the database unless another request already did; leftovers of a partial state go.
 // KEYS: slots, free, holders. ARGV: total, ttl ms, next, starts ms, ends ms, number of free slots, free slots…, holders…
@@ -213,20 +236,52 @@ export function createRedisAdmission(
     return running;
   }
 
+  /**
+   * The admissions of one event-loop turn for a coupon go to Redis as ONE ADMIT_EACH, in the order
+   * they were asked: a storm's crowd costs a script call per turn, not one per customer. Each gets
+   * its (answer, at); a failed call fails each of its requests.
+   */
+  type Admitting = { user: number; replacing: boolean; answered(answer: [number, number]): void; failed(error: unknown): void };
+  const admitting = new Map<string, { keys: AdmissionKeys; queue: Admitting[] }>();
+  async function admitQueued(slotsKey: string): Promise<void> {
+    const group = admitting.get(slotsKey);
+    if (!group) return;
+    const requests = group.queue.splice(0, ADMITTED_TOGETHER_MAX);
+    if (group.queue.length > 0) setImmediate(admitQueued, slotsKey);
+    else admitting.delete(slotsKey);
+    const { keys } = group;
+    try {
+      const answers = (await ADMIT_EACH(
+        redis,
+        [keys.slots, keys.free, keys.holders, keys.auditDue],
+        [timing.auditEveryMs, clock.now().getTime(), ...requests.flatMap((r) => [r.user, r.replacing ? "1" : "0"])],
+      )) as Array<number | string>;
+      requests.forEach((r, i) => {
+        r.answered([Number(answers[2 * i]), Number(answers[2 * i + 1])]);
+      });
+    } catch (error) {
+      for (const r of requests) r.failed(error);
+    }
+  }
+  function admitTogether(keys: AdmissionKeys, user: number, replacing: boolean): Promise<[number, number]> {
+    return new Promise((answered, failed) => {
+      let group = admitting.get(keys.slots);
+      if (!group) {
+        group = { keys, queue: [] };
+        admitting.set(keys.slots, group);
+        setImmediate(admitQueued, keys.slots);
+      }
+      group.queue.push({ user, replacing, answered, failed });
+    });
+  }
+
   return {
     async admit(couponId, userId, options = {}) {
       const keys = await keysOf(couponId);
       for (let attempt = 0; attempt < 2; attempt++) {
-        const answer = await ADMIT(
-          redis,
-          [keys.slots, keys.free, keys.holders, keys.auditDue],
-          [userId, options.replacing ? "1" : "0", timing.auditEveryMs, clock.now().getTime()],
-        );
-        if (Array.isArray(answer)) {
-          const at = new Date(Number(answer[1]));
-          return Number(answer[0]) === NOT_OPEN ? { kind: "not_open", issueStartsAt: at } : { kind: "closed", issueEndsAt: at };
-        }
-        const result = Number(answer);
+        const [result, at] = await admitTogether(keys, userId, options.replacing === true);
+        if (result === NOT_OPEN) return { kind: "not_open", issueStartsAt: new Date(at) };
+        if (result === CLOSED) return { kind: "closed", issueEndsAt: new Date(at) };
         if (result > 0) return { kind: "slot", slot: result };
         if (result === ALREADY_HOLDER) return { kind: "already_holder" };
         if (result === SOLD_OUT || result === SOLD_OUT_AUDIT_DUE) return { kind: "sold_out", auditDue: result === SOLD_OUT_AUDIT_DUE };

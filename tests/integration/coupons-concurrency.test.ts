@@ -187,6 +187,31 @@ function redisAdmissionSuite(infra: "redis" | "cluster") {
     expect(tags[0]).toContain(`:${coupon.couponId}}`);
   });
 
+  test("a moment's crowd is admitted by one script call, first asked first served: the first 5 of 30 hold slots 1..5", async () => {
+    const coupon = await openCoupon(s, 5, "One call");
+    const keys = await keysOf(coupon.couponId);
+    const client = redis() as import("ioredis").Redis;
+    const originalEvalsha = client.evalsha.bind(client);
+    let admissionCalls = 0;
+    client.evalsha = ((...args: Parameters<typeof client.evalsha>) => {
+      if (args.flat().includes(keys.auditDue)) admissionCalls++; // ADMIT_EACH alone carries the audit-due key
+      return originalEvalsha(...args);
+    }) as typeof client.evalsha;
+    const coupons = s.t.agora.services.coupons;
+    const crowd = s.crowd.slice(200, 230);
+    let results: PromiseSettledResult<unknown>[];
+    try {
+      results = await Promise.allSettled(crowd.map((c) => coupons.issue(c.id, coupon.couponId)));
+    } finally {
+      client.evalsha = originalEvalsha;
+    }
+    // One call finds no state (NOT_SEEDED for all 30); after the seed, one call admits all 30.
+    expect(admissionCalls).toBe(2);
+    expect(results.map((r) => r.status)).toEqual([...Array(5).fill("fulfilled"), ...Array(25).fill("rejected")]);
+    const rows = await s.t.db.selectFrom("coupon_issued").select(["user_id", "slot"]).where("coupon_id", "=", coupon.couponId).orderBy("slot").execute();
+    expect(rows).toEqual(crowd.slice(0, 5).map((c, i) => ({ user_id: c.id, slot: i + 1 })));
+  });
+
   test("one customer fires 20 parallel issues: one coupon, 19 ALREADY_ISSUED", async () => {
     await doubleClick(s, 10);
   });
