@@ -500,6 +500,34 @@ describe("REDIS_URL", () => {
   });
 });
 
+describe("cache reads on one Redis", () => {
+  test("the reads of one turn go as one MGET, each answered with its own key's value (missing, forbidden, failed: undefined)", async () => {
+    const redis = await createTestRedis();
+    const client = redis.client as import("ioredis").Redis;
+    const infra = createRedisInfra(client, redis.prefix);
+    const originalMget = client.mget.bind(client);
+    let mgets = 0;
+    let failing = false;
+    client.mget = ((...args: Parameters<typeof client.mget>) => {
+      mgets++;
+      return failing ? Promise.reject(new Error("connection lost")) : originalMget(...args);
+    }) as typeof client.mget;
+    try {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => infra.cache.set(`read-${i}`, { i, at: new Date(i) }, 60_000)));
+      await infra.cache.forbid("read-5", 60_000);
+      const reads = await Promise.all(Array.from({ length: 25 }, (_, i) => infra.cache.get<{ i: number; at: Date }>(`read-${i}`)));
+      expect(mgets).toBe(1);
+      expect(reads).toEqual(Array.from({ length: 25 }, (_, i) => (i < 20 && i !== 5 ? { i, at: new Date(i) } : undefined)));
+      failing = true;
+      expect(await Promise.all([infra.cache.get("read-1"), infra.cache.get("read-2")])).toEqual([undefined, undefined]);
+      expect(mgets).toBe(2);
+    } finally {
+      client.mget = originalMget;
+      await redis.cleanup();
+    }
+  });
+});
+
 describe("rate limits on one Redis", () => {
   test("consumeEach calls of one turn go in one script call (500 at most), counted in call order as if alone; a failed call sends each to its limiters", async () => {
     const redis = await createTestRedis();

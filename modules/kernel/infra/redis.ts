@@ -79,6 +79,9 @@ return out`);
 /** The most consumeEach calls one CONSUME_EACH counts (a few ms of Redis at most). */
 const COUNTED_TOGETHER_MAX = 500;
 
+/** The most cache reads one MGET carries. */
+const READ_TOGETHER_MAX = 500;
+
 /** One Redis or a cluster: both speak the same commands through ioredis. */
 export type RedisClient = Redis | Cluster;
 
@@ -146,9 +149,30 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
   // A cache is best effort: with Redis down a read is a miss (the caller asks the database) and a
   // write is skipped. Deleting still fails loudly: a revoked session must not stay cached unnoticed.
   const shared = sharedDecoder();
+  /**
+   * The reads of one event-loop turn as ONE MGET on one Redis (a crowd's sessions: one command per
+   * turn, not one per request); a cluster keeps its keys in different slots, so each is a GET there.
+   */
+  const reading: Array<{ key: string; read(raw: string | null): void }> = [];
+  const readQueued = async () => {
+    const reads = reading.splice(0, READ_TOGETHER_MAX);
+    if (reading.length > 0) setImmediate(readQueued);
+    if (reads.length === 0) return;
+    const raws = await redis.mget(reads.map((r) => r.key)).catch(() => reads.map(() => null));
+    reads.forEach((r, i) => {
+      r.read(raws[i] ?? null);
+    });
+  };
+  const readTogether = (k: string): Promise<string | null> => {
+    if (redis instanceof Cluster) return redis.get(k).catch(() => null);
+    return new Promise((read) => {
+      if (reading.length === 0) setImmediate(readQueued);
+      reading.push({ key: k, read });
+    });
+  };
   const cache: Cache = {
     async get<T>(k: string) {
-      const raw = await redis.get(key(`cache:${k}`)).catch(() => null);
+      const raw = await readTogether(key(`cache:${k}`));
       return raw === null || raw === FORBIDDEN_CACHE_VALUE ? undefined : superjson.parse<T>(raw);
     },
     async getShared<T extends object>(k: string) {
