@@ -1,5 +1,6 @@
 /** Stack traces reach the client only on a developer's own server (exposeErrorDetails), and are read only then. */
 import { afterEach, describe, expect, test } from "bun:test";
+import { getTRPCErrorFromUnknown } from "@trpc/server";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { couponsErrors } from "../../modules/coupons/index.ts";
 import { createLogger, exposeErrorDetails, publicProcedure, type RequestContext, recordRefusalStacks, router } from "../../modules/kernel/index.ts";
@@ -53,5 +54,19 @@ describe("error stacks", () => {
     expect(data.httpStatus).toBe(409);
     recordRefusalStacks(true);
     expect(couponsErrors.COUPON_SOLD_OUT.create({ couponId: 1, remainingQuantity: 0 }).stack).toContain("error-stacks.test.ts");
+  });
+
+  test("tRPC's wrapper of a thrown error (patched to capture no stack of its own) carries the error's stack; of a non-error, its own", () => {
+    const cause = new Error("the database went away");
+    const wrapped = getTRPCErrorFromUnknown(cause);
+    expect(wrapped.code).toBe("INTERNAL_SERVER_ERROR");
+    expect(wrapped.cause).toBe(cause);
+    expect(wrapped.stack).toBe(cause.stack as string);
+    expect(wrapped.stack).toContain("error-stacks.test.ts");
+    const stackless = new Error("no stack");
+    stackless.stack = "";
+    expect(getTRPCErrorFromUnknown(stackless).stack).toContain("error-stacks.test.ts");
+    expect(getTRPCErrorFromUnknown("a string").stack).toContain("error-stacks.test.ts");
+    expect(Error.stackTraceLimit).toBeGreaterThan(0); // put back
   });
 });
