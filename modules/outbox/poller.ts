@@ -83,12 +83,12 @@ const defaultOutboxPollerConfig: OutboxPollerConfig = {
   // One: under a rush the backlog still moves, and deliveries take the least of the customers' CPU (docs/benchmarks.md, stop 28).
   concurrencyUnderLoad: 1,
   // A sale's burst (order-rush-spread: 2,000 orders in under a second) gets the whole machine, and its
-  // events leave within seconds: +10 % orders a second against one delivery at a time (docs/benchmarks.md, stop 30).
+  // events leave within seconds: +5 % orders a second over nine pairs against one delivery at a time (docs/benchmarks.md, stop 30).
   holdUnderLoadMs: 2_000,
   markDelayMs: 50,
 };
 
-/** Busy moments closer than this belong to one rush (rushHold): held back once, however busy flickers. */
+/** Busy moments at most this far apart belong to one rush (rushHold): held back once, however busy flickers. */
 const RUSH_GAP_MS = 500;
 /** While holding back, how often the poller looks whether the customers are gone or the hold is over. */
 const HOLD_CHECK_MS = 25;
