@@ -500,29 +500,40 @@ describe("REDIS_URL", () => {
   });
 });
 
+/** Counts a client method's calls; with `failing` set they fail as a lost connection would. */
+function spyOnCalls<Method extends "evalsha" | "mget">(client: import("ioredis").Redis, method: Method) {
+  const original = client[method].bind(client) as (...args: unknown[]) => Promise<unknown>;
+  const spy = {
+    calls: 0,
+    failing: false,
+    restore: () => {
+      client[method] = original as import("ioredis").Redis[Method];
+    },
+  };
+  client[method] = ((...args: unknown[]) => {
+    spy.calls++;
+    return spy.failing ? Promise.reject(new Error("connection lost")) : original(...args);
+  }) as import("ioredis").Redis[Method];
+  return spy;
+}
+
 describe("cache reads on one Redis", () => {
   test("the reads of one turn go as one MGET, each answered with its own key's value (missing, forbidden, failed: undefined)", async () => {
     const redis = await createTestRedis();
     const client = redis.client as import("ioredis").Redis;
     const infra = createRedisInfra(client, redis.prefix);
-    const originalMget = client.mget.bind(client);
-    let mgets = 0;
-    let failing = false;
-    client.mget = ((...args: Parameters<typeof client.mget>) => {
-      mgets++;
-      return failing ? Promise.reject(new Error("connection lost")) : originalMget(...args);
-    }) as typeof client.mget;
+    const mgets = spyOnCalls(client, "mget");
     try {
       await Promise.all(Array.from({ length: 20 }, (_, i) => infra.cache.set(`read-${i}`, { i, at: new Date(i) }, 60_000)));
       await infra.cache.forbid("read-5", 60_000);
       const reads = await Promise.all(Array.from({ length: 25 }, (_, i) => infra.cache.get<{ i: number; at: Date }>(`read-${i}`)));
-      expect(mgets).toBe(1);
+      expect(mgets.calls).toBe(1);
       expect(reads).toEqual(Array.from({ length: 25 }, (_, i) => (i < 20 && i !== 5 ? { i, at: new Date(i) } : undefined)));
-      failing = true;
+      mgets.failing = true;
       expect(await Promise.all([infra.cache.get("read-1"), infra.cache.get("read-2")])).toEqual([undefined, undefined]);
-      expect(mgets).toBe(2);
+      expect(mgets.calls).toBe(2);
     } finally {
-      client.mget = originalMget;
+      mgets.restore();
       await redis.cleanup();
     }
   });
@@ -533,13 +544,7 @@ describe("rate limits on one Redis", () => {
     const redis = await createTestRedis();
     const client = redis.client as import("ioredis").Redis;
     const infra = createRedisInfra(client, redis.prefix);
-    const originalEvalsha = client.evalsha.bind(client);
-    let scriptCalls = 0;
-    let failing = false;
-    client.evalsha = ((...args: Parameters<typeof client.evalsha>) => {
-      scriptCalls++;
-      return failing ? Promise.reject(new Error("connection lost")) : originalEvalsha(...args);
-    }) as typeof client.evalsha;
+    const scripts = spyOnCalls(client, "evalsha");
     try {
       const callers = infra.rateLimiter({ name: "together-caller", points: 2, durationSeconds: 60 });
       const address = infra.rateLimiter({ name: "together-address", points: 20, durationSeconds: 60 });
@@ -550,7 +555,7 @@ describe("rate limits on one Redis", () => {
         ] as const);
       // 30 customers behind one address, customer 0 three times.
       const rounds = await Promise.all([consume("0"), consume("0"), consume("0"), ...Array.from({ length: 27 }, (_, i) => consume(String(i + 1)))]);
-      expect(scriptCalls).toBe(1);
+      expect(scripts.calls).toBe(1);
       expect(rounds.map(([, byAddress]) => byAddress?.allowed)).toEqual([...Array(20).fill(true), ...Array(10).fill(false)]);
       expect(rounds.slice(0, 3).map(([byCaller]) => byCaller?.remaining)).toEqual([1, 0, 0]);
       expect(rounds[2]?.[0]?.allowed).toBe(false);
@@ -558,19 +563,19 @@ describe("rate limits on one Redis", () => {
 
       // At most 500 calls per script call: 600 at once take two, each call still counted once.
       const crowd = await Promise.all(Array.from({ length: 600 }, (_, i) => consume(`crowd-${i}`)));
-      expect(scriptCalls).toBe(3);
+      expect(scripts.calls).toBe(3);
       expect(crowd.every(([byCaller, byAddress]) => byCaller?.remaining === 1 && byAddress?.allowed === false)).toBe(true);
 
-      failing = true;
+      scripts.failing = true;
       const fellBack = await Promise.all([consume("31"), consume("32")]);
-      expect(scriptCalls).toBe(4); // one failed call for both; then each limiter counts through rate-limiter-flexible
+      expect(scripts.calls).toBe(4); // one failed call for both; then each limiter counts through rate-limiter-flexible
       expect(fellBack.map(([byCaller]) => byCaller)).toEqual([
         { allowed: true, remaining: 1, retryAfterMs: 0 },
         { allowed: true, remaining: 1, retryAfterMs: 0 },
       ]);
       expect(fellBack.every(([, byAddress]) => byAddress?.allowed === false)).toBe(true);
     } finally {
-      client.evalsha = originalEvalsha;
+      scripts.restore();
       await redis.cleanup();
     }
   });
@@ -579,7 +584,7 @@ describe("rate limits on one Redis", () => {
     const redis = await createTestRedis();
     const client = redis.client as import("ioredis").Redis;
     const infra = createRedisInfra(client, redis.prefix);
-    const originalEvalsha = client.evalsha.bind(client);
+    const scripts = spyOnCalls(client, "evalsha");
     try {
       const caller = infra.rateLimiter({ name: "script-fails-caller", points: 2, durationSeconds: 60 });
       const address = infra.rateLimiter({ name: "script-fails-address", points: 5, durationSeconds: 60 });
@@ -588,28 +593,21 @@ describe("rate limits on one Redis", () => {
           [caller, "7"],
           [address, "10.0.0.1"],
         ] as const);
-      let scriptCalls = 0;
-      client.evalsha = (() => {
-        scriptCalls++;
-        return Promise.reject(new Error("connection lost"));
-      }) as typeof client.evalsha;
+      scripts.failing = true;
       expect(await consumeBoth()).toEqual([
         { allowed: true, remaining: 1, retryAfterMs: 0 },
         { allowed: true, remaining: 4, retryAfterMs: 0 },
       ]);
-      expect(scriptCalls).toBe(1);
-      client.evalsha = ((...args: Parameters<typeof client.evalsha>) => {
-        scriptCalls++;
-        return originalEvalsha(...args);
-      }) as typeof client.evalsha;
+      expect(scripts.calls).toBe(1);
+      scripts.failing = false;
       // The points were counted in Redis, where the script counts them next time.
       expect(await consumeBoth()).toEqual([
         { allowed: true, remaining: 0, retryAfterMs: 0 },
         { allowed: true, remaining: 3, retryAfterMs: 0 },
       ]);
-      expect(scriptCalls).toBe(2);
+      expect(scripts.calls).toBe(2);
     } finally {
-      client.evalsha = originalEvalsha;
+      scripts.restore();
       await redis.cleanup();
     }
   });

@@ -294,85 +294,70 @@ describe("sent marks", () => {
     expect(await leasedFor("data-platform")).toBe(0);
   });
 
-  test("while customers wait (busy), at most concurrencyUnderLoad events are out; once the rush is over, up to concurrency", async () => {
+  /**
+   * 12 pending events and a running poller (8 at once, 2 while busy, batches of 8) whose sends are
+   * held until `release`; `rush.busy` is what the poller is told, the rest what it did.
+   */
+  async function pollerInARush(firstAggregate: number, holdUnderLoadMs: number) {
     await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
-    for (let i = 0; i < 12; i++) await enqueueOne(830_000 + i, 0);
-    let busy = true;
-    let out = 0;
-    let mostOut = 0;
+    for (let i = 0; i < 12; i++) await enqueueOne(firstAggregate + i, 0);
+    const rush = { busy: true, out: 0, mostOut: 0, firstSentAt: 0, startedAt: performance.now() };
     const { held, release } = heldSends();
     const poller = createOutboxPoller({
       db: t.db,
       clock: t.clock,
       logger: silent,
-      busy: () => busy,
+      busy: () => rush.busy,
       handlers: {
         "data-platform": async () => {
-          out++;
-          mostOut = Math.max(mostOut, out);
+          rush.firstSentAt ||= performance.now();
+          rush.out++;
+          rush.mostOut = Math.max(rush.mostOut, rush.out);
           await held;
-          out--;
+          rush.out--;
         },
       },
-      config: { pollIntervalMs: 50, concurrency: 8, concurrencyUnderLoad: 2, batchSize: 8, holdUnderLoadMs: 0 },
+      config: { pollIntervalMs: 50, concurrency: 8, concurrencyUnderLoad: 2, batchSize: 8, holdUnderLoadMs },
     });
     poller.start();
+    return { rush, poller, release };
+  }
+
+  test("while customers wait (busy), at most concurrencyUnderLoad events are out; once the rush is over, up to concurrency", async () => {
+    const { rush, poller, release } = await pollerInARush(830_000, 0);
     try {
-      expect(await eventually(async () => out === 2, 5_000)).toBe(true);
+      expect(await eventually(async () => rush.out === 2, 5_000)).toBe(true);
       await Bun.sleep(300); // several poll intervals: still two
-      expect(mostOut).toBe(2);
-      busy = false;
-      expect(await eventually(async () => out === 8, 5_000)).toBe(true);
+      expect(rush.mostOut).toBe(2);
+      rush.busy = false;
+      expect(await eventually(async () => rush.out === 8, 5_000)).toBe(true);
     } finally {
       release();
       await poller.stop();
     }
-    expect(mostOut).toBe(8);
+    expect(rush.mostOut).toBe(8);
     // Out: 8; claimed ahead and given back at the stop: the other 4.
     expect(await pendingFor("data-platform")).toBe(4);
     expect(await leasedFor("data-platform")).toBe(0);
   });
+
   test("for a rush's first holdUnderLoadMs nothing is claimed or sent; then concurrencyUnderLoad; once the rush is over, up to concurrency", async () => {
-    await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
-    for (let i = 0; i < 12; i++) await enqueueOne(840_000 + i, 0);
-    let busy = true;
-    let out = 0;
-    let mostOut = 0;
-    let firstSentAt = 0;
-    const { held, release } = heldSends();
-    const poller = createOutboxPoller({
-      db: t.db,
-      clock: t.clock,
-      logger: silent,
-      busy: () => busy,
-      handlers: {
-        "data-platform": async () => {
-          firstSentAt ||= performance.now();
-          out++;
-          mostOut = Math.max(mostOut, out);
-          await held;
-          out--;
-        },
-      },
-      config: { pollIntervalMs: 50, concurrency: 8, concurrencyUnderLoad: 2, batchSize: 8, holdUnderLoadMs: 600 },
-    });
-    const startedAt = performance.now();
-    poller.start();
+    const { rush, poller, release } = await pollerInARush(840_000, 600);
     try {
       await Bun.sleep(400);
-      expect(out).toBe(0);
+      expect(rush.out).toBe(0);
       expect(await leasedFor("data-platform")).toBe(0); // nothing claimed either
-      expect(await eventually(async () => out === 2, 5_000)).toBe(true);
-      expect(firstSentAt - startedAt).toBeGreaterThanOrEqual(600);
+      expect(await eventually(async () => rush.out === 2, 5_000)).toBe(true);
+      expect(rush.firstSentAt - rush.startedAt).toBeGreaterThanOrEqual(600);
       await Bun.sleep(300); // still the same rush: two at once
-      expect(mostOut).toBe(2);
-      busy = false;
-      expect(await eventually(async () => out === 8, 5_000)).toBe(true);
+      expect(rush.mostOut).toBe(2);
+      rush.busy = false;
+      expect(await eventually(async () => rush.out === 8, 5_000)).toBe(true);
     } finally {
       release();
       await poller.stop();
     }
-    expect(mostOut).toBe(8);
+    expect(rush.mostOut).toBe(8);
     expect(await pendingFor("data-platform")).toBe(4);
   });
 });

@@ -242,20 +242,19 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
     const calls = counting.splice(0, COUNTED_TOGETHER_MAX);
     if (counting.length > 0) setImmediate(countQueued);
     if (calls.length === 0) return;
-    let result: number[];
+    let result: unknown = null;
     try {
-      result = (await CONSUME_EACH(
+      result = await CONSUME_EACH(
         redis,
         calls.flatMap((call) => call.keys),
         calls.flatMap((call) => call.args),
-      )) as number[];
+      );
     } catch {
-      for (const call of calls) call.counted(null);
-      return;
+      // each call then goes to its limiters (consumeEach)
     }
     let at = 0;
     for (const call of calls) {
-      call.counted(result.slice(at, at + 2 * call.keys.length));
+      call.counted(Array.isArray(result) ? (result.slice(at, at + 2 * call.keys.length) as number[]) : null);
       at += 2 * call.keys.length;
     }
   };
