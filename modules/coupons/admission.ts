@@ -238,8 +238,10 @@ export function createRedisAdmission(
 
   /**
    * The admissions of one event-loop turn for a coupon go to Redis as ONE ADMIT_EACH, in the order
-   * they were asked: a storm's crowd costs a script call per turn, not one per customer. Each gets
-   * its (answer, at); a failed call fails each of its requests.
+   * they were asked: a storm's crowd costs one script call per turn, not one per customer (ioredis
+   * already sent a turn's commands in one write; what this spares is each call's own work in the
+   * client and in Redis). Each gets its (answer, at), judged at the time the call is sent (one turn
+   * after the asking); a failed call fails each of its requests, as a failed call of one did.
    */
   type Admitting = { user: number; replacing: boolean; answered(answer: [number, number]): void; failed(error: unknown): void };
   const admitting = new Map<string, { keys: AdmissionKeys; queue: Admitting[] }>();

@@ -90,6 +90,12 @@ const defaultOutboxPollerConfig: OutboxPollerConfig = {
 
 /** Busy moments at most this far apart belong to one rush (rushHold): held back once, however busy flickers. */
 const RUSH_GAP_MS = 500;
+/**
+ * How often a running poller notes whether customers are waiting, so a rush's busy moments are seen
+ * closer than RUSH_GAP_MS even while the poller itself waits (a slow send, the poll interval): a long
+ * rush is then one rush, not a new hold after every pause of the poller's own.
+ */
+const RUSH_SAMPLE_MS = 100;
 /** While holding back, how often the poller looks whether the customers are gone or the hold is over. */
 const HOLD_CHECK_MS = 25;
 
@@ -108,9 +114,10 @@ export interface OutboxPollerDeps {
   /** LISTEN on a dedicated connection: wakes the poller when events arrive. Without it, the interval. */
   listen?: ListenForNotifications;
   /**
-   * True while customers' requests are waiting (a rush): the poller then sends at most
-   * `concurrencyUnderLoad` events at once and catches up when the rush is over, so deliveries do
-   * not take the CPU a sale's customers are waiting for. Asked before each claim and send.
+   * True while customers' requests are waiting (a rush): for the rush's first `holdUnderLoadMs` the
+   * poller sends nothing, then at most `concurrencyUnderLoad` events at once, and it catches up when
+   * the rush is over, so deliveries do not take the CPU a sale's customers are waiting for. Asked
+   * before each claim and send, and every RUSH_SAMPLE_MS.
    */
   busy?: () => boolean;
   /** Writes the rows of events written once (EventPublisher.fanOut), before each claim. Without it, such events wait for a poller that has it. */
@@ -325,8 +332,15 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
     /** Claimed (leased to this poller) and not started yet, oldest first, with when they were claimed. */
     const claimedAhead: Array<{ event: DeliverableEvent; claimedAt: number }> = [];
     const heldByRush = rushHold(config.holdUnderLoadMs, RUSH_GAP_MS);
-    /** Busy, and within `holdUnderLoadMs` of the rush's start: nothing new is claimed or sent. */
+    /** Busy, and within `holdUnderLoadMs` of the rush's start: no send starts and no claim begins. */
     const holdingBack = () => busy() && heldByRush(performance.now());
+    const rushSampler =
+      config.holdUnderLoadMs > 0
+        ? setInterval(() => {
+            if (busy()) heldByRush(performance.now());
+          }, RUSH_SAMPLE_MS)
+        : null;
+    rushSampler?.unref?.();
     const sendingAtOnce = () => {
       if (!busy()) return config.concurrency;
       return heldByRush(performance.now()) ? 0 : Math.min(config.concurrency, config.concurrencyUnderLoad);
@@ -414,6 +428,7 @@ export function createOutboxPoller(deps: OutboxPollerDeps) {
       }
       await waitForNudge(config.pollIntervalMs);
     }
+    if (rushSampler) clearInterval(rushSampler);
     // Stopped: what was claimed and not started goes back at once instead of waiting out its lease.
     for (const { event } of claimedAhead.splice(0)) await outboxRepository.release(db, event.id, owner).catch(() => {});
     await Promise.all(inFlight);

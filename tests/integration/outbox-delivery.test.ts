@@ -342,7 +342,7 @@ describe("sent marks", () => {
   });
 
   test("for a rush's first holdUnderLoadMs nothing is claimed or sent; then concurrencyUnderLoad; once the rush is over, up to concurrency", async () => {
-    const { rush, poller, release } = await pollerInARush(840_000, 600);
+    const { rush, poller, release } = await pollerInARush(870_000, 600);
     try {
       await Bun.sleep(400);
       expect(rush.out).toBe(0);
@@ -359,6 +359,37 @@ describe("sent marks", () => {
     }
     expect(rush.mostOut).toBe(8);
     expect(await pendingFor("data-platform")).toBe(4);
+  });
+
+  test("a rush that goes on is held back once: a send slower than the rush's gap does not start the hold again", async () => {
+    await t.db.updateTable("outbox_events").set({ status: "sent" }).where("status", "=", "pending").execute();
+    for (let i = 0; i < 2; i++) await enqueueOne(880_000 + i, 0);
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const poller = createOutboxPoller({
+      db: t.db,
+      clock: t.clock,
+      logger: silent,
+      busy: () => true,
+      handlers: {
+        "data-platform": async () => {
+          starts.push(performance.now());
+          await Bun.sleep(700); // longer than the 0.5 s that separates two rushes
+          ends.push(performance.now());
+        },
+      },
+      // A long interval: between sends the poller itself does not look (no LISTEN either).
+      config: { pollIntervalMs: 5_000, concurrency: 8, concurrencyUnderLoad: 1, batchSize: 8, holdUnderLoadMs: 1_000 },
+    });
+    poller.start();
+    try {
+      expect(await eventually(async () => starts.length >= 2, 8_000)).toBe(true);
+    } finally {
+      await poller.stop();
+    }
+    // One at a time after the hold: the second send starts as the first ends, not a second hold later.
+    expect((starts[1] as number) - (ends[0] as number)).toBeLessThan(500);
+    expect(await pendingFor("data-platform")).toBe(0); // both sent: nothing left for the next tests
   });
 });
 

@@ -56,7 +56,7 @@ describe("error stacks", () => {
     expect(couponsErrors.COUPON_SOLD_OUT.create({ couponId: 1, remainingQuantity: 0 }).stack).toContain("error-stacks.test.ts");
   });
 
-  test("tRPC's wrapper of a thrown error (patched to capture no stack of its own) carries the error's stack; of a non-error, its own", () => {
+  test("tRPC's wrapper of a thrown error carries the error's stack, of a non-error its own (what the patch that captures no wrapper stack must keep)", () => {
     const cause = new Error("the database went away");
     const wrapped = getTRPCErrorFromUnknown(cause);
     expect(wrapped.code).toBe("INTERNAL_SERVER_ERROR");

@@ -282,7 +282,8 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
         policies.flatMap((policy) => [1, policy.durationSeconds]),
       );
       // Each limiter on its own: rate-limiter-flexible falls back to counting in this process. (A
-      // reply lost after the script ran counts this call twice: a refusal a little early, never a limit passed.)
+      // reply lost after the script ran counts every call of that script call twice: a refusal a little
+      // early, never a limit passed.)
       if (result === null) return consumeOneByOne(buckets);
       return policies.map((policy, i) => {
         const consumed = Number(result[2 * i]);
