@@ -16,7 +16,7 @@
  * The epoch (a random value stored in the database, plus the database's OID) ties the state to one
  * database: a re-created or cloned database, whose coupon ids start again, gets fresh keys.
  */
-import { type Clock, luaScript, type RedisClient } from "../kernel/index.ts";
+import { type Clock, createTurnBatcher, luaScript, type RedisClient } from "../kernel/index.ts";
 
 export type Admission =
   | { kind: "slot"; slot: number }
@@ -243,45 +243,25 @@ export function createRedisAdmission(
    * client and in Redis). Each gets its (answer, at), judged at the time the call is sent (one turn
    * after the asking); a failed call fails each of its requests, as a failed call of one did.
    */
-  type Admitting = { user: number; replacing: boolean; answered(answer: [number, number]): void; failed(error: unknown): void };
-  const admitting = new Map<string, { keys: AdmissionKeys; queue: Admitting[] }>();
-  async function admitQueued(slotsKey: string): Promise<void> {
-    const group = admitting.get(slotsKey);
-    if (!group) return;
-    const requests = group.queue.splice(0, ADMITTED_TOGETHER_MAX);
-    if (group.queue.length > 0) setImmediate(admitQueued, slotsKey);
-    else admitting.delete(slotsKey);
-    const { keys } = group;
-    try {
+  const admitTogether = createTurnBatcher<{ keys: AdmissionKeys; user: number; replacing: boolean }, [number, number]>({
+    max: ADMITTED_TOGETHER_MAX,
+    groupOf: (request) => request.keys.slots,
+    async run(requests) {
+      const keys = (requests[0] as { keys: AdmissionKeys }).keys;
       const answers = (await ADMIT_EACH(
         redis,
         [keys.slots, keys.free, keys.holders, keys.auditDue],
         [timing.auditEveryMs, clock.now().getTime(), ...requests.flatMap((r) => [r.user, r.replacing ? "1" : "0"])],
       )) as Array<number | string>;
-      requests.forEach((r, i) => {
-        r.answered([Number(answers[2 * i]), Number(answers[2 * i + 1])]);
-      });
-    } catch (error) {
-      for (const r of requests) r.failed(error);
-    }
-  }
-  function admitTogether(keys: AdmissionKeys, user: number, replacing: boolean): Promise<[number, number]> {
-    return new Promise((answered, failed) => {
-      let group = admitting.get(keys.slots);
-      if (!group) {
-        group = { keys, queue: [] };
-        admitting.set(keys.slots, group);
-        setImmediate(admitQueued, keys.slots);
-      }
-      group.queue.push({ user, replacing, answered, failed });
-    });
-  }
+      return requests.map((_, i) => [Number(answers[2 * i]), Number(answers[2 * i + 1])]);
+    },
+  });
 
   return {
     async admit(couponId, userId, options = {}) {
       const keys = await keysOf(couponId);
       for (let attempt = 0; attempt < 2; attempt++) {
-        const [result, at] = await admitTogether(keys, userId, options.replacing === true);
+        const [result, at] = await admitTogether({ keys, user: userId, replacing: options.replacing === true });
         if (result === NOT_OPEN) return { kind: "not_open", issueStartsAt: new Date(at) };
         if (result === CLOSED) return { kind: "closed", issueEndsAt: new Date(at) };
         if (result > 0) return { kind: "slot", slot: result };

@@ -51,3 +51,4 @@ export { serializedFormOf, serializeOnce, serializePlain, sharedDecoder } from "
 export type { ProcedureMeta, RequestContext, Role, Session } from "./trpc.ts";
 export { adminProcedure, authedProcedure, createCallerFactory, exposeErrorDetails, publicProcedure, router } from "./trpc.ts";
 export { httpStatusOfKind, TRPCDomainError, toTrpcError, trpcCodeOfKind } from "./trpc-errors.ts";
+export { createTurnBatcher } from "./turn-batch.ts";

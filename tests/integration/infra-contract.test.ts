@@ -500,16 +500,20 @@ describe("REDIS_URL", () => {
   });
 });
 
+/** A fresh prefix on the test Redis and an Infra over it, for `run`; its keys and client go after. */
+async function onOneRedis(run: (infra: Infra, client: import("ioredis").Redis) => Promise<void>): Promise<void> {
+  const redis = await createTestRedis();
+  try {
+    await run(createRedisInfra(redis.client, redis.prefix), redis.client as import("ioredis").Redis);
+  } finally {
+    await redis.cleanup();
+  }
+}
+
 /** Counts a client method's calls; with `failing` set they fail as a lost connection would. */
 function spyOnCalls<Method extends "evalsha" | "mget">(client: import("ioredis").Redis, method: Method) {
   const original = client[method].bind(client) as (...args: unknown[]) => Promise<unknown>;
-  const spy = {
-    calls: 0,
-    failing: false,
-    restore: () => {
-      client[method] = original as import("ioredis").Redis[Method];
-    },
-  };
+  const spy = { calls: 0, failing: false };
   client[method] = ((...args: unknown[]) => {
     spy.calls++;
     return spy.failing ? Promise.reject(new Error("connection lost")) : original(...args);
@@ -518,12 +522,9 @@ function spyOnCalls<Method extends "evalsha" | "mget">(client: import("ioredis")
 }
 
 describe("cache reads on one Redis", () => {
-  test("the reads of one turn go as one MGET, each answered with its own key's value (missing, forbidden, failed: undefined)", async () => {
-    const redis = await createTestRedis();
-    const client = redis.client as import("ioredis").Redis;
-    const infra = createRedisInfra(client, redis.prefix);
-    const mgets = spyOnCalls(client, "mget");
-    try {
+  test("the reads of one turn go as one MGET, each answered with its own key's value (missing, forbidden, failed: undefined)", () =>
+    onOneRedis(async (infra, client) => {
+      const mgets = spyOnCalls(client, "mget");
       await Promise.all(Array.from({ length: 20 }, (_, i) => infra.cache.set(`read-${i}`, { i, at: new Date(i) }, 60_000)));
       await infra.cache.forbid("read-5", 60_000);
       const reads = await Promise.all(Array.from({ length: 25 }, (_, i) => infra.cache.get<{ i: number; at: Date }>(`read-${i}`)));
@@ -532,20 +533,13 @@ describe("cache reads on one Redis", () => {
       mgets.failing = true;
       expect(await Promise.all([infra.cache.get("read-1"), infra.cache.get("read-2")])).toEqual([undefined, undefined]);
       expect(mgets.calls).toBe(2);
-    } finally {
-      mgets.restore();
-      await redis.cleanup();
-    }
-  });
+    }));
 });
 
 describe("rate limits on one Redis", () => {
-  test("consumeEach calls of one turn go in one script call (500 at most), counted in call order as if alone; a failed call sends each to its limiters", async () => {
-    const redis = await createTestRedis();
-    const client = redis.client as import("ioredis").Redis;
-    const infra = createRedisInfra(client, redis.prefix);
-    const scripts = spyOnCalls(client, "evalsha");
-    try {
+  test("consumeEach calls of one turn go in one script call (500 at most), counted in call order as if alone; a failed call sends each to its limiters", () =>
+    onOneRedis(async (infra, client) => {
+      const scripts = spyOnCalls(client, "evalsha");
       const callers = infra.rateLimiter({ name: "together-caller", points: 2, durationSeconds: 60 });
       const address = infra.rateLimiter({ name: "together-address", points: 20, durationSeconds: 60 });
       const consume = (caller: string) =>
@@ -574,18 +568,11 @@ describe("rate limits on one Redis", () => {
         { allowed: true, remaining: 1, retryAfterMs: 0 },
       ]);
       expect(fellBack.every(([, byAddress]) => byAddress?.allowed === false)).toBe(true);
-    } finally {
-      scripts.restore();
-      await redis.cleanup();
-    }
-  });
+    }));
 
-  test("consumeEach whose script call fails counts each bucket through the limiter itself", async () => {
-    const redis = await createTestRedis();
-    const client = redis.client as import("ioredis").Redis;
-    const infra = createRedisInfra(client, redis.prefix);
-    const scripts = spyOnCalls(client, "evalsha");
-    try {
+  test("consumeEach whose script call fails counts each bucket through the limiter itself", () =>
+    onOneRedis(async (infra, client) => {
+      const scripts = spyOnCalls(client, "evalsha");
       const caller = infra.rateLimiter({ name: "script-fails-caller", points: 2, durationSeconds: 60 });
       const address = infra.rateLimiter({ name: "script-fails-address", points: 5, durationSeconds: 60 });
       const consumeBoth = () =>
@@ -606,9 +593,5 @@ describe("rate limits on one Redis", () => {
         { allowed: true, remaining: 3, retryAfterMs: 0 },
       ]);
       expect(scripts.calls).toBe(2);
-    } finally {
-      scripts.restore();
-      await redis.cleanup();
-    }
-  });
+    }));
 });

@@ -10,6 +10,7 @@ import { Cluster, Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis } from "rate-limiter-flexible";
 import superjson from "superjson";
 import { sharedDecoder } from "../serialized.ts";
+import { createTurnBatcher } from "../turn-batch.ts";
 import { toDecision } from "./rate-limit-decision.ts";
 import { type Cache, type Counters, FORBIDDEN_CACHE_VALUE, type Infra, type Lock, type LockManager, type RateLimiter, type RateLimitPolicy } from "./types.ts";
 
@@ -153,23 +154,15 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
    * The reads of one event-loop turn as ONE MGET on one Redis (a crowd's sessions: one command per
    * turn, not one per request); a cluster keeps its keys in different slots, so each is a GET there.
    */
-  const reading: Array<{ key: string; read(raw: string | null): void }> = [];
-  const readQueued = async () => {
-    const reads = reading.splice(0, READ_TOGETHER_MAX);
-    if (reading.length > 0) setImmediate(readQueued);
-    if (reads.length === 0) return;
-    const raws = await redis.mget(reads.map((r) => r.key)).catch(() => reads.map(() => null));
-    reads.forEach((r, i) => {
-      r.read(raws[i] ?? null);
-    });
-  };
-  const readTogether = (k: string): Promise<string | null> => {
-    if (redis instanceof Cluster) return redis.get(k).catch(() => null);
-    return new Promise((read) => {
-      if (reading.length === 0) setImmediate(readQueued);
-      reading.push({ key: k, read });
-    });
-  };
+  const readInTurn = createTurnBatcher<string, string | null>({
+    max: READ_TOGETHER_MAX,
+    run: (keys) =>
+      redis.mget(keys).then(
+        (raws) => raws.map((raw) => raw ?? null),
+        () => keys.map(() => null),
+      ),
+  });
+  const readTogether = (k: string): Promise<string | null> => (redis instanceof Cluster ? redis.get(k).catch(() => null) : readInTurn(k));
   const cache: Cache = {
     async get<T>(k: string) {
       const raw = await readTogether(key(`cache:${k}`));
@@ -235,34 +228,27 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
    * each call's counts are what it would have got alone). Resolves to the call's counts, or null
    * when the script failed.
    */
-  type Counting = { keys: string[]; args: number[]; counted(result: number[] | null): void };
-  const counting: Counting[] = [];
-  const countQueued = async () => {
-    // Capped, so one script call never holds Redis for long; the rest go in the next turn.
-    const calls = counting.splice(0, COUNTED_TOGETHER_MAX);
-    if (counting.length > 0) setImmediate(countQueued);
-    if (calls.length === 0) return;
-    let result: unknown = null;
-    try {
-      result = await CONSUME_EACH(
-        redis,
-        calls.flatMap((call) => call.keys),
-        calls.flatMap((call) => call.args),
-      );
-    } catch {
-      // each call then goes to its limiters (consumeEach)
-    }
-    let at = 0;
-    for (const call of calls) {
-      call.counted(Array.isArray(result) ? (result.slice(at, at + 2 * call.keys.length) as number[]) : null);
-      at += 2 * call.keys.length;
-    }
-  };
-  const countTogether = (keys: string[], args: number[]) =>
-    new Promise<number[] | null>((resolve) => {
-      if (counting.length === 0) setImmediate(countQueued);
-      counting.push({ keys, args, counted: resolve });
-    });
+  const countTogether = createTurnBatcher<{ keys: string[]; args: number[] }, number[] | null>({
+    max: COUNTED_TOGETHER_MAX,
+    async run(calls) {
+      let result: unknown = null;
+      try {
+        result = await CONSUME_EACH(
+          redis,
+          calls.flatMap((call) => call.keys),
+          calls.flatMap((call) => call.args),
+        );
+      } catch {
+        // each call then goes to its limiters (consumeEach)
+      }
+      let at = 0;
+      return calls.map((call) => {
+        const counts = Array.isArray(result) ? (result.slice(at, at + 2 * call.keys.length) as number[]) : null;
+        at += 2 * call.keys.length;
+        return counts;
+      });
+    },
+  });
 
   return {
     kind: "redis",
@@ -277,10 +263,10 @@ export function createRedisInfra(redis: RedisClient, prefix = "agora:"): Infra {
         return consumeOneByOne(buckets);
       }
       const policies = counted as Scriptable[];
-      const result = await countTogether(
-        buckets.map(([, k], i) => `${policies[i]?.keyPrefix}:${k}`),
-        policies.flatMap((policy) => [1, policy.durationSeconds]),
-      );
+      const result = await countTogether({
+        keys: buckets.map(([, k], i) => `${policies[i]?.keyPrefix}:${k}`),
+        args: policies.flatMap((policy) => [1, policy.durationSeconds]),
+      });
       // Each limiter on its own: rate-limiter-flexible falls back to counting in this process. (A
       // reply lost after the script ran counts every call of that script call twice: a refusal a little
       // early, never a limit passed.)
