@@ -153,6 +153,24 @@ const list = z
   );
 
 /**
+ * The JavaScript engine's settings every launch of the server uses (`bun run start`, the benchmark,
+ * the chaos runs and the process tests): Bun reads BUN_JSC_* from the environment when it starts, so
+ * they cannot be set from inside. useFTLJIT=0: JavaScriptCore's fourth, most optimizing compiler tier
+ * stays off. Its compilations kept a compiler thread at 18-25 % of the main thread's CPU through a
+ * whole `bench all` (still so after two minutes under load) on two cores. Six alternating pairs of
+ * `bench all` (docs/benchmarks.md, stop 31): server CPU per request 218 → 172 µs in coupon-storm and
+ * 418 → 359 µs in order-rush-spread (lower in five of six each); order-rush-hot and charge-storm no
+ * direction. The price: one narrow path under a steady load for a minute (the tRPC no-op) ran ~5 %
+ * slower once the tier had compiled it. An explicit BUN_JSC_useFTLJIT=1 in the environment wins.
+ */
+export const SERVER_ENGINE_ENV: Readonly<Record<string, string>> = Object.freeze({ BUN_JSC_useFTLJIT: "0" });
+
+/** `env` for a server child process with SERVER_ENGINE_ENV's settings where `env` does not set them. */
+export function withServerEngineEnv<Env extends Record<string, string | undefined>>(env: Env): Env & Record<string, string | undefined> {
+  return { ...SERVER_ENGINE_ENV, ...env };
+}
+
+/**
  * PostgreSQL connections per instance. 10, not more: on the 2-core bench machine 10 against 20 gave
  * 10-30 % more of every write scenario at 20-40 % less PostgreSQL CPU per request (docs/benchmarks.md,
  * stop 22), as the usual sizing (about twice the database's cores) predicts; raise it for a bigger

@@ -160,6 +160,8 @@ logger.info(
     outboxPoller: config.outboxPollerEnabled,
     couponRedisAdmission: config.couponRedisAdmission && infra.kind === "redis",
     admin: config.admin?.email ?? null,
+    // SERVER_ENGINE_ENV reached this process: `bun run start` sets it, a bare `bun apps/server/main.ts` does not.
+    optimizingJit: process.env.BUN_JSC_useFTLJIT === "0" ? "off" : "on",
   },
   database.kind === "pglite" ? "Agora is up (embedded PGlite: for trying Agora; deploy on PostgreSQL)" : "Agora is up",
 );

@@ -43,7 +43,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { type RawBuilder, sql } from "kysely";
 import pg from "pg";
-import { DB_POOL_SIZE_DEFAULT } from "../../apps/server/config.ts";
+import { DB_POOL_SIZE_DEFAULT, withServerEngineEnv } from "../../apps/server/config.ts";
 import type { Db } from "../../db/index.ts";
 import { writeCharts } from "./charts.ts";
 import { FLOOR_OF, FLOOR_TARGETS, measureFloors } from "./floor.ts";
@@ -351,7 +351,7 @@ async function startStage(
       ...(options.profile ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${runId}-${name}.cpuprofile`] : []),
       "apps/server/main.ts",
     ],
-    env: childEnv(env),
+    env: withServerEngineEnv(childEnv(env)),
     port,
     readyPath: "/ready",
     logDir,
@@ -377,7 +377,7 @@ async function startStage(
       const other = await spawnChild({
         name: `server-${name}-${i}`,
         args: ["apps/server/main.ts"],
-        env: childEnv({ ...env, PORT: String(otherPort) }),
+        env: withServerEngineEnv(childEnv({ ...env, PORT: String(otherPort) })),
         port: otherPort,
         readyPath: "/ready",
         logDir,

@@ -15,6 +15,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sql } from "kysely";
 import { createAgoraClient } from "../../apps/client/index.ts";
+import { withServerEngineEnv } from "../../apps/server/config.ts";
 import { launchChromium } from "../../tests/browser/browser.ts";
 import { loadAverage } from "./proc.ts";
 import { createScratchDatabase, createScratchRedis, freePort, REDIS_URL, repoRoot, type ScratchDatabase, spawnChild } from "./services.ts";
@@ -33,7 +34,7 @@ export async function runWebBench(options: { docs: boolean }): Promise<number> {
   const server = await spawnChild({
     name: "server-web",
     args: ["apps/server/main.ts"],
-    env: {
+    env: withServerEngineEnv({
       ...process.env,
       NODE_ENV: "production",
       LOG_LEVEL: "warn",
@@ -49,7 +50,7 @@ export async function runWebBench(options: { docs: boolean }): Promise<number> {
       AGORA_DEMO: "true",
       PAYMENT_GATEWAY_URL: "http://127.0.0.1:9", // nothing here is paid: no gateway is called
       CARRIER_WEBHOOK_SECRET: `bench-${randomId(24)}`,
-    },
+    }),
     port,
     readyPath: "/ready",
     logDir,

@@ -8,6 +8,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { withServerEngineEnv } from "../../apps/server/config.ts";
 import {
   type Child,
   createScratchDatabase,
@@ -162,7 +163,15 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Cha
   let current: Child;
   const launch = async () => {
     planned = false;
-    const child = await spawnChild({ name: "server", args: ["apps/server/main.ts"], env, port, readyPath: "/ready", logDir, readyTimeoutMs: 60_000 });
+    const child = await spawnChild({
+      name: "server",
+      args: ["apps/server/main.ts"],
+      env: withServerEngineEnv(env),
+      port,
+      readyPath: "/ready",
+      logDir,
+      readyTimeoutMs: 60_000,
+    });
     void child.process.exited.then(() => {
       exits.push({
         pid: child.pid,

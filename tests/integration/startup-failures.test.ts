@@ -45,6 +45,8 @@ test("a missing database is created when the user may", async () => {
   });
   try {
     expect(server.output()).toContain('"database created"');
+    // SERVER_ENGINE_ENV reached the process (tests/support/server-process.ts starts it as the scripts do).
+    expect(server.output()).toContain('"optimizingJit":"off"');
   } finally {
     await server.stop();
   }

@@ -4,6 +4,7 @@
  * `kill -9` is recovered by the next process.
  */
 import type { Subprocess } from "bun";
+import { withServerEngineEnv } from "../../apps/server/config.ts";
 
 const repoRoot = new URL("../..", import.meta.url).pathname;
 
@@ -55,7 +56,14 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
 async function startOnce(options: ServerProcessOptions, port: number): Promise<ServerProcess> {
   const child = Bun.spawn([process.execPath, "apps/server/main.ts"], {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "info", ...options.env },
+    env: withServerEngineEnv({
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/root",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      LOG_LEVEL: "info",
+      ...options.env,
+    }),
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
