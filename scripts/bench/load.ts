@@ -1,12 +1,19 @@
 /**
- * One load run with autocannon's programmatic API, and what it cost the machine.
+ * One load run, through autocannon's programmatic API or as a burst, and what it cost the machine.
+ *
+ * Two generators. autocannon (the default) keeps each connection busy: its next request when the
+ * last is answered. A burst (charge-storm: a thousand customers at once, one request each) goes
+ * through Bun's fetch instead: autocannon builds its connections one after another in one
+ * synchronous loop (~180 µs each under Bun) with each request's clock already running, so its
+ * first requests count the building of the rest as latency, and it cost twice the CPU.
  *
  * Requests come from a feed: request i is `feed(i)`, built in autocannon's `setupRequest` just
- * before it is written, so a run of `amount` requests uses feed(0) … feed(amount − 1) exactly once
+ * before it is written (a burst builds them all before its clock starts), so a run of `amount` requests uses feed(0) … feed(amount − 1) exactly once
  * each (a distinct customer token per request where the scenario says so). Every answer is
  * classified from its body: "ok" for 2xx, otherwise the tRPC domain code (COUPON_SOLD_OUT, …), the
  * tRPC code, or HTTP_<status>. Latencies are autocannon's per-request timings (µs resolution),
- * from the moment the request was queued on its connection to the last byte of the answer.
+ * from the moment the request was queued on its connection to the last byte of the answer (a
+ * burst's: from its fetch() call).
  *
  * Around the run: CPU time of the server, the fake gateway, PostgreSQL and this process (the
  * load generator), the machine's busy share, the server's peak RSS, and PostgreSQL's activity in
@@ -81,6 +88,12 @@ export interface LoadSpec {
    */
   overallRate?: number;
   feed: Feed;
+  /**
+   * How the requests are sent. "autocannon" (the default): each connection sends its next request
+   * when answered. "burst": every request at once, one connection each (amount requests), through
+   * Bun's fetch; see runBurst.
+   */
+  generator?: "autocannon" | "burst";
   timeoutSeconds?: number;
   watch: Watched;
   /** Called about once a second with the answers so far. */
@@ -288,11 +301,14 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     machine: machineCpu(),
     at: performance.now(),
   });
-  const before = { ...snapshot(), backends: backendsBefore };
 
   const urls = [spec.url, ...(spec.otherUrls ?? [])];
   const share = (total: number, i: number) => Math.floor(total / urls.length) + (i < total % urls.length ? 1 : 0);
-  const instances = urls.map((url, i) => startAutocannon(url, share(spec.connections, i), spec.amount === undefined ? undefined : share(spec.amount, i)));
+  const burst = spec.generator === "burst" ? prepareBurst(urls, spec) : null;
+  const before = { ...snapshot(), backends: backendsBefore };
+  const instances = burst
+    ? []
+    : urls.map((url, i) => startAutocannon(url, share(spec.connections, i), spec.amount === undefined ? undefined : share(spec.amount, i)));
   let answered = 0;
   let lastOkAt: number | null = null;
   /**
@@ -305,29 +321,32 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   let backendsAtLastAnswer: Promise<Map<number, number>> | null = null;
   let pgActivityAtLastAnswer: ReturnType<typeof sampler.stop> | null = null;
   // "response" follows onResponse synchronously for the same answer, so lastOutcome belongs to it.
-  for (const { instance } of instances) {
-    instance.on("response", (_client, _status, _bytes, ms) => {
-      answered++;
-      if (answered === spec.amount) {
-        atLastAnswer = snapshot();
-        backendsAtLastAnswer = backendCpu(watch.pg);
-        pgActivityAtLastAnswer = sampler.stop();
-      }
-      latencies.push(ms);
-      outcomes[lastOutcome] = (outcomes[lastOutcome] ?? 0) + 1;
-      if (lastOutcome === "ok") lastOkAt = performance.now();
-      record(byOutcome, lastOutcome, ms);
-      if (lastLabel) record(byLabel, lastLabel, ms);
-    });
-  }
-  const ticker = spec.onTick ? setInterval(() => spec.onTick?.(answered), 1000) : null;
-  const all = await Promise.all(instances.map((i) => i.finished));
-  if (ticker) clearInterval(ticker);
-  const result = {
-    requests: { sent: all.reduce((n, r) => n + (r.requests.sent ?? 0), 0) },
-    errors: all.reduce((n, r) => n + r.errors, 0),
-    timeouts: all.reduce((n, r) => n + r.timeouts, 0),
+  const onAnswer = (outcome: string, label: string | undefined, ms: number) => {
+    answered++;
+    if (answered === spec.amount) {
+      atLastAnswer = snapshot();
+      backendsAtLastAnswer = backendCpu(watch.pg);
+      pgActivityAtLastAnswer = sampler.stop();
+    }
+    latencies.push(ms);
+    outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+    if (outcome === "ok") lastOkAt = performance.now();
+    record(byOutcome, outcome, ms);
+    if (label) record(byLabel, label, ms);
   };
+  for (const { instance } of instances) instance.on("response", (_client, _status, _bytes, ms) => onAnswer(lastOutcome, lastLabel, ms));
+  const ticker = spec.onTick ? setInterval(() => spec.onTick?.(answered), 1000) : null;
+  let result: { requests: { sent: number }; errors: number; timeouts: number };
+  if (burst) result = await burst.run(onAnswer);
+  else {
+    const all = await Promise.all(instances.map((i) => i.finished));
+    result = {
+      requests: { sent: all.reduce((n, r) => n + (r.requests.sent ?? 0), 0) },
+      errors: all.reduce((n, r) => n + r.errors, 0),
+      timeouts: all.reduce((n, r) => n + r.timeouts, 0),
+    };
+  }
+  if (ticker) clearInterval(ticker);
 
   function startAutocannon(url: string, connections: number, amount: number | undefined) {
     let finish: (result: autocannon.Result) => void = () => {};
@@ -416,5 +435,58 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       return rss === null ? peak : Math.max(peak ?? 0, rss);
     }, null),
     pg: pgActivity,
+  };
+}
+
+/** Bun's fetch sends at most this many requests at once unless BUN_CONFIG_MAX_HTTP_REQUESTS says more (read at startup). */
+const BUN_FETCH_DEFAULT_MAX_REQUESTS = 256;
+
+/**
+ * Why a burst of `amount` cannot run in a process with this environment, or null: above Bun's
+ * limit, fetch would queue the rest inside this process and the server would meet a smaller crowd.
+ */
+export function burstLimitError(amount: number, env: Record<string, string | undefined>): string | null {
+  const limit = Number(env.BUN_CONFIG_MAX_HTTP_REQUESTS ?? BUN_FETCH_DEFAULT_MAX_REQUESTS);
+  if (Number.isFinite(limit) && limit >= amount) return null;
+  return `a burst of ${amount} needs BUN_CONFIG_MAX_HTTP_REQUESTS ≥ ${amount} when the load generator starts (bun run bench sets it); it is ${env.BUN_CONFIG_MAX_HTTP_REQUESTS ?? `unset (${BUN_FETCH_DEFAULT_MAX_REQUESTS})`}`;
+}
+
+/**
+ * A burst: `amount` requests at once, each on a new connection of its own, through Bun's fetch (its
+ * HTTP client runs on a thread of its own). Every request is built before the clock starts; a
+ * request's latency runs from its fetch() call to the last byte of its answer.
+ */
+function prepareBurst(urls: string[], spec: LoadSpec) {
+  const amount = spec.amount;
+  if (amount === undefined || amount !== spec.connections) throw new Error("a burst sends one request per connection: amount = connections");
+  const tooFew = burstLimitError(amount, process.env);
+  if (tooFew) throw new Error(tooFew);
+  const requests = Array.from({ length: amount }, (_, i) => {
+    const request = spec.feed(i);
+    // keepalive false: a connection of its own for every customer, never one an earlier run left open.
+    const init: RequestInit = { method: request.method, headers: request.headers ?? {}, keepalive: false, ...(request.body ? { body: request.body } : {}) };
+    return { url: `${urls[i % urls.length]}${request.path}`, init, label: request.label };
+  });
+  const timeoutMs = (spec.timeoutSeconds ?? 10) * 1000;
+  return {
+    async run(onAnswer: (outcome: string, label: string | undefined, ms: number) => void) {
+      let errors = 0;
+      let timeouts = 0;
+      const signal = AbortSignal.timeout(timeoutMs);
+      await Promise.all(
+        requests.map(async ({ url, init, label }) => {
+          const started = performance.now();
+          try {
+            const response = await fetch(url, { ...init, signal });
+            const body = await response.text();
+            onAnswer(classifyAnswer(response.status, body), label, performance.now() - started);
+          } catch (error) {
+            if ((error as Error).name === "TimeoutError") timeouts++;
+            else errors++;
+          }
+        }),
+      );
+      return { requests: { sent: amount }, errors, timeouts };
+    },
   };
 }

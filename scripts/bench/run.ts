@@ -14,6 +14,9 @@
  *   --env KEY=VALUE           extra environment for the bench server (repeatable)
  *   --no-order-keys           orders.place without an idempotency key
  *   --charge-connections N    connections of charge-storm (default 1000: every customer at once)
+ *   --charge-generator G      how charge-storm's 1,000 at once are sent: burst (default: Bun's fetch, each
+ *                             request's clock from its own send) or autocannon (as before stop 32; its
+ *                             clocks start while it still builds the other connections)
  *   --profile                 run the server under `bun --cpu-prof` (profiles in bench-results/profiles/)
  *   --strict                  also exit non-zero when a target is missed
  *   --skip-baselines          no baseline runs (for profiling one scenario; no ratios then)
@@ -98,6 +101,7 @@ interface RunOptions {
   env: Record<string, string>;
   orderKeys: boolean;
   chargeConnections: number;
+  chargeGenerator: "burst" | "autocannon";
   profile: boolean;
   strict: boolean;
   baselines: boolean;
@@ -131,6 +135,7 @@ function parseArgs(argv: string[]): RunOptions {
     env: {},
     orderKeys: true,
     chargeConnections: 1_000,
+    chargeGenerator: "burst",
     profile: false,
     strict: false,
     baselines: true,
@@ -161,7 +166,11 @@ function parseArgs(argv: string[]): RunOptions {
       options.env[k] = v.join("=");
     } else if (arg === "--no-order-keys") options.orderKeys = false;
     else if (arg === "--charge-connections") options.chargeConnections = Number(value());
-    else if (arg === "--profile") options.profile = true;
+    else if (arg === "--charge-generator") {
+      const generator = value();
+      if (generator !== "burst" && generator !== "autocannon") throw new UsageError("--charge-generator takes burst or autocannon");
+      options.chargeGenerator = generator;
+    } else if (arg === "--profile") options.profile = true;
     else if (arg === "--strict") options.strict = true;
     else if (arg === "--skip-baselines") options.baselines = false;
     else if (arg === "--wait-quiet") options.waitQuiet = Number(value());
@@ -194,9 +203,12 @@ const AGORA_SETTINGS = new Set([
   ),
 ]);
 
+/** The load generator's own fetch limit (set by `bun run bench` for charge-storm's burst): not the server's, unless given with --env. */
+const LOAD_GENERATOR_ONLY = new Set(["BUN_CONFIG_MAX_HTTP_REQUESTS"]);
+
 function childEnv(overrides: Record<string, string>): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(process.env)) if (!AGORA_SETTINGS.has(k) && !k.startsWith("FAKE_")) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (!AGORA_SETTINGS.has(k) && !LOAD_GENERATOR_ONLY.has(k) && !k.startsWith("FAKE_")) env[k] = v;
   return { ...env, ...overrides };
 }
 
@@ -464,6 +476,7 @@ async function startStage(
         durationSeconds: spec.durationSeconds,
         overallRate: spec.overallRate,
         feed: spec.feed,
+        generator: spec.generator,
         timeoutSeconds: spec.timeoutSeconds ?? options.timeoutSeconds ?? undefined,
         watch,
         onTick: (answered) => {
@@ -650,10 +663,10 @@ async function main(): Promise<number> {
   // The web pages' budgets are a bench of their own (scripts/bench/web.ts): page loads in Chromium, the order search.
   if (process.argv[2] === "web") return (await import("./web.ts")).runWebBench({ docs: process.argv.includes("--docs") });
   const options = parseArgs(process.argv.slice(2));
-  const scenarios = allScenarios({ orderKeys: options.orderKeys, chargeConnections: options.chargeConnections });
+  const scenarios = allScenarios({ orderKeys: options.orderKeys, chargeConnections: options.chargeConnections, chargeGenerator: options.chargeGenerator });
   if (options.names.length === 0 || options.names.includes("list") || options.names.includes("help")) {
     process.stdout.write(
-      "usage: bun run bench <scenario…> | all [--docs] [--pool N] [--env K=V] [--no-order-keys] [--charge-connections N] [--profile] [--strict]\n\n",
+      "usage: bun run bench <scenario…> | all [--docs] [--pool N] [--env K=V] [--no-order-keys] [--charge-connections N] [--charge-generator burst|autocannon] [--profile] [--strict]\n\n",
     );
     for (const s of scenarios) process.stdout.write(`  ${s.name.padEnd(18)} [${s.stage}] ${s.description}\n  ${"".padEnd(18)} target: ${s.target}\n`);
     return options.names.length === 0 ? 2 : 0;

@@ -1,6 +1,6 @@
-/** Pure pieces of the benchmark harness: the wire format it sends, how answers are classified, the statistics. */
+/** Pieces of the benchmark harness: the wire format it sends, how answers are classified, the statistics, the burst generator. */
 import { describe, expect, test } from "bun:test";
-import { classifyAnswer, type LoadResult, trpcMutation, trpcQuery } from "../../scripts/bench/load.ts";
+import { burstLimitError, classifyAnswer, type LoadResult, runLoad, trpcMutation, trpcQuery } from "../../scripts/bench/load.ts";
 import { processCpu } from "../../scripts/bench/proc.ts";
 import { answersCheck } from "../../scripts/bench/scenarios.ts";
 import { percentiles } from "../../scripts/bench/util.ts";
@@ -57,5 +57,73 @@ describe("statistics", () => {
     expect(cpu).not.toBeNull();
     expect((cpu?.user ?? -1) >= 0 && (cpu?.sys ?? -1) >= 0).toBe(true);
     expect(processCpu(2 ** 30)).toBeNull();
+  });
+});
+
+describe("the burst generator (charge-storm's crowd)", () => {
+  test("sends every request at once, each on a new connection, and classifies each answer", async () => {
+    const clientPorts = new Set<number>();
+    let inFlight = 0;
+    let peakInFlight = 0;
+    const server = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(request, self) {
+        clientPorts.add(self.requestIP(request)?.port ?? -1);
+        inFlight++;
+        peakInFlight = Math.max(peakInFlight, inFlight);
+        // Held until the whole crowd is in: the burst must not wait for one answer before the next request.
+        while (peakInFlight < 40) await Bun.sleep(5);
+        inFlight--;
+        const { json } = (await request.json()) as { json: { i: number } };
+        if (json.i % 4 === 0) return Response.json({ error: { json: { data: { code: "CONFLICT", domainCode: "COUPON_SOLD_OUT" } } } }, { status: 409 });
+        return Response.json({ result: { data: { json: { i: json.i } } } });
+      },
+    });
+    try {
+      const burst = () =>
+        runLoad({
+          url: `http://127.0.0.1:${server.port}`,
+          connections: 40,
+          amount: 40,
+          generator: "burst",
+          feed: (i) => trpcMutation("wallet.charge", { i }, `token-${i}`, i % 2 === 0 ? "even" : "odd"),
+          timeoutSeconds: 10,
+          watch: { serverPid: process.pid },
+        });
+      const result = await burst();
+      expect(peakInFlight).toBe(40);
+      expect(clientPorts.size).toBe(40);
+      // A second crowd is new customers: none of the first crowd's connections is used again.
+      expect((await burst()).answered).toBe(40);
+      expect(clientPorts.size).toBe(80);
+      expect(result.answered).toBe(40);
+      expect(result.outcomes).toEqual({ ok: 30, COUPON_SOLD_OUT: 10 });
+      expect(result.latencyMs.count).toBe(40);
+      expect(result.latencyByLabel.even?.count).toBe(20);
+      expect(result.transportErrors + result.timeouts).toBe(0);
+    } finally {
+      server.stop(true);
+    }
+  });
+
+  test("a burst needs one connection per request", async () => {
+    const spec = {
+      url: "http://127.0.0.1:9",
+      connections: 10,
+      amount: 20,
+      generator: "burst" as const,
+      feed: () => trpcQuery("ping", undefined),
+      watch: { serverPid: process.pid },
+    };
+    await expect(runLoad(spec)).rejects.toThrow("amount = connections");
+  });
+
+  test("refuses a crowd larger than Bun's fetch would send at once", () => {
+    expect(burstLimitError(256, {})).toBeNull();
+    expect(burstLimitError(1_000, {})).toContain("BUN_CONFIG_MAX_HTTP_REQUESTS ≥ 1000");
+    expect(burstLimitError(1_000, { BUN_CONFIG_MAX_HTTP_REQUESTS: "4096" })).toBeNull();
+    expect(burstLimitError(1_000, { BUN_CONFIG_MAX_HTTP_REQUESTS: "500" })).toContain("it is 500");
+    expect(burstLimitError(1_000, { BUN_CONFIG_MAX_HTTP_REQUESTS: "many" })).not.toBeNull();
   });
 });
