@@ -389,7 +389,9 @@ export function resultsMarkdown(results: RunResults, charts: Chart[] = []): stri
       m.postgresSettings,
     )
       .map(([k, v]) => `${k}=${v}`)
-      .join(", ")}); Redis ${m.redis}. Load generator (autocannon), server, fakes, PostgreSQL and Redis share the same ${m.cores} cores. ` +
+      .join(
+        ", ",
+      )}); Redis ${m.redis}. Load generator (autocannon; charge-storm's burst through Bun's fetch), server, fakes, PostgreSQL and Redis share the same ${m.cores} cores. ` +
       `Load average ${results.loadAverage.start.map((v) => v.toFixed(2)).join(" ")} at the start, ${results.loadAverage.end.map((v) => v.toFixed(2)).join(" ")} at the end.`,
     "",
   );
@@ -447,7 +449,7 @@ export function resultsMarkdown(results: RunResults, charts: Chart[] = []): stri
   lines.push(
     "**Cost** (CPU seconds, user+sys, during the load only). `server`: the Agora process; `JS thread`: share of the wall time its JavaScript thread was on a CPU; " +
       "`CPU×tRPC`: server CPU per request ÷ the tRPC no-op's; `PG`: the backends of the scratch database (the server's pool); `PG all`: every PostgreSQL process on the machine; " +
-      "`load gen`: the harness process running autocannon; `gateway`: the fake card gateway; `machine busy`: all cores, with the share used by processes outside this run in brackets.",
+      "`load gen`: the harness process running autocannon (charge-storm: its burst); `gateway`: the fake card gateway; `machine busy`: all cores, with the share used by processes outside this run in brackets.",
     "",
   );
   lines.push(
