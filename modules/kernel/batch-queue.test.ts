@@ -81,6 +81,40 @@ describe("createBatchQueue", () => {
     expect(batches).toEqual([["first"], ["a1", "b1"], ["a2"]]);
   });
 
+  test("a crowd waiting: oldest first, a skipped item keeps its place, and no item is looked at again and again", async () => {
+    const batches: string[][] = [];
+    let keyLooks = 0;
+    const queue = createBatchQueue<{ user: number; id: string }, string>({
+      maxBatch: 2,
+      maxConcurrent: 1,
+      keyOf: (item) => {
+        keyLooks++;
+        return item.user;
+      },
+      run: async (items) => {
+        batches.push(items.map((i) => i.id));
+        if (items[0]?.id === "first") await hold.opened;
+        return items.map((i) => i.id);
+      },
+    });
+    let hold = gate();
+    const few = ["first", "u1-a", "u1-b", "u2-a", "u3-a", "u4-a"].map((id) => queue.submit({ user: id === "first" ? 0 : Number(id[1]), id }));
+    hold.open();
+    await Promise.all(few);
+    expect(batches).toEqual([["first"], ["u1-a", "u2-a"], ["u1-b", "u3-a"], ["u4-a"]]);
+
+    // 1,000 waiting behind a held batch, in batches of 2: each item's key is looked at about once, not once per batch taken before it.
+    hold = gate();
+    batches.length = 0;
+    const crowd = [queue.submit({ user: -1, id: "first" })];
+    for (let i = 0; i < 1_000; i++) crowd.push(queue.submit({ user: i + 1, id: `c${i}` }));
+    keyLooks = 0;
+    hold.open();
+    await Promise.all(crowd);
+    expect(batches.flat()).toEqual(["first", ...Array.from({ length: 1_000 }, (_, i) => `c${i}`)]);
+    expect(keyLooks).toBeLessThan(2_000);
+  });
+
   test("a batch that fails rejects each of its items, and the queue goes on", async () => {
     const queue = createBatchQueue<number, number>({
       maxBatch: 4,

@@ -46,18 +46,25 @@ export function createBatchQueue<Item, Result>(options: BatchQueueOptions<Item, 
   /** Wakes the queue when its oldest item's wait runs out, even if no batch ends meanwhile. */
   let deadline: ReturnType<typeof setTimeout> | null = null;
 
+  /**
+   * The oldest items that may go together, up to maxBatch. It looks no further than a full batch:
+   * a crowd of n waiting would otherwise cost n²/maxBatch looks (1,000 charges at once: ~31,000).
+   */
   function takeBatch(): Array<Waiter<Item, Result>> {
     const batch: Array<Waiter<Item, Result>> = [];
     const keys = new Set<unknown>();
-    const rest: Array<Waiter<Item, Result>> = [];
-    for (const waiter of waiting) {
+    const skipped: Array<Waiter<Item, Result>> = [];
+    let next = 0;
+    for (; next < waiting.length && batch.length < options.maxBatch; next++) {
+      const waiter = waiting[next] as Waiter<Item, Result>;
       const key = options.keyOf?.(waiter.item);
-      if (batch.length < options.maxBatch && (key === undefined || !keys.has(key))) {
+      if (key === undefined || !keys.has(key)) {
         batch.push(waiter);
         if (key !== undefined) keys.add(key);
-      } else rest.push(waiter);
+      } else skipped.push(waiter);
     }
-    waiting = rest;
+    const rest = waiting.slice(next);
+    waiting = skipped.length === 0 ? rest : skipped.concat(rest);
     return batch;
   }
 
