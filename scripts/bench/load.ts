@@ -5,13 +5,13 @@
  * last is answered. A burst (charge-storm: a thousand customers at once, one request each) goes
  * through Bun's fetch instead: autocannon builds its connections one after another in one
  * synchronous loop (~180 µs each under Bun) with each request's clock already running, so its
- * first requests count the building of the rest as latency, and it cost twice the CPU.
+ * first requests count the building of the rest as latency, and it costs about twice the CPU.
  *
  * Requests come from a feed: request i is `feed(i)`, built in autocannon's `setupRequest` just
- * before it is written (a burst builds them all before its clock starts), so a run of `amount` requests uses feed(0) … feed(amount − 1) exactly once
- * each (a distinct customer token per request where the scenario says so). Every answer is
- * classified from its body: "ok" for 2xx, otherwise the tRPC domain code (COUPON_SOLD_OUT, …), the
- * tRPC code, or HTTP_<status>. Latencies are autocannon's per-request timings (µs resolution),
+ * before it is written (a burst builds them all before its clock starts), so a run of `amount`
+ * requests uses feed(0) … feed(amount − 1) exactly once each (a distinct customer token per
+ * request where the scenario says so). Every answer is classified from its body: "ok" for 2xx,
+ * otherwise the tRPC domain code (COUPON_SOLD_OUT, …), the tRPC code, or HTTP_<status>. Latencies are autocannon's per-request timings (µs resolution),
  * from the moment the request was queued on its connection to the last byte of the answer (a
  * burst's: from its fetch() call).
  *

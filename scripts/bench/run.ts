@@ -455,10 +455,10 @@ async function startStage(
     },
     trpcBaselineRps: () => summarizeBaseline(baselines.trpc).rps,
     async load(label, given) {
-      const spec =
-        options.connections && !label.startsWith("baseline")
-          ? { ...given, connections: Math.min(options.connections, given.amount ?? Number.POSITIVE_INFINITY) }
-          : given;
+      const connections =
+        options.connections && !label.startsWith("baseline") ? Math.min(options.connections, given.amount ?? Number.POSITIVE_INFINITY) : given.connections;
+      // A burst is one request per connection: with fewer connections the load goes through autocannon.
+      const spec = connections === given.connections ? given : { ...given, connections, generator: "autocannon" as const };
       if (options.waitQuiet > 0) {
         const busy = await waitForQuiet(0.15, options.waitQuiet, (b) => progress(label, `waiting for a quiet machine (${Math.round(b * 100)}% busy)`));
         if (busy >= 0.15) progress(label, `machine still ${Math.round(busy * 100)}% busy; running anyway`);
