@@ -35,6 +35,9 @@ export interface BenchRequest {
 
 export type Feed = (index: number) => BenchRequest;
 
+/** How a load's requests are sent: see runLoad. */
+export type LoadGenerator = "autocannon" | "burst";
+
 /** A tRPC mutation on the wire: POST /trpc/<path> with {"json": input}. */
 export function trpcMutation(path: string, input: unknown, token?: string, label?: string): BenchRequest {
   const headers: Record<string, string> = { "content-type": "application/json" };
@@ -93,7 +96,7 @@ export interface LoadSpec {
    * when answered. "burst": every request at once, one connection each (amount requests), through
    * Bun's fetch; see runBurst.
    */
-  generator?: "autocannon" | "burst";
+  generator?: LoadGenerator;
   timeoutSeconds?: number;
   watch: Watched;
   /** Called about once a second with the answers so far. */
@@ -115,6 +118,7 @@ export interface PgActivity {
 }
 
 export interface LoadResult {
+  generator: LoadGenerator;
   connections: number;
   /** Requests per second asked for (open loop), or null for a closed loop (each connection sends as fast as it is answered). */
   overallRate: number | null;
@@ -398,6 +402,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
 
   const summarize = (map: Map<string, Samples>) => Object.fromEntries([...map].map(([k, v]) => [k, percentiles(v.values())]));
   return {
+    generator: burst ? "burst" : "autocannon",
     connections: spec.connections,
     overallRate: spec.overallRate ?? null,
     sent: result.requests.sent ?? built,

@@ -51,7 +51,7 @@ import type { Db } from "../../db/index.ts";
 import { writeCharts } from "./charts.ts";
 import { FLOOR_OF, FLOOR_TARGETS, measureFloors } from "./floor.ts";
 import { type CheckOptions, type CheckResult, checkInvariants } from "./invariants.ts";
-import { type LoadResult, runLoad, startCpuProbe, trpcQuery, type Watched, waitForQuiet } from "./load.ts";
+import { type LoadGenerator, type LoadResult, runLoad, startCpuProbe, trpcQuery, type Watched, waitForQuiet } from "./load.ts";
 import { api, type Customer, FUNDING_NOTE, fundCustomers, loginAdmin, signUpCustomers } from "./prep.ts";
 import { loadAverage } from "./proc.ts";
 import {
@@ -101,7 +101,7 @@ interface RunOptions {
   env: Record<string, string>;
   orderKeys: boolean;
   chargeConnections: number;
-  chargeGenerator: "burst" | "autocannon";
+  chargeGenerator: LoadGenerator;
   profile: boolean;
   strict: boolean;
   baselines: boolean;
@@ -458,7 +458,8 @@ async function startStage(
       const connections =
         options.connections && !label.startsWith("baseline") ? Math.min(options.connections, given.amount ?? Number.POSITIVE_INFINITY) : given.connections;
       // A burst is one request per connection: with fewer connections the load goes through autocannon.
-      const spec = connections === given.connections ? given : { ...given, connections, generator: "autocannon" as const };
+      const generator: LoadGenerator = given.generator === "burst" && connections === given.amount ? "burst" : "autocannon";
+      const spec = { ...given, connections, generator };
       if (options.waitQuiet > 0) {
         const busy = await waitForQuiet(0.15, options.waitQuiet, (b) => progress(label, `waiting for a quiet machine (${Math.round(b * 100)}% busy)`));
         if (busy >= 0.15) progress(label, `machine still ${Math.round(busy * 100)}% busy; running anyway`);

@@ -12,7 +12,7 @@
 import { sql } from "kysely";
 import type { Db } from "../../db/index.ts";
 import type { CheckOptions, CheckResult } from "./invariants.ts";
-import { type BenchRequest, type Feed, type LoadResult, trpcMutation, trpcQuery } from "./load.ts";
+import { type BenchRequest, type Feed, type LoadGenerator, type LoadResult, trpcMutation, trpcQuery } from "./load.ts";
 import { type Api, bulkOrderHistory, bulkProducts, type Customer, createCoupon, createProducts, FIXTURE_CATEGORIES } from "./prep.ts";
 import { fmtInt, fmtMs } from "./util.ts";
 
@@ -47,7 +47,8 @@ export interface LoadOptions {
   overallRate?: number;
   feed: Feed;
   timeoutSeconds?: number;
-  generator?: "autocannon" | "burst";
+  /** "burst" only when every request has a connection of its own; otherwise the load goes through autocannon. */
+  generator?: LoadGenerator;
 }
 
 export interface CustomerPool {
@@ -386,7 +387,7 @@ function orderRushSpread(keys: boolean): Scenario {
 const CHARGE_WARM_UP_PAYERS = 200;
 const CHARGE_WARM_UP_EACH = 5;
 
-function chargeStorm(connections: number, generator: "autocannon" | "burst"): Scenario {
+function chargeStorm(connections: number, generator: LoadGenerator): Scenario {
   return {
     name: "charge-storm",
     stage: "flash",
@@ -408,18 +409,17 @@ function chargeStorm(connections: number, generator: "autocannon" | "burst"): Sc
       });
       await warmSessions(ctx, this.name, payers);
       const params = { connections, requests: 1_000, warmSessions: ctx.warmSessions };
-      const loadGenerator = connections === params.requests ? generator : "autocannon";
       // The same crowd asking the no-op tRPC call: what the connections alone cost the machine.
       const noOpCrowd = await ctx.load(`${this.name} no-op crowd`, {
         connections,
         amount: params.requests,
-        generator: loadGenerator,
+        generator,
         feed: () => trpcQuery("ping", undefined),
       });
       const load = await ctx.load(this.name, {
         ...params,
         amount: params.requests,
-        generator: loadGenerator,
+        generator,
         feed: (i) => trpcMutation("wallet.charge", { amount: 10_000, idempotencyKey: `charge-storm-${ctx.runId}-${i}` }, (payers[i] as Customer).token),
       });
       const ids = payers.map((p) => p.id);
@@ -453,7 +453,7 @@ function chargeStorm(connections: number, generator: "autocannon" | "burst"): Sc
           checks,
           [],
           {
-            loadGenerator,
+            loadGenerator: load.generator,
             noOpCrowd: {
               rps: noOpCrowd.rps,
               p50: noOpCrowd.latencyMs.p50,
@@ -720,7 +720,7 @@ export interface ScenarioOptions {
   /** Send an idempotency key with every order (as a retrying client would). */
   orderKeys: boolean;
   chargeConnections: number;
-  chargeGenerator: "autocannon" | "burst";
+  chargeGenerator: LoadGenerator;
 }
 
 /** Every scenario, in the order `bench all` runs them (flash stage first, then reads). */

@@ -97,6 +97,7 @@ describe("the burst generator (charge-storm's crowd)", () => {
       // A second crowd is new customers: none of the first crowd's connections is used again.
       expect((await burst()).answered).toBe(40);
       expect(clientPorts.size).toBe(80);
+      expect(result.generator).toBe("burst");
       expect(result.answered).toBe(40);
       expect(result.outcomes).toEqual({ ok: 30, COUPON_SOLD_OUT: 10 });
       expect(result.latencyMs.count).toBe(40);
