@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { burstLimitError, classifyAnswer, type LoadResult, runLoad, trpcMutation, trpcQuery } from "../../scripts/bench/load.ts";
 import { processCpu } from "../../scripts/bench/proc.ts";
-import { answersCheck } from "../../scripts/bench/scenarios.ts";
+import { answersCheck, cpuFloor } from "../../scripts/bench/scenarios.ts";
 import { percentiles } from "../../scripts/bench/util.ts";
 
 describe("tRPC wire format (v11, superjson, no batching)", () => {
@@ -50,6 +50,19 @@ describe("statistics", () => {
     expect(answersCheck(load, { ok: 5, COUPON_SOLD_OUT: 15 }).ok).toBe(true);
     expect(answersCheck(load, { ok: 5 }).ok).toBe(false);
     expect(answersCheck({ ...load, transportErrors: 1 }, { ok: 5, COUPON_SOLD_OUT: 15 }).ok).toBe(false);
+  });
+
+  test("cpuFloor spreads the run's CPU over the cores; the product's part is the server's and PostgreSQL's", () => {
+    const cpu = { server: { user: 0.15, sys: 0.05 }, postgres: 0.12, loadGenerator: 0.08, gateway: 0.04 } as LoadResult["cpu"];
+    const floor = cpuFloor({ answered: 1_000, cpu }, 2);
+    expect(floor.ms).toBeCloseTo(220, 6);
+    expect(floor.productMs).toBeCloseTo(160, 6);
+    expect(floor.perAnswerUs.server).toBeCloseTo(200, 6);
+    expect(floor.perAnswerUs.postgres).toBeCloseTo(120, 6);
+    expect(floor.perAnswerUs.loadGenerator).toBeCloseTo(80, 6);
+    expect(floor.perAnswerUs.gateway).toBeCloseTo(40, 6);
+    expect(cpuFloor({ answered: 0, cpu }, 4).perAnswerUs.server).toBe(0);
+    expect(cpuFloor({ answered: 0, cpu }, 4).ms).toBeCloseTo(110, 6);
   });
 
   test("reads this process's CPU time from /proc", () => {
