@@ -474,8 +474,9 @@ function chargeStorm(connections: number, generator: LoadGenerator): Scenario {
 /**
  * The least time a run's work could take on this machine: the CPU that the server, its PostgreSQL
  * backends, the load generator and the gateway fake spent on it, spread over every core as if none
- * ever waited. A burst's p99 is its last answers, so it cannot come in under this floor; `product` is
- * the server's and PostgreSQL's part alone (what a crowd and a gateway on other machines would leave).
+ * ever waited. A burst's p99 is all but its last ten answers, so it cannot come in much under this
+ * floor; `product` is the server's and PostgreSQL's part alone (what a crowd and a gateway on other
+ * machines would leave).
  */
 export function cpuFloor(load: Pick<LoadResult, "answered" | "cpu">, cores: number) {
   const { server, postgres, loadGenerator, gateway } = load.cpu;
